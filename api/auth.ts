@@ -1,0 +1,62 @@
+import fp from 'fastify-plugin';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Pool } from '../lib/db.js';
+import { findTenantKey, hashKey, sameKey, type Principal, type Scope, type TenantPrincipal } from './apiKeys.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+  interface FastifyInstance {
+    /** preHandler: 401 without a valid key, 403 when the key lacks `scope`. */
+    requireScope(scope: Scope): (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  }
+}
+
+function presentedKey(req: FastifyRequest): string | undefined {
+  const header = req.headers.authorization;
+  if (header?.startsWith('Bearer ')) return header.slice(7).trim() || undefined;
+  const apiKey = req.headers['x-api-key'];
+  return typeof apiKey === 'string' && apiKey ? apiKey : undefined;
+}
+
+/** The tenant a request acts for; routes behind requireScope('read'|'act') always have one. */
+export function tenantOf(req: FastifyRequest): TenantPrincipal {
+  if (req.principal?.kind !== 'tenant') throw new Error('route reached without a tenant principal');
+  return req.principal;
+}
+
+/** Authenticates `Authorization: Bearer <key>` or `x-api-key: <key>` against the admin key and api_keys. */
+export const authPlugin = fp<{ pool: Pool; adminKey: string }>(async (app, opts) => {
+  const adminHash = hashKey(opts.adminKey);
+  app.decorateRequest('principal', undefined);
+
+  app.decorate('requireScope', (scope: Scope) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const key = presentedKey(req);
+    if (!key) {
+      void reply.header('WWW-Authenticate', 'Bearer realm="switchboard"');
+      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'missing API key: send Authorization: Bearer <key> or x-api-key' });
+    }
+    const principal: Principal | undefined = sameKey(hashKey(key), adminHash) ? { kind: 'admin' } : await findTenantKey(opts.pool, key);
+    if (!principal) {
+      void reply.header('WWW-Authenticate', 'Bearer realm="switchboard", error="invalid_token"');
+      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'invalid or revoked API key' });
+    }
+    req.principal = principal;
+    if (principal.kind === 'admin') {
+      if (scope === 'admin') return;
+      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'the platform admin key is not bound to a tenant; use a tenant API key' });
+    }
+    if (!principal.scopes.includes(scope)) {
+      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this API key lacks the '${scope}' scope` });
+    }
+  });
+}, { name: 'switchboard-auth' });
+
+/** 403 unless the principal may act for `tenantId`: the platform admin, or a key of that tenant. */
+export function assertTenantAccess(req: FastifyRequest, reply: FastifyReply, tenantId: string): boolean {
+  const p = req.principal;
+  if (p?.kind === 'admin' || (p?.kind === 'tenant' && p.tenantId === tenantId)) return true;
+  void reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this API key does not belong to tenant '${tenantId}'` });
+  return false;
+}

@@ -1,0 +1,104 @@
+import Fastify from 'fastify';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Client } from '@temporalio/client';
+import type { Pool } from '../lib/db.js';
+import type { Logger } from '../lib/logger.js';
+import { hashKey } from './apiKeys.js';
+import { authPlugin } from './auth.js';
+import { adminRoutes } from './routes/admin.js';
+import { auditRoutes } from './routes/audit.js';
+import { healthRoutes } from './routes/health.js';
+import { mcpRoutes } from './routes/mcp.js';
+
+export interface ApiDeps {
+  pool: Pool;
+  temporal: Client;
+  namespace: string;
+  taskQueue: string;
+  adminKey: string;
+  log: Logger;
+  rateLimitPerMinute: number;
+  probeTimeoutMs?: number;
+  /** Largest accepted request body; webhooks and MCP share it. */
+  bodyLimitBytes?: number;
+}
+
+export async function buildApi(deps: ApiDeps) {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'api' }),
+    bodyLimit: deps.bodyLimitBytes ?? 1024 * 1024,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.addHook('onSend', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+
+  // One error shape everywhere: {statusCode, error, message}; validation names the field.
+  app.setErrorHandler((err, req, reply) => {
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const problems = err.validation.map((v) => {
+        const where = `${err.validationContext ?? 'request'}${v.instancePath.replaceAll('/', '.')}`;
+        return `${where}: ${v.message}`;
+      });
+      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: problems.join('; ') });
+    }
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    return reply.code(status).send({
+      statusCode: status,
+      error: status >= 500 ? 'Internal Server Error' : ((err as { name?: string }).name ?? 'Error'),
+      message: status >= 500 ? 'internal error; see the server log for this request id' : (err as Error).message,
+    });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
+
+  await app.register(helmet, {
+    // The Swagger UI at /docs needs its inline scripts and styles.
+    contentSecurityPolicy: false,
+  });
+  await app.register(rateLimit, {
+    max: deps.rateLimitPerMinute,
+    timeWindow: '1 minute',
+    // Per API key when one is sent (hashed: keys never sit in memory maps), else per client IP.
+    keyGenerator: (req) => {
+      const key = req.headers['x-api-key'] ?? req.headers.authorization;
+      return typeof key === 'string' ? `k:${hashKey(key).toString('base64url').slice(0, 22)}` : `ip:${req.ip}`;
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Switchboard API', version: '0.1.0', description: 'Start, signal, update and query the front office workflows.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
+        },
+      },
+      security: [{ bearer: [] }, { apiKey: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(authPlugin, { pool: deps.pool, adminKey: deps.adminKey });
+
+  await app.register(healthRoutes, {
+    pool: deps.pool,
+    temporal: deps.temporal,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue,
+    probeTimeoutMs: deps.probeTimeoutMs ?? 5000,
+  });
+  await app.register(adminRoutes, { pool: deps.pool });
+  await app.register(auditRoutes, { pool: deps.pool });
+  await app.register(mcpRoutes);
+  return app;
+}

@@ -1,0 +1,271 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
+
+/**
+ * Every setting comes from the environment (optionally seeded from a `.env` file) and is parsed
+ * here, once, at start. A bad value stops the process with one readable line per problem.
+ * `.env.example` documents each variable; keep the two in step.
+ */
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string };
+
+/** One env variable: a raw string (or absent) turned into a typed value, or a readable complaint. */
+function envVar<T>(parse: (raw: string) => Parsed<T>) {
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx): T | undefined => {
+      if (raw === undefined || raw.trim() === '') return undefined;
+      const result = parse(raw.trim());
+      if (result.ok) return result.value;
+      ctx.addIssue({ code: 'custom', message: `expected ${result.expected}, got ${JSON.stringify(raw)}` });
+      return z.NEVER;
+    });
+}
+
+const text = () => envVar((raw) => ({ ok: true, value: raw }));
+
+const port = () =>
+  envVar((raw) => {
+    const n = Number(raw);
+    return Number.isInteger(n) && n >= 0 && n <= 65535 && /^\d+$/.test(raw)
+      ? { ok: true, value: n }
+      : { ok: false, expected: 'a port number (0-65535)' };
+  });
+
+const positiveInt = (max = 1_000_000) =>
+  envVar((raw) => {
+    const n = Number(raw);
+    return /^\d+$/.test(raw) && n >= 1 && n <= max
+      ? { ok: true, value: n }
+      : { ok: false, expected: `a whole number from 1 to ${max}` };
+  });
+
+const bool = () =>
+  envVar((raw) => {
+    const v = raw.toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return { ok: true, value: true };
+    if (['0', 'false', 'no', 'off'].includes(v)) return { ok: true, value: false };
+    return { ok: false, expected: 'true or false' };
+  });
+
+const hostPort = () =>
+  envVar((raw) => {
+    const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
+    return m && Number(m[2]) <= 65535 ? { ok: true, value: raw } : { ok: false, expected: 'host:port' };
+  });
+
+const httpUrl = () =>
+  envVar((raw) => {
+    try {
+      const u = new URL(raw);
+      if (u.protocol === 'http:' || u.protocol === 'https:') return { ok: true, value: raw.replace(/\/+$/, '') };
+    } catch {
+      /* fall through */
+    }
+    return { ok: false, expected: 'an http(s) URL' };
+  });
+
+const postgresUrl = () =>
+  envVar((raw) => {
+    try {
+      const u = new URL(raw);
+      if (u.protocol === 'postgres:' || u.protocol === 'postgresql:') return { ok: true, value: raw };
+    } catch {
+      /* fall through */
+    }
+    return { ok: false, expected: 'a postgres:// URL' };
+  });
+
+const logLevel = () =>
+  envVar((raw) => {
+    const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+    const v = raw.toLowerCase();
+    return (levels as readonly string[]).includes(v)
+      ? { ok: true, value: v as (typeof levels)[number] }
+      : { ok: false, expected: `one of ${levels.join(', ')}` };
+  });
+
+const secretKey = (minLength: number) =>
+  envVar((raw) =>
+    raw.length >= minLength ? { ok: true, value: raw } : { ok: false, expected: `at least ${minLength} characters` },
+  );
+
+const EnvSchema = z.object({
+  LOG_LEVEL: logLevel(),
+  SWITCHBOARD_DATA_DIR: text(),
+  API_HOST: text(),
+  API_PORT: port(),
+  API_RATE_LIMIT_PER_MINUTE: positiveInt(),
+  SWITCHBOARD_ADMIN_KEY: secretKey(24),
+  DATABASE_URL: postgresUrl(),
+  DATABASE_POOL_SIZE: positiveInt(500),
+  EMBEDDED_POSTGRES_PORT: port(),
+  TEMPORAL_ADDRESS: hostPort(),
+  TEMPORAL_NAMESPACE: text(),
+  TEMPORAL_TASK_QUEUE: text(),
+  TEMPORAL_TLS: bool(),
+  TEMPORAL_TLS_CERT_PATH: text(),
+  TEMPORAL_TLS_KEY_PATH: text(),
+  TEMPORAL_TLS_CA_PATH: text(),
+  TEMPORAL_TLS_SERVER_NAME: text(),
+  TEMPORAL_API_KEY: text(),
+  TEMPORAL_UI_URL: httpUrl(),
+  TEMPORAL_CLI_PATH: text(),
+  TEMPORAL_DEV_PORT: port(),
+  TEMPORAL_UI_PORT: port(),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt(10_000),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt(10_000),
+  WORKER_MAX_CACHED_WORKFLOWS: positiveInt(100_000),
+  SANDBOX_PORT: port(),
+  GHL_API_TOKEN: text(),
+  GHL_BASE_URL: httpUrl(),
+  VAPI_API_KEY: text(),
+  VAPI_BASE_URL: httpUrl(),
+  RETELL_API_KEY: text(),
+  RETELL_BASE_URL: httpUrl(),
+  ANTHROPIC_API_KEY: text(),
+  ANTHROPIC_BASE_URL: httpUrl(),
+  SENDGRID_API_KEY: text(),
+  SENDGRID_BASE_URL: httpUrl(),
+});
+
+export const providerNames = ['ghl', 'vapi', 'retell', 'anthropic', 'sendgrid'] as const;
+export type ProviderName = (typeof providerNames)[number];
+
+export interface ProviderConfig {
+  /** `live` when the provider's credential is set, else `sandbox` (the local simulator). */
+  mode: 'live' | 'sandbox';
+  baseUrl: string;
+  /** Credential for the live provider; the sandbox accepts any non-empty token. */
+  apiKey: string;
+}
+
+export interface TemporalConfig {
+  /** Unset: spawn the Temporal CLI dev server under the data directory. */
+  address: string | undefined;
+  namespace: string;
+  taskQueue: string;
+  tls: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string } | undefined;
+  apiKey: string | undefined;
+  uiUrl: string | undefined;
+  cliPath: string | undefined;
+  devPort: number;
+  uiPort: number;
+}
+
+export interface Config {
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  dataDir: string;
+  api: { host: string; port: number; rateLimitPerMinute: number };
+  adminKey: string | undefined;
+  database: { url: string | undefined; poolSize: number; embeddedPort: number };
+  temporal: TemporalConfig;
+  worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number };
+  sandboxPort: number;
+  providers: Record<ProviderName, ProviderConfig>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const liveBaseUrls: Record<ProviderName, string> = {
+  ghl: 'https://services.leadconnectorhq.com',
+  vapi: 'https://api.vapi.ai',
+  retell: 'https://api.retellai.com',
+  anthropic: 'https://api.anthropic.com',
+  sendgrid: 'https://api.sendgrid.com',
+};
+
+/** Parses the given environment into a Config, or throws a ConfigError listing every problem. */
+export function parseConfig(env: Record<string, string | undefined>, cwd = process.cwd()): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH)) {
+    problems.push('TEMPORAL_TLS_CERT_PATH: client certificate and TEMPORAL_TLS_KEY_PATH must be set together');
+  }
+  for (const [name, file] of [
+    ['TEMPORAL_TLS_CERT_PATH', e.TEMPORAL_TLS_CERT_PATH],
+    ['TEMPORAL_TLS_KEY_PATH', e.TEMPORAL_TLS_KEY_PATH],
+    ['TEMPORAL_TLS_CA_PATH', e.TEMPORAL_TLS_CA_PATH],
+  ] as const) {
+    if (file && !existsSync(path.resolve(cwd, file))) problems.push(`${name}: file not found, got ${JSON.stringify(file)}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const sandboxPort = e.SANDBOX_PORT ?? 3100;
+  const provider = (name: ProviderName, key: string | undefined, baseUrl: string | undefined): ProviderConfig =>
+    key
+      ? { mode: 'live', baseUrl: baseUrl ?? liveBaseUrls[name], apiKey: key }
+      : { mode: 'sandbox', baseUrl: `http://127.0.0.1:${sandboxPort}/${name}`, apiKey: `sandbox-${name}-key` };
+
+  const useTls = e.TEMPORAL_TLS ?? Boolean(e.TEMPORAL_TLS_CERT_PATH || e.TEMPORAL_API_KEY);
+  return {
+    logLevel: e.LOG_LEVEL ?? 'info',
+    dataDir: path.resolve(cwd, e.SWITCHBOARD_DATA_DIR ?? '.data'),
+    api: { host: e.API_HOST ?? '127.0.0.1', port: e.API_PORT ?? 3000, rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? 600 },
+    adminKey: e.SWITCHBOARD_ADMIN_KEY,
+    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE ?? 20, embeddedPort: e.EMBEDDED_POSTGRES_PORT ?? 54329 },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE ?? 'default',
+      taskQueue: e.TEMPORAL_TASK_QUEUE ?? 'switchboard',
+      tls: useTls
+        ? {
+            certPath: e.TEMPORAL_TLS_CERT_PATH,
+            keyPath: e.TEMPORAL_TLS_KEY_PATH,
+            caPath: e.TEMPORAL_TLS_CA_PATH,
+            serverName: e.TEMPORAL_TLS_SERVER_NAME,
+          }
+        : undefined,
+      apiKey: e.TEMPORAL_API_KEY,
+      uiUrl: e.TEMPORAL_UI_URL,
+      cliPath: e.TEMPORAL_CLI_PATH,
+      devPort: e.TEMPORAL_DEV_PORT ?? 7233,
+      uiPort: e.TEMPORAL_UI_PORT ?? 8233,
+    },
+    worker: {
+      maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 100,
+      maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 40,
+      maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS ?? 1000,
+    },
+    sandboxPort,
+    providers: {
+      ghl: provider('ghl', e.GHL_API_TOKEN, e.GHL_BASE_URL),
+      vapi: provider('vapi', e.VAPI_API_KEY, e.VAPI_BASE_URL),
+      retell: provider('retell', e.RETELL_API_KEY, e.RETELL_BASE_URL),
+      anthropic: provider('anthropic', e.ANTHROPIC_API_KEY, e.ANTHROPIC_BASE_URL),
+      sendgrid: provider('sendgrid', e.SENDGRID_API_KEY, e.SENDGRID_BASE_URL),
+    },
+  };
+}
+
+/** Reads `.env` (if present; real env wins) and parses. Used by every entry point. */
+export function loadConfig(cwd = process.cwd()): Config {
+  const envFile = path.join(cwd, '.env');
+  const fromFile = existsSync(envFile) ? parseDotenv(readFileSync(envFile)) : {};
+  return parseConfig({ ...fromFile, ...process.env }, cwd);
+}
+
+/** Entry points call this: a ConfigError prints its lines and exits 1 instead of a stack trace. */
+export function loadConfigOrExit(cwd = process.cwd()): Config {
+  try {
+    return loadConfig(cwd);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

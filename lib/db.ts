@@ -1,0 +1,33 @@
+import pg from 'pg';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export function createPool(url: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000 });
+  // An idle client losing its server (Postgres restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/**
+ * Runs `fn` in a transaction that row-level security confines to one tenant: it switches to the
+ * unprivileged `switchboard_tenant` role (superusers and table owners bypass RLS) and sets
+ * `app.tenant_id`, which every tenant table's policy compares against.
+ */
+export async function withTenant<T>(pool: pg.Pool, tenantId: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    // `role` is a setting like any other: transaction-local, gone at commit or rollback.
+    await client.query(`select set_config('role', 'switchboard_tenant', true), set_config('app.tenant_id', $1, true)`, [tenantId]);
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

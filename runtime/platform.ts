@@ -1,0 +1,138 @@
+import { mkdir } from 'node:fs/promises';
+import { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import protos from '@temporalio/proto';
+import type { Config } from '../lib/config.js';
+import { createPool, type Pool } from '../lib/db.js';
+import type { Logger } from '../lib/logger.js';
+import { customSearchAttributes } from '../lib/searchAttributes.js';
+import { buildApi } from '../api/server.js';
+import { connectNative, startWorker, type WorkerHandle } from '../workers/worker.js';
+import { ensureAdminKey, ensureDemoTenant } from './bootstrap.js';
+import { embeddedPostgresUrl, startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.js';
+import { migrate } from './migrate.js';
+import { connectionOptions, startDevServer, type DevServer } from './temporal.js';
+
+export type Role = 'api' | 'worker';
+
+export interface PlatformOptions {
+  roles: Role[];
+  /** Start embedded Postgres / Temporal dev server when their URLs are unset (`npm start`). */
+  embed: boolean;
+}
+
+export interface Platform {
+  config: Config;
+  pool: Pool;
+  databaseUrl: string;
+  temporalAddress: string;
+  embedded: { postgres?: EmbeddedPostgres; temporal?: DevServer };
+  apiUrl?: string;
+  adminKeyFile?: string;
+  demo?: { tenantId: string; keyFile: string };
+  worker?: WorkerHandle;
+  /** Stops in dependency order: API stops accepting, worker drains, then the servers we started. */
+  stop(): Promise<void>;
+}
+
+async function resolveDatabase(config: Config, embed: boolean, log: Logger): Promise<{ url: string; embedded?: EmbeddedPostgres }> {
+  if (config.database.url) return { url: config.database.url };
+  if (embed) {
+    const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.embeddedPort, log });
+    return { url: embedded.url, embedded };
+  }
+  const url = await embeddedPostgresUrl(config.dataDir, config.database.embeddedPort);
+  if (!url) throw new Error('DATABASE_URL is not set and no embedded Postgres has been created under the data directory: run `npm start` once, or set DATABASE_URL.');
+  return { url };
+}
+
+async function resolveTemporal(config: Config, embed: boolean, log: Logger): Promise<{ address: string; embedded?: DevServer }> {
+  if (config.temporal.address) return { address: config.temporal.address };
+  if (embed) {
+    const embedded = await startDevServer({ config: config.temporal, dataDir: config.dataDir, log });
+    return { address: embedded.address, embedded };
+  }
+  // Split processes (`npm run api|worker`) without TEMPORAL_ADDRESS join the dev server `npm start` runs.
+  return { address: `127.0.0.1:${config.temporal.devPort}` };
+}
+
+/**
+ * On a cluster we did not start, registers any missing search attribute. Temporal Cloud manages
+ * them through its own console, so a refusal is a warning, not a failure.
+ */
+async function ensureSearchAttributes(connection: NativeConnection, namespace: string, log: Logger): Promise<void> {
+  try {
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = customSearchAttributes.filter((k) => !(k.name in (customAttributes ?? {})));
+    if (!missing.length) return;
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, protos.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+    log.info({ added: missing.map((k) => k.name) }, 'registered search attributes');
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, `could not register search attributes (${customSearchAttributes.map((k) => k.name).join(', ')}); register them as Keyword on namespace ${namespace}`);
+  }
+}
+
+export async function startPlatform(config: Config, log: Logger, opts: PlatformOptions): Promise<Platform> {
+  await mkdir(config.dataDir, { recursive: true });
+  const cleanups: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((err: unknown) => log.error({ err }, 'shutdown step failed'));
+    }
+  };
+  try {
+    const db = await resolveDatabase(config, opts.embed, log);
+    if (db.embedded) cleanups.push(() => db.embedded!.stop());
+    const pool = createPool(db.url, config.database.poolSize);
+    cleanups.push(() => pool.end());
+    await migrate(pool, log);
+
+    const tmp = await resolveTemporal(config, opts.embed, log);
+    if (tmp.embedded) cleanups.push(() => tmp.embedded!.stop());
+    // One connection for worker and client: in the all-in-one process a workflow the API starts can
+    // be handed straight to this worker (eager start), skipping a round trip through the task queue.
+    const connection = await connectNative(connectionOptions(config.temporal, tmp.address), log);
+    cleanups.push(() => connection.close());
+
+    const platform: Platform = {
+      config,
+      pool,
+      databaseUrl: db.url,
+      temporalAddress: tmp.address,
+      embedded: { postgres: db.embedded, temporal: tmp.embedded },
+      stop,
+    };
+
+    if (opts.roles.includes('worker')) {
+      platform.worker = await startWorker({ config, connection, deps: { pool }, log });
+      const worker = platform.worker;
+      cleanups.push(() => worker.shutdown());
+    }
+
+    if (opts.roles.includes('api')) {
+      if (!tmp.embedded) await ensureSearchAttributes(connection, config.temporal.namespace, log);
+      const temporal = new Client({ connection, namespace: config.temporal.namespace });
+      const admin = await ensureAdminKey(config);
+      platform.adminKeyFile = admin.file;
+      platform.demo = await ensureDemoTenant(config, pool);
+      const api = await buildApi({
+        pool,
+        temporal,
+        namespace: config.temporal.namespace,
+        taskQueue: config.temporal.taskQueue,
+        adminKey: admin.key,
+        log,
+        rateLimitPerMinute: config.api.rateLimitPerMinute,
+      });
+      platform.apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
+      cleanups.push(() => api.close());
+    }
+    return platform;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
