@@ -1,0 +1,17 @@
+/**
+ * `npm run bench -- <name>` runs bench/<name>.ts, whose default export measures and calls report().
+ * Benchmarks are not tests: they print figures; targets are judged by people reading them.
+ */
+import { readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const dir = fileURLToPath(new URL('.', import.meta.url));
+const available = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !['run.ts', 'report.ts'].includes(f)).map((f) => f.slice(0, -3));
+const name = process.argv[2];
+if (!name || !available.includes(name)) {
+  console.error(`usage: npm run bench -- <name>   (available: ${available.join(', ') || 'none'})`);
+  process.exit(2);
+}
+const mod = (await import(`./${name}.ts`)) as { default: () => Promise<void> };
+await mod.default();
+process.exit(0);
