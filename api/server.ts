@@ -22,7 +22,7 @@ export interface ApiDeps {
   adminKey: string;
   log: Logger;
   rateLimitPerMinute: number;
-  probeTimeoutMs?: number;
+  probeTimeoutMs: number;
   /** Largest accepted request body; webhooks and MCP share it. */
   bodyLimitBytes?: number;
 }
@@ -95,7 +95,7 @@ export async function buildApi(deps: ApiDeps) {
     temporal: deps.temporal,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
-    probeTimeoutMs: deps.probeTimeoutMs ?? 5000,
+    probeTimeoutMs: deps.probeTimeoutMs,
   });
   await app.register(adminRoutes, { pool: deps.pool });
   await app.register(auditRoutes, { pool: deps.pool });

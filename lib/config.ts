@@ -99,6 +99,7 @@ const EnvSchema = z.object({
   API_HOST: text(),
   API_PORT: port(),
   API_RATE_LIMIT_PER_MINUTE: positiveInt(),
+  READY_PROBE_TIMEOUT_MS: positiveInt(120_000),
   SWITCHBOARD_ADMIN_KEY: secretKey(24),
   DATABASE_URL: postgresUrl(),
   DATABASE_POOL_SIZE: positiveInt(500),
@@ -159,7 +160,7 @@ export interface TemporalConfig {
 export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   dataDir: string;
-  api: { host: string; port: number; rateLimitPerMinute: number };
+  api: { host: string; port: number; rateLimitPerMinute: number; readyProbeTimeoutMs: number };
   adminKey: string | undefined;
   database: { url: string | undefined; poolSize: number; embeddedPort: number };
   temporal: TemporalConfig;
@@ -213,7 +214,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
   return {
     logLevel: e.LOG_LEVEL ?? 'info',
     dataDir: path.resolve(cwd, e.SWITCHBOARD_DATA_DIR ?? '.data'),
-    api: { host: e.API_HOST ?? '127.0.0.1', port: e.API_PORT ?? 3000, rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? 600 },
+    api: { host: e.API_HOST ?? '127.0.0.1', port: e.API_PORT ?? 3000, rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? 600, readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS ?? 5000 },
     adminKey: e.SWITCHBOARD_ADMIN_KEY,
     database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE ?? 20, embeddedPort: e.EMBEDDED_POSTGRES_PORT ?? 54329 },
     temporal: {

@@ -1,6 +1,6 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,8 +63,12 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
     log.info({ pgdata }, 'initialising embedded Postgres cluster');
     await rm(pgdata, { recursive: true, force: true });
-    // The data directory stays traversable so the dropped-privilege server can reach its own folder.
     await mkdir(opts.dataDir, { recursive: true });
+    if (ids) {
+      // The server runs as `postgres`: it must be able to pass through our data directory.
+      const { mode } = await stat(opts.dataDir);
+      if (!(mode & 0o001)) await chmod(opts.dataDir, (mode & 0o7777) | 0o001);
+    }
     await mkdir(pgdata, { mode: 0o700 });
     if (ids) await chown(pgdata, ids.uid, ids.gid);
     const password = randomBytes(18).toString('base64url');
@@ -75,6 +79,8 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
     if (ids) await chown(tmpPw, ids.uid, ids.gid);
     try {
       await run(initdb, [`--pgdata=${pgdata}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${tmpPw}`, '--encoding=UTF8', '--no-locale'], ids);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}${ids ? `\n(running as root, Postgres runs as the 'postgres' user: every folder above ${pgdata} must let others pass through, chmod o+x)` : ''}`);
     } finally {
       await rm(tmpPw, { force: true });
     }

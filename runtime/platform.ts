@@ -126,6 +126,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         adminKey: admin.key,
         log,
         rateLimitPerMinute: config.api.rateLimitPerMinute,
+        probeTimeoutMs: config.api.readyProbeTimeoutMs,
       });
       platform.apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
       cleanups.push(() => api.close());
