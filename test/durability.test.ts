@@ -6,7 +6,7 @@ import { temporal } from '@temporalio/proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../runtime/processes.js';
 import type { ReadinessProbeResult } from '../workflows/readinessProbe.js';
-import { embeddedEnv, embeddedPids, runEntry, waitForOutput, type StartedProcess } from './support/process.js';
+import { embeddedEnv, embeddedPids, runEntry, stopEmbeddedLeftovers, waitForOutput, type StartedProcess } from './support/process.js';
 
 const { EventType } = temporal.api.enums.v1;
 
@@ -14,8 +14,14 @@ describe('durability across a hard crash', () => {
   let dataDir: string;
   const running: StartedProcess[] = [];
   afterAll(async () => {
-    for (const p of running) p.child.kill('SIGKILL');
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    for (const p of running) {
+      p.child.kill('SIGKILL');
+      await p.exited;
+    }
+    if (dataDir) {
+      await stopEmbeddedLeftovers(dataDir);
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('a probe waiting on a timer completes exactly once after the worker and the dev server are SIGKILLed and restarted', async () => {

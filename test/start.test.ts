@@ -4,13 +4,16 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../runtime/processes.js';
 import { call } from './support/platform.js';
-import { embeddedEnv, embeddedPids, runEntry, waitForOutput } from './support/process.js';
+import { embeddedEnv, embeddedPids, runEntry, stopEmbeddedLeftovers, waitForOutput } from './support/process.js';
 
 /** `npm start` with nothing configured: embedded Postgres + Temporal dev server + worker + API. */
 describe('npm start, embedded default', () => {
   let dataDir: string;
   afterAll(async () => {
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    if (dataDir) {
+      await stopEmbeddedLeftovers(dataDir);
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('starts embedded Postgres and Temporal, migrates, serves, and Ctrl-C leaves nothing running', async () => {
@@ -46,6 +49,7 @@ describe('npm start, embedded default', () => {
       await expect(fetch(`${apiUrl}/health`)).rejects.toThrow();
     } finally {
       app.child.kill('SIGKILL');
+      await app.exited;
     }
   });
 });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { stopLeftover } from '../../runtime/processes.js';
 import { freePort } from './ports.js';
 
 export interface StartedProcess {
@@ -56,3 +57,9 @@ export const embeddedPids = async (dataDir: string) => ({
   postgres: await pidFrom(path.join(dataDir, 'postgres', 'postmaster.pid')),
   temporal: await pidFrom(path.join(dataDir, 'temporal.pid')),
 });
+
+/** Test clean-up: whatever happened, stop the embedded servers a run left in `dataDir`. */
+export async function stopEmbeddedLeftovers(dataDir: string): Promise<void> {
+  await stopLeftover(path.join(dataDir, 'postgres', 'postmaster.pid'), 'SIGINT', 10_000);
+  await stopLeftover(path.join(dataDir, 'temporal.pid'), 'SIGKILL', 1_000);
+}

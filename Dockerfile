@@ -1,0 +1,11 @@
+# Switchboard API / worker image (one image, two commands). Temporal and Postgres run as their own
+# services (see docker-compose.yml); nothing embedded is started in a container.
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production SWITCHBOARD_SKIP_TEMPORAL_INSTALL=1 API_HOST=0.0.0.0
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY . .
+USER node
+EXPOSE 3000
+CMD ["npm", "run", "api"]
