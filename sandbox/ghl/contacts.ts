@@ -1,0 +1,335 @@
+import { fail } from './errors.js';
+import { contactRow, rowText, type Contact, type ContactRow } from './model.js';
+
+/**
+ * Contacts of one location with the indexes search needs: by id, phone and email (duplicate
+ * search and upsert), and sorted arrays per sort order, kept up to date on every write by
+ * binary-search insert/remove so a search over 100k contacts never sorts.
+ */
+
+export type Direction = 'asc' | 'desc';
+export interface SortSpec {
+  field: string;
+  direction: Direction;
+}
+type Key = number | string | null;
+
+const sortGetters: Record<string, (r: ContactRow) => Key> = {
+  dateAdded: (r) => r.addedMs,
+  dateUpdated: (r) => r.updatedMs,
+  firstNameLowerCase: (r) => r.contact.firstNameLowerCase,
+  firstName: (r) => r.contact.firstNameLowerCase,
+  lastNameLowerCase: (r) => r.contact.lastNameLowerCase,
+  lastName: (r) => r.contact.lastNameLowerCase,
+  email: (r) => r.contact.email,
+  businessName: (r) => r.contact.companyName?.toLowerCase() ?? null,
+  companyName: (r) => r.contact.companyName?.toLowerCase() ?? null,
+};
+export const sortableFields = Object.keys(sortGetters);
+
+function compareKey(a: Key, b: Key, direction: Direction): number {
+  // Missing values sort last in both directions, as in GHL's UI.
+  if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;
+  const c = a < b ? -1 : a > b ? 1 : 0;
+  return direction === 'asc' ? c : -c;
+}
+
+export class SortedIndex {
+  readonly rows: ContactRow[];
+  private readonly getters: ((r: ContactRow) => Key)[];
+
+  constructor(
+    readonly specs: SortSpec[],
+    rows: Iterable<ContactRow>,
+  ) {
+    this.getters = specs.map((s) => sortGetters[s.field]!);
+    this.rows = [...rows].sort((a, b) => this.compare(a, b));
+  }
+
+  keys(row: ContactRow): (Key | string)[] {
+    return [...this.getters.map((g) => g(row)), row.contact.id];
+  }
+
+  compare(a: ContactRow, b: ContactRow): number {
+    for (let i = 0; i < this.getters.length; i++) {
+      const c = compareKey(this.getters[i]!(a), this.getters[i]!(b), this.specs[i]!.direction);
+      if (c !== 0) return c;
+    }
+    return a.contact.id < b.contact.id ? -1 : a.contact.id > b.contact.id ? 1 : 0;
+  }
+
+  /** Compares a row with a `searchAfter` cursor `[...sortValues, id]`. */
+  private compareCursor(row: ContactRow, cursor: readonly Key[]): number {
+    for (let i = 0; i < this.getters.length; i++) {
+      const c = compareKey(this.getters[i]!(row), coerce(cursor[i], this.getters[i]!(row)), this.specs[i]!.direction);
+      if (c !== 0) return c;
+    }
+    const id = String(cursor[this.getters.length] ?? '');
+    return row.contact.id < id ? -1 : row.contact.id > id ? 1 : 0;
+  }
+
+  /** Index of the first row strictly after the cursor. */
+  after(cursor: readonly Key[]): number {
+    let lo = 0;
+    let hi = this.rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareCursor(this.rows[mid]!, cursor) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private position(row: ContactRow): number {
+    let lo = 0;
+    let hi = this.rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compare(this.rows[mid]!, row) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  insert(row: ContactRow): void {
+    this.rows.splice(this.position(row), 0, row);
+  }
+
+  remove(row: ContactRow): void {
+    const i = this.position(row);
+    if (this.rows[i] === row) this.rows.splice(i, 1);
+    else {
+      const j = this.rows.indexOf(row); // only if a caller mutated a row in place
+      if (j >= 0) this.rows.splice(j, 1);
+    }
+  }
+}
+
+/** Dates in a cursor may arrive as ISO strings; compare them as epoch ms like the rows. */
+function coerce(value: Key | undefined, like: Key): Key {
+  if (value === undefined) return null;
+  if (typeof like === 'number' && typeof value === 'string') {
+    const ms = Date.parse(value);
+    return Number.isNaN(ms) ? Number(value) : ms;
+  }
+  return value;
+}
+
+export class LocationContacts {
+  readonly byId = new Map<string, ContactRow>();
+  readonly byPhone = new Map<string, string>();
+  readonly byEmail = new Map<string, string>();
+  private readonly indexes = new Map<string, SortedIndex>();
+
+  constructor(readonly locationId: string) {}
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  sorted(specs: SortSpec[]): SortedIndex {
+    const sig = specs.map((s) => `${s.field}:${s.direction}`).join(',');
+    let index = this.indexes.get(sig);
+    if (!index) {
+      index = new SortedIndex(specs, this.byId.values());
+      this.indexes.set(sig, index);
+    }
+    return index;
+  }
+
+  add(contact: Contact): ContactRow {
+    const row = contactRow(contact);
+    this.byId.set(contact.id, row);
+    if (contact.phone) this.byPhone.set(contact.phone, contact.id);
+    if (contact.email) this.byEmail.set(contact.email, contact.id);
+    for (const index of this.indexes.values()) index.insert(row);
+    return row;
+  }
+
+  /** Bulk insert for seeding: indexes are rebuilt lazily by the next search. */
+  addMany(rows: ContactRow[]): void {
+    this.indexes.clear();
+    for (const row of rows) {
+      const contact = row.contact;
+      this.byId.set(contact.id, row);
+      if (contact.phone && !this.byPhone.has(contact.phone)) this.byPhone.set(contact.phone, contact.id);
+      if (contact.email && !this.byEmail.has(contact.email)) this.byEmail.set(contact.email, contact.id);
+    }
+  }
+
+  replace(next: Contact): ContactRow {
+    const old = this.byId.get(next.id);
+    if (old) this.remove(old);
+    return this.add(next);
+  }
+
+  remove(row: ContactRow): void {
+    const c = row.contact;
+    this.byId.delete(c.id);
+    if (c.phone && this.byPhone.get(c.phone) === c.id) this.byPhone.delete(c.phone);
+    if (c.email && this.byEmail.get(c.email) === c.id) this.byEmail.delete(c.email);
+    for (const index of this.indexes.values()) index.remove(row);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filters
+
+export interface LeafFilter {
+  field: string;
+  operator: string;
+  value?: unknown;
+}
+export interface GroupFilter {
+  group: string;
+  filters: Filter[];
+}
+export type Filter = LeafFilter | GroupFilter;
+type Predicate = (r: ContactRow) => boolean;
+
+const lower = (v: string | null) => (v === null ? null : v.toLowerCase());
+const fieldGetters: Record<string, (r: ContactRow) => unknown> = {
+  id: (r) => r.contact.id,
+  firstName: (r) => r.contact.firstNameLowerCase,
+  firstNameLowerCase: (r) => r.contact.firstNameLowerCase,
+  lastName: (r) => r.contact.lastNameLowerCase,
+  lastNameLowerCase: (r) => r.contact.lastNameLowerCase,
+  contactName: (r) => lower(r.contact.contactName),
+  email: (r) => r.contact.email,
+  phone: (r) => r.contact.phone,
+  companyName: (r) => lower(r.contact.companyName),
+  businessName: (r) => lower(r.contact.companyName),
+  source: (r) => lower(r.contact.source),
+  type: (r) => r.contact.type,
+  tags: (r) => r.contact.tags,
+  dnd: (r) => r.contact.dnd,
+  assignedTo: (r) => r.contact.assignedTo,
+  address: (r) => lower(r.contact.address1),
+  address1: (r) => lower(r.contact.address1),
+  city: (r) => lower(r.contact.city),
+  state: (r) => lower(r.contact.state),
+  country: (r) => lower(r.contact.country),
+  postalCode: (r) => r.contact.postalCode,
+  timezone: (r) => r.contact.timezone,
+  website: (r) => lower(r.contact.website),
+  dateOfBirth: (r) => r.contact.dateOfBirth,
+  dateAdded: (r) => r.addedMs,
+  dateUpdated: (r) => r.updatedMs,
+};
+const dateFields = new Set(['dateAdded', 'dateUpdated']);
+export const filterableFields = [...Object.keys(fieldGetters), 'customFields.<id>'];
+
+function getterFor(field: string, where: string): (r: ContactRow) => unknown {
+  const getter = fieldGetters[field];
+  if (getter) return getter;
+  const custom = /^customFields?\.(.+)$/.exec(field);
+  if (custom) {
+    const id = custom[1]!;
+    return (r) => {
+      const v = r.contact.customFields.find((f) => f.id === id)?.value;
+      return typeof v === 'string' ? v.toLowerCase() : (v ?? null);
+    };
+  }
+  return fail(422, [`${where}.field ${field} is not a supported filter field`]);
+}
+
+const isPresent = (v: unknown) => v !== null && v !== undefined && v !== '' && !(Array.isArray(v) && v.length === 0);
+
+function normalizeValue(field: string, v: unknown): unknown {
+  if (typeof v === 'string') {
+    if (dateFields.has(field)) return toMs(v);
+    if (field === 'phone') return v.startsWith('+') ? v : v.replace(/[^\d]/g, '').length === 10 ? `+1${v.replace(/[^\d]/g, '')}` : `+${v.replace(/[^\d]/g, '')}`;
+    return v.toLowerCase();
+  }
+  return v;
+}
+
+function toMs(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') {
+    if (/^\d+$/.test(v)) return Number(v);
+    const ms = Date.parse(v);
+    if (!Number.isNaN(ms)) return ms;
+  }
+  return Number.NaN;
+}
+
+function equals(actual: unknown, expected: unknown): boolean {
+  if (Array.isArray(actual)) return actual.some((a) => equals(typeof a === 'string' ? a.toLowerCase() : a, expected));
+  if (Array.isArray(expected)) return expected.some((e) => equals(actual, e));
+  return actual === expected;
+}
+
+function contains(actual: unknown, expected: unknown): boolean {
+  if (typeof expected !== 'string') return false;
+  if (Array.isArray(actual)) return actual.some((a) => typeof a === 'string' && a.toLowerCase().includes(expected));
+  return typeof actual === 'string' && actual.includes(expected);
+}
+
+export function compileFilters(filters: Filter[] | undefined, query: string | undefined): Predicate | undefined {
+  const preds: Predicate[] = (filters ?? []).map((f, i) => compileOne(f, `filters.${i}`));
+  if (query && query.trim()) {
+    const q = query.trim().toLowerCase();
+    const digits = q.replace(/[^\d]/g, '');
+    preds.push((r) => rowText(r).includes(q) || (digits.length >= 4 && (r.contact.phone ?? '').includes(digits)));
+  }
+  if (preds.length === 0) return undefined;
+  if (preds.length === 1) return preds[0];
+  return (r) => preds.every((p) => p(r));
+}
+
+function compileOne(f: Filter, where: string): Predicate {
+  if ('group' in f) {
+    const group = String(f.group).toUpperCase();
+    if (group !== 'AND' && group !== 'OR') fail(422, [`${where}.group must be one of the following values: AND, OR`]);
+    if (!Array.isArray(f.filters)) fail(422, [`${where}.filters must be an array`]);
+    const parts = f.filters.map((sub, i) => compileOne(sub, `${where}.filters.${i}`));
+    return group === 'OR' ? (r) => parts.some((p) => p(r)) : (r) => parts.every((p) => p(r));
+  }
+  if (typeof f.field !== 'string') return fail(422, [`${where}.field must be a string`]);
+  if (typeof f.operator !== 'string') return fail(422, [`${where}.operator must be a string`]);
+  const get = getterFor(f.field, where);
+  const field = f.field;
+  switch (f.operator) {
+    case 'eq': {
+      const v = normalizeValue(field, f.value);
+      // Fast paths for the common shapes; 100k rows are scanned per search.
+      if (field === 'tags' && typeof v === 'string') return (r) => r.contact.tags.includes(v);
+      if (typeof v === 'string' && field in fieldGetters) return (r) => get(r) === v;
+      return (r) => equals(get(r), v);
+    }
+    case 'not_eq': {
+      const v = normalizeValue(field, f.value);
+      if (field === 'tags' && typeof v === 'string') return (r) => !r.contact.tags.includes(v);
+      return (r) => !equals(get(r), v);
+    }
+    case 'contains': {
+      const v = normalizeValue(field, f.value);
+      return (r) => contains(get(r), v);
+    }
+    case 'not_contains': {
+      const v = normalizeValue(field, f.value);
+      return (r) => !contains(get(r), v);
+    }
+    case 'exists':
+      return (r) => isPresent(get(r));
+    case 'not_exists':
+      return (r) => !isPresent(get(r));
+    case 'range': {
+      const range = f.value;
+      if (!range || typeof range !== 'object') return fail(422, [`${where}.value must be an object with gte/lte/gt/lt`]);
+      const b = range as Record<string, unknown>;
+      const conv = (x: unknown) => (x === undefined ? undefined : dateFields.has(field) ? toMs(x) : typeof x === 'string' ? x.toLowerCase() : x);
+      const [gte, lte, gt, lt] = [conv(b.gte), conv(b.lte), conv(b.gt), conv(b.lt)] as (number | string | undefined)[];
+      if ([gte, lte, gt, lt].every((x) => x === undefined)) fail(422, [`${where}.value needs gte, lte, gt or lt`]);
+      if ([gte, lte, gt, lt].some((x) => typeof x === 'number' && Number.isNaN(x))) fail(422, [`${where}.value has an invalid date`]);
+      return (r) => {
+        const v = get(r) as number | string | null;
+        if (v === null || v === undefined) return false;
+        return (gte === undefined || v >= gte) && (lte === undefined || v <= lte) && (gt === undefined || v > gt) && (lt === undefined || v < lt);
+      };
+    }
+    default:
+      return fail(422, [`${where}.operator must be one of the following values: eq, not_eq, contains, not_contains, exists, not_exists, range`]);
+  }
+}

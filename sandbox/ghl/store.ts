@@ -1,0 +1,193 @@
+import { deriveSeed, IdFactory, Rng } from '../random.js';
+import { LocationContacts } from './contacts.js';
+import {
+  DEMO,
+  type Appointment,
+  type Calendar,
+  type Contact,
+  type ContactRow,
+  type Conversation,
+  type Message,
+  type Note,
+  type Opportunity,
+  type Pipeline,
+  type Task,
+} from './model.js';
+import { generateContacts } from './seed.js';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** All GoHighLevel state of the sandbox, in memory. */
+export class GhlStore {
+  readonly locations = new Map<string, LocationContacts>();
+  /** contactId → its location's contacts (ids are global in GHL). */
+  private readonly contactHome = new Map<string, LocationContacts>();
+  readonly notes = new Map<string, Note[]>();
+  readonly tasks = new Map<string, Task[]>();
+  readonly calendars = new Map<string, Calendar>();
+  readonly appointments = new Map<string, Appointment>();
+  readonly conversations = new Map<string, Conversation>();
+  private readonly conversationByContact = new Map<string, string>();
+  readonly messages: Message[] = [];
+  readonly pipelines = new Map<string, Pipeline>();
+  readonly opportunities = new Map<string, Opportunity>();
+  private readonly seededCount = new Map<string, number>();
+  readonly ids: IdFactory;
+
+  constructor(readonly seed: number) {
+    this.ids = new IdFactory(new Rng(deriveSeed(seed, 'ghl')));
+    this.installDemo();
+  }
+
+  /** The demo tenant: `loc_demo`, calendar `cal_demo`, pipeline `pipe_demo`, contact `ct_demo`, 50 contacts. */
+  private installDemo(): void {
+    this.calendars.set(DEMO.calendarId, {
+      id: DEMO.calendarId,
+      locationId: DEMO.locationId,
+      name: 'Demo Calendar',
+      timezone: 'America/New_York',
+      slotDurationMinutes: 30,
+      slotIntervalMinutes: 30,
+      openDays: [1, 2, 3, 4, 5],
+      openHour: 9,
+      closeHour: 17,
+    });
+    this.ensurePipeline(DEMO.locationId);
+    const anchor = startOfUtcDay(Date.now());
+    this.insertContact({
+      ...blankContact('ct_demo', DEMO.locationId, new Date(anchor - 30 * DAY_MS).toISOString()),
+      contactName: 'Demo Caller',
+      firstName: 'Demo',
+      lastName: 'Caller',
+      firstNameLowerCase: 'demo',
+      lastNameLowerCase: 'caller',
+      email: 'demo.caller@example.com',
+      phone: '+15555550100',
+      source: 'sandbox',
+      tags: ['demo'],
+      timezone: 'America/New_York',
+    });
+    this.seedContacts(DEMO.locationId, 50, this.seed);
+  }
+
+  location(locationId: string): LocationContacts {
+    let loc = this.locations.get(locationId);
+    if (!loc) {
+      loc = new LocationContacts(locationId);
+      this.locations.set(locationId, loc);
+    }
+    return loc;
+  }
+
+  getContact(id: string): ContactRow | undefined {
+    return this.contactHome.get(id)?.byId.get(id);
+  }
+
+  insertContact(contact: Contact): ContactRow {
+    const loc = this.location(contact.locationId);
+    this.contactHome.set(contact.id, loc);
+    return loc.add(contact);
+  }
+
+  replaceContact(contact: Contact): ContactRow {
+    return this.location(contact.locationId).replace(contact);
+  }
+
+  deleteContact(row: ContactRow): void {
+    const loc = this.contactHome.get(row.contact.id);
+    loc?.remove(row);
+    this.contactHome.delete(row.contact.id);
+    this.notes.delete(row.contact.id);
+    this.tasks.delete(row.contact.id);
+  }
+
+  /** Bulk generation; contacts are spread over the year before today (UTC midnight, so reruns match). */
+  seedContacts(locationId: string, count: number, seed: number): { created: number; total: number } {
+    const startIndex = this.seededCount.get(`${locationId}:${seed}`) ?? 0;
+    const contacts = generateContacts({ locationId, count, seed, now: startOfUtcDay(Date.now()), startIndex });
+    const loc = this.location(locationId);
+    loc.addMany(contacts);
+    for (const r of contacts) this.contactHome.set(r.contact.id, loc);
+    this.seededCount.set(`${locationId}:${seed}`, startIndex + count);
+    return { created: count, total: loc.size };
+  }
+
+  conversationFor(locationId: string, contactId: string, now: string): Conversation {
+    const existing = this.conversationByContact.get(contactId);
+    if (existing) return this.conversations.get(existing)!;
+    const conv: Conversation = { id: this.ids.ghl(), locationId, contactId, lastMessageBody: null, lastMessageType: null, dateAdded: now, dateUpdated: now };
+    this.conversations.set(conv.id, conv);
+    this.conversationByContact.set(contactId, conv.id);
+    return conv;
+  }
+
+  /** Every location has a pipeline; the demo one has fixed, documented ids. */
+  ensurePipeline(locationId: string): Pipeline {
+    for (const p of this.pipelines.values()) if (p.locationId === locationId) return p;
+    const demo = locationId === DEMO.locationId;
+    const pipeline: Pipeline = {
+      id: demo ? DEMO.pipelineId : `pipe_${locationId}`,
+      locationId,
+      name: 'Sales Pipeline',
+      stages: DEMO.stages.map((s, position) => ({ id: demo ? s.id : `${s.id}_${locationId}`, name: s.name, position })),
+    };
+    this.pipelines.set(pipeline.id, pipeline);
+    return pipeline;
+  }
+
+  counts(): Record<string, number> {
+    let contacts = 0;
+    for (const loc of this.locations.values()) contacts += loc.size;
+    let notes = 0;
+    for (const n of this.notes.values()) notes += n.length;
+    let tasks = 0;
+    for (const t of this.tasks.values()) tasks += t.length;
+    return {
+      locations: this.locations.size,
+      contacts,
+      notes,
+      tasks,
+      calendars: this.calendars.size,
+      appointments: this.appointments.size,
+      conversations: this.conversations.size,
+      messages: this.messages.length,
+      pipelines: this.pipelines.size,
+      opportunities: this.opportunities.size,
+    };
+  }
+}
+
+export function startOfUtcDay(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+export function blankContact(id: string, locationId: string, now: string): Contact {
+  return {
+    id,
+    locationId,
+    contactName: null,
+    firstName: null,
+    lastName: null,
+    firstNameLowerCase: null,
+    lastNameLowerCase: null,
+    email: null,
+    phone: null,
+    companyName: null,
+    source: null,
+    type: 'lead',
+    tags: [],
+    dnd: false,
+    assignedTo: null,
+    address1: null,
+    city: null,
+    state: null,
+    country: null,
+    postalCode: null,
+    timezone: null,
+    website: null,
+    dateOfBirth: null,
+    customFields: [],
+    dateAdded: now,
+    dateUpdated: now,
+  };
+}

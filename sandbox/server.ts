@@ -1,0 +1,167 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import { pino } from 'pino';
+import { registerControl } from './control.js';
+import { ProviderHttpError, providerNames, sleep, type ProviderModule, type ProviderName, type SandboxContext } from './context.js';
+import { FaultTable } from './faults.js';
+import { createGhl } from './ghl/index.js';
+import { deriveSeed, Rng } from './random.js';
+import { RequestLog } from './requestLog.js';
+
+/**
+ * The provider sandbox: one Fastify server speaking GoHighLevel, Vapi, Retell, Anthropic and
+ * SendGrid under `/ghl`, `/vapi`, `/retell`, `/anthropic`, `/sendgrid`, plus the control API
+ * under `/__sandbox`. Stand-alone: imports nothing of the app.
+ */
+
+export interface StartSandboxOptions {
+  port?: number;
+  host?: string;
+  seed?: number;
+  logLevel?: string;
+}
+
+export interface RunningSandbox {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_SEED = 42;
+
+/** Fixed ids of the demo tenant's sandbox accounts. */
+export const DEMO_IDS = {
+  ghlLocationId: 'loc_demo',
+  ghlCalendarId: 'cal_demo',
+  ghlPipelineId: 'pipe_demo',
+  ghlContactId: 'ct_demo',
+  vapiAssistantId: 'asst_demo',
+  vapiPhoneNumberId: 'pn_demo',
+  retellAgentId: 'agent_demo',
+} as const;
+
+interface RequestState {
+  provider: ProviderName | undefined;
+  started: number;
+  fault: string | undefined;
+}
+
+const providerSet = new Set<string>(providerNames);
+
+function providerOf(url: string): ProviderName | undefined {
+  const end = url.indexOf('/', 1);
+  const first = url.slice(1, end < 0 ? undefined : end).split('?')[0]!;
+  return providerSet.has(first) ? (first as ProviderName) : undefined;
+}
+
+export async function startSandbox(opts: StartSandboxOptions = {}): Promise<RunningSandbox> {
+  const logger = pino({ name: 'sandbox', level: opts.logLevel ?? 'info' });
+  const shutdown = new AbortController();
+  let seed = opts.seed ?? DEFAULT_SEED;
+  const ctx: SandboxContext = { logger, shutdown: shutdown.signal, seed: () => seed };
+
+  const modules: ProviderModule[] = [createGhl(ctx)];
+  const byName = new Map(modules.map((m) => [m.name, m]));
+  const log = new RequestLog();
+  const faults = new FaultTable();
+  let faultRng = new Rng(deriveSeed(seed, 'faults'));
+  const startedAt = new Date().toISOString();
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // The request log (`/__sandbox/requests`) records every request; per-request log lines would only cost throughput.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 25 * 1024 * 1024,
+    forceCloseConnections: true,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+  });
+  const states = new WeakMap<FastifyRequest, RequestState>();
+
+  app.addHook('onRequest', async (req, reply) => {
+    const provider = providerOf(req.url);
+    const state: RequestState = { provider, started: performance.now(), fault: undefined };
+    states.set(req, state);
+    if (!provider || faults.size === 0) return;
+    const prefixLength = provider.length + 1;
+    const path = req.url.slice(prefixLength).split('?')[0] || '/';
+    const route = (req.routeOptions.url ?? '').slice(prefixLength) || path;
+    const fault = faults.match(provider, req.method, path, route, faultRng);
+    if (!fault) return;
+    state.fault = fault.id;
+    if (fault.latencyMs) await sleep(fault.latencyMs, shutdown.signal);
+    if (fault.status) {
+      const module = byName.get(provider)!;
+      return reply
+        .status(fault.status)
+        .headers(module.faultHeaders?.(fault.status) ?? {})
+        .send(module.errorBody(fault.status, fault.message ?? `Injected fault ${fault.id}`));
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const state = states.get(req);
+    if (!state) return;
+    const prefixLength = state.provider ? state.provider.length + 1 : 0;
+    log.add({
+      at: new Date().toISOString(),
+      provider: state.provider ?? 'control',
+      method: req.method,
+      url: req.url,
+      route: (req.routeOptions.url ?? '').slice(prefixLength),
+      status: reply.statusCode,
+      ms: Math.round((performance.now() - state.started) * 100) / 100,
+      ...(req.query && Object.keys(req.query).length ? { query: req.query } : {}),
+      ...(req.body !== undefined ? { body: req.body } : {}),
+      ...(state.fault ? { fault: state.fault } : {}),
+    });
+  });
+
+  app.setErrorHandler((err: FastifyError | ProviderHttpError, req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof ProviderHttpError) return reply.status(err.status).headers(err.headers).send(err.body);
+    const provider = providerOf(req.url);
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) logger.error({ err, url: req.url }, 'sandbox handler failed');
+    const message = status >= 500 ? 'Internal server error' : err.message;
+    if (!provider) return reply.status(status).send({ error: message });
+    return reply.status(status).send(byName.get(provider)!.errorBody(status, message));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const provider = providerOf(req.url);
+    const message = `Cannot ${req.method} ${req.url.split('?')[0]}`;
+    if (!provider) return reply.status(404).send({ error: message });
+    return reply.status(404).send(byName.get(provider)!.errorBody(404, message));
+  });
+
+  for (const module of modules) {
+    await app.register(async (scope) => module.routes(scope), { prefix: `/${module.name}` });
+    if (module.control) await app.register(async (scope) => module.control!(scope), { prefix: `/__sandbox/${module.name}` });
+  }
+  registerControl(app, {
+    modules,
+    log,
+    faults,
+    startedAt,
+    seed: () => seed,
+    reset(newSeed) {
+      if (newSeed !== undefined) seed = newSeed;
+      for (const m of modules) m.reset(seed);
+      log.clear();
+      faults.clear();
+      faultRng = new Rng(deriveSeed(seed, 'faults'));
+    },
+  });
+
+  const host = opts.host ?? '127.0.0.1';
+  await app.listen({ port: opts.port ?? 3100, host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : (opts.port ?? 3100);
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    async close() {
+      shutdown.abort();
+      await app.close();
+    },
+  };
+}
