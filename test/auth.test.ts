@@ -117,3 +117,23 @@ describe('API keys, scopes and tenant isolation', () => {
     ).rejects.toThrow(/row-level security/);
   });
 });
+
+describe('rate limiting', () => {
+  let tp: TestPlatform;
+  beforeAll(async () => {
+    tp = await startTestPlatform({ env: { API_RATE_LIMIT_PER_MINUTE: '3' } });
+  });
+  afterAll(() => tp?.stop());
+
+  it('answers 429 with Retry-After past the per-key budget, and keeps probes exempt', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await call(tp.baseUrl, 'GET', '/v1/me', { key: TEST_ADMIN_KEY })).status);
+    expect(statuses.slice(0, 3).every((s) => s !== 429)).toBe(true);
+    const limited = await call(tp.baseUrl, 'GET', '/v1/me', { key: TEST_ADMIN_KEY });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Another key has its own budget; health checks are never limited.
+    expect((await call(tp.baseUrl, 'GET', '/v1/me', { key: 'sb_other' })).status).toBe(401);
+    for (let i = 0; i < 5; i++) expect((await call(tp.baseUrl, 'GET', '/health')).status).toBe(200);
+  });
+});
