@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { registerControl } from './control.js';
 import { ProviderHttpError, providerNames, sleep, type ProviderModule, type ProviderName, type SandboxContext } from './context.js';
 import { FaultTable } from './faults.js';
+import { createAnthropic } from './anthropic/index.js';
 import { createGhl } from './ghl/index.js';
 import { deriveSeed, Rng } from './random.js';
 import { RequestLog } from './requestLog.js';
@@ -59,7 +60,7 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
   let seed = opts.seed ?? DEFAULT_SEED;
   const ctx: SandboxContext = { logger, shutdown: shutdown.signal, seed: () => seed };
 
-  const modules: ProviderModule[] = [createGhl(ctx)];
+  const modules: ProviderModule[] = [createGhl(ctx), createAnthropic(ctx)];
   const byName = new Map(modules.map((m) => [m.name, m]));
   const log = new RequestLog();
   const faults = new FaultTable();
