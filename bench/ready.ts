@@ -25,6 +25,7 @@ function freePort(): Promise<number> {
 
 interface Ports {
   api: number;
+  sandbox: number;
   pg: number;
   temporal: number;
   ui: number;
@@ -38,6 +39,7 @@ function start(dataDir: string, ports: Ports): ChildProcess {
     EMBEDDED_POSTGRES_PORT: String(ports.pg),
     TEMPORAL_DEV_PORT: String(ports.temporal),
     TEMPORAL_UI_PORT: String(ports.ui),
+    SANDBOX_PORT: String(ports.sandbox),
     LOG_LEVEL: 'warn',
   };
   delete env.DATABASE_URL;
@@ -75,7 +77,7 @@ async function sample(n: number, fn: () => Promise<void>): Promise<number[]> {
 
 export default async function benchReady(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-'));
-  const ports = { api: await freePort(), pg: await freePort(), temporal: await freePort(), ui: await freePort() };
+  const ports = { api: await freePort(), sandbox: await freePort(), pg: await freePort(), temporal: await freePort(), ui: await freePort() };
   try {
     const cold = await timeToReady(dataDir, ports);
     await stop(cold.child);

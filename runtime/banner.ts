@@ -21,9 +21,7 @@ export function banner(p: Platform): string {
     ...(p.demo ? [`    Demo tenant      '${p.demo.tenantId}', key in ${p.demo.keyFile}`] : []),
     '  Providers',
     providers,
-    ...(Object.values(c.providers).some((x) => x.mode === 'sandbox')
-      ? ['    (sandbox = the local simulator; set a provider\'s key in .env to go live)']
-      : []),
+    ...(p.sandboxUrl ? [`    (sandbox = the local simulator at ${p.sandboxUrl}; set a provider's key in .env to go live)`] : []),
     '  Ctrl-C stops everything.',
     '',
   ];

@@ -7,6 +7,7 @@ import { createPool, type Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { customSearchAttributes } from '../lib/searchAttributes.js';
 import { buildApi } from '../api/server.js';
+import { startSandbox } from '../sandbox/server.js';
 import { connectNative, startWorker, type WorkerHandle } from '../workers/worker.js';
 import { ensureAdminKey, ensureDemoTenant } from './bootstrap.js';
 import { embeddedPostgresUrl, startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.js';
@@ -27,6 +28,8 @@ export interface Platform {
   databaseUrl: string;
   temporalAddress: string;
   embedded: { postgres?: EmbeddedPostgres; temporal?: DevServer };
+  /** The in-process provider sandbox, when `npm start` runs with a provider unconfigured. */
+  sandboxUrl?: string;
   apiUrl?: string;
   adminKeyFile?: string;
   demo?: { tenantId: string; keyFile: string };
@@ -84,6 +87,15 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
     }
   };
   try {
+    let sandboxUrl: string | undefined;
+    if (opts.embed && Object.values(config.providers).some((p) => p.mode === 'sandbox')) {
+      const sandbox = await startSandbox({ port: config.sandboxPort, host: '127.0.0.1', logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }).catch((err: unknown) => {
+        throw new Error(`The provider sandbox could not listen on 127.0.0.1:${config.sandboxPort} (${(err as Error).message}); set SANDBOX_PORT or the providers' keys.`);
+      });
+      sandboxUrl = sandbox.url;
+      cleanups.push(() => sandbox.close());
+    }
+
     const db = await resolveDatabase(config, opts.embed, log);
     if (db.embedded) cleanups.push(() => db.embedded!.stop());
     const pool = createPool(db.url, config.database.poolSize);
@@ -103,6 +115,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
       databaseUrl: db.url,
       temporalAddress: tmp.address,
       embedded: { postgres: db.embedded, temporal: tmp.embedded },
+      sandboxUrl,
       stop,
     };
 

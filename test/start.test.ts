@@ -27,7 +27,14 @@ describe('npm start, embedded default', () => {
       expect(out).toMatch(/OpenAPI docs\s+http:\/\/127\.0\.0\.1:\d+\/docs/);
       expect(out).toMatch(/MCP endpoint\s+http:\/\/127\.0\.0\.1:\d+\/mcp/);
       expect(out).toMatch(/Postgres\s+embedded/);
-      expect(out).toMatch(/ghl\s+sandbox\s+http:\/\/127\.0\.0\.1:3100\/ghl/);
+      expect(out).toContain(`ghl        sandbox  http://127.0.0.1:${env.SANDBOX_PORT}/ghl`);
+      // The sandbox runs in the same process and speaks GoHighLevel's API at that base URL.
+      const ghl = await fetch(`http://127.0.0.1:${env.SANDBOX_PORT}/ghl/contacts/search`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer sandbox', version: '2021-07-28', 'content-type': 'application/json' },
+        body: JSON.stringify({ locationId: 'loc_demo', pageLimit: 1 }),
+      });
+      expect(ghl.status).toBe(200);
 
       const ready = await call(apiUrl!, 'GET', '/ready');
       expect(ready.status).toBe(200);

@@ -45,6 +45,7 @@ export async function embeddedEnv(dataDir: string): Promise<Record<string, strin
     EMBEDDED_POSTGRES_PORT: String(await freePort()),
     TEMPORAL_DEV_PORT: String(await freePort()),
     TEMPORAL_UI_PORT: String(await freePort()),
+    SANDBOX_PORT: String(await freePort()),
     LOG_LEVEL: 'warn',
   };
 }
