@@ -11,6 +11,8 @@ export interface SandboxContext {
   readonly shutdown: AbortSignal;
   /** Current seed (changes on `POST /__sandbox/reset {seed}`). */
   seed(): number;
+  /** `http://host:port` of the running sandbox (for URLs it hands out, e.g. recordings). */
+  baseUrl(): string;
 }
 
 /** One simulated provider: its API under `/<name>`, its control routes under `/__sandbox/<name>`. */

@@ -5,6 +5,7 @@ import { ProviderHttpError, providerNames, sleep, type ProviderModule, type Prov
 import { FaultTable } from './faults.js';
 import { createAnthropic } from './anthropic/index.js';
 import { createGhl } from './ghl/index.js';
+import { createVapi } from './vapi.js';
 import { deriveSeed, Rng } from './random.js';
 import { RequestLog } from './requestLog.js';
 
@@ -58,9 +59,10 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
   const logger = pino({ name: 'sandbox', level: opts.logLevel ?? 'info' });
   const shutdown = new AbortController();
   let seed = opts.seed ?? DEFAULT_SEED;
-  const ctx: SandboxContext = { logger, shutdown: shutdown.signal, seed: () => seed };
+  let baseUrl = '';
+  const ctx: SandboxContext = { logger, shutdown: shutdown.signal, seed: () => seed, baseUrl: () => baseUrl };
 
-  const modules: ProviderModule[] = [createGhl(ctx), createAnthropic(ctx)];
+  const modules: ProviderModule[] = [createGhl(ctx), createVapi(ctx), createAnthropic(ctx)];
   const byName = new Map(modules.map((m) => [m.name, m]));
   const log = new RequestLog();
   const faults = new FaultTable();
@@ -157,8 +159,9 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : (opts.port ?? 3100);
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  baseUrl = `http://${urlHost}:${port}`;
   return {
-    url: `http://${urlHost}:${port}`,
+    url: baseUrl,
     port,
     async close() {
       shutdown.abort();
