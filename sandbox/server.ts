@@ -5,6 +5,7 @@ import { ProviderHttpError, providerNames, sleep, type ProviderModule, type Prov
 import { FaultTable } from './faults.js';
 import { createAnthropic } from './anthropic/index.js';
 import { createGhl } from './ghl/index.js';
+import { createRetell } from './retell.js';
 import { createVapi } from './vapi.js';
 import { deriveSeed, Rng } from './random.js';
 import { RequestLog } from './requestLog.js';
@@ -62,7 +63,7 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
   let baseUrl = '';
   const ctx: SandboxContext = { logger, shutdown: shutdown.signal, seed: () => seed, baseUrl: () => baseUrl };
 
-  const modules: ProviderModule[] = [createGhl(ctx), createVapi(ctx), createAnthropic(ctx)];
+  const modules: ProviderModule[] = [createGhl(ctx), createVapi(ctx), createRetell(ctx), createAnthropic(ctx)];
   const byName = new Map(modules.map((m) => [m.name, m]));
   const log = new RequestLog();
   const faults = new FaultTable();
