@@ -6,6 +6,7 @@ import { FaultTable } from './faults.js';
 import { createAnthropic } from './anthropic/index.js';
 import { createGhl } from './ghl/index.js';
 import { createRetell } from './retell.js';
+import { createSendgrid } from './sendgrid.js';
 import { createVapi } from './vapi.js';
 import { deriveSeed, Rng } from './random.js';
 import { RequestLog } from './requestLog.js';
@@ -63,7 +64,7 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
   let baseUrl = '';
   const ctx: SandboxContext = { logger, shutdown: shutdown.signal, seed: () => seed, baseUrl: () => baseUrl };
 
-  const modules: ProviderModule[] = [createGhl(ctx), createVapi(ctx), createRetell(ctx), createAnthropic(ctx)];
+  const modules: ProviderModule[] = [createGhl(ctx), createVapi(ctx), createRetell(ctx), createAnthropic(ctx), createSendgrid(ctx)];
   const byName = new Map(modules.map((m) => [m.name, m]));
   const log = new RequestLog();
   const faults = new FaultTable();
