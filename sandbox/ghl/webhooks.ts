@@ -108,7 +108,8 @@ export class GhlWebhooks {
     for (const sub of this.subscriptions) {
       if (sub.locationId && sub.locationId !== locationId) continue;
       if (sub.events && !sub.events.includes(type)) continue;
-      const payload = { type, locationId, ...data, webhookId: this.ids().uuid(), timestamp: new Date().toISOString() };
+      // The event type wins over a record's own `type` field (contacts have one).
+      const payload = { ...data, type, locationId, webhookId: this.ids().uuid(), timestamp: new Date().toISOString() };
       const delivery: WebhookDelivery = { webhookId: payload.webhookId, subscriptionId: sub.id, type, url: sub.url, payload, attempts: [], delivered: false };
       this.deliveries.push(delivery);
       if (this.deliveries.length > 5000) this.deliveries.shift();
