@@ -33,9 +33,9 @@ const tools: Anthropic.Tool[] = [
 
 describe('Anthropic Messages through the official SDK', () => {
   it('answers a plain message, labelled as the sandbox, with usage', async () => {
-    const msg = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 200, messages: [{ role: 'user', content: 'What are your opening hours?' }] });
+    const msg = await client.messages.create({ model: 'claude-sonnet-5-5', max_tokens: 200, messages: [{ role: 'user', content: 'What are your opening hours?' }] });
     expect(msg.type).toBe('message');
-    expect(msg.model).toBe('sandbox-claude-sonnet-4-5');
+    expect(msg.model).toBe('sandbox-claude-sonnet-5-5');
     expect(msg.stop_reason).toBe('end_turn');
     expect(msg.content[0]).toMatchObject({ type: 'text' });
     expect((msg.content[0] as Anthropic.TextBlock).text).toContain('opening hours');
@@ -63,20 +63,20 @@ describe('Anthropic Messages through the official SDK', () => {
   });
 
   it('streams text with SSE events', async () => {
-    const stream = client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 200, messages: [{ role: 'user', content: 'Tell me about your services, please.' }] });
+    const stream = client.messages.stream({ model: 'claude-sonnet-5-5', max_tokens: 200, messages: [{ role: 'user', content: 'Tell me about your services, please.' }] });
     const deltas: string[] = [];
     stream.on('text', (t) => deltas.push(t));
     const final = await stream.finalMessage();
     expect(deltas.length).toBeGreaterThan(1);
     expect(deltas.join('')).toBe((final.content[0] as Anthropic.TextBlock).text);
-    expect(final.model).toBe('sandbox-claude-sonnet-4-5');
+    expect(final.model).toBe('sandbox-claude-sonnet-5-5');
     expect(final.usage.output_tokens).toBeGreaterThan(0);
     expect(final.stop_reason).toBe('end_turn');
   });
 
   it('calls the declared tool that matches the request, then answers from the tool result (plain and streamed)', async () => {
     const messages: Anthropic.MessageParam[] = [{ role: 'user', content: 'Please book an appointment for 2026-12-01T15:00:00-05:00, my phone is (415) 555-0100.' }];
-    const first = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 300, tools, messages });
+    const first = await client.messages.create({ model: 'claude-sonnet-5-5', max_tokens: 300, tools, messages });
     expect(first.stop_reason).toBe('tool_use');
     const use = first.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use')!;
     expect(use.name).toBe('book_appointment');
@@ -84,19 +84,19 @@ describe('Anthropic Messages through the official SDK', () => {
 
     messages.push({ role: 'assistant', content: first.content });
     messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'Booked for Tuesday 3 PM, confirmation B-42' }] });
-    const second = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 300, tools, messages });
+    const second = await client.messages.create({ model: 'claude-sonnet-5-5', max_tokens: 300, tools, messages });
     expect(second.stop_reason).toBe('end_turn');
     expect((second.content[0] as Anthropic.TextBlock).text).toContain('B-42');
 
     const streamed = await client.messages
-      .stream({ model: 'claude-sonnet-4-5', max_tokens: 300, tools, messages: [{ role: 'user', content: 'What is the status of order 1234?' }] })
+      .stream({ model: 'claude-sonnet-5-5', max_tokens: 300, tools, messages: [{ role: 'user', content: 'What is the status of order 1234?' }] })
       .finalMessage();
     const streamedUse = streamed.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use')!;
     expect(streamed.stop_reason).toBe('tool_use');
     expect(streamedUse).toMatchObject({ name: 'lookup_order', input: { orderNumber: 1234 } });
 
     const forced = await client.messages.create({
-      model: 'claude-sonnet-4-5',
+      model: 'claude-sonnet-5-5',
       max_tokens: 300,
       tools,
       tool_choice: { type: 'tool', name: 'lookup_order' },
@@ -104,7 +104,7 @@ describe('Anthropic Messages through the official SDK', () => {
     });
     expect(forced.content.some((b) => b.type === 'tool_use' && b.name === 'lookup_order')).toBe(true);
 
-    const none = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 300, tools, messages: [{ role: 'user', content: 'Good morning!' }] });
+    const none = await client.messages.create({ model: 'claude-sonnet-5-5', max_tokens: 300, tools, messages: [{ role: 'user', content: 'Good morning!' }] });
     expect(none.stop_reason).toBe('end_turn');
   });
 
