@@ -18,15 +18,20 @@ export interface RequestRecord {
   fault?: string;
 }
 
+/** Stored form: the time stays a number until someone reads the log. */
+interface StoredRecord extends Omit<RequestRecord, 'at'> {
+  atMs: number;
+}
+
 export class RequestLog {
-  private readonly buffer: (RequestRecord | undefined)[];
+  private readonly buffer: (StoredRecord | undefined)[];
   private nextSeq = 1;
 
   constructor(readonly capacity = 20_000) {
     this.buffer = new Array(capacity);
   }
 
-  add(record: Omit<RequestRecord, 'seq'>): void {
+  add(record: Omit<StoredRecord, 'seq'>): void {
     const seq = this.nextSeq++;
     this.buffer[seq % this.capacity] = { seq, ...record };
   }
@@ -43,8 +48,15 @@ export class RequestLog {
       const r = this.buffer[seq % this.capacity];
       if (!r || r.seq !== seq) continue;
       if (filter.provider && r.provider !== filter.provider) continue;
-      if (filter.sinceMs !== undefined && Date.parse(r.at) < filter.sinceMs) continue;
-      out.push(r);
+      if (filter.sinceMs !== undefined && r.atMs < filter.sinceMs) continue;
+      const { atMs, query, body, fault, ...rest } = r;
+      out.push({
+        ...rest,
+        at: new Date(atMs).toISOString(),
+        ...(query !== undefined ? { query } : {}),
+        ...(body !== undefined ? { body } : {}),
+        ...(fault !== undefined ? { fault } : {}),
+      });
     }
     return out;
   }

@@ -13,7 +13,7 @@ interface Bucket {
   /** Accepted request times, oldest first; `head` skips expired ones without shifting. */
   times: number[];
   head: number;
-  day: string;
+  day: number;
   dailyUsed: number;
 }
 
@@ -28,7 +28,7 @@ export class RateLimiter {
 
   check(key: string, now = Date.now()): RateDecision {
     const { burst, intervalMs, daily } = this.limits;
-    const day = new Date(now).toISOString().slice(0, 10);
+    const day = Math.floor(now / 86_400_000); // UTC day number; the daily quota resets at midnight UTC
     let b = this.buckets.get(key);
     if (!b) {
       b = { times: [], head: 0, day, dailyUsed: 0 };

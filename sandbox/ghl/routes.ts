@@ -234,20 +234,26 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     );
   }
 
-  app.addHook('preHandler', async (req, reply) => {
-    const auth = req.headers.authorization;
-    const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : '';
-    if (!token) fail(401, 'Invalid JWT');
-    const version = req.headers.version;
-    if (!version) fail(400, 'version header was not found');
-    const expected = versionFor(req.url);
-    if (version !== expected) fail(400, `Version ${String(version)} is not supported for this API; use ${expected}`);
-    const locationId = locationOf(req, token);
-    const decision = limiter.check(locationId);
-    reply.headers(decision.headers);
-    if (!decision.allowed) fail(429, 'Too Many Requests');
-    const scoped = deps.tokens.get(token);
-    if (scoped && !locationId.startsWith('token:') && scoped !== locationId) fail(403, 'The token does not have access to this location.');
+  // Callback style: this runs on every GHL request (see bench/sandbox.ts).
+  app.addHook('preHandler', (req, reply, done) => {
+    try {
+      const auth = req.headers.authorization;
+      const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+      if (!token) fail(401, 'Invalid JWT');
+      const version = req.headers.version;
+      if (!version) fail(400, 'version header was not found');
+      const expected = versionFor(req.url);
+      if (version !== expected) fail(400, `Version ${String(version)} is not supported for this API; use ${expected}`);
+      const locationId = locationOf(req, token);
+      const decision = limiter.check(locationId);
+      reply.headers(decision.headers);
+      if (!decision.allowed) fail(429, 'Too Many Requests');
+      const scoped = deps.tokens.get(token);
+      if (scoped && !locationId.startsWith('token:') && scoped !== locationId) fail(403, 'The token does not have access to this location.');
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
   });
 
   // Contacts ---------------------------------------------------------------------------------
