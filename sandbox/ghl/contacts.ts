@@ -1,5 +1,5 @@
 import { fail } from './errors.js';
-import { contactRow, rowText, type Contact, type ContactRow } from './model.js';
+import { contactRow, lowerFields, rowText, type Contact, type ContactRow } from './model.js';
 
 /**
  * Contacts of one location with the indexes search needs: by id, phone and email (duplicate
@@ -22,8 +22,8 @@ const sortGetters: Record<string, (r: ContactRow) => Key> = {
   lastNameLowerCase: (r) => r.contact.lastNameLowerCase,
   lastName: (r) => r.contact.lastNameLowerCase,
   email: (r) => r.contact.email,
-  businessName: (r) => r.contact.companyName?.toLowerCase() ?? null,
-  companyName: (r) => r.contact.companyName?.toLowerCase() ?? null,
+  businessName: (r) => lowerFields(r).companyName,
+  companyName: (r) => lowerFields(r).companyName,
 };
 export const sortableFields = Object.keys(sortGetters);
 
@@ -43,7 +43,17 @@ export class SortedIndex {
     rows: Iterable<ContactRow>,
   ) {
     this.getters = specs.map((s) => sortGetters[s.field]!);
-    this.rows = [...rows].sort((a, b) => this.compare(a, b));
+    // Decorate-sort-undecorate: keys computed once per row, not twice per comparison.
+    const keyed = [...rows].map((row) => ({ row, keys: this.getters.map((g) => g(row)), id: row.contact.id }));
+    const dirs = specs.map((s) => s.direction);
+    keyed.sort((a, b) => {
+      for (let i = 0; i < dirs.length; i++) {
+        const c = compareKey(a.keys[i]!, b.keys[i]!, dirs[i]!);
+        if (c !== 0) return c;
+      }
+      return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+    });
+    this.rows = keyed.map((k) => k.row);
   }
 
   keys(row: ContactRow): (Key | string)[] {
@@ -187,31 +197,30 @@ export interface GroupFilter {
 export type Filter = LeafFilter | GroupFilter;
 type Predicate = (r: ContactRow) => boolean;
 
-const lower = (v: string | null) => (v === null ? null : v.toLowerCase());
 const fieldGetters: Record<string, (r: ContactRow) => unknown> = {
   id: (r) => r.contact.id,
   firstName: (r) => r.contact.firstNameLowerCase,
   firstNameLowerCase: (r) => r.contact.firstNameLowerCase,
   lastName: (r) => r.contact.lastNameLowerCase,
   lastNameLowerCase: (r) => r.contact.lastNameLowerCase,
-  contactName: (r) => lower(r.contact.contactName),
+  contactName: (r) => lowerFields(r).contactName,
   email: (r) => r.contact.email,
   phone: (r) => r.contact.phone,
-  companyName: (r) => lower(r.contact.companyName),
-  businessName: (r) => lower(r.contact.companyName),
-  source: (r) => lower(r.contact.source),
+  companyName: (r) => lowerFields(r).companyName,
+  businessName: (r) => lowerFields(r).companyName,
+  source: (r) => lowerFields(r).source,
   type: (r) => r.contact.type,
   tags: (r) => r.contact.tags,
   dnd: (r) => r.contact.dnd,
   assignedTo: (r) => r.contact.assignedTo,
-  address: (r) => lower(r.contact.address1),
-  address1: (r) => lower(r.contact.address1),
-  city: (r) => lower(r.contact.city),
-  state: (r) => lower(r.contact.state),
-  country: (r) => lower(r.contact.country),
+  address: (r) => lowerFields(r).address1,
+  address1: (r) => lowerFields(r).address1,
+  city: (r) => lowerFields(r).city,
+  state: (r) => lowerFields(r).state,
+  country: (r) => lowerFields(r).country,
   postalCode: (r) => r.contact.postalCode,
   timezone: (r) => r.contact.timezone,
-  website: (r) => lower(r.contact.website),
+  website: (r) => lowerFields(r).website,
   dateOfBirth: (r) => r.contact.dateOfBirth,
   dateAdded: (r) => r.addedMs,
   dateUpdated: (r) => r.updatedMs,

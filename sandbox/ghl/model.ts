@@ -41,6 +41,35 @@ export interface ContactRow {
   updatedMs: number;
   /** Lower-cased name, email, phone and company for the free-text `query` (made on first use). */
   text?: string;
+  /** Lower-cased text fields for case-insensitive filters (made on first use; rows are replaced on write). */
+  lc?: LowerFields;
+}
+
+export interface LowerFields {
+  contactName: string | null;
+  companyName: string | null;
+  source: string | null;
+  address1: string | null;
+  city: string | null;
+  state: string | null;
+  country: string | null;
+  website: string | null;
+}
+
+const low = (v: string | null) => (v === null ? null : v.toLowerCase());
+export function lowerFields(row: ContactRow): LowerFields {
+  if (row.lc) return row.lc;
+  const c = row.contact;
+  return (row.lc = {
+    contactName: low(c.contactName),
+    companyName: low(c.companyName),
+    source: low(c.source),
+    address1: low(c.address1),
+    city: low(c.city),
+    state: low(c.state),
+    country: low(c.country),
+    website: low(c.website),
+  });
 }
 
 export interface Note {
@@ -159,7 +188,8 @@ export const DEMO = {
 } as const;
 
 export function contactRow(contact: Contact, addedMs = Date.parse(contact.dateAdded), updatedMs = Date.parse(contact.dateUpdated)): ContactRow {
-  return { contact, addedMs, updatedMs };
+  // Every field present from the start: one hidden class for all rows keeps search scans monomorphic.
+  return { contact, addedMs, updatedMs, text: undefined, lc: undefined };
 }
 
 export function rowText(row: ContactRow): string {
