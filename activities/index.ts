@@ -1,10 +1,12 @@
+import { createCrmSyncActivities, type CrmSyncDeps } from './crm/sync.js';
 import { createPostgresActivities, type PostgresActivityDeps } from './postgres.js';
 
-export type ActivityDeps = PostgresActivityDeps;
+export type ActivityDeps = PostgresActivityDeps & CrmSyncDeps;
 
 /** All activities, built from injected dependencies (pool, provider clients, clock). */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createPostgresActivities(deps),
+    ...createCrmSyncActivities(deps),
   };
 }

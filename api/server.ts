@@ -11,6 +11,8 @@ import { hashKey } from './apiKeys.js';
 import { authPlugin } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
 import { auditRoutes } from './routes/audit.js';
+import { contactRoutes } from './routes/contacts.js';
+import { crmSyncRoutes } from './routes/crmSync.js';
 import { healthRoutes } from './routes/health.js';
 import { mcpRoutes } from './routes/mcp.js';
 
@@ -99,6 +101,8 @@ export async function buildApi(deps: ApiDeps) {
   });
   await app.register(adminRoutes, { pool: deps.pool });
   await app.register(auditRoutes, { pool: deps.pool });
+  await app.register(crmSyncRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
+  await app.register(contactRoutes, { pool: deps.pool });
   await app.register(mcpRoutes);
   return app;
 }

@@ -43,6 +43,12 @@ const positiveInt = (max = 1_000_000) =>
       : { ok: false, expected: `a whole number from 1 to ${max}` };
   });
 
+const nonNegativeInt = (max: number) =>
+  envVar((raw) => {
+    const n = Number(raw);
+    return /^\d+$/.test(raw) && n <= max ? { ok: true, value: n } : { ok: false, expected: `a whole number from 0 to ${max}` };
+  });
+
 const bool = () =>
   envVar((raw) => {
     const v = raw.toLowerCase();
@@ -123,6 +129,7 @@ const EnvSchema = z.object({
   SANDBOX_PORT: port(),
   GHL_API_TOKEN: text(),
   GHL_BASE_URL: httpUrl(),
+  GHL_RATE_LIMIT_BURST: nonNegativeInt(100_000),
   VAPI_API_KEY: text(),
   VAPI_BASE_URL: httpUrl(),
   RETELL_API_KEY: text(),
@@ -167,6 +174,8 @@ export interface Config {
   worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number };
   sandboxPort: number;
   providers: Record<ProviderName, ProviderConfig>;
+  /** GoHighLevel requests per location per 10 s shared by all our processes; 0 = no budget. */
+  ghlRateLimitBurst: number;
 }
 
 export class ConfigError extends Error {
@@ -241,6 +250,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
       maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS ?? 1000,
     },
     sandboxPort,
+    ghlRateLimitBurst: e.GHL_RATE_LIMIT_BURST ?? 100,
     providers: {
       ghl: provider('ghl', e.GHL_API_TOKEN, e.GHL_BASE_URL),
       vapi: provider('vapi', e.VAPI_API_KEY, e.VAPI_BASE_URL),

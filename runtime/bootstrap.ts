@@ -34,6 +34,8 @@ export async function ensureDemoTenant(config: Config, pool: Pool): Promise<{ te
   if (Object.values(config.providers).some((p) => p.mode === 'live')) return undefined;
   const keyFile = path.join(config.dataDir, 'demo-api-key');
   await pool.query(`insert into tenants (id, name) values ($1, 'Demo (sandbox providers)') on conflict (id) do nothing`, [DEMO_TENANT]);
+  // The sandbox's demo GoHighLevel location (see sandbox/README.md).
+  await pool.query(`insert into crm_connections (tenant_id, location_id) values ($1, 'loc_demo') on conflict do nothing`, [DEMO_TENANT]);
   const existing = await readTrimmed(keyFile);
   const valid = existing ? await findTenantKey(pool, existing) : undefined;
   if (valid?.tenantId !== DEMO_TENANT) {

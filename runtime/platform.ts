@@ -6,6 +6,8 @@ import type { Config } from '../lib/config.js';
 import { createPool, type Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { customSearchAttributes } from '../lib/searchAttributes.js';
+import { defaultBudget, GhlBudget } from '../activities/crm/ghlBudget.js';
+import { ensureAllSyncSchedules } from '../api/crmSchedules.js';
 import { buildApi } from '../api/server.js';
 import { startSandbox } from '../sandbox/server.js';
 import { connectNative, startWorker, type WorkerHandle } from '../workers/worker.js';
@@ -34,6 +36,8 @@ export interface Platform {
   adminKeyFile?: string;
   demo?: { tenantId: string; keyFile: string };
   worker?: WorkerHandle;
+  /** The Temporal client the API uses (API role). */
+  temporal?: Client;
   /** Stops in dependency order: API stops accepting, worker drains, then the servers we started. */
   stop(): Promise<void>;
 }
@@ -120,7 +124,8 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
     };
 
     if (opts.roles.includes('worker')) {
-      platform.worker = await startWorker({ config, connection, deps: { pool }, log });
+      const ghlBudget = new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst });
+      platform.worker = await startWorker({ config, connection, deps: { pool, ghl: config.providers.ghl, ghlBudget }, log });
       const worker = platform.worker;
       cleanups.push(() => worker.shutdown());
     }
@@ -128,9 +133,11 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
     if (opts.roles.includes('api')) {
       if (!tmp.embedded) await ensureSearchAttributes(connection, config.temporal.namespace, log);
       const temporal = new Client({ connection, namespace: config.temporal.namespace });
+      platform.temporal = temporal;
       const admin = await ensureAdminKey(config);
       platform.adminKeyFile = admin.file;
       platform.demo = await ensureDemoTenant(config, pool);
+      await ensureAllSyncSchedules(temporal, pool, config.temporal.taskQueue);
       const api = await buildApi({
         pool,
         temporal,

@@ -1,2 +1,3 @@
 // Every workflow the worker runs; the worker bundles this file (and only what it imports).
 export { readinessProbe } from './readinessProbe.js';
+export { crmSync } from './crmSync.js';

@@ -54,6 +54,10 @@ export async function startTestPlatform(opts: { roles?: Role[]; env?: Record<str
     TEMPORAL_TASK_QUEUE: `test-${randomBytes(4).toString('hex')}`,
     API_PORT: '0',
     SWITCHBOARD_ADMIN_KEY: TEST_ADMIN_KEY,
+    // GoHighLevel "live" at a dead address unless a test points it at a sandbox: no demo tenant,
+    // so no sync schedules from test platforms in the shared namespace.
+    GHL_API_TOKEN: 'test-ghl-token',
+    GHL_BASE_URL: 'http://127.0.0.1:9/ghl',
     ...opts.env,
   });
   const platform = await startPlatform(config, createLogger('warn', { pretty: false }), { roles: opts.roles ?? ['api', 'worker'], embed: false });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { Pool } from '../lib/db.js';
-import { withTenant } from '../lib/db.js';
+import type { Pool } from './db.js';
+import { withTenant } from './db.js';
 
 /** One external call or tool call, as recorded in `audit_log` (rule 4 of the house). */
 export const AuditEntry = z.object({

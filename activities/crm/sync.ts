@@ -1,0 +1,253 @@
+import { ApplicationFailure, activityInfo, heartbeat } from '@temporalio/activity';
+import type { ProviderConfig } from '../../lib/config.js';
+import { withTenant, type Pool } from '../../lib/db.js';
+import { toE164 } from '../../lib/phone.js';
+import { GhlClient, type GhlContact } from './ghlClient.js';
+import type { GhlBudget } from './ghlBudget.js';
+
+export interface CrmSyncDeps {
+  pool: Pool;
+  ghl: ProviderConfig;
+  ghlBudget: GhlBudget;
+}
+
+export type SyncMode = 'auto' | 'full' | 'incremental';
+type SearchAfter = (string | number | null)[];
+
+/** What a sync run does; decided once, carried across continue-as-new. */
+export interface SyncPlan {
+  tenantId: string;
+  locationId: string;
+  kind: 'full' | 'incremental';
+  /** Incremental: contacts updated at or after this instant (the last high-water mark minus an overlap). */
+  since: string | null;
+  /** Workflow id + first run id: marks the contacts this run saw. */
+  syncKey: string;
+  startedAt: string;
+  /** Why this kind was chosen, for the status endpoint and the Web UI. */
+  reason: string;
+}
+
+export type PlanResult = { plan: SyncPlan } | { skipped: { runningWorkflowId: string | null } };
+
+export interface SyncCursor {
+  cursor: SearchAfter | null;
+  pages: number;
+  contacts: number;
+  /** Largest dateUpdated seen so far. */
+  highWater: string | null;
+  total: number | null;
+}
+
+export interface SyncChunk extends SyncCursor {
+  done: boolean;
+}
+
+export const PAGE_SIZE = 500;
+/** Search results lag writes by seconds; incremental runs re-read this much before the mark. */
+const OVERLAP_MS = 2 * 60_000;
+/** A full pass (which also removes contacts deleted upstream) at least this often. */
+const FULL_EVERY_MS = 24 * 3_600_000;
+/** A claimed sync with no progress for this long is presumed dead and may be taken over. */
+const STALE_CLAIM = '15 minutes';
+
+interface ContactRow {
+  id: string;
+  location_id: string;
+  first_name: string | null;
+  last_name: string | null;
+  name: string | null;
+  email: string | null;
+  phone: string | null;
+  company_name: string | null;
+  source: string | null;
+  tags: string[];
+  dnd: boolean;
+  timezone: string | null;
+  custom_fields: unknown[];
+  date_added: string | null;
+  date_updated: string | null;
+}
+
+export function toContactRow(c: GhlContact): ContactRow {
+  const name = c.contactName ?? ([c.firstName, c.lastName].filter(Boolean).join(' ') || null);
+  return {
+    id: c.id,
+    location_id: c.locationId,
+    first_name: c.firstName ?? null,
+    last_name: c.lastName ?? null,
+    name,
+    email: c.email ? c.email.trim().toLowerCase() : null,
+    phone: toE164(c.phone),
+    company_name: c.companyName ?? null,
+    source: c.source ?? null,
+    tags: c.tags,
+    dnd: c.dnd ?? false,
+    timezone: c.timezone ?? null,
+    custom_fields: c.customFields,
+    date_added: c.dateAdded ?? null,
+    date_updated: c.dateUpdated ?? null,
+  };
+}
+
+/** One statement per page: the rows arrive as one JSON array and are upserted together. */
+export const UPSERT_CONTACTS = `
+  insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, company_name, source,
+                        tags, dnd, timezone, custom_fields, date_added, date_updated, synced_at, sync_key)
+  select $1, r.id, r.location_id, r.first_name, r.last_name, r.name, r.email, r.phone, r.company_name, r.source,
+         coalesce(r.tags, '{}'), coalesce(r.dnd, false), r.timezone, coalesce(r.custom_fields, '[]'), r.date_added, r.date_updated,
+         clock_timestamp(), $2
+    from jsonb_to_recordset($3::jsonb) as r(id text, location_id text, first_name text, last_name text, name text, email text,
+         phone text, company_name text, source text, tags text[], dnd boolean, timezone text, custom_fields jsonb,
+         date_added timestamptz, date_updated timestamptz)
+  on conflict (tenant_id, id) do update set
+    location_id = excluded.location_id, first_name = excluded.first_name, last_name = excluded.last_name, name = excluded.name,
+    email = excluded.email, phone = excluded.phone, company_name = excluded.company_name, source = excluded.source,
+    tags = excluded.tags, dnd = excluded.dnd, timezone = excluded.timezone, custom_fields = excluded.custom_fields,
+    date_added = excluded.date_added, date_updated = excluded.date_updated, synced_at = excluded.synced_at,
+    sync_key = coalesce(excluded.sync_key, contacts.sync_key)`;
+
+export function createCrmSyncActivities({ pool, ghl, ghlBudget }: CrmSyncDeps) {
+  const bulkClient = (locationId: string) =>
+    new GhlClient({ baseUrl: ghl.baseUrl, token: ghl.apiKey, fetch: ghlBudget.fetchFor(locationId, 'bulk'), maxRetries: 6 });
+
+  return {
+    /** Claims the tenant's sync slot and decides between a full and an incremental pass. */
+    async planSync(input: { tenantId: string; mode: SyncMode; workflowId: string; syncKey: string }): Promise<PlanResult> {
+      const { tenantId, mode, workflowId, syncKey } = input;
+      const connection = await pool.query<{ location_id: string }>('select location_id from crm_connections where tenant_id = $1', [tenantId]);
+      const locationId = connection.rows[0]?.location_id;
+      if (!locationId) throw ApplicationFailure.nonRetryable(`tenant '${tenantId}' has no CRM connection (PUT /v1/crm/connection)`, 'NoCrmConnection');
+
+      await pool.query(`insert into crm_sync_state (tenant_id, source) values ($1, 'ghl') on conflict do nothing`, [tenantId]);
+      const claimed = await pool.query<{ high_water: Date | null; last_full_at: Date | null }>(
+        `update crm_sync_state set running_workflow_id = $2, running_sync_key = $3, running_since = coalesce(running_since, now())
+          where tenant_id = $1 and source = 'ghl'
+            and (running_sync_key is null or running_sync_key = $3
+                 or coalesce((progress->>'updatedAt')::timestamptz, running_since) < now() - interval '${STALE_CLAIM}')
+          returning high_water, last_full_at`,
+        [tenantId, workflowId, syncKey],
+      );
+      const state = claimed.rows[0];
+      if (!state) {
+        const running = await pool.query<{ running_workflow_id: string | null }>(
+          `select running_workflow_id from crm_sync_state where tenant_id = $1 and source = 'ghl'`,
+          [tenantId],
+        );
+        return { skipped: { runningWorkflowId: running.rows[0]?.running_workflow_id ?? null } };
+      }
+
+      let kind: SyncPlan['kind'] = 'incremental';
+      let reason = 'changes since the last sync';
+      if (mode === 'full') [kind, reason] = ['full', 'full sync requested'];
+      else if (!state.high_water) [kind, reason] = ['full', 'first sync'];
+      else if (mode === 'auto' && (!state.last_full_at || Date.now() - state.last_full_at.getTime() > FULL_EVERY_MS)) {
+        [kind, reason] = ['full', 'daily full pass (removes contacts deleted upstream)'];
+      } else if (mode === 'auto') {
+        // Deletions never show up in an incremental search; a differing count means we missed some.
+        const upstream = await bulkClient(locationId).searchContacts({ locationId, pageLimit: 1 });
+        const local = await withTenant(pool, tenantId, (c) =>
+          c.query<{ n: number }>('select count(*)::int as n from contacts where tenant_id = $1 and location_id = $2', [tenantId, locationId]),
+        );
+        if (upstream.total !== local.rows[0]!.n) {
+          [kind, reason] = ['full', `contact count differs (GHL ${upstream.total}, cache ${local.rows[0]!.n})`];
+        }
+      }
+      const plan: SyncPlan = {
+        tenantId,
+        locationId,
+        kind,
+        since: kind === 'incremental' && state.high_water ? new Date(state.high_water.getTime() - OVERLAP_MS).toISOString() : null,
+        syncKey,
+        startedAt: new Date().toISOString(),
+        reason,
+      };
+      await pool.query(
+        `update crm_sync_state set progress = $3 where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`,
+        [tenantId, syncKey, { state: 'running', kind, reason, startedAt: plan.startedAt, pages: 0, contacts: 0, total: null, updatedAt: plan.startedAt }],
+      );
+      return { plan };
+    },
+
+    /**
+     * Fetches up to `maxPages` pages and upserts each in one statement, in the same transaction
+     * as the cursor. A retried attempt (worker crash) resumes from that stored cursor, not from
+     * the start; the heartbeat lets Temporal notice a dead worker quickly.
+     */
+    async syncContactPages(input: { plan: SyncPlan; from: SyncCursor; maxPages: number }): Promise<SyncChunk> {
+      const { plan } = input;
+      let position: SyncCursor = input.from;
+      if (activityInfo().attempt > 1) {
+        const saved = await pool.query<{ progress: (SyncCursor & { syncKey?: string }) | null }>(
+          `select progress from crm_sync_state where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`,
+          [plan.tenantId, plan.syncKey],
+        );
+        const p = saved.rows[0]?.progress;
+        if (p && p.pages > position.pages) position = { cursor: p.cursor, pages: p.pages, contacts: p.contacts, highWater: p.highWater, total: p.total };
+      }
+      const client = bulkClient(plan.locationId);
+      const started = Date.parse(plan.startedAt);
+      for (let page = 0; page < input.maxPages; page++) {
+        heartbeat(position);
+        const result = await client.searchContacts({
+          locationId: plan.locationId,
+          pageLimit: PAGE_SIZE,
+          sort: [{ field: 'dateUpdated', direction: 'asc' }],
+          ...(plan.since ? { filters: [{ field: 'dateUpdated', operator: 'range' as const, value: { gte: plan.since } }] } : {}),
+          ...(position.cursor ? { searchAfter: position.cursor } : {}),
+        });
+        const rows = result.contacts.map(toContactRow);
+        const last = result.contacts.at(-1);
+        const highWater = rows.reduce<string | null>((hw, r) => (r.date_updated && (!hw || r.date_updated > hw) ? r.date_updated : hw), position.highWater);
+        const next: SyncCursor = {
+          cursor: last ? (last.searchAfter ?? [last.dateUpdated ?? null, last.id]) : position.cursor,
+          pages: position.pages + 1,
+          contacts: position.contacts + rows.length,
+          highWater,
+          total: result.total,
+        };
+        const done = rows.length < PAGE_SIZE;
+        const elapsedS = Math.max(0.001, (Date.now() - started) / 1000);
+        // The page and the cursor past it commit together: a retry never skips or repeats a page's effect.
+        await withTenant(pool, plan.tenantId, async (c) => {
+          if (rows.length) await c.query(UPSERT_CONTACTS, [plan.tenantId, plan.syncKey, JSON.stringify(rows)]);
+          await c.query(`update crm_sync_state set progress = $3 where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`, [
+            plan.tenantId, plan.syncKey,
+            { ...next, state: 'running', kind: plan.kind, reason: plan.reason, startedAt: plan.startedAt,
+              contactsPerS: Math.round(next.contacts / elapsedS), updatedAt: new Date().toISOString() },
+          ]);
+        });
+        position = next;
+        if (done) return { ...position, done: true };
+      }
+      return { ...position, done: false };
+    },
+
+    /** Records the outcome, releases the slot; a completed full pass removes contacts GHL no longer has. */
+    async finishSync(input: { plan: SyncPlan; result: SyncCursor | null; error?: string }): Promise<{ removed: number }> {
+      const { plan, result, error } = input;
+      let removed = 0;
+      if (!error && plan.kind === 'full') {
+        const del = await withTenant(pool, plan.tenantId, (c) =>
+          // Contacts written after the pass began (webhooks) are kept even if the pass missed them.
+          c.query(`delete from contacts where tenant_id = $1 and location_id = $2 and sync_key is distinct from $3 and synced_at < $4`, [
+            plan.tenantId, plan.locationId, plan.syncKey, plan.startedAt,
+          ]),
+        );
+        removed = del.rowCount ?? 0;
+      }
+      await pool.query(
+        `update crm_sync_state set
+           high_water = case when $3::text is null then greatest(high_water, $4::timestamptz) else high_water end,
+           last_full_at = case when $3::text is null and $5 then $6::timestamptz else last_full_at end,
+           last_finished_at = now(), last_status = case when $3::text is null then 'completed' else 'failed' end, last_error = $3,
+           running_workflow_id = null, running_sync_key = null, running_since = null,
+           progress = coalesce(progress, '{}'::jsonb) || jsonb_build_object('state', case when $3::text is null then 'completed' else 'failed' end,
+                      'removed', $7::int, 'finishedAt', now(), 'updatedAt', now())
+         where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`,
+        [plan.tenantId, plan.syncKey, error ?? null, result?.highWater ?? null, plan.kind === 'full', plan.startedAt, removed],
+      );
+      return { removed };
+    },
+  };
+}

@@ -1,0 +1,145 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { recordAudit } from '../../lib/audit.js';
+import { withTenant, type Pool } from '../../lib/db.js';
+import { toE164 } from '../../lib/phone.js';
+import { tenantOf } from '../auth.js';
+
+const Contact = z.object({
+  id: z.string(),
+  locationId: z.string(),
+  firstName: z.string().nullable(),
+  lastName: z.string().nullable(),
+  name: z.string().nullable(),
+  email: z.string().nullable(),
+  phone: z.string().nullable().describe('E.164'),
+  companyName: z.string().nullable(),
+  source: z.string().nullable(),
+  tags: z.array(z.string()),
+  dnd: z.boolean(),
+  timezone: z.string().nullable(),
+  dateAdded: z.string().nullable(),
+  dateUpdated: z.string().nullable(),
+  syncedAt: z.string(),
+});
+type Contact = z.infer<typeof Contact>;
+
+interface ContactDbRow {
+  id: string; location_id: string; first_name: string | null; last_name: string | null; name: string | null; email: string | null;
+  phone: string | null; company_name: string | null; source: string | null; tags: string[]; dnd: boolean; timezone: string | null;
+  date_added: Date | null; date_updated: Date | null; synced_at: Date;
+}
+const COLUMNS = 'id, location_id, first_name, last_name, name, email, phone, company_name, source, tags, dnd, timezone, date_added, date_updated, synced_at';
+
+const toContact = (r: ContactDbRow): Contact => ({
+  id: r.id, locationId: r.location_id, firstName: r.first_name, lastName: r.last_name, name: r.name, email: r.email, phone: r.phone,
+  companyName: r.company_name, source: r.source, tags: r.tags, dnd: r.dnd, timezone: r.timezone,
+  dateAdded: r.date_added?.toISOString() ?? null, dateUpdated: r.date_updated?.toISOString() ?? null, syncedAt: r.synced_at.toISOString(),
+});
+
+/** Opaque page cursor: the offset into the result, so any ordering pages consistently. */
+const encodeCursor = (offset: number) => Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
+const Cursor = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      const parsed = z.object({ o: z.number().int().min(0).max(100_000) }).parse(JSON.parse(Buffer.from(raw, 'base64url').toString()));
+      return parsed.o;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not a cursor returned by this endpoint' });
+      return z.NEVER;
+    }
+  });
+
+/** Cached CRM reads: straight from Postgres, no provider call; each read is audited with source `cache`. */
+export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { pool }) => {
+  app.get(
+    '/v1/contacts',
+    {
+      preHandler: app.requireScope('read'),
+      schema: {
+        summary: 'Search cached contacts: full text and fuzzy on names, exact on phone (E.164), email, tag',
+        tags: ['crm'],
+        querystring: z.strictObject({
+          q: z.string().trim().min(1).max(200).optional(),
+          phone: z
+            .string()
+            .trim()
+            .max(40)
+            .transform((raw, ctx) => toE164(raw) ?? (ctx.addIssue({ code: 'custom', message: `not a phone number, got ${JSON.stringify(raw)}` }), z.NEVER))
+            .optional()
+            .describe('any common format; matched as E.164'),
+          email: z.string().trim().min(3).max(320).optional(),
+          tag: z.string().trim().min(1).max(100).optional(),
+          limit: z.coerce.number().int().min(1).max(100).default(25),
+          cursor: Cursor.optional(),
+        }),
+        response: { 200: z.object({ contacts: z.array(Contact), nextCursor: z.string().nullable(), source: z.literal('cache') }) },
+      },
+    },
+    async (req) => {
+      const { tenantId } = tenantOf(req);
+      const q = req.query;
+      const phone = q.phone;
+      const offset = q.cursor ?? 0;
+      const started = performance.now();
+      const rows = await withTenant(pool, tenantId, async (c) => {
+        const result = await c.query<ContactDbRow>(
+          `select ${COLUMNS} from contacts
+            where tenant_id = $1
+              and ($2::text is null or phone = $2)
+              and ($3::text is null or lower(email) = lower($3))
+              and ($4::text is null or tags @> array[$4])
+              and ($5::text is null or search @@ plainto_tsquery('simple', $5) or name % $5 or name ilike $5 || '%')
+            order by case when $5::text is null then 0 else similarity(coalesce(name, ''), $5) end desc, date_updated desc nulls last, id
+            limit $6 offset $7`,
+          [tenantId, phone ?? null, q.email ?? null, q.tag ?? null, q.q ?? null, q.limit + 1, offset],
+        );
+        return result.rows;
+      });
+      const more = rows.length > q.limit;
+      await recordAudit(pool, {
+        tenantId, tool: 'crm_search_contacts', status: 'ok', source: 'cache', durationMs: Math.round(performance.now() - started),
+        params: { q: q.q, phone, email: q.email, tag: q.tag, limit: q.limit },
+      });
+      return { contacts: rows.slice(0, q.limit).map(toContact), nextCursor: more ? encodeCursor(offset + q.limit) : null, source: 'cache' as const };
+    },
+  );
+
+  app.get(
+    '/v1/contacts/:id',
+    {
+      preHandler: app.requireScope('read'),
+      schema: {
+        summary: 'One cached contact with its timeline',
+        tags: ['crm'],
+        params: z.object({ id: z.string().min(1).max(100) }),
+        response: {
+          200: z.object({
+            contact: Contact,
+            timeline: z.array(z.object({ at: z.string(), kind: z.string(), summary: z.string() })).describe('events known to Switchboard, newest first'),
+            source: z.literal('cache'),
+          }),
+          404: z.object({ statusCode: z.number(), error: z.string(), message: z.string() }),
+        },
+      },
+    },
+    async (req, reply) => {
+      const { tenantId } = tenantOf(req);
+      const started = performance.now();
+      const row = await withTenant(pool, tenantId, async (c) => (await c.query<ContactDbRow>(`select ${COLUMNS} from contacts where tenant_id = $1 and id = $2`, [tenantId, req.params.id])).rows[0]);
+      await recordAudit(pool, {
+        tenantId, tool: 'crm_get_contact', status: row ? 'ok' : 'error', source: 'cache', durationMs: Math.round(performance.now() - started),
+        params: { id: req.params.id }, ...(row ? {} : { error: 'not found' }),
+      });
+      if (!row) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no contact '${req.params.id}' in the cache` });
+      const contact = toContact(row);
+      // Calls, notes, appointments and messages join this timeline as their workflows land.
+      const timeline = [
+        ...(contact.dateUpdated ? [{ at: contact.dateUpdated, kind: 'crm.updated', summary: 'contact updated in GoHighLevel' }] : []),
+        ...(contact.dateAdded ? [{ at: contact.dateAdded, kind: 'crm.created', summary: `contact created${contact.source ? ` (source: ${contact.source})` : ''}` }] : []),
+      ];
+      return { contact, timeline, source: 'cache' as const };
+    },
+  );
+};

@@ -1,0 +1,15 @@
+/**
+ * E.164 normalisation for caller-ID and contact lookups. Numbers without a country code are taken
+ * as North American (GoHighLevel's default); anything that cannot be a phone number gives null.
+ */
+export function toE164(raw: string | null | undefined, defaultCountryCode = '1'): string | null {
+  if (!raw) return null;
+  const trimmed = raw.trim();
+  const digits = trimmed.replace(/\D/g, '');
+  if (digits.length < 7 || digits.length > 15) return null;
+  if (trimmed.startsWith('+')) return `+${digits}`;
+  if (trimmed.startsWith('00')) return `+${digits.slice(2)}`;
+  if (defaultCountryCode === '1' && digits.length === 11 && digits.startsWith('1')) return `+${digits}`;
+  if (digits.length === 10) return `+${defaultCountryCode}${digits}`;
+  return `+${digits}`;
+}

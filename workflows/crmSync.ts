@@ -1,0 +1,90 @@
+import { ApplicationFailure, CancellationScope, continueAsNew, defineQuery, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { createCrmSyncActivities, SyncCursor, SyncMode, SyncPlan } from '../activities/crm/sync.js';
+
+const { planSync, syncContactPages, finishSync } = proxyActivities<ReturnType<typeof createCrmSyncActivities>>({
+  startToCloseTimeout: '10 minutes',
+  // A worker that dies mid-page is noticed within this and the retry resumes from the stored cursor.
+  heartbeatTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+});
+
+export interface CrmSyncInput {
+  tenantId: string;
+  mode: SyncMode;
+  /** Carried across continue-as-new: the plan and how far it got. */
+  carry?: { plan: SyncPlan; position: SyncCursor };
+}
+
+export interface CrmSyncProgress {
+  state: 'planning' | 'running' | 'finishing' | 'completed' | 'failed' | 'skipped';
+  kind: SyncPlan['kind'] | null;
+  reason: string | null;
+  pages: number;
+  contacts: number;
+  total: number | null;
+  removed: number | null;
+  runningWorkflowId?: string | null;
+  error?: string;
+}
+
+export type CrmSyncResult = CrmSyncProgress;
+
+export const syncProgressQuery = defineQuery<CrmSyncProgress>('syncProgress');
+
+/** Pages per activity call: small enough to report progress often, large enough to keep history short. */
+const PAGES_PER_CHUNK = 20;
+/** Chunks per run before continuing as new (each chunk is ~6 history events). */
+const CHUNKS_PER_RUN = 200;
+
+/** Mirrors a tenant's GoHighLevel contacts into Postgres: a full pass or the changes since the last one. */
+export async function crmSync(input: CrmSyncInput): Promise<CrmSyncResult> {
+  const info = workflowInfo();
+  const progress: CrmSyncProgress = {
+    state: 'planning', kind: null, reason: null, pages: 0, contacts: 0, total: null, removed: null,
+  };
+  setHandler(syncProgressQuery, () => progress);
+
+  let plan: SyncPlan;
+  let position: SyncCursor = { cursor: null, pages: 0, contacts: 0, highWater: null, total: null };
+  if (input.carry) {
+    ({ plan, position } = input.carry);
+  } else {
+    const planned = await planSync({
+      tenantId: input.tenantId,
+      mode: input.mode,
+      workflowId: info.workflowId,
+      syncKey: `${info.workflowId}:${info.firstExecutionRunId}`,
+    });
+    if ('skipped' in planned) {
+      Object.assign(progress, { state: 'skipped', runningWorkflowId: planned.skipped.runningWorkflowId });
+      return progress;
+    }
+    plan = planned.plan;
+  }
+  Object.assign(progress, { state: 'running', kind: plan.kind, reason: plan.reason, pages: position.pages, contacts: position.contacts, total: position.total });
+
+  for (let chunk = 0; ; chunk++) {
+    if (chunk >= CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof crmSync>({ ...input, carry: { plan, position } });
+    }
+    let result;
+    try {
+      result = await syncContactPages({ plan, from: position, maxPages: PAGES_PER_CHUNK });
+    } catch (err) {
+      const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      Object.assign(progress, { state: 'failed', error: message });
+      // Release the tenant's sync slot even when the run was cancelled.
+      await CancellationScope.nonCancellable(() => finishSync({ plan, result: position, error: message }));
+      if (isCancellation(err)) throw err;
+      throw ApplicationFailure.nonRetryable(`CRM sync failed: ${message}`, 'CrmSyncFailed');
+    }
+    const { done, ...next } = result;
+    position = next;
+    Object.assign(progress, { pages: position.pages, contacts: position.contacts, total: position.total });
+    if (done) break;
+  }
+  progress.state = 'finishing';
+  const { removed } = await finishSync({ plan, result: position });
+  Object.assign(progress, { state: 'completed', removed });
+  return progress;
+}
