@@ -18,6 +18,8 @@ export const ScriptStep = z.union([
   /** Vapi's legacy `function-call` message, answered with `{result}`. */
   z.object({ functionCall: z.string().min(1), parameters: Args.optional() }).strict(),
   z.object({ pauseMs: z.number().int().min(0).max(60_000) }).strict(),
+  /** Any other message type (Vapi: `hang`, `user-interrupted`, …; Retell: an event name) with extra fields: our server must acknowledge unknown types with 200. */
+  z.object({ message: z.string().min(1), fields: Args.optional() }).strict(),
 ]);
 export type ScriptStep = z.infer<typeof ScriptStep>;
 

@@ -258,6 +258,7 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
         if ('user' in step) await say('user', step.user);
         else if ('assistant' in step) await say('agent', step.assistant);
         else if ('pauseMs' in step) await sleep(step.pauseMs, ctx.shutdown);
+        else if ('message' in step) await deliver(opts.serverUrl, step.message, { event: step.message, ...step.fields, call: { ...call } }, WEBHOOK_RETRIES, webhookTimeout);
         else {
           const list = 'tool' in step ? [{ name: step.tool, arguments: step.arguments }] : 'tools' in step ? step.tools : [{ name: step.functionCall, arguments: step.parameters }];
           for (const t of list) await customFunction(t.name, t.arguments ?? {});

@@ -304,6 +304,12 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
           }
           const failedReason = check.problems.length ? 'assistant-request-failed' : check.kind === 'error' ? 'assistant-request-returned-error' : undefined;
           if (failedReason) return await end(failedReason, check.kind === 'error' ? [String(check.value)] : []);
+          if (check.kind === 'destination') {
+            // Transferred straight away: Vapi forwards the caller and the assistant never speaks.
+            call.startedAt = new Date().toISOString();
+            await setStatus('forwarding', { destination: check.value });
+            return await end('assistant-forwarded-call');
+          }
         }
       }
       await setStatus('ringing');
@@ -322,6 +328,7 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         else if ('assistant' in step) await say('assistant', step.assistant);
         else if ('pauseMs' in step) await sleep(step.pauseMs, ctx.shutdown);
         else if ('functionCall' in step) await functionCall(step);
+        else if ('message' in step) await send(step.message, step.fields ?? {});
         else await toolCalls('tool' in step ? [{ name: step.tool, arguments: step.arguments }] : step.tools);
       }
       await end(script.endedBy === 'assistant' ? 'assistant-ended-call' : 'customer-ended-call');

@@ -141,6 +141,22 @@ describe('Vapi call simulator', () => {
     }
   });
 
+  it('sends other message types on request and records a non-200 answer to them as a problem', async () => {
+    const server = await startReceiver((r) => (messageOf(r).type === 'user-interrupted' ? { status: 500 } : { body: {} }));
+    try {
+      const sim = await control<Sim>(sb, 'POST', '/vapi/calls', {
+        serverUrl: server.url,
+        assistantId: 'asst_demo',
+        wait: true,
+        script: { serverMessages: ['user-interrupted', 'hang', 'end-of-call-report'], steps: [{ message: 'user-interrupted' }, { message: 'hang', fields: { reason: 'test' } }, { user: 'hi' }] },
+      });
+      expect(server.received.map((r) => messageOf(r).type)).toEqual(['user-interrupted', 'hang', 'end-of-call-report']);
+      expect(sim.problems).toEqual(['user-interrupted#1: answered HTTP 500']);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('flags badly shaped tool-call answers and times out slow ones', async () => {
     const server = await startReceiver((r) => {
       const m = messageOf(r);
@@ -182,6 +198,14 @@ describe('Vapi call simulator', () => {
       expect(vm.call.endedReason).toBe('voicemail');
       const closed = await control<Sim>(sb, 'POST', '/vapi/calls', { serverUrl: server.url, direction: 'inbound', wait: true });
       expect(closed.call.endedReason).toBe('assistant-request-returned-error');
+      const forwarded = await startReceiver(() => ({ body: { destination: { type: 'number', number: '+14155550199' } } }));
+      try {
+        const fwd = await control<Sim>(sb, 'POST', '/vapi/calls', { serverUrl: forwarded.url, direction: 'inbound', wait: true });
+        expect(fwd.call.endedReason).toBe('assistant-forwarded-call');
+        expect(forwarded.received.map((r) => messageOf(r).type)).toContain('status-update');
+      } finally {
+        await forwarded.close();
+      }
       const bad = await fetch(`${sb.url}/__sandbox/vapi/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ serverUrl: 'not a url' }) });
       expect(bad.status).toBe(400);
     } finally {
