@@ -130,18 +130,40 @@ export class LocationContacts {
   readonly byPhone = new Map<string, string>();
   readonly byEmail = new Map<string, string>();
   private readonly indexes = new Map<string, SortedIndex>();
+  /**
+   * What search sees while writes lag (like GHL, whose search index trails writes by seconds);
+   * null when there is no lag and search sees `byId` directly.
+   */
+  private searchView: Map<string, ContactRow> | null = null;
+  private pending: { due: number; id: string; row: ContactRow | null }[] = [];
+  private lagMs = 0;
 
-  constructor(readonly locationId: string) {}
+  constructor(
+    readonly locationId: string,
+    lagMs = 0,
+  ) {
+    this.setSearchLag(lagMs);
+  }
 
   get size(): number {
     return this.byId.size;
   }
 
+  setSearchLag(ms: number): void {
+    if (ms > 0 && !this.searchView) this.searchView = new Map(this.byId);
+    if (ms === 0 && this.searchView) {
+      this.flush(Infinity);
+      this.searchView = null;
+    }
+    this.lagMs = ms;
+  }
+
   sorted(specs: SortSpec[]): SortedIndex {
+    this.flush(Date.now());
     const sig = specs.map((s) => `${s.field}:${s.direction}`).join(',');
     let index = this.indexes.get(sig);
     if (!index) {
-      index = new SortedIndex(specs, this.byId.values());
+      index = new SortedIndex(specs, (this.searchView ?? this.byId).values());
       this.indexes.set(sig, index);
     }
     return index;
@@ -149,19 +171,18 @@ export class LocationContacts {
 
   add(contact: Contact): ContactRow {
     const row = contactRow(contact);
-    this.byId.set(contact.id, row);
-    if (contact.phone) this.byPhone.set(contact.phone, contact.id);
-    if (contact.email) this.byEmail.set(contact.email, contact.id);
-    for (const index of this.indexes.values()) index.insert(row);
+    this.put(row);
+    this.publish(contact.id, undefined, row);
     return row;
   }
 
-  /** Bulk insert for seeding: indexes are rebuilt lazily by the next search. */
+  /** Bulk insert for seeding (visible to search at once): indexes are rebuilt lazily by the next search. */
   addMany(rows: ContactRow[]): void {
     this.indexes.clear();
     for (const row of rows) {
       const contact = row.contact;
       this.byId.set(contact.id, row);
+      this.searchView?.set(contact.id, row);
       if (contact.phone && !this.byPhone.has(contact.phone)) this.byPhone.set(contact.phone, contact.id);
       if (contact.email && !this.byEmail.has(contact.email)) this.byEmail.set(contact.email, contact.id);
     }
@@ -169,16 +190,61 @@ export class LocationContacts {
 
   replace(next: Contact): ContactRow {
     const old = this.byId.get(next.id);
-    if (old) this.remove(old);
-    return this.add(next);
+    if (old) this.drop(old);
+    const row = contactRow(next);
+    this.put(row);
+    this.publish(next.id, old, row);
+    return row;
   }
 
   remove(row: ContactRow): void {
+    this.drop(row);
+    this.publish(row.contact.id, row, null);
+  }
+
+  private put(row: ContactRow): void {
+    const c = row.contact;
+    this.byId.set(c.id, row);
+    if (c.phone) this.byPhone.set(c.phone, c.id);
+    if (c.email) this.byEmail.set(c.email, c.id);
+  }
+
+  private drop(row: ContactRow): void {
     const c = row.contact;
     this.byId.delete(c.id);
     if (c.phone && this.byPhone.get(c.phone) === c.id) this.byPhone.delete(c.phone);
     if (c.email && this.byEmail.get(c.email) === c.id) this.byEmail.delete(c.email);
-    for (const index of this.indexes.values()) index.remove(row);
+  }
+
+  /** Reflects a write in search: now, or after the lag. */
+  private publish(id: string, old: ContactRow | undefined, next: ContactRow | null): void {
+    if (this.searchView) {
+      this.pending.push({ due: Date.now() + this.lagMs, id, row: next });
+      return;
+    }
+    for (const index of this.indexes.values()) {
+      if (old) index.remove(old);
+      if (next) index.insert(next);
+    }
+  }
+
+  private flush(now: number): void {
+    const view = this.searchView;
+    if (!view || this.pending.length === 0) return;
+    let i = 0;
+    for (; i < this.pending.length && this.pending[i]!.due <= now; i++) {
+      const { id, row } = this.pending[i]!;
+      const old = view.get(id);
+      if (old) {
+        view.delete(id);
+        for (const index of this.indexes.values()) index.remove(old);
+      }
+      if (row) {
+        view.set(id, row);
+        for (const index of this.indexes.values()) index.insert(row);
+      }
+    }
+    if (i) this.pending.splice(0, i);
   }
 }
 

@@ -132,6 +132,13 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
         return { limits: limiter.limits, defaults: defaultLimits };
       });
 
+      app.post('/config', async (req, reply) => {
+        const body = z.object({ searchLagMs: z.number().int().min(0).max(600_000) }).safeParse(req.body);
+        if (!body.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        store.setSearchLag(body.data.searchLagMs);
+        return { searchLagMs: store.getSearchLag() };
+      });
+
       app.post('/tokens', async (req, reply) => {
         const body = TokenBody.safeParse(req.body);
         if (!body.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });

@@ -33,6 +33,8 @@ export class GhlStore {
   readonly opportunities = new Map<string, Opportunity>();
   private readonly seededCount = new Map<string, number>();
   readonly ids: IdFactory;
+  /** How long a write takes to show in `POST /contacts/search` (0 = at once). */
+  private searchLagMs = 0;
 
   constructor(readonly seed: number) {
     this.ids = new IdFactory(new Rng(deriveSeed(seed, 'ghl')));
@@ -73,10 +75,19 @@ export class GhlStore {
   location(locationId: string): LocationContacts {
     let loc = this.locations.get(locationId);
     if (!loc) {
-      loc = new LocationContacts(locationId);
+      loc = new LocationContacts(locationId, this.searchLagMs);
       this.locations.set(locationId, loc);
     }
     return loc;
+  }
+
+  setSearchLag(ms: number): void {
+    this.searchLagMs = ms;
+    for (const loc of this.locations.values()) loc.setSearchLag(ms);
+  }
+
+  getSearchLag(): number {
+    return this.searchLagMs;
   }
 
   getContact(id: string): ContactRow | undefined {

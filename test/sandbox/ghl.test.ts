@@ -145,6 +145,26 @@ describe('GoHighLevel search', () => {
     expect(byQuery.contacts.map((c) => c.id)).toContain('ct_demo');
   });
 
+  it('can make search trail writes, like the real index', async () => {
+    await control(sb, 'POST', '/ghl/config', { searchLagMs: 400 });
+    try {
+      const { contact } = await ghl.upsertContact('loc_demo', { email: 'lagging@example.com', tags: ['lagtest'] });
+      const byTag = () => ghl.searchContacts({ locationId: 'loc_demo', pageLimit: 10, filters: [{ field: 'tags', operator: 'eq', value: 'lagtest' }] });
+      expect((await byTag()).total).toBe(0);
+      expect((await ghl.getContact(contact.id))?.tags).toEqual(['lagtest']); // reads by id are current
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      expect((await byTag()).contacts.map((c) => c.id)).toEqual([contact.id]);
+      await ghl.updateContact(contact.id, { tags: ['lagtest', 'moved'] });
+      expect((await byTag()).contacts[0]!.tags).toEqual(['lagtest']); // still the old version
+      await ghl.deleteContact(contact.id);
+      expect((await byTag()).total).toBe(1);
+    } finally {
+      await control(sb, 'POST', '/ghl/config', { searchLagMs: 0 });
+    }
+    const after = await ghl.searchContacts({ locationId: 'loc_demo', pageLimit: 10, filters: [{ field: 'tags', operator: 'eq', value: 'lagtest' }] });
+    expect(after.total).toBe(0);
+  });
+
   it('is deterministic for a seed', async () => {
     const a = await control<{ contacts: { id: string; email: string }[] }>(sb, 'GET', '/ghl/contacts?locationId=loc_search&limit=3');
     const other = await startTestSandbox();
