@@ -13,6 +13,7 @@ import { adminRoutes } from './routes/admin.js';
 import { auditRoutes } from './routes/audit.js';
 import { contactRoutes } from './routes/contacts.js';
 import { crmSyncRoutes } from './routes/crmSync.js';
+import { ghlWebhookRoutes, type GhlWebhookKeys } from './routes/ghlWebhooks.js';
 import { healthRoutes } from './routes/health.js';
 import { mcpRoutes } from './routes/mcp.js';
 
@@ -25,6 +26,7 @@ export interface ApiDeps {
   log: Logger;
   rateLimitPerMinute: number;
   probeTimeoutMs: number;
+  ghlWebhookKeys: GhlWebhookKeys;
   /** Largest accepted request body; webhooks and MCP share it. */
   bodyLimitBytes?: number;
 }
@@ -103,6 +105,7 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(auditRoutes, { pool: deps.pool });
   await app.register(crmSyncRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
   await app.register(contactRoutes, { pool: deps.pool });
+  await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
   await app.register(mcpRoutes);
   return app;
 }

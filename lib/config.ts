@@ -99,6 +99,15 @@ const secretKey = (minLength: number) =>
     raw.length >= minLength ? { ok: true, value: raw } : { ok: false, expected: `at least ${minLength} characters` },
   );
 
+/** A PEM public key given inline (literal `\n` allowed, for one-line env files). */
+const pemPublicKey = () =>
+  envVar((raw) => {
+    const pem = raw.replaceAll('\\n', '\n');
+    return /-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(pem)
+      ? { ok: true, value: pem }
+      : { ok: false, expected: 'a PEM public key (-----BEGIN PUBLIC KEY----- …)' };
+  });
+
 const EnvSchema = z.object({
   LOG_LEVEL: logLevel(),
   SWITCHBOARD_DATA_DIR: text(),
@@ -130,6 +139,8 @@ const EnvSchema = z.object({
   GHL_API_TOKEN: text(),
   GHL_BASE_URL: httpUrl(),
   GHL_RATE_LIMIT_BURST: nonNegativeInt(100_000),
+  GHL_WEBHOOK_PUBLIC_KEY: pemPublicKey(),
+  GHL_WEBHOOK_ED25519_PUBLIC_KEY: pemPublicKey(),
   VAPI_API_KEY: text(),
   VAPI_BASE_URL: httpUrl(),
   RETELL_API_KEY: text(),
@@ -176,6 +187,8 @@ export interface Config {
   providers: Record<ProviderName, ProviderConfig>;
   /** GoHighLevel requests per location per 10 s shared by all our processes; 0 = no budget. */
   ghlRateLimitBurst: number;
+  /** Keys GHL signs webhooks with (`x-wh-signature` RSA, `x-ghl-signature` Ed25519); sandbox: fetched from it. */
+  ghlWebhookKeys: { rsa: string | undefined; ed25519: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -251,6 +264,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     },
     sandboxPort,
     ghlRateLimitBurst: e.GHL_RATE_LIMIT_BURST ?? 100,
+    ghlWebhookKeys: { rsa: e.GHL_WEBHOOK_PUBLIC_KEY, ed25519: e.GHL_WEBHOOK_ED25519_PUBLIC_KEY },
     providers: {
       ghl: provider('ghl', e.GHL_API_TOKEN, e.GHL_BASE_URL),
       vapi: provider('vapi', e.VAPI_API_KEY, e.VAPI_BASE_URL),

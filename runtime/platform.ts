@@ -82,6 +82,24 @@ async function ensureSearchAttributes(connection: NativeConnection, namespace: s
   }
 }
 
+/**
+ * GHL webhook keys: configured, or — when GoHighLevel is the sandbox — the sandbox's own, so its
+ * signed webhooks verify out of the box.
+ */
+async function resolveGhlWebhookKeys(config: Config, log: Logger): Promise<{ rsa: string | undefined; ed25519: string | undefined }> {
+  const configured = config.ghlWebhookKeys;
+  if (configured.rsa || configured.ed25519 || config.providers.ghl.mode !== 'sandbox') return configured;
+  const controlUrl = `${config.providers.ghl.baseUrl.replace(/\/ghl$/, '')}/__sandbox/ghl/webhook-keys`;
+  try {
+    const res = await fetch(controlUrl, { signal: AbortSignal.timeout(3000) });
+    const body = (await res.json()) as { 'x-wh-signature'?: { publicKey: string }; 'x-ghl-signature'?: { publicKey: string } };
+    return { rsa: body['x-wh-signature']?.publicKey, ed25519: body['x-ghl-signature']?.publicKey };
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'GHL webhooks will be refused: the sandbox did not give its webhook keys');
+    return configured;
+  }
+}
+
 export async function startPlatform(config: Config, log: Logger, opts: PlatformOptions): Promise<Platform> {
   await mkdir(config.dataDir, { recursive: true });
   const cleanups: Array<() => Promise<void>> = [];
@@ -147,9 +165,18 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         log,
         rateLimitPerMinute: config.api.rateLimitPerMinute,
         probeTimeoutMs: config.api.readyProbeTimeoutMs,
+        ghlWebhookKeys: await resolveGhlWebhookKeys(config, log),
       });
       platform.apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
       cleanups.push(() => api.close());
+      if (sandboxUrl && platform.demo) {
+        // The demo location's contact and appointment changes reach us as signed webhooks.
+        await fetch(`${sandboxUrl}/__sandbox/ghl/webhooks`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ url: `${platform.apiUrl}/webhooks/ghl`, locationId: 'loc_demo' }),
+        });
+      }
     }
     return platform;
   } catch (err) {

@@ -1,8 +1,8 @@
 import { ApplicationFailure, activityInfo, heartbeat } from '@temporalio/activity';
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool } from '../../lib/db.js';
-import { toE164 } from '../../lib/phone.js';
-import { GhlClient, type GhlContact } from './ghlClient.js';
+import { toContactRow, UPSERT_CONTACTS } from '../../lib/contactCache.js';
+import { GhlClient } from './ghlClient.js';
 import type { GhlBudget } from './ghlBudget.js';
 
 export interface CrmSyncDeps {
@@ -50,62 +50,6 @@ const OVERLAP_MS = 2 * 60_000;
 const FULL_EVERY_MS = 24 * 3_600_000;
 /** A claimed sync with no progress for this long is presumed dead and may be taken over. */
 const STALE_CLAIM = '15 minutes';
-
-interface ContactRow {
-  id: string;
-  location_id: string;
-  first_name: string | null;
-  last_name: string | null;
-  name: string | null;
-  email: string | null;
-  phone: string | null;
-  company_name: string | null;
-  source: string | null;
-  tags: string[];
-  dnd: boolean;
-  timezone: string | null;
-  custom_fields: unknown[];
-  date_added: string | null;
-  date_updated: string | null;
-}
-
-export function toContactRow(c: GhlContact): ContactRow {
-  const name = c.contactName ?? ([c.firstName, c.lastName].filter(Boolean).join(' ') || null);
-  return {
-    id: c.id,
-    location_id: c.locationId,
-    first_name: c.firstName ?? null,
-    last_name: c.lastName ?? null,
-    name,
-    email: c.email ? c.email.trim().toLowerCase() : null,
-    phone: toE164(c.phone),
-    company_name: c.companyName ?? null,
-    source: c.source ?? null,
-    tags: c.tags,
-    dnd: c.dnd ?? false,
-    timezone: c.timezone ?? null,
-    custom_fields: c.customFields,
-    date_added: c.dateAdded ?? null,
-    date_updated: c.dateUpdated ?? null,
-  };
-}
-
-/** One statement per page: the rows arrive as one JSON array and are upserted together. */
-export const UPSERT_CONTACTS = `
-  insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, company_name, source,
-                        tags, dnd, timezone, custom_fields, date_added, date_updated, synced_at, sync_key)
-  select $1, r.id, r.location_id, r.first_name, r.last_name, r.name, r.email, r.phone, r.company_name, r.source,
-         coalesce(r.tags, '{}'), coalesce(r.dnd, false), r.timezone, coalesce(r.custom_fields, '[]'), r.date_added, r.date_updated,
-         clock_timestamp(), $2
-    from jsonb_to_recordset($3::jsonb) as r(id text, location_id text, first_name text, last_name text, name text, email text,
-         phone text, company_name text, source text, tags text[], dnd boolean, timezone text, custom_fields jsonb,
-         date_added timestamptz, date_updated timestamptz)
-  on conflict (tenant_id, id) do update set
-    location_id = excluded.location_id, first_name = excluded.first_name, last_name = excluded.last_name, name = excluded.name,
-    email = excluded.email, phone = excluded.phone, company_name = excluded.company_name, source = excluded.source,
-    tags = excluded.tags, dnd = excluded.dnd, timezone = excluded.timezone, custom_fields = excluded.custom_fields,
-    date_added = excluded.date_added, date_updated = excluded.date_updated, synced_at = excluded.synced_at,
-    sync_key = coalesce(excluded.sync_key, contacts.sync_key)`;
 
 export function createCrmSyncActivities({ pool, ghl, ghlBudget }: CrmSyncDeps) {
   const bulkClient = (locationId: string) =>
