@@ -34,12 +34,12 @@ export class GhlBudget {
   ) {}
 
   /** Waits until the location's budget admits one more request, then records it. */
-  async acquire(locationId: string, priority: Priority): Promise<void> {
+  async acquire(locationId: string, priority: Priority, signal?: AbortSignal): Promise<void> {
     if (this.options.burst === 0) return;
     for (;;) {
       const waitMs = await this.tryAdmit(locationId, priority);
       if (waitMs === 0) return;
-      await sleep(waitMs);
+      await sleep(waitMs, undefined, { signal });
     }
   }
 
