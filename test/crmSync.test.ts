@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../lib/db.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
+import { runEntry, runEntryArgs } from './support/process.js';
 import { maxInWindow, startTestSandbox, type Sandbox } from './support/sandbox.js';
 
 const TENANT = 'sync-a';
@@ -84,6 +85,20 @@ describe('crmSync: GoHighLevel mirrored into Postgres', () => {
     expect(reconciled).toMatchObject({ state: 'completed', kind: 'full', removed: 3 });
     expect(reconciled.reason).toContain('count differs');
     expect(await cachedIds()).toEqual(await sandboxIds());
+  });
+
+  it('`npm run cli -- sync` follows a sync to the end with a progress line, and names bad arguments', async () => {
+    const env = { TEMPORAL_ADDRESS: tp.config.temporal.address, TEMPORAL_TASK_QUEUE: tp.config.temporal.taskQueue, LOG_LEVEL: 'warn' };
+    const cli = runEntry('runtime/cli.ts', env);
+    await cli.exited;
+    expect(cli.child.exitCode).toBe(2);
+    const run = runEntryArgs('runtime/cli.ts', ['sync', '--tenant', TENANT, '--mode', 'incremental'], env);
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toMatch(/following sync:sync-a:ghl/);
+    expect(run.output()).toMatch(/\d+ contacts · \d+ pages.* · completed \(incremental\)/);
+    const bad = runEntryArgs('runtime/cli.ts', ['sync', '--tenant', 'Not A Tenant'], env);
+    expect(await bad.exited).toBe(2);
+    expect(bad.output()).toMatch(/--tenant: /);
   });
 
   it('serves cached reads by phone, email, tag and fuzzy name, and audits them as cache reads', async () => {

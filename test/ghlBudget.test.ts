@@ -24,7 +24,7 @@ describe('GhlBudget', () => {
     await db.drop();
   });
 
-  const timed = async (p: Promise<void>) => {
+  const timed = async (p: Promise<unknown>) => {
     const t = performance.now();
     await p;
     return performance.now() - t;

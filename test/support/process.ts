@@ -12,9 +12,13 @@ export interface StartedProcess {
 
 /** Runs one of our entry points the way a user does (`tsx <entry>`), capturing its output. */
 export function runEntry(entry: string, env: Record<string, string | undefined>): StartedProcess {
+  return runEntryArgs(entry, [], env);
+}
+
+export function runEntryArgs(entry: string, args: string[], env: Record<string, string | undefined>): StartedProcess {
   const fullEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) fullEnv[k] = v;
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
