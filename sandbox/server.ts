@@ -75,6 +75,8 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
     loggerInstance: logger as FastifyBaseLogger,
     // The request log (`/__sandbox/requests`) records every request; per-request log lines would only cost throughput.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request (a pino child costs an allocation on every request); handlers log with context themselves.
+    childLoggerFactory: (parent) => parent,
     bodyLimit: 25 * 1024 * 1024,
     forceCloseConnections: true,
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
