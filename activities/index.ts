@@ -1,12 +1,14 @@
+import { createCrmOpportunityActivities, type CrmOpportunityDeps } from './crm/opportunities.js';
 import { createCrmSyncActivities, type CrmSyncDeps } from './crm/sync.js';
 import { createPostgresActivities, type PostgresActivityDeps } from './postgres.js';
 
-export type ActivityDeps = PostgresActivityDeps & CrmSyncDeps;
+export type ActivityDeps = PostgresActivityDeps & CrmSyncDeps & CrmOpportunityDeps;
 
 /** All activities, built from injected dependencies (pool, provider clients, clock). */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createPostgresActivities(deps),
     ...createCrmSyncActivities(deps),
+    ...createCrmOpportunityActivities(deps),
   };
 }

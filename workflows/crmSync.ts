@@ -1,4 +1,5 @@
-import { ApplicationFailure, CancellationScope, continueAsNew, defineQuery, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, continueAsNew, defineQuery, isCancellation, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { createCrmOpportunityActivities } from '../activities/crm/opportunities.js';
 import type { createCrmSyncActivities, SyncCursor, SyncMode, SyncPlan } from '../activities/crm/sync.js';
 
 const { planSync, syncContactPages, finishSync } = proxyActivities<ReturnType<typeof createCrmSyncActivities>>({
@@ -6,6 +7,12 @@ const { planSync, syncContactPages, finishSync } = proxyActivities<ReturnType<ty
   // A worker that dies mid-page is noticed within this and the retry resumes from the stored cursor.
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+});
+// Opportunities, pipelines and notes for insights: resumes from its heartbeat; a failure is reported, not fatal to the contacts sync.
+const { syncOpportunities } = proxyActivities<ReturnType<typeof createCrmOpportunityActivities>>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
 });
 
 export interface CrmSyncInput {
@@ -25,6 +32,10 @@ export interface CrmSyncProgress {
   removed: number | null;
   runningWorkflowId?: string | null;
   error?: string;
+  /** Opportunities mirrored after the contacts (and notes refreshed); or why that step failed. */
+  opportunities?: number;
+  notes?: number;
+  opportunitiesError?: string;
 }
 
 export type CrmSyncResult = CrmSyncProgress;
@@ -82,6 +93,18 @@ export async function crmSync(input: CrmSyncInput): Promise<CrmSyncResult> {
     position = next;
     Object.assign(progress, { pages: position.pages, contacts: position.contacts, total: position.total });
     if (done) break;
+  }
+  if (patched('crm-sync-opportunities')) {
+    try {
+      const synced = await syncOpportunities({ plan });
+      Object.assign(progress, { opportunities: synced.opportunities, notes: synced.notes });
+    } catch (err) {
+      if (isCancellation(err)) {
+        await CancellationScope.nonCancellable(() => finishSync({ plan, result: position, error: 'cancelled' }));
+        throw err;
+      }
+      progress.opportunitiesError = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    }
   }
   progress.state = 'finishing';
   const { removed } = await finishSync({ plan, result: position });
