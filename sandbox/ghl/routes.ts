@@ -1,7 +1,6 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { sortableFields, type Filter, type SortSpec } from './contacts.js';
-import { compileFilters } from './contacts.js';
+import { compileFilters, sortableFields, type Filter, type SortSpec } from './contacts.js';
 import { fail, validationMessages } from './errors.js';
 import { normalizeEmail, normalizePhone, type Appointment, type Contact, type ContactRow, type Message, type Opportunity } from './model.js';
 import type { RateLimiter } from './rateLimit.js';
@@ -445,7 +444,7 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     return { task, traceId: traceId() };
   });
 
-  const changeTags = (add: boolean) => async (req: FastifyRequest, reply: { status(code: number): { send(b: unknown): unknown } }) => {
+  const changeTags = (add: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
     const { contactId } = req.params as { contactId: string };
     const body = parse(TagsBody, req.body);
     const store = deps.store();
