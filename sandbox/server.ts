@@ -31,6 +31,7 @@ export interface RunningSandbox {
 }
 
 export const DEFAULT_SEED = 42;
+const MAX_LOGGED_BODY = 16 * 1024;
 
 /** Fixed ids of the demo tenant's sandbox accounts. */
 export const DEMO_IDS = {
@@ -122,7 +123,8 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
         status: reply.statusCode,
         ms: Math.round((performance.now() - state.started) * 100) / 100,
         query: query && Object.keys(query).length ? query : undefined,
-        body: req.body,
+        // Large bodies (transcripts, long prompts) are not kept: 20,000 of them would fill the heap.
+        body: Number(req.headers['content-length'] ?? 0) > MAX_LOGGED_BODY ? { omitted: `${req.headers['content-length']} bytes` } : req.body,
         fault: state.fault,
       });
     }
