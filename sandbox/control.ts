@@ -53,8 +53,8 @@ export function registerControl(app: FastifyInstance, deps: ControlDeps): void {
   app.post('/__sandbox/faults', async (req, reply) => {
     const input = FaultInput.safeParse(req.body);
     if (!input.success) return reply.status(400).send({ error: 'invalid fault', issues: issueLines(input.error.issues) });
-    if (input.data.status === undefined && input.data.latencyMs === undefined) {
-      return reply.status(400).send({ error: 'a fault needs a status, a latencyMs, or both' });
+    if (input.data.status === undefined && input.data.latencyMs === undefined && !input.data.reset) {
+      return reply.status(400).send({ error: 'a fault needs a status, a latencyMs, a reset, or a combination' });
     }
     return reply.status(201).send({ fault: deps.faults.add(input.data) });
   });

@@ -12,6 +12,8 @@ export const FaultInput = z.object({
   route: z.string().min(1).default('*'),
   status: z.number().int().min(400).max(599).optional(),
   latencyMs: z.number().int().min(0).max(600_000).optional(),
+  /** Drop the connection without an answer (after latencyMs): the client sees a network error. */
+  reset: z.boolean().optional(),
   probability: z.number().min(0).max(1).default(1),
   count: z.number().int().min(1).optional(),
   message: z.string().optional(),

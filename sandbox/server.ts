@@ -98,6 +98,12 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
     if (!fault) return done();
     state.fault = fault.id;
     const apply = () => {
+      if (fault.reset) {
+        log.add({ atMs: Date.now(), provider, method: req.method, url: req.url, route, status: 0, ms: Math.round(performance.now() - state.started), query: undefined, body: undefined, fault: fault.id });
+        states.delete(req);
+        req.raw.socket.destroy();
+        return;
+      }
       if (!fault.status) return done();
       const module = byName.get(provider)!;
       reply

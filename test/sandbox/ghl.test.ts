@@ -281,6 +281,16 @@ describe('GoHighLevel rate limiting and faults', () => {
     expect(log.requests.filter((r) => r.fault).map((r) => r.status)).toEqual([429, 503, 503, 503]);
   });
 
+  it('client retries a dropped connection on reads', async () => {
+    retries.length = 0;
+    await control(sb, 'POST', '/faults', { provider: 'ghl', route: 'GET /contacts/:contactId', reset: true, count: 1 });
+    expect((await ghl.getContact('ct_demo'))?.id).toBe('ct_demo');
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.status).toBeUndefined();
+    const log = await control<{ requests: { status: number; fault?: string }[] }>(sb, 'GET', '/requests?provider=ghl&limit=20000');
+    expect(log.requests.some((r) => r.fault && r.status === 0)).toBe(true);
+  });
+
   it('injects latency', async () => {
     await control(sb, 'POST', '/faults', { provider: 'ghl', route: '/opportunities/pipelines', latencyMs: 300, count: 1 });
     const t = performance.now();
