@@ -98,7 +98,7 @@ describe('Retell call simulator', () => {
     const server = await startReceiver((r) => {
       const e = eventOf(r);
       if (e === 'call_started' && failures++ < 2) return { status: 500 };
-      if (e === 'call_ended') return { delayMs: 400, status: 200 };
+      if (e === 'call_ended') return { delayMs: 1500, status: 200 };
       if (e === 'call_analyzed') return { status: 503 };
       return { status: 200 };
     });
@@ -107,13 +107,13 @@ describe('Retell call simulator', () => {
         serverUrl: server.url,
         credential: API_KEY,
         wait: true,
-        script: { retryDelayMs: 0, webhookTimeoutMs: 200, steps: [{ user: 'hello' }] },
+        script: { retryDelayMs: 0, webhookTimeoutMs: 1000, steps: [{ user: 'hello' }] },
       });
       const attempts = (type: string) => sim.deliveries.filter((d) => d.type === type).map((d) => d.attempt);
       expect(attempts('call_started')).toEqual([1, 2, 3]);
       expect(attempts('call_ended')).toEqual([1, 2, 3, 4]);
       expect(attempts('call_analyzed')).toEqual([1, 2, 3, 4]);
-      expect(sim.problems.some((p) => p.includes('timeout after 200 ms'))).toBe(true);
+      expect(sim.problems.some((p) => p.includes('timeout after 1000 ms'))).toBe(true);
       // Duplicates reach our server: it must dedupe on event + call_id.
       expect(server.received.filter((r) => eventOf(r) === 'call_analyzed')).toHaveLength(4);
     } finally {

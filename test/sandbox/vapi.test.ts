@@ -163,7 +163,7 @@ describe('Vapi call simulator', () => {
       if (m.type !== 'tool-calls') return { body: {} };
       const list = m.toolCallList as { id: string }[];
       if (list.length === 2) return { body: { results: [{ toolCallId: list[1]!.id, result: 'line one\nline two' }] } };
-      return { delayMs: 600, body: { results: [{ toolCallId: list[0]!.id, result: 'late' }] } };
+      return { delayMs: 2500, body: { results: [{ toolCallId: list[0]!.id, result: 'late' }] } };
     });
     try {
       const sim = await control<Sim>(sb, 'POST', '/vapi/calls', {
@@ -171,7 +171,7 @@ describe('Vapi call simulator', () => {
         assistantId: 'asst_demo',
         wait: true,
         script: {
-          toolTimeoutMs: 300,
+          toolTimeoutMs: 1000,
           argumentsAs: 'string',
           steps: [{ tools: [{ name: 'a', arguments: { x: 1 } }, { name: 'b' }] }, { tool: 'slow' }],
         },
@@ -180,7 +180,7 @@ describe('Vapi call simulator', () => {
       expect(pair!.problems.join(' ')).toMatch(/expected 2 results/);
       expect(pair!.problems.join(' ')).toMatch(/toolCallId/);
       expect(pair!.problems.join(' ')).toMatch(/single line/);
-      expect(slow!.problems.join(' ')).toMatch(/timeout after 300 ms/);
+      expect(slow!.problems.join(' ')).toMatch(/timeout after 1000 ms/);
       expect(sim.problems.length).toBeGreaterThanOrEqual(3);
       const sent = (pair!.request.message.toolCallList as { function: { arguments: unknown } }[])[0]!.function.arguments;
       expect(sent).toBe('{"x":1}');
