@@ -1,4 +1,6 @@
 /** `npm run sandbox`: the provider sandbox on its own (SANDBOX_PORT, default 3100; SANDBOX_SEED). */
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
 import { DEFAULT_SEED, DEMO_IDS, startSandbox } from './server.js';
 
@@ -19,12 +21,15 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
 
+// Same sources as the app (`.env`, real environment wins), so both agree on SANDBOX_PORT.
+const fromFile = existsSync('.env') ? parseDotenv(readFileSync('.env')) : {};
+const source: Record<string, string | undefined> = { ...fromFile, ...process.env };
 const blankToUndefined = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
 const parsed = Env.safeParse({
-  SANDBOX_PORT: blankToUndefined(process.env.SANDBOX_PORT),
-  SANDBOX_SEED: blankToUndefined(process.env.SANDBOX_SEED),
-  SANDBOX_HOST: blankToUndefined(process.env.SANDBOX_HOST),
-  LOG_LEVEL: blankToUndefined(process.env.LOG_LEVEL)?.toLowerCase(),
+  SANDBOX_PORT: blankToUndefined(source.SANDBOX_PORT),
+  SANDBOX_SEED: blankToUndefined(source.SANDBOX_SEED),
+  SANDBOX_HOST: blankToUndefined(source.SANDBOX_HOST),
+  LOG_LEVEL: blankToUndefined(source.LOG_LEVEL)?.toLowerCase(),
 });
 if (!parsed.success) {
   for (const issue of parsed.error.issues) process.stderr.write(`${issue.path.join('.')}: ${issue.message}\n`);
