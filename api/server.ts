@@ -5,16 +5,19 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Client } from '@temporalio/client';
+import type { ProviderConfig } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { hashKey } from './apiKeys.js';
 import { authPlugin } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
+import { analysisRoutes } from './routes/analysis.js';
 import { auditRoutes } from './routes/audit.js';
 import { contactRoutes } from './routes/contacts.js';
 import { crmSyncRoutes } from './routes/crmSync.js';
 import { ghlWebhookRoutes, type GhlWebhookKeys } from './routes/ghlWebhooks.js';
 import { healthRoutes } from './routes/health.js';
+import { insightRoutes } from './routes/insights.js';
 import { mcpRoutes } from './routes/mcp.js';
 
 export interface ApiDeps {
@@ -27,6 +30,8 @@ export interface ApiDeps {
   rateLimitPerMinute: number;
   probeTimeoutMs: number;
   ghlWebhookKeys: GhlWebhookKeys;
+  /** Claude for the read-only contact analysis; without it the analysis answers with the facts only. */
+  anthropic?: ProviderConfig;
   /** Largest accepted request body; webhooks and MCP share it. */
   bodyLimitBytes?: number;
 }
@@ -105,6 +110,8 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(auditRoutes, { pool: deps.pool });
   await app.register(crmSyncRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
   await app.register(contactRoutes, { pool: deps.pool });
+  await app.register(insightRoutes, { pool: deps.pool });
+  await app.register(analysisRoutes, { pool: deps.pool, anthropic: deps.anthropic });
   await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
   await app.register(mcpRoutes);
   return app;

@@ -166,6 +166,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         rateLimitPerMinute: config.api.rateLimitPerMinute,
         probeTimeoutMs: config.api.readyProbeTimeoutMs,
         ghlWebhookKeys: await resolveGhlWebhookKeys(config, log),
+        anthropic: config.providers.anthropic,
       });
       platform.apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
       cleanups.push(() => api.close());
