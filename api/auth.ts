@@ -10,8 +10,12 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: 401 without a valid key, 403 when the key lacks `scope`. */
     requireScope(scope: Scope): (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** Drops a revoked key from this process's lookup cache at once. */
+    forgetApiKey(keyId: string): void;
   }
 }
+
+const KEY_CACHE_MS = 5_000;
 
 function presentedKey(req: FastifyRequest): string | undefined {
   const header = req.headers.authorization;
@@ -31,13 +35,29 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(async (app, opts)
   const adminHash = hashKey(opts.adminKey);
   app.decorateRequest('principal', undefined);
 
+  // Key lookups are cached briefly (hot read paths authenticate every request). A key revoked
+  // through this process stops at once; through another replica, within KEY_CACHE_MS.
+  const cache = new Map<string, { principal: TenantPrincipal | undefined; until: number }>();
+  const lookup = async (key: string): Promise<TenantPrincipal | undefined> => {
+    const id = hashKey(key).toString('base64url');
+    const hit = cache.get(id);
+    if (hit && hit.until > Date.now()) return hit.principal;
+    const principal = await findTenantKey(opts.pool, key);
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(id, { principal, until: Date.now() + KEY_CACHE_MS });
+    return principal;
+  };
+  app.decorate('forgetApiKey', (keyId: string) => {
+    for (const [id, entry] of cache) if (entry.principal?.keyId === keyId) cache.delete(id);
+  });
+
   app.decorate('requireScope', (scope: Scope) => async (req: FastifyRequest, reply: FastifyReply) => {
     const key = presentedKey(req);
     if (!key) {
       void reply.header('WWW-Authenticate', 'Bearer realm="switchboard"');
       return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'missing API key: send Authorization: Bearer <key> or x-api-key' });
     }
-    const principal: Principal | undefined = sameKey(hashKey(key), adminHash) ? { kind: 'admin' } : await findTenantKey(opts.pool, key);
+    const principal: Principal | undefined = sameKey(hashKey(key), adminHash) ? { kind: 'admin' } : await lookup(key);
     if (!principal) {
       void reply.header('WWW-Authenticate', 'Bearer realm="switchboard", error="invalid_token"');
       return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'invalid or revoked API key' });

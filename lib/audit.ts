@@ -37,5 +37,6 @@ export async function recordAudit(pool: Pool, input: AuditEntry): Promise<void> 
       [e.tenantId, e.workflowId ?? null, e.runId ?? null, e.activity ?? null, e.tool ?? null,
         e.params ? JSON.stringify(redactParams(e.params)) : null, e.status, e.durationMs, e.source, e.error ?? null],
     ),
+    { asyncCommit: true },
   );
 }

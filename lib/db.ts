@@ -15,12 +15,23 @@ export function createPool(url: string, max: number): pg.Pool {
  * unprivileged `switchboard_tenant` role (superusers and table owners bypass RLS) and sets
  * `app.tenant_id`, which every tenant table's policy compares against.
  */
-export async function withTenant<T>(pool: pg.Pool, tenantId: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withTenant<T>(
+  pool: pg.Pool,
+  tenantId: string,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  opts: { asyncCommit?: boolean } = {},
+): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('begin');
     // `role` is a setting like any other: transaction-local, gone at commit or rollback.
-    await client.query(`select set_config('role', 'switchboard_tenant', true), set_config('app.tenant_id', $1, true)`, [tenantId]);
+    // asyncCommit: the commit does not wait for the WAL flush (bookkeeping rows on hot read paths);
+    // a process crash loses nothing, an OS crash at most the last fraction of a second.
+    await client.query(
+      `select set_config('role', 'switchboard_tenant', true), set_config('app.tenant_id', $1, true),
+              set_config('synchronous_commit', coalesce($2, current_setting('synchronous_commit')), true)`,
+      [tenantId, opts.asyncCommit ? 'off' : null],
+    );
     const result = await fn(client);
     await client.query('commit');
     return result;

@@ -131,15 +131,21 @@ export function createCrmSyncActivities({ pool, ghl, ghlBudget }: CrmSyncDeps) {
       }
       const client = bulkClient(plan.locationId);
       const started = Date.parse(plan.startedAt);
-      for (let page = 0; page < input.maxPages; page++) {
-        heartbeat(position);
-        const result = await client.searchContacts({
+      const fetchPage = (cursor: SearchAfter | null) => {
+        const request = client.searchContacts({
           locationId: plan.locationId,
           pageLimit: PAGE_SIZE,
           sort: [{ field: 'dateUpdated', direction: 'asc' }],
           ...(plan.since ? { filters: [{ field: 'dateUpdated', operator: 'range' as const, value: { gte: plan.since } }] } : {}),
-          ...(position.cursor ? { searchAfter: position.cursor } : {}),
+          ...(cursor ? { searchAfter: cursor } : {}),
         });
+        request.catch(() => undefined); // awaited below; never an unhandled rejection while we write
+        return request;
+      };
+      let pending = fetchPage(position.cursor);
+      for (let page = 0; page < input.maxPages; page++) {
+        heartbeat(position);
+        const result = await pending;
         const rows = result.contacts.map(toContactRow);
         const last = result.contacts.at(-1);
         const highWater = rows.reduce<string | null>((hw, r) => (r.date_updated && (!hw || r.date_updated > hw) ? r.date_updated : hw), position.highWater);
@@ -151,6 +157,8 @@ export function createCrmSyncActivities({ pool, ghl, ghlBudget }: CrmSyncDeps) {
           total: result.total,
         };
         const done = rows.length < PAGE_SIZE;
+        // The next page is fetched while this one is written: GHL and Postgres work side by side.
+        if (!done && page + 1 < input.maxPages) pending = fetchPage(next.cursor);
         const elapsedS = Math.max(0.001, (Date.now() - started) / 1000);
         // The page and the cursor past it commit together: a retry never skips or repeats a page's effect.
         await withTenant(pool, plan.tenantId, async (c) => {

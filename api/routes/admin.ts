@@ -125,6 +125,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
         [req.params.keyId, req.params.tenantId],
       );
       if (!rowCount) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no key '${req.params.keyId}' in tenant '${req.params.tenantId}'` });
+      app.forgetApiKey(req.params.keyId);
       return reply.code(204).send(null);
     },
   );

@@ -1,0 +1,146 @@
+/**
+ * `npm run bench -- sync`: 100,000 GoHighLevel contacts mirrored into Postgres by the crmSync
+ * workflow — unlimited (sandbox and our budget off) against a raw bulk insert of the same rows as
+ * the ceiling; then with the real limits on (how much of the allowed budget the sync uses, and
+ * 429s); then cached contact reads at 50 concurrent clients.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { toContactRow, UPSERT_CONTACTS, type CrmContactFields } from '../lib/contactCache.js';
+import { parseConfig } from '../lib/config.js';
+import { withTenant } from '../lib/db.js';
+import { createLogger } from '../lib/logger.js';
+import { startPlatform, type Platform } from '../runtime/platform.js';
+import type { crmSync } from '../workflows/crmSync.js';
+import { freePort } from '../test/support/ports.js';
+import { runEntry, waitForOutput } from '../test/support/process.js';
+import { runLoad } from './lib/loadgen.js';
+import { percentile, report } from './report.js';
+
+const CONTACTS = 100_000;
+const LOCATION = 'loc_bench';
+const TENANT = 'bench';
+
+async function json<T>(url: string, method = 'GET', body?: unknown): Promise<T> {
+  const res = await fetch(url, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  if (!res.ok) throw new Error(`${method} ${url} → ${res.status}: ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+async function platformWith(dataDir: string, ports: Record<string, number>, sandboxUrl: string, burst: number): Promise<Platform> {
+  const config = parseConfig({
+    SWITCHBOARD_DATA_DIR: dataDir,
+    API_PORT: String(ports.api),
+    EMBEDDED_POSTGRES_PORT: String(ports.pg),
+    TEMPORAL_DEV_PORT: String(ports.temporal),
+    TEMPORAL_UI_PORT: String(ports.ui),
+    SANDBOX_PORT: String(ports.innerSandbox),
+    GHL_API_TOKEN: 'bench-token',
+    GHL_BASE_URL: `${sandboxUrl}/ghl`,
+    GHL_RATE_LIMIT_BURST: String(burst),
+    API_RATE_LIMIT_PER_MINUTE: '1000000',
+    SWITCHBOARD_ADMIN_KEY: 'sbadmin_bench_key_0123456789abcdef',
+  });
+  return startPlatform(config, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+}
+
+async function fullSync(p: Platform): Promise<number> {
+  const started = performance.now();
+  const handle = await p.temporal!.workflow.start<typeof crmSync>('crmSync', {
+    taskQueue: p.config.temporal.taskQueue,
+    workflowId: `sync:${TENANT}:ghl:bench-${Date.now()}`,
+    args: [{ tenantId: TENANT, mode: 'full' }],
+  });
+  const result = await handle.result();
+  if (result.state !== 'completed' || result.contacts !== CONTACTS) throw new Error(`sync ended ${JSON.stringify(result)}`);
+  return (performance.now() - started) / 1000;
+}
+
+export default async function benchSync(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-sync-'));
+  const ports = { api: await freePort(), pg: await freePort(), temporal: await freePort(), ui: await freePort(), innerSandbox: await freePort() };
+  const sandboxPort = await freePort();
+  const sandbox = runEntry('sandbox/main.ts', { SANDBOX_PORT: String(sandboxPort), SANDBOX_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
+  let platform: Platform | undefined;
+  try {
+    await waitForOutput(sandbox, /provider sandbox on http/);
+    await json(`${sandboxUrl}/__sandbox/ghl/seed`, 'POST', { locationId: LOCATION, contacts: CONTACTS, seed: 2026 });
+
+    // 1. Unlimited: the sandbox's limits and our budget off; the workflow's own speed.
+    await json(`${sandboxUrl}/__sandbox/ghl/limits`, 'POST', { burst: 1_000_000_000, daily: 1_000_000_000 });
+    platform = await platformWith(dataDir, ports, sandboxUrl, 0);
+    await platform.pool.query(`insert into tenants (id, name) values ($1, 'Bench') on conflict do nothing`, [TENANT]);
+    await platform.pool.query(`insert into crm_connections (tenant_id, location_id) values ($1, $2) on conflict do nothing`, [TENANT, LOCATION]);
+    const unlimitedS = await fullSync(platform);
+
+    // Ceiling: the same rows, upserted by the same statement in the same page size, no HTTP, no Temporal.
+    const { contacts } = await json<{ contacts: CrmContactFields[] }>(`${sandboxUrl}/__sandbox/ghl/contacts?locationId=${LOCATION}&limit=${CONTACTS}`);
+    await platform.pool.query(`insert into tenants (id, name) values ('bench-raw', 'Raw') on conflict do nothing`);
+    const rawStarted = performance.now();
+    for (let i = 0; i < contacts.length; i += 500) {
+      const rows = contacts.slice(i, i + 500).map(toContactRow);
+      await withTenant(platform.pool, 'bench-raw', (c) => c.query(UPSERT_CONTACTS, ['bench-raw', 'raw', JSON.stringify(rows)]));
+    }
+    const rawS = (performance.now() - rawStarted) / 1000;
+    await platform.stop();
+    platform = undefined;
+
+    // 2. The real limits: GHL's 100 requests / 10 s in the sandbox, our shared budget at 100.
+    await json(`${sandboxUrl}/__sandbox/ghl/limits`, 'POST', { burst: 100, intervalMs: 10_000, daily: 200_000 });
+    platform = await platformWith(dataDir, ports, sandboxUrl, 100);
+    const since = Date.now();
+    await fullSync(platform);
+    const { requests } = await json<{ requests: { at: string; status: number; route: string }[] }>(
+      `${sandboxUrl}/__sandbox/requests?provider=ghl&since=${since}&limit=20000`,
+    );
+    const times = requests.map((r) => Date.parse(r.at)).sort((a, b) => a - b);
+    const spanS = (times.at(-1)! - times[0]!) / 1000;
+    // Requests the limit allowed over the span: 100 per started 10 s window.
+    const allowed = 100 * Math.ceil(spanS / 10);
+    const bulkAllowed = 95 * Math.ceil(spanS / 10);
+    const rate429 = requests.filter((r) => r.status === 429).length;
+
+    // 3. Cached reads by phone, 50 concurrent clients in another process, 100,000 contacts cached.
+    const phones = (await platform.pool.query<{ phone: string }>(`select phone from contacts where tenant_id = $1 and phone is not null order by random() limit 2000`, [TENANT])).rows;
+    const keyRes = await fetch(`${platform.apiUrl}/v1/admin/tenants/${TENANT}/keys`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sbadmin_bench_key_0123456789abcdef', 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'bench', scopes: ['read'] }),
+    });
+    const { key } = (await keyRes.json()) as { key: string };
+    const urls = phones.map((p) => `${platform!.apiUrl}/v1/contacts?phone=${encodeURIComponent(p.phone)}`);
+    await runLoad({ urls, headers: { 'x-api-key': key }, concurrency: 50, requests: 500 }); // warm-up
+    const c50 = await runLoad({ urls, headers: { 'x-api-key': key }, concurrency: 50, requests: 5000 });
+    const c1 = await runLoad({ urls, headers: { 'x-api-key': key }, concurrency: 1, requests: 1000 });
+
+    await report(
+      'sync',
+      {
+        contacts_per_s_unlimited: CONTACTS / unlimitedS,
+        raw_insert_per_s: CONTACTS / rawS,
+        budget_used_pct_limited: (requests.length / allowed) * 100,
+        budget_used_pct_of_bulk_share: (requests.length / bulkAllowed) * 100,
+        rate_limited_429s: rate429,
+        cached_read_p95_ms_c50: percentile(c50.latenciesMs, 95),
+        cached_read_p50_ms_c50: percentile(c50.latenciesMs, 50),
+        cached_read_p95_ms_c1: percentile(c1.latenciesMs, 95),
+        cached_read_errors: c50.errors + c1.errors,
+      },
+      {
+        contacts_per_s_unlimited: `full sync of ${CONTACTS.toLocaleString('en-US')} contacts, limits off (target >= 5,000)`,
+        raw_insert_per_s: 'ceiling: same rows, same upsert, 500 per statement, no HTTP/Temporal',
+        budget_used_pct_limited: `${requests.length} requests in ${spanS.toFixed(1)} s vs GHL's 100 / 10 s (target >= 95)`,
+        budget_used_pct_of_bulk_share: 'vs the 95 / 10 s a sync may use (5 kept for live calls)',
+        rate_limited_429s: 'target 0',
+        cached_read_p95_ms_c50: 'GET /v1/contacts?phone=, 50 concurrent, audited (target <= 10)',
+      },
+    );
+  } finally {
+    await platform?.stop();
+    sandbox.child.kill('SIGTERM');
+    await sandbox.exited;
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
