@@ -5,6 +5,8 @@ import { FaultInput, type FaultTable } from './faults.js';
 import type { RequestLog } from './requestLog.js';
 
 export interface ControlDeps {
+  demoIds: Record<string, string>;
+  baseUrl(): string;
   modules: readonly ProviderModule[];
   log: RequestLog;
   faults: FaultTable;
@@ -24,6 +26,25 @@ const RequestsQuery = z.object({
 /** Control API shared by all providers: reset, state, request log, faults. */
 export function registerControl(app: FastifyInstance, deps: ControlDeps): void {
   app.get('/__sandbox/health', async () => ({ ok: true }));
+
+  // A map for people poking at the sandbox with curl; sandbox/README.md has the details.
+  app.get('/__sandbox', async () => ({
+    sandbox: 'Switchboard provider sandbox (simulated providers, not the real services)',
+    seed: deps.seed(),
+    providers: Object.fromEntries(deps.modules.map((m) => [m.name, `${deps.baseUrl()}/${m.name}`])),
+    demoIds: deps.demoIds,
+    control: [
+      'GET /__sandbox/state',
+      'POST /__sandbox/reset {seed?}',
+      'GET /__sandbox/requests?provider&since&limit',
+      'GET|POST|DELETE /__sandbox/faults',
+      'POST /__sandbox/ghl/seed {locationId, contacts, seed?}',
+      'GET /__sandbox/ghl/{contacts|notes|tasks|appointments|messages|opportunities}?locationId&contactId',
+      'POST /__sandbox/ghl/{limits|config|tokens|calendars|inbound-message|webhooks}, GET /__sandbox/ghl/webhook-keys',
+      'POST /__sandbox/{vapi|retell}/calls, GET /__sandbox/{vapi|retell}/calls/{id}, POST /__sandbox/{vapi|retell}/config',
+      'GET /__sandbox/sendgrid/emails, POST /__sandbox/sendgrid/{reply|events|config}, GET /__sandbox/sendgrid/webhook-key',
+    ],
+  }));
 
   app.post('/__sandbox/reset', async (req, reply) => {
     const body = ResetBody.safeParse(req.body);

@@ -159,6 +159,8 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
     if (module.control) await app.register(async (scope) => module.control!(scope), { prefix: `/__sandbox/${module.name}` });
   }
   registerControl(app, {
+    demoIds: DEMO_IDS,
+    baseUrl: () => baseUrl,
     modules,
     log,
     faults,
