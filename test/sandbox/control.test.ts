@@ -14,6 +14,11 @@ afterAll(async () => {
 const ghlHeaders = { authorization: 'Bearer t', version: '2021-07-28', 'content-type': 'application/json' };
 
 describe('sandbox control API', () => {
+  it('describes itself at /__sandbox', async () => {
+    const index = await (await fetch(`${sb.url}/__sandbox`)).json();
+    expect(index).toMatchObject({ providers: { ghl: `${sb.url}/ghl`, anthropic: `${sb.url}/anthropic` }, demoIds: { ghlLocationId: 'loc_demo', vapiAssistantId: 'asst_demo' } });
+  });
+
   it('logs every request with status and timing, and pages with since', async () => {
     const before = await control<{ lastSeq: number | null }>(sb, 'GET', '/requests?provider=ghl');
     await fetch(`${sb.url}/ghl/contacts/ct_demo`, { headers: ghlHeaders });
