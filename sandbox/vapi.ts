@@ -121,8 +121,18 @@ export interface VapiSimulation {
   deliveries: Delivery[];
   /** Problems found in any of our answers (copied from the deliveries). */
   problems: string[];
+  /** What our server sent to `call.monitor.controlUrl` (live call control). */
+  controls: { at: string; body: unknown }[];
   finishedAt?: string;
 }
+
+const ControlMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('end-call') }).loose(),
+  z.object({ type: z.literal('say'), content: z.string().min(1), endCallAfterSpoken: z.boolean().optional() }).loose(),
+  z.object({ type: z.literal('add-message'), message: z.object({ role: z.string(), content: z.string() }).loose(), triggerResponseEnabled: z.boolean().optional() }).loose(),
+  z.object({ type: z.literal('control'), control: z.string() }).loose(),
+  z.object({ type: z.literal('transfer'), destination: z.record(z.string(), z.unknown()) }).loose(),
+]);
 
 function vapiError(status: number, message: string | string[]) {
   const error = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' }[status];
@@ -224,6 +234,7 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       call,
       deliveries: [],
       problems: [],
+      controls: [],
     };
     simulations.set(call.id, sim);
     finished.set(
@@ -238,6 +249,7 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
     const script = opts.script;
     const phoneNumber = phoneNumbers.get(call.phoneNumberId) ?? { id: call.phoneNumberId, number: DEMO_PHONE_NUMBER.number };
     const artifact: ArtifactMessage[] = [];
+    let applied = 0; // control messages already taken into account
     let clock = 0; // simulated seconds from start
     const startedMs = Date.now();
 
@@ -324,6 +336,8 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       const steps = script.steps ?? defaultSteps;
       for (const step of steps) {
         if (ctx.shutdown.aborted) return;
+        const hangUp = takeControls();
+        if (hangUp) return await end(hangUp);
         if ('user' in step) await say('user', step.user);
         else if ('assistant' in step) await say('assistant', step.assistant);
         else if ('pauseMs' in step) await sleep(step.pauseMs, ctx.shutdown);
@@ -331,11 +345,29 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         else if ('message' in step) await send(step.message, step.fields ?? {});
         else await toolCalls('tool' in step ? [{ name: step.tool, arguments: step.arguments }] : step.tools);
       }
-      await end(script.endedBy === 'assistant' ? 'assistant-ended-call' : 'customer-ended-call');
+      await end(takeControls() ?? (script.endedBy === 'assistant' ? 'assistant-ended-call' : 'customer-ended-call'));
     } finally {
       sim.state = 'done';
       sim.finishedAt = new Date().toISOString();
       sim.problems = sim.deliveries.flatMap((d) => d.problems.map((p) => `${d.type}#${d.seq}: ${p}`));
+    }
+
+    /** Applies what our server sent to the control URL since the last step; returns an endedReason to hang up. */
+    function takeControls(): string | undefined {
+      let reason: string | undefined;
+      while (applied < sim.controls.length) {
+        const parsed = ControlMessage.safeParse(sim.controls[applied++]!.body);
+        if (!parsed.success) continue;
+        const c = parsed.data;
+        if (c.type === 'say') {
+          artifact.push({ role: 'bot', message: c.content, time: startedMs + clock * 1000, secondsFromStart: clock });
+          clock += speakingSeconds(c.content);
+          if (c.endCallAfterSpoken) reason = 'assistant-said-end-call-phrase';
+        }
+        if (c.type === 'end-call') reason = 'assistant-ended-call';
+        if (c.type === 'transfer') reason = 'assistant-forwarded-call';
+      }
+      return reason;
     }
 
     async function toolCalls(list: { name: string; arguments?: Record<string, unknown> }[]) {
@@ -442,7 +474,8 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
     errorBody: (status, message) => vapiError(status, message),
     routes(app: FastifyInstance) {
       app.addHook('preHandler', async (req) => {
-        if (!req.url.includes('/recordings/')) requireAuth(req);
+        // Recordings and the live-call control URL are capability URLs, as at Vapi.
+        if (!req.url.includes('/recordings/') && !req.url.endsWith('/control')) requireAuth(req);
       });
 
       app.post('/call', async (req, reply) => {
@@ -509,6 +542,16 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         const call = calls.get(id);
         if (!call) return fail(404, 'Call not found');
         return call;
+      });
+
+      app.post('/call/:id/control', async (req, reply) => {
+        const sim = simulations.get((req.params as { id: string }).id);
+        if (!sim) return fail(404, 'Call not found');
+        const parsed = ControlMessage.safeParse(req.body);
+        if (!parsed.success) return fail(400, issueLines(parsed.error.issues));
+        if (sim.state === 'done') return fail(400, 'Call has already ended.');
+        sim.controls.push({ at: new Date().toISOString(), body: parsed.data });
+        return reply.status(200).send({ status: 'ok' });
       });
 
       app.get('/recordings/:file', async (req, reply) => {

@@ -157,6 +157,35 @@ describe('Vapi call simulator', () => {
     }
   });
 
+  it('lets our server steer a live call through monitor.controlUrl', async () => {
+    let controlled = false;
+    const server = await startReceiver(async (r) => {
+      const m = messageOf(r);
+      if (m.type === 'transcript' && m.role === 'user' && !controlled) {
+        controlled = true;
+        const controlUrl = (m.call as { monitor: { controlUrl: string } }).monitor.controlUrl;
+        const said = await fetch(controlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'say', content: 'Transferring you now.' }) });
+        expect(said.status).toBe(200);
+        await fetch(controlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'end-call' }) });
+      }
+      return { body: {} };
+    });
+    try {
+      const sim = await control<Sim & { controls: unknown[] }>(sb, 'POST', '/vapi/calls', {
+        serverUrl: server.url,
+        assistantId: 'asst_demo',
+        wait: true,
+        script: { steps: [{ user: 'Get me a human.' }, { assistant: 'never said' }, { user: 'never said either' }] },
+      });
+      expect(sim.controls).toHaveLength(2);
+      expect(sim.call.endedReason).toBe('assistant-ended-call');
+      expect(sim.call.transcript).toContain('AI: Transferring you now.');
+      expect(sim.call.transcript).not.toContain('never said');
+    } finally {
+      await server.close();
+    }
+  });
+
   it('flags badly shaped tool-call answers and times out slow ones', async () => {
     const server = await startReceiver((r) => {
       const m = messageOf(r);
