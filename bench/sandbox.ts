@@ -3,6 +3,7 @@
  * - seed_100k_s: `POST /__sandbox/ghl/seed` of 100,000 contacts, wall time.
  * - ghl_search_p95_ms: `POST /ghl/contacts/search` over those 100,000 contacts (filters, sort,
  *   free text, searchAfter paging), client-side latency p95 after one warm-up per sort order.
+ * Env: BENCH_DURATION_S (5), BENCH_CONNECTIONS (50), BENCH_LOADGEN=node (skip wrk).
  * - simple_rps: `GET /ghl/contacts/{id}` (auth, Version, rate limiter, request log: the full GHL
  *   path) on the demo state, driven over loopback keep-alive by a separate process (wrk when
  *   installed, else a Node load generator), next to a bare Fastify hello route measured the same
@@ -88,8 +89,13 @@ async function postJson(url: string, body: unknown, headers: Record<string, stri
 }
 
 export default async function sandboxBench(): Promise<void> {
-  const useWrk = haveWrk();
-  if (!useWrk) console.log('wrk is not installed (apt-get install -y wrk): using the Node keep-alive load generator, which is itself CPU-bound — figures are a lower bound.');
+  const forceNode = process.env.BENCH_LOADGEN === 'node';
+  const useWrk = !forceNode && haveWrk();
+  if (!useWrk) {
+    console.log(
+      `${forceNode ? 'BENCH_LOADGEN=node' : 'wrk is not installed (apt-get install -y wrk)'}: using the Node keep-alive load generator, which is itself CPU-bound — figures are a lower bound.`,
+    );
+  }
   const drive = useWrk ? wrk : nodeLoad;
   // Each target gets a 2 s warm-up first (JIT, connection pools): cold figures are half the warm ones.
   const load = async (url: string, headers: Record<string, string>) => {
