@@ -4,10 +4,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../runtime/processes.js';
 import { call } from './support/platform.js';
-import { embeddedEnv, embeddedPids, runEntry, stopEmbeddedLeftovers, waitForOutput } from './support/process.js';
+import { embeddedEnv, embeddedPids, runCommand, stopEmbeddedLeftovers, waitForOutput } from './support/process.js';
 
 /** `npm start` with nothing configured: embedded Postgres + Temporal dev server + worker + API. */
-describe('npm start, embedded default', () => {
+describe('`npm start`, embedded default', () => {
   let dataDir: string;
   afterAll(async () => {
     if (dataDir) {
@@ -16,10 +16,10 @@ describe('npm start, embedded default', () => {
     }
   });
 
-  it('starts embedded Postgres and Temporal, migrates, serves, and Ctrl-C leaves nothing running', async () => {
+  it('starts embedded Postgres and Temporal, migrates, serves, and SIGTERM to npm leaves nothing running', async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-start-'));
     const env = await embeddedEnv(dataDir);
-    const app = runEntry('runtime/start.ts', env);
+    const app = runCommand('npm', ['start'], env);
     try {
       const [, apiUrl] = await waitForOutput(app, /API\s+(http:\/\/127\.0\.0\.1:\d+)/);
       const out = app.output();
@@ -49,7 +49,8 @@ describe('npm start, embedded default', () => {
 
       const pids = await embeddedPids(dataDir);
       expect(isAlive(pids.postgres) && isAlive(pids.temporal)).toBe(true);
-      app.child.kill('SIGINT');
+      // What a process manager does: SIGTERM to `npm start` (npm hands it to our process).
+      app.child.kill('SIGTERM');
       expect(await app.exited).toBe(0);
       expect(isAlive(pids.postgres)).toBe(false);
       expect(isAlive(pids.temporal)).toBe(false);

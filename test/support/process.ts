@@ -16,9 +16,14 @@ export function runEntry(entry: string, env: Record<string, string | undefined>)
 }
 
 export function runEntryArgs(entry: string, args: string[], env: Record<string, string | undefined>): StartedProcess {
+  return runCommand(process.execPath, ['--import', 'tsx', entry, ...args], env);
+}
+
+/** Any command (e.g. `npm start`, as the README says), capturing its output. */
+export function runCommand(command: string, args: string[], env: Record<string, string | undefined>): StartedProcess {
   const fullEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) fullEnv[k] = v;
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
