@@ -10,6 +10,22 @@ export function createPool(url: string, max: number): pg.Pool {
   return pool;
 }
 
+/** Runs `fn` in a transaction on one pooled connection: committed if it returns, rolled back if it throws. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /**
  * Runs `fn` in a transaction that row-level security confines to one tenant: it switches to the
  * unprivileged `switchboard_tenant` role (superusers and table owners bypass RLS) and sets
@@ -21,9 +37,7 @@ export async function withTenant<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
   opts: { asyncCommit?: boolean } = {},
 ): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  return inTransaction(pool, async (client) => {
     // `role` is a setting like any other: transaction-local, gone at commit or rollback.
     // asyncCommit: the commit does not wait for the WAL flush (bookkeeping rows on hot read paths);
     // a process crash loses nothing, an OS crash at most the last fraction of a second.
@@ -32,13 +46,6 @@ export async function withTenant<T>(
               set_config('synchronous_commit', coalesce($2, current_setting('synchronous_commit')), true)`,
       [tenantId, opts.asyncCommit ? 'off' : null],
     );
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+    return fn(client);
+  });
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Pool } from '../../lib/db.js';
+import { inTransaction, type Pool } from '../../lib/db.js';
 
 /**
  * GoHighLevel allows each location a burst of requests per sliding window (100 / 10 s) and a daily
@@ -48,9 +48,7 @@ export class GhlBudget {
     const { burst, windowMs, liveReserve, dailyReserve } = this.options;
     const limit = priority === 'live' ? burst : Math.max(1, burst - liveReserve);
     const window = `${windowMs + ARRIVAL_MARGIN_MS} milliseconds`;
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    return inTransaction(this.pool, async (client) => {
       // One admission decision at a time per location, across every process.
       await client.query('select pg_advisory_xact_lock(hashtext($1))', [`ghl-budget:${locationId}`]);
       const { rows } = await client.query<{ used: number; oldest: Date | null; blocked_ms: number | null; daily_remaining: number | null }>(
@@ -70,14 +68,8 @@ export class GhlBudget {
         waitMs = Math.max(10, windowMs + ARRIVAL_MARGIN_MS - (Date.now() - (r.oldest?.getTime() ?? Date.now())));
       }
       if (waitMs === 0) await client.query('insert into ghl_request_budget (location_id, priority) values ($1, $2)', [locationId, priority]);
-      await client.query('commit');
       return waitMs;
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Learns from GHL's answer: a 429's Retry-After blocks the location; the daily counter is kept. */
