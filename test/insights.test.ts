@@ -202,6 +202,10 @@ describe('insights, recommendations and contact analysis', () => {
     expect(bad.body.message).toMatch(/querystring\.tz/);
     expect((await call(tp.baseUrl, 'GET', '/v1/insights')).status).toBe(401);
 
+    const docs = await call(tp.baseUrl, 'GET', '/docs/json');
+    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/v1/insights', '/v1/recommendations', '/v1/contacts/{id}/analysis']));
+    expect(docs.body.paths['/v1/insights'].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['notContactedDays', 'asOf', 'tz']));
+
     const audit = await call(tp.baseUrl, 'GET', '/v1/audit?tool=crm_insights', { key: keyA });
     expect(audit.body.rows.length).toBeGreaterThanOrEqual(2);
     expect(audit.body.rows.every((r: { source: string }) => r.source === 'cache')).toBe(true);

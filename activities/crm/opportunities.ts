@@ -262,6 +262,12 @@ export function createCrmOpportunityActivities({ pool, ghl, ghlBudget, notesPerR
         }
       }
 
+      // Notes of contacts no longer in the cache (removed by an earlier full pass) go too.
+      await withTenant(pool, tenantId, async (c) => {
+        await c.query(`delete from crm_notes n where tenant_id = $1 and not exists (select 1 from contacts c where c.tenant_id = $1 and c.id = n.contact_id)`, [tenantId]);
+        await c.query(`delete from crm_note_fetches f where tenant_id = $1 and not exists (select 1 from contacts c where c.tenant_id = $1 and c.id = f.contact_id)`, [tenantId]);
+      });
+
       return {
         pipelines: pipelines.length,
         stages: stages.length,

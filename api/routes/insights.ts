@@ -82,7 +82,11 @@ export type Insights = z.infer<typeof InsightsResponse>;
 const Segment = z.object({ count: z.number(), contactIds: z.array(z.string()) });
 type Segment = z.infer<typeof Segment>;
 
-/** Per-contact facts every figure is computed from. $1 tenant, $2 as-of, $3 N days, $4 active days, $6 tz, $8 intent tags. */
+/**
+ * Per-contact facts every figure is computed from. $1 tenant, $2 as-of, $3 N days, $4 active days,
+ * $6 tz, $8 intent tags, $9 the contacts' time zones that Postgres knows. Tags are compared as
+ * stored (GoHighLevel keeps them lower-case) with array operators: no per-row subqueries.
+ */
 const CONTACT_FACTS = `
   opp as (
     select contact_id,
@@ -102,16 +106,15 @@ const CONTACT_FACTS = `
     select distinct contact_id from crm_appointments
      where tenant_id = $1 and not deleted and contact_id is not null and start_time > $2 and coalesce(lower(status), '') not in ('cancelled', 'invalid', 'noshow')),
   noted as (select distinct contact_id from crm_notes where tenant_id = $1),
-  zones as (select name from pg_timezone_names where name in (select distinct timezone from contacts where tenant_id = $1)),
-  cf0 as (
+  zones as (select z as name, $2::timestamptz at time zone z as local_now from unnest($9::text[]) z),
+  cf0 as materialized (
     select c.id, c.name, c.phone, c.email, c.tags, c.dnd, coalesce(nullif(trim(c.source), ''), '(none)') as source,
-           coalesce((select array_agg(t order by t) from unnest(c.tags) t where lower(t) = any($8::text[])), '{}') as intent_tags,
-           exists (select 1 from unnest(c.tags) t where lower(t) = 'do-not-call') as no_call,
+           c.tags && $8::text[] as intent_tag, c.tags @> array['do-not-call'] as no_call,
            o.contact_id is not null as has_opp, coalesce(o.has_open, false) as has_open, coalesce(o.has_won, false) as has_won,
            coalesce(o.open_value, 0)::float8 as open_value, coalesce(o.has_stalled, false) as has_stalled,
            greatest(case when c.date_added <= $2 then c.date_added end, case when c.date_updated <= $2 then c.date_updated end, o.last_change) as last_activity,
            t.last_touch, u.contact_id is not null as has_upcoming, n.contact_id is not null as has_notes,
-           ($2::timestamptz at time zone coalesce(z.name, $6)) as local_now
+           coalesce(z.local_now, $2::timestamptz at time zone $6) as local_now
       from contacts c
       left join opp o on o.contact_id = c.id
       left join touch t on t.contact_id = c.id
@@ -126,11 +129,11 @@ const CONTACT_FACTS = `
              and extract(hour from local_now) < ${BUSINESS_HOURS.toHour}) as in_hours,
            (last_touch is null or last_touch < $2 - make_interval(days => $3)) as not_contacted
       from cf0),
-  cf as (
+  cf as materialized (
     select *, (callable and in_hours) as actionable,
            (not dnd and not no_call and (phone is not null or email is not null)
              and last_activity >= $2 - make_interval(days => $4)
-             and (cardinality(intent_tags) > 0 or has_open)
+             and (intent_tag or has_open)
              and not_contacted and not has_upcoming) as hot
       from cf1)`;
 
@@ -142,7 +145,8 @@ const INSIGHTS_SQL = `
     select created_at from crm_opportunities where tenant_id = $1 and created_at <= $2 and created_at > $2 - make_interval(days => $5)
     union all
     select date_added from crm_notes where tenant_id = $1 and date_added <= $2 and date_added > $2 - make_interval(days => $5)),
-  ev as (select extract(hour from at at time zone $6)::int as hour, extract(isodow from at at time zone $6)::int as dow from events),
+  ev as (select extract(hour from at at time zone $6)::int as hour, extract(isodow from at at time zone $6)::int as dow, count(*) as n
+           from events group by 1, 2),
   st as (
     select s.pipeline_id, p.name as pipeline_name, s.id, s.name, s.position
       from crm_pipeline_stages s join crm_pipelines p on p.tenant_id = s.tenant_id and p.id = s.pipeline_id where s.tenant_id = $1),
@@ -167,17 +171,17 @@ const INSIGHTS_SQL = `
         'wonValue', coalesce(sum(monetary_value) filter (where status = 'won'), 0)::float8) from crm_opportunities where tenant_id = $1),
     'upcomingAppointments', (select count(*) from crm_appointments where tenant_id = $1 and not deleted and start_time > $2
                                and coalesce(lower(status), '') not in ('cancelled', 'invalid', 'noshow')),
-    'notes', (select count(*) from crm_notes where tenant_id = $1),
+    'notes', (select count(*) from crm_notes n where tenant_id = $1 and exists (select 1 from contacts c where c.tenant_id = $1 and c.id = n.contact_id)),
     'actionable', (select json_build_object('count', count(*),
         'contactIds', coalesce((array_agg(id order by last_activity desc nulls last, id))[1:$7], '{}')) from cf where actionable),
     'hotCount', (select count(*) from cf where hot),
     'hot', (select coalesce(json_agg(h), '[]') from (
-        select id, name, phone, email, tags, last_activity, last_touch, open_value, intent_tags, has_open, actionable
+        select id, name, phone, email, tags, last_activity, last_touch, open_value, has_open, actionable
           from cf where hot order by open_value desc, last_activity desc, id limit $7) h),
     'byHour', (select json_agg(json_build_object('hour', h.h, 'events', coalesce(e.n, 0)) order by h.h)
-                 from generate_series(0, 23) h(h) left join (select hour, count(*) as n from ev group by hour) e on e.hour = h.h),
+                 from generate_series(0, 23) h(h) left join (select hour, sum(n)::int as n from ev group by hour) e on e.hour = h.h),
     'byDow', (select json_agg(json_build_object('dow', d.d, 'events', coalesce(e.n, 0)) order by d.d)
-                from generate_series(1, 7) d(d) left join (select dow, count(*) as n from ev group by dow) e on e.dow = d.d),
+                from generate_series(1, 7) d(d) left join (select dow, sum(n)::int as n from ev group by dow) e on e.dow = d.d),
     'sources', (select coalesce(json_agg(s order by s.contacts desc, s.source), '[]') from (
         select source, count(*) as contacts, count(*) filter (where has_opp) as "withOpportunity", count(*) filter (where has_won) as won,
                round(count(*) filter (where has_won)::numeric / count(*), 4)::float8 as "conversionRate"
@@ -208,7 +212,7 @@ interface Raw {
   actionable: Segment;
   hotCount: number;
   hot: { id: string; name: string | null; phone: string | null; email: string | null; tags: string[]; last_activity: string | null; last_touch: string | null;
-    open_value: number; intent_tags: string[]; has_open: boolean; actionable: boolean }[];
+    open_value: number; has_open: boolean; actionable: boolean }[];
   byHour: { hour: number; events: number }[];
   byDow: { dow: number; events: number }[];
   sources: Insights['conversionBySource']['sources'];
@@ -222,6 +226,24 @@ const iso = (v: string | null) => (v === null ? null : new Date(v).toISOString()
 const peaks = <T>(buckets: { key: T; events: number }[], n = 3) =>
   buckets.filter((b) => b.events > 0).sort((a, b) => b.events - a.events).slice(0, n).map((b) => b.key);
 
+/** Time zones the database knows: static for the server's life, read once (the view is slow to scan). */
+let knownZones: Promise<Set<string>> | undefined;
+function databaseZones(client: PoolClient): Promise<Set<string>> {
+  knownZones ??= client.query<{ name: string }>('select name from pg_timezone_names').then(
+    (r) => new Set(r.rows.map((x) => x.name)),
+    (err: unknown) => {
+      knownZones = undefined;
+      throw err;
+    },
+  );
+  return knownZones;
+}
+
+export class InsightsInputError extends Error {
+  readonly statusCode = 400;
+  override readonly name = 'Bad Request';
+}
+
 export interface ComputedInsights {
   insights: Insights;
   segments: Raw['segments'];
@@ -229,8 +251,13 @@ export interface ComputedInsights {
 
 export async function computeInsights(client: PoolClient, tenantId: string, q: InsightsQuery): Promise<ComputedInsights> {
   const asOf = q.asOf ? new Date(q.asOf) : new Date();
+  const zones = await databaseZones(client);
+  if (!zones.has(q.tz)) throw new InsightsInputError(`querystring.tz: time zone ${JSON.stringify(q.tz)} is unknown to the database`);
+  // Contacts' own zones that Postgres knows; the rest fall back to tz.
+  const contactZones = await client.query<{ timezone: string }>('select distinct timezone from contacts where tenant_id = $1 and timezone is not null', [tenantId]);
+  const valid = contactZones.rows.map((r) => r.timezone).filter((z) => zones.has(z));
   const { rows } = await client.query<{ insights: Raw }>(INSIGHTS_SQL, [
-    tenantId, asOf.toISOString(), q.notContactedDays, q.activeDays, q.peakDays, q.tz, q.limit, INTENT_TAGS,
+    tenantId, asOf.toISOString(), q.notContactedDays, q.activeDays, q.peakDays, q.tz, q.limit, INTENT_TAGS, valid,
   ]);
   const r = rows[0]!.insights;
   const N = q.notContactedDays;
@@ -256,7 +283,7 @@ export async function computeInsights(client: PoolClient, tenantId: string, q: I
         openPipelineValue: 'sum of the monetary value of open opportunities',
         wonValue: 'sum of the monetary value of won opportunities',
         upcomingAppointments: 'appointments starting after the as-of instant, not cancelled, invalid or no-show',
-        notes: 'CRM notes in the cache',
+        notes: 'CRM notes in the cache on contacts in the cache (notes are mirrored for contacts with opportunities)',
       },
     },
     actionableNow: {
@@ -268,7 +295,7 @@ export async function computeInsights(client: PoolClient, tenantId: string, q: I
       leads: r.hot.map((h) => ({
         id: h.id, name: h.name, phone: h.phone, email: h.email, tags: h.tags,
         lastActivityAt: iso(h.last_activity), lastTouchAt: iso(h.last_touch), openValue: h.open_value, callableNow: h.actionable,
-        signals: [...h.intent_tags.map((t) => `tag "${t}"`), ...(h.has_open ? ['open opportunity'] : [])],
+        signals: [...h.tags.filter((t) => INTENT_TAGS.includes(t)).sort().map((t) => `tag "${t}"`), ...(h.has_open ? ['open opportunity'] : [])],
       })),
       rule:
         `a hot lead: recent activity (contact created or updated in GoHighLevel, or one of its opportunities created or updated, within the last ${q.activeDays} days), ` +
