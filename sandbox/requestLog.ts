@@ -33,7 +33,12 @@ export class RequestLog {
 
   add(record: Omit<StoredRecord, 'seq'>): void {
     const seq = this.nextSeq++;
-    this.buffer[seq % this.capacity] = { seq, ...record };
+    const i = seq % this.capacity;
+    const slot = this.buffer[i];
+    // Slots are reused once the ring is full: no new long-lived object per request, which keeps
+    // old-generation garbage (and full GCs over a big seeded heap) down under load.
+    if (slot) Object.assign(slot, record).seq = seq;
+    else this.buffer[i] = { seq, ...record };
   }
 
   get total(): number {
