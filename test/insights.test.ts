@@ -1,6 +1,9 @@
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAnalysis } from '../activities/llm/contactAnalysis.js';
 import { withTenant } from '../lib/db.js';
+import { createLogger } from '../lib/logger.js';
+import { loadWorkflowBundle } from '../workers/worker.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 
@@ -304,9 +307,11 @@ describe('insights, recommendations and contact analysis', () => {
     expect((await sandbox.ghl('POST', `/contacts/${upstream[0]!.id}/notes`, { body: 'Wants the premium package.' })).status).toBe(201);
 
     expect((await call(tp.baseUrl, 'PUT', '/v1/crm/connection', { key, body: { locationId: SYNC_LOCATION, syncEveryMinutes: 1440 } })).status).toBe(200);
+    const handles: { workflowId: string; runId: string }[] = [];
     const sync = async (mode: 'full' | 'incremental') => {
       const started = await call(tp.baseUrl, 'POST', '/v1/sync', { key, body: { mode } });
       expect(started.status).toBe(202);
+      handles.push({ workflowId: started.body.workflowId, runId: started.body.runId });
       return tp.platform.temporal!.workflow.getHandle(started.body.workflowId, started.body.runId).result();
     };
     const cached = () =>
@@ -339,6 +344,11 @@ describe('insights, recommendations and contact analysis', () => {
     mirror = await cached();
     expect(mirror.opps).toEqual(await upstreamOpps());
     expect(mirror.opps.map((o: { status: string }) => o.status)).toEqual(expect.arrayContaining(['won', 'won']));
+
+    // The new step replays deterministically (the worker's cached bundle, the run's real history).
+    const bundle = await loadWorkflowBundle(tp.dataDir, createLogger('warn', { pretty: false }));
+    const history = await tp.platform.temporal!.workflow.getHandle(handles[0]!.workflowId, handles[0]!.runId).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: bundle }, history, handles[0]!.workflowId);
 
     // And the insights see it.
     const insights = await call(tp.baseUrl, 'GET', '/v1/insights', { key });
