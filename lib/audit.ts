@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import type { Pool } from './db.js';
-import { withTenant } from './db.js';
+import { withTenant, type Pool, type PoolClient } from './db.js';
 
 /** One external call or tool call, as recorded in `audit_log` (rule 4 of the house). */
 export const AuditEntry = z.object({
@@ -28,15 +27,18 @@ export function redactParams(value: unknown): unknown {
   return value;
 }
 
-export async function recordAudit(pool: Pool, input: AuditEntry): Promise<void> {
+/** Writes an audit row inside a transaction the caller already holds (e.g. the read it records). */
+export async function insertAudit(client: PoolClient, input: AuditEntry): Promise<void> {
   const e = AuditEntry.parse(input);
-  await withTenant(pool, e.tenantId, (client) =>
-    client.query(
-      `insert into audit_log (tenant_id, workflow_id, run_id, activity, tool, params, status, duration_ms, source, error)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [e.tenantId, e.workflowId ?? null, e.runId ?? null, e.activity ?? null, e.tool ?? null,
-        e.params ? JSON.stringify(redactParams(e.params)) : null, e.status, e.durationMs, e.source, e.error ?? null],
-    ),
-    { asyncCommit: true },
+  await client.query(
+    `insert into audit_log (tenant_id, workflow_id, run_id, activity, tool, params, status, duration_ms, source, error)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [e.tenantId, e.workflowId ?? null, e.runId ?? null, e.activity ?? null, e.tool ?? null,
+      e.params ? JSON.stringify(redactParams(e.params)) : null, e.status, e.durationMs, e.source, e.error ?? null],
   );
+}
+
+/** Writes an audit row in its own tenant transaction; the commit does not wait for the WAL flush. */
+export async function recordAudit(pool: Pool, input: AuditEntry): Promise<void> {
+  await withTenant(pool, input.tenantId, (client) => insertAudit(client, input), { asyncCommit: true });
 }

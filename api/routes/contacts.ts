@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { recordAudit } from '../../lib/audit.js';
+import { insertAudit } from '../../lib/audit.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
 import { tenantOf } from '../auth.js';
@@ -83,6 +83,7 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
       const phone = q.phone;
       const offset = q.cursor ?? 0;
       const started = performance.now();
+      // The read and its audit row share one transaction (one round of pool checkout, begin, commit).
       const rows = await withTenant(pool, tenantId, async (c) => {
         const result = await c.query<ContactDbRow>(
           `select ${COLUMNS} from contacts
@@ -95,13 +96,13 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
             limit $6 offset $7`,
           [tenantId, phone ?? null, q.email ?? null, q.tag ?? null, q.q ?? null, q.limit + 1, offset],
         );
+        await insertAudit(c, {
+          tenantId, tool: 'crm_search_contacts', status: 'ok', source: 'cache', durationMs: Math.round(performance.now() - started),
+          params: { q: q.q, phone, email: q.email, tag: q.tag, limit: q.limit },
+        });
         return result.rows;
-      });
+      }, { asyncCommit: true });
       const more = rows.length > q.limit;
-      await recordAudit(pool, {
-        tenantId, tool: 'crm_search_contacts', status: 'ok', source: 'cache', durationMs: Math.round(performance.now() - started),
-        params: { q: q.q, phone, email: q.email, tag: q.tag, limit: q.limit },
-      });
       return { contacts: rows.slice(0, q.limit).map(toContact), nextCursor: more ? encodeCursor(offset + q.limit) : null, source: 'cache' as const };
     },
   );
@@ -127,11 +128,14 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
       const started = performance.now();
-      const row = await withTenant(pool, tenantId, async (c) => (await c.query<ContactDbRow>(`select ${COLUMNS} from contacts where tenant_id = $1 and id = $2`, [tenantId, req.params.id])).rows[0]);
-      await recordAudit(pool, {
-        tenantId, tool: 'crm_get_contact', status: row ? 'ok' : 'error', source: 'cache', durationMs: Math.round(performance.now() - started),
-        params: { id: req.params.id }, ...(row ? {} : { error: 'not found' }),
-      });
+      const row = await withTenant(pool, tenantId, async (c) => {
+        const found = (await c.query<ContactDbRow>(`select ${COLUMNS} from contacts where tenant_id = $1 and id = $2`, [tenantId, req.params.id])).rows[0];
+        await insertAudit(c, {
+          tenantId, tool: 'crm_get_contact', status: found ? 'ok' : 'error', source: 'cache', durationMs: Math.round(performance.now() - started),
+          params: { id: req.params.id }, ...(found ? {} : { error: 'not found' }),
+        });
+        return found;
+      }, { asyncCommit: true });
       if (!row) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no contact '${req.params.id}' in the cache` });
       const contact = toContact(row);
       // Calls, notes, appointments and messages join this timeline as their workflows land.
