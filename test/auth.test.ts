@@ -31,6 +31,12 @@ describe('API keys, scopes and tenant isolation', () => {
   });
   afterAll(() => tp?.stop());
 
+  it('tags every response with a request id, keeping the caller\'s own', async () => {
+    const own = await call(tp.baseUrl, 'GET', '/health', { headers: { 'x-request-id': 'trace-123' } });
+    expect(own.headers.get('x-request-id')).toBe('trace-123');
+    expect((await call(tp.baseUrl, 'GET', '/health')).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
   it('401 without a key, with a WWW-Authenticate challenge', async () => {
     const res = await call(tp.baseUrl, 'GET', '/v1/audit');
     expect(res.status).toBe(401);
