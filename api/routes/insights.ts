@@ -88,12 +88,22 @@ type Segment = z.infer<typeof Segment>;
  * stored (GoHighLevel keeps them lower-case) with array operators: no per-row subqueries.
  */
 const CONTACT_FACTS = `
+  -- The rule's instants, computed once: recent-activity start, last-touch cut-off, and whether it is
+  -- business hours in each time zone the contacts use (and in the default zone).
+  k as (
+    select $2::timestamptz - make_interval(days => $4) as active_since, $2::timestamptz - make_interval(days => $3) as touch_before,
+           (extract(isodow from $2::timestamptz at time zone $6) between 1 and 5 and extract(hour from $2::timestamptz at time zone $6) >= ${BUSINESS_HOURS.fromHour}
+                       and extract(hour from $2::timestamptz at time zone $6) < ${BUSINESS_HOURS.toHour}) as default_in_hours),
+  zones as (
+    select z as name, (extract(isodow from $2::timestamptz at time zone z) between 1 and 5 and extract(hour from $2::timestamptz at time zone z) >= ${BUSINESS_HOURS.fromHour}
+                       and extract(hour from $2::timestamptz at time zone z) < ${BUSINESS_HOURS.toHour}) as in_hours
+      from unnest($9::text[]) z),
   opp as (
     select contact_id,
            bool_or(status = 'open') as has_open, bool_or(status = 'won') as has_won,
            coalesce(sum(monetary_value) filter (where status = 'open'), 0)::float8 as open_value,
            max(greatest(case when created_at <= $2 then created_at end, case when updated_at <= $2 then updated_at end)) as last_change,
-           bool_or(status = 'open' and coalesce(updated_at, created_at) < $2 - make_interval(days => $4)) as has_stalled
+           bool_or(status = 'open' and coalesce(updated_at, created_at) < (select active_since from k)) as has_stalled
       from crm_opportunities where tenant_id = $1 and contact_id is not null group by contact_id),
   touch as (
     select contact_id, max(at) as last_touch from (
@@ -106,35 +116,31 @@ const CONTACT_FACTS = `
     select distinct contact_id from crm_appointments
      where tenant_id = $1 and not deleted and contact_id is not null and start_time > $2 and coalesce(lower(status), '') not in ('cancelled', 'invalid', 'noshow')),
   noted as (select distinct contact_id from crm_notes where tenant_id = $1),
-  zones as (select z as name, $2::timestamptz at time zone z as local_now from unnest($9::text[]) z),
-  cf0 as materialized (
+  cf0 as (
     select c.id, c.name, c.phone, c.email, c.tags, c.dnd, coalesce(nullif(trim(c.source), ''), '(none)') as source,
            c.tags && $8::text[] as intent_tag, c.tags @> array['do-not-call'] as no_call,
            o.contact_id is not null as has_opp, coalesce(o.has_open, false) as has_open, coalesce(o.has_won, false) as has_won,
            coalesce(o.open_value, 0)::float8 as open_value, coalesce(o.has_stalled, false) as has_stalled,
            greatest(case when c.date_added <= $2 then c.date_added end, case when c.date_updated <= $2 then c.date_updated end, o.last_change) as last_activity,
            t.last_touch, u.contact_id is not null as has_upcoming, n.contact_id is not null as has_notes,
-           coalesce(z.local_now, $2::timestamptz at time zone $6) as local_now
+           coalesce(z.in_hours, k.default_in_hours) as in_hours,
+           (t.last_touch is null or t.last_touch < k.touch_before) as not_contacted, k.active_since
       from contacts c
+      cross join k
       left join opp o on o.contact_id = c.id
       left join touch t on t.contact_id = c.id
       left join upcoming u on u.contact_id = c.id
       left join noted n on n.contact_id = c.id
       left join zones z on z.name = c.timezone
      where c.tenant_id = $1),
-  cf1 as (
-    select *,
-           (phone is not null and not dnd and not no_call) as callable,
-           (extract(isodow from local_now) between 1 and 5 and extract(hour from local_now) >= ${BUSINESS_HOURS.fromHour}
-             and extract(hour from local_now) < ${BUSINESS_HOURS.toHour}) as in_hours,
-           (last_touch is null or last_touch < $2 - make_interval(days => $3)) as not_contacted
-      from cf0),
+  cf1 as (select *, (phone is not null and not dnd and not no_call) as callable from cf0),
   cf as materialized (
     select *, (callable and in_hours) as actionable,
            (not dnd and not no_call and (phone is not null or email is not null)
-             and last_activity >= $2 - make_interval(days => $4)
+             and last_activity >= active_since
              and (intent_tag or has_open)
-             and not_contacted and not has_upcoming) as hot
+             and not_contacted and not has_upcoming) as hot,
+           (has_stalled and not_contacted and not dnd and not no_call and (phone is not null or email is not null) and not has_upcoming) as stalled
       from cf1)`;
 
 const INSIGHTS_SQL = `
@@ -161,9 +167,24 @@ const INSIGHTS_SQL = `
       from st),
   stage_next as (select *, lead(reached) over (partition by pipeline_id order by position, id) as next_reached from stage_stats)
   select json_build_object(
-    'totals', (select json_build_object(
+    -- Everything per contact in one pass over cf.
+    'c', (select json_build_object(
+      'totals', json_build_object(
         'contacts', count(*), 'withPhone', count(*) filter (where phone is not null), 'withEmail', count(*) filter (where email is not null),
-        'dnd', count(*) filter (where dnd), 'callable', count(*) filter (where callable)) from cf),
+        'dnd', count(*) filter (where dnd), 'callable', count(*) filter (where callable)),
+      'actionable', json_build_object('count', count(*) filter (where actionable),
+        'contactIds', coalesce((array_agg(id order by last_activity desc nulls last, id) filter (where actionable))[1:$7], '{}')),
+      'hotCount', count(*) filter (where hot),
+      'segments', json_build_object(
+        'callHotNow', json_build_object('count', count(*) filter (where hot and actionable),
+          'contactIds', coalesce((array_agg(id order by open_value desc, last_activity desc, id) filter (where hot and actionable))[1:$7], '{}')),
+        'followUpHot', json_build_object('count', count(*) filter (where hot and not actionable),
+          'contactIds', coalesce((array_agg(id order by open_value desc, last_activity desc, id) filter (where hot and not actionable))[1:$7], '{}')),
+        'hotWithoutNotes', json_build_object('count', count(*) filter (where hot and not has_notes),
+          'contactIds', coalesce((array_agg(id order by open_value desc, last_activity desc, id) filter (where hot and not has_notes))[1:$7], '{}')),
+        'stalledDeals', json_build_object('count', count(*) filter (where stalled),
+          'contactIds', coalesce((array_agg(id order by open_value desc, id) filter (where stalled))[1:$7], '{}')))
+      ) from cf),
     'opportunities', (select json_build_object(
         'total', count(*), 'open', count(*) filter (where status = 'open'), 'won', count(*) filter (where status = 'won'),
         'lost', count(*) filter (where status = 'lost'), 'abandoned', count(*) filter (where status = 'abandoned'),
@@ -172,9 +193,6 @@ const INSIGHTS_SQL = `
     'upcomingAppointments', (select count(*) from crm_appointments where tenant_id = $1 and not deleted and start_time > $2
                                and coalesce(lower(status), '') not in ('cancelled', 'invalid', 'noshow')),
     'notes', (select count(*) from crm_notes n where tenant_id = $1 and exists (select 1 from contacts c where c.tenant_id = $1 and c.id = n.contact_id)),
-    'actionable', (select json_build_object('count', count(*),
-        'contactIds', coalesce((array_agg(id order by last_activity desc nulls last, id))[1:$7], '{}')) from cf where actionable),
-    'hotCount', (select count(*) from cf where hot),
     'hot', (select coalesce(json_agg(h), '[]') from (
         select id, name, phone, email, tags, last_activity, last_touch, open_value, has_open, actionable
           from cf where hot order by open_value desc, last_activity desc, id limit $7) h),
@@ -194,23 +212,19 @@ const INSIGHTS_SQL = `
                  order by position, id) as stages
           from stage_next sn group by pipeline_id, pipeline_name) p),
     'unstaged', (select count(*) from crm_opportunities o where o.tenant_id = $1
-                   and not exists (select 1 from st where st.pipeline_id = o.pipeline_id and st.id = o.stage_id)),
-    'segments', json_build_object(
-      'callHotNow', (select json_build_object('count', count(*), 'contactIds', coalesce((array_agg(id order by open_value desc, last_activity desc, id))[1:$7], '{}')) from cf where hot and actionable),
-      'followUpHot', (select json_build_object('count', count(*), 'contactIds', coalesce((array_agg(id order by open_value desc, last_activity desc, id))[1:$7], '{}')) from cf where hot and not actionable),
-      'hotWithoutNotes', (select json_build_object('count', count(*), 'contactIds', coalesce((array_agg(id order by open_value desc, last_activity desc, id))[1:$7], '{}')) from cf where hot and not has_notes),
-      'stalledDeals', (select json_build_object('count', count(*), 'contactIds', coalesce((array_agg(id order by open_value desc, id))[1:$7], '{}')) from cf
-                         where has_stalled and not_contacted and not dnd and not no_call and (phone is not null or email is not null) and not has_upcoming)
-    )
+                   and not exists (select 1 from st where st.pipeline_id = o.pipeline_id and st.id = o.stage_id))
   ) as insights`;
 
 interface Raw {
-  totals: { contacts: number; withPhone: number; withEmail: number; dnd: number; callable: number };
+  c: {
+    totals: { contacts: number; withPhone: number; withEmail: number; dnd: number; callable: number };
+    actionable: Segment;
+    hotCount: number;
+    segments: { callHotNow: Segment; followUpHot: Segment; hotWithoutNotes: Segment; stalledDeals: Segment };
+  };
   opportunities: { total: number; open: number; won: number; lost: number; abandoned: number; openValue: number; wonValue: number };
   upcomingAppointments: number;
   notes: number;
-  actionable: Segment;
-  hotCount: number;
   hot: { id: string; name: string | null; phone: string | null; email: string | null; tags: string[]; last_activity: string | null; last_touch: string | null;
     open_value: number; has_open: boolean; actionable: boolean }[];
   byHour: { hour: number; events: number }[];
@@ -218,7 +232,6 @@ interface Raw {
   sources: Insights['conversionBySource']['sources'];
   pipelines: Insights['pipelineDropOff']['pipelines'];
   unstaged: number;
-  segments: { callHotNow: Segment; followUpHot: Segment; hotWithoutNotes: Segment; stalledDeals: Segment };
 }
 
 const iso = (v: string | null) => (v === null ? null : new Date(v).toISOString());
@@ -246,7 +259,7 @@ export class InsightsInputError extends Error {
 
 export interface ComputedInsights {
   insights: Insights;
-  segments: Raw['segments'];
+  segments: Raw['c']['segments'];
 }
 
 export async function computeInsights(client: PoolClient, tenantId: string, q: InsightsQuery): Promise<ComputedInsights> {
@@ -267,7 +280,7 @@ export async function computeInsights(client: PoolClient, tenantId: string, q: I
     asOf: asOf.toISOString(),
     params: { notContactedDays: N, activeDays: q.activeDays, peakDays: q.peakDays, tz: q.tz, limit: q.limit },
     totals: {
-      ...r.totals,
+      ...r.c.totals,
       opportunities: { total: r.opportunities.total, open: r.opportunities.open, won: r.opportunities.won, lost: r.opportunities.lost, abandoned: r.opportunities.abandoned },
       openPipelineValue: r.opportunities.openValue,
       wonValue: r.opportunities.wonValue,
@@ -287,11 +300,11 @@ export async function computeInsights(client: PoolClient, tenantId: string, q: I
       },
     },
     actionableNow: {
-      ...r.actionable,
+      ...r.c.actionable,
       rule: `callable now: ${reachable}, and it is a weekday between ${hours} in the contact's own time zone at the as-of instant (${q.tz} when the contact has none); most recently active first`,
     },
     hotLeads: {
-      count: r.hotCount,
+      count: r.c.hotCount,
       leads: r.hot.map((h) => ({
         id: h.id, name: h.name, phone: h.phone, email: h.email, tags: h.tags,
         lastActivityAt: iso(h.last_activity), lastTouchAt: iso(h.last_touch), openValue: h.open_value, callableNow: h.actionable,
@@ -324,7 +337,7 @@ export async function computeInsights(client: PoolClient, tenantId: string, q: I
     },
     source: 'cache',
   };
-  return { insights, segments: r.segments };
+  return { insights, segments: r.c.segments };
 }
 
 // --- recommendations ------------------------------------------------------------------------------
