@@ -127,8 +127,10 @@ function coerce(value: Key | undefined, like: Key): Key {
 
 export class LocationContacts {
   readonly byId = new Map<string, ContactRow>();
-  readonly byPhone = new Map<string, string>();
-  readonly byEmail = new Map<string, string>();
+  private readonly phones = new Map<string, string>();
+  private readonly emails = new Map<string, string>();
+  /** After a bulk seed the phone/email lookups are rebuilt on first use, not during seeding. */
+  private lookupsStale = false;
   private readonly indexes = new Map<string, SortedIndex>();
   /**
    * What search sees while writes lag (like GHL, whose search index trails writes by seconds);
@@ -147,6 +149,30 @@ export class LocationContacts {
 
   get size(): number {
     return this.byId.size;
+  }
+
+  /** Contact id by E.164 phone (duplicate search, upsert). */
+  get byPhone(): ReadonlyMap<string, string> {
+    this.refreshLookups();
+    return this.phones;
+  }
+
+  /** Contact id by lower-case email. */
+  get byEmail(): ReadonlyMap<string, string> {
+    this.refreshLookups();
+    return this.emails;
+  }
+
+  private refreshLookups(): void {
+    if (!this.lookupsStale) return;
+    this.phones.clear();
+    this.emails.clear();
+    for (const [id, row] of this.byId) {
+      const c = row.contact;
+      if (c.phone && !this.phones.has(c.phone)) this.phones.set(c.phone, id);
+      if (c.email && !this.emails.has(c.email)) this.emails.set(c.email, id);
+    }
+    this.lookupsStale = false;
   }
 
   setSearchLag(ms: number): void {
@@ -179,12 +205,10 @@ export class LocationContacts {
   /** Bulk insert for seeding (visible to search at once): indexes are rebuilt lazily by the next search. */
   addMany(rows: ContactRow[]): void {
     this.indexes.clear();
+    this.lookupsStale = true;
     for (const row of rows) {
-      const contact = row.contact;
-      this.byId.set(contact.id, row);
-      this.searchView?.set(contact.id, row);
-      if (contact.phone && !this.byPhone.has(contact.phone)) this.byPhone.set(contact.phone, contact.id);
-      if (contact.email && !this.byEmail.has(contact.email)) this.byEmail.set(contact.email, contact.id);
+      this.byId.set(row.contact.id, row);
+      this.searchView?.set(row.contact.id, row);
     }
   }
 
@@ -205,15 +229,17 @@ export class LocationContacts {
   private put(row: ContactRow): void {
     const c = row.contact;
     this.byId.set(c.id, row);
-    if (c.phone) this.byPhone.set(c.phone, c.id);
-    if (c.email) this.byEmail.set(c.email, c.id);
+    if (this.lookupsStale) return;
+    if (c.phone) this.phones.set(c.phone, c.id);
+    if (c.email) this.emails.set(c.email, c.id);
   }
 
   private drop(row: ContactRow): void {
     const c = row.contact;
     this.byId.delete(c.id);
-    if (c.phone && this.byPhone.get(c.phone) === c.id) this.byPhone.delete(c.phone);
-    if (c.email && this.byEmail.get(c.email) === c.id) this.byEmail.delete(c.email);
+    if (this.lookupsStale) return;
+    if (c.phone && this.phones.get(c.phone) === c.id) this.phones.delete(c.phone);
+    if (c.email && this.emails.get(c.email) === c.id) this.emails.delete(c.email);
   }
 
   /** Reflects a write in search: now, or after the lag. */

@@ -21,6 +21,12 @@ const PLACES = [
 ];
 const STREETS = ['Main St', 'Oak Ave', 'Maple Dr', 'Cedar Ln', 'Pine St', 'Elm St', 'Lakeview Rd', 'Sunset Blvd'];
 const YEAR_MS = 365 * 24 * 3600 * 1000;
+// Lower-cased, ASCII-only name parts for email local parts, computed once rather than per contact.
+const emailPart = (name: string) => name.toLowerCase().replace(/[^a-z]/g, '');
+const FIRST_EMAIL = new Map(FIRST.map((n) => [n, emailPart(n)]));
+const LAST_EMAIL = new Map(LAST.map((n) => [n, emailPart(n)]));
+const FIRST_LOWER = new Map(FIRST.map((n) => [n, n.toLowerCase()]));
+const LAST_LOWER = new Map(LAST.map((n) => [n, n.toLowerCase()]));
 
 export interface SeedOptions {
   locationId: string;
@@ -53,7 +59,7 @@ export function generateContacts(opts: SeedOptions): ContactRow[] {
     }
     const local = 2_000_000 + ((phoneBase + i * 7919) % 8_000_000);
     const hasEmail = rng.chance(0.9);
-    const emailUser = `${first}.${last}`.toLowerCase().replace(/[^a-z.]/g, '');
+    const emailUser = `${FIRST_EMAIL.get(first)}.${LAST_EMAIL.get(last)}`;
     const companyName = rng.pick(COMPANIES);
     out[n] = contactRow({
       id: ids.ghl(),
@@ -61,8 +67,8 @@ export function generateContacts(opts: SeedOptions): ContactRow[] {
       contactName: `${first} ${last}`,
       firstName: first,
       lastName: last,
-      firstNameLowerCase: first.toLowerCase(),
-      lastNameLowerCase: last.toLowerCase(),
+      firstNameLowerCase: FIRST_LOWER.get(first)!,
+      lastNameLowerCase: LAST_LOWER.get(last)!,
       email: hasEmail ? `${emailUser}${i}@${rng.pick(DOMAINS)}` : null,
       phone: `+1${place.area}${local}`,
       companyName,

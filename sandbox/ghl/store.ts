@@ -20,8 +20,6 @@ const DAY_MS = 24 * 3600 * 1000;
 /** All GoHighLevel state of the sandbox, in memory. */
 export class GhlStore {
   readonly locations = new Map<string, LocationContacts>();
-  /** contactId → its location's contacts (ids are global in GHL). */
-  private readonly contactHome = new Map<string, LocationContacts>();
   readonly notes = new Map<string, Note[]>();
   readonly tasks = new Map<string, Task[]>();
   readonly calendars = new Map<string, Calendar>();
@@ -91,13 +89,16 @@ export class GhlStore {
   }
 
   getContact(id: string): ContactRow | undefined {
-    return this.contactHome.get(id)?.byId.get(id);
+    // Ids are global in GHL; locations are few, so asking each beats keeping a second 100k-entry map.
+    for (const loc of this.locations.values()) {
+      const row = loc.byId.get(id);
+      if (row) return row;
+    }
+    return undefined;
   }
 
   insertContact(contact: Contact): ContactRow {
-    const loc = this.location(contact.locationId);
-    this.contactHome.set(contact.id, loc);
-    return loc.add(contact);
+    return this.location(contact.locationId).add(contact);
   }
 
   replaceContact(contact: Contact): ContactRow {
@@ -105,9 +106,7 @@ export class GhlStore {
   }
 
   deleteContact(row: ContactRow): void {
-    const loc = this.contactHome.get(row.contact.id);
-    loc?.remove(row);
-    this.contactHome.delete(row.contact.id);
+    this.locations.get(row.contact.locationId)?.remove(row);
     this.notes.delete(row.contact.id);
     this.tasks.delete(row.contact.id);
   }
@@ -118,7 +117,6 @@ export class GhlStore {
     const contacts = generateContacts({ locationId, count, seed, now: startOfUtcDay(Date.now()), startIndex });
     const loc = this.location(locationId);
     loc.addMany(contacts);
-    for (const r of contacts) this.contactHome.set(r.contact.id, loc);
     this.seededCount.set(`${locationId}:${seed}`, startIndex + count);
     return { created: count, total: loc.size };
   }
