@@ -312,7 +312,7 @@ export async function computeInsights(client: PoolClient, tenantId: string, q: I
       })),
       rule:
         `a hot lead: recent activity (contact created or updated in GoHighLevel, or one of its opportunities created or updated, within the last ${q.activeDays} days), ` +
-        `an intent signal (a tag among ${INTENT_TAGS.map((t) => `"${t}"`).join(', ')}, or an open opportunity), ` +
+        `an intent signal (a tag among ${INTENT_TAGS.map((t) => `"${t}"`).join(', ')} — tags as GoHighLevel stores them, lower-case — or an open opportunity), ` +
         `not contacted in ${N} days (no note logged and no appointment held in the last ${N} days), no upcoming appointment, ` +
         'and reachable (not do-not-disturb, not tagged do-not-call, has a phone or an email); largest open opportunity value first, then most recent activity',
     },
