@@ -8,7 +8,7 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: two test files at a time; each file gets its own database (see test/globalSetup.ts).
     maxWorkers: 2,
-    testTimeout: 60_000,
+    testTimeout: 180_000,
     hookTimeout: 120_000,
   },
 });

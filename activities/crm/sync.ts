@@ -1,4 +1,4 @@
-import { ApplicationFailure, activityInfo, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, Context, activityInfo, heartbeat } from '@temporalio/activity';
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { toContactRow, UPSERT_CONTACTS } from '../../lib/contactCache.js';
@@ -142,37 +142,52 @@ export function createCrmSyncActivities({ pool, ghl, ghlBudget }: CrmSyncDeps) {
         request.catch(() => undefined); // awaited below; never an unhandled rejection while we write
         return request;
       };
-      let pending = fetchPage(position.cursor);
-      for (let page = 0; page < input.maxPages; page++) {
-        heartbeat(position);
-        const result = await pending;
-        const rows = result.contacts.map(toContactRow);
-        const last = result.contacts.at(-1);
-        const highWater = rows.reduce<string | null>((hw, r) => (r.date_updated && (!hw || r.date_updated > hw) ? r.date_updated : hw), position.highWater);
-        const next: SyncCursor = {
-          cursor: last ? (last.searchAfter ?? [last.dateUpdated ?? null, last.id]) : position.cursor,
-          pages: position.pages + 1,
-          contacts: position.contacts + rows.length,
-          highWater,
-          total: result.total,
-        };
-        const done = rows.length < PAGE_SIZE;
-        // The next page is fetched while this one is written: GHL and Postgres work side by side.
-        if (!done && page + 1 < input.maxPages) pending = fetchPage(next.cursor);
-        const elapsedS = Math.max(0.001, (Date.now() - started) / 1000);
-        // The page and the cursor past it commit together: a retry never skips or repeats a page's effect.
-        await withTenant(pool, plan.tenantId, async (c) => {
-          if (rows.length) await c.query(UPSERT_CONTACTS, [plan.tenantId, plan.syncKey, JSON.stringify(rows)]);
-          await c.query(`update crm_sync_state set progress = $3 where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`, [
-            plan.tenantId, plan.syncKey,
-            { ...next, state: 'running', kind: plan.kind, reason: plan.reason, startedAt: plan.startedAt,
-              contactsPerS: Math.round(next.contacts / elapsedS), updatedAt: new Date().toISOString() },
-          ]);
-        });
-        position = next;
-        if (done) return { ...position, done: true };
+      // Heartbeat on a timer, not per page: a page waiting on GHL's budget or a 429 is still alive.
+      // A cancelled (or timed-out and superseded) attempt stops at the next page.
+      const { cancellationSignal } = Context.current();
+      const beat = setInterval(() => heartbeat(position), 2_000);
+      try {
+        let pending = fetchPage(position.cursor);
+        for (let page = 0; page < input.maxPages; page++) {
+          heartbeat(position);
+          cancellationSignal.throwIfAborted();
+          const result = await pending;
+          const rows = result.contacts.map(toContactRow);
+          const last = result.contacts.at(-1);
+          const highWater = rows.reduce<string | null>((hw, r) => (r.date_updated && (!hw || r.date_updated > hw) ? r.date_updated : hw), position.highWater);
+          const next: SyncCursor = {
+            cursor: last ? (last.searchAfter ?? [last.dateUpdated ?? null, last.id]) : position.cursor,
+            pages: position.pages + 1,
+            contacts: position.contacts + rows.length,
+            highWater,
+            total: result.total,
+          };
+          const done = rows.length < PAGE_SIZE;
+          // The next page is fetched while this one is written: GHL and Postgres work side by side.
+          if (!done && page + 1 < input.maxPages) pending = fetchPage(next.cursor);
+          const elapsedS = Math.max(0.001, (Date.now() - started) / 1000);
+          // The page and the cursor past it commit together: a retry never skips or repeats a page's effect.
+          await withTenant(pool, plan.tenantId, async (c) => {
+            if (rows.length) await c.query(UPSERT_CONTACTS, [plan.tenantId, plan.syncKey, JSON.stringify(rows)]);
+            // Progress only moves forward: a superseded attempt finishing late cannot pull it back.
+            await c.query(
+              `update crm_sync_state set progress = $3
+                where tenant_id = $1 and source = 'ghl' and running_sync_key = $2 and coalesce((progress->>'pages')::int, 0) < $4`,
+              [
+                plan.tenantId, plan.syncKey,
+                { ...next, state: 'running', kind: plan.kind, reason: plan.reason, startedAt: plan.startedAt,
+                  contactsPerS: Math.round(next.contacts / elapsedS), updatedAt: new Date().toISOString() },
+                next.pages,
+              ],
+            );
+          });
+          position = next;
+          if (done) return { ...position, done: true };
+        }
+        return { ...position, done: false };
+      } finally {
+        clearInterval(beat);
       }
-      return { ...position, done: false };
     },
 
     /** Records the outcome, releases the slot; a completed full pass removes contacts GHL no longer has. */
