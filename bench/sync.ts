@@ -15,6 +15,7 @@ import { startPlatform, type Platform } from '../runtime/platform.js';
 import type { crmSync } from '../workflows/crmSync.js';
 import { freePort } from '../test/support/ports.js';
 import { runEntry, waitForOutput } from '../test/support/process.js';
+import { maxInWindow } from '../test/support/sandbox.js';
 import { runLoad } from './lib/loadgen.js';
 import { percentile, report } from './report.js';
 
@@ -97,9 +98,12 @@ export default async function benchSync(): Promise<void> {
     );
     const times = requests.map((r) => Date.parse(r.at)).sort((a, b) => a - b);
     const spanS = (times.at(-1)! - times[0]!) / 1000;
-    // Requests the limit allowed over the span: 100 per started 10 s window.
-    const allowed = 100 * Math.ceil(spanS / 10);
-    const bulkAllowed = 95 * Math.ceil(spanS / 10);
+    // Budget use over the complete 10 s windows from the first request (the last, partial window
+    // only holds what was left to do): GHL allows 100 per window, a sync may take 95 of them.
+    const windows = Math.max(1, Math.floor(spanS / 10));
+    const inWindows = times.filter((t) => t < times[0]! + windows * 10_000).length;
+    const allowed = 100 * windows;
+    const bulkAllowed = 95 * windows;
     const rate429 = requests.filter((r) => r.status === 429).length;
 
     // 3. Cached reads by phone, 50 concurrent clients in another process, 100,000 contacts cached.
@@ -120,8 +124,9 @@ export default async function benchSync(): Promise<void> {
       {
         contacts_per_s_unlimited: CONTACTS / unlimitedS,
         raw_insert_per_s: CONTACTS / rawS,
-        budget_used_pct_limited: (requests.length / allowed) * 100,
-        budget_used_pct_of_bulk_share: (requests.length / bulkAllowed) * 100,
+        budget_used_pct_limited: (inWindows / allowed) * 100,
+        budget_used_pct_of_bulk_share: (inWindows / bulkAllowed) * 100,
+        peak_requests_in_any_10s: maxInWindow(times, 10_000),
         rate_limited_429s: rate429,
         cached_read_p95_ms_c50: percentile(c50.latenciesMs, 95),
         cached_read_p50_ms_c50: percentile(c50.latenciesMs, 50),
@@ -131,7 +136,8 @@ export default async function benchSync(): Promise<void> {
       {
         contacts_per_s_unlimited: `full sync of ${CONTACTS.toLocaleString('en-US')} contacts, limits off (target >= 5,000)`,
         raw_insert_per_s: 'ceiling: same rows, same upsert, 500 per statement, no HTTP/Temporal',
-        budget_used_pct_limited: `${requests.length} requests in ${spanS.toFixed(1)} s vs GHL's 100 / 10 s (target >= 95)`,
+        budget_used_pct_limited: `${inWindows} requests in the first ${windows} full 10 s windows (of ${requests.length} in ${spanS.toFixed(1)} s) vs GHL's 100 per window (target >= 95)`,
+        peak_requests_in_any_10s: "GHL's limit is 100",
         budget_used_pct_of_bulk_share: 'vs the 95 / 10 s a sync may use (5 kept for live calls)',
         rate_limited_429s: 'target 0',
         cached_read_p95_ms_c50: 'GET /v1/contacts?phone=, 50 concurrent, audited (target <= 10)',
