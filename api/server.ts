@@ -32,6 +32,7 @@ export interface ApiDeps {
   ghlWebhookKeys: GhlWebhookKeys;
   /** Claude for the read-only contact analysis; without it the analysis answers with the facts only. */
   anthropic?: ProviderConfig;
+  anthropicModel?: string;
   /** Largest accepted request body; webhooks and MCP share it. */
   bodyLimitBytes?: number;
 }
@@ -111,7 +112,7 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(crmSyncRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
   await app.register(contactRoutes, { pool: deps.pool });
   await app.register(insightRoutes, { pool: deps.pool });
-  await app.register(analysisRoutes, { pool: deps.pool, anthropic: deps.anthropic });
+  await app.register(analysisRoutes, { pool: deps.pool, anthropic: deps.anthropic, model: deps.anthropicModel });
   await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
   await app.register(mcpRoutes);
   return app;

@@ -147,6 +147,7 @@ const EnvSchema = z.object({
   RETELL_BASE_URL: httpUrl(),
   ANTHROPIC_API_KEY: text(),
   ANTHROPIC_BASE_URL: httpUrl(),
+  ANTHROPIC_MODEL: text(),
   SENDGRID_API_KEY: text(),
   SENDGRID_BASE_URL: httpUrl(),
 });
@@ -185,6 +186,8 @@ export interface Config {
   worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number };
   sandboxPort: number;
   providers: Record<ProviderName, ProviderConfig>;
+  /** Claude model for analyses; unset: the client's default (activities/llm/anthropic.ts). */
+  anthropicModel: string | undefined;
   /** GoHighLevel requests per location per 10 s shared by all our processes; 0 = no budget. */
   ghlRateLimitBurst: number;
   /** Keys GHL signs webhooks with (`x-wh-signature` RSA, `x-ghl-signature` Ed25519); sandbox: fetched from it. */
@@ -264,6 +267,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     },
     sandboxPort,
     ghlRateLimitBurst: e.GHL_RATE_LIMIT_BURST ?? 100,
+    anthropicModel: e.ANTHROPIC_MODEL,
     ghlWebhookKeys: { rsa: e.GHL_WEBHOOK_PUBLIC_KEY, ed25519: e.GHL_WEBHOOK_ED25519_PUBLIC_KEY },
     providers: {
       ghl: provider('ghl', e.GHL_API_TOKEN, e.GHL_BASE_URL),

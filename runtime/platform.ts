@@ -167,6 +167,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         probeTimeoutMs: config.api.readyProbeTimeoutMs,
         ghlWebhookKeys: await resolveGhlWebhookKeys(config, log),
         anthropic: config.providers.anthropic,
+        anthropicModel: config.anthropicModel,
       });
       platform.apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
       cleanups.push(() => api.close());

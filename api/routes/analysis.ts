@@ -72,9 +72,9 @@ async function loadFacts(pool: Pool, tenantId: string, contactId: string): Promi
   });
 }
 
-export const analysisRoutes: FastifyPluginAsyncZod<{ pool: Pool; anthropic?: ProviderConfig; llm?: LlmClient }> = async (app, opts) => {
+export const analysisRoutes: FastifyPluginAsyncZod<{ pool: Pool; anthropic?: ProviderConfig; model?: string; llm?: LlmClient }> = async (app, opts) => {
   const { pool } = opts;
-  const llm = opts.llm ?? (opts.anthropic ? createAnthropicClient(opts.anthropic) : undefined);
+  const llm = opts.llm ?? (opts.anthropic ? createAnthropicClient(opts.anthropic, { ...(opts.model ? { model: opts.model } : {}) }) : undefined);
 
   app.get(
     '/v1/contacts/:id/analysis',
