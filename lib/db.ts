@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { TENANT_ID_PATTERN } from './ids.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -37,15 +38,24 @@ export async function withTenant<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
   opts: { asyncCommit?: boolean } = {},
 ): Promise<T> {
-  return inTransaction(pool, async (client) => {
+  // Inlined below so that `begin` and the settings go in one round trip; the id must be plain.
+  if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
+  const client = await pool.connect();
+  try {
     // `role` is a setting like any other: transaction-local, gone at commit or rollback.
     // asyncCommit: the commit does not wait for the WAL flush (bookkeeping rows on hot read paths);
     // a process crash loses nothing, an OS crash at most the last fraction of a second.
     await client.query(
-      `select set_config('role', 'switchboard_tenant', true), set_config('app.tenant_id', $1, true),
-              set_config('synchronous_commit', coalesce($2, current_setting('synchronous_commit')), true)`,
-      [tenantId, opts.asyncCommit ? 'off' : null],
+      `begin; select set_config('role', 'switchboard_tenant', true), set_config('app.tenant_id', '${tenantId}', true)` +
+        (opts.asyncCommit ? `, set_config('synchronous_commit', 'off', true)` : ''),
     );
-    return fn(client);
-  });
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }

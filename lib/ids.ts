@@ -1,9 +1,10 @@
 import { z } from 'zod';
 
 /** Tenant ids appear in workflow ids, URLs and RLS settings, so they are kept short and plain. */
+export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{1,62}$/;
 export const TenantId = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'tenant id: 2-63 lowercase letters, digits or dashes, starting with a letter or digit');
+  .regex(TENANT_ID_PATTERN, 'tenant id: 2-63 lowercase letters, digits or dashes, starting with a letter or digit');
 export type TenantId = z.infer<typeof TenantId>;
 
 /** Workflow ids carry the tenant first so visibility queries and the Web UI can filter by prefix. */

@@ -1,10 +1,52 @@
 /**
  * A closed-loop HTTP load generator in its own process, so the measured server does not share an
  * event loop with its clients. `runLoad()` spawns this file; run directly, it reads its job from
- * argv[2] (JSON) and prints the latencies (ms) as JSON.
+ * argv[2] (JSON) and prints the latencies (ms) as JSON. `runWrk()` does the same job with wrk
+ * (a C load generator that leaves far more of a 2-core machine to the server) when installed.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+export const haveWrk = (): boolean => spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
+
+/** p50/p95/p99 in ms from wrk's own latency histogram, cycling through `job.urls` (same origin). */
+export async function runWrk(job: Omit<LoadJob, 'requests'> & { seconds: number }): Promise<{ p50: number; p95: number; p99: number; requests: number; errors: number }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'wrk-'));
+  try {
+    const origin = new URL(job.urls[0]!).origin;
+    const paths = job.urls.map((u) => { const x = new URL(u); return JSON.stringify(x.pathname + x.search); });
+    const headers = Object.entries(job.headers).map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join(', ');
+    const script = path.join(dir, 'job.lua');
+    await writeFile(script, `
+local paths = { ${paths.join(', ')} }
+local headers = { ${headers} }
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1], headers)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK %f %f %f %d %d\\n", latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, summary.requests, e.connect + e.read + e.write + e.status + e.timeout))
+end
+`);
+    // Asynchronous: the measured server may live in this very process.
+    const child = spawn('wrk', ['-t2', `-c${job.concurrency}`, `-d${job.seconds}s`, '-s', script, origin], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    await new Promise((resolve) => child.once('exit', resolve));
+    const m = /WRK ([\d.]+) ([\d.]+) ([\d.]+) (\d+) (\d+)/.exec(out);
+    if (!m) throw new Error(`wrk gave no figures: ${out}`);
+    return { p50: Number(m[1]), p95: Number(m[2]), p99: Number(m[3]), requests: Number(m[4]), errors: Number(m[5]) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 export interface LoadJob {
   urls: string[];
