@@ -11,11 +11,14 @@ export function createPool(url: string, max: number): pg.Pool {
   return pool;
 }
 
-/** Runs `fn` in a transaction on one pooled connection: committed if it returns, rolled back if it throws. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in a transaction on one pooled connection: committed if it returns, rolled back if it
+ * throws. `begin` may carry settings for the transaction, sent in the same round trip.
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'begin'): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('begin');
+    await client.query(begin);
     const result = await fn(client);
     await client.query('commit');
     return result;
@@ -40,22 +43,11 @@ export async function withTenant<T>(
 ): Promise<T> {
   // Inlined below so that `begin` and the settings go in one round trip; the id must be plain.
   if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
-  const client = await pool.connect();
-  try {
-    // `role` is a setting like any other: transaction-local, gone at commit or rollback.
-    // asyncCommit: the commit does not wait for the WAL flush (bookkeeping rows on hot read paths);
-    // a process crash loses nothing, an OS crash at most the last fraction of a second.
-    await client.query(
-      `begin; select set_config('role', 'switchboard_tenant', true), set_config('app.tenant_id', '${tenantId}', true)` +
-        (opts.asyncCommit ? `, set_config('synchronous_commit', 'off', true)` : ''),
-    );
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  // `role` is a setting like any other: transaction-local, gone at commit or rollback.
+  // asyncCommit: the commit does not wait for the WAL flush (bookkeeping rows on hot read paths);
+  // a process crash loses nothing, an OS crash at most the last fraction of a second.
+  const begin =
+    `begin; select set_config('role', 'switchboard_tenant', true), set_config('app.tenant_id', '${tenantId}', true)` +
+    (opts.asyncCommit ? `, set_config('synchronous_commit', 'off', true)` : '');
+  return inTransaction(pool, fn, begin);
 }
