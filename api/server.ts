@@ -14,6 +14,7 @@ import { adminRoutes } from './routes/admin.js';
 import { analysisRoutes } from './routes/analysis.js';
 import { auditRoutes } from './routes/audit.js';
 import { contactRoutes } from './routes/contacts.js';
+import { credentialRoutes } from './routes/credentials.js';
 import { crmSyncRoutes } from './routes/crmSync.js';
 import { ghlWebhookRoutes, type GhlWebhookKeys } from './routes/ghlWebhooks.js';
 import { healthRoutes } from './routes/health.js';
@@ -26,6 +27,8 @@ export interface ApiDeps {
   namespace: string;
   taskQueue: string;
   adminKey: string;
+  /** Seals tenants' provider secrets (lib/secrets.ts). */
+  masterKey: Buffer;
   log: Logger;
   rateLimitPerMinute: number;
   probeTimeoutMs: number;
@@ -109,6 +112,7 @@ export async function buildApi(deps: ApiDeps) {
   });
   await app.register(adminRoutes, { pool: deps.pool });
   await app.register(auditRoutes, { pool: deps.pool });
+  await app.register(credentialRoutes, { pool: deps.pool, masterKey: deps.masterKey });
   await app.register(crmSyncRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
   await app.register(contactRoutes, { pool: deps.pool });
   await app.register(insightRoutes, { pool: deps.pool });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
+import { parseMasterKey } from './secrets.js';
 
 /**
  * Every setting comes from the environment (optionally seeded from a `.env` file) and is parsed
@@ -116,6 +117,10 @@ const EnvSchema = z.object({
   API_RATE_LIMIT_PER_MINUTE: positiveInt(),
   READY_PROBE_TIMEOUT_MS: positiveInt(120_000),
   SWITCHBOARD_ADMIN_KEY: secretKey(24),
+  SWITCHBOARD_MASTER_KEY: envVar((raw) => {
+    const key = parseMasterKey(raw);
+    return key ? { ok: true, value: key } : { ok: false, expected: '32 bytes as 64 hex characters or base64' };
+  }),
   DATABASE_URL: postgresUrl(),
   DATABASE_POOL_SIZE: positiveInt(500),
   EMBEDDED_POSTGRES_PORT: port(),
@@ -181,6 +186,8 @@ export interface Config {
   dataDir: string;
   api: { host: string; port: number; rateLimitPerMinute: number; readyProbeTimeoutMs: number };
   adminKey: string | undefined;
+  /** Seals tenants' provider secrets; unset: generated at first start into `<data dir>/master-key`. */
+  masterKey: Buffer | undefined;
   database: { url: string | undefined; poolSize: number; embeddedPort: number };
   temporal: TemporalConfig;
   worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number };
@@ -241,6 +248,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     dataDir: path.resolve(cwd, e.SWITCHBOARD_DATA_DIR ?? '.data'),
     api: { host: e.API_HOST ?? '127.0.0.1', port: e.API_PORT ?? 3000, rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? 600, readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS ?? 5000 },
     adminKey: e.SWITCHBOARD_ADMIN_KEY,
+    masterKey: e.SWITCHBOARD_MASTER_KEY,
     database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE ?? 20, embeddedPort: e.EMBEDDED_POSTGRES_PORT ?? 54329 },
     temporal: {
       address: e.TEMPORAL_ADDRESS,

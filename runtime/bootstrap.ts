@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../lib/config.js';
+import { parseMasterKey } from '../lib/secrets.js';
 import type { Pool } from '../lib/db.js';
 import { createApiKey, findTenantKey, generateKey } from '../api/apiKeys.js';
 
@@ -24,6 +26,21 @@ export async function ensureAdminKey(config: Config): Promise<{ key: string; fil
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // another process won the race
   }
   return { key: (await readTrimmed(file))!, file };
+}
+
+/** The master key: SWITCHBOARD_MASTER_KEY, else `<data dir>/master-key`, generated (0600) at first start. */
+export async function ensureMasterKey(config: Config): Promise<Buffer> {
+  if (config.masterKey) return config.masterKey;
+  const file = path.join(config.dataDir, 'master-key');
+  if (!(await readTrimmed(file))) {
+    await mkdir(config.dataDir, { recursive: true });
+    await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err; // another process won the race
+    });
+  }
+  const key = parseMasterKey((await readTrimmed(file))!);
+  if (!key) throw new Error(`${file} does not hold a 32-byte key (64 hex characters)`);
+  return key;
 }
 
 /**

@@ -11,7 +11,7 @@ import { ensureAllSyncSchedules } from '../api/crmSchedules.js';
 import { buildApi } from '../api/server.js';
 import { startSandbox } from '../sandbox/server.js';
 import { connectNative, startWorker, type WorkerHandle } from '../workers/worker.js';
-import { ensureAdminKey, ensureDemoTenant } from './bootstrap.js';
+import { ensureAdminKey, ensureDemoTenant, ensureMasterKey } from './bootstrap.js';
 import { embeddedPostgresUrl, startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.js';
 import { migrate } from './migrate.js';
 import { connectionOptions, startDevServer, type DevServer } from './temporal.js';
@@ -162,6 +162,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         adminKey: admin.key,
+        masterKey: await ensureMasterKey(config),
         log,
         rateLimitPerMinute: config.api.rateLimitPerMinute,
         probeTimeoutMs: config.api.readyProbeTimeoutMs,
