@@ -4,6 +4,7 @@
  * the ceiling; then with the real limits on (how much of the allowed budget the sync uses, and
  * 429s); then cached contact reads at 50 concurrent clients.
  */
+import Fastify from 'fastify';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,6 +121,20 @@ export default async function benchSync(): Promise<void> {
     const c1 = await runLoad({ urls, headers: { 'x-api-key': key }, concurrency: 1, requests: 1000 });
     const wrk50 = haveWrk() ? await runWrk({ urls, headers: { 'x-api-key': key }, concurrency: 50, seconds: 10 }) : undefined;
 
+    // Same-run floor: a bare Fastify route doing only the indexed lookup on the same pool
+    // (no auth, validation, RLS transaction or audit row).
+    const bare = Fastify();
+    const pool = platform.pool;
+    bare.get('/v1/contacts', async (req) =>
+      (await pool.query('select * from contacts where tenant_id = $1 and phone = $2 limit 26', [TENANT, (req.query as { phone?: string }).phone])).rows,
+    );
+    const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
+    const bareUrls = urls.map((u) => u.replace(platform!.apiUrl!, bareUrl));
+    const bare50 = haveWrk()
+      ? await runWrk({ urls: bareUrls, headers: {}, concurrency: 50, seconds: 10 })
+      : undefined;
+    await bare.close();
+
     await report(
       'sync',
       {
@@ -134,6 +149,7 @@ export default async function benchSync(): Promise<void> {
         cached_read_p95_ms_c1: percentile(c1.latenciesMs, 95),
         cached_read_errors: c50.errors + c1.errors,
         ...(wrk50 ? { cached_read_p95_ms_c50_wrk: wrk50.p95, cached_read_rps_c50_wrk: wrk50.requests / 10, cached_read_errors_wrk: wrk50.errors } : {}),
+        ...(bare50 ? { bare_lookup_p95_ms_c50_wrk: bare50.p95, bare_lookup_rps_c50_wrk: bare50.requests / 10 } : {}),
       },
       {
         contacts_per_s_unlimited: `full sync of ${CONTACTS.toLocaleString('en-US')} contacts, limits off (target >= 5,000)`,
@@ -144,6 +160,7 @@ export default async function benchSync(): Promise<void> {
         rate_limited_429s: 'target 0',
         cached_read_p95_ms_c50: 'GET /v1/contacts?phone=, 50 concurrent (Node client process), audited (target <= 10)',
         cached_read_p95_ms_c50_wrk: 'the same with wrk as the client (lighter on a 2-core machine)',
+        bare_lookup_p95_ms_c50_wrk: 'floor: bare Fastify + the same indexed select, nothing else (same run)',
       },
     );
   } finally {
