@@ -164,25 +164,11 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
         const contact = store.getContact(body.data.contactId)?.contact;
         if (!contact) return reply.status(404).send({ error: 'contact not found' });
         const now = new Date().toISOString();
-        const conv = store.conversationFor(contact.locationId, contact.id, now);
-        const msg: Message = {
-          id: store.ids.ghl(),
-          conversationId: conv.id,
-          locationId: contact.locationId,
-          contactId: contact.id,
-          type: body.data.type,
-          messageType: `TYPE_${body.data.type.toUpperCase()}`,
-          direction: 'inbound',
-          status: 'delivered',
-          body: body.data.body,
-          html: null,
-          subject: null,
-          emailTo: null,
-          fromNumber: contact.phone,
-          toNumber: null,
-          dateAdded: now,
-        };
-        store.messages.push(msg);
+        const { message: msg, conversation: conv } = store.recordMessage(
+          contact,
+          { type: body.data.type, direction: 'inbound', body: body.data.body, html: null, subject: null, emailTo: null, fromNumber: contact.phone, toNumber: null },
+          now,
+        );
         webhooks.emit('InboundMessage', contact.locationId, {
           attachments: [],
           body: msg.body,

@@ -613,26 +613,20 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     if (body.type === 'Email' && !body.html && !body.message) fail(422, ['html or message should not be empty']);
     if (body.type !== 'Email' && !body.message && !body.attachments?.length) fail(422, ['message should not be empty']);
     const now = nowIso();
-    const conv = store.conversationFor(contact.locationId, contact.id, now);
-    const msg: Message = {
-      id: store.ids.ghl(),
-      conversationId: conv.id,
-      locationId: contact.locationId,
-      contactId: contact.id,
-      type: body.type,
-      messageType: `TYPE_${body.type.toUpperCase()}`,
-      direction: 'outbound',
-      status: 'delivered',
-      body: body.message ?? null,
-      html: body.html ?? null,
-      subject: body.subject ?? null,
-      emailTo: body.emailTo ?? (body.type === 'Email' ? contact.email : null),
-      fromNumber: body.fromNumber ?? null,
-      toNumber: body.toNumber ?? (body.type === 'SMS' ? contact.phone : null),
-      dateAdded: now,
-    };
-    store.messages.push(msg);
-    Object.assign(conv, { lastMessageBody: msg.body ?? msg.subject, lastMessageType: msg.messageType, dateUpdated: now });
+    const { message: msg, conversation: conv } = store.recordMessage(
+      contact,
+      {
+        type: body.type,
+        direction: 'outbound',
+        body: body.message ?? null,
+        html: body.html ?? null,
+        subject: body.subject ?? null,
+        emailTo: body.emailTo ?? (body.type === 'Email' ? contact.email : null),
+        fromNumber: body.fromNumber ?? null,
+        toNumber: body.toNumber ?? (body.type === 'SMS' ? contact.phone : null),
+      },
+      now,
+    );
     webhooks.emit('OutboundMessage', msg.locationId, { ...msg, messageId: msg.id });
     return {
       conversationId: conv.id,

@@ -130,6 +130,28 @@ export class GhlStore {
     return conv;
   }
 
+  /** Files a message in the contact's conversation (made on first use) and updates its summary. */
+  recordMessage(
+    contact: { id: string; locationId: string },
+    fields: Pick<Message, 'type' | 'direction' | 'body' | 'html' | 'subject' | 'emailTo' | 'fromNumber' | 'toNumber'>,
+    now: string,
+  ): { message: Message; conversation: Conversation } {
+    const conversation = this.conversationFor(contact.locationId, contact.id, now);
+    const message: Message = {
+      id: this.ids.ghl(),
+      conversationId: conversation.id,
+      locationId: contact.locationId,
+      contactId: contact.id,
+      messageType: `TYPE_${fields.type.toUpperCase()}`,
+      status: 'delivered',
+      dateAdded: now,
+      ...fields,
+    };
+    this.messages.push(message);
+    Object.assign(conversation, { lastMessageBody: message.body ?? message.subject, lastMessageType: message.messageType, dateUpdated: now });
+    return { message, conversation };
+  }
+
   /** Every location has a pipeline; the demo one has fixed, documented ids. */
   ensurePipeline(locationId: string): Pipeline {
     for (const p of this.pipelines.values()) if (p.locationId === locationId) return p;
