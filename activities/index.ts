@@ -1,8 +1,10 @@
+import { createCrmActionActivities, type CrmActionDeps } from './crm/actions.js';
 import { createCrmOpportunityActivities, type CrmOpportunityDeps } from './crm/opportunities.js';
 import { createCrmSyncActivities, type CrmSyncDeps } from './crm/sync.js';
 import { createPostgresActivities, type PostgresActivityDeps } from './postgres.js';
+import { createVoiceCallActivities, type VoiceCallDeps } from './voice/calls.js';
 
-export type ActivityDeps = PostgresActivityDeps & CrmSyncDeps & CrmOpportunityDeps;
+export type ActivityDeps = PostgresActivityDeps & CrmSyncDeps & CrmOpportunityDeps & CrmActionDeps & VoiceCallDeps;
 
 /** All activities, built from injected dependencies (pool, provider clients, clock). */
 export function createActivities(deps: ActivityDeps) {
@@ -10,5 +12,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPostgresActivities(deps),
     ...createCrmSyncActivities(deps),
     ...createCrmOpportunityActivities(deps),
+    ...createCrmActionActivities(deps),
+    ...createVoiceCallActivities(deps),
   };
 }

@@ -5,6 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Client } from '@temporalio/client';
+import type { CrmActionDeps } from '../activities/crm/actions.js';
 import type { ProviderConfig } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
@@ -20,6 +21,9 @@ import { ghlWebhookRoutes, type GhlWebhookKeys } from './routes/ghlWebhooks.js';
 import { healthRoutes } from './routes/health.js';
 import { insightRoutes } from './routes/insights.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { callRoutes } from './routes/calls.js';
+import { voiceWebhookRoutes } from './routes/voiceWebhooks.js';
+import { tenantVoiceCache } from './voiceTenants.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -36,6 +40,13 @@ export interface ApiDeps {
   /** Claude for the read-only contact analysis; without it the analysis answers with the facts only. */
   anthropic?: ProviderConfig;
   anthropicModel?: string;
+  /** GoHighLevel for live caller-ID lookups answering Vapi / Retell (and its shared request budget). */
+  ghl: CrmActionDeps['ghl'];
+  ghlBudget: CrmActionDeps['ghlBudget'];
+  /** Where providers reach our webhooks; unset: taken from each request's Host. */
+  publicUrl?: string;
+  /** Temporal Web UI base URL, for links to workflows. */
+  webUiUrl?: string;
   /** Largest accepted request body; webhooks and MCP share it. */
   bodyLimitBytes?: number;
 }
@@ -112,12 +123,22 @@ export async function buildApi(deps: ApiDeps) {
   });
   await app.register(adminRoutes, { pool: deps.pool });
   await app.register(auditRoutes, { pool: deps.pool });
-  await app.register(credentialRoutes, { pool: deps.pool, masterKey: deps.masterKey });
+  const voice = tenantVoiceCache(deps.pool, deps.masterKey);
+  await app.register(credentialRoutes, { pool: deps.pool, masterKey: deps.masterKey, voice });
   await app.register(crmSyncRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
   await app.register(contactRoutes, { pool: deps.pool });
   await app.register(insightRoutes, { pool: deps.pool });
   await app.register(analysisRoutes, { pool: deps.pool, anthropic: deps.anthropic, model: deps.anthropicModel });
   await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
+  await app.register(callRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue, namespace: deps.namespace, webUiUrl: deps.webUiUrl, voice });
+  await app.register(voiceWebhookRoutes, {
+    pool: deps.pool,
+    temporal: deps.temporal,
+    taskQueue: deps.taskQueue,
+    voice,
+    crm: { pool: deps.pool, ghl: deps.ghl, ghlBudget: deps.ghlBudget },
+    publicUrl: deps.publicUrl,
+  });
   await app.register(mcpRoutes);
   return app;
 }

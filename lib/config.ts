@@ -116,6 +116,7 @@ const EnvSchema = z.object({
   API_PORT: port(),
   API_RATE_LIMIT_PER_MINUTE: positiveInt(),
   READY_PROBE_TIMEOUT_MS: positiveInt(120_000),
+  SWITCHBOARD_PUBLIC_URL: httpUrl(),
   SWITCHBOARD_ADMIN_KEY: secretKey(24),
   SWITCHBOARD_MASTER_KEY: envVar((raw) => {
     const key = parseMasterKey(raw);
@@ -185,6 +186,8 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   dataDir: string;
   api: { host: string; port: number; rateLimitPerMinute: number; readyProbeTimeoutMs: number };
+  /** Where Vapi / Retell reach our webhooks (outbound calls name it); unset: the API's own address. */
+  publicUrl: string | undefined;
   adminKey: string | undefined;
   /** Seals tenants' provider secrets; unset: generated at first start into `<data dir>/master-key`. */
   masterKey: Buffer | undefined;
@@ -247,6 +250,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     logLevel: e.LOG_LEVEL ?? 'info',
     dataDir: path.resolve(cwd, e.SWITCHBOARD_DATA_DIR ?? '.data'),
     api: { host: e.API_HOST ?? '127.0.0.1', port: e.API_PORT ?? 3000, rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? 600, readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS ?? 5000 },
+    publicUrl: e.SWITCHBOARD_PUBLIC_URL?.replace(/\/+$/, ''),
     adminKey: e.SWITCHBOARD_ADMIN_KEY,
     masterKey: e.SWITCHBOARD_MASTER_KEY,
     database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE ?? 20, embeddedPort: e.EMBEDDED_POSTGRES_PORT ?? 54329 },

@@ -143,7 +143,18 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
 
     if (opts.roles.includes('worker')) {
       const ghlBudget = new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst });
-      platform.worker = await startWorker({ config, connection, deps: { pool, ghl: config.providers.ghl, ghlBudget }, log });
+      const deps = {
+        pool,
+        ghl: config.providers.ghl,
+        ghlBudget,
+        vapi: config.providers.vapi,
+        retell: config.providers.retell,
+        anthropic: config.providers.anthropic,
+        anthropicModel: config.anthropicModel,
+        masterKey: await ensureMasterKey(config),
+        publicUrl: () => config.publicUrl ?? platform.apiUrl ?? `http://${config.api.host}:${config.api.port}`,
+      };
+      platform.worker = await startWorker({ config, connection, deps, log });
       const worker = platform.worker;
       cleanups.push(() => worker.shutdown());
     }
@@ -169,6 +180,10 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         ghlWebhookKeys: await resolveGhlWebhookKeys(config, log),
         anthropic: config.providers.anthropic,
         anthropicModel: config.anthropicModel,
+        ghl: config.providers.ghl,
+        ghlBudget: new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
+        publicUrl: config.publicUrl,
+        webUiUrl: config.temporal.uiUrl ?? (tmp.embedded ? `http://127.0.0.1:${config.temporal.uiPort}` : undefined),
       });
       platform.apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
       cleanups.push(() => api.close());

@@ -1,3 +1,4 @@
 // Every workflow the worker runs; the worker bundles this file (and only what it imports).
 export { readinessProbe } from './readinessProbe.js';
 export { crmSync } from './crmSync.js';
+export { voiceCall } from './voiceCall.js';

@@ -283,6 +283,17 @@ export class GhlClient {
     return r.note;
   }
 
+  /** `null` when the contact does not exist. */
+  async listNotes(contactId: string): Promise<GhlNote[] | null> {
+    try {
+      const r = await this.request({ method: 'GET', path: `/contacts/${enc(contactId)}/notes`, family: 'contacts', schema: z.looseObject({ notes: z.array(GhlNoteSchema) }), idempotent: true });
+      return r.notes;
+    } catch (err) {
+      if (err instanceof GhlApiError && err.isNotFound) return null;
+      throw err;
+    }
+  }
+
   async createTask(contactId: string, task: { title: string; body?: string; dueDate: string; completed: boolean; assignedTo?: string }): Promise<GhlTask> {
     const r = await this.request({ method: 'POST', path: `/contacts/${enc(contactId)}/tasks`, family: 'contacts', body: task, schema: z.looseObject({ task: GhlTaskSchema }), idempotent: false });
     return r.task;
@@ -323,6 +334,19 @@ export class GhlClient {
   /** A taken slot throws a GhlApiError with `isSlotTaken`. */
   bookAppointment(input: AppointmentInput): Promise<GhlAppointment> {
     return this.request({ method: 'POST', path: '/calendars/events/appointments', family: 'calendars', body: input, schema: GhlAppointmentSchema, idempotent: false });
+  }
+
+  /** Appointments of a location (optionally one calendar) starting within [startTime, endTime] (epoch ms). */
+  async listAppointments(input: { locationId: string; calendarId?: string; startTime: number; endTime: number }): Promise<GhlAppointment[]> {
+    const r = await this.request({
+      method: 'GET',
+      path: '/calendars/events',
+      family: 'calendars',
+      query: { locationId: input.locationId, calendarId: input.calendarId, startTime: input.startTime, endTime: input.endTime },
+      schema: z.looseObject({ events: z.array(GhlAppointmentSchema) }),
+      idempotent: true,
+    });
+    return r.events;
   }
 
   // Conversations -------------------------------------------------------------------------------

@@ -1,10 +1,9 @@
 import { activityInfo, heartbeat } from '@temporalio/activity';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import type { GhlBudget } from './ghlBudget.js';
-import { GHL_VERSIONS, GhlClient, GhlNoteSchema, GhlOpportunitySchema } from './ghlClient.js';
+import { GhlClient, GhlOpportunitySchema } from './ghlClient.js';
 import type { SyncPlan } from './sync.js';
 
 /**
@@ -110,35 +109,12 @@ export interface OpportunitySyncResult {
   notes: number;
 }
 
-const NotesResponse = z.looseObject({ notes: z.array(GhlNoteSchema) });
-
 export function createCrmOpportunityActivities({ pool, ghl, ghlBudget, notesPerRun = DEFAULT_NOTES_PER_RUN }: CrmOpportunityDeps) {
   const bulkClient = (locationId: string) =>
     new GhlClient({ baseUrl: ghl.baseUrl, token: ghl.apiKey, fetch: ghlBudget.fetchFor(locationId, 'bulk'), maxRetries: 6 });
 
-  /**
-   * GhlClient has no notes listing yet: GET /contacts/{id}/notes through the same shared budget,
-   * retrying 429 / 5xx a few times. `null` when the contact is gone upstream.
-   */
-  async function fetchNotes(locationId: string, contactId: string): Promise<z.infer<typeof GhlNoteSchema>[] | null> {
-    const fetchFn = ghlBudget.fetchFor(locationId, 'bulk');
-    const url = `${ghl.baseUrl.replace(/\/+$/, '')}/contacts/${encodeURIComponent(contactId)}/notes`;
-    for (let attempt = 0; ; attempt++) {
-      const res = await fetchFn(url, {
-        headers: { authorization: `Bearer ${ghl.apiKey}`, version: GHL_VERSIONS.contacts, accept: 'application/json' },
-        signal: AbortSignal.timeout(30_000),
-      });
-      const text = await res.text();
-      if (res.ok) return NotesResponse.parse(JSON.parse(text)).notes;
-      if ((res.status === 400 || res.status === 404) && /not found/i.test(text)) return null;
-      if ((res.status === 429 || res.status >= 500) && attempt < 5) {
-        const retryAfter = Number(res.headers.get('retry-after'));
-        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 500 * 2 ** attempt);
-        continue;
-      }
-      throw new Error(`GHL GET /contacts/${contactId}/notes failed (${res.status}): ${text.slice(0, 200)}`);
-    }
-  }
+  /** A contact's notes through the shared budget; `null` when the contact is gone upstream. */
+  const fetchNotes = (locationId: string, contactId: string) => bulkClient(locationId).listNotes(contactId);
 
   return {
     /**

@@ -1,14 +1,11 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { CredentialProvider, VapiAuthMode } from '../../lib/credentials.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId } from '../../lib/ids.js';
-import { decryptSecret, encryptSecret } from '../../lib/secrets.js';
+import { encryptSecret } from '../../lib/secrets.js';
 import { assertTenantAccess } from '../auth.js';
-
-export const CredentialProvider = z.enum(['vapi', 'retell']);
-export type CredentialProvider = z.infer<typeof CredentialProvider>;
-/** How Vapi authenticates its server messages to us (CONTRACTS.md). */
-export const VapiAuthMode = z.enum(['x-vapi-secret', 'bearer', 'hmac']);
+import type { TenantVoiceCache } from '../voiceTenants.js';
 
 const CredentialInfo = z.object({
   provider: CredentialProvider,
@@ -19,29 +16,11 @@ const CredentialInfo = z.object({
 const ErrorBody = z.object({ statusCode: z.number(), error: z.string(), message: z.string() });
 const Params = z.object({ tenantId: TenantId, provider: CredentialProvider });
 
-export interface StoredCredential {
-  secret: string;
-  authMode: z.infer<typeof VapiAuthMode> | null;
-}
-
-/** A tenant's provider credential, unsealed (for verifying that provider's webhooks). */
-export async function readCredential(pool: Pool, masterKey: Buffer, tenantId: string, provider: CredentialProvider): Promise<StoredCredential | undefined> {
-  const row = await withTenant(pool, tenantId, async (c) =>
-    (await c.query<{ secret_sealed: string; settings: { authMode?: string } }>(
-      'select secret_sealed, settings from tenant_credentials where tenant_id = $1 and provider = $2',
-      [tenantId, provider],
-    )).rows[0],
-  );
-  if (!row) return undefined;
-  const authMode = VapiAuthMode.safeParse(row.settings.authMode);
-  return { secret: decryptSecret(masterKey, tenantId, row.secret_sealed), authMode: authMode.success ? authMode.data : null };
-}
-
 /**
  * The tenant's own Vapi / Retell credentials, set by the platform admin or the tenant's admin key.
  * The secret goes in, sealed; it never comes back out through the API.
  */
-export const credentialRoutes: FastifyPluginAsyncZod<{ pool: Pool; masterKey: Buffer }> = async (app, { pool, masterKey }) => {
+export const credentialRoutes: FastifyPluginAsyncZod<{ pool: Pool; masterKey: Buffer; voice?: TenantVoiceCache }> = async (app, { pool, masterKey, voice }) => {
   app.put(
     '/v1/admin/tenants/:tenantId/credentials/:provider',
     {
@@ -76,6 +55,7 @@ export const credentialRoutes: FastifyPluginAsyncZod<{ pool: Pool; masterKey: Bu
           [tenantId, provider, authMode ? { authMode } : {}, encryptSecret(masterKey, tenantId, secret), secret.slice(-4)],
         )).rows[0]!,
       );
+      voice?.forget(tenantId);
       return { provider, authMode: authMode ?? null, secretHint: secret.slice(-4), updatedAt: row.updated_at.toISOString() };
     },
   );

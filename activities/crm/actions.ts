@@ -1,0 +1,268 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ProviderConfig } from '../../lib/config.js';
+import { toContactRow, UPSERT_CONTACTS } from '../../lib/contactCache.js';
+import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
+import { toE164 } from '../../lib/phone.js';
+import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
+import type { GhlBudget } from './ghlBudget.js';
+import { GhlApiError, GhlClient, type GhlContact } from './ghlClient.js';
+
+/**
+ * What the front office does in the CRM on someone's behalf — look a caller up, offer and book
+ * times, note, text. Each write is idempotent by a caller-given key: the first result is kept in
+ * `crm_effects`, and where a crash could fall between GHL's answer and our record, GHL is asked
+ * again before anything is repeated.
+ */
+export interface CrmActionDeps {
+  pool: Pool;
+  ghl: ProviderConfig;
+  ghlBudget: GhlBudget;
+}
+
+export interface ContactSummary {
+  id: string;
+  name: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  email: string | null;
+  phone: string | null;
+  tags: string[];
+}
+
+export interface TenantCrm {
+  locationId: string;
+  calendarId: string | undefined;
+  timezone: string;
+  appointmentMinutes: number;
+}
+
+export interface CallerLookup {
+  found: boolean;
+  source: 'cache' | 'live' | 'none';
+  contact?: ContactSummary;
+  /** Set when the live lookup gave up (timeout or GHL error): the caller is treated as unknown. */
+  degraded?: string;
+}
+
+function summarize(c: GhlContact): ContactSummary {
+  const name = c.contactName ?? ([c.firstName, c.lastName].filter(Boolean).join(' ') || null);
+  return { id: c.id, name, firstName: c.firstName ?? null, lastName: c.lastName ?? null, email: c.email ?? null, phone: toE164(c.phone), tags: c.tags };
+}
+
+/** The tenant's GHL location and booking defaults; a tenant without a CRM connection cannot act. */
+export async function loadTenantCrm(client: PoolClient, tenantId: string): Promise<TenantCrm> {
+  const { rows } = await client.query<{ location_id: string; settings: unknown }>(
+    `select c.location_id, v.settings from crm_connections c left join voice_settings v using (tenant_id) where c.tenant_id = $1`,
+    [tenantId],
+  );
+  const row = rows[0];
+  if (!row) throw ApplicationFailure.nonRetryable(`tenant ${tenantId} has no CRM connection (PUT /v1/crm/connection)`, 'NoCrmConnection');
+  const settings = row.settings ? VoiceSettings.parse(row.settings) : defaultVoiceSettings;
+  return { locationId: row.location_id, calendarId: settings.calendarId, timezone: settings.timezone, appointmentMinutes: settings.appointmentMinutes };
+}
+
+/** A GHL client for work someone is waiting on: it draws from the live share of the location's budget. */
+export function liveGhlClient(deps: CrmActionDeps, locationId: string, timeoutMs = 10_000): GhlClient {
+  return new GhlClient({ baseUrl: deps.ghl.baseUrl, token: deps.ghl.apiKey, fetch: deps.ghlBudget.fetchFor(locationId, 'live'), maxRetries: 2, timeoutMs });
+}
+
+/**
+ * Caller-ID lookup: the cached contacts first, then GHL's duplicate search, given up after
+ * `timeoutMs` (an unknown caller is a fine answer; a caller kept waiting is not). A live hit is
+ * cached for the next call.
+ */
+export async function lookupCallerContact(deps: CrmActionDeps, tenantId: string, rawPhone: string, timeoutMs: number): Promise<CallerLookup> {
+  const phone = toE164(rawPhone);
+  if (!phone) return { found: false, source: 'none' };
+  const cached = await withTenant(deps.pool, tenantId, async (c) => {
+    const { rows } = await c.query<{ id: string; name: string | null; first_name: string | null; last_name: string | null; email: string | null; phone: string | null; tags: string[] }>(
+      'select id, name, first_name, last_name, email, phone, tags from contacts where tenant_id = $1 and phone = $2 order by date_updated desc nulls last limit 1',
+      [tenantId, phone],
+    );
+    const location = await c.query<{ location_id: string }>('select location_id from crm_connections where tenant_id = $1', [tenantId]);
+    return { row: rows[0], locationId: location.rows[0]?.location_id };
+  });
+  if (cached.row) {
+    const r = cached.row;
+    return { found: true, source: 'cache', contact: { id: r.id, name: r.name, firstName: r.first_name, lastName: r.last_name, email: r.email, phone: r.phone, tags: r.tags } };
+  }
+  if (!cached.locationId) return { found: false, source: 'none' };
+  try {
+    const ghl = liveGhlClient(deps, cached.locationId, timeoutMs);
+    const live = await Promise.race([
+      ghl.findDuplicateContact({ locationId: cached.locationId, number: phone }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer from GHL within ${timeoutMs} ms`)), timeoutMs).unref()),
+    ]);
+    if (!live.contact) return { found: false, source: 'live' };
+    await withTenant(deps.pool, tenantId, (c) => c.query(UPSERT_CONTACTS, [tenantId, null, JSON.stringify([toContactRow(live.contact!)])]));
+    return { found: true, source: 'live', contact: summarize(live.contact) };
+  } catch (err) {
+    return { found: false, source: 'none', degraded: (err as Error).message };
+  }
+}
+
+/** A CRM failure that retrying cannot fix becomes non-retryable, so the caller hears about it at once. */
+function asActivityError(err: unknown): never {
+  if (err instanceof GhlApiError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'CrmRejected');
+  throw err;
+}
+
+export function createCrmActionActivities(deps: CrmActionDeps) {
+  const { pool } = deps;
+
+  const tenantCrm = (tenantId: string) => withTenant(pool, tenantId, (c) => loadTenantCrm(c, tenantId));
+
+  /** The first recorded result for `key`, else `recheck` (GHL already has it), else `perform`; recorded once. */
+  async function once<T>(tenantId: string, key: string, kind: string, perform: () => Promise<T>, recheck?: () => Promise<T | undefined>): Promise<T> {
+    const prior = await withTenant(pool, tenantId, async (c) =>
+      (await c.query<{ result: T }>('select result from crm_effects where tenant_id = $1 and idempotency_key = $2', [tenantId, key])).rows[0],
+    );
+    if (prior) return prior.result;
+    const result = (await recheck?.()) ?? (await perform().catch(asActivityError));
+    await withTenant(pool, tenantId, (c) =>
+      c.query('insert into crm_effects (tenant_id, idempotency_key, kind, result) values ($1, $2, $3, $4) on conflict do nothing', [tenantId, key, kind, JSON.stringify(result)]),
+    );
+    return result;
+  }
+
+  async function upsertContact(input: { tenantId: string; phone?: string; email?: string; firstName?: string; lastName?: string; name?: string; tags?: string[] }): Promise<{ contactId: string; created: boolean }> {
+    const crm = await tenantCrm(input.tenantId);
+    const phone = toE164(input.phone);
+    if (!phone && !input.email) throw ApplicationFailure.nonRetryable('upsertContact: a phone or an email is needed', 'InvalidArguments');
+    const [first, ...rest] = (input.name ?? '').trim().split(/\s+/);
+    const r = await liveGhlClient(deps, crm.locationId)
+      .upsertContact(crm.locationId, {
+        ...(phone ? { phone } : {}),
+        ...(input.email ? { email: input.email } : {}),
+        ...(input.firstName ?? first ? { firstName: input.firstName ?? first } : {}),
+        ...(input.lastName ?? (rest.length ? rest.join(' ') : undefined) ? { lastName: input.lastName ?? rest.join(' ') } : {}),
+        ...(input.tags ? { tags: input.tags } : {}),
+      })
+      .catch(asActivityError);
+    await withTenant(pool, input.tenantId, (c) => c.query(UPSERT_CONTACTS, [input.tenantId, null, JSON.stringify([toContactRow(r.contact)])]));
+    return { contactId: r.contact.id, created: r.new };
+  }
+
+  return {
+    upsertContact,
+
+    async lookupCaller(input: { tenantId: string; phone: string; timeoutMs?: number }): Promise<CallerLookup> {
+      return lookupCallerContact(deps, input.tenantId, input.phone, input.timeoutMs ?? 3000);
+    },
+
+    async getFreeSlots(input: { tenantId: string; calendarId?: string; startDate: string; endDate?: string; timezone?: string }): Promise<{ calendarId: string; timezone: string; slots: string[] }> {
+      const crm = await tenantCrm(input.tenantId);
+      const calendarId = input.calendarId ?? crm.calendarId;
+      if (!calendarId) throw ApplicationFailure.nonRetryable('no calendar configured for this tenant (voice settings: calendarId)', 'NoCalendar');
+      const timezone = input.timezone ?? crm.timezone;
+      // Whole local days: from the start of startDate to the end of endDate, padded a day each side
+      // for time zones, then filtered to the asked dates by GHL's own date keys.
+      const from = Date.parse(`${input.startDate}T00:00:00Z`) - 86_400_000;
+      const to = Date.parse(`${input.endDate ?? input.startDate}T23:59:59Z`) + 86_400_000;
+      if (to - from > 31 * 86_400_000) throw ApplicationFailure.nonRetryable('get_free_slots: at most 29 days at a time', 'InvalidArguments');
+      const days = await liveGhlClient(deps, crm.locationId).getFreeSlots({ calendarId, startDate: Math.max(from, Date.now()), endDate: to, timezone }).catch(asActivityError);
+      const slots = Object.entries(days)
+        .filter(([day]) => day >= input.startDate && day <= (input.endDate ?? input.startDate))
+        .flatMap(([, s]) => s)
+        .sort();
+      return { calendarId, timezone, slots };
+    },
+
+    /**
+     * Books one appointment per idempotency key: re-checks that the slot is still free, creates the
+     * contact first if the caller is new, and on a retry finds the appointment it already made.
+     */
+    async bookAppointment(input: {
+      tenantId: string;
+      idempotencyKey: string;
+      calendarId?: string;
+      contactId?: string;
+      phone?: string;
+      email?: string;
+      name?: string;
+      startTime: string;
+      title?: string;
+    }): Promise<{ appointmentId: string; contactId: string; startTime: string; endTime: string }> {
+      const crm = await tenantCrm(input.tenantId);
+      const calendarId = input.calendarId ?? crm.calendarId;
+      if (!calendarId) throw ApplicationFailure.nonRetryable('no calendar configured for this tenant (voice settings: calendarId)', 'NoCalendar');
+      const start = Date.parse(input.startTime);
+      if (Number.isNaN(start)) throw ApplicationFailure.nonRetryable(`startTime: not a date-time: ${input.startTime}`, 'InvalidArguments');
+      const ghl = liveGhlClient(deps, crm.locationId);
+      let contactId = input.contactId;
+
+      const existing = async () => {
+        if (!contactId) return undefined;
+        const found = await ghl.listAppointments({ locationId: crm.locationId, calendarId, startTime: start, endTime: start });
+        const mine = found.find((a) => a.contactId === contactId && Date.parse(a.startTime) === start && a.appointmentStatus !== 'cancelled');
+        return mine ? { appointmentId: mine.id, contactId: mine.contactId, startTime: mine.startTime, endTime: mine.endTime } : undefined;
+      };
+      return once(
+        input.tenantId,
+        input.idempotencyKey,
+        'appointment',
+        async () => {
+          if (!contactId) contactId = (await upsertContact({ tenantId: input.tenantId, phone: input.phone, email: input.email, name: input.name })).contactId;
+          const again = await existing();
+          if (again) return again;
+          const day = new Date(start).toISOString().slice(0, 10);
+          const free = await ghl.getFreeSlots({ calendarId, startDate: Math.max(start - 86_400_000, Date.now()), endDate: start + 86_400_000, timezone: crm.timezone });
+          const isFree = Object.values(free).some((slots) => slots.some((s) => Date.parse(s) === start));
+          if (!isFree) {
+            throw ApplicationFailure.nonRetryable(`${input.startTime} is not a free slot any more (around ${day}); ask for free slots again`, 'SlotTaken');
+          }
+          const endTime = new Date(start + crm.appointmentMinutes * 60_000).toISOString();
+          try {
+            const appt = await ghl.bookAppointment({ calendarId, locationId: crm.locationId, contactId, startTime: input.startTime, endTime, title: input.title ?? 'Appointment', appointmentStatus: 'confirmed' });
+            return { appointmentId: appt.id, contactId, startTime: appt.startTime, endTime: appt.endTime };
+          } catch (err) {
+            if (err instanceof GhlApiError && err.isSlotTaken) throw ApplicationFailure.nonRetryable(`${input.startTime} was just taken; ask for free slots again`, 'SlotTaken');
+            throw err;
+          }
+        },
+        existing,
+      );
+    },
+
+    /** One note per key. The key is written into the note, so a retry after a crash finds it at GHL. */
+    async addContactNote(input: { tenantId: string; idempotencyKey: string; contactId: string; body: string }): Promise<{ noteId: string }> {
+      const crm = await tenantCrm(input.tenantId);
+      const ghl = liveGhlClient(deps, crm.locationId);
+      const marker = `ref: ${input.idempotencyKey}`;
+      return once(
+        input.tenantId,
+        input.idempotencyKey,
+        'note',
+        async () => ({ noteId: (await ghl.addNote(input.contactId, { body: `${input.body}\n\n${marker}` })).id }),
+        async () => {
+          const mine = (await ghl.listNotes(input.contactId))?.find((n) => n.body.endsWith(marker));
+          return mine ? { noteId: mine.id } : undefined;
+        },
+      );
+    },
+
+    async sendSms(input: { tenantId: string; idempotencyKey: string; contactId: string; message: string }): Promise<{ messageId: string }> {
+      const crm = await tenantCrm(input.tenantId);
+      return once(input.tenantId, input.idempotencyKey, 'sms', async () => {
+        const sent = await liveGhlClient(deps, crm.locationId).sendMessage({ type: 'SMS', contactId: input.contactId, message: input.message });
+        return { messageId: sent.messageId };
+      });
+    },
+
+    /** Tags and a follow-up task: tags are naturally idempotent; the task is kept once per key. */
+    async tagContact(input: { tenantId: string; contactId: string; tags: string[] }): Promise<{ tags: string[] }> {
+      const crm = await tenantCrm(input.tenantId);
+      return { tags: await liveGhlClient(deps, crm.locationId).addTags(input.contactId, input.tags).catch(asActivityError) };
+    },
+
+    async createFollowUpTask(input: { tenantId: string; idempotencyKey: string; contactId: string; title: string; body?: string; dueDate: string }): Promise<{ taskId: string }> {
+      const crm = await tenantCrm(input.tenantId);
+      return once(input.tenantId, input.idempotencyKey, 'task', async () => {
+        const task = await liveGhlClient(deps, crm.locationId).createTask(input.contactId, { title: input.title, body: input.body, dueDate: input.dueDate, completed: false });
+        return { taskId: task.id };
+      });
+    },
+  };
+}
+
+export type CrmActionActivities = ReturnType<typeof createCrmActionActivities>;
