@@ -1,0 +1,109 @@
+import { temporal } from '@temporalio/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPlatform, type TestPlatform } from './support/platform.js';
+import { runEntry, waitForOutput, type StartedProcess } from './support/process.js';
+import { startTestSandbox, type Sandbox } from './support/sandbox.js';
+import { demoFreeSlots, sandboxProviders, setUpVoiceTenant, VAPI_SECRET, waitForCall } from './support/voice.js';
+
+const { EventType } = temporal.api.enums.v1;
+const TENANT = 'voice-crash';
+
+describe('voiceCall survives a worker SIGKILL mid-call', () => {
+  let sandbox: Sandbox;
+  let tp: TestPlatform;
+  let key: string;
+  const workers: StartedProcess[] = [];
+
+  /** A worker in its own process, on the test platform's database, task queue and data directory. */
+  const startWorker = async () => {
+    const w = runEntry('workers/main.ts', {
+      ...sandboxProviders(sandbox),
+      LOG_LEVEL: 'info',
+      SWITCHBOARD_DATA_DIR: tp.dataDir,
+      DATABASE_URL: tp.platform.databaseUrl,
+      DATABASE_POOL_SIZE: '5',
+      TEMPORAL_ADDRESS: tp.platform.temporalAddress,
+      TEMPORAL_TASK_QUEUE: tp.config.temporal.taskQueue,
+    });
+    workers.push(w);
+    await waitForOutput(w, /worker polling/, 120_000);
+    return w;
+  };
+
+  beforeAll(async () => {
+    sandbox = await startTestSandbox();
+    // The API in this process; the worker in a child process we can kill.
+    tp = await startTestPlatform({ roles: ['api'], env: sandboxProviders(sandbox) });
+    key = await setUpVoiceTenant(tp.baseUrl, TENANT);
+  });
+  afterAll(async () => {
+    for (const w of workers) {
+      w.child.kill('SIGKILL');
+      await w.exited;
+    }
+    await tp?.stop();
+    await sandbox?.close();
+  });
+
+  it('the next tool call is answered by the restarted worker, the transcript is complete, post-call work runs once', async () => {
+    const first = await startWorker();
+    const slot = (await demoFreeSlots(sandbox))[8]!;
+    const lines = ['I need an appointment.', 'Whatever is free that day.', 'Perfect, book it.', 'Thanks, goodbye.'];
+    const { id } = await sandbox.control('POST', '/vapi/calls', {
+      serverUrl: `${tp.baseUrl}/webhooks/vapi/${TENANT}`,
+      credential: { type: 'x-vapi-secret', secret: VAPI_SECRET },
+      direction: 'inbound',
+      from: '+15555550100',
+      to: '+15555550123',
+      script: {
+        steps: [
+          { user: lines[0] },
+          { tool: 'lookup_caller', arguments: {} },
+          { pauseMs: 9000 },
+          { user: lines[1] },
+          { tool: 'get_free_slots', arguments: { startDate: slot.slice(0, 10) } },
+          { user: lines[2] },
+          { tool: 'book_appointment', arguments: { startTime: slot } },
+          { user: lines[3] },
+        ],
+      },
+    });
+
+    // Once the first tool call has its answer, the worker dies without any chance to clean up.
+    for (let i = 0; ; i++) {
+      const sim = await sandbox.control('GET', `/vapi/calls/${id}`);
+      if (sim.deliveries.some((d: { type: string; response?: { status: number } }) => d.type === 'tool-calls' && d.response?.status === 200)) break;
+      if (i > 200) throw new Error('the first tool call was never answered');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await startWorker();
+
+    const workflowId = `call:${TENANT}:vapi:${id}`;
+    const done = await waitForCall(tp.baseUrl, key, workflowId, (c) => c.status === 'completed', 120_000);
+    const sim = await sandbox.control('GET', `/vapi/calls/${id}`);
+    expect(sim.problems).toEqual([]);
+    const answers = sim.deliveries.filter((d: { type: string }) => d.type === 'tool-calls').map((d: { response: { body: any } }) => d.response.body.results[0]);
+    expect(answers).toHaveLength(3);
+    expect(answers[1].result).toContain(slot);
+    expect(answers[2].result).toMatch(/^Booked for/);
+
+    const spoken = done.transcript.filter((u: { role: string }) => u.role === 'user').map((u: { text: string }) => u.text);
+    expect(spoken).toEqual(lines);
+    expect(done.toolCalls.map((t: { name: string }) => t.name)).toEqual(['lookup_caller', 'get_free_slots', 'book_appointment']);
+
+    const { events } = await tp.platform.temporal!.workflow.getHandle(workflowId).fetchHistory();
+    const completed = (name: string) =>
+      (events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === name).length;
+    expect(completed('analyzeCall')).toBe(1);
+    expect(completed('addContactNote')).toBe(1);
+    expect(completed('finishCall')).toBe(1);
+    const notes = (await sandbox.control('GET', '/ghl/notes?locationId=loc_demo&contactId=ct_demo&limit=1000')).notes.filter((n: { body: string }) => n.body.includes(workflowId));
+    expect(notes).toHaveLength(1);
+    const appointments = (await sandbox.control('GET', '/ghl/appointments?locationId=loc_demo&contactId=ct_demo&limit=1000')).appointments.filter(
+      (a: { startTime: string }) => Date.parse(a.startTime) === Date.parse(slot),
+    );
+    expect(appointments).toHaveLength(1);
+  });
+});
