@@ -36,7 +36,7 @@ export function nextCallingTime(now: number, hours: CallingHours, timeZone: stri
     if (!hours.days.includes(weekday)) continue;
     const opens = localToInstant(y, m, d, start, timeZone);
     const closes = localToInstant(y, m, d, end, timeZone);
-    if (now < closes) return Math.max(now, opens);
+    if (opens < closes && now < closes) return Math.max(now, opens);
   }
   throw new Error(`calling hours ${hours.start}-${hours.end} on days ${hours.days.join(',')} never open`);
 }

@@ -93,6 +93,7 @@ export const VoiceSettings = z.strictObject({
   /** Outbound calls ring only inside these local hours and days (1 = Monday … 7 = Sunday). */
   callingHours: z
     .strictObject({ start: hhmm.default('09:00'), end: hhmm.default('18:00'), days: z.array(z.number().int().min(1).max(7)).min(1).default([1, 2, 3, 4, 5]) })
+    .refine((h) => h.start < h.end, { message: 'start must be before end', path: ['end'] })
     .default({ start: '09:00', end: '18:00', days: [1, 2, 3, 4, 5] }),
   /** No answer / busy / voicemail: try again up to this many attempts in all, this far apart. */
   retry: z.strictObject({ maxAttempts: z.number().int().min(1).max(10).default(3), spacingSeconds: z.number().int().min(1).max(7 * 86_400).default(1800) }).default({ maxAttempts: 3, spacingSeconds: 1800 }),

@@ -74,6 +74,9 @@ describe('voiceCall: phone calls as durable workflows', () => {
     const notes = (await ghlRecords('notes', 'ct_demo')).filter((n) => n.body.includes(workflowId));
     expect(notes).toHaveLength(1);
 
+    const audit = await call(tp.baseUrl, 'GET', `/v1/audit?workflowId=${encodeURIComponent(workflowId)}`, { key });
+    expect(audit.body.rows.map((r: { tool: string }) => r.tool).sort()).toEqual(['voice.book_appointment', 'voice.get_free_slots', 'voice.lookup_caller']);
+
     const listed = await call(tp.baseUrl, 'GET', `/v1/calls?phone=${encodeURIComponent('+15555550100')}`, { key });
     expect(listed.body.calls.map((c: { id: string }) => c.id)).toContain(workflowId);
     const described = await tp.platform.temporal!.workflow.getHandle(workflowId).describe();
@@ -154,7 +157,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
 
   it('bad credentials get 401 and start nothing; bad bodies get 400 naming the problem; unknown types 200', async () => {
     const body = { message: { type: 'status-update', timestamp: Date.now(), status: 'ringing', call: { id: 'intruder-1' } } };
-    for (const headers of [{}, { 'x-vapi-secret': 'wrong-secret-value' }, { authorization: `Bearer ${VAPI_SECRET}` }]) {
+    for (const headers of [{}, { 'x-vapi-secret': 'wrong-secret-value' }, { authorization: `Bearer ${VAPI_SECRET}` }] as Record<string, string>[]) {
       const res = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, { headers, body });
       expect(res.status).toBe(401);
     }
@@ -167,7 +170,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
 
     const raw = await fetch(`${tp.baseUrl}/webhooks/vapi/${TENANT}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-vapi-secret': VAPI_SECRET }, body: '{"message": ' });
     expect(raw.status).toBe(400);
-    expect((await raw.json()).message).toMatch(/not valid JSON/);
+    expect(((await raw.json()) as { message: string }).message).toMatch(/not valid JSON/);
     const noCall = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, { headers: { 'x-vapi-secret': VAPI_SECRET }, body: { message: { type: 'status-update', status: 'ringing' } } });
     expect(noCall.status).toBe(400);
     expect(noCall.body.message).toMatch(/body\.message\.call/);

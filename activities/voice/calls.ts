@@ -1,9 +1,11 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, activityInfo } from '@temporalio/activity';
+import { insertAudit, recordAudit } from '../../lib/audit.js';
 import type { ProviderConfig } from '../../lib/config.js';
 import { readCredential } from '../../lib/credentials.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { recall, remember, type MemoryItem } from '../../lib/memory.js';
 import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
+import { z } from 'zod';
 import { createAnthropicClient } from '../llm/anthropic.js';
 import { analyzeCallTranscript, type CallAnalysis } from '../llm/callAnalysis.js';
 import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type VoiceProvider } from './providers.js';
@@ -14,6 +16,7 @@ import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type
  */
 export interface VoiceCallDeps {
   pool: Pool;
+  ghl: ProviderConfig;
   vapi: ProviderConfig;
   retell: ProviderConfig;
   anthropic: ProviderConfig;
@@ -121,6 +124,19 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       };
       const since = new Date(Date.now() - 10 * 60_000).toISOString();
       let providerCallId: string;
+      const started = Date.now();
+      const audit = (status: 'ok' | 'error', error?: string) =>
+        recordAudit(pool, {
+          tenantId: input.tenantId,
+          workflowId: input.workflowId,
+          runId: activityInfo().workflowExecution?.runId,
+          activity: 'placeCall',
+          params: { provider: input.provider, to: input.to, attempt: input.attempt },
+          status,
+          durationMs: Date.now() - started,
+          source: deps[input.provider].mode,
+          ...(error ? { error } : {}),
+        });
       try {
         if (input.provider === 'vapi') {
           const vapi = vapiApi(deps.vapi);
@@ -136,8 +152,10 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
             (await retell.findCall(input.to, 'switchboardAttempt', attemptRef)) ?? (await retell.createCall({ ...request, fromNumber, agentId: input.assistant ?? settings.retell.agentId }));
         }
       } catch (err) {
+        await audit('error', (err as Error).message);
         providerFailure(err);
       }
+      await audit('ok');
       await withTenant(pool, input.tenantId, async (c) => {
         await c.query(
           `insert into call_provider_ids (tenant_id, provider, provider_call_id, workflow_id, attempt) values ($1, $2, $3, $4, $5) on conflict do nothing`,
@@ -215,13 +233,26 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
     },
 
     async recordToolCall(input: { tenantId: string; workflowId: string; toolCallId: string; name: string; args: unknown; result: string | null; error: string | null; latencyMs: number }): Promise<void> {
-      await withTenant(pool, input.tenantId, (c) =>
-        c.query(
+      await withTenant(pool, input.tenantId, async (c) => {
+        const { rowCount } = await c.query(
           `insert into call_tool_calls (tenant_id, workflow_id, tool_call_id, name, arguments, result, error, latency_ms) values ($1, $2, $3, $4, $5, $6, $7, $8)
            on conflict do nothing`,
           [input.tenantId, input.workflowId, input.toolCallId, input.name, JSON.stringify(input.args ?? {}), input.result, input.error, input.latencyMs],
-        ),
-      );
+        );
+        // Rule 4: every tool call in the audit log too (once, even if this activity is retried).
+        if (rowCount) {
+          await insertAudit(c, {
+            tenantId: input.tenantId,
+            workflowId: input.workflowId,
+            tool: `voice.${input.name}`,
+            params: z.record(z.string(), z.unknown()).catch({ arguments: input.args }).parse(input.args ?? {}),
+            status: input.error === null ? 'ok' : 'error',
+            durationMs: Math.max(0, Math.round(input.latencyMs)),
+            source: deps.ghl.mode,
+            ...(input.error !== null ? { error: input.error } : {}),
+          });
+        }
+      });
     },
 
     async finishCall(input: { tenantId: string; workflowId: string; status: CallOutcome; contactId: string | null; analysis: CallAnalysis; crmEffects: Record<string, unknown>; attempts: number }): Promise<void> {
