@@ -9,8 +9,8 @@ const dir = new URL('./histories/', import.meta.url);
 
 /**
  * Every recorded history under test/histories replays against today's workflow code: a change that
- * would break running workflows (non-determinism) fails here. Record new ones with
- * `npm run record-history -- <workflowId> <name>`.
+ * would break running workflows (non-determinism) fails here. Record new ones with the CLI
+ * (`temporal workflow show -w <id> -o json`) or, for tests that call recordHistory, RECORD_HISTORIES=1.
  */
 describe('replay of recorded histories', () => {
   it('replays every history without non-determinism', async () => {

@@ -1,6 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startTestPlatform, type TestPlatform } from './support/platform.js';
+import { recordHistory } from './support/histories.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { demoFreeSlots, RETELL_KEY, sandboxProviders, setUpVoiceTenant, VAPI_SECRET, waitForCall } from './support/voice.js';
 
@@ -81,6 +82,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
     expect(listed.body.calls.map((c: { id: string }) => c.id)).toContain(workflowId);
     const described = await tp.platform.temporal!.workflow.getHandle(workflowId).describe();
     expect(described.searchAttributes).toMatchObject({ TenantId: [TENANT], ContactPhone: ['+15555550100'], CallStatus: ['completed'], WorkflowKind: ['voiceCall'] });
+    await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-vapi-inbound-booking');
   });
 
   it('inbound Retell call: inbound webhook gets dynamic variables, custom functions book, one note after call_analyzed', async () => {
@@ -116,6 +118,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
     expect(done.transcript.length).toBeGreaterThan(2);
     expect((await ghlRecords('appointments', 'ct_demo')).filter((a) => Date.parse(a.startTime) === Date.parse(slot))).toHaveLength(1);
     expect((await ghlRecords('notes', 'ct_demo')).filter((n) => n.body.includes(workflowId))).toHaveLength(1);
+    await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-retell-inbound');
   });
 
   it('duplicated and reordered webhooks (report before "ended", every message twice) have one effect each', async () => {
@@ -201,6 +204,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
     const { events } = await tp.platform.temporal!.workflow.getHandle(workflowId).fetchHistory();
     const activities = (events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
     expect(activities).toContain('fetchProviderCall');
+    await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-rest-reconciled');
   });
 
   it('a slow CRM (2 s per request) still gets Vapi an answer before its tool deadline', async () => {
@@ -258,6 +262,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
     expect(done.transcript.map((u: { text: string }) => u.text)).toContain('Yes, I will be there.');
     const result = await tp.platform.temporal!.workflow.getHandle(workflowId).result();
     expect(result).toMatchObject({ status: 'completed', attempts: 2 });
+    await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-outbound-retry');
     expect((await ghlRecords('notes', 'ct_demo')).filter((n) => n.body.includes(workflowId))).toHaveLength(1);
   });
 });
