@@ -1,10 +1,11 @@
 import { createCrmActionActivities, type CrmActionDeps } from './crm/actions.js';
+import { createCampaignActivities, type CampaignActivityDeps } from './campaigns/index.js';
 import { createCrmOpportunityActivities, type CrmOpportunityDeps } from './crm/opportunities.js';
 import { createCrmSyncActivities, type CrmSyncDeps } from './crm/sync.js';
 import { createPostgresActivities, type PostgresActivityDeps } from './postgres.js';
 import { createVoiceCallActivities, type VoiceCallDeps } from './voice/calls.js';
 
-export type ActivityDeps = PostgresActivityDeps & CrmSyncDeps & CrmOpportunityDeps & CrmActionDeps & VoiceCallDeps;
+export type ActivityDeps = PostgresActivityDeps & CrmSyncDeps & CrmOpportunityDeps & CrmActionDeps & VoiceCallDeps & CampaignActivityDeps;
 
 /** All activities, built from injected dependencies (pool, provider clients, clock). */
 export function createActivities(deps: ActivityDeps) {
@@ -14,5 +15,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createCrmOpportunityActivities(deps),
     ...createCrmActionActivities(deps),
     ...createVoiceCallActivities(deps),
+    ...createCampaignActivities(deps),
   };
 }

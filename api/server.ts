@@ -13,7 +13,9 @@ import { hashKey } from './apiKeys.js';
 import { authPlugin } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
 import { analysisRoutes } from './routes/analysis.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
+import { campaignRoutes } from './routes/campaigns.js';
 import { contactRoutes } from './routes/contacts.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { crmSyncRoutes } from './routes/crmSync.js';
@@ -24,6 +26,7 @@ import { mcpRoutes } from './routes/mcp.js';
 import { callRoutes } from './routes/calls.js';
 import { voiceWebhookRoutes } from './routes/voiceWebhooks.js';
 import { tenantVoiceCache } from './voiceTenants.js';
+import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -37,6 +40,8 @@ export interface ApiDeps {
   rateLimitPerMinute: number;
   probeTimeoutMs: number;
   ghlWebhookKeys: GhlWebhookKeys;
+  /** SendGrid Event Webhook verification key (base64 DER or PEM). */
+  sendgridWebhookKey?: string;
   /** Claude for the read-only contact analysis; without it the analysis answers with the facts only. */
   anthropic?: ProviderConfig;
   anthropicModel?: string;
@@ -139,6 +144,9 @@ export async function buildApi(deps: ApiDeps) {
     crm: { pool: deps.pool, ghl: deps.ghl, ghlBudget: deps.ghlBudget },
     publicUrl: deps.publicUrl,
   });
+  await app.register(campaignRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
+  await app.register(approvalRoutes, { pool: deps.pool, temporal: deps.temporal });
+  await app.register(sendgridWebhookRoutes, { pool: deps.pool, temporal: deps.temporal, publicKey: deps.sendgridWebhookKey });
   await app.register(mcpRoutes);
   return app;
 }

@@ -156,6 +156,12 @@ const EnvSchema = z.object({
   ANTHROPIC_MODEL: text(),
   SENDGRID_API_KEY: text(),
   SENDGRID_BASE_URL: httpUrl(),
+  SENDGRID_WEBHOOK_PUBLIC_KEY: envVar((raw) => {
+    const pem = raw.replaceAll('\\n', '\n');
+    return pem.includes('BEGIN PUBLIC KEY') || /^[A-Za-z0-9+/]{40,}={0,2}$/.test(raw)
+      ? { ok: true, value: pem }
+      : { ok: false, expected: 'the Event Webhook verification key (base64, as SendGrid shows it, or PEM)' };
+  }),
 });
 
 export const providerNames = ['ghl', 'vapi', 'retell', 'anthropic', 'sendgrid'] as const;
@@ -202,6 +208,8 @@ export interface Config {
   ghlRateLimitBurst: number;
   /** Keys GHL signs webhooks with (`x-wh-signature` RSA, `x-ghl-signature` Ed25519); sandbox: fetched from it. */
   ghlWebhookKeys: { rsa: string | undefined; ed25519: string | undefined };
+  /** Verifies SendGrid Event Webhook signatures (ECDSA P-256); sandbox: fetched from it. */
+  sendgridWebhookKey: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -281,6 +289,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     ghlRateLimitBurst: e.GHL_RATE_LIMIT_BURST ?? 100,
     anthropicModel: e.ANTHROPIC_MODEL,
     ghlWebhookKeys: { rsa: e.GHL_WEBHOOK_PUBLIC_KEY, ed25519: e.GHL_WEBHOOK_ED25519_PUBLIC_KEY },
+    sendgridWebhookKey: e.SENDGRID_WEBHOOK_PUBLIC_KEY,
     providers: {
       ghl: provider('ghl', e.GHL_API_TOKEN, e.GHL_BASE_URL),
       vapi: provider('vapi', e.VAPI_API_KEY, e.VAPI_BASE_URL),

@@ -100,6 +100,19 @@ async function resolveGhlWebhookKeys(config: Config, log: Logger): Promise<{ rsa
   }
 }
 
+/** The SendGrid Event Webhook key: configured, or — when SendGrid is the sandbox — the sandbox's own. */
+async function resolveSendgridWebhookKey(config: Config, log: Logger): Promise<string | undefined> {
+  if (config.sendgridWebhookKey || config.providers.sendgrid.mode !== 'sandbox') return config.sendgridWebhookKey;
+  const controlUrl = `${config.providers.sendgrid.baseUrl.replace(/\/sendgrid$/, '')}/__sandbox/sendgrid/webhook-key`;
+  try {
+    const res = await fetch(controlUrl, { signal: AbortSignal.timeout(3000) });
+    return ((await res.json()) as { publicKey?: string }).publicKey;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'SendGrid event webhooks will be refused: the sandbox did not give its verification key');
+    return undefined;
+  }
+}
+
 export async function startPlatform(config: Config, log: Logger, opts: PlatformOptions): Promise<Platform> {
   await mkdir(config.dataDir, { recursive: true });
   const cleanups: Array<() => Promise<void>> = [];
@@ -151,6 +164,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         retell: config.providers.retell,
         anthropic: config.providers.anthropic,
         anthropicModel: config.anthropicModel,
+        sendgrid: config.providers.sendgrid,
         masterKey: await ensureMasterKey(config),
         publicUrl: () => config.publicUrl ?? platform.apiUrl ?? `http://${config.api.host}:${config.api.port}`,
       };
@@ -178,6 +192,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         rateLimitPerMinute: config.api.rateLimitPerMinute,
         probeTimeoutMs: config.api.readyProbeTimeoutMs,
         ghlWebhookKeys: await resolveGhlWebhookKeys(config, log),
+        sendgridWebhookKey: await resolveSendgridWebhookKey(config, log),
         anthropic: config.providers.anthropic,
         anthropicModel: config.anthropicModel,
         ghl: config.providers.ghl,

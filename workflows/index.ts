@@ -2,3 +2,5 @@
 export { readinessProbe } from './readinessProbe.js';
 export { crmSync } from './crmSync.js';
 export { voiceCall } from './voiceCall.js';
+export { campaign } from './campaign.js';
+export { leadOutreach } from './leadOutreach.js';

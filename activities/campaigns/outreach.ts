@@ -1,0 +1,447 @@
+import { randomBytes } from 'node:crypto';
+import { ApplicationFailure, activityInfo } from '@temporalio/activity';
+import { insertAudit } from '../../lib/audit.js';
+import type { SendWindow } from '../../lib/campaign.js';
+import type { ProviderConfig } from '../../lib/config.js';
+import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
+import { isSuppressed, suppress } from '../../lib/suppression.js';
+import { createSendgridMailer, SendgridError, type Mailer } from '../email/sendgrid.js';
+import { createAnthropicClient, type LlmClient } from '../llm/anthropic.js';
+import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type ReplyCategory, type Usage } from './prompts.js';
+import { appendEvents, eventKey, leadFacts, loadCampaign, loadLead, newId, type LeadEvent, type LeadRef } from './store.js';
+
+/**
+ * The leadOutreach workflow's activities: prepare (suppression check, research), draft, send (caps,
+ * suppression, exactly one email per key), classify and answer replies, finish. Each is idempotent:
+ * rows are keyed by lead and step, events by an event key, and a send by its send key.
+ */
+
+export interface CampaignActivityDeps {
+  pool: Pool;
+  anthropic: ProviderConfig;
+  anthropicModel?: string;
+  sendgrid: ProviderConfig;
+}
+
+export type PlanStep =
+  | { type: 'email' }
+  | { type: 'wait'; days: number }
+  | { type: 'call'; purpose: string; provider: 'vapi' | 'retell'; assistant?: string }
+  | { type: 'sms'; message: string };
+
+export interface LeadPlan {
+  status: 'ready' | 'suppressed' | 'finished';
+  timezone: string;
+  steps: PlanStep[];
+  window: SendWindow;
+  reviewMode: boolean;
+  maxConcurrentCalls: number;
+  calendarId: string | null;
+  email: string | null;
+  phone: string | null;
+  contactId: string | null;
+  name: string | null;
+}
+
+export type SendResult =
+  | { status: 'sent'; messageId: string }
+  | { status: 'deferred'; retryAt: number; reason: string }
+  | { status: 'suppressed' | 'rejected' | 'paused' | 'cancelled' | 'no-email' };
+
+export interface SendInput extends LeadRef {
+  sendKey: string;
+  /** Sequence emails are drafted on first use; answers and confirmations exist already. */
+  stepIndex: number | null;
+  /** Workflow time (ms): the send window and cap buckets are judged on it. */
+  at: number;
+}
+
+export type LeadOutcome = 'booked' | 'replied' | 'opted_out' | 'suppressed' | 'not_now' | 'wrong_person' | 'exhausted' | 'cancelled' | 'failed';
+
+/** A sent email whose fate is unknown (crash between SendGrid's answer and our record) is not resent before this. */
+const UNKNOWN_SEND_GRACE_MS = 120_000;
+
+class CapReached extends Error {
+  constructor(readonly cap: string, readonly retryAt: number) {
+    super(`cap ${cap} reached`);
+  }
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+export function sequenceSendKey(ref: LeadRef, stepIndex: number): string {
+  return `${ref.campaignId}:${ref.leadId}:${stepIndex}`;
+}
+
+export function createOutreachActivities(deps: CampaignActivityDeps, clients: { llm?: LlmClient; mailer?: Mailer } = {}) {
+  const { pool } = deps;
+  const llm = clients.llm ?? createAnthropicClient(deps.anthropic, { model: deps.anthropicModel });
+  const mailer = clients.mailer ?? createSendgridMailer(deps.sendgrid);
+  const workflowId = () => {
+    try {
+      return activityInfo().workflowExecution?.workflowId;
+    } catch {
+      return undefined;
+    }
+  };
+
+  async function auditLlm(c: PoolClient, tenantId: string, tool: string, startedAt: number, usage: Usage | null, error?: string) {
+    await insertAudit(c, {
+      tenantId, workflowId: workflowId(), activity: tool, tool: `anthropic.messages.${tool}`, status: error && !usage ? 'error' : 'ok',
+      durationMs: Date.now() - startedAt, source: llm.source, params: usage ? { ...usage } : undefined, ...(error ? { error } : {}),
+    });
+  }
+
+  /** Drafts a sequence email into email_sends (once per send key) and, in review mode, its approval. */
+  async function draftSequenceEmail(ref: LeadRef, stepIndex: number, at: number, review: boolean): Promise<{ sendKey: string; approvalId: string | null }> {
+    const sendKey = sequenceSendKey(ref, stepIndex);
+    const existing = await withTenant(pool, ref.tenantId, (c) =>
+      c.query<{ approval_id: string | null }>(
+        'select (select id from campaign_approvals a where a.tenant_id = s.tenant_id and a.send_key = s.send_key) as approval_id from email_sends s where tenant_id = $1 and send_key = $2',
+        [ref.tenantId, sendKey],
+      ),
+    );
+    if (existing.rows[0]) return { sendKey, approvalId: existing.rows[0].approval_id };
+
+    const { lead, facts, campaign } = await withTenant(pool, ref.tenantId, async (c) => {
+      const lead = await loadLead(c, ref);
+      return { lead, facts: await leadFacts(c, ref.tenantId, lead), campaign: await loadCampaign(c, ref.tenantId, ref.campaignId) };
+    });
+    const step = campaign.settings.sequence[stepIndex];
+    if (step?.type !== 'email') throw ApplicationFailure.nonRetryable(`step ${stepIndex} of campaign ${ref.campaignId} is not an email step`, 'NotAnEmailStep');
+    if (!lead.email) throw ApplicationFailure.nonRetryable(`lead ${ref.leadId} has no email`, 'NoEmail');
+    const startedAt = Date.now();
+    const draft = await writeEmail(llm, {
+      campaignName: campaign.name,
+      goal: campaign.goal,
+      stepNumber: campaign.settings.sequence.slice(0, stepIndex + 1).filter((s) => s.type === 'email').length,
+      prompt: step.prompt,
+      template: step.subject && step.template ? { subject: step.subject, body: step.template } : undefined,
+      brief: lead.brief ?? '',
+      facts,
+      sender: campaign.settings.sender,
+    });
+    return withTenant(pool, ref.tenantId, async (c) => {
+      if (draft.origin !== 'template') await auditLlm(c, ref.tenantId, 'writeEmail', startedAt, draft.usage, draft.error);
+      const inserted = await c.query(
+        `insert into email_sends (tenant_id, send_key, campaign_id, lead_id, step_index, kind, to_email, from_email, subject, body, origin, reply_token)
+         values ($1, $2, $3, $4, $5, 'sequence', $6, $7, $8, $9, $10, $11) on conflict do nothing`,
+        [ref.tenantId, sendKey, ref.campaignId, ref.leadId, stepIndex, lead.email, campaign.settings.sender.email, draft.subject, draft.body, draft.origin, newToken()],
+      );
+      let approvalId: string | null = null;
+      if (review) approvalId = await createApproval(c, ref, { sendKey, stepIndex, kind: 'email', draft: { subject: draft.subject, body: draft.body } });
+      if (inserted.rowCount) {
+        await appendEvents(c, ref, [{
+          kind: 'email-drafted', stepIndex, at, key: eventKey(ref, 'drafted', stepIndex),
+          data: { sendKey, subject: draft.subject, origin: draft.origin, ...(draft.error ? { error: draft.error } : {}), ...(draft.usage ? { usage: draft.usage, costUsd: costOf(draft.usage) } : {}), ...(approvalId ? { approvalId } : {}) },
+        }]);
+      }
+      return { sendKey, approvalId };
+    });
+  }
+
+  async function createApproval(c: PoolClient, ref: LeadRef, a: { sendKey: string; stepIndex: number | null; kind: 'email' | 'reply'; draft: { subject: string; body: string } }): Promise<string> {
+    const { rows } = await c.query<{ id: string }>(
+      `insert into campaign_approvals (tenant_id, id, campaign_id, lead_id, step_index, kind, send_key, draft)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)
+       on conflict (tenant_id, send_key) do update set send_key = excluded.send_key returning id`,
+      [ref.tenantId, newId('apr'), ref.campaignId, ref.leadId, a.stepIndex, a.kind, a.sendKey, a.draft],
+    );
+    return rows[0]!.id;
+  }
+
+  /** Increments every configured cap's counter for the buckets of `at`, or throws CapReached (the transaction rolls back). */
+  async function reserveCaps(c: PoolClient, tenantId: string, sender: string, caps: Record<string, number | undefined>, at: number): Promise<{ hour: Date; day: Date }> {
+    const hour = new Date(Math.floor(at / HOUR) * HOUR);
+    const day = new Date(Math.floor(at / DAY) * DAY);
+    const counters: [string, number | undefined, Date, number][] = [
+      ['tenantPerHour', caps.tenantPerHour, hour, hour.getTime() + HOUR],
+      ['tenantPerDay', caps.tenantPerDay, day, day.getTime() + DAY],
+      ['senderPerHour', caps.senderPerHour, hour, hour.getTime() + HOUR],
+      ['senderPerDay', caps.senderPerDay, day, day.getTime() + DAY],
+    ];
+    for (const [cap, limit, bucket, next] of counters) {
+      if (!limit) continue;
+      const scope = cap.startsWith('sender') ? `${cap}:${sender}` : cap;
+      const { rowCount } = await c.query(
+        `insert into send_counters (tenant_id, scope, bucket, count) values ($1, $2, $3, 1)
+         on conflict (tenant_id, scope, bucket) do update set count = send_counters.count + 1 where send_counters.count < $4`,
+        [tenantId, scope, bucket, limit],
+      );
+      if (!rowCount) throw new CapReached(cap, next);
+    }
+    return { hour, day };
+  }
+
+  interface SendRow {
+    status: string; message_id: string | null; to_email: string; from_email: string; subject: string; body: string; reply_token: string;
+    step_index: number | null; kind: string; claimed_at: Date | null;
+  }
+
+  async function finishSend(ref: LeadRef, sendKey: string, row: SendRow, messageId: string, at: number, audit?: { startedAt: number }) {
+    await withTenant(pool, ref.tenantId, async (c) => {
+      await c.query(`update email_sends set status = 'sent', message_id = $3 where tenant_id = $1 and send_key = $2`, [ref.tenantId, sendKey, messageId]);
+      if (row.step_index !== null && row.kind === 'sequence') {
+        await c.query('update campaign_leads set step_index = $4, updated_at = now() where tenant_id = $1 and campaign_id = $2 and id = $3', [ref.tenantId, ref.campaignId, ref.leadId, row.step_index]);
+      }
+      await appendEvents(c, ref, [{ kind: 'email-sent', stepIndex: row.step_index, at, key: eventKey(ref, 'sent', sendKey), data: { sendKey, messageId, to: row.to_email, subject: row.subject, kind: row.kind } }]);
+      if (audit) {
+        await insertAudit(c, { tenantId: ref.tenantId, workflowId: workflowId(), activity: 'sendEmail', tool: 'sendgrid.mail.send', status: 'ok', durationMs: Date.now() - audit.startedAt, source: mailer.source, params: { sendKey, messageId } });
+      }
+    });
+  }
+
+  return {
+    /** Loads the lead and its campaign, checks suppression, researches the lead once, and returns the plan. */
+    async prepareLead(input: LeadRef & { at: number }): Promise<LeadPlan> {
+      const ref: LeadRef = input;
+      const loaded = await withTenant(pool, ref.tenantId, async (c) => {
+        const lead = await loadLead(c, ref);
+        const campaign = await loadCampaign(c, ref.tenantId, ref.campaignId);
+        const facts = await leadFacts(c, ref.tenantId, lead);
+        const suppressed = await isSuppressed(c, { tenantId: ref.tenantId, email: lead.email, phone: lead.phone, contactId: lead.contact_id });
+        return { lead, campaign, facts, suppressed };
+      });
+      const { lead, campaign, facts } = loaded;
+      const s = campaign.settings;
+      const plan: LeadPlan = {
+        status: 'ready',
+        timezone: lead.timezone ?? facts.crmTimezone ?? s.policy.timezone,
+        steps: s.sequence.map((step): PlanStep => {
+          switch (step.type) {
+            case 'email': return { type: 'email' };
+            case 'wait': return { type: 'wait', days: step.days };
+            case 'call': return { type: 'call', purpose: step.purpose, provider: step.provider, ...(step.assistant ? { assistant: step.assistant } : {}) };
+            case 'sms': return { type: 'sms', message: step.message.replace(/\{\{\s*firstName\s*\}\}/g, facts.firstName ?? 'there').replace(/\{\{\s*company\s*\}\}/g, facts.company ?? '') };
+          }
+        }),
+        window: s.policy.sendWindow,
+        reviewMode: s.policy.reviewMode,
+        maxConcurrentCalls: s.policy.maxConcurrentCalls,
+        calendarId: s.policy.calendarId ?? null,
+        email: lead.email,
+        phone: lead.phone,
+        contactId: lead.contact_id,
+        name: facts.name,
+      };
+      if (!['pending', 'active'].includes(lead.state)) return { ...plan, status: 'finished' };
+      if (loaded.suppressed) return { ...plan, status: 'suppressed' };
+
+      let brief = lead.brief;
+      const events: LeadEvent[] = [{ kind: 'started', at: input.at, key: eventKey(ref, 'started'), data: { timezone: plan.timezone, steps: plan.steps.length } }];
+      let research: Awaited<ReturnType<typeof researchLead>> | undefined;
+      const startedAt = Date.now();
+      if (brief === null) {
+        research = await researchLead(llm, facts, campaign.goal);
+        brief = research.text;
+        events.push({
+          kind: 'researched', at: input.at, key: eventKey(ref, 'researched'),
+          data: { origin: research.origin, inCrm: facts.crm !== null, ...(research.error ? { error: research.error } : {}), ...(research.usage ? { usage: research.usage, costUsd: costOf(research.usage) } : {}) },
+        });
+      }
+      await withTenant(pool, ref.tenantId, async (c) => {
+        await c.query(
+          `update campaign_leads set state = 'active', brief = $4, updated_at = now() where tenant_id = $1 and campaign_id = $2 and id = $3 and state in ('pending', 'active')`,
+          [ref.tenantId, ref.campaignId, ref.leadId, brief],
+        );
+        await appendEvents(c, ref, events);
+        if (research) await auditLlm(c, ref.tenantId, 'researchLead', startedAt, research.usage, research.error);
+      });
+      return plan;
+    },
+
+    /** Review mode: the draft and its pending approval. */
+    async composeEmail(input: LeadRef & { stepIndex: number; at: number; review: boolean }): Promise<{ sendKey: string; approvalId: string | null }> {
+      return draftSequenceEmail(input, input.stepIndex, input.at, input.review);
+    },
+
+    /**
+     * Sends the email of `sendKey` exactly once: suppression, campaign status and the caps are
+     * checked and the caps reserved in one transaction that also claims the send; a retry after the
+     * email went out returns the recorded message id instead of sending again.
+     */
+    async sendEmail(input: SendInput): Promise<SendResult> {
+      const ref: LeadRef = input;
+      const { sendKey, at } = input;
+      const load = () =>
+        withTenant(pool, ref.tenantId, async (c) =>
+          (await c.query<SendRow>('select status, message_id, to_email, from_email, subject, body, reply_token, step_index, kind, claimed_at from email_sends where tenant_id = $1 and send_key = $2', [ref.tenantId, sendKey])).rows[0],
+        );
+      let row = await load();
+      if (!row) {
+        if (input.stepIndex === null) throw ApplicationFailure.nonRetryable(`no email drafted for ${sendKey}`, 'NoDraft');
+        const lead = await withTenant(pool, ref.tenantId, (c) => loadLead(c, ref));
+        if (!lead.email) return { status: 'no-email' };
+        await draftSequenceEmail(ref, input.stepIndex, at, false);
+        row = (await load())!;
+      }
+      if (row.status === 'sent') return { status: 'sent', messageId: row.message_id! };
+      if (row.status === 'suppressed' || row.status === 'rejected') return { status: row.status };
+
+      if (row.status === 'sending') {
+        // The email may have gone out just before a crash: SendGrid's own events (which carry the send key) tell.
+        const seen = await withTenant(pool, ref.tenantId, (c) =>
+          c.query<{ message_id: string | null }>('select message_id from sendgrid_events where tenant_id = $1 and send_key = $2 and message_id is not null limit 1', [ref.tenantId, sendKey]),
+        );
+        if (seen.rows[0]?.message_id) {
+          await finishSend(ref, sendKey, row, seen.rows[0].message_id, at);
+          return { status: 'sent', messageId: seen.rows[0].message_id };
+        }
+        if (row.claimed_at && Date.now() - row.claimed_at.getTime() < UNKNOWN_SEND_GRACE_MS) {
+          throw ApplicationFailure.retryable(`the outcome of send ${sendKey} is not known yet; waiting for SendGrid's events before sending again`, 'SendOutcomeUnknown');
+        }
+      } else {
+        const claimed = await withTenant(pool, ref.tenantId, async (c) => {
+          const campaign = await c.query<{ status: string }>('select status from campaigns where tenant_id = $1 and id = $2', [ref.tenantId, ref.campaignId]);
+          const status = campaign.rows[0]?.status;
+          if (status === 'paused' || status === 'cancelled') return { status } as const;
+          const lead = await loadLead(c, ref);
+          if (await isSuppressed(c, { tenantId: ref.tenantId, email: row.to_email, phone: lead.phone, contactId: lead.contact_id })) {
+            await c.query(`update email_sends set status = 'suppressed' where tenant_id = $1 and send_key = $2`, [ref.tenantId, sendKey]);
+            await appendEvents(c, ref, [{ kind: 'email-suppressed', stepIndex: row.step_index, at, key: eventKey(ref, 'suppressed', sendKey), data: { sendKey, to: row.to_email } }]);
+            return { status: 'suppressed' } as const;
+          }
+          const { settings } = await loadCampaign(c, ref.tenantId, ref.campaignId);
+          const buckets = await reserveCaps(c, ref.tenantId, row.from_email, settings.policy.caps, at);
+          await c.query(
+            `update email_sends set status = 'sending', claimed_at = clock_timestamp(), sent_at = to_timestamp($3 / 1000.0), hour_bucket = $4, day_bucket = $5
+              where tenant_id = $1 and send_key = $2`,
+            [ref.tenantId, sendKey, at, buckets.hour, buckets.day.toISOString().slice(0, 10)],
+          );
+          return { status: 'claimed' } as const;
+        }).catch(async (err: unknown) => {
+          if (!(err instanceof CapReached)) throw err;
+          await withTenant(pool, ref.tenantId, (c) =>
+            appendEvents(c, ref, [{ kind: 'send-deferred', stepIndex: row.step_index, at, key: eventKey(ref, 'deferred', sendKey, err.cap, err.retryAt), data: { sendKey, cap: err.cap, retryAt: new Date(err.retryAt).toISOString() } }]),
+          );
+          return { status: 'deferred', retryAt: err.retryAt, reason: err.cap } as const;
+        });
+        if (claimed.status === 'deferred') return claimed;
+        if (claimed.status !== 'claimed') return { status: claimed.status };
+      }
+
+      const startedAt = Date.now();
+      const campaign = await withTenant(pool, ref.tenantId, (c) => loadCampaign(c, ref.tenantId, ref.campaignId));
+      const sender = campaign.settings.sender;
+      const [local, domain] = (sender.replyTo ?? '').split('@');
+      let messageId: string;
+      try {
+        ({ messageId } = await mailer.send({
+          to: row.to_email,
+          from: { email: row.from_email, ...(sender.name ? { name: sender.name } : {}) },
+          ...(local && domain ? { replyTo: `${local}+${row.reply_token}@${domain}` } : {}),
+          subject: row.subject,
+          text: row.body,
+          customArgs: { sb_tenant: ref.tenantId, sb_campaign: ref.campaignId, sb_lead: ref.leadId, sb_send_key: sendKey },
+        }));
+      } catch (err) {
+        const failure = err instanceof SendgridError ? err : new SendgridError(undefined, String(err), true);
+        // Not sent: the claim is released so the retry sends (the caps stay reserved for it).
+        await withTenant(pool, ref.tenantId, async (c) => {
+          await c.query(`update email_sends set status = 'drafted', claimed_at = null where tenant_id = $1 and send_key = $2 and status = 'sending'`, [ref.tenantId, sendKey]);
+          await insertAudit(c, { tenantId: ref.tenantId, workflowId: workflowId(), activity: 'sendEmail', tool: 'sendgrid.mail.send', status: 'error', durationMs: Date.now() - startedAt, source: mailer.source, params: { sendKey }, error: failure.message });
+        });
+        if (!failure.retryable) throw ApplicationFailure.nonRetryable(failure.message, 'SendgridRejected');
+        throw ApplicationFailure.retryable(failure.message, 'SendgridUnavailable');
+      }
+      await finishSend(ref, sendKey, row, messageId, at, { startedAt });
+      return { status: 'sent', messageId };
+    },
+
+    /** Classifies a stored inbound reply; an unsubscribe suppresses the contact at once, everywhere. */
+    async classifyLeadReply(input: LeadRef & { inboundId: string; at: number }): Promise<{ category: ReplyCategory; preferredTime: string | null }> {
+      const ref: LeadRef = input;
+      const inbound = await withTenant(pool, ref.tenantId, (c) =>
+        c.query<{ text: string; category: string | null }>('select text, category from inbound_emails where tenant_id = $1 and id = $2', [ref.tenantId, input.inboundId]),
+      );
+      const reply = inbound.rows[0];
+      if (!reply) throw ApplicationFailure.nonRetryable(`inbound email ${input.inboundId} not found`, 'NoInbound');
+      const startedAt = Date.now();
+      const result = await classifyReply(llm, reply.text);
+      await withTenant(pool, ref.tenantId, async (c) => {
+        if (result.origin !== 'rule') await auditLlm(c, ref.tenantId, 'classifyReply', startedAt, result.usage, result.error);
+        await c.query('update inbound_emails set category = $3 where tenant_id = $1 and id = $2', [ref.tenantId, input.inboundId, result.category]);
+        await c.query(`update campaign_leads set state = 'replied', updated_at = now() where tenant_id = $1 and campaign_id = $2 and id = $3 and state = 'active'`, [ref.tenantId, ref.campaignId, ref.leadId]);
+        await appendEvents(c, ref, [{
+          kind: 'reply-classified', at: input.at, key: eventKey(ref, 'reply', input.inboundId),
+          data: { inboundId: input.inboundId, category: result.category, origin: result.origin, preferredTime: result.preferredTime, ...(result.error ? { error: result.error } : {}), ...(result.usage ? { usage: result.usage, costUsd: costOf(result.usage) } : {}) },
+        }]);
+        if (result.category === 'unsubscribe') await suppressLeadIn(c, ref, 'unsubscribe', input.at);
+      });
+      return { category: result.category, preferredTime: result.preferredTime };
+    },
+
+    /** Drafts the answer to a question (and, in review mode, its approval); sent later by sendEmail. */
+    async draftAnswer(input: LeadRef & { inboundId: string; at: number; review: boolean }): Promise<{ sendKey: string; approvalId: string | null }> {
+      const ref: LeadRef = input;
+      const sendKey = `${ref.campaignId}:${ref.leadId}:answer:${input.inboundId}`;
+      const { lead, campaign, inbound } = await withTenant(pool, ref.tenantId, async (c) => ({
+        lead: await loadLead(c, ref),
+        campaign: await loadCampaign(c, ref.tenantId, ref.campaignId),
+        inbound: (await c.query<{ text: string; subject: string | null }>('select text, subject from inbound_emails where tenant_id = $1 and id = $2', [ref.tenantId, input.inboundId])).rows[0],
+      }));
+      if (!inbound || !lead.email) throw ApplicationFailure.nonRetryable(`nothing to answer for ${sendKey}`, 'NoQuestion');
+      const startedAt = Date.now();
+      const answer = await answerQuestion(llm, { goal: campaign.goal, question: inbound.text, brief: lead.brief ?? '', sender: campaign.settings.sender, firstName: lead.first_name });
+      const subject = inbound.subject?.startsWith('Re:') ? inbound.subject : `Re: ${inbound.subject ?? campaign.name}`;
+      return withTenant(pool, ref.tenantId, async (c) => {
+        await auditLlm(c, ref.tenantId, 'answerQuestion', startedAt, answer.usage, answer.error);
+        await c.query(
+          `insert into email_sends (tenant_id, send_key, campaign_id, lead_id, kind, to_email, from_email, subject, body, origin, reply_token)
+           values ($1, $2, $3, $4, 'answer', $5, $6, $7, $8, $9, $10) on conflict do nothing`,
+          [ref.tenantId, sendKey, ref.campaignId, ref.leadId, lead.email, campaign.settings.sender.email, subject, answer.body, answer.origin, newToken()],
+        );
+        const approvalId = input.review ? await createApproval(c, ref, { sendKey, stepIndex: null, kind: 'reply', draft: { subject, body: answer.body } }) : null;
+        await appendEvents(c, ref, [{ kind: 'answer-drafted', at: input.at, key: eventKey(ref, 'answer', input.inboundId), data: { sendKey, origin: answer.origin, approvalId, ...(answer.usage ? { usage: answer.usage, costUsd: costOf(answer.usage) } : {}) } }]);
+        return { sendKey, approvalId };
+      });
+    },
+
+    /** The booking confirmation email (sent like any other, through sendEmail). */
+    async draftConfirmation(input: LeadRef & { appointmentId: string; startTime: string; timezone: string; at: number }): Promise<{ sendKey: string }> {
+      const ref: LeadRef = input;
+      const sendKey = `${ref.campaignId}:${ref.leadId}:confirm:${input.appointmentId}`;
+      await withTenant(pool, ref.tenantId, async (c) => {
+        const lead = await loadLead(c, ref);
+        const campaign = await loadCampaign(c, ref.tenantId, ref.campaignId);
+        if (!lead.email) return;
+        const when = new Intl.DateTimeFormat('en-US', { dateStyle: 'full', timeStyle: 'short', timeZone: input.timezone }).format(new Date(input.startTime));
+        const sender = campaign.settings.sender;
+        await c.query(
+          `insert into email_sends (tenant_id, send_key, campaign_id, lead_id, kind, to_email, from_email, subject, body, origin, reply_token)
+           values ($1, $2, $3, $4, 'confirmation', $5, $6, $7, $8, 'template', $9) on conflict do nothing`,
+          [ref.tenantId, sendKey, ref.campaignId, ref.leadId, lead.email, sender.email, `Confirmed: ${when}`,
+            `Hi ${lead.first_name ?? 'there'},\n\nYou're booked for ${when} (${input.timezone}). If that time stops working, just reply to this email.\n\n${sender.name ?? sender.email}`, newToken()],
+        );
+      });
+      return { sendKey };
+    },
+
+    /** Appends workflow-side facts (waiting for a window, paused, approval decided, booking) to the timeline. */
+    async recordLeadEvents(input: LeadRef & { events: LeadEvent[] }): Promise<void> {
+      await withTenant(pool, input.tenantId, (c) => appendEvents(c, input, input.events));
+    },
+
+    /** Sets the lead's final state and appends the closing event. */
+    async finishLead(input: LeadRef & { outcome: LeadOutcome; at: number; detail?: string }): Promise<void> {
+      const ref: LeadRef = input;
+      await withTenant(pool, ref.tenantId, async (c) => {
+        // Outcomes are lead states by name.
+        await c.query('update campaign_leads set state = $4, updated_at = now() where tenant_id = $1 and campaign_id = $2 and id = $3', [ref.tenantId, ref.campaignId, ref.leadId, input.outcome]);
+        await appendEvents(c, ref, [{ kind: 'finished', at: input.at, key: eventKey(ref, 'finished'), data: { outcome: input.outcome, ...(input.detail ? { detail: input.detail } : {}) } }]);
+      });
+    },
+  };
+
+  async function suppressLeadIn(c: PoolClient, ref: LeadRef, reason: 'unsubscribe', at: number) {
+    const lead = await loadLead(c, ref);
+    await suppress(c, { tenantId: ref.tenantId, email: lead.email, phone: lead.phone, contactId: lead.contact_id, reason, source: `campaign:${ref.campaignId}` });
+    await c.query(`update email_sends set status = 'suppressed' where tenant_id = $1 and lead_id = $2 and campaign_id = $3 and status = 'drafted'`, [ref.tenantId, ref.leadId, ref.campaignId]);
+    await appendEvents(c, ref, [{ kind: 'suppressed', at, key: eventKey(ref, 'suppressed'), data: { reason, email: lead.email, phone: lead.phone, contactId: lead.contact_id } }]);
+  }
+}
+
+const newToken = () => randomBytes(10).toString('base64url').replace(/[-_]/g, 'x').toLowerCase();
+
+export type OutreachActivities = ReturnType<typeof createOutreachActivities>;

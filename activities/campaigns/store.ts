@@ -1,0 +1,113 @@
+import { randomBytes } from 'node:crypto';
+import { CampaignDefinition, type CampaignSettings } from '../../lib/campaign.js';
+import type { PoolClient } from '../../lib/db.js';
+import type { LeadFacts } from './prompts.js';
+
+/** Postgres helpers shared by the campaign activities and routes: ids, events, settings, lead facts. */
+
+export interface LeadRef {
+  tenantId: string;
+  campaignId: string;
+  leadId: string;
+}
+
+export const newId = (prefix: string, bytes = 8) => `${prefix}_${randomBytes(bytes).toString('base64url').replace(/[-_]/g, '').toLowerCase().slice(0, 12)}`;
+
+export interface LeadEvent {
+  kind: string;
+  stepIndex?: number | null;
+  data?: Record<string, unknown>;
+  /** Workflow time, ms. */
+  at: number;
+  /** Unique per tenant: a retried activity appends the same event once. */
+  key: string;
+}
+
+/** Appends to the lead's timeline; returns false when the event (by key) is already there. */
+export async function appendEvents(client: PoolClient, ref: LeadRef, events: LeadEvent[]): Promise<void> {
+  if (!events.length) return;
+  await client.query(
+    `insert into lead_events (tenant_id, campaign_id, lead_id, kind, step_index, data, occurred_at, event_key)
+     select $1, $2, $3, e.kind, e.step_index, coalesce(e.data, '{}'), to_timestamp(e.at / 1000.0), e.key
+       from jsonb_to_recordset($4::jsonb) as e(kind text, step_index int, data jsonb, at double precision, key text)
+     on conflict (tenant_id, event_key) do nothing`,
+    [ref.tenantId, ref.campaignId, ref.leadId, JSON.stringify(events.map((e) => ({ kind: e.kind, step_index: e.stepIndex ?? null, data: e.data ?? {}, at: e.at, key: e.key })))],
+  );
+}
+
+export const eventKey = (ref: LeadRef, ...parts: (string | number)[]) => [ref.campaignId, ref.leadId, ...parts].join(':');
+
+// A campaign's definition never changes after creation, so each process may keep it.
+const settingsCache = new Map<string, { name: string; goal: string; settings: CampaignSettings }>();
+
+export async function loadCampaign(client: PoolClient, tenantId: string, campaignId: string): Promise<{ name: string; goal: string; settings: CampaignSettings }> {
+  const cacheKey = `${tenantId}:${campaignId}`;
+  const hit = settingsCache.get(cacheKey);
+  if (hit) return hit;
+  const { rows } = await client.query<{ name: string; goal: string; definition: unknown }>('select name, goal, definition from campaigns where tenant_id = $1 and id = $2', [tenantId, campaignId]);
+  if (!rows[0]) throw new Error(`campaign ${campaignId} not found`);
+  const { audience: _audience, ...settings } = CampaignDefinition.parse(rows[0].definition);
+  const loaded = { name: rows[0].name, goal: rows[0].goal, settings };
+  if (settingsCache.size > 1000) settingsCache.clear();
+  settingsCache.set(cacheKey, loaded);
+  return loaded;
+}
+
+export interface LeadRow {
+  id: string;
+  contact_id: string | null;
+  email: string | null;
+  phone: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  company: string | null;
+  timezone: string | null;
+  fields: Record<string, string>;
+  state: string;
+  brief: string | null;
+}
+
+export async function loadLead(client: PoolClient, ref: LeadRef): Promise<LeadRow> {
+  const { rows } = await client.query<LeadRow>(
+    `select id, contact_id, email, phone, first_name, last_name, company, timezone, fields, state, brief
+       from campaign_leads where tenant_id = $1 and campaign_id = $2 and id = $3`,
+    [ref.tenantId, ref.campaignId, ref.leadId],
+  );
+  if (!rows[0]) throw new Error(`lead ${ref.leadId} of campaign ${ref.campaignId} not found`);
+  return rows[0];
+}
+
+/** The lead as the prompts see it: its own fields plus what the CRM cache holds (tags, notes, opportunities). */
+export async function leadFacts(client: PoolClient, tenantId: string, lead: LeadRow): Promise<LeadFacts & { crmTimezone: string | null }> {
+  const name = [lead.first_name, lead.last_name].filter(Boolean).join(' ') || null;
+  const base = { name, firstName: lead.first_name, email: lead.email, phone: lead.phone, company: lead.company, fields: lead.fields ?? {} };
+  const { rows } = await client.query<{ id: string; name: string | null; first_name: string | null; company_name: string | null; tags: string[]; source: string | null; timezone: string | null }>(
+    `select id, name, first_name, company_name, tags, source, timezone from contacts
+      where tenant_id = $1 and (id = $2 or ($2::text is null and ((email = $3 and $3 is not null) or (phone = $4 and $4 is not null))))
+      order by date_updated desc nulls last limit 1`,
+    [tenantId, lead.contact_id, lead.email, lead.phone],
+  );
+  const contact = rows[0];
+  if (!contact) return { ...base, crm: null, crmTimezone: null };
+  // One connection runs one query at a time.
+  const notes = await client.query<{ body: string }>('select body from crm_notes where tenant_id = $1 and contact_id = $2 order by date_added desc nulls last limit 5', [tenantId, contact.id]);
+  const opportunities = await client.query<{ name: string; status: string; stage: string | null }>(
+      `select o.name, o.status, s.name as stage from crm_opportunities o
+         left join crm_pipeline_stages s on s.tenant_id = o.tenant_id and s.pipeline_id = o.pipeline_id and s.id = o.stage_id
+        where o.tenant_id = $1 and o.contact_id = $2 order by o.updated_at desc nulls last limit 5`,
+      [tenantId, contact.id],
+  );
+  return {
+    ...base,
+    name: base.name ?? contact.name,
+    firstName: base.firstName ?? contact.first_name,
+    company: base.company ?? contact.company_name,
+    crm: {
+      tags: contact.tags,
+      source: contact.source,
+      notes: notes.rows.map((n) => n.body),
+      opportunities: opportunities.rows.map((o) => `${o.name} (${o.status}${o.stage ? `, stage ${o.stage}` : ''})`),
+    },
+    crmTimezone: contact.timezone,
+  };
+}

@@ -1,0 +1,56 @@
+import type { PoolClient } from './db.js';
+import { toE164 } from './phone.js';
+
+/**
+ * The tenant-wide do-not-contact list. A contact who unsubscribed, said "stop", bounced or reported
+ * spam on any channel is never emailed, called or texted again by any campaign or outbound call.
+ * Both functions take a client already inside `withTenant(...)`.
+ */
+
+/** Words that withdraw consent ("unsubscribe", "stop", "remove me"): honoured on any channel even without a model. */
+const OPT_OUT = /\b(unsubscribe|opt[- ]?out|stop (emailing|contacting|calling|texting)|remove me|do not (contact|email|call|text))\b|^\s*stop\s*$/im;
+export const isOptOutText = (text: string): boolean => OPT_OUT.test(text);
+
+export type SuppressionReason = 'unsubscribe' | 'stop' | 'bounce' | 'spamreport' | 'manual';
+
+export interface ContactKeys {
+  tenantId: string;
+  email?: string | null;
+  phone?: string | null;
+  contactId?: string | null;
+}
+
+function keysOf(input: ContactKeys): { channel: 'email' | 'phone' | 'contact'; value: string }[] {
+  const keys: { channel: 'email' | 'phone' | 'contact'; value: string }[] = [];
+  const email = input.email?.trim().toLowerCase();
+  if (email) keys.push({ channel: 'email', value: email });
+  const phone = toE164(input.phone);
+  if (phone) keys.push({ channel: 'phone', value: phone });
+  if (input.contactId) keys.push({ channel: 'contact', value: input.contactId });
+  return keys;
+}
+
+/** True when any of the given email, phone or CRM contact id is suppressed for the tenant. */
+export async function isSuppressed(client: PoolClient, input: ContactKeys): Promise<boolean> {
+  const keys = keysOf(input);
+  if (!keys.length) return false;
+  const { rowCount } = await client.query(
+    `select 1 from suppressions s join unnest($2::text[], $3::text[]) as k(channel, value) on s.channel = k.channel and s.value = k.value
+      where s.tenant_id = $1 limit 1`,
+    [input.tenantId, keys.map((k) => k.channel), keys.map((k) => k.value)],
+  );
+  return Boolean(rowCount);
+}
+
+/** Suppresses every given key at once (idempotent: the first reason recorded stays). */
+export async function suppress(client: PoolClient, input: ContactKeys & { reason: SuppressionReason; source?: string }): Promise<number> {
+  const keys = keysOf(input);
+  if (!keys.length) return 0;
+  const { rowCount } = await client.query(
+    `insert into suppressions (tenant_id, channel, value, reason, source)
+     select $1, k.channel, k.value, $4, $5 from unnest($2::text[], $3::text[]) as k(channel, value)
+     on conflict do nothing`,
+    [input.tenantId, keys.map((k) => k.channel), keys.map((k) => k.value), input.reason, input.source ?? null],
+  );
+  return rowCount ?? 0;
+}

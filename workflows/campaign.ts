@@ -1,0 +1,153 @@
+import {
+  allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, getExternalWorkflowHandle, proxyLocalActivities, setHandler, startChild, workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { CampaignFeedActivities } from '../activities/campaigns/feed.js';
+import type { LeadOutcome } from '../activities/campaigns/outreach.js';
+import { workflowIds } from '../lib/ids.js';
+import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
+import { leadFinishedSignal, pauseLeadSignal, resumeLeadSignal, type leadOutreach } from './leadOutreach.js';
+
+const { nextLeads, closeCampaign } = proxyLocalActivities<CampaignFeedActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '1 minute', backoffCoefficient: 2 },
+});
+
+export interface CampaignCarry {
+  /** seq of the last lead started. */
+  cursor: number;
+  /** Leads started and not finished yet (they outlive a continue-as-new: their parent close policy is ABANDON). */
+  active: string[];
+  started: number;
+  finished: number;
+  outcomes: Partial<Record<LeadOutcome, number>>;
+  paused: boolean;
+  cancelled: boolean;
+}
+
+export interface CampaignInput {
+  tenantId: string;
+  campaignId: string;
+  maxActiveLeads: number;
+  carry?: CampaignCarry;
+}
+
+export interface CampaignProgress {
+  state: 'running' | 'paused' | 'cancelling' | 'completed' | 'cancelled';
+  started: number;
+  finished: number;
+  active: number;
+  outcomes: Partial<Record<LeadOutcome, number>>;
+}
+
+export const pauseCampaignSignal = defineSignal('pause');
+export const resumeCampaignSignal = defineSignal('resume');
+export const cancelCampaignSignal = defineSignal('cancel');
+/** New leads were added to the campaign (they are read from Postgres). */
+export const leadsAddedSignal = defineSignal('leadsAdded');
+export const campaignProgressQuery = defineQuery<CampaignProgress>('progress');
+
+/** Leads started per run before continuing as new (each start is ~3 history events, each finish 1–2). */
+const STARTS_PER_RUN = 500;
+/** Leads read per feed activity. */
+const PAGE = 100;
+
+/**
+ * One campaign: feeds its leads, in the order they were added, to `leadOutreach` children with at
+ * most `maxActiveLeads` in flight; relays pause/resume/cancel to them; continues as new every few
+ * hundred starts so a 10,000-lead campaign's history stays small. Ends when every lead is done.
+ */
+export async function campaign(input: CampaignInput): Promise<CampaignProgress> {
+  const { tenantId, campaignId } = input;
+  const c: CampaignCarry = input.carry ?? { cursor: 0, active: [], started: 0, finished: 0, outcomes: {}, paused: false, cancelled: false };
+  const active = new Set(c.active);
+  let feedExhausted = false;
+  let startedThisRun = 0;
+  const leadWorkflowId = (leadId: string) => workflowIds.leadOutreach(tenantId, campaignId, leadId);
+  const progress = (state?: CampaignProgress['state']): CampaignProgress => ({
+    state: state ?? (c.cancelled ? 'cancelling' : c.paused ? 'paused' : 'running'),
+    started: c.started,
+    finished: c.finished,
+    active: active.size,
+    outcomes: { ...c.outcomes },
+  });
+
+  // Pause and resume reach the leads already running (they hold their next send); the feed stops too.
+  const relay = async (signal: typeof pauseLeadSignal | typeof resumeLeadSignal) => {
+    await Promise.all([...active].map((id) => getExternalWorkflowHandle(leadWorkflowId(id)).signal(signal).catch(() => undefined)));
+  };
+  setHandler(pauseCampaignSignal, async () => {
+    c.paused = true;
+    await relay(pauseLeadSignal);
+  });
+  setHandler(resumeCampaignSignal, async () => {
+    c.paused = false;
+    await relay(resumeLeadSignal);
+  });
+  setHandler(cancelCampaignSignal, () => {
+    c.cancelled = true;
+  });
+  setHandler(leadsAddedSignal, () => {
+    feedExhausted = false;
+  });
+  setHandler(leadFinishedSignal, ({ leadId, outcome }) => {
+    if (!active.delete(leadId)) return; // a duplicate, or not ours
+    c.finished++;
+    c.outcomes[outcome] = (c.outcomes[outcome] ?? 0) + 1;
+  });
+  setHandler(campaignProgressQuery, () => progress());
+
+  const canStart = () => !c.cancelled && !c.paused && !feedExhausted && active.size < input.maxActiveLeads;
+  for (;;) {
+    if (c.cancelled) {
+      await Promise.all([...active].map((id) => getExternalWorkflowHandle(leadWorkflowId(id)).cancel().catch(() => undefined)));
+      await closeCampaign({ tenantId, campaignId, status: 'cancelled' });
+      return progress('cancelled');
+    }
+    if (canStart() && startedThisRun < STARTS_PER_RUN) {
+      const limit = Math.min(PAGE, input.maxActiveLeads - active.size, STARTS_PER_RUN - startedThisRun);
+      const { leads } = await nextLeads({ tenantId, campaignId, afterSeq: c.cursor, limit });
+      if (!leads.length) {
+        feedExhausted = true;
+        continue;
+      }
+      // Counted as active before the start completes, so an early leadFinished always finds it.
+      for (const lead of leads) active.add(lead.id);
+      c.cursor = leads.at(-1)!.seq;
+      c.started += leads.length;
+      startedThisRun += leads.length;
+      await Promise.all(
+        leads.map(async (lead) => {
+          try {
+            await startChild<typeof leadOutreach>('leadOutreach', {
+              workflowId: leadWorkflowId(lead.id),
+              args: [{ tenantId, campaignId, leadId: lead.id, campaignWorkflowId: workflowInfo().workflowId, paused: c.paused }],
+              // Leads outlive this run (continue-as-new) and report back by signal.
+              parentClosePolicy: 'ABANDON',
+              typedSearchAttributes: [
+                { key: TenantIdKey, value: tenantId },
+                { key: CampaignIdKey, value: campaignId },
+                { key: WorkflowKindKey, value: 'leadOutreach' },
+              ],
+            });
+          } catch (err) {
+            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+            // Started by an earlier run of this campaign and finished since: not in flight.
+            active.delete(lead.id);
+            c.started--;
+          }
+        }),
+      );
+      continue;
+    }
+    if (feedExhausted && active.size === 0) {
+      await closeCampaign({ tenantId, campaignId, status: 'completed' });
+      return progress('completed');
+    }
+    if (startedThisRun >= STARTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof campaign>({ ...input, carry: { ...c, active: [...active] } });
+    }
+    await condition(() => c.cancelled || canStart() || (feedExhausted && active.size === 0));
+  }
+}

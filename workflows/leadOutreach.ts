@@ -1,0 +1,287 @@
+import {
+  CancellationScope, condition, defineQuery, defineSignal, getExternalWorkflowHandle, isCancellation, proxyLocalActivities, setHandler,
+} from '@temporalio/workflow';
+import type { LeadOutcome, LeadPlan, OutreachActivities, SendResult } from '../activities/campaigns/outreach.js';
+import type { ReplyCategory } from '../activities/campaigns/prompts.js';
+import { nextWindowStart } from '../lib/sendWindow.js';
+
+// Local activities: each lead is a handful of short steps, and running them inside the lead's
+// workflow task (results recorded as markers) spares a server round trip per step — what lets a
+// 10,000-lead campaign run at close to the cost of its bare child workflows. Every one is
+// idempotent by its lead/step key, so a retry after a crash has one effect.
+const act = proxyLocalActivities<OutreachActivities>({
+  startToCloseTimeout: '3 minutes',
+  localRetryThreshold: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 60 },
+});
+
+export interface LeadOutreachInput {
+  tenantId: string;
+  campaignId: string;
+  leadId: string;
+  /** Told when this lead is done (the campaign continues as new, so it is found by id). */
+  campaignWorkflowId: string;
+  paused?: boolean;
+}
+
+export interface LeadResult {
+  outcome: LeadOutcome;
+  detail?: string;
+}
+
+export interface LeadProgress {
+  state: 'preparing' | 'waiting' | 'awaiting-approval' | 'sending' | 'handling-reply' | 'conversation' | 'calling' | 'finished';
+  stepIndex: number;
+  paused: boolean;
+  waitingUntil: string | null;
+  outcome: LeadOutcome | null;
+}
+
+/** A reply stored by the Inbound Parse webhook (by id: the text stays out of history). */
+export const replyReceivedSignal = defineSignal<[{ inboundId: string }]>('replyReceived');
+export const approvalDecidedSignal = defineSignal<[{ approvalId: string; decision: 'approved' | 'edited' | 'rejected' }]>('approvalDecided');
+export const pauseLeadSignal = defineSignal('pause');
+export const resumeLeadSignal = defineSignal('resume');
+export const leadProgressQuery = defineQuery<LeadProgress>('leadProgress');
+/** The lead's last act: tells its campaign (whichever run is current) that it is done. */
+export const leadFinishedSignal = defineSignal<[{ leadId: string; outcome: LeadOutcome }]>('leadFinished');
+
+const DAY = 86_400_000;
+/** After answering a question, how long the conversation stays open for another reply. */
+const CONVERSATION_OPEN_MS = 14 * DAY;
+/** An out-of-office without a return date pushes the next touch this far. */
+const OUT_OF_OFFICE_MS = 7 * DAY;
+/** A send that found the campaign paused (before our pause signal arrived) looks again after this. */
+const PAUSED_RECHECK_MS = 10 * 60_000;
+
+/** What a reply meant for the sequence: stop with an outcome, keep going, or talk on. */
+type ReplyEffect = { stop: LeadOutcome } | { converse: true } | null;
+
+/**
+ * One lead of a campaign: research, then the sequence (email, wait, call, sms) with sends inside the
+ * lead's local send window and under the caps, drafts held for approval in review mode, and replies
+ * handled as they arrive (they end the follow-ups).
+ */
+export async function leadOutreach(input: LeadOutreachInput): Promise<LeadResult> {
+  const ref = { tenantId: input.tenantId, campaignId: input.campaignId, leadId: input.leadId };
+  const st = {
+    progress: { state: 'preparing', stepIndex: -1, paused: Boolean(input.paused), waitingUntil: null, outcome: null } as LeadProgress,
+    resumes: 0,
+    replies: [] as string[],
+    seenReplies: new Set<string>(),
+    decisions: new Map<string, 'approved' | 'edited' | 'rejected'>(),
+    /** Out of office: no touch before this instant. */
+    notBefore: 0,
+  };
+  setHandler(replyReceivedSignal, ({ inboundId }) => {
+    if (st.seenReplies.has(inboundId)) return;
+    st.seenReplies.add(inboundId);
+    st.replies.push(inboundId);
+  });
+  setHandler(approvalDecidedSignal, ({ approvalId, decision }) => void st.decisions.set(approvalId, decision));
+  setHandler(pauseLeadSignal, () => void (st.progress.paused = true));
+  setHandler(resumeLeadSignal, () => {
+    st.progress.paused = false;
+    st.resumes++;
+  });
+  setHandler(leadProgressQuery, () => st.progress);
+
+  const record = (kind: string, key: string, data: Record<string, unknown> = {}) =>
+    act.recordLeadEvents({ ...ref, events: [{ kind, at: Date.now(), stepIndex: st.progress.stepIndex, key: `${ref.campaignId}:${ref.leadId}:${key}`, data }] });
+
+  /** Sleeps until `until` unless a reply (or, when `onPause`, a pause) needs attention first. */
+  const sleepUntil = async (until: number, onPause = true) => {
+    st.progress.waitingUntil = new Date(until).toISOString();
+    await condition(() => st.replies.length > 0 || (onPause && st.progress.paused), Math.max(1, until - Date.now()));
+    st.progress.waitingUntil = null;
+  };
+
+  /**
+   * Sends one email inside the lead's window and under the caps. Sequence emails give way to
+   * replies (which may end the sequence); answers and confirmations do not.
+   */
+  async function deliver(plan: LeadPlan, sendKey: string, stepIndex: number | null, interruptible: boolean): Promise<LeadOutcome | 'sent' | 'skipped'> {
+    for (;;) {
+      if (interruptible && st.replies.length) {
+        const effect = await handleReplies(plan);
+        if (effect && 'stop' in effect) return effect.stop;
+        if (effect) return converse(plan);
+      }
+      if (st.progress.paused) {
+        await condition(() => !st.progress.paused || (interruptible && st.replies.length > 0));
+        continue;
+      }
+      const now = Date.now();
+      const opens = nextWindowStart(Math.max(now, st.notBefore), plan.timezone, plan.window);
+      if (opens > now) {
+        await record('waiting-for-window', `window:${sendKey}:${opens}`, { sendKey, until: new Date(opens).toISOString(), timezone: plan.timezone });
+        await sleepUntil(opens);
+        continue;
+      }
+      st.progress.state = 'sending';
+      const resumesBefore = st.resumes;
+      const r: SendResult = await act.sendEmail({ ...ref, sendKey, stepIndex, at: now });
+      switch (r.status) {
+        case 'sent':
+          return 'sent';
+        case 'deferred':
+          st.progress.state = 'waiting';
+          await sleepUntil(r.retryAt);
+          continue;
+        case 'paused':
+          await condition(() => st.resumes > resumesBefore || (interruptible && st.replies.length > 0), PAUSED_RECHECK_MS);
+          continue;
+        case 'cancelled':
+          return 'cancelled';
+        case 'suppressed':
+          return 'suppressed';
+        default:
+          return 'skipped';
+      }
+    }
+  }
+
+  /** Review mode: waits for the person's decision; replies are handled meanwhile. */
+  async function approval(plan: LeadPlan, approvalId: string): Promise<{ decision: 'approved' | 'edited' | 'rejected' } | { effect: ReplyEffect }> {
+    st.progress.state = 'awaiting-approval';
+    for (;;) {
+      await condition(() => st.decisions.has(approvalId) || st.replies.length > 0);
+      const decision = st.decisions.get(approvalId);
+      if (decision) {
+        await record('approval-decided', `approval:${approvalId}`, { approvalId, decision });
+        return { decision };
+      }
+      const effect = await handleReplies(plan);
+      if (effect) return { effect };
+    }
+  }
+
+  async function handleReplies(plan: LeadPlan): Promise<ReplyEffect> {
+    while (st.replies.length) {
+      const inboundId = st.replies.shift()!;
+      st.progress.state = 'handling-reply';
+      const { category, preferredTime } = await act.classifyLeadReply({ ...ref, inboundId, at: Date.now() });
+      const effect = await onReply(plan, inboundId, category, preferredTime);
+      if (effect) return effect;
+    }
+    return null;
+  }
+
+  async function onReply(plan: LeadPlan, inboundId: string, category: ReplyCategory, preferredTime: string | null): Promise<ReplyEffect> {
+    switch (category) {
+      case 'unsubscribe':
+        return { stop: 'opted_out' };
+      case 'not_now':
+        return { stop: 'not_now' };
+      case 'wrong_person':
+        return { stop: 'wrong_person' };
+      case 'out_of_office': {
+        const back = preferredTime ? Date.parse(preferredTime) : Number.NaN;
+        st.notBefore = Math.max(st.notBefore, Number.isFinite(back) && back > Date.now() ? back : Date.now() + OUT_OF_OFFICE_MS);
+        await record('rescheduled', `ooo:${inboundId}`, { notBefore: new Date(st.notBefore).toISOString() });
+        return null;
+      }
+      case 'interested':
+        return { stop: await bookMeeting(plan, inboundId, preferredTime) };
+      case 'question': {
+        const { sendKey, approvalId } = await act.draftAnswer({ ...ref, inboundId, at: Date.now(), review: plan.reviewMode });
+        if (approvalId) {
+          const decided = await approval(plan, approvalId);
+          if ('effect' in decided) return decided.effect;
+          if (decided.decision === 'rejected') return { converse: true };
+        }
+        const sent = await deliver(plan, sendKey, null, false);
+        if (sent !== 'sent' && sent !== 'skipped') return { stop: sent };
+        return { converse: true };
+      }
+    }
+  }
+
+  /** Interested: a meeting in a free slot near the time they asked for; no CRM booking → they replied, a person follows up. */
+  async function bookMeeting(_plan: LeadPlan, inboundId: string, _preferredTime: string | null): Promise<LeadOutcome> {
+    await record('meeting-requested', `meeting:${inboundId}`, {});
+    return 'replied';
+  }
+
+  /** After an answered question: the conversation stays open for more replies, then the lead ends as replied. */
+  async function converse(plan: LeadPlan): Promise<LeadOutcome> {
+    for (;;) {
+      st.progress.state = 'conversation';
+      const got = await condition(() => st.replies.length > 0, CONVERSATION_OPEN_MS);
+      if (!got) return 'replied';
+      const effect = await handleReplies(plan);
+      if (effect && 'stop' in effect) return effect.stop;
+    }
+  }
+
+  async function runSequence(plan: LeadPlan): Promise<LeadOutcome> {
+    for (let i = 0; i < plan.steps.length; i++) {
+      const step = plan.steps[i]!;
+      st.progress.stepIndex = i;
+      if (st.replies.length) {
+        const effect = await handleReplies(plan);
+        if (effect) return 'stop' in effect ? effect.stop : converse(plan);
+      }
+      switch (step.type) {
+        case 'wait': {
+          st.progress.state = 'waiting';
+          const until = Date.now() + step.days * DAY;
+          while (Math.max(until, st.notBefore) > Date.now()) {
+            await sleepUntil(Math.max(until, st.notBefore), false);
+            if (st.replies.length) {
+              const effect = await handleReplies(plan);
+              if (effect) return 'stop' in effect ? effect.stop : converse(plan);
+            }
+          }
+          break;
+        }
+        case 'email': {
+          if (!plan.email) {
+            await record('step-skipped', `skip:${i}`, { reason: 'no email address' });
+            break;
+          }
+          const sendKey = `${ref.campaignId}:${ref.leadId}:${i}`;
+          if (plan.reviewMode) {
+            const { approvalId } = await act.composeEmail({ ...ref, stepIndex: i, at: Date.now(), review: true });
+            if (approvalId) {
+              const decided = await approval(plan, approvalId);
+              if ('effect' in decided) {
+                const effect = decided.effect!;
+                return 'stop' in effect ? effect.stop : converse(plan);
+              }
+              if (decided.decision === 'rejected') break;
+            }
+          }
+          const sent = await deliver(plan, sendKey, i, true);
+          if (sent !== 'sent' && sent !== 'skipped') return sent;
+          break;
+        }
+        case 'call':
+        case 'sms':
+          await record('step-skipped', `skip:${i}`, { reason: `${step.type} steps are not available yet` });
+          break;
+      }
+    }
+    return 'exhausted';
+  }
+
+  let result: LeadResult;
+  let failure: unknown;
+  try {
+    const plan = await act.prepareLead({ ...ref, at: Date.now() });
+    if (plan.status === 'finished') return { outcome: 'exhausted', detail: 'already finished' };
+    result = { outcome: plan.status === 'suppressed' ? 'suppressed' : await runSequence(plan) };
+  } catch (err) {
+    // A failed lead still reports back, so its campaign is not left waiting for it.
+    failure = err;
+    result = isCancellation(err) ? { outcome: 'cancelled' } : { outcome: 'failed', detail: err instanceof Error ? err.message : String(err) };
+  }
+  st.progress.state = 'finished';
+  st.progress.outcome = result.outcome;
+  await CancellationScope.nonCancellable(async () => {
+    await act.finishLead({ ...ref, outcome: result.outcome, at: Date.now(), ...(result.detail ? { detail: result.detail } : {}) });
+    await getExternalWorkflowHandle(input.campaignWorkflowId).signal(leadFinishedSignal, { leadId: ref.leadId, outcome: result.outcome }).catch(() => undefined);
+  });
+  if (failure && !isCancellation(failure)) throw failure;
+  return result;
+}
