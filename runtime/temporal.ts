@@ -52,8 +52,11 @@ async function pythonScriptDirs(): Promise<string[]> {
   return [];
 }
 
-/** Finds a working `temporal` binary: TEMPORAL_CLI_PATH, then PATH, then Python's scripts folders. */
-export async function locateTemporalCli(cliPath: string | undefined, binary = 'temporal'): Promise<LocatedCli | undefined> {
+/**
+ * Finds a working `temporal` binary: TEMPORAL_CLI_PATH, then PATH, then Python's scripts folders.
+ * `probe: false` only checks that the file is executable (the Java time-skipping test server has no `--version`).
+ */
+export async function locateTemporalCli(cliPath: string | undefined, binary = 'temporal', opts: { probe?: boolean } = {}): Promise<LocatedCli | undefined> {
   const candidates: LocatedCli[] = [];
   if (cliPath) candidates.push({ path: path.resolve(cliPath), source: 'TEMPORAL_CLI_PATH' });
   for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
@@ -62,6 +65,7 @@ export async function locateTemporalCli(cliPath: string | undefined, binary = 't
   for (const dir of await pythonScriptDirs()) candidates.push({ path: path.join(dir, binary), source: 'python-scripts' });
   for (const candidate of candidates) {
     if (!executable(candidate.path)) continue;
+    if (opts.probe === false) return candidate;
     try {
       await execFileAsync(candidate.path, ['--version'], { timeout: 10_000 });
       return candidate;

@@ -17,12 +17,17 @@ function installRuntime(log: Logger): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const sdkLog = log.child({ component: 'temporal-sdk' });
-  Runtime.install({
-    logger: new DefaultLogger('WARN', ({ level, message, meta }) => {
-      sdkLog[level === 'ERROR' ? 'error' : 'warn'](meta ?? {}, message);
-    }),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
-  });
+  try {
+    Runtime.install({
+      logger: new DefaultLogger('WARN', ({ level, message, meta }) => {
+        sdkLog[level === 'ERROR' ? 'error' : 'warn'](meta ?? {}, message);
+      }),
+      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+    });
+  } catch (err) {
+    // A runtime made earlier in this process (e.g. by a TestWorkflowEnvironment) is kept as it is.
+    if ((err as Error).name !== 'IllegalStateError') throw err;
+  }
 }
 
 async function sourceFiles(dir: string): Promise<string[]> {

@@ -1,9 +1,14 @@
 import {
-  CancellationScope, condition, defineQuery, defineSignal, getExternalWorkflowHandle, isCancellation, proxyLocalActivities, setHandler,
+  CancellationScope, condition, defineQuery, defineSignal, getExternalWorkflowHandle, isCancellation, proxyActivities, proxyLocalActivities,
+  setHandler, startChild, workflowInfo,
 } from '@temporalio/workflow';
 import type { LeadOutcome, LeadPlan, OutreachActivities, SendResult } from '../activities/campaigns/outreach.js';
 import type { ReplyCategory } from '../activities/campaigns/prompts.js';
+import type { CrmActionActivities } from '../activities/crm/actions.js';
+import { workflowIds } from '../lib/ids.js';
+import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import { nextWindowStart } from '../lib/sendWindow.js';
+import type { voiceCall } from './voiceCall.js';
 
 // Local activities: each lead is a handful of short steps, and running them inside the lead's
 // workflow task (results recorded as markers) spares a server round trip per step — what lets a
@@ -13,6 +18,12 @@ const act = proxyLocalActivities<OutreachActivities>({
   startToCloseTimeout: '3 minutes',
   localRetryThreshold: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 60 },
+});
+
+// CRM writes (the voice issue's idempotent actions): rare, rate-limited by GHL's budget, so ordinary activities.
+const crm = proxyActivities<CrmActionActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10 },
 });
 
 export interface LeadOutreachInput {
@@ -53,6 +64,12 @@ const CONVERSATION_OPEN_MS = 14 * DAY;
 const OUT_OF_OFFICE_MS = 7 * DAY;
 /** A send that found the campaign paused (before our pause signal arrived) looks again after this. */
 const PAUSED_RECHECK_MS = 10 * 60_000;
+/** A call step waiting for one of the tenant's call slots looks again after this. */
+const CALL_SLOT_RECHECK_MS = 2 * 60_000;
+/** Meetings are offered from the free slots of the next days. */
+const BOOKING_HORIZON_DAYS = 7;
+/** Outcomes worth writing back to the CRM contact (tags and a note). */
+const CRM_OUTCOMES: LeadOutcome[] = ['booked', 'replied', 'opted_out', 'not_now', 'wrong_person'];
 
 /** What a reply meant for the sequence: stop with an outcome, keep going, or talk on. */
 type ReplyEffect = { stop: LeadOutcome } | { converse: true } | null;
@@ -197,10 +214,127 @@ export async function leadOutreach(input: LeadOutreachInput): Promise<LeadResult
     }
   }
 
-  /** Interested: a meeting in a free slot near the time they asked for; no CRM booking → they replied, a person follows up. */
-  async function bookMeeting(_plan: LeadPlan, inboundId: string, _preferredTime: string | null): Promise<LeadOutcome> {
-    await record('meeting-requested', `meeting:${inboundId}`, {});
-    return 'replied';
+  /**
+   * Interested: the free slot nearest the time they asked for (else the first one), booked once per
+   * reply, and confirmed by email. Without a CRM calendar the reply stands and a person follows up.
+   */
+  async function bookMeeting(plan: LeadPlan, inboundId: string, preferredTime: string | null): Promise<LeadOutcome> {
+    const today = new Date(Date.now()).toISOString().slice(0, 10);
+    const horizon = new Date(Date.now() + BOOKING_HORIZON_DAYS * DAY).toISOString().slice(0, 10);
+    try {
+      const { slots, calendarId } = await crm.getFreeSlots({ tenantId: ref.tenantId, calendarId: plan.calendarId ?? undefined, startDate: today, endDate: horizon, timezone: plan.timezone });
+      const wanted = preferredTime ? Date.parse(preferredTime) : Date.now();
+      const future = slots.filter((slot) => Date.parse(slot) > Date.now());
+      const slot = future.find((t) => Date.parse(t) >= wanted) ?? future[0];
+      if (!slot) {
+        await record('booking-failed', `booking:${inboundId}`, { reason: 'no free slot in the next days' });
+        return 'replied';
+      }
+      const booked = await crm.bookAppointment({
+        tenantId: ref.tenantId, idempotencyKey: `${ref.campaignId}:${ref.leadId}:book:${inboundId}`, calendarId,
+        ...(plan.contactId ? { contactId: plan.contactId } : {}), ...(plan.email ? { email: plan.email } : {}), ...(plan.phone ? { phone: plan.phone } : {}),
+        ...(plan.name ? { name: plan.name } : {}), startTime: slot, title: 'Meeting (campaign reply)',
+      });
+      plan.contactId = booked.contactId;
+      await record('meeting-booked', `booked:${inboundId}`, { appointmentId: booked.appointmentId, startTime: booked.startTime, contactId: booked.contactId });
+      if (plan.email) {
+        const { sendKey } = await act.draftConfirmation({ ...ref, appointmentId: booked.appointmentId, startTime: booked.startTime, timezone: plan.timezone, at: Date.now() });
+        await deliver(plan, sendKey, null, false);
+      }
+      return 'booked';
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      await record('booking-failed', `booking:${inboundId}`, { reason: failureMessage(err) });
+      return 'replied';
+    }
+  }
+
+  /** A call step: one of the tenant's call slots, then a voiceCall child; a booking on the call ends the sequence. */
+  async function call(plan: LeadPlan, step: Extract<LeadPlan['steps'][number], { type: 'call' }>, i: number): Promise<LeadOutcome | null> {
+    if (!plan.phone) {
+      await record('step-skipped', `skip:${i}`, { reason: 'no phone number' });
+      return null;
+    }
+    const slotKey = `${ref.campaignId}:${ref.leadId}:${i}`;
+    for (;;) {
+      const slot = await act.acquireCallSlot({ ...ref, slotKey, max: plan.maxConcurrentCalls });
+      if (slot === 'suppressed') return 'suppressed';
+      if (slot === 'acquired') break;
+      await sleepUntil(Date.now() + CALL_SLOT_RECHECK_MS, false);
+      if (st.replies.length) return null; // the sequence loop handles the reply first
+    }
+    st.progress.state = 'calling';
+    const callRef = `lead-${ref.campaignId}-${ref.leadId}-${i}`;
+    try {
+      const child = await startChild<typeof voiceCall>('voiceCall', {
+        workflowId: workflowIds.voiceCall(ref.tenantId, step.provider, callRef),
+        args: [{
+          direction: 'outbound', tenantId: ref.tenantId, provider: step.provider, callRef, to: plan.phone, purpose: step.purpose,
+          ...(plan.contactId ? { contactId: plan.contactId } : {}), ...(step.assistant ? { assistant: step.assistant } : {}),
+          metadata: { campaignId: ref.campaignId, leadId: ref.leadId },
+        }],
+        parentClosePolicy: 'REQUEST_CANCEL',
+        typedSearchAttributes: [
+          { key: TenantIdKey, value: ref.tenantId },
+          { key: WorkflowKindKey, value: 'voiceCall' },
+          { key: ContactPhoneKey, value: plan.phone },
+          { key: CallStatusKey, value: 'scheduled' },
+        ],
+      });
+      await record('call-started', `call:${i}`, { workflowId: child.workflowId, purpose: step.purpose });
+      const result = await child.result();
+      if (result.contactId) plan.contactId = result.contactId;
+      await record('call-finished', `call-done:${i}`, {
+        status: result.status, attempts: result.attempts, appointmentIds: result.appointmentIds, outcome: result.outcome ?? null, nextAction: result.nextAction ?? null, summary: result.summary ?? null,
+      });
+      return result.appointmentIds.length ? 'booked' : null;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      await record('call-failed', `call-failed:${i}`, { reason: failureMessage(err) });
+      return null;
+    } finally {
+      await CancellationScope.nonCancellable(() => act.releaseCallSlot({ ...ref, slotKey }));
+    }
+  }
+
+  /** An sms step through the CRM (GoHighLevel conversations), inside the send window, once per step. */
+  async function sms(plan: LeadPlan, step: Extract<LeadPlan['steps'][number], { type: 'sms' }>, i: number): Promise<LeadOutcome | null> {
+    if (!plan.phone) {
+      await record('step-skipped', `skip:${i}`, { reason: 'no phone number' });
+      return null;
+    }
+    for (;;) {
+      const opens = nextWindowStart(Math.max(Date.now(), st.notBefore), plan.timezone, plan.window);
+      if (opens <= Date.now() && !st.progress.paused) break;
+      if (st.progress.paused) await condition(() => !st.progress.paused || st.replies.length > 0);
+      else await sleepUntil(opens);
+      if (st.replies.length) return null;
+    }
+    if (await act.leadSuppressed(ref)) return 'suppressed';
+    try {
+      if (!plan.contactId) plan.contactId = (await crm.upsertContact({ tenantId: ref.tenantId, phone: plan.phone, ...(plan.email ? { email: plan.email } : {}), ...(plan.name ? { name: plan.name } : {}) })).contactId;
+      const sent = await crm.sendSms({ tenantId: ref.tenantId, idempotencyKey: `${ref.campaignId}:${ref.leadId}:${i}:sms`, contactId: plan.contactId, message: step.message });
+      await record('sms-sent', `sms:${i}`, { messageId: sent.messageId });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      await record('sms-failed', `sms-failed:${i}`, { reason: failureMessage(err) });
+    }
+    return null;
+  }
+
+  /** What matters goes back to the CRM contact: a tag per outcome and a note. Best effort: the outcome stands either way. */
+  async function writeBack(plan: LeadPlan, outcome: LeadOutcome) {
+    if (!plan.contactId || !CRM_OUTCOMES.includes(outcome)) return;
+    try {
+      await crm.tagContact({ tenantId: ref.tenantId, contactId: plan.contactId, tags: [`campaign-${outcome.replace(/_/g, '-')}`] });
+      await crm.addContactNote({
+        tenantId: ref.tenantId, idempotencyKey: `${ref.campaignId}:${ref.leadId}:outcome-note`, contactId: plan.contactId,
+        body: `Campaign ${ref.campaignId}: ${outcome.replace(/_/g, ' ')} (workflow ${workflowInfo().workflowId}).`,
+      });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      await record('crm-writeback-failed', 'crm-writeback', { reason: failureMessage(err) });
+    }
   }
 
   /** After an answered question: the conversation stays open for more replies, then the lead ends as replied. */
@@ -256,10 +390,16 @@ export async function leadOutreach(input: LeadOutreachInput): Promise<LeadResult
           if (sent !== 'sent' && sent !== 'skipped') return sent;
           break;
         }
-        case 'call':
-        case 'sms':
-          await record('step-skipped', `skip:${i}`, { reason: `${step.type} steps are not available yet` });
+        case 'call': {
+          const outcome = await call(plan, step, i);
+          if (outcome) return outcome;
           break;
+        }
+        case 'sms': {
+          const outcome = await sms(plan, step, i);
+          if (outcome) return outcome;
+          break;
+        }
       }
     }
     return 'exhausted';
@@ -267,10 +407,12 @@ export async function leadOutreach(input: LeadOutreachInput): Promise<LeadResult
 
   let result: LeadResult;
   let failure: unknown;
+  let plan: LeadPlan | undefined;
   try {
-    const plan = await act.prepareLead({ ...ref, at: Date.now() });
+    plan = await act.prepareLead({ ...ref, at: Date.now() });
     if (plan.status === 'finished') return { outcome: 'exhausted', detail: 'already finished' };
     result = { outcome: plan.status === 'suppressed' ? 'suppressed' : await runSequence(plan) };
+    await writeBack(plan, result.outcome);
   } catch (err) {
     // A failed lead still reports back, so its campaign is not left waiting for it.
     failure = err;
@@ -284,4 +426,11 @@ export async function leadOutreach(input: LeadOutreachInput): Promise<LeadResult
   });
   if (failure && !isCancellation(failure)) throw failure;
   return result;
+}
+
+function failureMessage(err: unknown): string {
+  // An ActivityFailure or ChildWorkflowFailure wraps the real error: the innermost message says what happened.
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e && typeof e === 'object' && e.cause && typeof e.cause === 'object') e = e.cause as typeof e;
+  return e?.message ?? String(err);
 }

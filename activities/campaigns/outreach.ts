@@ -418,6 +418,36 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
       return { sendKey };
     },
 
+    /** Whether the lead may still be contacted (the suppression list is global per tenant). */
+    async leadSuppressed(input: LeadRef): Promise<boolean> {
+      return withTenant(pool, input.tenantId, async (c) => {
+        const lead = await loadLead(c, input);
+        return isSuppressed(c, { tenantId: input.tenantId, email: lead.email, phone: lead.phone, contactId: lead.contact_id });
+      });
+    },
+
+    /**
+     * A slot among the tenant's concurrent campaign calls, taken once per key (a retry finds its own
+     * slot); refused while `max` calls are in flight, or when the lead is suppressed.
+     */
+    async acquireCallSlot(input: LeadRef & { slotKey: string; max: number }): Promise<'acquired' | 'busy' | 'suppressed'> {
+      return withTenant(pool, input.tenantId, async (c) => {
+        const lead = await loadLead(c, input);
+        if (await isSuppressed(c, { tenantId: input.tenantId, email: lead.email, phone: lead.phone, contactId: lead.contact_id })) return 'suppressed';
+        await c.query('select pg_advisory_xact_lock(hashtext($1))', [`campaign-call-slots:${input.tenantId}`]);
+        const mine = await c.query('select 1 from campaign_call_slots where tenant_id = $1 and slot_key = $2', [input.tenantId, input.slotKey]);
+        if (mine.rowCount) return 'acquired';
+        const { rows } = await c.query<{ n: number }>('select count(*)::int as n from campaign_call_slots where tenant_id = $1', [input.tenantId]);
+        if (rows[0]!.n >= input.max) return 'busy';
+        await c.query('insert into campaign_call_slots (tenant_id, slot_key) values ($1, $2)', [input.tenantId, input.slotKey]);
+        return 'acquired';
+      });
+    },
+
+    async releaseCallSlot(input: LeadRef & { slotKey: string }): Promise<void> {
+      await withTenant(pool, input.tenantId, (c) => c.query('delete from campaign_call_slots where tenant_id = $1 and slot_key = $2', [input.tenantId, input.slotKey]));
+    },
+
     /** Appends workflow-side facts (waiting for a window, paused, approval decided, booking) to the timeline. */
     async recordLeadEvents(input: LeadRef & { events: LeadEvent[] }): Promise<void> {
       await withTenant(pool, input.tenantId, (c) => appendEvents(c, input, input.events));
