@@ -6,6 +6,7 @@ import {
   defineSignal,
   defineUpdate,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -29,7 +30,16 @@ import { voiceTools, type VoiceSettings, type VoiceToolName } from '../lib/voice
  */
 
 export type VoiceCallInput =
-  | { direction: 'inbound'; tenantId: string; provider: VoiceProvider; providerCallId: string; customerPhone?: string; ourPhone?: string }
+  | {
+      direction: 'inbound';
+      tenantId: string;
+      provider: VoiceProvider;
+      providerCallId: string;
+      customerPhone?: string;
+      ourPhone?: string;
+      /** The tenant's settings as the webhook saw them: tool calls need not wait for openCall. */
+      settings?: VoiceSettings;
+    }
   | {
       direction: 'outbound';
       tenantId: string;
@@ -96,7 +106,9 @@ export const callStateQuery = defineQuery<VoiceCallState>('callState');
 
 type Activities = ReturnType<typeof createActivities>;
 
-const tools = proxyActivities<Activities>({
+// A caller is waiting on these: local activities run in the worker that holds the call, with no
+// task-queue round trips (each idempotent, so a re-run after a crash has no second effect).
+const tools = proxyLocalActivities<Activities>({
   startToCloseTimeout: '20 seconds',
   retry: { maximumAttempts: 3, initialInterval: '200 milliseconds', backoffCoefficient: 2 },
 });
@@ -132,7 +144,7 @@ export async function voiceCall(input: VoiceCallInput): Promise<VoiceCallResult>
   const toolAnswers = new Map<string, Promise<ToolCallAnswer>>();
   const appointmentIds: string[] = [];
   const pendingWrites: Promise<unknown>[] = [];
-  let settings: VoiceSettings | undefined;
+  let settings: VoiceSettings | undefined = input.direction === 'inbound' ? input.settings : undefined;
   let contactId: string | null = input.direction === 'outbound' ? (input.contactId ?? null) : null;
   let status = input.direction === 'outbound' ? 'scheduled' : 'ringing';
   let lastEventCount = 0;

@@ -278,7 +278,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const customerPhone = call.customer?.number ?? message.customer?.number ?? undefined;
     const start: VoiceCallInput | undefined = ref
       ? undefined
-      : { direction: 'inbound', tenantId, provider: 'vapi', providerCallId: call.id, ...(customerPhone ? { customerPhone } : {}), ...(message.phoneNumber?.number ? { ourPhone: message.phoneNumber.number } : {}) };
+      : { direction: 'inbound', tenantId, provider: 'vapi', providerCallId: call.id, settings: tenant.settings, ...(customerPhone ? { customerPhone } : {}), ...(message.phoneNumber?.number ? { ourPhone: message.phoneNumber.number } : {}) };
     // Vapi's idempotency key: the message type and its timestamp (re-sent bodies differ byte for byte).
     const key = `${message.type}:${message.timestamp ?? message.status ?? ''}`;
     const log = req.log.child({ tenantId, workflowId, type: message.type });
@@ -340,7 +340,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
   });
   const RetellEvent = z.looseObject({ event: z.string().min(1), call: z.unknown().optional() });
 
-  function retellTarget(tenantId: string, call: z.infer<typeof RetellCall>): { workflowId: string; start: VoiceCallInput | undefined } {
+  function retellTarget(tenantId: string, settings: VoiceSettings, call: z.infer<typeof RetellCall>): { workflowId: string; start: VoiceCallInput | undefined } {
     const ref = callRefOf(call);
     if (ref) return { workflowId: workflowIds.voiceCall(tenantId, 'retell', ref), start: undefined };
     const inbound = call.direction !== 'outbound';
@@ -348,7 +348,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const ourPhone = (inbound ? call.to_number : call.from_number) ?? undefined;
     return {
       workflowId: workflowIds.voiceCall(tenantId, 'retell', call.call_id),
-      start: { direction: 'inbound', tenantId, provider: 'retell', providerCallId: call.call_id, ...(customerPhone ? { customerPhone } : {}), ...(ourPhone ? { ourPhone } : {}) },
+      start: { direction: 'inbound', tenantId, provider: 'retell', providerCallId: call.call_id, settings, ...(customerPhone ? { customerPhone } : {}), ...(ourPhone ? { ourPhone } : {}) },
     };
   }
 
@@ -363,7 +363,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const callParsed = RetellCall.safeParse(parsed.data.call);
     if (!callParsed.success) return fail(reply, { status: 400, message: issues(callParsed.error, 'body.call') });
     const call = callParsed.data;
-    const { workflowId, start } = retellTarget(tenantId, call);
+    const { workflowId, start } = retellTarget(tenantId, auth.tenant.settings, call);
     const log = req.log.child({ tenantId, workflowId, type });
     // Retell's idempotency key is event + call id; transcript updates differ by how much they hold.
     const key = type === 'transcript_updated' ? `${type}:${call.call_id}:${call.transcript_object?.length ?? 0}` : `${type}:${call.call_id}`;
@@ -406,7 +406,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     if (!body.success) return fail(reply, { status: 400, message: issues(body.error, 'body') });
     const name = (req.params as { name?: string }).name ?? body.data.name;
     if (!name) return fail(reply, { status: 400, message: 'body.name: the function name is required (or use /functions/:name)' });
-    const { workflowId, start } = retellTarget(auth.tenantId, body.data.call);
+    const { workflowId, start } = retellTarget(auth.tenantId, auth.tenant.settings, body.data.call);
     const args = body.data.args ?? {};
     // Retell retries a function call with the same body: the same id gets the first answer.
     const id = `retell:${name}:${createHash('sha256').update(JSON.stringify(args)).digest('hex').slice(0, 16)}`;

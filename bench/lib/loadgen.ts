@@ -1,7 +1,7 @@
 /**
  * A closed-loop HTTP load generator in its own process, so the measured server does not share an
- * event loop with its clients. `runLoad()` spawns this file; run directly, it reads its job from
- * argv[2] (JSON) and prints the latencies (ms) as JSON. `runWrk()` does the same job with wrk
+ * event loop with its clients. `runLoad()` spawns this file; run directly, it reads its job (JSON)
+ * from stdin and prints the latencies (ms) as JSON. `runWrk()` does the same job with wrk
  * (a C load generator that leaves far more of a 2-core machine to the server) when installed.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -53,10 +53,13 @@ export interface LoadJob {
   headers: Record<string, string>;
   concurrency: number;
   requests: number;
+  /** POST these bodies (cycled, one per request) instead of GET. */
+  bodies?: string[];
 }
 
 export async function runLoad(job: LoadJob): Promise<{ latenciesMs: number[]; errors: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin.end(JSON.stringify(job));
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -70,10 +73,12 @@ async function main(job: LoadJob): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < job.requests) {
-      const url = job.urls[next++ % job.urls.length]!;
+      const i = next++;
+      const url = job.urls[i % job.urls.length]!;
+      const body = job.bodies?.[i % job.bodies.length];
       const t = performance.now();
       try {
-        const res = await fetch(url, { headers: job.headers });
+        const res = await fetch(url, body === undefined ? { headers: job.headers } : { method: 'POST', headers: { 'content-type': 'application/json', ...job.headers }, body });
         await res.arrayBuffer();
         if (!res.ok) errors++;
       } catch {
@@ -86,4 +91,8 @@ async function main(job: LoadJob): Promise<void> {
   process.stdout.write(JSON.stringify({ latenciesMs, errors }));
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main(JSON.parse(process.argv[2]!) as LoadJob);
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  let input = '';
+  for await (const chunk of process.stdin) input += chunk;
+  await main(JSON.parse(input) as LoadJob);
+}
