@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startTestPlatform, type TestPlatform } from './support/platform.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
+import { withTenant } from '../lib/db.js';
+import { localTime } from '../lib/sendWindow.js';
 import { allWeek, campaignStatus, createTenant, sandboxEmails, waitFor, wireSendgrid } from './support/campaign.js';
 
 const TENANT = 'camp-a';
@@ -49,5 +51,105 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
     const progress = await campaignStatus(tp, key, id);
     expect(progress).toMatchObject({ status: 'completed', leads: { total: 3, byState: { exhausted: 3 } }, emails: { sent: 6 } });
     expect(progress.costUsd).toBeGreaterThan(0);
+  });
+
+  const base = { name: 'N', goal: 'G', sender: { email: 'desk@clinic.example' }, sequence: [{ type: 'email', subject: 'Hi', template: 'Hello' }] };
+
+  it('rejects a bad definition naming the field, with nothing written; a CSV with bad rows imports the good ones and lists the rest', async () => {
+    const before = await tp.platform.pool.query('select count(*)::int as n from campaigns');
+    for (const [body, field] of [
+      [{ ...base, sequence: [] }, 'body.sequence'],
+      [{ ...base, colour: 'red' }, 'colour'],
+      [{ ...base, policy: { sendWindow: { startHour: 18, endHour: 9 } } }, 'body.policy.sendWindow.endHour'],
+      [{ ...base, policy: { timezone: 'Mars/Olympus' } }, 'body.policy.timezone'],
+      [{ ...base, sequence: [{ type: 'email' }] }, 'body.sequence.0'],
+      [{ ...base, sender: { email: 'nope' } }, 'body.sender.email'],
+    ] as const) {
+      const res = await call(tp.baseUrl, 'POST', '/v1/campaigns', { key, body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.message).toContain(field);
+    }
+    expect((await tp.platform.pool.query('select count(*)::int as n from campaigns')).rows[0].n).toBe(before.rows[0].n);
+
+    const csv = [
+      'email,phone,first_name,company,timezone,plan',
+      'good1@example.com,,Gina,Acme,Europe/Paris,gold',
+      'not-an-email,,Bad,,,',
+      ',,NoContact,,,',
+      'good2@example.com,+1 (555) 010-0200,Gus,,America/Chicago,',
+      'good1@example.com,,Dup,,,',
+      'tz@example.com,,Tz,,Moon/Base,',
+    ].join('\n');
+    const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', { key, body: { ...base, audience: { type: 'csv', csv } } });
+    expect(created.status).toBe(201);
+    expect(created.body.leads.imported).toBe(2);
+    expect(created.body.leads.errors).toEqual([
+      { row: 3, field: 'email', message: 'not an email address' },
+      { row: 4, field: 'email', message: 'a lead needs an email or a phone' },
+      { row: 6, field: 'email', message: 'good1@example.com is already in this campaign' },
+      { row: 7, field: 'timezone', message: 'not an IANA time zone (e.g. America/New_York)' },
+    ]);
+    const more = await fetch(`${tp.baseUrl}/v1/campaigns/${created.body.id}/leads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'text/csv' }, body: 'Email,Phone\ngood2@example.com,\nnew@example.com,\n' });
+    expect(await more.json()).toEqual({ imported: 1, duplicates: 1, errors: [{ row: 2, field: 'email', message: 'good2@example.com is already in this campaign' }] });
+    const leads = await withTenant(tp.platform.pool, TENANT, (c) => c.query('select email, phone, timezone, fields from campaign_leads where campaign_id = $1 order by seq', [created.body.id]));
+    expect(leads.rows).toEqual([
+      { email: 'good1@example.com', phone: null, timezone: 'Europe/Paris', fields: { plan: 'gold' } },
+      { email: 'good2@example.com', phone: '+15550100200', timezone: 'America/Chicago', fields: {} },
+      { email: 'new@example.com', phone: null, timezone: null, fields: {} },
+    ]);
+  });
+
+  it('sends only inside 9–17 recipient-local: leads outside their window wait on a durable timer for its start', async () => {
+    const now = Date.now();
+    const zones = ['Pacific/Kiritimati', 'Asia/Tokyo', 'Asia/Kolkata', 'Europe/London', 'America/New_York', 'America/Los_Angeles', 'Pacific/Honolulu', 'Pacific/Pago_Pago'];
+    const window = { startHour: 9, endHour: 17, days: allWeek.days };
+    const inside = (tz: string, at: number) => { const h = localTime(at, tz).hour; return h >= 9 && h < 17; };
+    // Leave a margin so no lead crosses its window edge while the test runs.
+    const stable = zones.filter((tz) => inside(tz, now) === inside(tz, now + 120_000));
+    const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
+      key,
+      body: { ...base, policy: { sendWindow: window }, audience: { type: 'leads', leads: stable.map((tz, i) => ({ email: `zone${i}@example.com`, timezone: tz })) } },
+    });
+    const id = created.body.id;
+    await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/start`, { key });
+    const expectSent = stable.filter((tz) => inside(tz, now));
+    expect(expectSent.length).toBeGreaterThan(0);
+    expect(expectSent.length).toBeLessThan(stable.length);
+    await waitFor('the in-window sends', async () => (await campaignStatus(tp, key, id)).emails.sent === expectSent.length);
+    await waitFor('the others waiting', async () => {
+      const { rows } = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select count(*)::int as n from lead_events where campaign_id = $1 and kind = 'waiting-for-window'`, [id]));
+      return rows[0].n === stable.length - expectSent.length;
+    });
+    for (const [i, tz] of stable.entries()) {
+      const emails = await sandboxEmails(sandbox, `zone${i}@example.com`);
+      expect(emails.length).toBe(inside(tz, now) ? 1 : 0);
+      for (const e of emails) expect(inside(tz, Date.parse(e.receivedAt)), `${tz} ${e.receivedAt}`).toBe(true);
+      if (!inside(tz, now)) {
+        const { rows } = await withTenant(tp.platform.pool, TENANT, (c) =>
+          c.query(`select e.data->>'until' as until from lead_events e join campaign_leads l on l.id = e.lead_id and l.campaign_id = e.campaign_id where e.campaign_id = $1 and l.email = $2 and e.kind = 'waiting-for-window'`, [id, `zone${i}@example.com`]));
+        const until = Date.parse(rows[0].until);
+        expect(localTime(until, tz)).toMatchObject({ hour: 9, minute: 0 });
+        expect(until - now).toBeLessThan(24 * 3_600_000);
+      }
+    }
+    await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/cancel`, { key });
+  });
+
+  it('SendGrid events: signature checked, each sg_event_id applied once, a bounce suppresses the address', async () => {
+    const [email] = await sandboxEmails(sandbox, 'ann@example.com');
+    const unsigned = await call(tp.baseUrl, 'POST', `/webhooks/sendgrid/events/${TENANT}`, { body: [{ email: 'x@example.com', timestamp: 1, event: 'bounce', sg_event_id: 'forged' }] });
+    expect(unsigned.status).toBe(401);
+    const res = await sandbox.control('POST', '/sendgrid/events', { messageId: email!.messageId, event: 'bounce', duplicates: 2 });
+    expect(res.deliveries.map((d: { status: number }) => d.status)).toEqual([200, 200, 200]);
+    const { rows } = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select count(*)::int as n from sendgrid_events where event = 'bounce'`));
+    expect(rows[0].n).toBe(1);
+    const suppressed = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select reason from suppressions where channel = 'email' and value = 'ann@example.com'`));
+    expect(suppressed.rows).toEqual([{ reason: 'bounce' }]);
+    await sandbox.control('POST', '/sendgrid/events', { messageId: email!.messageId, event: 'open', duplicates: 1 });
+    const lead = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select campaign_id, id from campaign_leads where email = 'ann@example.com'`));
+    const t = await call(tp.baseUrl, 'GET', `/v1/campaigns/${lead.rows[0].campaign_id}/leads/${lead.rows[0].id}`, { key });
+    expect(t.body.events.filter((e: { kind: string }) => e.kind === 'email-open')).toHaveLength(1);
+    expect(t.body.events.filter((e: { kind: string }) => e.kind === 'email-bounce')).toHaveLength(1);
+    expect((await campaignStatus(tp, key, lead.rows[0].campaign_id)).engagement).toMatchObject({ bounce: 1, open: 1, delivered: 6, processed: 6 });
   });
 });
