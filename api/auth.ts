@@ -10,6 +10,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: 401 without a valid key, 403 when the key lacks `scope`. */
     requireScope(scope: Scope): (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** preHandler: 401 without a valid key, 403 for the platform admin key; any tenant key passes (the route checks scopes). */
+    requireTenantKey(): (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
     /** Drops a revoked key from this process's lookup cache at once. */
     forgetApiKey(keyId: string): void;
   }
@@ -51,25 +53,40 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(async (app, opts)
     for (const [id, entry] of cache) if (entry.principal?.keyId === keyId) cache.delete(id);
   });
 
-  app.decorate('requireScope', (scope: Scope) => async (req: FastifyRequest, reply: FastifyReply) => {
+  /** Sets req.principal, or answers 401 and returns false. */
+  const identify = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const key = presentedKey(req);
     if (!key) {
       void reply.header('WWW-Authenticate', 'Bearer realm="switchboard"');
-      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'missing API key: send Authorization: Bearer <key> or x-api-key' });
+      void reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'missing API key: send Authorization: Bearer <key> or x-api-key' });
+      return false;
     }
     const principal: Principal | undefined = sameKey(hashKey(key), adminHash) ? { kind: 'admin' } : await lookup(key);
     if (!principal) {
       void reply.header('WWW-Authenticate', 'Bearer realm="switchboard", error="invalid_token"');
-      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'invalid or revoked API key' });
+      void reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'invalid or revoked API key' });
+      return false;
     }
     req.principal = principal;
+    return true;
+  };
+  const notForAdmin = (reply: FastifyReply) =>
+    reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'the platform admin key is not bound to a tenant; use a tenant API key' });
+
+  app.decorate('requireScope', (scope: Scope) => async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!(await identify(req, reply))) return reply;
+    const principal = req.principal!;
     if (principal.kind === 'admin') {
       if (scope === 'admin') return;
-      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'the platform admin key is not bound to a tenant; use a tenant API key' });
+      return notForAdmin(reply);
     }
     if (!principal.scopes.includes(scope)) {
       return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this API key lacks the '${scope}' scope` });
     }
+  });
+  app.decorate('requireTenantKey', () => async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!(await identify(req, reply))) return reply;
+    if (req.principal!.kind === 'admin') return notForAdmin(reply);
   });
 }, { name: 'switchboard-auth' });
 

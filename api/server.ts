@@ -12,7 +12,8 @@ import type { Logger } from '../lib/logger.js';
 import { hashKey } from './apiKeys.js';
 import { authPlugin } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
-import { analysisRoutes } from './routes/analysis.js';
+import type { ToolDeps } from './mcp/tool.js';
+import { analysisLlm, analysisRoutes } from './routes/analysis.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { campaignRoutes } from './routes/campaigns.js';
@@ -54,7 +55,27 @@ export interface ApiDeps {
   webUiUrl?: string;
   /** Largest accepted request body; webhooks and MCP share it. */
   bodyLimitBytes?: number;
+  /** The MCP adapter at /mcp (defaults: loopback hosts and origins only, CRM source 'sandbox'). */
+  mcp?: McpSettings;
 }
+
+export interface McpSettings {
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  /** GoHighLevel live or sandbox: the audit's source for CRM actions. */
+  crmSource: 'live' | 'sandbox';
+}
+
+/** What the MCP tools run on, from the API's own dependencies (the stdio entry builds the same). */
+export function mcpToolDeps(deps: Pick<ApiDeps, 'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'anthropic' | 'anthropicModel' | 'webUiUrl'>, mcp: Pick<McpSettings, 'crmSource'>): ToolDeps {
+  return {
+    pool: deps.pool, temporal: deps.temporal, namespace: deps.namespace, taskQueue: deps.taskQueue, log: deps.log.child({ component: 'mcp' }),
+    llm: analysisLlm({ anthropic: deps.anthropic, model: deps.anthropicModel }),
+    temporalUiUrl: deps.webUiUrl, crmSource: mcp.crmSource,
+  };
+}
+
+const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
 
 export async function buildApi(deps: ApiDeps) {
   const app = Fastify({
@@ -147,6 +168,12 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(campaignRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
   await app.register(approvalRoutes, { pool: deps.pool, temporal: deps.temporal });
   await app.register(sendgridWebhookRoutes, { pool: deps.pool, temporal: deps.temporal, publicKey: deps.sendgridWebhookKey });
-  await app.register(mcpRoutes);
+  const mcp = deps.mcp ?? { allowedHosts: LOOPBACK, allowedOrigins: LOOPBACK, crmSource: 'sandbox' as const };
+  await app.register(mcpRoutes, {
+    deps: mcpToolDeps(deps, mcp),
+    allowedHosts: mcp.allowedHosts,
+    allowedOrigins: mcp.allowedOrigins,
+    bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,
+  });
   return app;
 }

@@ -109,6 +109,14 @@ const pemPublicKey = () =>
       : { ok: false, expected: 'a PEM public key (-----BEGIN PUBLIC KEY----- …)' };
   });
 
+/** Comma-separated hostnames without ports (`[::1]` for IPv6), or `*` for any. */
+const hostList = () =>
+  envVar((raw) => {
+    const items = raw.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+    const ok = items.length > 0 && items.every((h) => h === '*' || /^(\[[0-9a-f:]+\]|[a-z0-9.-]+|[a-z][a-z0-9+.-]*:\/\/\*)$/.test(h));
+    return ok ? { ok: true, value: items } : { ok: false, expected: 'comma-separated hostnames without scheme or port (or *)' };
+  });
+
 const EnvSchema = z.object({
   LOG_LEVEL: logLevel(),
   SWITCHBOARD_DATA_DIR: text(),
@@ -122,6 +130,9 @@ const EnvSchema = z.object({
     const key = parseMasterKey(raw);
     return key ? { ok: true, value: key } : { ok: false, expected: '32 bytes as 64 hex characters or base64' };
   }),
+  MCP_ALLOWED_HOSTS: hostList(),
+  MCP_ALLOWED_ORIGINS: hostList(),
+  SWITCHBOARD_API_KEY: text(),
   DATABASE_URL: postgresUrl(),
   DATABASE_POOL_SIZE: positiveInt(500),
   EMBEDDED_POSTGRES_PORT: port(),
@@ -194,6 +205,11 @@ export interface Config {
   api: { host: string; port: number; rateLimitPerMinute: number; readyProbeTimeoutMs: number };
   /** Where Vapi / Retell reach our webhooks (outbound calls name it); unset: the API's own address. */
   publicUrl: string | undefined;
+  /**
+   * The MCP adapter: Host and Origin allowlists for /mcp (DNS-rebinding protection; `*` = any), and
+   * the API key the stdio server (`npm run mcp`) acts as.
+   */
+  mcp: { allowedHosts: string[]; allowedOrigins: string[]; apiKey: string | undefined };
   adminKey: string | undefined;
   /** Seals tenants' provider secrets; unset: generated at first start into `<data dir>/master-key`. */
   masterKey: Buffer | undefined;
@@ -227,6 +243,14 @@ const liveBaseUrls: Record<ProviderName, string> = {
   sendgrid: 'https://api.sendgrid.com',
 };
 
+/** Loopback names, plus the API's own host when it listens on a specific name or address. */
+function localhostNames(apiHost: string | undefined): string[] {
+  const names = ['localhost', '127.0.0.1', '[::1]'];
+  const own = apiHost?.toLowerCase();
+  if (own && !['0.0.0.0', '::', '[::]'].includes(own)) names.push(own.includes(':') && !own.startsWith('[') ? `[${own}]` : own);
+  return [...new Set(names)];
+}
+
 /** Parses the given environment into a Config, or throws a ConfigError listing every problem. */
 export function parseConfig(env: Record<string, string | undefined>, cwd = process.cwd()): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -259,6 +283,11 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     dataDir: path.resolve(cwd, e.SWITCHBOARD_DATA_DIR ?? '.data'),
     api: { host: e.API_HOST ?? '127.0.0.1', port: e.API_PORT ?? 3000, rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? 600, readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS ?? 5000 },
     publicUrl: e.SWITCHBOARD_PUBLIC_URL?.replace(/\/+$/, ''),
+    mcp: {
+      allowedHosts: e.MCP_ALLOWED_HOSTS ?? localhostNames(e.API_HOST),
+      allowedOrigins: e.MCP_ALLOWED_ORIGINS ?? localhostNames(e.API_HOST),
+      apiKey: e.SWITCHBOARD_API_KEY,
+    },
     adminKey: e.SWITCHBOARD_ADMIN_KEY,
     masterKey: e.SWITCHBOARD_MASTER_KEY,
     database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE ?? 20, embeddedPort: e.EMBEDDED_POSTGRES_PORT ?? 54329 },

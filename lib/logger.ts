@@ -16,15 +16,20 @@ export const redactedPaths = [
   '*.adminKey',
 ];
 
-/** JSON lines for machines; readable lines when a person is watching a terminal. */
-export function createLogger(level: string, opts: { pretty?: boolean } = {}): Logger {
-  const pretty = opts.pretty ?? Boolean(process.stdout.isTTY);
-  return pino({
+/**
+ * JSON lines for machines; readable lines when a person is watching a terminal. `stderr`: log there
+ * instead of stdout (the stdio MCP server, whose stdout carries only protocol messages).
+ */
+export function createLogger(level: string, opts: { pretty?: boolean; stderr?: boolean } = {}): Logger {
+  const out = opts.stderr ? process.stderr : process.stdout;
+  const pretty = opts.pretty ?? Boolean(out.isTTY);
+  const options = {
     name: 'switchboard',
     level,
     redact: { paths: redactedPaths, censor: '[redacted]' },
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss' } } } : {}),
-  });
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss', destination: opts.stderr ? 2 : 1 } } } : {}),
+  };
+  return pretty || !opts.stderr ? pino(options) : pino(options, pino.destination(2));
 }
 
 export type { Logger };

@@ -36,8 +36,10 @@ export interface Platform {
   adminKeyFile?: string;
   demo?: { tenantId: string; keyFile: string };
   worker?: WorkerHandle;
-  /** The Temporal client the API uses (API role). */
+  /** The Temporal client (the API's, the stdio MCP server's), on the shared connection. */
   temporal?: Client;
+  /** The Temporal Web UI, when known (embedded, configured, or the one `npm start` runs). */
+  temporalUiUrl?: string;
   /** Stops in dependency order: API stops accepting, worker drains, then the servers we started. */
   stop(): Promise<void>;
 }
@@ -113,6 +115,11 @@ async function resolveSendgridWebhookKey(config: Config, log: Logger): Promise<s
   }
 }
 
+/** The Web UI of the Temporal we use: the embedded dev server's, the configured one, or the one `npm start` runs. */
+export function temporalUiUrl(config: Config, embedded?: DevServer): string | undefined {
+  return embedded?.uiUrl ?? config.temporal.uiUrl ?? (config.temporal.address ? undefined : `http://127.0.0.1:${config.temporal.uiPort}`);
+}
+
 export async function startPlatform(config: Config, log: Logger, opts: PlatformOptions): Promise<Platform> {
   await mkdir(config.dataDir, { recursive: true });
   const cleanups: Array<() => Promise<void>> = [];
@@ -151,6 +158,8 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
       temporalAddress: tmp.address,
       embedded: { postgres: db.embedded, temporal: tmp.embedded },
       sandboxUrl,
+      temporal: new Client({ connection, namespace: config.temporal.namespace }),
+      temporalUiUrl: temporalUiUrl(config, tmp.embedded),
       stop,
     };
 
@@ -175,8 +184,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
 
     if (opts.roles.includes('api')) {
       if (!tmp.embedded) await ensureSearchAttributes(connection, config.temporal.namespace, log);
-      const temporal = new Client({ connection, namespace: config.temporal.namespace });
-      platform.temporal = temporal;
+      const temporal = platform.temporal!;
       const admin = await ensureAdminKey(config);
       platform.adminKeyFile = admin.file;
       platform.demo = await ensureDemoTenant(config, pool);
@@ -198,7 +206,12 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         ghl: config.providers.ghl,
         ghlBudget: new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
         publicUrl: config.publicUrl,
-        webUiUrl: config.temporal.uiUrl ?? (tmp.embedded ? `http://127.0.0.1:${config.temporal.uiPort}` : undefined),
+        webUiUrl: platform.temporalUiUrl,
+        mcp: {
+          allowedHosts: config.mcp.allowedHosts,
+          allowedOrigins: config.mcp.allowedOrigins,
+          crmSource: config.providers.ghl.mode,
+        },
       });
       platform.apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
       cleanups.push(() => api.close());

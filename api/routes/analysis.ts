@@ -29,7 +29,7 @@ const Facts = z.object({
   })).describe('newest first, at most 20'),
 });
 
-const AnalysisResponse = Facts.extend({
+export const AnalysisResponse = Facts.extend({
   analysis: ContactAnalysis.nullable(),
   error: z.string().nullable().describe('why there is no analysis (model unreachable or its answer malformed)'),
   model: z.string().nullable(),
@@ -72,9 +72,44 @@ async function loadFacts(pool: Pool, tenantId: string, contactId: string): Promi
   });
 }
 
+/**
+ * The contact's cached facts and Claude's analysis of them (REST and the `insights_analyze_contact`
+ * tool); null when the cache does not have the contact. Both the read and the model call are audited.
+ */
+export async function analyzeCachedContact(
+  deps: { pool: Pool; llm: LlmClient | undefined },
+  tenantId: string,
+  contactId: string,
+): Promise<z.infer<typeof AnalysisResponse> | null> {
+  const { pool, llm } = deps;
+  const readStarted = performance.now();
+  const facts = await loadFacts(pool, tenantId, contactId);
+  await recordAudit(pool, {
+    tenantId, tool: 'crm_contact_facts', status: facts ? 'ok' : 'error', source: 'cache', durationMs: Math.round(performance.now() - readStarted),
+    params: { contactId }, ...(facts ? {} : { error: 'not found' }),
+  });
+  if (!facts) return null;
+
+  if (!llm) return { ...facts, analysis: null, error: 'no LLM provider configured', model: null, llmSource: 'sandbox' as const, source: 'cache' as const };
+  const started = performance.now();
+  const run = await analyzeContact(llm, facts);
+  await recordAudit(pool, {
+    tenantId, tool: 'llm_contact_analysis', activity: 'anthropic.messages.create', source: llm.source,
+    status: run.outcome.analysis ? 'ok' : 'error', durationMs: Math.round(performance.now() - started),
+    params: { contactId, model: run.model, ...(run.usage ? { inputTokens: run.usage.inputTokens, outputTokens: run.usage.outputTokens } : {}) },
+    ...(run.outcome.error ? { error: run.outcome.error.slice(0, 1000) } : {}),
+  });
+  return { ...facts, analysis: run.outcome.analysis, error: run.outcome.error, model: run.answered ? run.model : null, llmSource: llm.source, source: 'cache' as const };
+}
+
+/** Builds the model client the analysis uses (none when no Anthropic provider is configured). */
+export function analysisLlm(opts: { anthropic?: ProviderConfig; model?: string; llm?: LlmClient }): LlmClient | undefined {
+  return opts.llm ?? (opts.anthropic ? createAnthropicClient(opts.anthropic, { ...(opts.model ? { model: opts.model } : {}) }) : undefined);
+}
+
 export const analysisRoutes: FastifyPluginAsyncZod<{ pool: Pool; anthropic?: ProviderConfig; model?: string; llm?: LlmClient }> = async (app, opts) => {
   const { pool } = opts;
-  const llm = opts.llm ?? (opts.anthropic ? createAnthropicClient(opts.anthropic, { ...(opts.model ? { model: opts.model } : {}) }) : undefined);
+  const llm = analysisLlm(opts);
 
   app.get(
     '/v1/contacts/:id/analysis',
@@ -89,26 +124,10 @@ export const analysisRoutes: FastifyPluginAsyncZod<{ pool: Pool; anthropic?: Pro
     },
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
-      const contactId = req.params.id;
-      const readStarted = performance.now();
-      const facts = await loadFacts(pool, tenantId, contactId);
-      await recordAudit(pool, {
-        tenantId, tool: 'crm_contact_facts', status: facts ? 'ok' : 'error', source: 'cache', durationMs: Math.round(performance.now() - readStarted),
-        params: { contactId }, ...(facts ? {} : { error: 'not found' }),
-      });
-      if (!facts) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no contact '${contactId}' in the cache` });
-
-      if (!llm) return { ...facts, analysis: null, error: 'no LLM provider configured', model: null, llmSource: 'sandbox' as const, source: 'cache' as const };
-      const started = performance.now();
-      const run = await analyzeContact(llm, facts);
-      await recordAudit(pool, {
-        tenantId, tool: 'llm_contact_analysis', activity: 'anthropic.messages.create', source: llm.source,
-        status: run.outcome.analysis ? 'ok' : 'error', durationMs: Math.round(performance.now() - started),
-        params: { contactId, model: run.model, ...(run.usage ? { inputTokens: run.usage.inputTokens, outputTokens: run.usage.outputTokens } : {}) },
-        ...(run.outcome.error ? { error: run.outcome.error.slice(0, 1000) } : {}),
-      });
-      if (run.outcome.error) req.log.warn({ contactId, error: run.outcome.error }, 'contact analysis unavailable');
-      return { ...facts, analysis: run.outcome.analysis, error: run.outcome.error, model: run.answered ? run.model : null, llmSource: llm.source, source: 'cache' as const };
+      const result = await analyzeCachedContact({ pool, llm }, tenantId, req.params.id);
+      if (!result) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no contact '${req.params.id}' in the cache` });
+      if (result.error) req.log.warn({ contactId: req.params.id, error: result.error }, 'contact analysis unavailable');
+      return result;
     },
   );
 };

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { insertAudit } from '../../lib/audit.js';
-import { withTenant, type Pool } from '../../lib/db.js';
+import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
 import { tenantOf } from '../auth.js';
 
-const Contact = z.object({
+export const Contact = z.object({
   id: z.string(),
   locationId: z.string(),
   firstName: z.string().nullable(),
@@ -22,7 +22,7 @@ const Contact = z.object({
   dateUpdated: z.string().nullable(),
   syncedAt: z.string(),
 });
-type Contact = z.infer<typeof Contact>;
+export type Contact = z.infer<typeof Contact>;
 
 interface ContactDbRow {
   id: string; location_id: string; first_name: string | null; last_name: string | null; name: string | null; email: string | null;
@@ -51,6 +51,61 @@ const Cursor = z
     }
   });
 
+/** Search filters for cached contacts (REST querystring and the `crm_search_contacts` tool). */
+export const ContactSearch = z.strictObject({
+  q: z.string().trim().min(1).max(200).optional().describe('name, email or company words; fuzzy on names'),
+  phone: z
+    .string()
+    .trim()
+    .max(40)
+    .transform((raw, ctx) => toE164(raw) ?? (ctx.addIssue({ code: 'custom', message: `not a phone number, got ${JSON.stringify(raw)}` }), z.NEVER))
+    .optional()
+    .describe('any common format; matched as E.164'),
+  email: z.string().trim().min(3).max(320).optional(),
+  tag: z.string().trim().min(1).max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: Cursor.optional().describe('nextCursor of the previous page'),
+});
+export type ContactSearch = z.output<typeof ContactSearch>;
+
+export const ContactPage = z.object({ contacts: z.array(Contact), nextCursor: z.string().nullable() });
+export const TimelineEntry = z.object({ at: z.string(), kind: z.string(), summary: z.string() });
+export const ContactWithTimeline = z.object({
+  contact: Contact,
+  timeline: z.array(TimelineEntry).describe('events known to Switchboard, newest first'),
+});
+
+/** One page of cached contacts matching every given filter (best name match first when `q` is set). */
+export async function searchContacts(c: PoolClient, tenantId: string, q: ContactSearch): Promise<z.infer<typeof ContactPage>> {
+  const offset = q.cursor ?? 0;
+  const { rows } = await c.query<ContactDbRow>(
+    `select ${COLUMNS} from contacts
+      where tenant_id = $1
+        and ($2::text is null or phone = $2)
+        and ($3::text is null or lower(email) = lower($3))
+        and ($4::text is null or tags @> array[$4])
+        and ($5::text is null or search @@ plainto_tsquery('simple', $5) or name % $5 or name ilike $5 || '%')
+      order by case when $5::text is null then 0 else similarity(coalesce(name, ''), $5) end desc, date_updated desc nulls last, id
+      limit $6 offset $7`,
+    [tenantId, q.phone ?? null, q.email ?? null, q.tag ?? null, q.q ?? null, q.limit + 1, offset],
+  );
+  const more = rows.length > q.limit;
+  return { contacts: rows.slice(0, q.limit).map(toContact), nextCursor: more ? encodeCursor(offset + q.limit) : null };
+}
+
+/** One cached contact and its timeline, or null when the cache does not have it. */
+export async function getContact(c: PoolClient, tenantId: string, id: string): Promise<z.infer<typeof ContactWithTimeline> | null> {
+  const row = (await c.query<ContactDbRow>(`select ${COLUMNS} from contacts where tenant_id = $1 and id = $2`, [tenantId, id])).rows[0];
+  if (!row) return null;
+  const contact = toContact(row);
+  // Calls, notes, appointments and messages join this timeline as their workflows land.
+  const timeline = [
+    ...(contact.dateUpdated ? [{ at: contact.dateUpdated, kind: 'crm.updated', summary: 'contact updated in GoHighLevel' }] : []),
+    ...(contact.dateAdded ? [{ at: contact.dateAdded, kind: 'crm.created', summary: `contact created${contact.source ? ` (source: ${contact.source})` : ''}` }] : []),
+  ];
+  return { contact, timeline };
+}
+
 /** Cached CRM reads: straight from Postgres, no provider call; each read is audited with source `cache`. */
 export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { pool }) => {
   app.get(
@@ -60,50 +115,24 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
       schema: {
         summary: 'Search cached contacts: full text and fuzzy on names, exact on phone (E.164), email, tag',
         tags: ['crm'],
-        querystring: z.strictObject({
-          q: z.string().trim().min(1).max(200).optional(),
-          phone: z
-            .string()
-            .trim()
-            .max(40)
-            .transform((raw, ctx) => toE164(raw) ?? (ctx.addIssue({ code: 'custom', message: `not a phone number, got ${JSON.stringify(raw)}` }), z.NEVER))
-            .optional()
-            .describe('any common format; matched as E.164'),
-          email: z.string().trim().min(3).max(320).optional(),
-          tag: z.string().trim().min(1).max(100).optional(),
-          limit: z.coerce.number().int().min(1).max(100).default(25),
-          cursor: Cursor.optional(),
-        }),
-        response: { 200: z.object({ contacts: z.array(Contact), nextCursor: z.string().nullable(), source: z.literal('cache') }) },
+        querystring: ContactSearch,
+        response: { 200: ContactPage.extend({ source: z.literal('cache') }) },
       },
     },
     async (req) => {
       const { tenantId } = tenantOf(req);
       const q = req.query;
-      const phone = q.phone;
-      const offset = q.cursor ?? 0;
       const started = performance.now();
       // The read and its audit row share one transaction (one round of pool checkout, begin, commit).
-      const rows = await withTenant(pool, tenantId, async (c) => {
-        const result = await c.query<ContactDbRow>(
-          `select ${COLUMNS} from contacts
-            where tenant_id = $1
-              and ($2::text is null or phone = $2)
-              and ($3::text is null or lower(email) = lower($3))
-              and ($4::text is null or tags @> array[$4])
-              and ($5::text is null or search @@ plainto_tsquery('simple', $5) or name % $5 or name ilike $5 || '%')
-            order by case when $5::text is null then 0 else similarity(coalesce(name, ''), $5) end desc, date_updated desc nulls last, id
-            limit $6 offset $7`,
-          [tenantId, phone ?? null, q.email ?? null, q.tag ?? null, q.q ?? null, q.limit + 1, offset],
-        );
+      const page = await withTenant(pool, tenantId, async (c) => {
+        const found = await searchContacts(c, tenantId, q);
         await insertAudit(c, {
           tenantId, tool: 'crm_search_contacts', status: 'ok', source: 'cache', durationMs: Math.round(performance.now() - started),
-          params: { q: q.q, phone, email: q.email, tag: q.tag, limit: q.limit },
+          params: { q: q.q, phone: q.phone, email: q.email, tag: q.tag, limit: q.limit },
         });
-        return result.rows;
+        return found;
       }, { asyncCommit: true });
-      const more = rows.length > q.limit;
-      return { contacts: rows.slice(0, q.limit).map(toContact), nextCursor: more ? encodeCursor(offset + q.limit) : null, source: 'cache' as const };
+      return { ...page, source: 'cache' as const };
     },
   );
 
@@ -116,11 +145,7 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
         tags: ['crm'],
         params: z.object({ id: z.string().min(1).max(100) }),
         response: {
-          200: z.object({
-            contact: Contact,
-            timeline: z.array(z.object({ at: z.string(), kind: z.string(), summary: z.string() })).describe('events known to Switchboard, newest first'),
-            source: z.literal('cache'),
-          }),
+          200: ContactWithTimeline.extend({ source: z.literal('cache') }),
           404: z.object({ statusCode: z.number(), error: z.string(), message: z.string() }),
         },
       },
@@ -128,22 +153,16 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
       const started = performance.now();
-      const row = await withTenant(pool, tenantId, async (c) => {
-        const found = (await c.query<ContactDbRow>(`select ${COLUMNS} from contacts where tenant_id = $1 and id = $2`, [tenantId, req.params.id])).rows[0];
+      const found = await withTenant(pool, tenantId, async (c) => {
+        const hit = await getContact(c, tenantId, req.params.id);
         await insertAudit(c, {
-          tenantId, tool: 'crm_get_contact', status: found ? 'ok' : 'error', source: 'cache', durationMs: Math.round(performance.now() - started),
-          params: { id: req.params.id }, ...(found ? {} : { error: 'not found' }),
+          tenantId, tool: 'crm_get_contact', status: hit ? 'ok' : 'error', source: 'cache', durationMs: Math.round(performance.now() - started),
+          params: { id: req.params.id }, ...(hit ? {} : { error: 'not found' }),
         });
-        return found;
+        return hit;
       }, { asyncCommit: true });
-      if (!row) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no contact '${req.params.id}' in the cache` });
-      const contact = toContact(row);
-      // Calls, notes, appointments and messages join this timeline as their workflows land.
-      const timeline = [
-        ...(contact.dateUpdated ? [{ at: contact.dateUpdated, kind: 'crm.updated', summary: 'contact updated in GoHighLevel' }] : []),
-        ...(contact.dateAdded ? [{ at: contact.dateAdded, kind: 'crm.created', summary: `contact created${contact.source ? ` (source: ${contact.source})` : ''}` }] : []),
-      ];
-      return { contact, timeline, source: 'cache' as const };
+      if (!found) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no contact '${req.params.id}' in the cache` });
+      return { ...found, source: 'cache' as const };
     },
   );
 };

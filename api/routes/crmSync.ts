@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { withTenant, type Pool } from '../../lib/db.js';
+import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
 import { TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
 import type { crmSync } from '../../workflows/crmSync.js';
@@ -9,7 +9,7 @@ import { tenantOf } from '../auth.js';
 import { ensureSyncSchedule } from '../crmSchedules.js';
 
 const Connection = z.object({ locationId: z.string(), syncEveryMinutes: z.number(), updatedAt: z.string() });
-const SyncStatus = z.object({
+export const SyncStatus = z.object({
   state: z.enum(['never', 'running', 'completed', 'failed']),
   kind: z.enum(['full', 'incremental']).nullable(),
   reason: z.string().nullable(),
@@ -26,6 +26,72 @@ const SyncStatus = z.object({
   lastError: z.string().nullable(),
 });
 const ErrorBody = z.object({ statusCode: z.number(), error: z.string(), message: z.string() });
+
+export const SyncMode = z.enum(['auto', 'full', 'incremental']);
+export type SyncStatus = z.infer<typeof SyncStatus>;
+
+/** Why a sync cannot start (the REST route answers 409, the MCP tool an error result). */
+export class NotConnectedError extends Error {
+  constructor() {
+    super('no CRM connection: PUT /v1/crm/connection first');
+  }
+}
+
+/** Starts the tenant's sync, or returns the one already running (same workflow id). */
+export async function startCrmSync(
+  deps: { pool: Pool; temporal: Client; taskQueue: string },
+  tenantId: string,
+  mode: z.infer<typeof SyncMode>,
+): Promise<{ workflowId: string; runId: string }> {
+  const connected = await deps.pool.query('select 1 from crm_connections where tenant_id = $1', [tenantId]);
+  if (!connected.rowCount) throw new NotConnectedError();
+  const handle = await deps.temporal.workflow.start<typeof crmSync>('crmSync', {
+    taskQueue: deps.taskQueue,
+    workflowId: workflowIds.crmSync(tenantId, 'ghl'),
+    args: [{ tenantId, mode }],
+    // A second request while a sync runs gets that sync, not a new one.
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    typedSearchAttributes: [
+      { key: TenantIdKey, value: tenantId },
+      { key: WorkflowKindKey, value: 'crmSync' },
+    ],
+  });
+  return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+}
+
+/** The tenant's sync as stored by the workflow's activities (no Temporal round trip). */
+export async function readSyncStatus(c: PoolClient, tenantId: string): Promise<SyncStatus> {
+  const { rows } = await c.query<{
+    progress: Record<string, unknown> | null; running_workflow_id: string | null; high_water: Date | null;
+    last_finished_at: Date | null; last_error: string | null; last_status: string | null; cached: number;
+  }>(
+    `select s.progress, s.running_workflow_id, s.high_water, s.last_finished_at, s.last_error, s.last_status,
+            (select count(*)::int from contacts where tenant_id = $1) as cached
+       from (select 1) one left join crm_sync_state s on s.tenant_id = $1 and s.source = 'ghl'`,
+    [tenantId],
+  );
+  const r = rows[0]!;
+  const p = (r.progress ?? {}) as { kind?: 'full' | 'incremental'; reason?: string; pages?: number; contacts?: number; total?: number | null; contactsPerS?: number; removed?: number };
+  const running = r.running_workflow_id !== null;
+  const rate = p.contactsPerS ?? null;
+  const remaining = p.total != null && p.contacts != null ? Math.max(0, p.total - p.contacts) : null;
+  return {
+    state: running ? 'running' : ((r.last_status as 'completed' | 'failed' | null) ?? 'never'),
+    kind: p.kind ?? null,
+    reason: p.reason ?? null,
+    workflowId: r.running_workflow_id,
+    pages: p.pages ?? 0,
+    contacts: p.contacts ?? 0,
+    total: p.total ?? null,
+    contactsPerS: rate,
+    etaS: running && rate && remaining !== null ? Math.round(remaining / rate) : null,
+    removed: p.removed ?? null,
+    cachedContacts: r.cached,
+    highWater: r.high_water?.toISOString() ?? null,
+    lastFinishedAt: r.last_finished_at?.toISOString() ?? null,
+    lastError: r.last_error,
+  };
+}
 
 export const crmSyncRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client; taskQueue: string }> = async (app, { pool, temporal, taskQueue }) => {
   app.put(
@@ -67,26 +133,19 @@ export const crmSyncRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client
       schema: {
         summary: 'Sync the CRM now; returns the workflow id at once (the running sync, if there is one)',
         tags: ['crm'],
-        body: z.strictObject({ mode: z.enum(['auto', 'full', 'incremental']).default('auto') }).default({ mode: 'auto' }),
+        body: z.strictObject({ mode: SyncMode.default('auto') }).default({ mode: 'auto' }),
         response: { 202: z.object({ workflowId: z.string(), runId: z.string(), statusUrl: z.string() }), 409: ErrorBody },
       },
     },
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
-      const connected = await pool.query('select 1 from crm_connections where tenant_id = $1', [tenantId]);
-      if (!connected.rowCount) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: 'no CRM connection: PUT /v1/crm/connection first' });
-      const handle = await temporal.workflow.start<typeof crmSync>('crmSync', {
-        taskQueue,
-        workflowId: workflowIds.crmSync(tenantId, 'ghl'),
-        args: [{ tenantId, mode: req.body.mode }],
-        // A second request while a sync runs gets that sync, not a new one.
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        typedSearchAttributes: [
-          { key: TenantIdKey, value: tenantId },
-          { key: WorkflowKindKey, value: 'crmSync' },
-        ],
-      });
-      return reply.code(202).send({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId, statusUrl: '/v1/sync/status' });
+      try {
+        const started = await startCrmSync({ pool, temporal, taskQueue }, tenantId, req.body.mode);
+        return reply.code(202).send({ ...started, statusUrl: '/v1/sync/status' });
+      } catch (err) {
+        if (err instanceof NotConnectedError) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: err.message });
+        throw err;
+      }
     },
   );
 
@@ -98,38 +157,7 @@ export const crmSyncRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client
     },
     async (req) => {
       const { tenantId } = tenantOf(req);
-      return withTenant(pool, tenantId, async (c) => {
-        const { rows } = await c.query<{
-          progress: Record<string, unknown> | null; running_workflow_id: string | null; high_water: Date | null;
-          last_finished_at: Date | null; last_error: string | null; last_status: string | null; cached: number;
-        }>(
-          `select s.progress, s.running_workflow_id, s.high_water, s.last_finished_at, s.last_error, s.last_status,
-                  (select count(*)::int from contacts where tenant_id = $1) as cached
-             from (select 1) one left join crm_sync_state s on s.tenant_id = $1 and s.source = 'ghl'`,
-          [tenantId],
-        );
-        const r = rows[0]!;
-        const p = (r.progress ?? {}) as { kind?: 'full' | 'incremental'; reason?: string; pages?: number; contacts?: number; total?: number | null; contactsPerS?: number; removed?: number };
-        const running = r.running_workflow_id !== null;
-        const rate = p.contactsPerS ?? null;
-        const remaining = p.total != null && p.contacts != null ? Math.max(0, p.total - p.contacts) : null;
-        return {
-          state: running ? 'running' : ((r.last_status as 'completed' | 'failed' | null) ?? 'never'),
-          kind: p.kind ?? null,
-          reason: p.reason ?? null,
-          workflowId: r.running_workflow_id,
-          pages: p.pages ?? 0,
-          contacts: p.contacts ?? 0,
-          total: p.total ?? null,
-          contactsPerS: rate,
-          etaS: running && rate && remaining !== null ? Math.round(remaining / rate) : null,
-          removed: p.removed ?? null,
-          cachedContacts: r.cached,
-          highWater: r.high_water?.toISOString() ?? null,
-          lastFinishedAt: r.last_finished_at?.toISOString() ?? null,
-          lastError: r.last_error,
-        };
-      });
+      return withTenant(pool, tenantId, (c) => readSyncStatus(c, tenantId));
     },
   );
 };

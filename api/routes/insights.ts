@@ -408,6 +408,24 @@ export function recommend({ insights, segments }: ComputedInsights): Recommendat
   return out.map((r, i) => ({ ...r, priority: i + 1 }));
 }
 
+/** Recommendations with the contacts each covers; those that cover nobody are dropped. */
+export async function computeRecommendations(c: PoolClient, tenantId: string, q: InsightsQuery): Promise<{ asOf: string; recommendations: Recommendation[] }> {
+  const computed = await computeInsights(c, tenantId, q);
+  const recs = recommend(computed);
+  for (const rec of recs) {
+    if (!rec.id.startsWith('unblock-stage-')) continue;
+    const stageId = rec.id.slice('unblock-stage-'.length);
+    const { rows } = await c.query<{ n: number; ids: string[] }>(
+      `select count(distinct contact_id)::int as n, coalesce((array_agg(distinct contact_id))[1:$3], '{}') as ids
+         from crm_opportunities where tenant_id = $1 and stage_id = $2 and status = 'open' and contact_id is not null`,
+      [tenantId, stageId, q.limit],
+    );
+    rec.contactCount = rows[0]!.n;
+    rec.contactIds = rows[0]!.ids;
+  }
+  return { asOf: computed.insights.asOf, recommendations: recs.filter((r) => r.contactCount > 0).map((r, i) => ({ ...r, priority: i + 1 })) };
+}
+
 // --- routes ---------------------------------------------------------------------------------------
 
 export const insightRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { pool }) => {
@@ -447,26 +465,11 @@ export const insightRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
     async (req) => {
       const { tenantId } = tenantOf(req);
       const started = performance.now();
-      const recommendations = await withTenant(pool, tenantId, async (c) => {
-        const computed = await computeInsights(c, tenantId, req.query);
-        const recs = recommend(computed);
-        for (const rec of recs) {
-          if (!rec.id.startsWith('unblock-stage-')) continue;
-          const stageId = rec.id.slice('unblock-stage-'.length);
-          const { rows } = await c.query<{ n: number; ids: string[] }>(
-            `select count(distinct contact_id)::int as n, coalesce((array_agg(distinct contact_id))[1:$3], '{}') as ids
-               from crm_opportunities where tenant_id = $1 and stage_id = $2 and status = 'open' and contact_id is not null`,
-            [tenantId, stageId, req.query.limit],
-          );
-          rec.contactCount = rows[0]!.n;
-          rec.contactIds = rows[0]!.ids;
-        }
-        return { asOf: computed.insights.asOf, recs: recs.filter((r) => r.contactCount > 0).map((r, i) => ({ ...r, priority: i + 1 })) };
-      });
+      const recommendations = await withTenant(pool, tenantId, (c) => computeRecommendations(c, tenantId, req.query));
       await recordAudit(pool, {
         tenantId, tool: 'crm_recommendations', status: 'ok', source: 'cache', durationMs: Math.round(performance.now() - started), params: { ...req.query },
       });
-      return { asOf: recommendations.asOf, recommendations: recommendations.recs, source: 'cache' as const };
+      return { ...recommendations, source: 'cache' as const };
     },
   );
 };

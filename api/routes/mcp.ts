@@ -1,19 +1,87 @@
-import { z } from 'zod';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import { hostHeaderValidation, originValidation } from '@modelcontextprotocol/fastify';
+import { createMcpHandler, type AuthInfo } from '@modelcontextprotocol/server';
+import type { TenantPrincipal } from '../apiKeys.js';
+import { createToolServer } from '../mcp/server.js';
+import type { ToolDeps } from '../mcp/tool.js';
 
 /**
- * The MCP endpoint's place is reserved; the adapter itself (Streamable HTTP + stdio) is issue 7.
- * Until then it says so plainly instead of pretending to speak MCP.
+ * `/mcp`: MCP over Streamable HTTP, stateless, for both protocol generations the SDK serves —
+ * 2026-07-28 (per-request envelope) and 2025-era clients (initialize handshake, answered without a
+ * session: any replica can serve any request). Authenticated with the REST API keys; the key's
+ * tenant and scopes decide which tools exist for the request.
  */
-export const mcpRoutes: FastifyPluginAsyncZod = async (app) => {
-  const NotYet = z.object({ statusCode: z.literal(501), error: z.string(), message: z.string() });
-  for (const method of ['GET', 'POST'] as const) {
+export interface McpRouteOptions {
+  deps: ToolDeps;
+  /** Host header names accepted (`*`: any); protects local servers against DNS rebinding. */
+  allowedHosts: string[];
+  /** Origin hostnames accepted from browsers; requests without Origin pass. */
+  allowedOrigins: string[];
+  /** Largest request body, the API's own limit (Fastify answers 413 above it). */
+  bodyLimitBytes: number;
+}
+
+/** Headers that describe the Node connection, not the MCP request. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'expect']);
+
+/** The principal rides to the per-request server factory as the SDK's pass-through `authInfo`. */
+function authInfoOf(p: TenantPrincipal, token: string): AuthInfo {
+  return { token, clientId: p.keyId, scopes: p.scopes, extra: { tenantId: p.tenantId } };
+}
+function principalOf(info: AuthInfo | undefined): TenantPrincipal {
+  const tenantId = info?.extra?.tenantId;
+  if (!info || typeof tenantId !== 'string') throw new Error('MCP request reached the server factory without an authenticated key');
+  return { kind: 'tenant', keyId: info.clientId, tenantId, scopes: info.scopes as TenantPrincipal['scopes'] };
+}
+
+function toWebRequest(req: FastifyRequest, signal: AbortSignal): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  // Host was validated; the body was parsed (and size-limited) by Fastify and is passed separately.
+  return new Request(`http://${req.headers.host ?? 'localhost'}${req.url}`, { method: req.method, headers, signal });
+}
+
+export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) => {
+  const handler = createMcpHandler(
+    (ctx) => createToolServer(principalOf(ctx.authInfo), opts.deps, { transport: 'http', era: ctx.era }),
+    {
+      legacy: 'stateless',
+      maxRequestBodySize: opts.bodyLimitBytes,
+      onerror: (err) => app.log.debug({ err: err.message }, 'mcp request rejected'),
+    },
+  );
+  app.addHook('onClose', async () => handler.close());
+
+  const guards: onRequestHookHandler[] = [];
+  if (!opts.allowedHosts.includes('*')) guards.push(hostHeaderValidation(opts.allowedHosts) as onRequestHookHandler);
+  if (!opts.allowedOrigins.includes('*')) guards.push(originValidation(opts.allowedOrigins) as onRequestHookHandler);
+
+  const serve = async (req: FastifyRequest, reply: FastifyReply) => {
+    const principal = req.principal as TenantPrincipal;
+    const token = (req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? req.headers['x-api-key']) as string;
+    // Aborted when the client goes away mid-answer (e.g. closes an SSE stream), so the call is cancelled.
+    const abort = new AbortController();
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    });
+    const res = await handler.fetch(toWebRequest(req, abort.signal), { authInfo: authInfoOf(principal, token), parsedBody: req.body });
+    return reply.send(res);
+  };
+
+  for (const method of ['POST', 'GET', 'DELETE'] as const) {
     app.route({
       method,
       url: '/mcp',
-      schema: { summary: 'MCP endpoint (not implemented yet)', tags: ['mcp'], response: { 501: NotYet } },
-      handler: async (_req, reply) =>
-        reply.code(501).send({ statusCode: 501, error: 'Not Implemented', message: 'the MCP adapter is not available in this build yet' }),
+      onRequest: guards,
+      preHandler: app.requireTenantKey(),
+      schema: {
+        summary: method === 'POST' ? 'MCP Streamable HTTP: JSON-RPC messages (stateless; 2025-06-18 … 2026-07-28)' : 'MCP Streamable HTTP: no sessions, answers 405',
+        tags: ['mcp'],
+      },
+      handler: serve,
     });
   }
 };

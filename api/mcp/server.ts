@@ -1,0 +1,119 @@
+import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
+import { insertAudit, recordAudit, type AuditEntry } from '../../lib/audit.js';
+import { withTenant } from '../../lib/db.js';
+import type { Scope, TenantPrincipal } from '../apiKeys.js';
+import { advertisedSchema, describeIssues, ToolError, type AnyTool, type ToolCall, type ToolDeps } from './tool.js';
+import { allTools } from './tools/index.js';
+
+export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
+
+const INSTRUCTIONS =
+  'Switchboard runs an AI front office on durable workflows. Read tools answer from its Postgres cache ' +
+  '(results say `source`). Tools that act (book, SMS, call, sync, campaigns) start a workflow and return its id ' +
+  'at once; follow it with the matching status tool or workflow_describe. Pass idempotencyKey on writes you might retry.';
+
+/** How the call reached us, for the audit trail. */
+export interface CallOrigin {
+  transport: 'http' | 'stdio';
+  era: 'legacy' | 'modern';
+}
+
+/** The tools a key may see and call. */
+export function toolsFor(scopes: readonly Scope[], tools: readonly AnyTool[] = allTools): AnyTool[] {
+  return tools.filter((t) => scopes.includes(t.scope));
+}
+
+/** Longest error text kept in the audit row. */
+const AUDIT_ERROR_CHARS = 1000;
+
+/**
+ * Builds one MCP server instance for one principal: only the tools its scopes allow are
+ * registered, and every call goes through `invoke` (zod parse, run, audit). Cheap enough to build
+ * per HTTP request (the stateless transports do), because the JSON Schemas are computed once per tool.
+ */
+export function createToolServer(principal: TenantPrincipal, deps: ToolDeps, origin: CallOrigin, tools: readonly AnyTool[] = allTools): McpServer {
+  const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
+  for (const tool of toolsFor(principal.scopes, tools)) {
+    server.registerTool(
+      tool.name,
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: schemaCache(tool).input,
+        outputSchema: schemaCache(tool).output,
+        annotations: tool.annotations,
+      },
+      (args: unknown, ctx: ServerContext) => invoke(tool, args, ctx, principal, deps, origin),
+    );
+  }
+  return server;
+}
+
+const schemas = new WeakMap<AnyTool, { input: ReturnType<typeof advertisedSchema>; output: ReturnType<typeof advertisedSchema> }>();
+function schemaCache(tool: AnyTool) {
+  let s = schemas.get(tool);
+  if (!s) schemas.set(tool, (s = { input: advertisedSchema(tool.input, 'input'), output: advertisedSchema(tool.output, 'output') }));
+  return s;
+}
+
+async function invoke(tool: AnyTool, rawArgs: unknown, ctx: ServerContext, principal: TenantPrincipal, deps: ToolDeps, origin: CallOrigin) {
+  const started = performance.now();
+  const { tenantId, keyId } = principal;
+  const facts: { workflowId?: string; source: AuditEntry['source'] } = { source: 'cache' };
+  let audited = false;
+  const audit = (status: 'ok' | 'error', error?: string): AuditEntry => ({
+    tenantId, tool: tool.name, status, source: facts.source, durationMs: Math.round(performance.now() - started),
+    ...(facts.workflowId ? { workflowId: facts.workflowId } : {}),
+    // Arguments are kept for operators (secret-looking keys are masked by the audit module).
+    params: { args: rawArgs ?? {}, apiKeyId: keyId, via: `mcp-${origin.transport}`, era: origin.era },
+    ...(error ? { error: error.slice(0, AUDIT_ERROR_CHARS) } : {}),
+  });
+
+  const progressToken = ctx.mcpReq._meta?.progressToken;
+  const call: ToolCall = {
+    tenantId,
+    apiKeyId: keyId,
+    deps,
+    signal: ctx.mcpReq.signal,
+    wantsProgress: progressToken !== undefined,
+    note(f) {
+      if (f.workflowId) facts.workflowId = f.workflowId;
+      if (f.source) facts.source = f.source;
+    },
+    read: (fn) =>
+      withTenant(deps.pool, tenantId, async (c) => {
+        const result = await fn(c);
+        if (!audited) {
+          await insertAudit(c, audit('ok'));
+          audited = true;
+        }
+        return result;
+      }, { asyncCommit: true }),
+    async progress(progress, total, message) {
+      if (progressToken === undefined) return;
+      await ctx.mcpReq.notify({
+        method: 'notifications/progress',
+        params: { progressToken, progress, ...(total !== undefined ? { total } : {}), ...(message ? { message } : {}) },
+      });
+    },
+  };
+
+  const fail = async (message: string) => {
+    await recordAudit(deps.pool, audit('error', message)).catch((err: unknown) => deps.log.error({ err, tool: tool.name }, 'audit write failed'));
+    return { content: [{ type: 'text' as const, text: message }], isError: true };
+  };
+
+  const parsed = tool.input.safeParse(rawArgs ?? {});
+  if (!parsed.success) return fail(`invalid arguments: ${describeIssues(parsed.error)}`);
+  let result: unknown;
+  try {
+    result = await tool.run(parsed.data, call);
+  } catch (err) {
+    if (err instanceof ToolError) return fail(err.message);
+    deps.log.error({ err, tool: tool.name, tenantId }, 'tool failed');
+    return fail(`${tool.name} failed: internal error (see the server log)`);
+  }
+  if (!audited) await recordAudit(deps.pool, audit('ok'));
+  const structured = result as Record<string, unknown>;
+  return { content: [{ type: 'text' as const, text: JSON.stringify(structured) }], structuredContent: structured };
+}

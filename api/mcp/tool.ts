@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import type { Client } from '@temporalio/client';
+import type { StandardSchemaWithJSON, ToolAnnotations } from '@modelcontextprotocol/server';
+import type { LlmClient } from '../../activities/llm/anthropic.js';
+import type { AuditEntry } from '../../lib/audit.js';
+import type { Pool, PoolClient } from '../../lib/db.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Scope } from '../apiKeys.js';
+
+/** What the tools are built on: the same pool and Temporal client the REST routes use. */
+export interface ToolDeps {
+  pool: Pool;
+  temporal: Client;
+  namespace: string;
+  taskQueue: string;
+  log: Logger;
+  /** Base URL of the Temporal Web UI, for links in `workflow_describe`. */
+  temporalUiUrl?: string;
+  /** Claude for `insights_analyze_contact`; without it the tool answers with the facts only. */
+  llm?: LlmClient;
+  /** Whether GoHighLevel is the live API or the sandbox (the audit's `source` for CRM actions). */
+  crmSource: 'live' | 'sandbox';
+}
+
+/** One tool call, as the tool's `run` sees it. Tool arguments never choose the tenant: this does. */
+export interface ToolCall {
+  tenantId: string;
+  apiKeyId: string;
+  deps: ToolDeps;
+  /**
+   * A tenant transaction (row-level security) whose commit also carries this call's audit row, so a
+   * cached read costs one round of begin/commit. Use it for the call's main read.
+   */
+  read<T>(fn: (c: PoolClient) => Promise<T>): Promise<T>;
+  /** Recorded in the audit row: the workflow the call started or signalled, where the answer came from. */
+  note(facts: { workflowId?: string; source?: AuditEntry['source'] }): void;
+  /** True when the client passed a progress token (it wants progress notifications). */
+  readonly wantsProgress: boolean;
+  /** Sends `notifications/progress` when the client asked for it; otherwise does nothing. */
+  progress(progress: number, total?: number, message?: string): Promise<void>;
+  /** Aborted when the client cancels or goes away. */
+  signal: AbortSignal;
+}
+
+/** A failure the caller can act on (not found, not connected, …): its message goes back as the tool result. */
+export class ToolError extends Error {
+  override readonly name = 'ToolError';
+}
+
+export interface ToolDef<I extends z.ZodType, O extends z.ZodType> {
+  /** Stable name clients configure against (`crm_search_contacts`). */
+  name: string;
+  title: string;
+  description: string;
+  /** The API key scope a caller needs; tools outside the key's scopes are neither listed nor callable. */
+  scope: Scope;
+  input: I;
+  output: O;
+  annotations: ToolAnnotations;
+  run(args: z.output<I>, call: ToolCall): Promise<z.input<O>>;
+}
+
+/** A tool with its types erased, so families of tools can sit in one list. */
+export interface AnyTool {
+  name: string;
+  title: string;
+  description: string;
+  scope: Scope;
+  input: z.ZodType;
+  output: z.ZodType;
+  annotations: ToolAnnotations;
+  run(args: unknown, call: ToolCall): Promise<unknown>;
+}
+
+export function defineTool<I extends z.ZodType, O extends z.ZodType>(def: ToolDef<I, O>): AnyTool {
+  return def as unknown as AnyTool;
+}
+
+/** Read tools: they change nothing and answer from Switchboard's own data. */
+export const READ_ONLY: ToolAnnotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
+
+/**
+ * Zod issues as one line a model can act on, each naming its field: `limit: Too big: expected
+ * number to be <=100; foo: unknown field`.
+ */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .flatMap((i) => {
+      const at = i.path.map(String).join('.');
+      if (i.code === 'unrecognized_keys') return i.keys.map((k) => `${at ? `${at}.` : ''}${k}: unknown field`);
+      return [`${at || '(arguments)'}: ${i.message}`];
+    })
+    .join('; ');
+}
+
+/**
+ * The JSON Schema clients see comes from the zod schema (computed once per tool). For inputs the SDK's
+ * own check lets everything through: `run` parses with zod itself, so a bad argument becomes an
+ * audited `isError` result naming the field rather than the SDK's generic message. Outputs are
+ * validated for real (a tool that breaks its own `outputSchema` is a bug worth failing loudly).
+ */
+export function advertisedSchema(schema: z.ZodType, io: 'input' | 'output'): StandardSchemaWithJSON {
+  let json: Record<string, unknown> | undefined;
+  const jsonSchema = () => (json ??= z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Record<string, unknown>);
+  return {
+    '~standard': {
+      version: 1,
+      vendor: 'switchboard',
+      validate: io === 'input' ? (value: unknown) => ({ value }) : (value: unknown) => schema['~standard'].validate(value),
+      jsonSchema: { input: jsonSchema, output: jsonSchema },
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { AnalysisResponse, analyzeCachedContact } from '../../routes/analysis.js';
+import { computeInsights, computeRecommendations, InsightsInputError, InsightsQuery, InsightsResponse, Recommendation } from '../../routes/insights.js';
+import { defineTool, READ_ONLY, ToolError } from '../tool.js';
+
+/** Insights: the same computations as /v1/insights, /v1/recommendations and /v1/contacts/:id/analysis. */
+
+const asToolError = (err: unknown): never => {
+  // The REST flavour names the querystring; tool arguments are plain fields.
+  throw err instanceof InsightsInputError ? new ToolError(err.message.replace(/^querystring\./, '')) : err;
+};
+
+export const insightTools = [
+  defineTool({
+    name: 'insights_overview',
+    title: 'CRM insights',
+    description: 'Figures from the CRM cache — totals, contacts callable now, hot leads, peak hours/days, conversion by source, pipeline drop-off — each with its rule in words.',
+    scope: 'read',
+    input: InsightsQuery,
+    output: InsightsResponse,
+    annotations: READ_ONLY,
+    run: (args, call) => call.read((c) => computeInsights(c, call.tenantId, args)).then((r) => r.insights, asToolError),
+  }),
+  defineTool({
+    name: 'insights_recommendations',
+    title: 'Recommended actions',
+    description: 'Prioritized actions derived from the insights rules: reasoning, the contacts each covers, and the tool that carries it out.',
+    scope: 'read',
+    input: InsightsQuery,
+    output: z.object({ asOf: z.string(), recommendations: z.array(Recommendation), source: z.literal('cache') }),
+    annotations: READ_ONLY,
+    run: (args, call) =>
+      call.read((c) => computeRecommendations(c, call.tenantId, args)).then((r) => ({ ...r, source: 'cache' as const }), asToolError),
+  }),
+  defineTool({
+    name: 'insights_analyze_contact',
+    title: 'Analyze a contact',
+    description: "A contact's cached facts (opportunities, notes, appointments) and a Claude analysis grounded only in them; analysis is null with an error when the model is unavailable.",
+    scope: 'read',
+    input: z.strictObject({ contactId: z.string().trim().min(1).max(100) }),
+    output: AnalysisResponse,
+    // Reads only, but asks a model: not idempotent in wording, and it reaches an outside service.
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+    run: async (args, call) => {
+      const result = await analyzeCachedContact({ pool: call.deps.pool, llm: call.deps.llm }, call.tenantId, args.contactId);
+      if (!result) throw new ToolError(`no contact '${args.contactId}' in the cache`);
+      call.note({ source: 'cache' });
+      return result;
+    },
+  }),
+];
