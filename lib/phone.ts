@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * E.164 normalisation for caller-ID and contact lookups. Numbers without a country code are taken
  * as North American (GoHighLevel's default); anything that cannot be a phone number gives null.
@@ -13,3 +15,10 @@ export function toE164(raw: string | null | undefined, defaultCountryCode = '1')
   if (digits.length === 10) return `+${defaultCountryCode}${digits}`;
   return `+${digits}`;
 }
+
+/** Any common phone format in, E.164 out (zod); a value that cannot be a phone number names itself in the error. */
+export const PhoneNumber = z
+  .string()
+  .trim()
+  .max(40)
+  .transform((raw, ctx) => toE164(raw) ?? (ctx.addIssue({ code: 'custom', message: `not a phone number, got ${JSON.stringify(raw)}` }), z.NEVER));

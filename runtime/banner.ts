@@ -12,7 +12,7 @@ export function banner(p: Platform): string {
     '  Switchboard is up',
     `    API              ${p.apiUrl ?? '(not in this process)'}`,
     `    OpenAPI docs     ${p.apiUrl ? `${p.apiUrl}/docs` : '-'}`,
-    `    MCP endpoint     ${p.apiUrl ? `${p.apiUrl}/mcp` : '-'} (not implemented yet)`,
+    `    MCP endpoint     ${p.apiUrl ? `${p.apiUrl}/mcp` : '-'} (stdio: npm run mcp)`,
     `    Temporal         ${p.temporalAddress}${p.embedded.temporal ? ` (embedded dev server: ${p.embedded.temporal.binary})` : ''}`,
     `    Temporal Web UI  ${uiUrl}`,
     `    Postgres         ${p.embedded.postgres ? `embedded, 127.0.0.1:${c.database.embeddedPort} (data in ${c.dataDir})` : 'DATABASE_URL'}`,

@@ -65,7 +65,7 @@ async function invoke(tool: AnyTool, rawArgs: unknown, ctx: ServerContext, princ
     tenantId, tool: tool.name, status, source: facts.source, durationMs: Math.round(performance.now() - started),
     ...(facts.workflowId ? { workflowId: facts.workflowId } : {}),
     // Arguments are kept for operators (secret-looking keys are masked by the audit module).
-    params: { args: rawArgs ?? {}, apiKeyId: keyId, via: `mcp-${origin.transport}`, era: origin.era },
+    params: { args: rawArgs ?? {}, keyId, via: `mcp-${origin.transport}`, era: origin.era },
     ...(error ? { error: error.slice(0, AUDIT_ERROR_CHARS) } : {}),
   });
 

@@ -29,7 +29,8 @@ export interface ToolCall {
   deps: ToolDeps;
   /**
    * A tenant transaction (row-level security) whose commit also carries this call's audit row, so a
-   * cached read costs one round of begin/commit. Use it for the call's main read.
+   * cached read costs one round of begin/commit. Use it for the call's main (last) read, and throw
+   * inside `fn` when the call fails (the row then records the failure instead).
    */
   read<T>(fn: (c: PoolClient) => Promise<T>): Promise<T>;
   /** Recorded in the audit row: the workflow the call started or signalled, where the answer came from. */

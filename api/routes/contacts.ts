@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { insertAudit } from '../../lib/audit.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
-import { toE164 } from '../../lib/phone.js';
+import { PhoneNumber } from '../../lib/phone.js';
 import { tenantOf } from '../auth.js';
 
 export const Contact = z.object({
@@ -54,13 +54,7 @@ const Cursor = z
 /** Search filters for cached contacts (REST querystring and the `crm_search_contacts` tool). */
 export const ContactSearch = z.strictObject({
   q: z.string().trim().min(1).max(200).optional().describe('name, email or company words; fuzzy on names'),
-  phone: z
-    .string()
-    .trim()
-    .max(40)
-    .transform((raw, ctx) => toE164(raw) ?? (ctx.addIssue({ code: 'custom', message: `not a phone number, got ${JSON.stringify(raw)}` }), z.NEVER))
-    .optional()
-    .describe('any common format; matched as E.164'),
+  phone: PhoneNumber.optional().describe('any common format; matched as E.164'),
   email: z.string().trim().min(3).max(320).optional(),
   tag: z.string().trim().min(1).max(100).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(25),

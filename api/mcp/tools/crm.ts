@@ -26,8 +26,11 @@ export const crmReadTools = [
     output: ContactWithTimeline.extend({ source: z.literal('cache') }),
     annotations: READ_ONLY,
     run: async (args, call) => {
-      const found = await call.read((c) => getContact(c, call.tenantId, args.contactId));
-      if (!found) throw new ToolError(`no contact '${args.contactId}' in the cache (search with crm_search_contacts; crm_sync_now refreshes the cache)`);
+      const found = await call.read(async (c) => {
+        const hit = await getContact(c, call.tenantId, args.contactId);
+        if (!hit) throw new ToolError(`no contact '${args.contactId}' in the cache (search with crm_search_contacts; crm_sync_now refreshes the cache)`);
+        return hit;
+      });
       return { ...found, source: 'cache' as const };
     },
   }),

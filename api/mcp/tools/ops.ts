@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { WorkflowNotFoundError, type WorkflowExecutionInfo } from '@temporalio/client';
 import protos from '@temporalio/proto';
 import { CampaignIdKey, CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../../../lib/searchAttributes.js';
-import { toE164 } from '../../../lib/phone.js';
+import { PhoneNumber } from '../../../lib/phone.js';
 import { syncProgressQuery } from '../../../workflows/crmSync.js';
 import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
 
@@ -66,13 +66,7 @@ export const opsTools = [
     input: z.strictObject({
       kind: z.enum(WORKFLOW_KINDS).optional(),
       status: z.enum(STATUSES).optional(),
-      phone: z
-        .string()
-        .trim()
-        .max(40)
-        .transform((raw, ctx) => toE164(raw) ?? (ctx.addIssue({ code: 'custom', message: `not a phone number, got ${JSON.stringify(raw)}` }), z.NEVER))
-        .optional()
-        .describe('the contact phone the workflow is about (any format)'),
+      phone: PhoneNumber.optional().describe('the contact phone the workflow is about (any format)'),
       campaignId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'letters, digits, _ or -').optional(),
       limit: z.number().int().min(1).max(100).default(20),
     }),
