@@ -14,6 +14,8 @@ describe('voiceCall: phone calls as durable workflows', () => {
   let slots: string[];
 
   const vapiUrl = () => `${tp.baseUrl}/webhooks/vapi/${TENANT}`;
+  /** The sandbox's Vapi simulator calling our webhook with the tenant's secret, from the demo caller. */
+  const inboundVapiCall = () => ({ serverUrl: vapiUrl(), credential: { type: 'x-vapi-secret', secret: VAPI_SECRET }, direction: 'inbound', from: '+15555550100', to: '+15555550123' });
   const ghlRecords = async (kind: 'notes' | 'appointments' | 'tasks', contactId: string) =>
     (await sandbox.control<Record<string, any[]>>('GET', `/ghl/${kind}?locationId=loc_demo&contactId=${contactId}&limit=1000`))[kind]!;
 
@@ -32,11 +34,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
   it('inbound Vapi call: the caller is recognised, finds a slot, books it; one note, transcript and summary stored', async () => {
     const slot = slots[2]!;
     const sim = await sandbox.control('POST', '/vapi/calls', {
-      serverUrl: vapiUrl(),
-      credential: { type: 'x-vapi-secret', secret: VAPI_SECRET },
-      direction: 'inbound',
-      from: '+15555550100',
-      to: '+15555550123',
+      ...inboundVapiCall(),
       wait: true,
       script: {
         steps: [
@@ -187,11 +185,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
 
   it('no end-of-call report: the call is finished from the provider\'s REST API after the grace window', async () => {
     const sim = await sandbox.control('POST', '/vapi/calls', {
-      serverUrl: vapiUrl(),
-      credential: { type: 'x-vapi-secret', secret: VAPI_SECRET },
-      direction: 'inbound',
-      from: '+15555550100',
-      to: '+15555550123',
+      ...inboundVapiCall(),
       assistantId: 'asst_demo',
       wait: true,
       script: { serverMessages: ['status-update', 'tool-calls'], steps: [{ user: 'Just checking your opening hours.' }, { assistant: 'We are open nine to five.' }] },
@@ -216,11 +210,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
     await sandbox.control('POST', '/faults', { provider: 'ghl', route: '*', latencyMs: 2000 });
     try {
       const sim = await sandbox.control('POST', '/vapi/calls', {
-        serverUrl: vapiUrl(),
-        credential: { type: 'x-vapi-secret', secret: VAPI_SECRET },
-        direction: 'inbound',
-        from: '+15555550100',
-        to: '+15555550123',
+        ...inboundVapiCall(),
         wait: true,
         script: { toolTimeoutMs: 1800, steps: [{ user: 'Any time on Monday?' }, { tool: 'get_free_slots', arguments: { startDate: slots[0]!.slice(0, 10) } }] },
       });

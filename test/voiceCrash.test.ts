@@ -1,7 +1,7 @@
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPlatform, type TestPlatform } from './support/platform.js';
-import { runEntry, waitForOutput, type StartedProcess } from './support/process.js';
+import { startTestPlatform, startWorkerProcess, type TestPlatform } from './support/platform.js';
+import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { demoFreeSlots, sandboxProviders, setUpVoiceTenant, VAPI_SECRET, waitForCall } from './support/voice.js';
 
@@ -14,19 +14,9 @@ describe('voiceCall survives a worker SIGKILL mid-call', () => {
   let key: string;
   const workers: StartedProcess[] = [];
 
-  /** A worker in its own process, on the test platform's database, task queue and data directory. */
   const startWorker = async () => {
-    const w = runEntry('workers/main.ts', {
-      ...sandboxProviders(sandbox),
-      LOG_LEVEL: 'info',
-      SWITCHBOARD_DATA_DIR: tp.dataDir,
-      DATABASE_URL: tp.platform.databaseUrl,
-      DATABASE_POOL_SIZE: '5',
-      TEMPORAL_ADDRESS: tp.platform.temporalAddress,
-      TEMPORAL_TASK_QUEUE: tp.config.temporal.taskQueue,
-    });
+    const w = await startWorkerProcess(tp, sandboxProviders(sandbox));
     workers.push(w);
-    await waitForOutput(w, /worker polling/, 120_000);
     return w;
   };
 

@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { parseConfig, type Config } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
 import { startPlatform, type Platform, type Role } from '../../runtime/platform.js';
+import { runEntry, waitForOutput, type StartedProcess } from './process.js';
 
 export const TEST_ADMIN_KEY = 'sbadmin_test_key_0123456789abcdefghij';
 
@@ -72,6 +73,24 @@ export async function startTestPlatform(opts: { roles?: Role[]; env?: Record<str
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A worker in its own process (as `npm run worker` runs), on the test platform's database, task
+ * queue and data directory — a process a test can SIGKILL. Resolves once it polls.
+ */
+export async function startWorkerProcess(tp: TestPlatform, env: Record<string, string> = {}): Promise<StartedProcess> {
+  const worker = runEntry('workers/main.ts', {
+    LOG_LEVEL: 'info',
+    SWITCHBOARD_DATA_DIR: tp.dataDir,
+    DATABASE_URL: tp.platform.databaseUrl,
+    DATABASE_POOL_SIZE: '5',
+    TEMPORAL_ADDRESS: tp.platform.temporalAddress,
+    TEMPORAL_TASK_QUEUE: tp.config.temporal.taskQueue,
+    ...env,
+  });
+  await waitForOutput(worker, /worker polling/, 120_000);
+  return worker;
 }
 
 /** JSON over real HTTP with an optional API key. */
