@@ -1,5 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withTenant } from '../lib/db.js';
+import { suppress } from '../lib/suppression.js';
 import { call, startTestPlatform, type TestPlatform } from './support/platform.js';
 import { recordHistory } from './support/histories.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
@@ -254,5 +256,14 @@ describe('voiceCall: phone calls as durable workflows', () => {
     expect(result).toMatchObject({ status: 'completed', attempts: 2 });
     await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-outbound-retry');
     expect((await ghlRecords('notes', 'ct_demo')).filter((n) => n.body.includes(workflowId))).toHaveLength(1);
+  });
+
+  it('a number on the suppression list (opted out on any channel) is never called', async () => {
+    await withTenant(tp.platform.pool, TENANT, (c) => suppress(c, { tenantId: TENANT, phone: '+15555550166', reason: 'stop', source: 'test' }));
+    const before = (await sandbox.control('GET', '/vapi/calls')).calls?.length ?? 0;
+    const res = await call(tp.baseUrl, 'POST', '/v1/calls', { key, body: { to: '(555) 555-0166', purpose: 'Follow up' } });
+    expect(res.status).toBe(409);
+    expect(res.body.message).toMatch(/opted out/);
+    expect((await sandbox.control('GET', '/vapi/calls')).calls?.length ?? 0).toBe(before);
   });
 });

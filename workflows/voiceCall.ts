@@ -55,7 +55,8 @@ export type VoiceCallInput =
     };
 
 export interface VoiceCallResult {
-  status: CallOutcome;
+  /** `suppressed`: the number or contact opted out (any channel), so no call was placed. */
+  status: CallOutcome | 'suppressed';
   attempts: number;
   providerCallIds: string[];
   appointmentIds: string[];
@@ -357,6 +358,12 @@ export async function voiceCall(input: VoiceCallInput): Promise<VoiceCallResult>
         assistant: input.assistant,
         metadata: input.metadata ?? {},
       });
+      if (placed.suppressed) {
+        // Opted out on some channel since the request: no call, and no CRM note for a call that never was.
+        setStatus('suppressed');
+        await bookkeeping.recordCallStatus({ tenantId, workflowId, status: 'suppressed', attempts: attemptNo - 1 });
+        return { status: 'suppressed', attempts: attemptNo - 1, providerCallIds, appointmentIds };
+      }
       if (!providerCallIds.includes(placed.providerCallId)) providerCallIds.push(placed.providerCallId);
       setStatus('queued');
       record = await bookkeeping.persistCallRecord({ tenantId, workflowId, provider, eventKey: await awaitRecord(placed.providerCallId) });

@@ -4,6 +4,7 @@ import type { ProviderConfig } from '../../lib/config.js';
 import { readCredential } from '../../lib/credentials.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { recall, remember, type MemoryItem } from '../../lib/memory.js';
+import { isSuppressed } from '../../lib/suppression.js';
 import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
 import { createAnthropicClient } from '../llm/anthropic.js';
@@ -104,14 +105,16 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       purpose: string;
       assistant?: string;
       metadata: Record<string, string>;
-    }): Promise<{ providerCallId: string }> {
+    }): Promise<{ providerCallId: string; suppressed?: undefined } | { suppressed: true }> {
       const prior = await withTenant(pool, input.tenantId, async (c) => {
+        if (await isSuppressed(c, { tenantId: input.tenantId, phone: input.to, contactId: input.contactId })) return { suppressed: true as const };
         const { rows } = await c.query<{ provider_call_id: string; created_at: Date }>(
           'select provider_call_id, created_at from call_provider_ids where tenant_id = $1 and workflow_id = $2 and attempt = $3',
           [input.tenantId, input.workflowId, input.attempt],
         );
         return { row: rows[0], settings: await loadVoiceSettings(c, input.tenantId) };
       });
+      if ('suppressed' in prior) return { suppressed: true };
       if (prior.row) return { providerCallId: prior.row.provider_call_id };
       const { settings } = prior;
       const attemptRef = `${input.callRef}#${input.attempt}`;

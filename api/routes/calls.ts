@@ -6,6 +6,7 @@ import { loadVoiceSettings } from '../../activities/voice/calls.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
 import { toE164 } from '../../lib/phone.js';
+import { isSuppressed } from '../../lib/suppression.js';
 import { VoiceSettings } from '../../lib/voice.js';
 import type { voiceCall } from '../../workflows/voiceCall.js';
 import { tenantOf } from '../auth.js';
@@ -100,7 +101,11 @@ export const callRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client; t
       const { tenantId } = tenantOf(req);
       const to = toE164(req.body.to);
       if (!to) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `body.to: not a phone number: ${JSON.stringify(req.body.to)}` });
-      const settings = await withTenant(pool, tenantId, (c) => loadVoiceSettings(c, tenantId));
+      const { settings, suppressed } = await withTenant(pool, tenantId, async (c) => ({
+        settings: await loadVoiceSettings(c, tenantId),
+        suppressed: await isSuppressed(c, { tenantId, phone: to, contactId: req.body.contactId }),
+      }));
+      if (suppressed) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `${to} opted out of contact (suppression list); no call placed` });
       const provider = req.body.provider ?? settings.defaultProvider;
       const callRef = `out-${req.body.idempotencyKey ?? randomUUID()}`;
       const workflowId = workflowIds.voiceCall(tenantId, provider, callRef);
