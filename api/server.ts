@@ -55,23 +55,22 @@ export interface ApiDeps {
   webUiUrl?: string;
   /** Largest accepted request body; webhooks and MCP share it. */
   bodyLimitBytes?: number;
-  /** The MCP adapter at /mcp (defaults: loopback hosts and origins only, CRM source 'sandbox'). */
+  /** The MCP adapter at /mcp (default: loopback hosts and origins only). */
   mcp?: McpSettings;
 }
 
 export interface McpSettings {
   allowedHosts: string[];
   allowedOrigins: string[];
-  /** GoHighLevel live or sandbox: the audit's source for CRM actions. */
-  crmSource: 'live' | 'sandbox';
 }
 
 /** What the MCP tools run on, from the API's own dependencies (the stdio entry builds the same). */
-export function mcpToolDeps(deps: Pick<ApiDeps, 'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'anthropic' | 'anthropicModel' | 'webUiUrl'>, mcp: Pick<McpSettings, 'crmSource'>): ToolDeps {
+export function mcpToolDeps(deps: Pick<ApiDeps, 'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'anthropic' | 'anthropicModel' | 'webUiUrl' | 'ghl' | 'ghlBudget'>): ToolDeps {
   return {
     pool: deps.pool, temporal: deps.temporal, namespace: deps.namespace, taskQueue: deps.taskQueue, log: deps.log.child({ component: 'mcp' }),
     llm: analysisLlm({ anthropic: deps.anthropic, model: deps.anthropicModel }),
-    temporalUiUrl: deps.webUiUrl, crmSource: mcp.crmSource,
+    temporalUiUrl: deps.webUiUrl,
+    crm: { pool: deps.pool, ghl: deps.ghl, ghlBudget: deps.ghlBudget },
   };
 }
 
@@ -168,9 +167,9 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(campaignRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
   await app.register(approvalRoutes, { pool: deps.pool, temporal: deps.temporal });
   await app.register(sendgridWebhookRoutes, { pool: deps.pool, temporal: deps.temporal, publicKey: deps.sendgridWebhookKey });
-  const mcp = deps.mcp ?? { allowedHosts: LOOPBACK, allowedOrigins: LOOPBACK, crmSource: 'sandbox' as const };
+  const mcp = deps.mcp ?? { allowedHosts: LOOPBACK, allowedOrigins: LOOPBACK };
   await app.register(mcpRoutes, {
-    deps: mcpToolDeps(deps, mcp),
+    deps: mcpToolDeps(deps),
     allowedHosts: mcp.allowedHosts,
     allowedOrigins: mcp.allowedOrigins,
     bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,

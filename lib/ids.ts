@@ -13,6 +13,7 @@ export const workflowIds = {
   campaign: (tenant: string, campaignId: string) => `campaign:${tenant}:${campaignId}`,
   leadOutreach: (tenant: string, campaignId: string, leadId: string) => `lead:${tenant}:${campaignId}:${leadId}`,
   crmSync: (tenant: string, source: string) => `sync:${tenant}:${source}`,
+  crmAction: (tenant: string, action: string, idempotencyKey: string) => `crm:${tenant}:${action}:${idempotencyKey}`,
   conversation: (tenant: string, conversationId: string) => `chat:${tenant}:${conversationId}`,
   readinessProbe: (probeId: string) => `probe:${probeId}`,
 };

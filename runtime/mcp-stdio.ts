@@ -5,6 +5,7 @@
  * `npm start`). stdout carries MCP messages only; every log line goes to stderr.
  */
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
+import { defaultBudget, GhlBudget } from '../activities/crm/ghlBudget.js';
 import { findTenantKey } from '../api/apiKeys.js';
 import { createToolServer } from '../api/mcp/server.js';
 import { mcpToolDeps } from '../api/server.js';
@@ -28,13 +29,11 @@ if (!principal) {
   fatal('SWITCHBOARD_API_KEY is not a valid tenant API key (unknown or revoked)');
 }
 
-const deps = mcpToolDeps(
-  {
-    pool: platform.pool, temporal: platform.temporal!, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue,
-    log, anthropic: config.providers.anthropic, anthropicModel: config.anthropicModel, webUiUrl: platform.temporalUiUrl,
-  },
-  { crmSource: config.providers.ghl.mode },
-);
+const deps = mcpToolDeps({
+  pool: platform.pool, temporal: platform.temporal!, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue,
+  log, anthropic: config.providers.anthropic, anthropicModel: config.anthropicModel, webUiUrl: platform.temporalUiUrl,
+  ghl: config.providers.ghl, ghlBudget: new GhlBudget(platform.pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
+});
 const handle = serveStdio((ctx) => createToolServer(principal, deps, { transport: 'stdio', era: ctx.era }), {
   onerror: (err) => log.warn({ err: err.message }, 'mcp stdio error'),
 });

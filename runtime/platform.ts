@@ -210,7 +210,6 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         mcp: {
           allowedHosts: config.mcp.allowedHosts,
           allowedOrigins: config.mcp.allowedOrigins,
-          crmSource: config.providers.ghl.mode,
         },
       });
       platform.apiUrl = await api.listen({ host: config.api.host, port: config.api.port });

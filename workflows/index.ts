@@ -4,3 +4,4 @@ export { crmSync } from './crmSync.js';
 export { voiceCall } from './voiceCall.js';
 export { campaign } from './campaign.js';
 export { leadOutreach } from './leadOutreach.js';
+export { crmAction } from './crmAction.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { StandardSchemaWithJSON, ToolAnnotations } from '@modelcontextprotocol/server';
+import type { CrmActionDeps } from '../../activities/crm/actions.js';
 import type { LlmClient } from '../../activities/llm/anthropic.js';
 import type { AuditEntry } from '../../lib/audit.js';
 import type { Pool, PoolClient } from '../../lib/db.js';
@@ -18,8 +19,8 @@ export interface ToolDeps {
   temporalUiUrl?: string;
   /** Claude for `insights_analyze_contact`; without it the tool answers with the facts only. */
   llm?: LlmClient;
-  /** Whether GoHighLevel is the live API or the sandbox (the audit's `source` for CRM actions). */
-  crmSource: 'live' | 'sandbox';
+  /** GoHighLevel for live reads (free slots, caller lookup) from this process, on the shared request budget. */
+  crm: CrmActionDeps;
 }
 
 /** One tool call, as the tool's `run` sees it. Tool arguments never choose the tenant: this does. */

@@ -1,9 +1,9 @@
 import type { AnyTool } from '../tool.js';
-import { crmReadTools } from './crm.js';
+import { crmTools } from './crm.js';
 import { insightTools } from './insights.js';
 import { memoryTools } from './memory.js';
 import { opsTools } from './ops.js';
 import { syncTools } from './sync.js';
 
 /** Every tool the MCP adapter offers, by family; each key sees the ones its scopes allow. */
-export const allTools: readonly AnyTool[] = [...memoryTools, ...crmReadTools, ...syncTools, ...insightTools, ...opsTools];
+export const allTools: readonly AnyTool[] = [...memoryTools, ...crmTools, ...syncTools, ...insightTools, ...opsTools];

@@ -32,7 +32,7 @@ export const syncTools = [
       const started = await startCrmSync(call.deps, call.tenantId, args.mode).catch((err: unknown) => {
         throw err instanceof NotConnectedError ? new ToolError('no CRM connection for this tenant: an admin connects it with PUT /v1/crm/connection') : err;
       });
-      call.note({ workflowId: started.workflowId, source: call.deps.crmSource });
+      call.note({ workflowId: started.workflowId, source: call.deps.crm.ghl.mode });
       const status = call.wantsProgress
         ? await followSync(call, started.workflowId)
         : await withTenant(call.deps.pool, call.tenantId, (c) => readSyncStatus(c, call.tenantId));
