@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { loadVoiceSettings } from '../../activities/voice/calls.js';
-import { withTenant, type Pool } from '../../lib/db.js';
+import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
 import { toE164 } from '../../lib/phone.js';
 import { isSuppressed } from '../../lib/suppression.js';
@@ -14,7 +14,7 @@ import type { TenantVoiceCache } from '../voiceTenants.js';
 
 const ErrorBody = z.object({ statusCode: z.number(), error: z.string(), message: z.string() });
 
-const CallSummary = z.object({
+export const CallSummary = z.object({
   id: z.string().describe('the workflow id'),
   provider: z.enum(['vapi', 'retell']),
   direction: z.enum(['inbound', 'outbound']),
@@ -33,7 +33,7 @@ const CallSummary = z.object({
   outcome: z.string().nullable(),
   createdAt: z.string(),
 });
-const CallDetail = CallSummary.extend({
+export const CallDetail = CallSummary.extend({
   recordingUrl: z.string().nullable(),
   nextAction: z.string().nullable(),
   crmEffects: z.record(z.string(), z.unknown()),
@@ -71,6 +71,84 @@ const summaryOf = (r: CallRow): z.infer<typeof CallSummary> => ({
   createdAt: r.created_at.toISOString(),
 });
 
+/** The number (or contact) opted out of contact: no call is placed. */
+export class SuppressedError extends Error {
+  constructor(to: string) {
+    super(`${to} opted out of contact (suppression list); no call placed`);
+  }
+}
+
+/** Places an outbound call: one voiceCall workflow per idempotency key (a repeat finds the first); never to a suppressed number. */
+export async function startOutboundCall(
+  deps: { pool: Pool; temporal: Client; taskQueue: string },
+  tenantId: string,
+  req: { to: string; purpose: string; contactId?: string; assistant?: string; provider?: 'vapi' | 'retell'; idempotencyKey?: string },
+): Promise<{ workflowId: string; existing: boolean }> {
+  const { settings, suppressed } = await withTenant(deps.pool, tenantId, async (c) => ({
+    settings: await loadVoiceSettings(c, tenantId),
+    suppressed: await isSuppressed(c, { tenantId, phone: req.to, contactId: req.contactId }),
+  }));
+  if (suppressed) throw new SuppressedError(req.to);
+  const provider = req.provider ?? settings.defaultProvider;
+  const callRef = `out-${req.idempotencyKey ?? randomUUID()}`;
+  const workflowId = workflowIds.voiceCall(tenantId, provider, callRef);
+  let existing = false;
+  try {
+    await deps.temporal.workflow.start<typeof voiceCall>('voiceCall', {
+      taskQueue: deps.taskQueue,
+      workflowId,
+      // The same idempotency key never places a second call, even after the first has finished.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      args: [{ direction: 'outbound', tenantId, provider, callRef, to: req.to, purpose: req.purpose, ...(req.contactId ? { contactId: req.contactId } : {}), ...(req.assistant ? { assistant: req.assistant } : {}) }],
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    existing = true;
+  }
+  return { workflowId, existing };
+}
+
+/** Calls, newest first (phone already E.164). */
+export async function listCalls(c: PoolClient, tenantId: string, q: { phone?: string; status?: string; since?: string; limit: number }): Promise<z.infer<typeof CallSummary>[]> {
+  const { rows } = await c.query<CallRow>(
+    `select * from calls where tenant_id = $1 and ($2::text is null or customer_phone = $2) and ($3::text is null or status = $3)
+       and ($4::timestamptz is null or created_at >= $4) order by created_at desc limit $5`,
+    [tenantId, q.phone ?? null, q.status ?? null, q.since ?? null, q.limit],
+  );
+  return rows.map(summaryOf);
+}
+
+/** One call by workflow id or provider call id, with transcript and tool calls; null when unknown. */
+export async function getCall(c: PoolClient, tenantId: string, id: string, ui: { namespace: string; webUiUrl: string | undefined }): Promise<z.infer<typeof CallDetail> | null> {
+  const { rows } = await c.query<CallRow>(
+    `select * from calls where tenant_id = $1 and workflow_id = coalesce(
+       (select workflow_id from call_provider_ids where tenant_id = $1 and provider_call_id = $2 limit 1), $2)`,
+    [tenantId, id],
+  );
+  const call = rows[0];
+  if (!call) return null;
+  // One connection: the queries go one after another.
+  const utterances = await c.query<{ seq: number; role: string; text: string; seconds_from_start: number | null }>(
+    'select seq, role, text, seconds_from_start from call_utterances where tenant_id = $1 and workflow_id = $2 order by seq',
+    [tenantId, call.workflow_id],
+  );
+  const tools = await c.query<{ tool_call_id: string; name: string; arguments: unknown; result: string | null; error: string | null; latency_ms: number; created_at: Date }>(
+    'select tool_call_id, name, arguments, result, error, latency_ms, created_at from call_tool_calls where tenant_id = $1 and workflow_id = $2 order by created_at, tool_call_id',
+    [tenantId, call.workflow_id],
+  );
+  const ids = await c.query<{ provider_call_id: string }>('select provider_call_id from call_provider_ids where tenant_id = $1 and workflow_id = $2 order by attempt, created_at', [tenantId, call.workflow_id]);
+  return {
+    ...summaryOf(call),
+    recordingUrl: call.recording_url,
+    nextAction: call.next_action,
+    crmEffects: call.crm_effects,
+    transcript: utterances.rows.map((u) => ({ seq: u.seq, role: u.role, text: u.text, secondsFromStart: u.seconds_from_start })),
+    toolCalls: tools.rows.map((t) => ({ id: t.tool_call_id, name: t.name, arguments: t.arguments, result: t.result, error: t.error, latencyMs: t.latency_ms, at: t.created_at.toISOString() })),
+    providerCallIds: ids.rows.map((r) => r.provider_call_id),
+    webUiUrl: ui.webUiUrl ? `${ui.webUiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(ui.namespace)}/workflows/${encodeURIComponent(call.workflow_id)}` : null,
+  };
+}
+
 /**
  * Calls: place an outbound call (a voiceCall workflow), list and read calls (Postgres read model),
  * and the tenant's voice settings.
@@ -101,28 +179,13 @@ export const callRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client; t
       const { tenantId } = tenantOf(req);
       const to = toE164(req.body.to);
       if (!to) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `body.to: not a phone number: ${JSON.stringify(req.body.to)}` });
-      const { settings, suppressed } = await withTenant(pool, tenantId, async (c) => ({
-        settings: await loadVoiceSettings(c, tenantId),
-        suppressed: await isSuppressed(c, { tenantId, phone: to, contactId: req.body.contactId }),
-      }));
-      if (suppressed) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `${to} opted out of contact (suppression list); no call placed` });
-      const provider = req.body.provider ?? settings.defaultProvider;
-      const callRef = `out-${req.body.idempotencyKey ?? randomUUID()}`;
-      const workflowId = workflowIds.voiceCall(tenantId, provider, callRef);
-      let existing = false;
       try {
-        await temporal.workflow.start<typeof voiceCall>('voiceCall', {
-          taskQueue,
-          workflowId,
-          // The same idempotency key never places a second call, even after the first has finished.
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          args: [{ direction: 'outbound', tenantId, provider, callRef, to, purpose: req.body.purpose, ...(req.body.contactId ? { contactId: req.body.contactId } : {}), ...(req.body.assistant ? { assistant: req.body.assistant } : {}) }],
-        });
+        const { workflowId, existing } = await startOutboundCall({ pool, temporal, taskQueue }, tenantId, { ...req.body, to });
+        return reply.code(202).send({ callId: workflowId, workflowId, statusUrl: `/v1/calls/${encodeURIComponent(workflowId)}`, existing });
       } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        existing = true;
+        if (err instanceof SuppressedError) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: err.message });
+        throw err;
       }
-      return reply.code(202).send({ callId: workflowId, workflowId, statusUrl: `/v1/calls/${encodeURIComponent(workflowId)}`, existing });
     },
   );
 
@@ -146,14 +209,8 @@ export const callRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client; t
       const { tenantId } = tenantOf(req);
       const phone = req.query.phone === undefined ? undefined : toE164(req.query.phone);
       if (req.query.phone !== undefined && !phone) return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: `querystring.phone: not a phone number` });
-      const rows = await withTenant(pool, tenantId, async (c) =>
-        (await c.query<CallRow>(
-          `select * from calls where tenant_id = $1 and ($2::text is null or customer_phone = $2) and ($3::text is null or status = $3)
-             and ($4::timestamptz is null or created_at >= $4) order by created_at desc limit $5`,
-          [tenantId, phone ?? null, req.query.status ?? null, req.query.since ?? null, req.query.limit],
-        )).rows,
-      );
-      return { calls: rows.map(summaryOf) };
+      const calls = await withTenant(pool, tenantId, (c) => listCalls(c, tenantId, { ...req.query, phone: phone ?? undefined }));
+      return { calls };
     },
   );
 
@@ -170,38 +227,9 @@ export const callRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client; t
     },
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
-      const detail = await withTenant(pool, tenantId, async (c) => {
-        const { rows } = await c.query<CallRow>(
-          `select * from calls where tenant_id = $1 and workflow_id = coalesce(
-             (select workflow_id from call_provider_ids where tenant_id = $1 and provider_call_id = $2 limit 1), $2)`,
-          [tenantId, req.params.id],
-        );
-        const call = rows[0];
-        if (!call) return undefined;
-        // One connection: the queries go one after another.
-        const utterances = await c.query<{ seq: number; role: string; text: string; seconds_from_start: number | null }>(
-            'select seq, role, text, seconds_from_start from call_utterances where tenant_id = $1 and workflow_id = $2 order by seq',
-            [tenantId, call.workflow_id],
-          );
-        const tools = await c.query<{ tool_call_id: string; name: string; arguments: unknown; result: string | null; error: string | null; latency_ms: number; created_at: Date }>(
-            'select tool_call_id, name, arguments, result, error, latency_ms, created_at from call_tool_calls where tenant_id = $1 and workflow_id = $2 order by created_at, tool_call_id',
-            [tenantId, call.workflow_id],
-          );
-        const ids = await c.query<{ provider_call_id: string }>('select provider_call_id from call_provider_ids where tenant_id = $1 and workflow_id = $2 order by attempt, created_at', [tenantId, call.workflow_id]);
-        return { call, utterances: utterances.rows, tools: tools.rows, ids: ids.rows.map((r) => r.provider_call_id) };
-      });
+      const detail = await withTenant(pool, tenantId, (c) => getCall(c, tenantId, req.params.id, { namespace, webUiUrl }));
       if (!detail) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no call ${req.params.id}` });
-      const { call } = detail;
-      return {
-        ...summaryOf(call),
-        recordingUrl: call.recording_url,
-        nextAction: call.next_action,
-        crmEffects: call.crm_effects,
-        transcript: detail.utterances.map((u) => ({ seq: u.seq, role: u.role, text: u.text, secondsFromStart: u.seconds_from_start })),
-        toolCalls: detail.tools.map((t) => ({ id: t.tool_call_id, name: t.name, arguments: t.arguments, result: t.result, error: t.error, latencyMs: t.latency_ms, at: t.created_at.toISOString() })),
-        providerCallIds: detail.ids,
-        webUiUrl: webUiUrl ? `${webUiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(call.workflow_id)}` : null,
-      };
+      return detail;
     },
   );
 

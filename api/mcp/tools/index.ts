@@ -4,6 +4,7 @@ import { insightTools } from './insights.js';
 import { memoryTools } from './memory.js';
 import { opsTools } from './ops.js';
 import { syncTools } from './sync.js';
+import { voiceTools } from './voice.js';
 
 /** Every tool the MCP adapter offers, by family; each key sees the ones its scopes allow. */
-export const allTools: readonly AnyTool[] = [...memoryTools, ...crmTools, ...syncTools, ...insightTools, ...opsTools];
+export const allTools: readonly AnyTool[] = [...memoryTools, ...crmTools, ...syncTools, ...voiceTools, ...insightTools, ...opsTools];

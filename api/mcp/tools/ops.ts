@@ -4,6 +4,7 @@ import protos from '@temporalio/proto';
 import { CampaignIdKey, CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../../../lib/searchAttributes.js';
 import { PhoneNumber } from '../../../lib/phone.js';
 import { syncProgressQuery } from '../../../workflows/crmSync.js';
+import { callStateQuery } from '../../../workflows/voiceCall.js';
 import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
 
 /**
@@ -17,6 +18,7 @@ const STATUSES = ['Running', 'Completed', 'Failed', 'Canceled', 'Terminated', 'C
 /** The query each family answers with its live state (families register theirs here as they land). */
 const STATE_QUERIES: Record<string, string> = {
   crmSync: syncProgressQuery.name,
+  voiceCall: callStateQuery.name,
 };
 const QUERY_TIMEOUT_MS = 3_000;
 

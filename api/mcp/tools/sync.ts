@@ -1,23 +1,8 @@
 import { z } from 'zod';
 import { withTenant } from '../../../lib/db.js';
 import { NotConnectedError, readSyncStatus, startCrmSync, SyncMode, SyncStatus } from '../../routes/crmSync.js';
-import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
-
-/** How long crm_sync_now keeps a call open to stream progress (only when the client asked for progress). */
-const FOLLOW_MS = 60_000;
-const POLL_MS = 1_000;
-
-/** Streams the sync's progress from its status row until it stops running, the client leaves, or FOLLOW_MS pass. */
-async function followSync(call: ToolCall, workflowId: string): Promise<SyncStatus> {
-  const deadline = Date.now() + FOLLOW_MS;
-  for (;;) {
-    const status = await withTenant(call.deps.pool, call.tenantId, (c) => readSyncStatus(c, call.tenantId));
-    const running = status.state === 'running' && status.workflowId === workflowId;
-    await call.progress(status.contacts, status.total ?? undefined, running ? `${status.kind ?? 'sync'}: ${status.contacts} contacts, ${status.pages} pages` : `sync ${status.state}`);
-    if (!running || Date.now() > deadline || call.signal.aborted) return status;
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
+import { followWorkflow } from '../follow.js';
+import { defineTool, READ_ONLY, ToolError } from '../tool.js';
 
 export const syncTools = [
   defineTool({
@@ -33,9 +18,14 @@ export const syncTools = [
         throw err instanceof NotConnectedError ? new ToolError('no CRM connection for this tenant: an admin connects it with PUT /v1/crm/connection') : err;
       });
       call.note({ workflowId: started.workflowId, source: call.deps.crm.ghl.mode });
+      const read = () => withTenant(call.deps.pool, call.tenantId, (c) => readSyncStatus(c, call.tenantId));
       const status = call.wantsProgress
-        ? await followSync(call, started.workflowId)
-        : await withTenant(call.deps.pool, call.tenantId, (c) => readSyncStatus(c, call.tenantId));
+        ? await followWorkflow(call, started, async (ended) => {
+            const s = await read();
+            const message = ended ? `sync ${s.state}: ${s.cachedContacts} contacts cached` : `${s.kind ?? 'sync'}: ${s.contacts} contacts, ${s.pages} pages`;
+            return { snapshot: s, message, progress: s.contacts, total: s.total ?? undefined };
+          })
+        : await read();
       return { ...started, status, followWith: 'crm_sync_status' as const };
     },
   }),
