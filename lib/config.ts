@@ -150,6 +150,7 @@ const EnvSchema = z.object({
   TEMPORAL_DEV_PORT: port(),
   TEMPORAL_UI_PORT: port(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt(10_000),
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: positiveInt(10_000),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt(10_000),
   WORKER_MAX_CACHED_WORKFLOWS: positiveInt(100_000),
   SANDBOX_PORT: port(),
@@ -215,7 +216,7 @@ export interface Config {
   masterKey: Buffer | undefined;
   database: { url: string | undefined; poolSize: number; embeddedPort: number };
   temporal: TemporalConfig;
-  worker: { maxConcurrentActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number };
+  worker: { maxConcurrentActivities: number; maxConcurrentLocalActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number };
   sandboxPort: number;
   providers: Record<ProviderName, ProviderConfig>;
   /** Claude model for analyses; unset: the client's default (activities/llm/anthropic.ts). */
@@ -311,6 +312,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     },
     worker: {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 100,
+      maxConcurrentLocalActivities: e.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES ?? 100,
       maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS ?? 40,
       maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS ?? 1000,
     },

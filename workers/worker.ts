@@ -86,6 +86,7 @@ export async function startWorker(opts: { config: Config; connection: NativeConn
     activities: createActivities(opts.deps),
     reuseV8Context: true,
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
+    maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentLocalActivities,
     maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
     maxCachedWorkflows: config.worker.maxCachedWorkflows,
     shutdownGraceTime: '10s',

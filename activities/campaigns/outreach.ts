@@ -7,8 +7,8 @@ import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { isSuppressed, suppress } from '../../lib/suppression.js';
 import { createSendgridMailer, SendgridError, type Mailer } from '../email/sendgrid.js';
 import { createAnthropicClient, type LlmClient } from '../llm/anthropic.js';
-import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type ReplyCategory, type Usage } from './prompts.js';
-import { appendEvents, eventKey, leadFacts, loadCampaign, loadLead, newId, type LeadEvent, type LeadRef } from './store.js';
+import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type Draft, type LeadFacts, type ReplyCategory, type Usage } from './prompts.js';
+import { appendEvents, cachedCampaign, eventKey, leadFacts, loadCampaign, loadLead, newId, type LeadEvent, type LeadRef, type LeadRow } from './store.js';
 
 /**
  * The leadOutreach workflow's activities: prepare (suppression check, research), draft, send (caps,
@@ -93,24 +93,14 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
     });
   }
 
-  /** Drafts a sequence email into email_sends (once per send key) and, in review mode, its approval. */
-  async function draftSequenceEmail(ref: LeadRef, stepIndex: number, at: number, review: boolean): Promise<{ sendKey: string; approvalId: string | null }> {
-    const sendKey = sequenceSendKey(ref, stepIndex);
-    const existing = await withTenant(pool, ref.tenantId, (c) =>
-      c.query<{ approval_id: string | null }>(
-        'select (select id from campaign_approvals a where a.tenant_id = s.tenant_id and a.send_key = s.send_key) as approval_id from email_sends s where tenant_id = $1 and send_key = $2',
-        [ref.tenantId, sendKey],
-      ),
-    );
-    if (existing.rows[0]) return { sendKey, approvalId: existing.rows[0].approval_id };
+  type Campaign = Awaited<ReturnType<typeof loadCampaign>>;
+  const campaignOf = async (ref: LeadRef): Promise<Campaign> =>
+    cachedCampaign(ref.tenantId, ref.campaignId) ?? withTenant(pool, ref.tenantId, (c) => loadCampaign(c, ref.tenantId, ref.campaignId));
 
-    const { lead, facts, campaign } = await withTenant(pool, ref.tenantId, async (c) => {
-      const lead = await loadLead(c, ref);
-      return { lead, facts: await leadFacts(c, ref.tenantId, lead), campaign: await loadCampaign(c, ref.tenantId, ref.campaignId) };
-    });
+  /** Claude (or the step's template) writes the email of `stepIndex` for this lead. */
+  async function composeDraft(ref: LeadRef, stepIndex: number, lead: LeadRow, facts: LeadFacts, campaign: Campaign): Promise<Draft & { startedAt: number }> {
     const step = campaign.settings.sequence[stepIndex];
     if (step?.type !== 'email') throw ApplicationFailure.nonRetryable(`step ${stepIndex} of campaign ${ref.campaignId} is not an email step`, 'NotAnEmailStep');
-    if (!lead.email) throw ApplicationFailure.nonRetryable(`lead ${ref.leadId} has no email`, 'NoEmail');
     const startedAt = Date.now();
     const draft = await writeEmail(llm, {
       campaignName: campaign.name,
@@ -122,23 +112,47 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
       facts,
       sender: campaign.settings.sender,
     });
-    return withTenant(pool, ref.tenantId, async (c) => {
-      if (draft.origin !== 'template') await auditLlm(c, ref.tenantId, 'writeEmail', startedAt, draft.usage, draft.error);
-      const inserted = await c.query(
-        `insert into email_sends (tenant_id, send_key, campaign_id, lead_id, step_index, kind, to_email, from_email, subject, body, origin, reply_token)
-         values ($1, $2, $3, $4, $5, 'sequence', $6, $7, $8, $9, $10, $11) on conflict do nothing`,
-        [ref.tenantId, sendKey, ref.campaignId, ref.leadId, stepIndex, lead.email, campaign.settings.sender.email, draft.subject, draft.body, draft.origin, newToken()],
+    return { ...draft, startedAt };
+  }
+
+  /** Stores a drafted sequence email once per send key (and, in review mode, its approval), inside the caller's transaction. */
+  async function storeDraft(
+    c: PoolClient, ref: LeadRef, stepIndex: number, at: number, toEmail: string, campaign: Campaign, draft: Draft & { startedAt: number }, review: boolean,
+  ): Promise<{ sendKey: string; approvalId: string | null }> {
+    const sendKey = sequenceSendKey(ref, stepIndex);
+    if (draft.origin !== 'template') await auditLlm(c, ref.tenantId, 'writeEmail', draft.startedAt, draft.usage, draft.error);
+    const inserted = await c.query(
+      `insert into email_sends (tenant_id, send_key, campaign_id, lead_id, step_index, kind, to_email, from_email, subject, body, origin, reply_token)
+       values ($1, $2, $3, $4, $5, 'sequence', $6, $7, $8, $9, $10, $11) on conflict do nothing`,
+      [ref.tenantId, sendKey, ref.campaignId, ref.leadId, stepIndex, toEmail, campaign.settings.sender.email, draft.subject, draft.body, draft.origin, newToken()],
+    );
+    const approvalId = review ? await createApproval(c, ref, { sendKey, stepIndex, kind: 'email', draft: { subject: draft.subject, body: draft.body } }) : null;
+    if (inserted.rowCount) {
+      await appendEvents(c, ref, [{
+        kind: 'email-drafted', stepIndex, at, key: eventKey(ref, 'drafted', stepIndex),
+        data: { sendKey, subject: draft.subject, origin: draft.origin, ...(draft.error ? { error: draft.error } : {}), ...(draft.usage ? { usage: draft.usage, costUsd: costOf(draft.usage) } : {}), ...(approvalId ? { approvalId } : {}) },
+      }]);
+    }
+    return { sendKey, approvalId };
+  }
+
+  /** Review mode: drafts a sequence email (once per send key) and its approval. */
+  async function draftSequenceEmail(ref: LeadRef, stepIndex: number, at: number, review: boolean): Promise<{ sendKey: string; approvalId: string | null }> {
+    const sendKey = sequenceSendKey(ref, stepIndex);
+    const loaded = await withTenant(pool, ref.tenantId, async (c) => {
+      const existing = await c.query<{ approval_id: string | null }>(
+        'select (select id from campaign_approvals a where a.tenant_id = s.tenant_id and a.send_key = s.send_key) as approval_id from email_sends s where tenant_id = $1 and send_key = $2',
+        [ref.tenantId, sendKey],
       );
-      let approvalId: string | null = null;
-      if (review) approvalId = await createApproval(c, ref, { sendKey, stepIndex, kind: 'email', draft: { subject: draft.subject, body: draft.body } });
-      if (inserted.rowCount) {
-        await appendEvents(c, ref, [{
-          kind: 'email-drafted', stepIndex, at, key: eventKey(ref, 'drafted', stepIndex),
-          data: { sendKey, subject: draft.subject, origin: draft.origin, ...(draft.error ? { error: draft.error } : {}), ...(draft.usage ? { usage: draft.usage, costUsd: costOf(draft.usage) } : {}), ...(approvalId ? { approvalId } : {}) },
-        }]);
-      }
-      return { sendKey, approvalId };
+      if (existing.rows[0]) return { done: { sendKey, approvalId: existing.rows[0].approval_id } };
+      const lead = await loadLead(c, ref);
+      return { draftFor: { lead, facts: await leadFacts(c, ref.tenantId, lead), campaign: await loadCampaign(c, ref.tenantId, ref.campaignId) } };
     });
+    if (loaded.done) return loaded.done;
+    const { lead, facts, campaign } = loaded.draftFor!;
+    if (!lead.email) throw ApplicationFailure.nonRetryable(`lead ${ref.leadId} has no email`, 'NoEmail');
+    const draft = await composeDraft(ref, stepIndex, lead, facts, campaign);
+    return withTenant(pool, ref.tenantId, (c) => storeDraft(c, ref, stepIndex, at, lead.email!, campaign, draft, review));
   }
 
   async function createApproval(c: PoolClient, ref: LeadRef, a: { sendKey: string; stepIndex: number | null; kind: 'email' | 'reply'; draft: { subject: string; body: string } }): Promise<string> {
@@ -176,7 +190,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
 
   interface SendRow {
     status: string; message_id: string | null; to_email: string; from_email: string; subject: string; body: string; reply_token: string;
-    step_index: number | null; kind: string; claimed_at: Date | null;
+    step_index: number | null; kind: string; claimed_at: Date | null; hour_bucket: Date | null;
   }
 
   async function finishSend(ref: LeadRef, sendKey: string, row: SendRow, messageId: string, at: number, audit?: { startedAt: number }) {
@@ -264,22 +278,28 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
     async sendEmail(input: SendInput): Promise<SendResult> {
       const ref: LeadRef = input;
       const { sendKey, at } = input;
-      const load = () =>
-        withTenant(pool, ref.tenantId, async (c) =>
-          (await c.query<SendRow>('select status, message_id, to_email, from_email, subject, body, reply_token, step_index, kind, claimed_at from email_sends where tenant_id = $1 and send_key = $2', [ref.tenantId, sendKey])).rows[0],
-        );
-      let row = await load();
+      const campaign = await campaignOf(ref);
+      const selectSend = (c: PoolClient) =>
+        c.query<SendRow>('select status, message_id, to_email, from_email, subject, body, reply_token, step_index, kind, claimed_at, hour_bucket from email_sends where tenant_id = $1 and send_key = $2', [ref.tenantId, sendKey]);
+      // One read: the send if it exists, else what drafting it needs.
+      const loaded = await withTenant(pool, ref.tenantId, async (c) => {
+        const row = (await selectSend(c)).rows[0];
+        const lead = await loadLead(c, ref);
+        return { row, lead, facts: row || !lead.email ? undefined : await leadFacts(c, ref.tenantId, lead) };
+      });
+      const { lead } = loaded;
+      let row = loaded.row;
+      let draft: (Draft & { startedAt: number }) | undefined;
       if (!row) {
         if (input.stepIndex === null) throw ApplicationFailure.nonRetryable(`no email drafted for ${sendKey}`, 'NoDraft');
-        const lead = await withTenant(pool, ref.tenantId, (c) => loadLead(c, ref));
         if (!lead.email) return { status: 'no-email' };
-        await draftSequenceEmail(ref, input.stepIndex, at, false);
-        row = (await load())!;
+        draft = await composeDraft(ref, input.stepIndex, lead, loaded.facts!, campaign);
+      } else {
+        if (row.status === 'sent') return { status: 'sent', messageId: row.message_id! };
+        if (row.status === 'suppressed' || row.status === 'rejected') return { status: row.status };
       }
-      if (row.status === 'sent') return { status: 'sent', messageId: row.message_id! };
-      if (row.status === 'suppressed' || row.status === 'rejected') return { status: row.status };
 
-      if (row.status === 'sending') {
+      if (row?.status === 'sending') {
         // The email may have gone out just before a crash: SendGrid's own events (which carry the send key) tell.
         const seen = await withTenant(pool, ref.tenantId, (c) =>
           c.query<{ message_id: string | null }>('select message_id from sendgrid_events where tenant_id = $1 and send_key = $2 and message_id is not null limit 1', [ref.tenantId, sendKey]),
@@ -292,47 +312,57 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
           throw ApplicationFailure.retryable(`the outcome of send ${sendKey} is not known yet; waiting for SendGrid's events before sending again`, 'SendOutcomeUnknown');
         }
       } else {
+        // One transaction stores a fresh draft, checks the campaign and the suppression list, reserves the caps and claims the send.
         const claimed = await withTenant(pool, ref.tenantId, async (c) => {
-          const campaign = await c.query<{ status: string }>('select status from campaigns where tenant_id = $1 and id = $2', [ref.tenantId, ref.campaignId]);
-          const status = campaign.rows[0]?.status;
+          if (draft) {
+            await storeDraft(c, ref, input.stepIndex!, at, lead.email!, campaign, draft, false);
+            row = (await selectSend(c)).rows[0]!;
+            if (row.status !== 'drafted') return { status: 'retry' } as const; // another attempt got further meanwhile
+          }
+          const current = row!;
+          const status = (await c.query<{ status: string }>('select status from campaigns where tenant_id = $1 and id = $2', [ref.tenantId, ref.campaignId])).rows[0]?.status;
           if (status === 'paused' || status === 'cancelled') return { status } as const;
-          const lead = await loadLead(c, ref);
-          if (await isSuppressed(c, { tenantId: ref.tenantId, email: row.to_email, phone: lead.phone, contactId: lead.contact_id })) {
+          if (await isSuppressed(c, { tenantId: ref.tenantId, email: current.to_email, phone: lead.phone, contactId: lead.contact_id })) {
             await c.query(`update email_sends set status = 'suppressed' where tenant_id = $1 and send_key = $2`, [ref.tenantId, sendKey]);
-            await appendEvents(c, ref, [{ kind: 'email-suppressed', stepIndex: row.step_index, at, key: eventKey(ref, 'suppressed', sendKey), data: { sendKey, to: row.to_email } }]);
+            await appendEvents(c, ref, [{ kind: 'email-suppressed', stepIndex: current.step_index, at, key: eventKey(ref, 'suppressed', sendKey), data: { sendKey, to: current.to_email } }]);
             return { status: 'suppressed' } as const;
           }
-          const { settings } = await loadCampaign(c, ref.tenantId, ref.campaignId);
-          const buckets = await reserveCaps(c, ref.tenantId, row.from_email, settings.policy.caps, at);
-          await c.query(
-            `update email_sends set status = 'sending', claimed_at = clock_timestamp(), sent_at = to_timestamp($3 / 1000.0), hour_bucket = $4, day_bucket = $5
-              where tenant_id = $1 and send_key = $2`,
-            [ref.tenantId, sendKey, at, buckets.hour, buckets.day.toISOString().slice(0, 10)],
-          );
-          return { status: 'claimed' } as const;
-        }).catch(async (err: unknown) => {
-          if (!(err instanceof CapReached)) throw err;
-          await withTenant(pool, ref.tenantId, (c) =>
-            appendEvents(c, ref, [{ kind: 'send-deferred', stepIndex: row.step_index, at, key: eventKey(ref, 'deferred', sendKey, err.cap, err.retryAt), data: { sendKey, cap: err.cap, retryAt: new Date(err.retryAt).toISOString() } }]),
-          );
-          return { status: 'deferred', retryAt: err.retryAt, reason: err.cap } as const;
+          // A full cap undoes only the reservation; the draft stays for the next attempt.
+          await c.query('savepoint caps');
+          try {
+            // Reserved once: a send released after a failed attempt keeps the reservation it had.
+            const buckets = current.hour_bucket ? null : await reserveCaps(c, ref.tenantId, current.from_email, campaign.settings.policy.caps, at);
+            await c.query(
+              `update email_sends set status = 'sending', claimed_at = clock_timestamp(), sent_at = to_timestamp($3 / 1000.0),
+                      hour_bucket = coalesce(hour_bucket, $4), day_bucket = coalesce(day_bucket, $5::date)
+                where tenant_id = $1 and send_key = $2`,
+              [ref.tenantId, sendKey, at, buckets?.hour ?? null, buckets ? buckets.day.toISOString().slice(0, 10) : null],
+            );
+            return { status: 'claimed' } as const;
+          } catch (err) {
+            if (!(err instanceof CapReached)) throw err;
+            await c.query('rollback to savepoint caps');
+            await appendEvents(c, ref, [{ kind: 'send-deferred', stepIndex: current.step_index, at, key: eventKey(ref, 'deferred', sendKey, err.cap, err.retryAt), data: { sendKey, cap: err.cap, retryAt: new Date(err.retryAt).toISOString() } }]);
+            return { status: 'deferred', retryAt: err.retryAt, reason: err.cap } as const;
+          }
         });
+        if (claimed.status === 'retry') throw ApplicationFailure.retryable(`send ${sendKey} changed while drafting`, 'SendChanged');
         if (claimed.status === 'deferred') return claimed;
         if (claimed.status !== 'claimed') return { status: claimed.status };
       }
+      const sendRow = row!;
 
       const startedAt = Date.now();
-      const campaign = await withTenant(pool, ref.tenantId, (c) => loadCampaign(c, ref.tenantId, ref.campaignId));
       const sender = campaign.settings.sender;
       const [local, domain] = (sender.replyTo ?? '').split('@');
       let messageId: string;
       try {
         ({ messageId } = await mailer.send({
-          to: row.to_email,
-          from: { email: row.from_email, ...(sender.name ? { name: sender.name } : {}) },
-          ...(local && domain ? { replyTo: `${local}+${row.reply_token}@${domain}` } : {}),
-          subject: row.subject,
-          text: row.body,
+          to: sendRow.to_email,
+          from: { email: sendRow.from_email, ...(sender.name ? { name: sender.name } : {}) },
+          ...(local && domain ? { replyTo: `${local}+${sendRow.reply_token}@${domain}` } : {}),
+          subject: sendRow.subject,
+          text: sendRow.body,
           customArgs: { sb_tenant: ref.tenantId, sb_campaign: ref.campaignId, sb_lead: ref.leadId, sb_send_key: sendKey },
         }));
       } catch (err) {
@@ -345,7 +375,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
         if (!failure.retryable) throw ApplicationFailure.nonRetryable(failure.message, 'SendgridRejected');
         throw ApplicationFailure.retryable(failure.message, 'SendgridUnavailable');
       }
-      await finishSend(ref, sendKey, row, messageId, at, { startedAt });
+      await finishSend(ref, sendKey, sendRow, messageId, at, { startedAt });
       return { status: 'sent', messageId };
     },
 

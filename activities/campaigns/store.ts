@@ -40,6 +40,9 @@ export const eventKey = (ref: LeadRef, ...parts: (string | number)[]) => [ref.ca
 // A campaign's definition never changes after creation, so each process may keep it.
 const settingsCache = new Map<string, { name: string; goal: string; settings: CampaignSettings }>();
 
+/** The campaign from this process's cache, or undefined (then loadCampaign reads it). */
+export const cachedCampaign = (tenantId: string, campaignId: string) => settingsCache.get(`${tenantId}:${campaignId}`);
+
 export async function loadCampaign(client: PoolClient, tenantId: string, campaignId: string): Promise<{ name: string; goal: string; settings: CampaignSettings }> {
   const cacheKey = `${tenantId}:${campaignId}`;
   const hit = settingsCache.get(cacheKey);
