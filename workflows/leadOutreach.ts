@@ -65,7 +65,7 @@ const OUT_OF_OFFICE_MS = 7 * DAY;
 /** A send that found the campaign paused (before our pause signal arrived) looks again after this. */
 const PAUSED_RECHECK_MS = 10 * 60_000;
 /** A call step waiting for one of the tenant's call slots looks again after this. */
-const CALL_SLOT_RECHECK_MS = 2 * 60_000;
+const CALL_SLOT_RECHECK_MS = 20_000;
 /** Meetings are offered from the free slots of the next days. */
 const BOOKING_HORIZON_DAYS = 7;
 /** Outcomes worth writing back to the CRM contact (tags and a note). */
