@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { withTenant, type Pool } from '../../lib/db.js';
+import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
+import type { TenantPrincipal } from '../apiKeys.js';
 import { tenantOf } from '../auth.js';
 
 const ErrorBody = z.object({ statusCode: z.number(), error: z.string(), message: z.string() });
-const Approval = z.object({
+export const Approval = z.object({
   id: z.string(),
   campaignId: z.string(),
   leadId: z.string(),
@@ -31,15 +32,79 @@ const toApproval = (r: ApprovalRow): z.infer<typeof Approval> => ({
 const SELECT = `select a.id, a.campaign_id, a.lead_id, a.kind, a.step_index, a.status, s.to_email, a.draft, a.final, a.note, a.created_at, a.decided_at
   from campaign_approvals a left join email_sends s on s.tenant_id = a.tenant_id and s.send_key = a.send_key`;
 
-const Decision = z
-  .strictObject({
-    decision: z.enum(['approve', 'edit', 'reject']),
-    subject: z.string().trim().min(1).max(200).optional(),
-    body: z.string().trim().min(1).max(20_000).optional(),
-    note: z.string().trim().max(2000).optional(),
-  })
-  .refine((d) => d.decision !== 'edit' || d.subject || d.body, { message: 'an edit needs a subject or a body', path: ['body'] })
-  .refine((d) => d.decision === 'edit' || (!d.subject && !d.body), { message: 'subject and body are only taken with decision "edit"', path: ['decision'] });
+export const DecisionFields = {
+  decision: z.enum(['approve', 'edit', 'reject']),
+  subject: z.string().trim().min(1).max(200).optional(),
+  body: z.string().trim().min(1).max(20_000).optional(),
+  note: z.string().trim().max(2000).optional(),
+};
+type DecisionShape = { decision: 'approve' | 'edit' | 'reject'; subject?: string; body?: string };
+/** An edit needs new text; approve and reject take none. */
+export const withDecisionRules = <T extends z.ZodType<DecisionShape>>(schema: T) =>
+  schema
+    .refine((d) => d.decision !== 'edit' || d.subject || d.body, { message: 'an edit needs a subject or a body', path: ['body'] })
+    .refine((d) => d.decision === 'edit' || (!d.subject && !d.body), { message: 'subject and body are only taken with decision "edit"', path: ['decision'] });
+export const Decision = withDecisionRules(z.strictObject(DecisionFields));
+
+export const ApprovalQuery = z.object({
+  status: z.enum(['pending', 'approved', 'edited', 'rejected']).default('pending'),
+  campaignId: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+/** Drafts held for review, oldest first. */
+export async function listApprovals(c: PoolClient, tenantId: string, q: z.output<typeof ApprovalQuery>): Promise<z.infer<typeof Approval>[]> {
+  const { rows } = await c.query<ApprovalRow>(
+    `${SELECT} where a.tenant_id = $1 and a.status = $2 and ($3::text is null or a.campaign_id = $3) order by a.created_at limit $4`,
+    [tenantId, q.status, q.campaignId ?? null, q.limit],
+  );
+  return rows.map(toApproval);
+}
+
+/** An approval that cannot be decided: unknown (404) or already decided (409). */
+export class ApprovalRequestError extends Error {
+  constructor(readonly statusCode: 404 | 409, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * Records a decision on a held draft and tells the lead's workflow (by signal). A failed signal is
+ * returned, not thrown: the decision stands and the workflow also reads it from Postgres.
+ */
+export async function decideApproval(
+  deps: { pool: Pool; temporal: Client },
+  principal: TenantPrincipal,
+  id: string,
+  d: z.output<typeof Decision>,
+): Promise<{ approval: z.infer<typeof Approval>; signalError?: unknown }> {
+  const { tenantId } = principal;
+  const status = ({ approve: 'approved', edit: 'edited', reject: 'rejected' } as const)[d.decision];
+  const outcome = await withTenant(deps.pool, tenantId, async (c) => {
+    const current = await c.query<ApprovalRow & { send_key: string }>(`${SELECT.replace('select a.id', 'select a.send_key, a.id')} where a.tenant_id = $1 and a.id = $2 for update of a`, [tenantId, id]);
+    const row = current.rows[0];
+    if (!row) return 'missing' as const;
+    if (row.status !== 'pending') return { conflict: row, decided: undefined };
+    const final = d.decision === 'reject' ? null : { subject: d.subject ?? row.draft.subject, body: d.body ?? row.draft.body };
+    await c.query(
+      `update campaign_approvals set status = $3, final = $4, note = $5, decided_by = $6, decided_at = now() where tenant_id = $1 and id = $2`,
+      [tenantId, row.id, status, final, d.note ?? null, principal.keyId],
+    );
+    if (d.decision === 'reject') await c.query(`update email_sends set status = 'rejected' where tenant_id = $1 and send_key = $2 and status = 'drafted'`, [tenantId, row.send_key]);
+    if (d.decision === 'edit') {
+      await c.query(`update email_sends set subject = $3, body = $4, origin = 'edited' where tenant_id = $1 and send_key = $2 and status = 'drafted'`, [tenantId, row.send_key, final!.subject, final!.body]);
+    }
+    return { conflict: undefined, decided: { ...row, status, final, note: d.note ?? null, decided_at: new Date() } as ApprovalRow };
+  });
+  if (outcome === 'missing') throw new ApprovalRequestError(404, `no approval ${id}`);
+  if (outcome.conflict) throw new ApprovalRequestError(409, `approval ${outcome.conflict.id} was already ${outcome.conflict.status}`);
+  const decided = outcome.decided!;
+  const signalError = await deps.temporal.workflow
+    .getHandle(workflowIds.leadOutreach(tenantId, decided.campaign_id, decided.lead_id))
+    .signal<[{ approvalId: string; decision: typeof status }]>('approvalDecided', { approvalId: decided.id, decision: status })
+    .then(() => undefined, (err: unknown) => err);
+  return { approval: toApproval(decided), ...(signalError ? { signalError } : {}) };
+}
 
 /** Review mode: drafts waiting for a person, and their decision (which the lead's workflow receives by signal). */
 export const approvalRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client }> = async (app, { pool, temporal }) => {
@@ -50,21 +115,13 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Clien
       schema: {
         summary: 'Drafts held for review (pending by default), oldest first',
         tags: ['campaigns'],
-        querystring: z.object({
-          status: z.enum(['pending', 'approved', 'edited', 'rejected']).default('pending'),
-          campaignId: z.string().min(1).max(64).optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(100),
-        }),
+        querystring: ApprovalQuery,
         response: { 200: z.object({ approvals: z.array(Approval) }) },
       },
     },
     async (req) => {
       const { tenantId } = tenantOf(req);
-      const { status, campaignId, limit } = req.query;
-      const { rows } = await withTenant(pool, tenantId, (c) =>
-        c.query<ApprovalRow>(`${SELECT} where a.tenant_id = $1 and a.status = $2 and ($3::text is null or a.campaign_id = $3) order by a.created_at limit $4`, [tenantId, status, campaignId ?? null, limit]),
-      );
-      return { approvals: rows.map(toApproval) };
+      return { approvals: await withTenant(pool, tenantId, (c) => listApprovals(c, tenantId, req.query)) };
     },
   );
 
@@ -81,36 +138,14 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Clien
       },
     },
     async (req, reply) => {
-      const principal = tenantOf(req);
-      const { tenantId } = principal;
-      const d = req.body;
-      const status = ({ approve: 'approved', edit: 'edited', reject: 'rejected' } as const)[d.decision];
-      const outcome = await withTenant(pool, tenantId, async (c) => {
-        const current = await c.query<ApprovalRow & { send_key: string }>(`${SELECT.replace('select a.id', 'select a.send_key, a.id')} where a.tenant_id = $1 and a.id = $2 for update of a`, [tenantId, req.params.id]);
-        const row = current.rows[0];
-        if (!row) return 'missing' as const;
-        if (row.status !== 'pending') return { conflict: row, decided: undefined };
-        const final = d.decision === 'reject' ? null : { subject: d.subject ?? row.draft.subject, body: d.body ?? row.draft.body };
-        await c.query(
-          `update campaign_approvals set status = $3, final = $4, note = $5, decided_by = $6, decided_at = now() where tenant_id = $1 and id = $2`,
-          [tenantId, row.id, status, final, d.note ?? null, principal.keyId],
-        );
-        if (d.decision === 'reject') await c.query(`update email_sends set status = 'rejected' where tenant_id = $1 and send_key = $2 and status = 'drafted'`, [tenantId, row.send_key]);
-        if (d.decision === 'edit') {
-          await c.query(`update email_sends set subject = $3, body = $4, origin = 'edited' where tenant_id = $1 and send_key = $2 and status = 'drafted'`, [tenantId, row.send_key, final!.subject, final!.body]);
-        }
-        return { conflict: undefined, decided: { ...row, status, final, note: d.note ?? null, decided_at: new Date() } as ApprovalRow };
-      });
-      if (outcome === 'missing') return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no approval ${req.params.id}` });
-      if (outcome.conflict) {
-        return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `approval ${outcome.conflict.id} was already ${outcome.conflict.status}` });
+      try {
+        const { approval, signalError } = await decideApproval({ pool, temporal }, tenantOf(req), req.params.id, req.body);
+        if (signalError) req.log.warn({ err: signalError, approvalId: approval.id }, 'the lead workflow could not be told of the decision');
+        return approval;
+      } catch (err) {
+        if (!(err instanceof ApprovalRequestError)) throw err;
+        return reply.code(err.statusCode).send({ statusCode: err.statusCode, error: err.statusCode === 404 ? 'Not Found' : 'Conflict', message: err.message });
       }
-      const decided = outcome.decided!;
-      await temporal.workflow
-        .getHandle(workflowIds.leadOutreach(tenantId, decided.campaign_id, decided.lead_id))
-        .signal<[{ approvalId: string; decision: typeof status }]>('approvalDecided', { approvalId: decided.id, decision: status })
-        .catch((err: unknown) => req.log.warn({ err, approvalId: decided.id }, 'the lead workflow could not be told of the decision'));
-      return toApproval(decided);
     },
   );
 };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { newId } from '../../activities/campaigns/store.js';
 import { CampaignDefinition, leadsFromCsv, MAX_LEADS_PER_REQUEST, validateLeads, type LeadInput, type RowError } from '../../lib/campaign.js';
@@ -11,7 +12,7 @@ import { tenantOf } from '../auth.js';
 
 const ErrorBody = z.object({ statusCode: z.number(), error: z.string(), message: z.string() });
 const RowErrorSchema = z.object({ row: z.number(), field: z.string(), message: z.string() });
-const ImportResult = z.object({
+export const ImportResult = z.object({
   imported: z.number(),
   duplicates: z.number().describe('rows whose email or phone is already in the campaign (listed in errors)'),
   errors: z.array(RowErrorSchema).describe('per-row problems: the row (1-based; in a CSV the header is row 1), the field, what is wrong'),
@@ -22,7 +23,7 @@ const AddLeads = z.union([
   z.strictObject({ csv: z.string().min(1).max(5_000_000) }),
 ]);
 
-const Progress = z.object({
+export const Progress = z.object({
   id: z.string(), name: z.string(), goal: z.string(), status: z.string(), workflowId: z.string(),
   createdAt: z.string(), startedAt: z.string().nullable(), finishedAt: z.string().nullable(),
   leads: z.object({ total: z.number(), byState: z.record(z.string(), z.number()).describe('pending, active, replied, booked, opted_out, suppressed, not_now, wrong_person, exhausted, cancelled, failed') }),
@@ -43,8 +44,6 @@ const Timeline = z.object({
   emails: z.array(z.object({ sendKey: z.string(), kind: z.string(), stepIndex: z.number().nullable(), subject: z.string(), status: z.string(), messageId: z.string().nullable(), origin: z.string(), sentAt: z.string().nullable() })),
   events: z.array(z.object({ id: z.number(), kind: z.string(), stepIndex: z.number().nullable(), data: z.unknown(), at: z.string(), recordedAt: z.string() })),
 });
-
-const notFound = (id: string) => ({ statusCode: 404, error: 'Not Found', message: `no campaign ${id}` });
 
 /** Inserts validated leads in order (seq follows input order); rows already in the campaign are reported, not inserted. */
 async function insertLeads(c: PoolClient, tenantId: string, campaignId: string, leads: LeadInput[], rows: number[]): Promise<{ imported: number; errors: RowError[] }> {
@@ -102,6 +101,141 @@ function parseLeadList(input: { leads: unknown[] } | { csv: string }): { leads: 
 
 interface CampaignRow { id: string; name: string; goal: string; status: string; definition: Record<string, unknown>; created_at: Date; started_at: Date | null; finished_at: Date | null }
 
+/** A campaign request that cannot be carried out: 404 (unknown campaign) or 409 (wrong state). */
+export class CampaignRequestError extends Error {
+  constructor(readonly statusCode: 404 | 409, message: string) {
+    super(message);
+  }
+}
+
+export interface CampaignDeps {
+  pool: Pool;
+  temporal: Client;
+  taskQueue: string;
+}
+
+const TRANSITIONS = {
+  pause: { from: ['running'], to: 'paused', signal: 'pause' },
+  resume: { from: ['paused'], to: 'running', signal: 'resume' },
+  cancel: { from: ['draft', 'running', 'paused'], to: 'cancelled', signal: 'cancel' },
+} as const;
+export type CampaignTransition = keyof typeof TRANSITIONS;
+
+/**
+ * What one can do with a tenant's campaigns, shared by the REST routes and the MCP tools. Reads come
+ * straight from Postgres; every change goes through the campaign workflow.
+ */
+export function campaignService({ pool, temporal, taskQueue }: CampaignDeps) {
+  const load = async (tenantId: string, id: string): Promise<CampaignRow> => {
+    const row = await withTenant(pool, tenantId, async (c) => (await c.query<CampaignRow>('select id, name, goal, status, definition, created_at, started_at, finished_at from campaigns where tenant_id = $1 and id = $2', [tenantId, id])).rows[0]);
+    if (!row) throw new CampaignRequestError(404, `no campaign ${id}`);
+    return row;
+  };
+
+  /** Starts (or signals) the campaign workflow; a finished run is started again and picks up pending leads. */
+  async function startCampaignWorkflow(tenantId: string, row: CampaignRow, signal: 'leadsAdded' | null) {
+    const def = CampaignDefinition.parse(row.definition);
+    const options = {
+      taskQueue,
+      workflowId: workflowIds.campaign(tenantId, row.id),
+      args: [{ tenantId, campaignId: row.id, maxActiveLeads: def.policy.maxActiveLeads }] as Parameters<typeof campaign>,
+      typedSearchAttributes: [
+        { key: TenantIdKey, value: tenantId },
+        { key: CampaignIdKey, value: row.id },
+        { key: WorkflowKindKey, value: 'campaign' },
+      ],
+    };
+    if (signal) return temporal.workflow.signalWithStart<typeof campaign, []>('campaign', { ...options, signal, signalArgs: [] });
+    return temporal.workflow.start<typeof campaign>('campaign', { ...options, workflowIdConflictPolicy: 'USE_EXISTING' });
+  }
+
+  return {
+    load,
+
+    /** A draft campaign; its audience becomes leads at once (bad rows reported, not imported). */
+    async create(tenantId: string, def: CampaignDefinition): Promise<{ id: string; status: 'draft'; workflowId: string; leads: z.infer<typeof ImportResult> }> {
+      const id = newId('cmp');
+      const result = await withTenant(pool, tenantId, async (c) => {
+        const audience = def.audience ? await audienceLeads(c, tenantId, def.audience) : { leads: [], rows: [], errors: [] };
+        // The audience becomes leads now; the definition keeps the rest.
+        const { audience: _audience, ...settings } = def;
+        await c.query('insert into campaigns (tenant_id, id, name, goal, definition) values ($1, $2, $3, $4, $5)', [tenantId, id, def.name, def.goal, settings]);
+        const inserted = await insertLeads(c, tenantId, id, audience.leads, audience.rows);
+        const errors = [...audience.errors, ...inserted.errors].sort((a, b) => a.row - b.row);
+        return { imported: inserted.imported, duplicates: inserted.errors.length, errors };
+      });
+      return { id, status: 'draft', workflowId: workflowIds.campaign(tenantId, id), leads: result };
+    },
+
+    async addLeads(tenantId: string, id: string, input: z.infer<typeof AddLeads>): Promise<z.infer<typeof ImportResult>> {
+      const found = await load(tenantId, id);
+      if (found.status === 'cancelled') throw new CampaignRequestError(409, 'the campaign is cancelled');
+      const parsed = parseLeadList(input);
+      const inserted = await withTenant(pool, tenantId, (c) => insertLeads(c, tenantId, found.id, parsed.leads, parsed.rows));
+      if (inserted.imported && (found.status === 'running' || found.status === 'paused' || found.status === 'completed')) {
+        if (found.status === 'completed') await withTenant(pool, tenantId, (c) => c.query(`update campaigns set status = 'running', finished_at = null, updated_at = now() where tenant_id = $1 and id = $2`, [tenantId, found.id]));
+        await startCampaignWorkflow(tenantId, found, 'leadsAdded');
+      }
+      return { imported: inserted.imported, duplicates: inserted.errors.length, errors: [...parsed.errors, ...inserted.errors].sort((a, b) => a.row - b.row) };
+    },
+
+    /** Starts the campaign workflow once; starting again answers with the same workflow. */
+    async start(tenantId: string, id: string): Promise<{ workflowId: string; status: string }> {
+      const found = await load(tenantId, id);
+      if (found.status === 'cancelled' || found.status === 'completed') throw new CampaignRequestError(409, `the campaign is ${found.status}`);
+      if (found.status === 'draft') {
+        await withTenant(pool, tenantId, (c) => c.query(`update campaigns set status = 'running', started_at = now(), updated_at = now() where tenant_id = $1 and id = $2 and status = 'draft'`, [tenantId, found.id]));
+        await startCampaignWorkflow(tenantId, found, null);
+      }
+      return { workflowId: workflowIds.campaign(tenantId, found.id), status: found.status === 'draft' ? 'running' : found.status };
+    },
+
+    async transition(tenantId: string, id: string, action: CampaignTransition): Promise<{ status: string }> {
+      const t = TRANSITIONS[action];
+      const found = await load(tenantId, id);
+      if (found.status === t.to) return { status: found.status };
+      if (!(t.from as readonly string[]).includes(found.status)) throw new CampaignRequestError(409, `cannot ${action} a ${found.status} campaign`);
+      // The status row first: sends check it, so a pause holds even before the signal reaches every lead.
+      await withTenant(pool, tenantId, (c) => c.query('update campaigns set status = $3, updated_at = now() where tenant_id = $1 and id = $2', [tenantId, found.id, t.to]));
+      if (found.status !== 'draft') await temporal.workflow.getHandle(workflowIds.campaign(tenantId, found.id)).signal(t.signal);
+      return { status: t.to };
+    },
+
+    async progress(tenantId: string, id: string): Promise<z.infer<typeof Progress>> {
+      const found = await load(tenantId, id);
+      return withTenant(pool, tenantId, async (c) => {
+        const args = [tenantId, found.id];
+        const states = await c.query<{ state: string; n: number }>('select state, count(*)::int as n from campaign_leads where tenant_id = $1 and campaign_id = $2 group by state', args);
+        const sends = await c.query<{ today: number; total: number }>(
+          `select count(*) filter (where day_bucket = (now() at time zone 'utc')::date)::int as today, count(*)::int as total from email_sends where tenant_id = $1 and campaign_id = $2 and status = 'sent'`, args);
+        const replies = await c.query<{ n: number }>('select count(*)::int as n from inbound_emails where tenant_id = $1 and campaign_id = $2', args);
+        const engagement = await c.query<{ event: string; n: number }>('select event, count(*)::int as n from sendgrid_events where tenant_id = $1 and campaign_id = $2 group by event', args);
+        const cost = await c.query<{ usd: string | null }>(`select sum((data->>'costUsd')::numeric) as usd from lead_events where tenant_id = $1 and campaign_id = $2 and data ? 'costUsd'`, args);
+        const approvals = await c.query<{ n: number }>(`select count(*)::int as n from campaign_approvals where tenant_id = $1 and campaign_id = $2 and status = 'pending'`, args);
+        const leads = Object.fromEntries(states.rows.map((r) => [r.state, r.n]));
+        return {
+          id: found.id,
+          name: found.name,
+          goal: found.goal,
+          status: found.status,
+          workflowId: workflowIds.campaign(tenantId, found.id),
+          createdAt: found.created_at.toISOString(),
+          startedAt: found.started_at?.toISOString() ?? null,
+          finishedAt: found.finished_at?.toISOString() ?? null,
+          leads: { total: states.rows.reduce((n, r) => n + r.n, 0), byState: leads },
+          emails: { sentToday: sends.rows[0]!.today, sent: sends.rows[0]!.total },
+          replies: replies.rows[0]!.n,
+          meetingsBooked: leads.booked ?? 0,
+          pendingApprovals: approvals.rows[0]!.n,
+          engagement: Object.fromEntries(engagement.rows.map((r) => [r.event, r.n])),
+          costUsd: Number(cost.rows[0]!.usd ?? 0),
+          definition: found.definition,
+        };
+      });
+    },
+  };
+}
+
 /**
  * Campaigns: create (with an audience), add leads, start/pause/resume/cancel, progress, and one
  * lead's timeline. Reads come straight from Postgres; every change goes through the campaign workflow.
@@ -110,9 +244,12 @@ export const campaignRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Clien
   // A CSV may be posted as is (text/csv) to the leads endpoint.
   app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 10 * 1024 * 1024 }, (_req, body, done) => done(null, { csv: body }));
 
-  const campaignWorkflow = (tenantId: string, id: string) => temporal.workflow.getHandle(workflowIds.campaign(tenantId, id));
-  const load = (tenantId: string, id: string) =>
-    withTenant(pool, tenantId, async (c) => (await c.query<CampaignRow>('select id, name, goal, status, definition, created_at, started_at, finished_at from campaigns where tenant_id = $1 and id = $2', [tenantId, id])).rows[0]);
+  const campaigns = campaignService({ pool, temporal, taskQueue });
+  /** Unknown campaign → 404, wrong state → 409, anything else is a server error. */
+  const refused = (reply: FastifyReply, err: unknown) => {
+    if (!(err instanceof CampaignRequestError)) throw err;
+    return reply.code(err.statusCode).send({ statusCode: err.statusCode, error: err.statusCode === 404 ? 'Not Found' : 'Conflict', message: err.message });
+  };
 
   app.post(
     '/v1/campaigns',
@@ -127,18 +264,7 @@ export const campaignRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Clien
     },
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
-      const def = req.body;
-      const id = newId('cmp');
-      const result = await withTenant(pool, tenantId, async (c) => {
-        const audience = def.audience ? await audienceLeads(c, tenantId, def.audience) : { leads: [], rows: [], errors: [] };
-        // The audience becomes leads now; the definition keeps the rest.
-        const { audience: _audience, ...settings } = def;
-        await c.query('insert into campaigns (tenant_id, id, name, goal, definition) values ($1, $2, $3, $4, $5)', [tenantId, id, def.name, def.goal, settings]);
-        const inserted = await insertLeads(c, tenantId, id, audience.leads, audience.rows);
-        const errors = [...audience.errors, ...inserted.errors].sort((a, b) => a.row - b.row);
-        return { imported: inserted.imported, duplicates: inserted.errors.length, errors };
-      });
-      return reply.code(201).send({ id, status: 'draft', workflowId: workflowIds.campaign(tenantId, id), leads: result });
+      return reply.code(201).send(await campaigns.create(tenantId, req.body));
     },
   );
 
@@ -172,35 +298,9 @@ export const campaignRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Clien
     },
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
-      const found = await load(tenantId, req.params.id);
-      if (!found) return reply.code(404).send(notFound(req.params.id));
-      if (found.status === 'cancelled') return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: 'the campaign is cancelled' });
-      const parsed = parseLeadList(req.body);
-      const inserted = await withTenant(pool, tenantId, (c) => insertLeads(c, tenantId, found.id, parsed.leads, parsed.rows));
-      if (inserted.imported && (found.status === 'running' || found.status === 'paused' || found.status === 'completed')) {
-        if (found.status === 'completed') await withTenant(pool, tenantId, (c) => c.query(`update campaigns set status = 'running', finished_at = null, updated_at = now() where tenant_id = $1 and id = $2`, [tenantId, found.id]));
-        await startCampaignWorkflow(tenantId, found, 'leadsAdded');
-      }
-      return { imported: inserted.imported, duplicates: inserted.errors.length, errors: [...parsed.errors, ...inserted.errors].sort((a, b) => a.row - b.row) };
+      return campaigns.addLeads(tenantId, req.params.id, req.body).catch((err: unknown) => refused(reply, err));
     },
   );
-
-  /** Starts (or signals) the campaign workflow; a finished run is started again and picks up pending leads. */
-  async function startCampaignWorkflow(tenantId: string, row: CampaignRow, signal: 'leadsAdded' | null) {
-    const def = CampaignDefinition.parse(row.definition);
-    const options = {
-      taskQueue,
-      workflowId: workflowIds.campaign(tenantId, row.id),
-      args: [{ tenantId, campaignId: row.id, maxActiveLeads: def.policy.maxActiveLeads }] as Parameters<typeof campaign>,
-      typedSearchAttributes: [
-        { key: TenantIdKey, value: tenantId },
-        { key: CampaignIdKey, value: row.id },
-        { key: WorkflowKindKey, value: 'campaign' },
-      ],
-    };
-    if (signal) return temporal.workflow.signalWithStart<typeof campaign, []>('campaign', { ...options, signal, signalArgs: [] });
-    return temporal.workflow.start<typeof campaign>('campaign', { ...options, workflowIdConflictPolicy: 'USE_EXISTING' });
-  }
 
   app.post(
     '/v1/campaigns/:id/start',
@@ -210,23 +310,11 @@ export const campaignRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Clien
     },
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
-      const found = await load(tenantId, req.params.id);
-      if (!found) return reply.code(404).send(notFound(req.params.id));
-      if (found.status === 'cancelled' || found.status === 'completed') return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `the campaign is ${found.status}` });
-      if (found.status === 'draft') {
-        await withTenant(pool, tenantId, (c) => c.query(`update campaigns set status = 'running', started_at = now(), updated_at = now() where tenant_id = $1 and id = $2 and status = 'draft'`, [tenantId, found.id]));
-        await startCampaignWorkflow(tenantId, found, null);
-      }
-      return reply.code(202).send({ workflowId: workflowIds.campaign(tenantId, found.id), status: found.status === 'draft' ? 'running' : found.status });
+      return campaigns.start(tenantId, req.params.id).then((started) => reply.code(202).send(started), (err: unknown) => refused(reply, err));
     },
   );
 
-  const transitions = {
-    pause: { from: ['running'], to: 'paused', signal: 'pause' },
-    resume: { from: ['paused'], to: 'running', signal: 'resume' },
-    cancel: { from: ['draft', 'running', 'paused'], to: 'cancelled', signal: 'cancel' },
-  } as const;
-  for (const [action, t] of Object.entries(transitions)) {
+  for (const action of ['pause', 'resume', 'cancel'] as const) {
     app.post(
       `/v1/campaigns/:id/${action}`,
       {
@@ -235,14 +323,7 @@ export const campaignRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Clien
       },
       async (req, reply) => {
         const { tenantId } = tenantOf(req);
-        const found = await load(tenantId, req.params.id);
-        if (!found) return reply.code(404).send(notFound(req.params.id));
-        if (found.status === t.to) return { status: found.status };
-        if (!(t.from as readonly string[]).includes(found.status)) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `cannot ${action} a ${found.status} campaign` });
-        // The status row first: sends check it, so a pause holds even before the signal reaches every lead.
-        await withTenant(pool, tenantId, (c) => c.query('update campaigns set status = $3, updated_at = now() where tenant_id = $1 and id = $2', [tenantId, found.id, t.to]));
-        if (found.status !== 'draft') await campaignWorkflow(tenantId, found.id).signal(t.signal);
-        return { status: t.to };
+        return campaigns.transition(tenantId, req.params.id, action).catch((err: unknown) => refused(reply, err));
       },
     );
   }
@@ -255,37 +336,7 @@ export const campaignRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Clien
     },
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
-      const found = await load(tenantId, req.params.id);
-      if (!found) return reply.code(404).send(notFound(req.params.id));
-      return withTenant(pool, tenantId, async (c) => {
-        const args = [tenantId, found.id];
-        const states = await c.query<{ state: string; n: number }>('select state, count(*)::int as n from campaign_leads where tenant_id = $1 and campaign_id = $2 group by state', args);
-        const sends = await c.query<{ today: number; total: number }>(
-          `select count(*) filter (where day_bucket = (now() at time zone 'utc')::date)::int as today, count(*)::int as total from email_sends where tenant_id = $1 and campaign_id = $2 and status = 'sent'`, args);
-        const replies = await c.query<{ n: number }>('select count(*)::int as n from inbound_emails where tenant_id = $1 and campaign_id = $2', args);
-        const engagement = await c.query<{ event: string; n: number }>('select event, count(*)::int as n from sendgrid_events where tenant_id = $1 and campaign_id = $2 group by event', args);
-        const cost = await c.query<{ usd: string | null }>(`select sum((data->>'costUsd')::numeric) as usd from lead_events where tenant_id = $1 and campaign_id = $2 and data ? 'costUsd'`, args);
-        const approvals = await c.query<{ n: number }>(`select count(*)::int as n from campaign_approvals where tenant_id = $1 and campaign_id = $2 and status = 'pending'`, args);
-        const leads = Object.fromEntries(states.rows.map((r) => [r.state, r.n]));
-        return {
-          id: found.id,
-          name: found.name,
-          goal: found.goal,
-          status: found.status,
-          workflowId: workflowIds.campaign(tenantId, found.id),
-          createdAt: found.created_at.toISOString(),
-          startedAt: found.started_at?.toISOString() ?? null,
-          finishedAt: found.finished_at?.toISOString() ?? null,
-          leads: { total: states.rows.reduce((n, r) => n + r.n, 0), byState: leads },
-          emails: { sentToday: sends.rows[0]!.today, sent: sends.rows[0]!.total },
-          replies: replies.rows[0]!.n,
-          meetingsBooked: leads.booked ?? 0,
-          pendingApprovals: approvals.rows[0]!.n,
-          engagement: Object.fromEntries(engagement.rows.map((r) => [r.event, r.n])),
-          costUsd: Number(cost.rows[0]!.usd ?? 0),
-          definition: found.definition,
-        };
-      });
+      return campaigns.progress(tenantId, req.params.id).catch((err: unknown) => refused(reply, err));
     },
   );
 

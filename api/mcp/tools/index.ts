@@ -1,4 +1,5 @@
 import type { AnyTool } from '../tool.js';
+import { campaignTools } from './campaigns.js';
 import { crmTools } from './crm.js';
 import { insightTools } from './insights.js';
 import { memoryTools } from './memory.js';
@@ -7,4 +8,4 @@ import { syncTools } from './sync.js';
 import { voiceTools } from './voice.js';
 
 /** Every tool the MCP adapter offers, by family; each key sees the ones its scopes allow. */
-export const allTools: readonly AnyTool[] = [...memoryTools, ...crmTools, ...syncTools, ...voiceTools, ...insightTools, ...opsTools];
+export const allTools: readonly AnyTool[] = [...memoryTools, ...crmTools, ...syncTools, ...voiceTools, ...campaignTools, ...insightTools, ...opsTools];

@@ -3,7 +3,9 @@ import { WorkflowNotFoundError, type WorkflowExecutionInfo } from '@temporalio/c
 import protos from '@temporalio/proto';
 import { CampaignIdKey, CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../../../lib/searchAttributes.js';
 import { PhoneNumber } from '../../../lib/phone.js';
+import { campaignProgressQuery } from '../../../workflows/campaign.js';
 import { syncProgressQuery } from '../../../workflows/crmSync.js';
+import { leadProgressQuery } from '../../../workflows/leadOutreach.js';
 import { callStateQuery } from '../../../workflows/voiceCall.js';
 import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
 
@@ -19,6 +21,8 @@ const STATUSES = ['Running', 'Completed', 'Failed', 'Canceled', 'Terminated', 'C
 const STATE_QUERIES: Record<string, string> = {
   crmSync: syncProgressQuery.name,
   voiceCall: callStateQuery.name,
+  campaign: campaignProgressQuery.name,
+  leadOutreach: leadProgressQuery.name,
 };
 const QUERY_TIMEOUT_MS = 3_000;
 

@@ -1,16 +1,16 @@
 import { z } from 'zod';
 import { withTenant } from '../../../lib/db.js';
 import { NotConnectedError, readSyncStatus, startCrmSync, SyncMode, SyncStatus } from '../../routes/crmSync.js';
-import { followWorkflow } from '../follow.js';
+import { FollowSeconds, followWorkflow } from '../follow.js';
 import { defineTool, READ_ONLY, ToolError } from '../tool.js';
 
 export const syncTools = [
   defineTool({
     name: 'crm_sync_now',
     title: 'Sync the CRM now',
-    description: 'Start mirroring GoHighLevel into the cache (or join the sync already running). Returns the workflow id at once; follow with crm_sync_status. With a progress token the call streams progress for up to a minute first.',
+    description: 'Start mirroring GoHighLevel into the cache (or join the sync already running). Returns the workflow id at once; follow with crm_sync_status. With a progress token the call first streams progress (followSeconds, default 20 s).',
     scope: 'act',
-    input: z.strictObject({ mode: SyncMode.default('auto').describe('auto: incremental unless a full pass is due') }),
+    input: z.strictObject({ mode: SyncMode.default('auto').describe('auto: incremental unless a full pass is due'), followSeconds: FollowSeconds }),
     output: z.object({ workflowId: z.string(), runId: z.string(), status: SyncStatus, followWith: z.literal('crm_sync_status') }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     run: async (args, call) => {
@@ -24,7 +24,7 @@ export const syncTools = [
             const s = await read();
             const message = ended ? `sync ${s.state}: ${s.cachedContacts} contacts cached` : `${s.kind ?? 'sync'}: ${s.contacts} contacts, ${s.pages} pages`;
             return { snapshot: s, message, progress: s.contacts, total: s.total ?? undefined };
-          })
+          }, args.followSeconds)
         : await read();
       return { ...started, status, followWith: 'crm_sync_status' as const };
     },

@@ -3,7 +3,7 @@ import { withTenant } from '../../../lib/db.js';
 import { PhoneNumber } from '../../../lib/phone.js';
 import { CallDetail, CallSummary, getCall, listCalls, startOutboundCall, SuppressedError } from '../../routes/calls.js';
 import { IdempotencyKey } from '../crmActions.js';
-import { followWorkflow } from '../follow.js';
+import { FollowSeconds, followWorkflow } from '../follow.js';
 import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
 
 /** Phone calls: start an outbound voiceCall workflow, read calls from the Postgres read model (api/routes/calls.ts). */
@@ -16,7 +16,7 @@ export const voiceTools = [
     name: 'voice_start_call',
     title: 'Start an outbound call',
     description:
-      "Have the tenant's voice agent call a number for a purpose (Vapi or Retell). Returns the call's workflow id at once — no answer, busy and voicemail are retried inside calling hours — follow it with voice_get_call. With a progress token the call streams its status for up to a minute first. Pass idempotencyKey so a retry never dials twice.",
+      "Have the tenant's voice agent call a number for a purpose (Vapi or Retell). Returns the call's workflow id at once — no answer, busy and voicemail are retried inside calling hours — follow it with voice_get_call. With a progress token the call first streams its status (followSeconds, default 20 s). Pass idempotencyKey so a retry never dials twice.",
     scope: 'act',
     input: z.strictObject({
       to: PhoneNumber.describe('the number to call, any common format'),
@@ -25,6 +25,7 @@ export const voiceTools = [
       assistant: z.string().trim().min(1).max(100).optional().describe('provider assistant / agent id instead of the tenant default'),
       provider: z.enum(['vapi', 'retell']).optional(),
       idempotencyKey: IdempotencyKey.optional(),
+      followSeconds: FollowSeconds,
     }),
     output: z.object({
       callId: z.string(),
@@ -35,7 +36,8 @@ export const voiceTools = [
     }),
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
     run: async (args, call) => {
-      const started = await startOutboundCall(call.deps, call.tenantId, args).catch((err: unknown) => {
+      const { followSeconds, ...request } = args;
+      const started = await startOutboundCall(call.deps, call.tenantId, request).catch((err: unknown) => {
         throw err instanceof SuppressedError ? new ToolError(err.message) : err;
       });
       call.note({ workflowId: started.workflowId, source: 'live' });
@@ -43,7 +45,7 @@ export const voiceTools = [
         ? await followWorkflow(call, started, async () => {
             const now = await readCall(call, started.workflowId);
             return { snapshot: now, message: now ? `call ${now.status} (attempt ${now.attempts})` : 'call starting' };
-          })
+          }, followSeconds)
         : await readCall(call, started.workflowId);
       const summary = state ? CallSummary.parse(state) : null;
       return { callId: started.workflowId, workflowId: started.workflowId, existing: started.existing, call: summary, followWith: 'voice_get_call' as const };
