@@ -148,6 +148,9 @@ describe('MCP over Streamable HTTP', () => {
       expect(refused).toMatch(/remember/);
       const { rows } = await tp.platform.pool.query(`select count(*)::int as n from memories where content = 'sneaky'`);
       expect(rows[0].n).toBe(0);
+      // The attempt is on the audit trail.
+      const audited = await withTenant(tp.platform.pool, 'mcp-a', (c) => c.query(`select status, error from audit_log where tool = 'remember' and params->'args'->>'content' = 'sneaky'`));
+      expect(audited.rows).toEqual([{ status: 'error', error: "refused: this API key lacks the 'act' scope" }]);
       // An act-only key sees the act tools and none of the read ones.
       const actNames = (await (await connect(a.act)).listTools()).tools.map((t) => t.name);
       expect(actNames).toContain('remember');

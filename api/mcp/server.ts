@@ -23,6 +23,23 @@ export function toolsFor(scopes: readonly Scope[], tools: readonly AnyTool[] = a
   return tools.filter((t) => scopes.includes(t.scope));
 }
 
+/**
+ * The audit row for a `tools/call` the key may not make (a known tool outside its scopes): such a
+ * tool is not registered for the key, so the SDK answers "not found"; this keeps the attempt on the
+ * audit trail. Undefined for anything else.
+ */
+export function refusedCallAudit(principal: TenantPrincipal, message: unknown, origin: CallOrigin): AuditEntry | undefined {
+  const m = message as { method?: unknown; params?: { name?: unknown; arguments?: unknown } } | null;
+  if (m?.method !== 'tools/call' || typeof m.params?.name !== 'string') return undefined;
+  const tool = allTools.find((t) => t.name === m.params!.name);
+  if (!tool || principal.scopes.includes(tool.scope)) return undefined;
+  return {
+    tenantId: principal.tenantId, tool: tool.name, status: 'error', source: 'cache', durationMs: 0,
+    params: { args: (m.params.arguments ?? {}) as Record<string, unknown>, keyId: principal.keyId, via: `mcp-${origin.transport}`, era: origin.era },
+    error: `refused: this API key lacks the '${tool.scope}' scope`,
+  };
+}
+
 /** Longest error text kept in the audit row. */
 const AUDIT_ERROR_CHARS = 1000;
 

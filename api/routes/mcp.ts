@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { hostHeaderValidation, originValidation } from '@modelcontextprotocol/fastify';
-import { createMcpHandler, type AuthInfo } from '@modelcontextprotocol/server';
+import { createMcpHandler, PROTOCOL_VERSION_META_KEY, type AuthInfo } from '@modelcontextprotocol/server';
+import { recordAudit } from '../../lib/audit.js';
 import type { TenantPrincipal } from '../apiKeys.js';
-import { createToolServer } from '../mcp/server.js';
+import { createToolServer, refusedCallAudit } from '../mcp/server.js';
 import type { ToolDeps } from '../mcp/tool.js';
 
 /**
@@ -67,6 +68,12 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) abort.abort();
     });
+    // A call to a tool outside the key's scopes is answered "not found" by the SDK; it is audited here.
+    const era = (req.body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta?.[PROTOCOL_VERSION_META_KEY] ? 'modern' : 'legacy';
+    for (const message of Array.isArray(req.body) ? req.body : [req.body]) {
+      const refused = refusedCallAudit(principal, message, { transport: 'http', era });
+      if (refused) await recordAudit(opts.deps.pool, refused);
+    }
     const res = await handler.fetch(toWebRequest(req, abort.signal), { authInfo: authInfoOf(principal, token), parsedBody: req.body });
     return reply.send(res);
   };
