@@ -48,6 +48,18 @@ const stop = async (code: number) => {
   await platform.stop();
   process.exit(code);
 };
+// A revoked key stops the server within KEY_RECHECK_MS, like an API replica's key cache.
+const KEY_RECHECK_MS = 5_000;
+setInterval(() => {
+  void findTenantKey(platform.pool, config.mcp.apiKey!).then(
+    (still) => {
+      if (still) return;
+      log.error('SWITCHBOARD_API_KEY was revoked; stopping');
+      void stop(1);
+    },
+    (err: unknown) => log.warn({ err: (err as Error).message }, 'could not re-check SWITCHBOARD_API_KEY'),
+  );
+}, KEY_RECHECK_MS).unref();
 process.stdin.once('end', () => void stop(0));
 process.stdin.once('close', () => void stop(0));
 process.once('SIGINT', () => void stop(0));

@@ -136,7 +136,8 @@ describe('MCP scenario against the sandbox', () => {
     await recordHistory(tp.platform.temporal!, `crm:${TENANT}:book-appointment:book-http`, 'crmAction-book');
   });
 
-  it('over stdio (switchboard-mcp as Claude Desktop starts it): the same scenario; stdout carries only MCP', async () => {
+  /** `switchboard-mcp` started the way Claude Desktop starts it: a command, arguments and env. */
+  async function connectStdio(apiKey: string): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: ['mcp/switchboard-mcp.mjs'],
@@ -147,7 +148,7 @@ describe('MCP scenario against the sandbox', () => {
         DATABASE_URL: tp.config.database.url!,
         TEMPORAL_ADDRESS: tp.platform.temporalAddress,
         TEMPORAL_TASK_QUEUE: tp.config.temporal.taskQueue,
-        SWITCHBOARD_API_KEY: key,
+        SWITCHBOARD_API_KEY: apiKey,
         LOG_LEVEL: 'info',
       },
     });
@@ -156,11 +157,28 @@ describe('MCP scenario against the sandbox', () => {
     const client = new Client({ name: 'claude-desktop-like', version: '1.0.0' });
     await client.connect(transport);
     clients.push(client);
+    return { client, transport, stderr: () => stderr };
+  }
+
+  it('over stdio (switchboard-mcp as Claude Desktop starts it): the same scenario; stdout carries only MCP', async () => {
+    const { client, stderr } = await connectStdio(key);
     await scenario(client, 'stdio', slots[5]!, { followProgress: true });
     const audit = await call(tp.baseUrl, 'GET', '/v1/audit?tool=crm_book_appointment', { key });
     expect(audit.body.rows.some((r: { params: { via?: string } }) => r.params?.via === 'mcp-stdio')).toBe(true);
     await client.close();
     // Logs went to stderr (JSON lines), none of them onto the protocol stream.
-    expect(stderr).toMatch(/"msg":"MCP server on stdio"/);
+    expect(stderr()).toMatch(/"msg":"MCP server on stdio"/);
+  });
+
+  it('a stdio server whose key is revoked stops within seconds', async () => {
+    const created = await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, { key: TEST_ADMIN_KEY, body: { name: 'desktop', scopes: ['read'] } });
+    const { client, transport, stderr } = await connectStdio(created.body.key);
+    structured(await client.callTool({ name: 'crm_sync_status', arguments: {} }));
+    const closed = new Promise<void>((resolve) => (transport.onclose = () => resolve()));
+    expect((await call(tp.baseUrl, 'DELETE', `/v1/admin/tenants/${TENANT}/keys/${created.body.id}`, { key: TEST_ADMIN_KEY })).status).toBeLessThan(300);
+    const started = Date.now();
+    await closed;
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(stderr()).toMatch(/SWITCHBOARD_API_KEY was revoked/);
   });
 });
