@@ -234,6 +234,9 @@ describe('MCP over Streamable HTTP', () => {
       // Each refused call is on the audit trail as an error.
       const { rows } = await withTenant(tp.platform.pool, 'mcp-a', (c) => c.query(`select count(*)::int as n from audit_log where status = 'error' and error like 'invalid arguments:%'`));
       expect(rows[0].n).toBeGreaterThanOrEqual(cases);
+      // Huge arguments are kept as a bounded preview.
+      const widest = await withTenant(tp.platform.pool, 'mcp-a', (c) => c.query(`select max(length(params::text))::int as n from audit_log`));
+      expect(widest.rows[0].n).toBeLessThan(5000);
     });
   });
 

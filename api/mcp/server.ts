@@ -1,5 +1,5 @@
 import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
-import { insertAudit, recordAudit, type AuditEntry } from '../../lib/audit.js';
+import { insertAudit, recordAudit, redactParams, type AuditEntry } from '../../lib/audit.js';
 import { withTenant } from '../../lib/db.js';
 import type { Scope, TenantPrincipal } from '../apiKeys.js';
 import { advertisedSchema, describeIssues, ToolError, type AnyTool, type ToolCall, type ToolDeps } from './tool.js';
@@ -35,13 +35,21 @@ export function refusedCallAudit(principal: TenantPrincipal, message: unknown, o
   if (!tool || principal.scopes.includes(tool.scope)) return undefined;
   return {
     tenantId: principal.tenantId, tool: tool.name, status: 'error', source: 'cache', durationMs: 0,
-    params: { args: (m.params.arguments ?? {}) as Record<string, unknown>, keyId: principal.keyId, via: `mcp-${origin.transport}`, era: origin.era },
+    params: { args: auditedArgs(m.params.arguments), keyId: principal.keyId, via: `mcp-${origin.transport}`, era: origin.era },
     error: `refused: this API key lacks the '${tool.scope}' scope`,
   };
 }
 
 /** Longest error text kept in the audit row. */
 const AUDIT_ERROR_CHARS = 1000;
+/** Arguments larger than this (as JSON) are kept as a preview, so a flood of huge calls cannot bloat the audit trail. */
+const AUDIT_ARGS_CHARS = 4000;
+
+function auditedArgs(args: unknown): Record<string, unknown> {
+  const json = JSON.stringify(redactParams(args ?? {}));
+  if (json.length <= AUDIT_ARGS_CHARS) return (args ?? {}) as Record<string, unknown>;
+  return { truncated: true, chars: json.length, preview: json.slice(0, AUDIT_ARGS_CHARS) };
+}
 
 /**
  * Builds one MCP server instance for one principal: only the tools its scopes allow are
@@ -82,7 +90,7 @@ async function invoke(tool: AnyTool, rawArgs: unknown, ctx: ServerContext, princ
     tenantId, tool: tool.name, status, source: facts.source, durationMs: Math.round(performance.now() - started),
     ...(facts.workflowId ? { workflowId: facts.workflowId } : {}),
     // Arguments are kept for operators (secret-looking keys are masked by the audit module).
-    params: { args: rawArgs ?? {}, keyId, via: `mcp-${origin.transport}`, era: origin.era },
+    params: { args: auditedArgs(rawArgs), keyId, via: `mcp-${origin.transport}`, era: origin.era },
     ...(error ? { error: error.slice(0, AUDIT_ERROR_CHARS) } : {}),
   });
 
