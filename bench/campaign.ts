@@ -53,9 +53,9 @@ export default async function benchCampaign(): Promise<void> {
     SWITCHBOARD_ADMIN_KEY: ADMIN,
     LOG_LEVEL: 'warn',
     // A lead's workflow task holds its slot while its local activities run: room for the leads in flight.
-    WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(process.env.BENCH_WFT ?? 400),
-    WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: String(process.env.BENCH_LA ?? 400),
-    WORKER_MAX_CACHED_WORKFLOWS: '2000',
+    WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(process.env.BENCH_WFT ?? 150),
+    WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: String(process.env.BENCH_LA ?? 150),
+    WORKER_MAX_CACHED_WORKFLOWS: '1000',
     DATABASE_POOL_SIZE: '40',
   });
   await waitForOutput(sandbox, /provider sandbox on http/);

@@ -407,12 +407,17 @@ export async function leadOutreach(input: LeadOutreachInput): Promise<LeadResult
 
   let result: LeadResult;
   let failure: unknown;
-  let plan: LeadPlan | undefined;
+  let recorded = false;
   try {
-    plan = await act.prepareLead({ ...ref, at: Date.now() });
-    if (plan.status === 'finished') return { outcome: 'exhausted', detail: 'already finished' };
-    result = { outcome: plan.status === 'suppressed' ? 'suppressed' : await runSequence(plan) };
-    await writeBack(plan, result.outcome);
+    const plan = await act.prepareLead({ ...ref, at: Date.now() });
+    if (plan.status === 'finished') {
+      // Done already (this task is a retry of one that timed out after the lead's last step): report it again.
+      recorded = true;
+      result = { outcome: plan.finalState ?? 'exhausted', detail: 'already finished' };
+    } else {
+      result = { outcome: plan.status === 'suppressed' ? 'suppressed' : await runSequence(plan) };
+      await writeBack(plan, result.outcome);
+    }
   } catch (err) {
     // A failed lead still reports back, so its campaign is not left waiting for it.
     failure = err;
@@ -421,7 +426,7 @@ export async function leadOutreach(input: LeadOutreachInput): Promise<LeadResult
   st.progress.state = 'finished';
   st.progress.outcome = result.outcome;
   await CancellationScope.nonCancellable(async () => {
-    await act.finishLead({ ...ref, outcome: result.outcome, at: Date.now(), ...(result.detail ? { detail: result.detail } : {}) });
+    if (!recorded) await act.finishLead({ ...ref, outcome: result.outcome, at: Date.now(), ...(result.detail ? { detail: result.detail } : {}) });
     await getExternalWorkflowHandle(input.campaignWorkflowId).signal(leadFinishedSignal, { leadId: ref.leadId, outcome: result.outcome }).catch(() => undefined);
   });
   if (failure && !isCancellation(failure)) throw failure;

@@ -31,6 +31,8 @@ export type PlanStep =
 
 export interface LeadPlan {
   status: 'ready' | 'suppressed' | 'finished';
+  /** When `finished`: the outcome already recorded (a workflow task retried after the lead was done). */
+  finalState?: LeadOutcome;
   timezone: string;
   steps: PlanStep[];
   window: SendWindow;
@@ -239,7 +241,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
         contactId: lead.contact_id,
         name: facts.name,
       };
-      if (!['pending', 'active'].includes(lead.state)) return { ...plan, status: 'finished' };
+      if (!['pending', 'active'].includes(lead.state)) return { ...plan, status: 'finished', finalState: lead.state as LeadOutcome };
       if (loaded.suppressed) return { ...plan, status: 'suppressed' };
 
       let brief = lead.brief;
