@@ -95,19 +95,30 @@ export default async function benchMcp(): Promise<void> {
     const legacy = await mcpJob('legacy', byPhone);
     const modern = await mcpJob('modern', byPhone);
 
-    // Warm-up (JIT, pool, plans), then each figure; REST and MCP interleaved so machine noise hits both.
+    // Warm-up (JIT, pool, plans). Then each figure in ROUNDS alternating rounds, REST and MCP side by
+    // side, so a change in machine load during the run hits both alike.
     for (const job of [rest(50, 500), legacy(50, 500), modern(50, 500)]) await runLoad(job);
+    const ROUNDS = 5;
+    const measure = async (jobs: Record<'rest' | 'mcp' | 'modern', LoadJob>) => {
+      const samples = { rest: [] as number[], mcp: [] as number[], modern: [] as number[] };
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const name of ['rest', 'mcp', 'modern'] as const) {
+          const r = await runLoad(jobs[name]);
+          if (r.errors) throw new Error(`${name}: ${r.errors} failed requests`);
+          samples[name].push(...r.latenciesMs);
+        }
+      }
+      const stats = (xs: number[]) => ({ p50: percentile(xs, 50), p95: percentile(xs, 95) });
+      return { rest: stats(samples.rest), mcp: stats(samples.mcp), modern: stats(samples.modern) };
+    };
     const run = async (job: LoadJob) => {
       const r = await runLoad(job);
       if (r.errors) throw new Error(`${r.errors} failed requests`);
       return { p50: percentile(r.latenciesMs, 50), p95: percentile(r.latenciesMs, 95) };
     };
-    const rest1 = await run(rest(1, 1000));
-    const mcp1 = await run(legacy(1, 1000));
-    const modern1 = await run(modern(1, 1000));
-    const rest50 = await run(rest(50, 5000));
-    const mcp50 = await run(legacy(50, 5000));
-    const modern50 = await run(modern(50, 5000));
+    const c1 = await measure({ rest: rest(1, 200), mcp: legacy(1, 200), modern: modern(1, 200) });
+    const c50 = await measure({ rest: rest(50, 1000), mcp: legacy(50, 1000), modern: modern(50, 1000) });
+    const [rest1, mcp1, modern1, rest50, mcp50, modern50] = [c1.rest, c1.mcp, c1.modern, c50.rest, c50.mcp, c50.modern];
     // Names: full text + trigram similarity over 100,000 names, best match first — one client.
     const restName1 = await run(restJob(byName)(1, 200));
     const mcpName1 = await run((await mcpJob('legacy', byName))(1, 200));

@@ -19,8 +19,8 @@ export interface CallOrigin {
 }
 
 /** The tools a key may see and call. */
-export function toolsFor(scopes: readonly Scope[], tools: readonly AnyTool[] = allTools): AnyTool[] {
-  return tools.filter((t) => scopes.includes(t.scope));
+export function toolsFor(scopes: readonly Scope[]): AnyTool[] {
+  return allTools.filter((t) => scopes.includes(t.scope));
 }
 
 /**
@@ -54,11 +54,15 @@ function auditedArgs(args: unknown): Record<string, unknown> {
 /**
  * Builds one MCP server instance for one principal: only the tools its scopes allow are
  * registered, and every call goes through `invoke` (zod parse, run, audit). Cheap enough to build
- * per HTTP request (the stateless transports do), because the JSON Schemas are computed once per tool.
+ * per HTTP request (the stateless transports do): the JSON Schemas are computed once per tool, and a
+ * request that calls one tool gets a server with just that tool (`onlyTool`).
  */
-export function createToolServer(principal: TenantPrincipal, deps: ToolDeps, origin: CallOrigin, tools: readonly AnyTool[] = allTools): McpServer {
+export function createToolServer(principal: TenantPrincipal, deps: ToolDeps, origin: CallOrigin, opts: { onlyTool?: string } = {}): McpServer {
   const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
-  for (const tool of toolsFor(principal.scopes, tools)) {
+  const allowed = toolsFor(principal.scopes);
+  // A per-request server answering one tools/call needs only that tool (an unknown name gets them all, and "not found").
+  const needed = opts.onlyTool ? allowed.filter((t) => t.name === opts.onlyTool) : [];
+  for (const tool of needed.length ? needed : allowed) {
     server.registerTool(
       tool.name,
       {

@@ -96,20 +96,15 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /**
- * The JSON Schema clients see comes from the zod schema (computed once per tool). For inputs the SDK's
- * own check lets everything through: `run` parses with zod itself, so a bad argument becomes an
- * audited `isError` result naming the field rather than the SDK's generic message. Outputs are
- * validated for real (a tool that breaks its own `outputSchema` is a bug worth failing loudly).
+ * The JSON Schema clients see comes from the zod schema (computed once per tool). The SDK's own
+ * checks let everything through: `run` parses its input with zod itself, so a bad argument becomes
+ * an audited `isError` result naming the field rather than the SDK's generic message; and the output
+ * is typed by `ToolDef` at compile time (clients check it against the published `outputSchema`).
  */
 export function advertisedSchema(schema: z.ZodType, io: 'input' | 'output'): StandardSchemaWithJSON {
   let json: Record<string, unknown> | undefined;
   const jsonSchema = () => (json ??= z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Record<string, unknown>);
   return {
-    '~standard': {
-      version: 1,
-      vendor: 'switchboard',
-      validate: io === 'input' ? (value: unknown) => ({ value }) : (value: unknown) => schema['~standard'].validate(value),
-      jsonSchema: { input: jsonSchema, output: jsonSchema },
-    },
+    '~standard': { version: 1, vendor: 'switchboard', validate: (value: unknown) => ({ value }), jsonSchema: { input: jsonSchema, output: jsonSchema } },
   };
 }

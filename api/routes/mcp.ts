@@ -1,6 +1,14 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { hostHeaderValidation, originValidation } from '@modelcontextprotocol/fastify';
-import { createMcpHandler, PROTOCOL_VERSION_META_KEY, type AuthInfo } from '@modelcontextprotocol/server';
+import {
+  createMcpHandler,
+  isLegacyRequest,
+  legacyStatelessFallback,
+  PROTOCOL_VERSION_META_KEY,
+  WebStandardStreamableHTTPServerTransport,
+  type AuthInfo,
+  type McpServerFactory,
+} from '@modelcontextprotocol/server';
 import { recordAudit } from '../../lib/audit.js';
 import type { TenantPrincipal } from '../apiKeys.js';
 import { createToolServer, refusedCallAudit } from '../mcp/server.js';
@@ -25,9 +33,12 @@ export interface McpRouteOptions {
 /** Headers that describe the Node connection, not the MCP request. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'expect']);
 
-/** The principal rides to the per-request server factory as the SDK's pass-through `authInfo`. */
-function authInfoOf(p: TenantPrincipal, token: string): AuthInfo {
-  return { token, clientId: p.keyId, scopes: p.scopes, extra: { tenantId: p.tenantId } };
+/**
+ * The principal rides to the per-request server factory as the SDK's pass-through `authInfo`, with
+ * the name of the one tool a single `tools/call` needs.
+ */
+function authInfoOf(p: TenantPrincipal, token: string, onlyTool: string | undefined): AuthInfo {
+  return { token, clientId: p.keyId, scopes: p.scopes, extra: { tenantId: p.tenantId, ...(onlyTool ? { onlyTool } : {}) } };
 }
 function principalOf(info: AuthInfo | undefined): TenantPrincipal {
   const tenantId = info?.extra?.tenantId;
@@ -45,16 +56,40 @@ function toWebRequest(req: FastifyRequest, signal: AbortSignal): Request {
   return new Request(`http://${req.headers.host ?? 'localhost'}${req.url}`, { method: req.method, headers, signal });
 }
 
+/** Whether a 2025-era POST wants progress notifications (then its answer must be an SSE stream). */
+function wantsStream(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((m) => (m as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta?.progressToken !== undefined);
+}
+
 export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) => {
-  const handler = createMcpHandler(
-    (ctx) => createToolServer(principalOf(ctx.authInfo), opts.deps, { transport: 'http', era: ctx.era }),
-    {
-      legacy: 'stateless',
-      maxRequestBodySize: opts.bodyLimitBytes,
-      onerror: (err) => app.log.debug({ err: err.message }, 'mcp request rejected'),
-    },
-  );
-  app.addHook('onClose', async () => handler.close());
+  const factory: McpServerFactory = (ctx) => {
+    const onlyTool = ctx.authInfo?.extra?.onlyTool;
+    return createToolServer(principalOf(ctx.authInfo), opts.deps, { transport: 'http', era: ctx.era }, typeof onlyTool === 'string' ? { onlyTool } : {});
+  };
+  const onerror = (err: Error) => app.log.debug({ err: err.message }, 'mcp request rejected');
+  // 2026-07-28 traffic: the SDK's per-request entry (JSON unless the tool streams progress).
+  const modern = createMcpHandler(factory, { legacy: 'reject', maxRequestBodySize: opts.bodyLimitBytes, onerror });
+  app.addHook('onClose', async () => modern.close());
+  // 2025-era traffic, stateless: the SDK's fallback (an SSE answer) when the call asks for progress,
+  // else the same transport answering plain JSON — cheaper, and what most calls need.
+  const legacyStream = legacyStatelessFallback(factory, onerror, { maxRequestBodySize: opts.bodyLimitBytes });
+  const legacyJson = async (request: Request, authInfo: AuthInfo, parsedBody: unknown): Promise<Response> => {
+    if (request.method !== 'POST') return legacyStream(request, { authInfo });
+    const server = await factory({ era: 'legacy', authInfo, requestInfo: request });
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    await server.connect(transport);
+    try {
+      return await transport.handleRequest(request, { authInfo, parsedBody });
+    } finally {
+      void transport.close().catch(() => undefined);
+      void server.close().catch(() => undefined);
+    }
+  };
+  const handle = async (request: Request, authInfo: AuthInfo, parsedBody: unknown): Promise<Response> => {
+    if (!(await isLegacyRequest(request, parsedBody, { maxRequestBodySize: opts.bodyLimitBytes }))) return modern.fetch(request, { authInfo, parsedBody });
+    return wantsStream(parsedBody) ? legacyStream(request, { authInfo, parsedBody }) : legacyJson(request, authInfo, parsedBody);
+  };
 
   const guards: onRequestHookHandler[] = [];
   if (!opts.allowedHosts.includes('*')) guards.push(hostHeaderValidation(opts.allowedHosts) as onRequestHookHandler);
@@ -74,8 +109,9 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
       const refused = refusedCallAudit(principal, message, { transport: 'http', era });
       if (refused) await recordAudit(opts.deps.pool, refused);
     }
-    const res = await handler.fetch(toWebRequest(req, abort.signal), { authInfo: authInfoOf(principal, token), parsedBody: req.body });
-    return reply.send(res);
+    const call = req.body as { method?: unknown; params?: { name?: unknown } } | null;
+    const onlyTool = call?.method === 'tools/call' && typeof call.params?.name === 'string' ? call.params.name : undefined;
+    return reply.send(await handle(toWebRequest(req, abort.signal), authInfoOf(principal, token, onlyTool), req.body));
   };
 
   for (const method of ['POST', 'GET', 'DELETE'] as const) {
