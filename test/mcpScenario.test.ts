@@ -102,7 +102,8 @@ describe('MCP scenario against the sandbox', () => {
     // With a progress token the tool streams the call's status while it lasts (here: to its end).
     const progress: string[] = [];
     const started = structured(await client.callTool(
-      { name: 'voice_start_call', arguments: { to: '(555) 555-0100', contactId: 'ct_demo', purpose: `Confirm the cleaning (${run})`, idempotencyKey: `confirm-${run}` } },
+      // The longest follow window: on a loaded machine the call may take more than the default 20 s.
+      { name: 'voice_start_call', arguments: { to: '(555) 555-0100', contactId: 'ct_demo', purpose: `Confirm the cleaning (${run})`, idempotencyKey: `confirm-${run}`, ...(opts.followProgress ? { followSeconds: 55 } : {}) } },
       opts.followProgress ? { onprogress: (p) => progress.push(p.message ?? '') } : {},
     ));
     expect(started).toMatchObject({ workflowId: `call:${TENANT}:vapi:out-confirm-${run}`, existing: false, followWith: 'voice_get_call' });
