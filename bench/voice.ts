@@ -21,7 +21,7 @@ import { percentile, report, round } from './report.js';
 const TENANT = 'bench-voice';
 const ADMIN = 'sbadmin_bench_key_0123456789abcdef';
 const SECRET = 'bench-vapi-secret-0123456789';
-const CONCURRENCY = 10;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
 
 async function api<T>(base: string, method: string, p: string, key: string, body?: unknown): Promise<T> {
