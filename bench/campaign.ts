@@ -88,7 +88,8 @@ export default async function benchCampaign(): Promise<void> {
     const workerPeakRss = peakRss;
     const progress = await api<{ emails: { sent: number } }>(base, 'GET', `/v1/campaigns/${id}`, key);
     if (result.outcomes.exhausted !== LEADS || progress.emails.sent !== 2 * LEADS) throw new Error(`campaign ended ${JSON.stringify(result)}, ${progress.emails.sent} emails`);
-    console.log(`campaign: ${LEADS} leads, ${progress.emails.sent} emails in ${wall.toFixed(1)} s`);
+    const mem = process.memoryUsage();
+    console.log(`campaign: ${LEADS} leads, ${progress.emails.sent} emails in ${wall.toFixed(1)} s; now rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)}/${(mem.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(mem.external / 2 ** 20).toFixed(0)} MB`);
 
     // Baseline: 10,000 empty children, same concurrency and batch, on the same server and connection.
     const taskQueue = 'bench-baseline';

@@ -7,13 +7,6 @@ export const TenantId = z
   .regex(TENANT_ID_PATTERN, 'tenant id: 2-63 lowercase letters, digits or dashes, starting with a letter or digit');
 export type TenantId = z.infer<typeof TenantId>;
 
-/** Workflow ids carry the tenant first so visibility queries and the Web UI can filter by prefix. */
-export const workflowIds = {
-  voiceCall: (tenant: string, provider: 'vapi' | 'retell', providerCallId: string) => `call:${tenant}:${provider}:${providerCallId}`,
-  campaign: (tenant: string, campaignId: string) => `campaign:${tenant}:${campaignId}`,
-  leadOutreach: (tenant: string, campaignId: string, leadId: string) => `lead:${tenant}:${campaignId}:${leadId}`,
-  crmSync: (tenant: string, source: string) => `sync:${tenant}:${source}`,
-  crmAction: (tenant: string, action: string, idempotencyKey: string) => `crm:${tenant}:${action}:${idempotencyKey}`,
-  conversation: (tenant: string, conversationId: string) => `chat:${tenant}:${conversationId}`,
-  readinessProbe: (probeId: string) => `probe:${probeId}`,
-};
+// Workflow ids live in a zod-free module: workflow code imports them, and the workflow bundle
+// evaluates every module it imports once per workflow run.
+export { workflowIds } from './workflowIds.js';

@@ -152,4 +152,27 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
     expect(t.body.events.filter((e: { kind: string }) => e.kind === 'email-bounce')).toHaveLength(1);
     expect((await campaignStatus(tp, key, lead.rows[0].campaign_id)).engagement).toMatchObject({ bounce: 1, open: 1, delivered: 6, processed: 6 });
   });
+
+  it('an audience of cached CRM contacts by tag, researched from the CRM record and its notes', async () => {
+    await tp.platform.pool.query(`insert into crm_connections (tenant_id, location_id) values ($1, 'loc_camp_a') on conflict do nothing`, [TENANT]);
+    await tp.platform.pool.query(
+      `insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, tags, timezone) values
+         ($1, 'c_vip1', 'loc_camp_a', 'Vera', 'Ip', 'Vera Ip', 'vera@example.com', '+15550001111', '{vip}', 'Europe/Paris'),
+         ($1, 'c_vip2', 'loc_camp_a', 'Vic', 'Po', 'Vic Po', 'vic@example.com', null, '{vip,old}', null),
+         ($1, 'c_other', 'loc_camp_a', 'Ola', 'No', 'Ola No', 'ola@example.com', null, '{other}', null)`,
+      [TENANT],
+    );
+    await tp.platform.pool.query(`insert into crm_notes (tenant_id, id, contact_id, body, date_added) values ($1, 'n1', 'c_vip1', 'Asked about teeth whitening prices in March; prefers mornings.', now())`, [TENANT]);
+    const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
+      key, body: { ...base, goal: 'Offer teeth whitening', policy: { sendWindow: allWeek }, audience: { type: 'crm', tag: 'VIP' } },
+    });
+    expect(created.body.leads).toEqual({ imported: 2, duplicates: 0, errors: [] });
+    await call(tp.baseUrl, 'POST', `/v1/campaigns/${created.body.id}/start`, { key });
+    await tp.platform.temporal!.workflow.getHandle(created.body.workflowId).result();
+    const { rows } = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select id, contact_id, timezone, state from campaign_leads where campaign_id = $1 order by contact_id`, [created.body.id]));
+    expect(rows.map((r) => [r.contact_id, r.timezone, r.state])).toEqual([['c_vip1', 'Europe/Paris', 'exhausted'], ['c_vip2', null, 'exhausted']]);
+    const t = await call(tp.baseUrl, 'GET', `/v1/campaigns/${created.body.id}/leads/${rows[0].id}`, { key });
+    expect(t.body.lead.brief).toContain('teeth whitening prices');
+    expect(t.body.events.find((e: { kind: string }) => e.kind === 'researched').data).toMatchObject({ origin: 'model', inCrm: true });
+  });
 });

@@ -229,4 +229,32 @@ describe('campaign sequences in skipped time', () => {
     await waitFor('leads cancelled', async () => (await campaignStatus(tp, key, other)).leads.byState.cancelled === 2);
     expect(await sandboxEmails(sandbox, 'c1@example.com')).toHaveLength(0);
   });
+
+  it('a question gets a drafted answer and the conversation stays open; an out-of-office reply moves the next email past the return date', async () => {
+    const id = await create({
+      policy: { sendWindow: allWeek },
+      sequence: [{ type: 'email', prompt: 'Offer a check-up' }, { type: 'wait', days: 1 }, { type: 'email', prompt: 'Follow up' }],
+      audience: { type: 'leads', leads: [{ email: 'asks@example.com', firstName: 'Asker' }, { email: 'away@example.com', firstName: 'Away' }] },
+    });
+    await start(id);
+    await waitFor('both first emails', async () => (await sandboxEmails(sandbox, 'asks@example.com')).length === 1 && (await sandboxEmails(sandbox, 'away@example.com')).length === 1);
+    const back = new Date((await env.currentTimeMs()) + 5 * DAY).toISOString().slice(0, 10);
+    await replyTo('asks@example.com', 'Quick question: how long does a check-up take?');
+    await replyTo('away@example.com', `Automatic reply: I am out of office until ${back}T09:00:00Z with limited access to email.`);
+    expect((await finish(id)).outcomes).toEqual({ replied: 1, exhausted: 1 });
+
+    const asks = await sends(id).then((rows) => rows.filter((r) => r.to_email === 'asks@example.com'));
+    expect(asks.map((r) => r.kind)).toEqual(['sequence', 'answer']); // answered, no follow-up
+    const answer = (await sandboxEmails(sandbox, 'asks@example.com'))[1]!;
+    expect(answer.subject).toMatch(/^Re: /);
+    expect(answer.content[0]!.value).toMatch(/^Hi Asker,/);
+
+    const away = await sends(id).then((rows) => rows.filter((r) => r.to_email === 'away@example.com'));
+    expect(away.map((r) => r.kind)).toEqual(['sequence', 'sequence']);
+    expect(away[1]!.sent_at.getTime()).toBeGreaterThanOrEqual(Date.parse(`${back}T09:00:00Z`));
+    const lead = await leadOf(id, 'away@example.com');
+    const t = await timeline(id, lead.id);
+    expect(t.events.find((e: { kind: string }) => e.kind === 'reply-classified').data.category).toBe('out_of_office');
+    expect(t.events.find((e: { kind: string }) => e.kind === 'rescheduled').data.notBefore).toBe(`${back}T09:00:00.000Z`);
+  });
 });

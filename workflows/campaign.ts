@@ -4,7 +4,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { CampaignFeedActivities } from '../activities/campaigns/feed.js';
 import type { LeadOutcome } from '../activities/campaigns/outreach.js';
-import { workflowIds } from '../lib/ids.js';
+import { workflowIds } from '../lib/workflowIds.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import { leadFinishedSignal, pauseLeadSignal, resumeLeadSignal, type leadOutreach } from './leadOutreach.js';
 

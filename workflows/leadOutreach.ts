@@ -5,7 +5,7 @@ import {
 import type { LeadOutcome, LeadPlan, OutreachActivities, SendResult } from '../activities/campaigns/outreach.js';
 import type { ReplyCategory } from '../activities/campaigns/prompts.js';
 import type { CrmActionActivities } from '../activities/crm/actions.js';
-import { workflowIds } from '../lib/ids.js';
+import { workflowIds } from '../lib/workflowIds.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import { nextWindowStart } from '../lib/sendWindow.js';
 import type { voiceCall } from './voiceCall.js';
