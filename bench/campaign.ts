@@ -19,7 +19,7 @@ import type { baselineCampaign } from './lib/campaignBaseline.js';
 import { report } from './report.js';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 10_000);
-const MAX_ACTIVE = 500;
+const MAX_ACTIVE = Number(process.env.BENCH_MAX_ACTIVE ?? 500);
 const TENANT = 'bench';
 const ADMIN = 'sbadmin_bench_key_0123456789abcdef';
 
@@ -55,7 +55,7 @@ export default async function benchCampaign(): Promise<void> {
     // A lead's workflow task holds its slot while its local activities run: room for the leads in flight.
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(process.env.BENCH_WFT ?? 150),
     WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: String(process.env.BENCH_LA ?? 150),
-    WORKER_MAX_CACHED_WORKFLOWS: '1000',
+    WORKER_MAX_CACHED_WORKFLOWS: String(process.env.BENCH_CACHE ?? 1000),
     DATABASE_POOL_SIZE: '40',
   });
   await waitForOutput(sandbox, /provider sandbox on http/);
