@@ -133,7 +133,14 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{ pool: Pool; temporal: C
     const text = m.text.trim() || stripHtml(m.html);
     if (!text) return bad(reply, 400, 'body.text: the reply has no text or html');
     const from = address(m.from);
-    const toAddresses = [m.to, ...(m.envelope ? [String((JSON.parse(m.envelope) as { to?: unknown }).to ?? '')] : [])].join(',');
+    const envelopeTo = (() => {
+      try {
+        return m.envelope ? String((JSON.parse(m.envelope) as { to?: unknown }).to ?? '') : '';
+      } catch {
+        return ''; // a malformed envelope still leaves `to` and the headers to route by
+      }
+    })();
+    const toAddresses = [m.to, envelopeTo].join(',');
     const token = /\+([a-z0-9]+)@/i.exec(toAddresses)?.[1]?.toLowerCase();
     const inReplyTo = header(m.headers, 'In-Reply-To')?.replace(/^<|>$/g, '').split('@')[0];
     const dedupeKey = header(m.headers, 'Message-ID') ?? createHash('sha256').update(`${from}\n${m.subject}\n${text}`).digest('hex');
