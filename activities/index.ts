@@ -4,6 +4,7 @@ import { createCrmOpportunityActivities, type CrmOpportunityDeps } from './crm/o
 import { createCrmSyncActivities, type CrmSyncDeps } from './crm/sync.js';
 import { createPostgresActivities, type PostgresActivityDeps } from './postgres.js';
 import { createVoiceCallActivities, type VoiceCallDeps } from './voice/calls.js';
+import { createVoiceToolActivities } from './voice/tools.js';
 
 export type ActivityDeps = PostgresActivityDeps & CrmSyncDeps & CrmOpportunityDeps & CrmActionDeps & VoiceCallDeps & CampaignActivityDeps;
 
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCrmOpportunityActivities(deps),
     ...createCrmActionActivities(deps),
     ...createVoiceCallActivities(deps),
+    ...createVoiceToolActivities(deps),
     ...createCampaignActivities(deps),
   };
 }

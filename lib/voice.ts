@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { VOICE_TOOL_NAMES, type VoiceToolName as ToolName } from './voiceToolNames.js';
 
 /**
  * The voice agent's tools and a tenant's voice settings. Tools are data: each has a name, a
@@ -49,10 +50,10 @@ export const voiceTools = {
     description: 'Hand the call to a person; returns the number to transfer to.',
     args: z.object({ reason: z.string().max(500).optional() }),
   },
-} as const;
+} as const satisfies Record<ToolName, { description: string; args: z.ZodType }>;
 
-export type VoiceToolName = keyof typeof voiceTools;
-export const VoiceToolName = z.enum(Object.keys(voiceTools) as [VoiceToolName, ...VoiceToolName[]]);
+export const VoiceToolName = z.enum(VOICE_TOOL_NAMES);
+export type VoiceToolName = ToolName;
 
 /** Function definitions in the shape Vapi and Retell take (`parameters` is JSON Schema). */
 export function toolDefinitions(names: readonly VoiceToolName[]) {
@@ -85,7 +86,7 @@ export const VoiceSettings = z.strictObject({
   /** Greeting and instructions for the transient assistant. */
   greeting: z.string().min(1).max(500).default('Thanks for calling, how can I help you today?'),
   instructions: z.string().min(1).max(8000).default('You are a friendly front-desk assistant. Book appointments, take notes and answer briefly.'),
-  tools: z.array(VoiceToolName).default(['lookup_caller', 'get_free_slots', 'book_appointment', 'add_note', 'send_sms', 'remember', 'recall', 'transfer_to_human']),
+  tools: z.array(VoiceToolName).default([...VOICE_TOOL_NAMES]),
   calendarId: z.string().min(1).optional(),
   timezone: z.string().min(1).default('America/New_York'),
   appointmentMinutes: z.number().int().min(5).max(480).default(30),

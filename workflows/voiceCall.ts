@@ -17,7 +17,8 @@ import type { CallAnalysis } from '../activities/llm/callAnalysis.js';
 import type { CallOutcome, VoiceProvider } from '../activities/voice/providers.js';
 import { nextCallingTime } from '../lib/callingHours.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
-import { voiceTools, type VoiceSettings, type VoiceToolName } from '../lib/voice.js';
+import type { VoiceSettings } from '../lib/voice.js';
+import { VOICE_TOOL_NAMES, type VoiceToolName } from '../lib/voiceToolNames.js';
 
 /**
  * One phone call, from its first webhook to the last piece of post-call work. Provider events
@@ -221,79 +222,23 @@ export async function voiceCall(input: VoiceCallInput): Promise<VoiceCallResult>
     return answer;
   }
 
-  async function knownContact(): Promise<string> {
-    if (contactId) return contactId;
-    if (!customerPhone) throw ApplicationFailure.nonRetryable('the caller has no number to file this under');
-    contactId = (await tools.upsertContact({ tenantId, phone: customerPhone })).contactId;
-    return contactId;
-  }
-
   async function toolAnswer(call: ToolCallRequest): Promise<string> {
-    if (!(call.name in voiceTools)) return Promise.reject(new Error(`unknown tool ${call.name}`));
+    if (!(VOICE_TOOL_NAMES as readonly string[]).includes(call.name)) throw ApplicationFailure.nonRetryable(`unknown tool ${call.name}`);
     const name = call.name as VoiceToolName;
-    if (!settings!.tools.includes(name)) return Promise.reject(new Error(`${name} is not enabled for this assistant`));
-    const parsed = voiceTools[name].args.safeParse(call.args ?? {});
-    if (!parsed.success) {
-      return Promise.reject(new Error(`${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ')}`));
-    }
-    const key = `${workflowId}:tool:${call.id}`;
-    switch (name) {
-      case 'lookup_caller': {
-        const { phone } = voiceTools.lookup_caller.args.parse(parsed.data);
-        const found = await tools.lookupCaller({ tenantId, phone: phone ?? customerPhone ?? '' });
-        if (!found.contact) return `No CRM record for ${phone ?? customerPhone ?? 'this caller'}${found.degraded ? ' (CRM did not answer in time)' : ''}.`;
-        if (!phone || phone === customerPhone) contactId = found.contact.id;
-        const c = found.contact;
-        return `Found ${c.name ?? 'a contact'}${c.email ? `, email ${c.email}` : ''}${c.tags.length ? `, tags ${c.tags.join(', ')}` : ''} (contact ${c.id}).`;
-      }
-      case 'get_free_slots': {
-        const a = voiceTools.get_free_slots.args.parse(parsed.data);
-        const r = await tools.getFreeSlots({ tenantId, startDate: a.startDate, endDate: a.endDate, timezone: a.timezone });
-        if (!r.slots.length) return `No free times from ${a.startDate}${a.endDate ? ` to ${a.endDate}` : ''}.`;
-        return `Free times (${r.timezone}): ${r.slots.slice(0, 12).join(', ')}${r.slots.length > 12 ? ` and ${r.slots.length - 12} more` : ''}.`;
-      }
-      case 'book_appointment': {
-        const a = voiceTools.book_appointment.args.parse(parsed.data);
-        // Keyed by the time, not the tool call: the agent asking twice books once.
-        const r = await tools.bookAppointment({
-          tenantId,
-          idempotencyKey: `${workflowId}:book:${Date.parse(a.startTime)}`,
-          contactId: contactId ?? undefined,
-          phone: a.phone ?? customerPhone,
-          email: a.email,
-          name: a.name,
-          startTime: a.startTime,
-          title: a.title,
-        });
-        contactId ??= r.contactId;
-        if (!appointmentIds.includes(r.appointmentId)) appointmentIds.push(r.appointmentId);
-        return `Booked for ${r.startTime} (appointment ${r.appointmentId}).`;
-      }
-      case 'add_note': {
-        const a = voiceTools.add_note.args.parse(parsed.data);
-        const r = await tools.addContactNote({ tenantId, idempotencyKey: key, contactId: await knownContact(), body: a.body });
-        return `Noted (${r.noteId}).`;
-      }
-      case 'send_sms': {
-        const a = voiceTools.send_sms.args.parse(parsed.data);
-        const r = await tools.sendSms({ tenantId, idempotencyKey: key, contactId: await knownContact(), message: a.message });
-        return `Text sent (${r.messageId}).`;
-      }
-      case 'remember': {
-        const a = voiceTools.remember.args.parse(parsed.data);
-        await tools.rememberFact({ tenantId, workflowId, idempotencyKey: key, content: a.content, subject: a.subject ?? customerPhone });
-        return 'Remembered.';
-      }
-      case 'recall': {
-        const a = voiceTools.recall.args.parse(parsed.data);
-        const items = await tools.recallFacts({ tenantId, query: a.query });
-        return items.length ? items.map((i) => i.content).join(' | ') : `Nothing remembered about "${a.query}".`;
-      }
-      case 'transfer_to_human': {
-        if (!settings!.transferNumber) return Promise.reject(new Error('nobody is available to take the call; offer to take a message'));
-        return `Transfer the caller to ${settings!.transferNumber}.`;
-      }
-    }
+    if (!settings!.tools.includes(name)) throw ApplicationFailure.nonRetryable(`${name} is not enabled for this assistant`);
+    const r = await tools.runVoiceTool({
+      tenantId,
+      workflowId,
+      toolCallId: call.id,
+      name,
+      args: call.args ?? {},
+      customerPhone: customerPhone ?? null,
+      contactId,
+      transferNumber: settings!.transferNumber ?? null,
+    });
+    if (r.contactId) contactId ??= r.contactId;
+    if (r.appointmentId && !appointmentIds.includes(r.appointmentId)) appointmentIds.push(r.appointmentId);
+    return r.text;
   }
 
   /**

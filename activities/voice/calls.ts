@@ -3,7 +3,6 @@ import { insertAudit, recordAudit } from '../../lib/audit.js';
 import type { ProviderConfig } from '../../lib/config.js';
 import { readCredential } from '../../lib/credentials.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
-import { recall, remember, type MemoryItem } from '../../lib/memory.js';
 import { isSuppressed } from '../../lib/suppression.js';
 import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
@@ -268,17 +267,6 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
           [input.tenantId, input.workflowId, input.status, input.contactId, a.summary, a.sentiment, a.outcome, a.nextAction, JSON.stringify(input.crmEffects), input.attempts],
         ),
       );
-    },
-
-    async rememberFact(input: { tenantId: string; workflowId: string; idempotencyKey: string; content: string; subject?: string }): Promise<{ id: string }> {
-      return withTenant(pool, input.tenantId, (c) =>
-        remember(c, { tenantId: input.tenantId, content: input.content, subject: input.subject, provenance: { source: 'voice', workflowId: input.workflowId }, idempotencyKey: input.idempotencyKey }),
-      );
-    },
-
-    async recallFacts(input: { tenantId: string; query: string }): Promise<Pick<MemoryItem, 'id' | 'content'>[]> {
-      const items = await withTenant(pool, input.tenantId, (c) => recall(c, { tenantId: input.tenantId, query: input.query, limit: 3 }));
-      return items.map((i) => ({ id: i.id, content: i.content }));
     },
   };
 }
