@@ -241,6 +241,9 @@ describe('campaign sequences in skipped time', () => {
     const back = new Date((await env.currentTimeMs()) + 5 * DAY).toISOString().slice(0, 10);
     await replyTo('asks@example.com', 'Quick question: how long does a check-up take?');
     await replyTo('away@example.com', `Automatic reply: I am out of office until ${back}T09:00:00Z with limited access to email.`);
+    // Both replies must have reached the leads before time is skipped (this waits for deliveries in flight).
+    const { deliveries } = await sandbox.control<{ deliveries: { kind: string; status: number }[] }>('GET', '/sendgrid/deliveries');
+    expect(deliveries.filter((d) => d.kind === 'inbound-parse').slice(-2).map((d) => d.status)).toEqual([200, 200]);
     expect((await finish(id)).outcomes).toEqual({ replied: 1, exhausted: 1 });
 
     const asks = await sends(id).then((rows) => rows.filter((r) => r.to_email === 'asks@example.com'));
