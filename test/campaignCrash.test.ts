@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allWeek, campaignStatus, createTenant, sandboxEmails, wireSendgrid } from './support/campaign.js';
-import { call, startTestPlatform, type TestPlatform } from './support/platform.js';
-import { runEntry, waitForOutput, type StartedProcess } from './support/process.js';
+import { call, startTestPlatform, startWorkerProcess, type TestPlatform } from './support/platform.js';
+import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 
 const TENANT = 'camp-crash';
@@ -13,18 +13,8 @@ describe('a campaign across a worker crash', () => {
   const workers: StartedProcess[] = [];
 
   const startWorker = async () => {
-    const worker = runEntry('workers/main.ts', {
-      DATABASE_URL: tp.config.database.url,
-      TEMPORAL_ADDRESS: tp.config.temporal.address,
-      TEMPORAL_TASK_QUEUE: tp.config.temporal.taskQueue,
-      SANDBOX_PORT: new URL(sandbox.url).port,
-      GHL_API_TOKEN: 'test-ghl-token',
-      GHL_BASE_URL: `${sandbox.url}/ghl`,
-      SWITCHBOARD_DATA_DIR: tp.dataDir,
-      LOG_LEVEL: 'info',
-    });
+    const worker = await startWorkerProcess(tp, { SANDBOX_PORT: new URL(sandbox.url).port, GHL_API_TOKEN: 'test-ghl-token', GHL_BASE_URL: `${sandbox.url}/ghl` });
     workers.push(worker);
-    await waitForOutput(worker, /worker polling/);
     return worker;
   };
 
