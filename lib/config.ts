@@ -219,7 +219,7 @@ export interface Config {
   worker: { maxConcurrentActivities: number; maxConcurrentLocalActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number };
   sandboxPort: number;
   providers: Record<ProviderName, ProviderConfig>;
-  /** Claude model for analyses; unset: the client's default (activities/llm/anthropic.ts). */
+  /** Claude model for analyses; unset: the client's default (providers/anthropic.ts). */
   anthropicModel: string | undefined;
   /** GoHighLevel requests per location per 10 s shared by all our processes; 0 = no budget. */
   ghlRateLimitBurst: number;

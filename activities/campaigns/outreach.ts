@@ -5,8 +5,8 @@ import type { SendWindow } from '../../lib/campaign.js';
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { isSuppressed, suppress } from '../../lib/suppression.js';
-import { createSendgridMailer, SendgridError, type Mailer } from '../email/sendgrid.js';
-import { createAnthropicClient, type LlmClient } from '../llm/anthropic.js';
+import { createSendgridMailer, SendgridError, type Mailer } from '../../providers/sendgrid.js';
+import { createAnthropicClient, type LlmClient } from '../../providers/anthropic.js';
 import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type Draft, type LeadFacts, type ReplyCategory, type Usage } from './prompts.js';
 import { appendEvents, cachedCampaign, eventKey, leadFacts, loadCampaign, loadLead, newId, type LeadEvent, type LeadRef, type LeadRow } from './store.js';
 

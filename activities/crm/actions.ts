@@ -4,8 +4,8 @@ import { toContactRow, UPSERT_CONTACTS } from '../../lib/contactCache.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
 import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
-import type { GhlBudget } from './ghlBudget.js';
-import { GhlApiError, GhlClient, type GhlContact } from './ghlClient.js';
+import type { GhlBudget } from '../../providers/ghl/budget.js';
+import { GhlApiError, GhlClient, type GhlContact } from '../../providers/ghl/client.js';
 
 /**
  * What the front office does in the CRM on someone's behalf — look a caller up, offer and book

@@ -2,8 +2,8 @@ import { ApplicationFailure, Context, activityInfo, heartbeat } from '@temporali
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { toContactRow, UPSERT_CONTACTS } from '../../lib/contactCache.js';
-import { GhlClient } from './ghlClient.js';
-import type { GhlBudget } from './ghlBudget.js';
+import { GhlClient } from '../../providers/ghl/client.js';
+import type { GhlBudget } from '../../providers/ghl/budget.js';
 
 export interface CrmSyncDeps {
   pool: Pool;

@@ -6,9 +6,9 @@ import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { isSuppressed } from '../../lib/suppression.js';
 import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
-import { createAnthropicClient } from '../llm/anthropic.js';
+import { createAnthropicClient } from '../../providers/anthropic.js';
 import { analyzeCallTranscript, type CallAnalysis } from '../llm/callAnalysis.js';
-import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type VoiceProvider } from './providers.js';
+import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type VoiceProvider } from '../../providers/voice.js';
 
 /**
  * The voiceCall workflow's bookkeeping and provider work: the `calls` read model, placing outbound

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyReques
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { lookupCallerContact, type CallerLookup, type CrmActionDeps } from '../../activities/crm/actions.js';
 import { CALL_REF_KEY } from '../../activities/voice/calls.js';
-import type { VoiceProvider } from '../../activities/voice/providers.js';
+import type { VoiceProvider } from '../../providers/voice.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
 import { toolDefinitions, type VoiceSettings } from '../../lib/voice.js';
