@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, activityInfo } from '@temporalio/activity';
-import { insertAudit } from '../../lib/audit.js';
+import { insertAudit } from '../../domain/audit.js';
 import type { SendWindow } from '../../lib/campaign.js';
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
-import { isSuppressed, suppress } from '../../lib/suppression.js';
+import { isSuppressed, suppress } from '../../domain/suppression.js';
 import { createSendgridMailer, SendgridError, type Mailer } from '../../providers/sendgrid.js';
 import { createAnthropicClient, type LlmClient } from '../../providers/anthropic.js';
 import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type Draft, type LeadFacts, type ReplyCategory, type Usage } from './prompts.js';

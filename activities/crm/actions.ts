@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ProviderConfig } from '../../lib/config.js';
-import { toContactRow, UPSERT_CONTACTS } from '../../lib/contactCache.js';
+import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
 import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';

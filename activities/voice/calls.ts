@@ -1,9 +1,9 @@
 import { ApplicationFailure, activityInfo } from '@temporalio/activity';
-import { insertAudit, recordAudit } from '../../lib/audit.js';
+import { insertAudit, recordAudit } from '../../domain/audit.js';
 import type { ProviderConfig } from '../../lib/config.js';
-import { readCredential } from '../../lib/credentials.js';
+import { readCredential } from '../../domain/credentials.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
-import { isSuppressed } from '../../lib/suppression.js';
+import { isSuppressed } from '../../domain/suppression.js';
 import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
 import { createAnthropicClient } from '../../providers/anthropic.js';

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { StandardSchemaWithJSON, ToolAnnotations } from '@modelcontextprotocol/server';
 import type { CrmActionDeps } from '../../activities/crm/actions.js';
 import type { LlmClient } from '../../providers/anthropic.js';
-import type { AuditEntry } from '../../lib/audit.js';
+import type { AuditEntry } from '../../domain/audit.js';
 import type { Pool, PoolClient } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Scope } from '../apiKeys.js';

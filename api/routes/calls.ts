@@ -6,7 +6,7 @@ import { loadVoiceSettings } from '../../activities/voice/calls.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
 import { toE164 } from '../../lib/phone.js';
-import { isSuppressed } from '../../lib/suppression.js';
+import { isSuppressed } from '../../domain/suppression.js';
 import { VoiceSettings } from '../../lib/voice.js';
 import type { voiceCall } from '../../workflows/voiceCall.js';
 import { tenantOf } from '../auth.js';
