@@ -7,7 +7,7 @@ import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { isSuppressed, suppress } from '../../domain/suppression.js';
 import { createSendgridMailer, SendgridError, type Mailer } from '../../providers/sendgrid.js';
 import { createAnthropicClient, type LlmClient } from '../../providers/anthropic.js';
-import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type Draft, type LeadFacts, type ReplyCategory, type Usage } from './prompts.js';
+import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type Draft, type LeadFacts, type ReplyCategory, type Usage } from '../../domain/campaigns/prompts.js';
 import { appendEvents, cachedCampaign, eventKey, leadFacts, loadCampaign, loadLead, newId, type LeadEvent, type LeadRef, type LeadRow } from './store.js';
 
 /**

@@ -7,7 +7,7 @@ import { isSuppressed } from '../../domain/suppression.js';
 import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
 import { createAnthropicClient } from '../../providers/anthropic.js';
-import { analyzeCallTranscript, type CallAnalysis } from '../llm/callAnalysis.js';
+import { analyzeCallTranscript, type CallAnalysis } from '../../domain/callAnalysis.js';
 import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type VoiceProvider } from '../../providers/voice.js';
 
 /**

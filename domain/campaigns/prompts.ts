@@ -1,6 +1,6 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
-import { isOptOutText } from '../../domain/suppression.js';
+import { isOptOutText } from '../suppression.js';
 import type { LlmClient } from '../../providers/anthropic.js';
 
 /**
