@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { newId } from '../../activities/campaigns/store.js';
+import { newId } from '../../domain/campaigns/store.js';
 import { CampaignDefinition, leadsFromCsv, MAX_LEADS_PER_REQUEST, validateLeads, type LeadInput, type RowError } from '../../lib/campaign.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CampaignDefinition, type CampaignSettings } from '../../lib/campaign.js';
 import type { PoolClient } from '../../lib/db.js';
-import type { LeadFacts } from '../../domain/campaigns/prompts.js';
+import type { LeadFacts } from './prompts.js';
 
 /** Postgres helpers shared by the campaign activities and routes: ids, events, settings, lead facts. */
 
