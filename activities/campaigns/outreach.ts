@@ -8,7 +8,9 @@ import { isSuppressed, suppress } from '../../domain/suppression.js';
 import { createSendgridMailer, SendgridError, type Mailer } from '../../providers/sendgrid.js';
 import { createAnthropicClient, type LlmClient } from '../../providers/anthropic.js';
 import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type Draft, type LeadFacts, type ReplyCategory, type Usage } from '../../domain/campaigns/prompts.js';
-import { appendEvents, cachedCampaign, eventKey, leadFacts, loadCampaign, loadLead, newId, type LeadEvent, type LeadRef, type LeadRow } from '../../domain/campaigns/store.js';
+import { appendEvents, eventKey, type LeadEvent, type LeadRef } from '../../domain/campaigns/leadEvents.js';
+import { cachedCampaign, leadFacts, loadCampaign, loadLead, type LeadRow } from '../../domain/campaigns/store.js';
+import { newId } from '../../lib/ids.js';
 
 /**
  * The leadOutreach workflow's activities: prepare (suppression check, research), draft, send (caps,
