@@ -18,6 +18,8 @@ export const DEFAULT_CLIENT = { clientId: 'sandbox-client', clientSecret: 'sandb
 export const DEFAULT_ACCESS_TOKEN_TTL_S = 86_399;
 export const DEFAULT_CODE_TTL_S = 600;
 const MAX_GRANT_LOG = 10_000;
+const ACCESS_TOKEN_PREFIX = 'sandbox-at-';
+const REFRESH_TOKEN_PREFIX = 'sandbox-rt-';
 
 interface CodeGrant {
   clientId: string;
@@ -121,10 +123,14 @@ export class GhlOAuth {
     this.clients.set(clientId, clientSecret);
   }
 
-  /** True for an access token this module issued that has expired or been revoked (→ 401). */
+  /**
+   * True for an access token this module issued that has expired or been revoked (→ 401), and for
+   * one in its format it does not know: issued before a reset, it must not pass as an any-location token.
+   */
   isDead(token: string, nowMs = Date.now()): boolean {
     const grant = this.accessTokens.get(token);
-    return grant !== undefined && (grant.revoked || nowMs >= grant.expiresAtMs);
+    if (!grant) return token.startsWith(ACCESS_TOKEN_PREFIX);
+    return grant.revoked || nowMs >= grant.expiresAtMs;
   }
 
   issueCode(clientId: string, redirectUri: string, locationId: string, scope: string): string {
@@ -260,8 +266,8 @@ export class GhlOAuth {
   }
 
   private issue(clientId: string, locationId: string, scope: string): TokenAnswer {
-    const accessToken = `sandbox-at-${this.ids.alnum(40)}`;
-    const refreshToken = `sandbox-rt-${this.ids.alnum(40)}`;
+    const accessToken = `${ACCESS_TOKEN_PREFIX}${this.ids.alnum(40)}`;
+    const refreshToken = `${REFRESH_TOKEN_PREFIX}${this.ids.alnum(40)}`;
     const expiresIn = this.accessTokenTtlS;
     const expiresAtMs = Date.now() + expiresIn * 1000;
     this.accessTokens.set(accessToken, { clientId, locationId, expiresAtMs, revoked: false });
