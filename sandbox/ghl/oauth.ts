@@ -337,7 +337,7 @@ function clientProblems(oauth: GhlOAuth, clientId: string | undefined, redirectU
   return problems;
 }
 
-export function escapeHtml(value: string): string {
+function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
