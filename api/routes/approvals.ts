@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
+import { approvalDecidedSignal } from '../../workflows/leadOutreach.js';
 import type { TenantPrincipal } from '../apiKeys.js';
 import { tenantOf } from '../auth.js';
 
@@ -101,7 +102,7 @@ export async function decideApproval(
   const decided = outcome.decided!;
   const signalError = await deps.temporal.workflow
     .getHandle(workflowIds.leadOutreach(tenantId, decided.campaign_id, decided.lead_id))
-    .signal<[{ approvalId: string; decision: typeof status }]>('approvalDecided', { approvalId: decided.id, decision: status })
+    .signal(approvalDecidedSignal, { approvalId: decided.id, decision: status })
     .then(() => undefined, (err: unknown) => err);
   return { approval: toApproval(decided), ...(signalError ? { signalError } : {}) };
 }

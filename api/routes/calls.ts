@@ -8,7 +8,7 @@ import { workflowIds } from '../../lib/ids.js';
 import { toE164 } from '../../lib/phone.js';
 import { isSuppressed } from '../../lib/suppression.js';
 import { VoiceSettings } from '../../lib/voice.js';
-import type { voiceCall } from '../../workflows/voiceCall.js';
+import { voiceCall } from '../../workflows/voiceCall.js';
 import { tenantOf } from '../auth.js';
 import type { TenantVoiceCache } from '../voiceTenants.js';
 
@@ -94,7 +94,7 @@ export async function startOutboundCall(
   const workflowId = workflowIds.voiceCall(tenantId, provider, callRef);
   let existing = false;
   try {
-    await deps.temporal.workflow.start<typeof voiceCall>('voiceCall', {
+    await deps.temporal.workflow.start(voiceCall, {
       taskQueue: deps.taskQueue,
       workflowId,
       // The same idempotency key never places a second call, even after the first has finished.

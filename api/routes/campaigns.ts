@@ -7,7 +7,9 @@ import { CampaignDefinition, leadsFromCsv, MAX_LEADS_PER_REQUEST, validateLeads,
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
-import type { campaign } from '../../workflows/campaign.js';
+import {
+  campaign, cancelCampaignSignal, leadsAddedSignal, pauseCampaignSignal, resumeCampaignSignal,
+} from '../../workflows/campaign.js';
 import { tenantOf } from '../auth.js';
 
 const ErrorBody = z.object({ statusCode: z.number(), error: z.string(), message: z.string() });
@@ -115,9 +117,9 @@ export interface CampaignDeps {
 }
 
 const TRANSITIONS = {
-  pause: { from: ['running'], to: 'paused', signal: 'pause' },
-  resume: { from: ['paused'], to: 'running', signal: 'resume' },
-  cancel: { from: ['draft', 'running', 'paused'], to: 'cancelled', signal: 'cancel' },
+  pause: { from: ['running'], to: 'paused', signal: pauseCampaignSignal },
+  resume: { from: ['paused'], to: 'running', signal: resumeCampaignSignal },
+  cancel: { from: ['draft', 'running', 'paused'], to: 'cancelled', signal: cancelCampaignSignal },
 } as const;
 export type CampaignTransition = keyof typeof TRANSITIONS;
 
@@ -135,18 +137,19 @@ export function campaignService({ pool, temporal, taskQueue }: CampaignDeps) {
   /** Starts (or signals) the campaign workflow; a finished run is started again and picks up pending leads. */
   async function startCampaignWorkflow(tenantId: string, row: CampaignRow, signal: 'leadsAdded' | null) {
     const def = CampaignDefinition.parse(row.definition);
+    const args: Parameters<typeof campaign> = [{ tenantId, campaignId: row.id, maxActiveLeads: def.policy.maxActiveLeads }];
     const options = {
       taskQueue,
       workflowId: workflowIds.campaign(tenantId, row.id),
-      args: [{ tenantId, campaignId: row.id, maxActiveLeads: def.policy.maxActiveLeads }] as Parameters<typeof campaign>,
+      args,
       typedSearchAttributes: [
         { key: TenantIdKey, value: tenantId },
         { key: CampaignIdKey, value: row.id },
         { key: WorkflowKindKey, value: 'campaign' },
       ],
     };
-    if (signal) return temporal.workflow.signalWithStart<typeof campaign, []>('campaign', { ...options, signal, signalArgs: [] });
-    return temporal.workflow.start<typeof campaign>('campaign', { ...options, workflowIdConflictPolicy: 'USE_EXISTING' });
+    if (signal) return temporal.workflow.signalWithStart(campaign, { ...options, signal: leadsAddedSignal, signalArgs: [] });
+    return temporal.workflow.start(campaign, { ...options, workflowIdConflictPolicy: 'USE_EXISTING' });
   }
 
   return {

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
 import { TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
-import type { crmSync } from '../../workflows/crmSync.js';
+import { crmSync } from '../../workflows/crmSync.js';
 import { tenantOf } from '../auth.js';
 import { ensureSyncSchedule } from '../crmSchedules.js';
 
@@ -45,7 +45,7 @@ export async function startCrmSync(
 ): Promise<{ workflowId: string; runId: string }> {
   const connected = await deps.pool.query('select 1 from crm_connections where tenant_id = $1', [tenantId]);
   if (!connected.rowCount) throw new NotConnectedError();
-  const handle = await deps.temporal.workflow.start<typeof crmSync>('crmSync', {
+  const handle = await deps.temporal.workflow.start(crmSync, {
     taskQueue: deps.taskQueue,
     workflowId: workflowIds.crmSync(tenantId, 'ghl'),
     args: [{ tenantId, mode }],

@@ -6,6 +6,7 @@ import { appendEvents, type LeadRef } from '../../activities/campaigns/store.js'
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
 import { isOptOutText, suppress } from '../../lib/suppression.js';
+import { replyReceivedSignal } from '../../workflows/leadOutreach.js';
 
 /** SendGrid re-signs every delivery; an older signature is a replay. */
 const MAX_AGE_S = 10 * 60;
@@ -167,7 +168,8 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{ pool: Pool; temporal: C
     const ref: LeadRef = { tenantId, campaignId: stored.lead.campaign_id, leadId: stored.lead.lead_id };
     try {
       // Signalled even for a duplicate delivery: the workflow keeps the first and ignores the rest.
-      await temporal.workflow.getHandle(workflowIds.leadOutreach(tenantId, ref.campaignId, ref.leadId)).signal<[{ inboundId: string }]>('replyReceived', { inboundId: stored.id });
+      const lead = temporal.workflow.getHandle(workflowIds.leadOutreach(tenantId, ref.campaignId, ref.leadId));
+      await lead.signal(replyReceivedSignal, { inboundId: stored.id });
     } catch (err) {
       if ((err as { name?: string }).name !== 'WorkflowNotFoundError') throw err;
       // The lead's workflow has ended: the reply joins its timeline, and an opt-out is honoured all the same.

@@ -8,7 +8,9 @@ import type { VoiceProvider } from '../../activities/voice/providers.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
 import { toolDefinitions, type VoiceSettings } from '../../lib/voice.js';
-import { callEventSignal, toolCallsUpdate, type CallEvent, type ToolCallAnswer, type ToolCallRequest, type VoiceCallInput } from '../../workflows/voiceCall.js';
+import {
+  callEventSignal, toolCallsUpdate, voiceCall, type CallEvent, type ToolCallAnswer, type ToolCallRequest, type VoiceCallInput,
+} from '../../workflows/voiceCall.js';
 import type { TenantVoice, TenantVoiceCache } from '../voiceTenants.js';
 
 /**
@@ -195,7 +197,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
   async function deliver(log: FastifyBaseLogger, workflowId: string, start: VoiceCallInput | undefined, event: CallEvent): Promise<void> {
     try {
       if (start) {
-        await temporal.workflow.signalWithStart('voiceCall', {
+        await temporal.workflow.signalWithStart(voiceCall, {
           workflowId,
           taskQueue,
           args: [start],
@@ -221,7 +223,9 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const run = start
       ? temporal.workflow.executeUpdateWithStart(toolCallsUpdate, {
           args: [{ calls }],
-          startWorkflowOperation: new WithStartWorkflowOperation('voiceCall', { workflowId, taskQueue, args: [start], workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' }),
+          startWorkflowOperation: new WithStartWorkflowOperation(voiceCall, {
+            workflowId, taskQueue, args: [start], workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          }),
         })
       : temporal.workflow.getHandle(workflowId).executeUpdate(toolCallsUpdate, { args: [{ calls }] });
     let timer: NodeJS.Timeout | undefined;
