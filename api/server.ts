@@ -14,7 +14,7 @@ import { authPlugin } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
 import { errorBody, serviceErrorBody } from './http/errors.js';
 import type { ToolDeps } from './mcp/tool.js';
-import { analysisLlm, analysisRoutes } from './routes/analysis.js';
+import { analysisRoutes } from './routes/analysis.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { campaignRoutes } from './routes/campaigns.js';
@@ -29,6 +29,7 @@ import { callRoutes } from './routes/calls.js';
 import { voiceWebhookRoutes } from './routes/voiceWebhooks.js';
 import { tenantVoiceCache } from './voiceTenants.js';
 import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
+import { analysisLlm } from './services/contactAnalysis.js';
 import { ServiceError } from './services/errors.js';
 
 export interface ApiDeps {
