@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { summarize } from './anthropic/model.js';
-import { CallScript, defaultSteps, E164, outcomeForNumber, recordDelivery, speakingSeconds, type Delivery, type Outcome, type ScriptStep } from './calls.js';
+import { CallScript, defaultSteps, E164, outcomeForNumber, recordDelivery, speakingSeconds, type Delivery, type Outcome } from './calls.js';
 import { issueLines, ProviderHttpError, sleep, type ProviderModule, type SandboxContext } from './context.js';
 import { post } from './delivery.js';
 import { deriveSeed, IdFactory, Rng } from './random.js';

@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordHistory } from './support/histories.js';
-import { connectHttp, createTenantWithKeys, errorText, structured } from './support/mcp.js';
+import { connectHttp, errorText, structured } from './support/mcp.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { demoFreeSlots, sandboxProviders, setUpVoiceTenant, VAPI_SECRET } from './support/voice.js';

@@ -188,7 +188,6 @@ export function createAnthropic(ctx: SandboxContext): ProviderModule {
           text = text.slice(0, budget * 4);
           content.push({ type: 'text', text });
           stopReason = 'max_tokens';
-          budget = 0;
           break;
         }
         budget -= countTokens(text);

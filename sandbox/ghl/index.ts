@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { issueLines, type ProviderModule, type SandboxContext } from '../context.js';
 import { ghlError } from './errors.js';
-import { DEMO, type Message } from './model.js';
+import { DEMO } from './model.js';
 import { defaultLimits, RateLimiter } from './rateLimit.js';
 import { registerGhlRoutes } from './routes.js';
 import { GhlStore } from './store.js';

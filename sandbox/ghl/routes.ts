@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { compileFilters, sortableFields, type Filter, type SortSpec } from './contacts.js';
 import { fail, validationMessages } from './errors.js';
-import { normalizeEmail, normalizePhone, type Appointment, type Contact, type ContactRow, type Message, type Opportunity } from './model.js';
+import { normalizeEmail, normalizePhone, type Appointment, type Contact, type ContactRow, type Opportunity } from './model.js';
 import type { RateLimiter } from './rateLimit.js';
 import { blankContact, type GhlStore } from './store.js';
 import { assertTimeZone, isoWithOffset, localDate, wallClock, zonedToUtc } from './time.js';
