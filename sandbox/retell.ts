@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { summarize } from './anthropic/model.js';
+import { registerCallControl } from './callControl.js';
 import { CallScript, defaultSteps, E164, outcomeForNumber, recordDelivery, speakingSeconds, type Delivery, type Outcome } from './calls.js';
 import { issueLines, ProviderHttpError, sleep, type ProviderModule, type SandboxContext } from './context.js';
 import { isSuccess, post } from './delivery.js';
@@ -367,32 +368,20 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
       });
     },
     control(app: FastifyInstance) {
-      app.post('/calls', async (req, reply) => {
-        const parsed = SimulateBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        const b: SimulateBody = parsed.data;
-        const call = newCall({ direction: b.direction, from: b.from, to: b.to, agentId: b.agentId, metadata: b.metadata });
-        const sim = start(call, { serverUrl: b.serverUrl, apiKey: b.credential, script: b.script, inboundWebhookUrl: b.inboundWebhookUrl, functionUrl: b.functionUrl });
-        if (b.wait) await finished.get(sim);
-        return reply.status(201).send(b.wait ? sim : { id: sim.id, state: sim.state });
-      });
-      app.get('/calls', async () => ({ calls: [...simulations.values()].map((s) => ({ id: s.id, direction: s.direction, state: s.state, outcome: s.outcome, status: s.call.call_status, problems: s.problems.length })) }));
-      app.get('/calls/:id', async (req, reply) => {
-        const sim = simulations.get((req.params as { id: string }).id);
-        if (!sim) return reply.status(404).send({ error: 'no such simulated call' });
-        return sim;
-      });
-      app.post('/config', async (req, reply) => {
-        const parsed = ConfigBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        config = parsed.data;
-        return { ok: true };
-      });
-      app.post('/agents', async (req, reply) => {
-        const parsed = z.object({ agent_id: z.string().min(1) }).safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        agents.add(parsed.data.agent_id);
-        return reply.status(201).send({ ok: true });
+      registerCallControl(app, {
+        simulateBody: SimulateBody,
+        simulate(b) {
+          const call = newCall({ direction: b.direction, from: b.from, to: b.to, agentId: b.agentId, metadata: b.metadata });
+          return start(call, { serverUrl: b.serverUrl, apiKey: b.credential, script: b.script, inboundWebhookUrl: b.inboundWebhookUrl, functionUrl: b.functionUrl });
+        },
+        finished: (sim) => finished.get(sim),
+        simulations: () => simulations,
+        callStatus: (sim) => sim.call.call_status,
+        configBody: ConfigBody,
+        configure(c) {
+          config = c;
+        },
+        agents: { path: '/agents', idField: 'agent_id', add: (id) => agents.add(id) },
       });
     },
     reset(seed: number) {

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { summarize } from './anthropic/model.js';
+import { registerCallControl } from './callControl.js';
 import { CallScript, defaultSteps, E164, outcomeForNumber, recordDelivery, speakingSeconds, type Delivery, type Outcome } from './calls.js';
 import { issueLines, ProviderHttpError, sleep, type ProviderModule, type SandboxContext } from './context.js';
 import { post } from './delivery.js';
@@ -559,39 +560,27 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       });
     },
     control(app: FastifyInstance) {
-      app.post('/calls', async (req, reply) => {
-        const parsed = SimulateBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        const b = parsed.data;
-        const inbound = b.direction === 'inbound';
-        const phoneNumber = [...phoneNumbers.values()].find((p) => p.number === (inbound ? b.to : b.from)) ?? DEMO_PHONE_NUMBER;
-        const call = newCall({
-          type: inbound ? 'inboundPhoneCall' : 'outboundPhoneCall',
-          customer: { number: inbound ? b.from : b.to },
-          phoneNumberId: phoneNumber.id,
-          assistantId: b.assistantId ?? (inbound ? undefined : DEMO_ASSISTANT),
-        });
-        const sim = startSimulation(call, { serverUrl: b.serverUrl, credential: b.credential, direction: b.direction, script: b.script, askAssistant: inbound && !b.assistantId });
-        if (b.wait) await finished.get(sim);
-        return reply.status(201).send(b.wait ? sim : { id: call.id, state: sim.state });
-      });
-      app.get('/calls', async () => ({ calls: [...simulations.values()].map((s) => ({ id: s.id, direction: s.direction, state: s.state, outcome: s.outcome, status: s.call.status, problems: s.problems.length })) }));
-      app.get('/calls/:id', async (req, reply) => {
-        const sim = simulations.get((req.params as { id: string }).id);
-        if (!sim) return reply.status(404).send({ error: 'no such simulated call' });
-        return sim;
-      });
-      app.post('/config', async (req, reply) => {
-        const parsed = ConfigBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        orgServer = parsed.data;
-        return { ok: true };
-      });
-      app.post('/assistants', async (req, reply) => {
-        const parsed = z.object({ id: z.string().min(1) }).safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        assistants.add(parsed.data.id);
-        return reply.status(201).send({ ok: true });
+      registerCallControl(app, {
+        simulateBody: SimulateBody,
+        simulate(b) {
+          const inbound = b.direction === 'inbound';
+          const phoneNumber = [...phoneNumbers.values()].find((p) => p.number === (inbound ? b.to : b.from)) ?? DEMO_PHONE_NUMBER;
+          const call = newCall({
+            type: inbound ? 'inboundPhoneCall' : 'outboundPhoneCall',
+            customer: { number: inbound ? b.from : b.to },
+            phoneNumberId: phoneNumber.id,
+            assistantId: b.assistantId ?? (inbound ? undefined : DEMO_ASSISTANT),
+          });
+          return startSimulation(call, { serverUrl: b.serverUrl, credential: b.credential, direction: b.direction, script: b.script, askAssistant: inbound && !b.assistantId });
+        },
+        finished: (sim) => finished.get(sim),
+        simulations: () => simulations,
+        callStatus: (sim) => sim.call.status,
+        configBody: ConfigBody,
+        configure(config) {
+          orgServer = config;
+        },
+        agents: { path: '/assistants', idField: 'id', add: (id) => assistants.add(id) },
       });
     },
     reset(seed: number) {
