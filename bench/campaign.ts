@@ -5,52 +5,30 @@
  * same concurrency and batches. Figures: wall time, leads/s, the worker process's peak RSS, the
  * baseline's wall time and the ratio.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
-import { parseConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
-import { startPlatform } from '../runtime/platform.js';
-import { freePort } from '../test/support/ports.js';
-import { runCommand, runEntry, waitForOutput } from '../test/support/process.js';
+import { runCommand } from '../test/support/process.js';
 import type { baselineCampaign } from './lib/campaignBaseline.js';
+import { api, benchConfig, benchDataDir, createTenant, removeDataDir, startBenchPlatform, startSandboxProcess } from './lib/platform.js';
 import { report } from './report.js';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 10_000);
 const MAX_ACTIVE = Number(process.env.BENCH_MAX_ACTIVE ?? 500);
 const TENANT = 'bench';
-const ADMIN = 'sbadmin_bench_key_0123456789abcdef';
-
-async function api<T>(base: string, method: string, url: string, key: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  if (!res.ok) throw new Error(`${method} ${url} → ${res.status}: ${await res.text()}`);
-  return (await res.json()) as T;
-}
 
 export default async function benchCampaign(): Promise<void> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-campaign-'));
-  const sandboxPort = await freePort();
-  const sandbox = runEntry('sandbox/main.ts', { SANDBOX_PORT: String(sandboxPort), SANDBOX_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const dataDir = await benchDataDir('campaign');
+  const sandbox = await startSandboxProcess();
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
-  const platformConfig = parseConfig({
-    SWITCHBOARD_DATA_DIR: dataDir,
-    API_PORT: String(await freePort()),
-    EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    TEMPORAL_DEV_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    // Providers "live" at the sandbox process (its own CPU and memory); the in-process one is idle.
-    SANDBOX_PORT: String(await freePort()),
+  // Providers "live" at the sandbox process (its own CPU and memory); the in-process one is idle.
+  const platformConfig = await benchConfig(dataDir, {
     ANTHROPIC_API_KEY: 'bench-key',
-    ANTHROPIC_BASE_URL: `http://127.0.0.1:${sandboxPort}/anthropic`,
+    ANTHROPIC_BASE_URL: `${sandbox.url}/anthropic`,
     SENDGRID_API_KEY: 'SG.bench-key',
-    SENDGRID_BASE_URL: `http://127.0.0.1:${sandboxPort}/sendgrid`,
+    SENDGRID_BASE_URL: `${sandbox.url}/sendgrid`,
     GHL_API_TOKEN: 'bench-token',
-    GHL_BASE_URL: `http://127.0.0.1:${sandboxPort}/ghl`,
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
-    SWITCHBOARD_ADMIN_KEY: ADMIN,
+    GHL_BASE_URL: `${sandbox.url}/ghl`,
     LOG_LEVEL: 'warn',
     // A lead's workflow task holds its slot while its local activities run: room for the leads in flight.
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(process.env.BENCH_WFT ?? 150),
@@ -58,17 +36,15 @@ export default async function benchCampaign(): Promise<void> {
     WORKER_MAX_CACHED_WORKFLOWS: String(process.env.BENCH_CACHE ?? 1000),
     DATABASE_POOL_SIZE: '40',
   });
-  await waitForOutput(sandbox, /provider sandbox on http/);
   // The workflow bundle is built (webpack) in a separate process and cached in the data directory,
   // so the worker's RSS is the worker's, not the bundler's.
   const bundler = runCommand(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
     `import { loadWorkflowBundle } from './workers/worker.ts'; import { createLogger } from './lib/logger.ts'; await loadWorkflowBundle(${JSON.stringify(dataDir)}, createLogger('warn', { pretty: false }));`], {});
   if ((await bundler.exited) !== 0) throw new Error(`bundling failed: ${bundler.output()}`);
-  const platform = await startPlatform(platformConfig, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+  const platform = await startBenchPlatform(platformConfig);
   try {
     const base = platform.apiUrl!;
-    await api(base, 'POST', '/v1/admin/tenants', ADMIN, { id: TENANT, name: 'Bench' });
-    const { key } = await api<{ key: string }>(base, 'POST', `/v1/admin/tenants/${TENANT}/keys`, ADMIN, { name: 'bench', scopes: ['read', 'act', 'admin'] });
+    const key = await createTenant(base, TENANT, ['read', 'act', 'admin']);
     const { id } = await api<{ id: string }>(base, 'POST', '/v1/campaigns', key, {
       name: 'Bench', goal: 'Book a demo', sender: { email: 'desk@bench.example', name: 'Bench', replyTo: 'replies@inbound.bench.example' },
       policy: { sendWindow: { startHour: 0, endHour: 24, days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] }, maxActiveLeads: MAX_ACTIVE, caps: { tenantPerDay: 1_000_000, senderPerHour: 1_000_000 } },
@@ -126,8 +102,7 @@ export default async function benchCampaign(): Promise<void> {
   } finally {
     clearInterval(sampler);
     await platform.stop();
-    sandbox.child.kill('SIGTERM');
-    await sandbox.exited;
-    await rm(dataDir, { recursive: true, force: true });
+    await sandbox.stop();
+    await removeDataDir(dataDir);
   }
 }

@@ -4,20 +4,14 @@
  * in the same run. The MCP requests are exactly what the SDK's client sends (captured from a real
  * `Client.callTool`), replayed by the load generator in its own process.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { parseConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
-import { startPlatform, type Platform } from '../runtime/platform.js';
-import { freePort } from '../test/support/ports.js';
+import type { Platform } from '../runtime/platform.js';
 import { runLoad, type LoadJob } from './lib/loadgen.js';
+import { benchConfig, benchDataDir, createTenant, removeDataDir, startBenchPlatform } from './lib/platform.js';
 import { percentile, report } from './report.js';
 
 const CONTACTS = 100_000;
 const TENANT = 'bench-mcp';
-const ADMIN_KEY = 'sbadmin_bench_key_0123456789abcdef';
 const FIRST = ['Ann', 'Bob', 'Cara', 'Dan', 'Eve', 'Fay', 'Gus', 'Hal', 'Ida', 'Jon', 'Kim', 'Lea', 'Max', 'Nia', 'Oto', 'Pia', 'Quin', 'Rae', 'Sam', 'Tia'];
 const LAST = ['Archer', 'Baker', 'Carter', 'Dalton', 'Ellis', 'Foster', 'Garcia', 'Hughes', 'Irwin', 'Jensen', 'Keller', 'Lopez', 'Moreno', 'Nguyen', 'Ortiz', 'Patel', 'Quinn', 'Reyes', 'Silva', 'Turner'];
 
@@ -52,25 +46,13 @@ async function captureToolCall(mcpUrl: string, key: string, era: 'legacy' | 'mod
 }
 
 export default async function benchMcp(): Promise<void> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-mcp-'));
-  const config = parseConfig({
-    SWITCHBOARD_DATA_DIR: dataDir,
-    API_PORT: String(await freePort()),
-    EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    TEMPORAL_DEV_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    SANDBOX_PORT: String(await freePort()),
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
-    SWITCHBOARD_ADMIN_KEY: ADMIN_KEY,
-  });
+  const dataDir = await benchDataDir('mcp');
+  const config = await benchConfig(dataDir);
   let platform: Platform | undefined;
   try {
-    platform = await startPlatform(config, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+    platform = await startBenchPlatform(config);
     const api = platform.apiUrl!;
-    const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
-    await fetch(`${api}/v1/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ id: TENANT, name: 'Bench' }) });
-    const keyRes = await fetch(`${api}/v1/admin/tenants/${TENANT}/keys`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'bench', scopes: ['read'] }) });
-    const { key } = (await keyRes.json()) as { key: string };
+    const key = await createTenant(api, TENANT, ['read']);
     await seed(platform);
 
     // The searches: 2,000 different contacts by phone, written the way people type them (the
@@ -152,6 +134,6 @@ export default async function benchMcp(): Promise<void> {
     );
   } finally {
     await platform?.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await removeDataDir(dataDir);
   }
 }

@@ -9,9 +9,10 @@
  *   installed, else a Node load generator), next to a bare Fastify hello route measured the same
  *   way in the same run; measured again once 100k contacts are in memory (more GC work).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import Fastify from 'fastify';
 import { startSandbox } from '../sandbox/server.js';
+import { haveWrk } from './lib/loadgen.js';
 import { percentile, report, round } from './report.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
@@ -23,10 +24,6 @@ interface LoadResult {
   requests: number;
   non2xx: number;
   tool: string;
-}
-
-function haveWrk(): boolean {
-  return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 }
 
 function run(cmd: string, args: string[]): Promise<string> {

@@ -5,19 +5,22 @@
  * 429s); then cached contact reads at 50 concurrent clients.
  */
 import Fastify from 'fastify';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { toContactRow, UPSERT_CONTACTS, type CrmContactFields } from '../lib/contactCache.js';
-import { parseConfig } from '../lib/config.js';
 import { withTenant } from '../lib/db.js';
-import { createLogger } from '../lib/logger.js';
-import { startPlatform, type Platform } from '../runtime/platform.js';
+import type { Platform } from '../runtime/platform.js';
 import type { crmSync } from '../workflows/crmSync.js';
-import { freePort } from '../test/support/ports.js';
-import { runEntry, waitForOutput } from '../test/support/process.js';
 import { maxInWindow } from '../test/support/sandbox.js';
 import { haveWrk, runLoad, runWrk } from './lib/loadgen.js';
+import {
+  benchConfig,
+  benchDataDir,
+  freePlatformPorts,
+  removeDataDir,
+  startBenchPlatform,
+  startSandboxProcess,
+  tenantKey,
+  type PlatformPorts,
+} from './lib/platform.js';
 import { percentile, report } from './report.js';
 
 const CONTACTS = 100_000;
@@ -30,21 +33,9 @@ async function json<T>(url: string, method = 'GET', body?: unknown): Promise<T> 
   return (await res.json()) as T;
 }
 
-async function platformWith(dataDir: string, ports: Record<string, number>, sandboxUrl: string, burst: number): Promise<Platform> {
-  const config = parseConfig({
-    SWITCHBOARD_DATA_DIR: dataDir,
-    API_PORT: String(ports.api),
-    EMBEDDED_POSTGRES_PORT: String(ports.pg),
-    TEMPORAL_DEV_PORT: String(ports.temporal),
-    TEMPORAL_UI_PORT: String(ports.ui),
-    SANDBOX_PORT: String(ports.innerSandbox),
-    GHL_API_TOKEN: 'bench-token',
-    GHL_BASE_URL: `${sandboxUrl}/ghl`,
-    GHL_RATE_LIMIT_BURST: String(burst),
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
-    SWITCHBOARD_ADMIN_KEY: 'sbadmin_bench_key_0123456789abcdef',
-  });
-  return startPlatform(config, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+async function platformWith(dataDir: string, ports: PlatformPorts, sandboxUrl: string, burst: number): Promise<Platform> {
+  const config = await benchConfig(dataDir, { GHL_API_TOKEN: 'bench-token', GHL_BASE_URL: `${sandboxUrl}/ghl`, GHL_RATE_LIMIT_BURST: String(burst) }, ports);
+  return startBenchPlatform(config);
 }
 
 async function fullSync(p: Platform): Promise<number> {
@@ -60,14 +51,12 @@ async function fullSync(p: Platform): Promise<number> {
 }
 
 export default async function benchSync(): Promise<void> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-sync-'));
-  const ports = { api: await freePort(), pg: await freePort(), temporal: await freePort(), ui: await freePort(), innerSandbox: await freePort() };
-  const sandboxPort = await freePort();
-  const sandbox = runEntry('sandbox/main.ts', { SANDBOX_PORT: String(sandboxPort), SANDBOX_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
-  const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
+  const dataDir = await benchDataDir('sync');
+  const ports = await freePlatformPorts();
+  const sandbox = await startSandboxProcess();
+  const sandboxUrl = sandbox.url;
   let platform: Platform | undefined;
   try {
-    await waitForOutput(sandbox, /provider sandbox on http/);
     await json(`${sandboxUrl}/__sandbox/ghl/seed`, 'POST', { locationId: LOCATION, contacts: CONTACTS, seed: 2026 });
 
     // 1. Unlimited: the sandbox's limits and our budget off; the workflow's own speed.
@@ -109,12 +98,7 @@ export default async function benchSync(): Promise<void> {
 
     // 3. Cached reads by phone, 50 concurrent clients in another process, 100,000 contacts cached.
     const phones = (await platform.pool.query<{ phone: string }>(`select phone from contacts where tenant_id = $1 and phone is not null order by random() limit 2000`, [TENANT])).rows;
-    const keyRes = await fetch(`${platform.apiUrl}/v1/admin/tenants/${TENANT}/keys`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer sbadmin_bench_key_0123456789abcdef', 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench', scopes: ['read'] }),
-    });
-    const { key } = (await keyRes.json()) as { key: string };
+    const key = await tenantKey(platform.apiUrl!, TENANT, ['read']);
     const urls = phones.map((p) => `${platform!.apiUrl}/v1/contacts?phone=${encodeURIComponent(p.phone)}`);
     await runLoad({ urls, headers: { 'x-api-key': key }, concurrency: 50, requests: 500 }); // warm-up
     const c50 = await runLoad({ urls, headers: { 'x-api-key': key }, concurrency: 50, requests: 5000 });
@@ -165,8 +149,7 @@ export default async function benchSync(): Promise<void> {
     );
   } finally {
     await platform?.stop();
-    sandbox.child.kill('SIGTERM');
-    await sandbox.exited;
-    await rm(dataDir, { recursive: true, force: true });
+    await sandbox.stop();
+    await removeDataDir(dataDir);
   }
 }

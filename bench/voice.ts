@@ -7,58 +7,33 @@
  *   as the first message of a new call (update-with-start);
  * - in the same run, the bare `GET /health` route of the same API as the floor.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { parseConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
-import { startPlatform } from '../runtime/platform.js';
-import { freePort } from '../test/support/ports.js';
-import { runEntry, waitForOutput } from '../test/support/process.js';
 import { runLoad } from './lib/loadgen.js';
+import { api, benchConfig, benchDataDir, createTenant, removeDataDir, startBenchPlatform, startSandboxProcess } from './lib/platform.js';
 import { percentile, report, round } from './report.js';
 
 const TENANT = 'bench-voice';
-const ADMIN = 'sbadmin_bench_key_0123456789abcdef';
 const SECRET = 'bench-vapi-secret-0123456789';
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
 
-async function api<T>(base: string, method: string, p: string, key: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${p}`, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  if (!res.ok) throw new Error(`${method} ${p} → ${res.status}: ${await res.text()}`);
-  return (await res.json()) as T;
-}
-
 export default async function voiceBench(): Promise<void> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-voice-'));
-  const sandboxPort = await freePort();
-  const sandbox = runEntry('sandbox/main.ts', { SANDBOX_PORT: String(sandboxPort), LOG_LEVEL: 'warn' });
-  await waitForOutput(sandbox, /provider sandbox on http/);
-  const sb = `http://127.0.0.1:${sandboxPort}`;
-  const config = parseConfig({
-    SWITCHBOARD_DATA_DIR: dataDir,
-    API_PORT: String(await freePort()),
-    EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    TEMPORAL_DEV_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    SANDBOX_PORT: String(await freePort()),
+  const dataDir = await benchDataDir('voice');
+  const sandbox = await startSandboxProcess();
+  const sb = sandbox.url;
+  const config = await benchConfig(dataDir, {
     GHL_API_TOKEN: 'bench-token',
     GHL_BASE_URL: `${sb}/ghl`,
     VAPI_API_KEY: 'bench-vapi',
     VAPI_BASE_URL: `${sb}/vapi`,
     ANTHROPIC_API_KEY: 'bench-anthropic',
     ANTHROPIC_BASE_URL: `${sb}/anthropic`,
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
     GHL_RATE_LIMIT_BURST: '0',
-    SWITCHBOARD_ADMIN_KEY: ADMIN,
   });
   await fetch(`${sb}/__sandbox/ghl/limits`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ burst: 1_000_000 }) });
-  const platform = await startPlatform(config, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+  const platform = await startBenchPlatform(config);
   try {
     const base = platform.apiUrl!;
-    await api(base, 'POST', '/v1/admin/tenants', ADMIN, { id: TENANT, name: 'Bench' });
-    const { key } = await api<{ key: string }>(base, 'POST', `/v1/admin/tenants/${TENANT}/keys`, ADMIN, { name: 'b', scopes: ['read', 'act', 'admin'] });
+    const key = await createTenant(base, TENANT, ['read', 'act', 'admin']);
     await api(base, 'PUT', '/v1/crm/connection', key, { locationId: 'loc_demo', syncEveryMinutes: 1440 });
     await api(base, 'PUT', `/v1/admin/tenants/${TENANT}/credentials/vapi`, key, { secret: SECRET, authMode: 'x-vapi-secret' });
     // Calls that never end (no report, nothing at the provider) give up quickly instead of lingering.
@@ -118,8 +93,7 @@ export default async function voiceBench(): Promise<void> {
     );
   } finally {
     await platform.stop();
-    sandbox.child.kill('SIGTERM');
-    await sandbox.exited;
-    await rm(dataDir, { recursive: true, force: true });
+    await sandbox.stop();
+    await removeDataDir(dataDir);
   }
 }
