@@ -3,6 +3,7 @@ import { allWeek, campaignStatus, createTenant, sandboxEmails, wireSendgrid } fr
 import { call, startTestPlatform, startWorkerProcess, type TestPlatform } from './support/platform.js';
 import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
+import { tearDown } from './support/teardown.js';
 
 const TENANT = 'camp-crash';
 const LEADS = 40;
@@ -22,14 +23,7 @@ describe('a campaign across a worker crash', () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ roles: ['api'], env: { SANDBOX_PORT: new URL(sandbox.url).port } });
   });
-  afterAll(async () => {
-    for (const w of workers) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-    await tp?.stop();
-    await sandbox?.close();
-  });
+  afterAll(() => tearDown({ processes: workers, platform: tp, sandbox }));
 
   it('a worker SIGKILLed mid-campaign: no lead lost, no email sent twice (the sandbox’s email log)', async () => {
     const key = await createTenant(tp.baseUrl, TENANT);

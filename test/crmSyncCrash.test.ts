@@ -3,6 +3,7 @@ import { withTenant } from '../lib/db.js';
 import { call, startTestPlatform, startWorkerProcess, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
 import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
+import { tearDown } from './support/teardown.js';
 
 const TENANT = 'crash-sync';
 const LOCATION = 'loc_crash';
@@ -22,14 +23,7 @@ describe('crmSync across a worker crash', () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ roles: ['api'], env: { GHL_BASE_URL: `${sandbox.url}/ghl` } });
   });
-  afterAll(async () => {
-    for (const w of workers) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-    await tp?.stop();
-    await sandbox?.close();
-  });
+  afterAll(() => tearDown({ processes: workers, platform: tp, sandbox }));
 
   it('a worker SIGKILLed mid-sync: the retry resumes from the stored cursor, no page refetched from the start, no row lost or doubled', async () => {
     await call(tp.baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id: TENANT, name: 'Crash' } });

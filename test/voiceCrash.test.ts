@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform, startWorkerProcess, type TestPlatform } from './support/platform.js';
 import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
+import { tearDown } from './support/teardown.js';
 import { demoFreeSlots, sandboxProviders, setUpVoiceTenant, VAPI_SECRET, waitForCall } from './support/voice.js';
 
 const { EventType } = temporal.api.enums.v1;
@@ -26,14 +27,7 @@ describe('voiceCall survives a worker SIGKILL mid-call', () => {
     tp = await startTestPlatform({ roles: ['api'], env: sandboxProviders(sandbox) });
     key = await setUpVoiceTenant(tp.baseUrl, TENANT);
   });
-  afterAll(async () => {
-    for (const w of workers) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-    await tp?.stop();
-    await sandbox?.close();
-  });
+  afterAll(() => tearDown({ processes: workers, platform: tp, sandbox }));
 
   it('the next tool call is answered by the restarted worker, the transcript is complete, post-call work runs once', async () => {
     const first = await startWorker();
