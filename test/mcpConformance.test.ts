@@ -11,7 +11,7 @@ import { startTestPlatform, type TestPlatform } from './support/platform.js';
  * The official MCP conformance suite (`@modelcontextprotocol/conformance`, pinned in package.json)
  * against our /mcp. It expects an unauthenticated server, so it talks to us through a pass-through
  * proxy that adds an API key (a client configured with its key), Host and Origin untouched.
- * Scenarios we fail on purpose are listed, with the reason, in test/mcp-conformance-baseline.yml;
+ * Scenarios we fail on purpose are listed, with the reason, in test/mcpConformanceBaseline.yml;
  * the suite fails on any other failure and on a listed scenario that starts passing.
  */
 
@@ -56,7 +56,7 @@ describe('MCP conformance suite', () => {
   });
 
   it('passes every active server scenario except the listed expected failures', async () => {
-    const run = runCommand(process.execPath, [BIN, 'server', '--url', `${proxy.url}/mcp`, '--expected-failures', 'test/mcp-conformance-baseline.yml', '-o', outDir], {});
+    const run = runCommand(process.execPath, [BIN, 'server', '--url', `${proxy.url}/mcp`, '--expected-failures', 'test/mcpConformanceBaseline.yml', '-o', outDir], {});
     const code = await run.exited;
     const output = run.output();
     expect(code, output).toBe(0);

@@ -141,7 +141,7 @@ describe('MCP scenario against the sandbox', () => {
   async function connectStdio(apiKey: string): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: ['mcp/switchboard-mcp.mjs'],
+      args: ['mcp/switchboardMcp.mjs'],
       stderr: 'pipe',
       env: {
         ...(process.env as Record<string, string>),

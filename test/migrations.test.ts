@@ -12,7 +12,7 @@ const log = createLogger('silent', { pretty: false });
 
 function migrateInChild(databaseUrl: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn('npx', ['tsx', 'runtime/migrate-cli.ts'], { env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' } });
+    const child = spawn('npx', ['tsx', 'runtime/migrateCli.ts'], { env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' } });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
