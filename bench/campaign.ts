@@ -9,7 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { runCommand } from '../test/support/process.js';
 import type { baselineCampaign } from './lib/campaignBaseline.js';
-import { api, benchConfig, benchDataDir, createTenant, removeDataDir, startBenchPlatform, startSandboxProcess } from './lib/platform.js';
+import {
+  api,
+  benchConfig,
+  benchDataDir,
+  createTenant,
+  removeDataDir,
+  startBenchPlatform,
+  startSandboxProcess,
+} from './lib/platform.js';
 import { report } from './report.js';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 10_000);
@@ -38,20 +46,43 @@ export default async function benchCampaign(): Promise<void> {
   });
   // The workflow bundle is built (webpack) in a separate process and cached in the data directory,
   // so the worker's RSS is the worker's, not the bundler's.
-  const bundler = runCommand(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
-    `import { loadWorkflowBundle } from './workers/worker.ts'; import { createLogger } from './lib/logger.ts'; await loadWorkflowBundle(${JSON.stringify(dataDir)}, createLogger('warn', { pretty: false }));`], {});
+  const bundler = runCommand(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `import { loadWorkflowBundle } from './workers/worker.ts'; import { createLogger } from './lib/logger.ts'; await loadWorkflowBundle(${JSON.stringify(dataDir)}, createLogger('warn', { pretty: false }));`,
+    ],
+    {},
+  );
   if ((await bundler.exited) !== 0) throw new Error(`bundling failed: ${bundler.output()}`);
   const platform = await startBenchPlatform(platformConfig);
   try {
     const base = platform.apiUrl!;
     const key = await createTenant(base, TENANT, ['read', 'act', 'admin']);
     const { id } = await api<{ id: string }>(base, 'POST', '/v1/campaigns', key, {
-      name: 'Bench', goal: 'Book a demo', sender: { email: 'desk@bench.example', name: 'Bench', replyTo: 'replies@inbound.bench.example' },
-      policy: { sendWindow: { startHour: 0, endHour: 24, days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] }, maxActiveLeads: MAX_ACTIVE, caps: { tenantPerDay: 1_000_000, senderPerHour: 1_000_000 } },
-      sequence: [{ type: 'email', prompt: 'Offer a demo' }, { type: 'wait', days: 0 }, { type: 'email', prompt: 'Follow up on the demo offer' }],
+      name: 'Bench',
+      goal: 'Book a demo',
+      sender: { email: 'desk@bench.example', name: 'Bench', replyTo: 'replies@inbound.bench.example' },
+      policy: {
+        sendWindow: { startHour: 0, endHour: 24, days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] },
+        maxActiveLeads: MAX_ACTIVE,
+        caps: { tenantPerDay: 1_000_000, senderPerHour: 1_000_000 },
+      },
+      sequence: [
+        { type: 'email', prompt: 'Offer a demo' },
+        { type: 'wait', days: 0 },
+        { type: 'email', prompt: 'Follow up on the demo offer' },
+      ],
     });
     for (let i = 0; i < LEADS; i += 5000) {
-      const leads = Array.from({ length: Math.min(5000, LEADS - i) }, (_, j) => ({ email: `lead${i + j}@bench.example`, firstName: `Lead${i + j}`, company: `Company ${(i + j) % 97}` }));
+      const leads = Array.from({ length: Math.min(5000, LEADS - i) }, (_, j) => ({
+        email: `lead${i + j}@bench.example`,
+        firstName: `Lead${i + j}`,
+        company: `Company ${(i + j) % 97}`,
+      }));
       await api(base, 'POST', `/v1/campaigns/${id}/leads`, key, { leads });
     }
 
@@ -59,13 +90,19 @@ export default async function benchCampaign(): Promise<void> {
     peakRss = process.memoryUsage().rss;
     const started = performance.now();
     await api(base, 'POST', `/v1/campaigns/${id}/start`, key);
-    const result = await platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`).result() as { finished: number; outcomes: Record<string, number> };
+    const result = (await platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`).result()) as {
+      finished: number;
+      outcomes: Record<string, number>;
+    };
     const wall = (performance.now() - started) / 1000;
     const workerPeakRss = peakRss;
     const progress = await api<{ emails: { sent: number } }>(base, 'GET', `/v1/campaigns/${id}`, key);
-    if (result.outcomes.exhausted !== LEADS || progress.emails.sent !== 2 * LEADS) throw new Error(`campaign ended ${JSON.stringify(result)}, ${progress.emails.sent} emails`);
+    if (result.outcomes.exhausted !== LEADS || progress.emails.sent !== 2 * LEADS)
+      throw new Error(`campaign ended ${JSON.stringify(result)}, ${progress.emails.sent} emails`);
     const mem = process.memoryUsage();
-    console.log(`campaign: ${LEADS} leads, ${progress.emails.sent} emails in ${wall.toFixed(1)} s; now rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)}/${(mem.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(mem.external / 2 ** 20).toFixed(0)} MB`);
+    console.log(
+      `campaign: ${LEADS} leads, ${progress.emails.sent} emails in ${wall.toFixed(1)} s; now rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)}/${(mem.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(mem.external / 2 ** 20).toFixed(0)} MB`,
+    );
 
     // Baseline: 10,000 empty children, same concurrency and batch, on the same server and connection.
     const taskQueue = 'bench-baseline';
@@ -80,25 +117,31 @@ export default async function benchCampaign(): Promise<void> {
     const baselineWall = await worker.runUntil(async () => {
       const t0 = performance.now();
       await platform.temporal!.workflow.execute<typeof baselineCampaign>('baselineCampaign', {
-        taskQueue, workflowId: `baseline:${Date.now()}`, args: [{ runId: String(Date.now()), total: LEADS, maxActive: MAX_ACTIVE, batch: 500 }],
+        taskQueue,
+        workflowId: `baseline:${Date.now()}`,
+        args: [{ runId: String(Date.now()), total: LEADS, maxActive: MAX_ACTIVE, batch: 500 }],
       });
       return (performance.now() - t0) / 1000;
     });
     console.log(`baseline: ${LEADS} empty children in ${baselineWall.toFixed(1)} s`);
 
-    await report('campaign', {
-      wall_s_10k: wall * (10_000 / LEADS),
-      leads_per_s: LEADS / wall,
-      worker_peak_rss_mb: workerPeakRss / 1024 / 1024,
-      baseline_wall_s_10k: baselineWall * (10_000 / LEADS),
-      ratio_to_baseline: wall / baselineWall,
-    }, {
-      wall_s_10k: `${LEADS} leads × (research + 2 drafts + 2 sends), target ≤ 300 s`,
-      leads_per_s: 'leads finished per second',
-      worker_peak_rss_mb: 'API + worker process (embedded Postgres and Temporal are child processes), target ≤ 1024',
-      baseline_wall_s_10k: 'same concurrency and batches, empty children',
-      ratio_to_baseline: 'target ≤ 1.5',
-    });
+    await report(
+      'campaign',
+      {
+        wall_s_10k: wall * (10_000 / LEADS),
+        leads_per_s: LEADS / wall,
+        worker_peak_rss_mb: workerPeakRss / 1024 / 1024,
+        baseline_wall_s_10k: baselineWall * (10_000 / LEADS),
+        ratio_to_baseline: wall / baselineWall,
+      },
+      {
+        wall_s_10k: `${LEADS} leads × (research + 2 drafts + 2 sends), target ≤ 300 s`,
+        leads_per_s: 'leads finished per second',
+        worker_peak_rss_mb: 'API + worker process (embedded Postgres and Temporal are child processes), target ≤ 1024',
+        baseline_wall_s_10k: 'same concurrency and batches, empty children',
+        ratio_to_baseline: 'target ≤ 1.5',
+      },
+    );
   } finally {
     clearInterval(sampler);
     await platform.stop();

@@ -8,7 +8,15 @@
  * - in the same run, the bare `GET /health` route of the same API as the floor.
  */
 import { runLoad } from './lib/loadgen.js';
-import { api, benchConfig, benchDataDir, createTenant, removeDataDir, startBenchPlatform, startSandboxProcess } from './lib/platform.js';
+import {
+  api,
+  benchConfig,
+  benchDataDir,
+  createTenant,
+  removeDataDir,
+  startBenchPlatform,
+  startSandboxProcess,
+} from './lib/platform.js';
 import { percentile, report, round } from './report.js';
 
 const TENANT = 'bench-voice';
@@ -29,24 +37,46 @@ export default async function voiceBench(): Promise<void> {
     ANTHROPIC_BASE_URL: `${sb}/anthropic`,
     GHL_RATE_LIMIT_BURST: '0',
   });
-  await fetch(`${sb}/__sandbox/ghl/limits`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ burst: 1_000_000 }) });
+  await fetch(`${sb}/__sandbox/ghl/limits`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ burst: 1_000_000 }),
+  });
   const platform = await startBenchPlatform(config);
   try {
     const base = platform.apiUrl!;
     const key = await createTenant(base, TENANT, ['read', 'act', 'admin']);
     await api(base, 'PUT', '/v1/crm/connection', key, { locationId: 'loc_demo', syncEveryMinutes: 1440 });
-    await api(base, 'PUT', `/v1/admin/tenants/${TENANT}/credentials/vapi`, key, { secret: SECRET, authMode: 'x-vapi-secret' });
+    await api(base, 'PUT', `/v1/admin/tenants/${TENANT}/credentials/vapi`, key, {
+      secret: SECRET,
+      authMode: 'x-vapi-secret',
+    });
     // Calls that never end (no report, nothing at the provider) give up quickly instead of lingering.
-    await api(base, 'PUT', '/v1/voice/settings', key, { vapi: { assistantId: 'asst_demo', phoneNumberId: 'pn_demo' }, calendarId: 'cal_demo', reportGraceSeconds: 5 });
+    await api(base, 'PUT', '/v1/voice/settings', key, {
+      vapi: { assistantId: 'asst_demo', phoneNumberId: 'pn_demo' },
+      calendarId: 'cal_demo',
+      reportGraceSeconds: 5,
+    });
 
     const url = `${base}/webhooks/vapi/${TENANT}`;
     const headers = { 'x-vapi-secret': SECRET };
     let n = 0;
     const message = (type: string, phone: string, extra: Record<string, unknown> = {}, callId = `bench-${type}-${n}`) =>
-      JSON.stringify({ message: { type, timestamp: Date.now() + n++, call: { id: callId, type: 'inboundPhoneCall', customer: { number: phone } }, ...extra } });
-    const lookup = (i: number) => ({ toolCallList: [{ id: `tc-${i}`, type: 'function', function: { name: 'lookup_caller', arguments: '{}' } }] });
+      JSON.stringify({
+        message: {
+          type,
+          timestamp: Date.now() + n++,
+          call: { id: callId, type: 'inboundPhoneCall', customer: { number: phone } },
+          ...extra,
+        },
+      });
+    const lookup = (i: number) => ({
+      toolCallList: [{ id: `tc-${i}`, type: 'function', function: { name: 'lookup_caller', arguments: '{}' } }],
+    });
     const known = Array.from({ length: REQUESTS }, () => message('assistant-request', '+15555550100'));
-    const unknown = Array.from({ length: REQUESTS }, (_, i) => message('assistant-request', `+1555${String(7_000_000 + i).padStart(7, '0')}`));
+    const unknown = Array.from({ length: REQUESTS }, (_, i) =>
+      message('assistant-request', `+1555${String(7_000_000 + i).padStart(7, '0')}`),
+    );
     const toolsNewCall = Array.from({ length: REQUESTS }, (_, i) => message('tool-calls', '+15555550100', lookup(i)));
     // Calls already in progress (the usual case: assistant-request and status-update came first).
     const live = Array.from({ length: REQUESTS }, (_, i) => `bench-live-${i}`);
@@ -56,15 +86,45 @@ export default async function voiceBench(): Promise<void> {
     // Warm-up (caches the demo caller, JITs the paths), then each measurement.
     await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: 100, bodies: known.slice(0, 100) });
     await runLoad({ urls: [`${base}/health`], headers: {}, concurrency: CONCURRENCY, requests: 200 });
-    const health = await runLoad({ urls: [`${base}/health`], headers: {}, concurrency: CONCURRENCY, requests: REQUESTS });
+    const health = await runLoad({
+      urls: [`${base}/health`],
+      headers: {},
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+    });
     // Tool calls first: every measured request leaves a live call workflow behind, and the later runs share the worker with them.
     await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: liveStarts });
     await new Promise((r) => setTimeout(r, 2000));
-    const toolRun = await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: toolsLive });
-    const toolNewRun = await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: toolsNewCall });
-    const knownRun = await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: known });
-    const unknownRun = await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: unknown });
-    for (const [name, r] of Object.entries({ health, knownRun, unknownRun, toolRun, toolNewRun })) if (r.errors) throw new Error(`${name}: ${r.errors} failed requests`);
+    const toolRun = await runLoad({
+      urls: [url],
+      headers,
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+      bodies: toolsLive,
+    });
+    const toolNewRun = await runLoad({
+      urls: [url],
+      headers,
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+      bodies: toolsNewCall,
+    });
+    const knownRun = await runLoad({
+      urls: [url],
+      headers,
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+      bodies: known,
+    });
+    const unknownRun = await runLoad({
+      urls: [url],
+      headers,
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+      bodies: unknown,
+    });
+    for (const [name, r] of Object.entries({ health, knownRun, unknownRun, toolRun, toolNewRun }))
+      if (r.errors) throw new Error(`${name}: ${r.errors} failed requests`);
 
     const p = (xs: number[], q: number) => round(percentile(xs, q), 1);
     await report(

@@ -35,14 +35,22 @@ export function registerCallControl<Sim extends ControlledSimulation, Body exten
 ): void {
   app.post('/calls', async (req, reply) => {
     const parsed = control.simulateBody.safeParse(req.body);
-    if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
+    if (!parsed.success)
+      return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
     const b = parsed.data;
     const sim = control.simulate(b);
     if (b.wait) await control.finished(sim);
     return reply.status(201).send(b.wait ? sim : { id: sim.id, state: sim.state });
   });
   app.get('/calls', async () => ({
-    calls: [...control.simulations().values()].map((s) => ({ id: s.id, direction: s.direction, state: s.state, outcome: s.outcome, status: control.callStatus(s), problems: s.problems.length })),
+    calls: [...control.simulations().values()].map((s) => ({
+      id: s.id,
+      direction: s.direction,
+      state: s.state,
+      outcome: s.outcome,
+      status: control.callStatus(s),
+      problems: s.problems.length,
+    })),
   }));
   app.get('/calls/:id', async (req, reply) => {
     const sim = control.simulations().get((req.params as { id: string }).id);
@@ -51,14 +59,16 @@ export function registerCallControl<Sim extends ControlledSimulation, Body exten
   });
   app.post('/config', async (req, reply) => {
     const parsed = control.configBody.safeParse(req.body);
-    if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
+    if (!parsed.success)
+      return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
     control.configure(parsed.data);
     return { ok: true };
   });
   const AgentBody = z.object({ [control.agents.idField]: z.string().min(1) });
   app.post(control.agents.path, async (req, reply) => {
     const parsed = AgentBody.safeParse(req.body);
-    if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
+    if (!parsed.success)
+      return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
     control.agents.add(parsed.data[control.agents.idField]!);
     return reply.status(201).send({ ok: true });
   });

@@ -27,7 +27,11 @@ describe('durability across a hard crash', () => {
     let connection = await Connection.connect({ address });
     let client = new Client({ connection });
     const workflowId = `probe:crash-${Date.now()}`;
-    await client.workflow.start('readinessProbe', { taskQueue: 'switchboard', workflowId, args: [{ probeId: workflowId, waitMs: 4000 }] });
+    await client.workflow.start('readinessProbe', {
+      taskQueue: 'switchboard',
+      workflowId,
+      args: [{ probeId: workflowId, waitMs: 4000 }],
+    });
     const handle = client.workflow.getHandle(workflowId);
     for (let i = 0; ; i++) {
       const { events } = await handle.fetchHistory();

@@ -31,14 +31,24 @@ export interface PlatformPorts {
 }
 
 export async function freePlatformPorts(): Promise<PlatformPorts> {
-  return { api: await freePort(), pg: await freePort(), temporal: await freePort(), ui: await freePort(), innerSandbox: await freePort() };
+  return {
+    api: await freePort(),
+    pg: await freePort(),
+    temporal: await freePort(),
+    ui: await freePort(),
+    innerSandbox: await freePort(),
+  };
 }
 
 /**
  * The benchmark platform's config: `dataDir`, the ports (free ones unless given), the bench admin key,
  * the API's rate limit out of the way, then `env` (providers, tuning).
  */
-export async function benchConfig(dataDir: string, env: Record<string, string> = {}, ports?: PlatformPorts): Promise<Config> {
+export async function benchConfig(
+  dataDir: string,
+  env: Record<string, string> = {},
+  ports?: PlatformPorts,
+): Promise<Config> {
   const p = ports ?? (await freePlatformPorts());
   return parseConfig({
     SWITCHBOARD_DATA_DIR: dataDir,
@@ -68,7 +78,11 @@ export interface SandboxProcess {
 /** The provider sandbox in its own process (its own CPU and memory), on a free port; resolves once it listens. */
 export async function startSandboxProcess(): Promise<SandboxProcess> {
   const port = await freePort();
-  const child = runEntry('sandbox/main.ts', { SANDBOX_PORT: String(port), SANDBOX_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const child = runEntry('sandbox/main.ts', {
+    SANDBOX_PORT: String(port),
+    SANDBOX_HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+  });
   const stop = async () => {
     child.child.kill('SIGTERM');
     await child.exited;
@@ -95,7 +109,10 @@ export async function api<T>(base: string, method: string, urlPath: string, key:
 
 /** A tenant key with `scopes` (the admin key creates it); `createTenant` also creates the tenant. */
 export async function tenantKey(base: string, tenant: string, scopes: string[]): Promise<string> {
-  const { key } = await api<{ key: string }>(base, 'POST', `/v1/admin/tenants/${tenant}/keys`, BENCH_ADMIN_KEY, { name: 'bench', scopes });
+  const { key } = await api<{ key: string }>(base, 'POST', `/v1/admin/tenants/${tenant}/keys`, BENCH_ADMIN_KEY, {
+    name: 'bench',
+    scopes,
+  });
   return key;
 }
 
