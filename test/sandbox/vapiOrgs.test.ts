@@ -306,6 +306,16 @@ describe('Vapi orgs: busy accounts and slow answers', () => {
     expect((await bulk('org_busy', { count: 0 })).status).toBe(400);
     expect((await bulk('org_busy', { count: 5001 })).status).toBe(400);
     expect((await bulk('org_nope', { count: 1 })).status).toBe(404);
+
+    // A simulated call needs an org that exists and has a number to ring.
+    const simulate = (orgId: string) =>
+      fetch(`${sb.url}/__sandbox/vapi/calls`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ serverUrl: 'http://127.0.0.1:1/', orgId }),
+      });
+    expect((await simulate('org_nope')).status).toBe(404);
+    expect((await simulate('org_busy')).status).toBe(400);
   });
 
   it('answerDelayMs: the call exists and runs before POST /call answers, also when the client gives up', async () => {
