@@ -1,15 +1,15 @@
 import { ApplicationFailure, CancellationScope, continueAsNew, defineQuery, isCancellation, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { createCrmOpportunityActivities } from '../activities/crm/opportunities.js';
-import type { createCrmSyncActivities, SyncCursor, SyncMode, SyncPlan } from '../activities/crm/sync.js';
+import type { CrmOpportunityActivities } from '../activities/crm/opportunities.js';
+import type { CrmSyncActivities, SyncCursor, SyncMode, SyncPlan } from '../activities/crm/sync.js';
 
-const { planSync, syncContactPages, finishSync } = proxyActivities<ReturnType<typeof createCrmSyncActivities>>({
+const { planSync, syncContactPages, finishSync } = proxyActivities<CrmSyncActivities>({
   startToCloseTimeout: '10 minutes',
   // A worker that dies mid-page is noticed within this and the retry resumes from the stored cursor.
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
 });
 // Opportunities, pipelines and notes for insights: resumes from its heartbeat; a failure is reported, not fatal to the contacts sync.
-const { syncOpportunities } = proxyActivities<ReturnType<typeof createCrmOpportunityActivities>>({
+const { syncOpportunities } = proxyActivities<CrmOpportunityActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },

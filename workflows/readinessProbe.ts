@@ -1,9 +1,9 @@
 import { proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
-import type { createPostgresActivities } from '../activities/postgres.js';
+import type { PostgresActivities } from '../activities/postgres.js';
 
 // A local activity: the worker runs it inside the workflow task, so the whole probe is one task
 // (about half the latency of a queued activity) while still proving workflow code and Postgres work.
-const { recordProbe } = proxyLocalActivities<ReturnType<typeof createPostgresActivities>>({
+const { recordProbe } = proxyLocalActivities<PostgresActivities>({
   startToCloseTimeout: '10s',
   retry: { maximumAttempts: 3, initialInterval: '100ms' },
 });

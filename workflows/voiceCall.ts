@@ -12,9 +12,11 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities/index.js';
+import type { CrmActionActivities } from '../activities/crm/actions.js';
 import type { CallAnalysis } from '../activities/llm/callAnalysis.js';
+import type { VoiceCallActivities } from '../activities/voice/calls.js';
 import type { CallOutcome, VoiceProvider } from '../activities/voice/providers.js';
+import type { VoiceToolActivities } from '../activities/voice/tools.js';
 import { nextCallingTime } from '../lib/callingHours.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import type { VoiceSettings } from '../lib/voice.js';
@@ -106,19 +108,18 @@ export const callEventSignal = defineSignal<[CallEvent]>('callEvent');
 export const toolCallsUpdate = defineUpdate<{ results: ToolCallAnswer[] }, [{ calls: ToolCallRequest[] }]>('toolCalls');
 export const callStateQuery = defineQuery<VoiceCallState>('callState');
 
-type Activities = ReturnType<typeof createActivities>;
-
 // A caller is waiting on these: local activities run in the worker that holds the call, with no
 // task-queue round trips (each idempotent, so a re-run after a crash has no second effect).
-const tools = proxyLocalActivities<Activities>({
+const tools = proxyLocalActivities<VoiceToolActivities>({
   startToCloseTimeout: '20 seconds',
   retry: { maximumAttempts: 3, initialInterval: '200 milliseconds', backoffCoefficient: 2 },
 });
-const bookkeeping = proxyActivities<Activities>({
+const bookkeeping = proxyActivities<VoiceCallActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds', maximumAttempts: 20 },
 });
-const postCall = proxyActivities<Activities>({
+// Post-call work: the analysis, then the CRM writes.
+const postCall = proxyActivities<VoiceCallActivities & CrmActionActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 30 },
 });

@@ -270,3 +270,5 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
     },
   };
 }
+
+export type VoiceCallActivities = ReturnType<typeof createVoiceCallActivities>;

@@ -112,3 +112,5 @@ export function createVoiceToolActivities(deps: CrmActionDeps) {
     },
   };
 }
+
+export type VoiceToolActivities = ReturnType<typeof createVoiceToolActivities>;
