@@ -1,6 +1,9 @@
-import { ApplicationFailure, CancellationScope, continueAsNew, defineQuery, isCancellation, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure, CancellationScope, continueAsNew, isCancellation, patched, proxyActivities, setHandler, workflowInfo,
+} from '@temporalio/workflow';
 import type { CrmOpportunityActivities } from '../activities/crm/opportunities.js';
-import type { CrmSyncActivities, SyncCursor, SyncMode, SyncPlan } from '../activities/crm/sync.js';
+import type { CrmSyncActivities, SyncCursor, SyncPlan } from '../activities/crm/sync.js';
+import { syncProgressQuery, type CrmSyncInput, type CrmSyncProgress, type CrmSyncResult } from './crmSync.contract.js';
 
 const { planSync, syncContactPages, finishSync } = proxyActivities<CrmSyncActivities>({
   startToCloseTimeout: '10 minutes',
@@ -14,33 +17,6 @@ const { syncOpportunities } = proxyActivities<CrmOpportunityActivities>({
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
 });
-
-export interface CrmSyncInput {
-  tenantId: string;
-  mode: SyncMode;
-  /** Carried across continue-as-new: the plan and how far it got. */
-  carry?: { plan: SyncPlan; position: SyncCursor };
-}
-
-export interface CrmSyncProgress {
-  state: 'planning' | 'running' | 'finishing' | 'completed' | 'failed' | 'skipped';
-  kind: SyncPlan['kind'] | null;
-  reason: string | null;
-  pages: number;
-  contacts: number;
-  total: number | null;
-  removed: number | null;
-  runningWorkflowId?: string | null;
-  error?: string;
-  /** Opportunities mirrored after the contacts (and notes refreshed); or why that step failed. */
-  opportunities?: number;
-  notes?: number;
-  opportunitiesError?: string;
-}
-
-export type CrmSyncResult = CrmSyncProgress;
-
-export const syncProgressQuery = defineQuery<CrmSyncProgress>('syncProgress');
 
 /** Pages per activity call: small enough to report progress often, large enough to keep history short. */
 const PAGES_PER_CHUNK = 20;

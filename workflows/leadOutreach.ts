@@ -1,6 +1,6 @@
 import {
-  CancellationScope, condition, defineQuery, defineSignal, getExternalWorkflowHandle, isCancellation, proxyActivities, proxyLocalActivities,
-  setHandler, startChild, workflowInfo,
+  CancellationScope, condition, getExternalWorkflowHandle, isCancellation, proxyActivities, proxyLocalActivities, setHandler,
+  startChild, workflowInfo,
 } from '@temporalio/workflow';
 import type { LeadOutcome, LeadPlan, OutreachActivities, SendResult } from '../activities/campaigns/outreach.js';
 import type { ReplyCategory } from '../activities/campaigns/prompts.js';
@@ -8,6 +8,11 @@ import type { CrmActionActivities } from '../activities/crm/actions.js';
 import { workflowIds } from '../lib/workflowIds.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import { nextWindowStart } from '../lib/sendWindow.js';
+import { leadFinishedSignal } from './campaign.contract.js';
+import {
+  approvalDecidedSignal, leadProgressQuery, pauseLeadSignal, replyReceivedSignal, resumeLeadSignal,
+  type LeadOutreachInput, type LeadProgress, type LeadResult,
+} from './leadOutreach.contract.js';
 import type { voiceCall } from './voiceCall.js';
 
 // Local activities: each lead is a handful of short steps, and running them inside the lead's
@@ -25,37 +30,6 @@ const crm = proxyActivities<CrmActionActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10 },
 });
-
-export interface LeadOutreachInput {
-  tenantId: string;
-  campaignId: string;
-  leadId: string;
-  /** Told when this lead is done (the campaign continues as new, so it is found by id). */
-  campaignWorkflowId: string;
-  paused?: boolean;
-}
-
-export interface LeadResult {
-  outcome: LeadOutcome;
-  detail?: string;
-}
-
-export interface LeadProgress {
-  state: 'preparing' | 'waiting' | 'awaiting-approval' | 'sending' | 'handling-reply' | 'conversation' | 'calling' | 'finished';
-  stepIndex: number;
-  paused: boolean;
-  waitingUntil: string | null;
-  outcome: LeadOutcome | null;
-}
-
-/** A reply stored by the Inbound Parse webhook (by id: the text stays out of history). */
-export const replyReceivedSignal = defineSignal<[{ inboundId: string }]>('replyReceived');
-export const approvalDecidedSignal = defineSignal<[{ approvalId: string; decision: 'approved' | 'edited' | 'rejected' }]>('approvalDecided');
-export const pauseLeadSignal = defineSignal('pause');
-export const resumeLeadSignal = defineSignal('resume');
-export const leadProgressQuery = defineQuery<LeadProgress>('leadProgress');
-/** The lead's last act: tells its campaign (whichever run is current) that it is done. */
-export const leadFinishedSignal = defineSignal<[{ leadId: string; outcome: LeadOutcome }]>('leadFinished');
 
 const DAY = 86_400_000;
 /** After answering a question, how long the conversation stays open for another reply. */

@@ -2,9 +2,6 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
-  defineQuery,
-  defineSignal,
-  defineUpdate,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -15,12 +12,21 @@ import {
 import type { CrmActionActivities } from '../activities/crm/actions.js';
 import type { CallAnalysis } from '../activities/llm/callAnalysis.js';
 import type { VoiceCallActivities } from '../activities/voice/calls.js';
-import type { CallOutcome, VoiceProvider } from '../activities/voice/providers.js';
+import type { CallOutcome } from '../activities/voice/providers.js';
 import type { VoiceToolActivities } from '../activities/voice/tools.js';
 import { nextCallingTime } from '../lib/callingHours.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import type { VoiceSettings } from '../lib/voice.js';
 import { VOICE_TOOL_NAMES, type VoiceToolName } from '../lib/voiceToolNames.js';
+import {
+  callEventSignal,
+  callStateQuery,
+  toolCallsUpdate,
+  type ToolCallAnswer,
+  type ToolCallRequest,
+  type VoiceCallInput,
+  type VoiceCallResult,
+} from './voiceCall.contract.js';
 
 /**
  * One phone call, from its first webhook to the last piece of post-call work. Provider events
@@ -31,82 +37,6 @@ import { VOICE_TOOL_NAMES, type VoiceToolName } from '../lib/voiceToolNames.js';
  * Outbound calls are one workflow per request: every attempt (no answer, busy, voicemail → try
  * again inside the tenant's calling hours) is a provider call of this same workflow.
  */
-
-export type VoiceCallInput =
-  | {
-      direction: 'inbound';
-      tenantId: string;
-      provider: VoiceProvider;
-      providerCallId: string;
-      customerPhone?: string;
-      ourPhone?: string;
-      /** The tenant's settings as the webhook saw them: tool calls need not wait for openCall. */
-      settings?: VoiceSettings;
-    }
-  | {
-      direction: 'outbound';
-      tenantId: string;
-      provider: VoiceProvider;
-      /** Our reference for the request (the workflow id's last part). */
-      callRef: string;
-      to: string;
-      contactId?: string;
-      purpose: string;
-      /** Provider assistant / agent id overriding the tenant's. */
-      assistant?: string;
-      metadata?: Record<string, string>;
-    };
-
-export interface VoiceCallResult {
-  /** `suppressed`: the number or contact opted out (any channel), so no call was placed. */
-  status: CallOutcome | 'suppressed';
-  attempts: number;
-  providerCallIds: string[];
-  appointmentIds: string[];
-  contactId?: string;
-  outcome?: string;
-  nextAction?: string;
-  summary?: string;
-}
-
-/** A provider event, reduced to what the workflow decides on; its body is in `call_events`. */
-export interface CallEvent {
-  /** Idempotency key (Vapi: type + timestamp; Retell: event + call id). */
-  key: string;
-  providerCallId: string;
-  kind: 'status' | 'report' | 'activity';
-  /** Provider status words: queued, ringing, in-progress, forwarding, ended. */
-  status?: string;
-  endedReason?: string;
-  /** Retell's call_ended carries the whole call: it can stand in for a report. */
-  final?: boolean;
-}
-
-export interface ToolCallRequest {
-  id: string;
-  name: string;
-  args: unknown;
-}
-export interface ToolCallAnswer {
-  toolCallId: string;
-  name: string;
-  result?: string;
-  error?: string;
-}
-
-export interface VoiceCallState {
-  status: string;
-  direction: 'inbound' | 'outbound';
-  attempts: number;
-  providerCallIds: string[];
-  contactId: string | null;
-  toolCalls: number;
-  appointmentIds: string[];
-}
-
-export const callEventSignal = defineSignal<[CallEvent]>('callEvent');
-export const toolCallsUpdate = defineUpdate<{ results: ToolCallAnswer[] }, [{ calls: ToolCallRequest[] }]>('toolCalls');
-export const callStateQuery = defineQuery<VoiceCallState>('callState');
 
 // A caller is waiting on these: local activities run in the worker that holds the call, with no
 // task-queue round trips (each idempotent, so a re-run after a crash has no second effect).
