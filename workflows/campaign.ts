@@ -7,8 +7,8 @@ import type { CampaignFeedActivities } from '../activities/campaigns/feed.js';
 import { workflowIds } from '../lib/workflowIds.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import {
-  campaignProgressQuery, cancelCampaignSignal, leadFinishedSignal, leadsAddedSignal, pauseCampaignSignal, resumeCampaignSignal,
-  type CampaignCarry, type CampaignInput, type CampaignProgress,
+  campaignProgressQuery, cancelCampaignSignal, leadFinishedSignal, leadsAddedSignal, pauseCampaignSignal,
+  resumeCampaignSignal, type CampaignCarry, type CampaignInput, type CampaignProgress,
 } from './campaign.contract.js';
 import type { leadOutreach } from './leadOutreach.js';
 import { pauseLeadSignal, resumeLeadSignal } from './leadOutreach.contract.js';
