@@ -7,7 +7,8 @@ import { CALL_REF_KEY } from '../../activities/voice/calls.js';
 import type { VoiceProvider } from '../../activities/voice/providers.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
-import { toolDefinitions, type VoiceSettings } from '../../lib/voice.js';
+import { toolDefinitions } from '../../activities/voice/tools.js';
+import type { VoiceSettings } from '../../lib/voice.js';
 import { callEventSignal, toolCallsUpdate, type CallEvent, type ToolCallAnswer, type ToolCallRequest, type VoiceCallInput } from '../../workflows/voiceCall.contract.js';
 import type { TenantVoice, TenantVoiceCache } from '../voiceTenants.js';
 
