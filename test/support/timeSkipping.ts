@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { ApplicationFailure } from '@temporalio/common';
 import protos from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
@@ -50,7 +51,7 @@ export async function stubWorker<A extends object>(
       name,
       async (...args: unknown[]) => {
         const fn = current[name] as ((...a: unknown[]) => Promise<unknown>) | undefined;
-        if (!fn) throw new Error(`activity ${name} was not expected in this test`);
+        if (!fn) throw ApplicationFailure.nonRetryable(`activity ${name} was not expected in this test`);
         return fn(...args);
       },
     ]),
@@ -67,6 +68,27 @@ export async function stubWorker<A extends object>(
       await running;
     },
   };
+}
+
+/**
+ * Stubs that log every call (name, input) for the test to inspect. An activity the test gave no stub
+ * for fails without retries, so a surprise shows as a failed workflow rather than a hang.
+ */
+export function logged<A extends object>(names: readonly (keyof A & string)[], impl: Partial<A>) {
+  const log: { name: keyof A & string; input: unknown }[] = [];
+  const stubs = Object.fromEntries(
+    names.map((name) => [
+      name,
+      async (input: unknown) => {
+        log.push({ name, input });
+        const fn = impl[name] as ((i: unknown) => Promise<unknown>) | undefined;
+        if (!fn) throw ApplicationFailure.nonRetryable(`activity ${name} was not expected in this test`);
+        return fn(input);
+      },
+    ]),
+  ) as Partial<A>;
+  const inputs = <T>(name: keyof A & string): T[] => log.filter((l) => l.name === name).map((l) => l.input as T);
+  return { stubs, inputs };
 }
 
 /** Polls `check` (real time) until it returns something other than undefined/false. */
