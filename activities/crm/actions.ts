@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
-import { liveGhlClient, loadTenantCrm, lookupCallerContact, type CallerLookup, type CrmDeps } from '../../domain/crm/callerLookup.js';
+import { liveGhlClient, loadTenantCrm, lookupCallerContact, type CallerLookup, type CrmDeps, type TenantCrm } from '../../domain/crm/callerLookup.js';
 import { withTenant } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
 import { GhlApiError } from '../../providers/ghl/client.js';
@@ -19,10 +19,17 @@ function asActivityError(err: unknown): never {
   throw err;
 }
 
-export function createCrmActionActivities(deps: CrmActionDeps) {
+/**
+ * `tenantCrm` replaces the read of the tenant's CRM settings, so a caller doing several actions
+ * for one request (a voice tool call) reads them once.
+ */
+export function createCrmActionActivities(
+  deps: CrmActionDeps,
+  opts: { tenantCrm?: (tenantId: string) => Promise<TenantCrm> } = {},
+) {
   const { pool } = deps;
 
-  const tenantCrm = (tenantId: string) => withTenant(pool, tenantId, (c) => loadTenantCrm(c, tenantId));
+  const tenantCrm = opts.tenantCrm ?? ((tenantId: string) => withTenant(pool, tenantId, (c) => loadTenantCrm(c, tenantId)));
 
   /** The first recorded result for `key`, else `recheck` (GHL already has it), else `perform`; recorded once. */
   async function once<T>(tenantId: string, key: string, kind: string, perform: () => Promise<T>, recheck?: () => Promise<T | undefined>): Promise<T> {

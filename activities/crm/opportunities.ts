@@ -256,3 +256,5 @@ export function createCrmOpportunityActivities({ pool, ghl, ghlBudget, notesPerR
     },
   };
 }
+
+export type CrmOpportunityActivities = ReturnType<typeof createCrmOpportunityActivities>;

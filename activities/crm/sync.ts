@@ -218,3 +218,5 @@ export function createCrmSyncActivities({ pool, ghl, ghlBudget }: CrmSyncDeps) {
     },
   };
 }
+
+export type CrmSyncActivities = ReturnType<typeof createCrmSyncActivities>;

@@ -263,3 +263,5 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
     },
   };
 }
+
+export type VoiceCallActivities = ReturnType<typeof createVoiceCallActivities>;

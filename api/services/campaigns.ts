@@ -4,9 +4,13 @@ import { CampaignDefinition, leadsFromCsv, validateLeads, type LeadInput, type R
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { newId, workflowIds } from '../../lib/ids.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
+import { campaign } from '../../workflows/campaign.js';
 import {
-  campaign, cancelCampaignSignal, leadsAddedSignal, pauseCampaignSignal, resumeCampaignSignal,
-} from '../../workflows/campaign.js';
+  cancelCampaignSignal,
+  leadsAddedSignal,
+  pauseCampaignSignal,
+  resumeCampaignSignal,
+} from '../../workflows/campaign.contract.js';
 import { conflict, notFound } from './errors.js';
 
 /**
