@@ -33,6 +33,15 @@ describe('the workflow bundle', () => {
     expect(forbiddenInBundle(code)).toEqual([]);
   });
 
+  it('holds only workflows/ and the workflow-safe lib/ modules of ours (contracts and state modules included)', async () => {
+    const { code } = await bundle('../workflows/index.ts');
+    const modules = [...new Set(code.match(/"\.\/[\w/.-]+\.[jt]s"/g) ?? [])].map((m) => m.slice(1, -1));
+    expect(modules).toContain('./workflows/voiceCall.state.ts');
+    expect(modules).toContain('./workflows/leadOutreach.contract.ts');
+    const ours = modules.filter((m) => !m.startsWith('./node_modules/'));
+    expect(ours.filter((m) => !/^\.\/(workflows|lib)\//.test(m))).toEqual([]);
+  });
+
   it('the check flags a workflow that imports zod (test/fixtures/zodWorkflow.ts)', async () => {
     const { code } = await bundle('./fixtures/zodWorkflow.ts');
     const found = forbiddenInBundle(code);
