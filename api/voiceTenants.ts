@@ -1,8 +1,8 @@
 import type { Pool } from '../lib/db.js';
-import { readCredential, type StoredCredential } from '../lib/credentials.js';
+import { readCredential, type StoredCredential } from '../domain/credentials.js';
 import { withTenant } from '../lib/db.js';
 import type { VoiceSettings } from '../lib/voice.js';
-import { loadVoiceSettings } from '../activities/voice/calls.js';
+import { loadVoiceSettings } from '../domain/voice/settings.js';
 
 export interface TenantVoice {
   exists: boolean;

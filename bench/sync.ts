@@ -8,7 +8,7 @@ import Fastify from 'fastify';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { toContactRow, UPSERT_CONTACTS, type CrmContactFields } from '../lib/contactCache.js';
+import { toContactRow, UPSERT_CONTACTS, type CrmContactFields } from '../domain/contactCache.js';
 import { parseConfig } from '../lib/config.js';
 import { withTenant } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';

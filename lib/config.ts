@@ -241,7 +241,7 @@ export interface Config {
   platformTenant: string | undefined;
   /** GoHighLevel Marketplace OAuth app; unset on live GHL: tenants connect with Private Integration Tokens only. */
   ghlOAuth: { clientId: string; clientSecret: string; authorizeUrl: string; scopes: string[] } | undefined;
-  /** Claude model for analyses; unset: the client's default (activities/llm/anthropic.ts). */
+  /** Claude model for analyses; unset: the client's default (providers/anthropic.ts). */
   anthropicModel: string | undefined;
   /** GoHighLevel requests per location per 10 s shared by all our processes; 0 = no budget. */
   ghlRateLimitBurst: number;

@@ -5,7 +5,7 @@
  * `npm start`). stdout carries MCP messages only; every log line goes to stderr.
  */
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
-import { defaultBudget, GhlBudget } from '../activities/crm/ghlBudget.js';
+import { defaultBudget, GhlBudget } from '../providers/ghl/budget.js';
 import { findTenantKey } from '../api/apiKeys.js';
 import { createToolServer } from '../api/mcp/server.js';
 import { mcpToolDeps } from '../api/server.js';

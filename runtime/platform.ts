@@ -6,7 +6,7 @@ import type { Config } from '../lib/config.js';
 import { createPool, type Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { customSearchAttributes } from '../lib/searchAttributes.js';
-import { defaultBudget, GhlBudget } from '../activities/crm/ghlBudget.js';
+import { defaultBudget, GhlBudget } from '../providers/ghl/budget.js';
 import { ensureAllSyncSchedules } from '../api/crmSchedules.js';
 import { buildApi } from '../api/server.js';
 import { startSandbox } from '../sandbox/server.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../lib/db.js';
-import { suppress } from '../lib/suppression.js';
+import { suppress } from '../domain/suppression.js';
 import { allWeek, sandboxEmails, wireSendgrid } from './support/campaign.js';
 import { call, startTestPlatform, type TestPlatform } from './support/platform.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCredential } from '../lib/credentials.js';
+import { readCredential } from '../domain/credentials.js';
 import { decryptSecret, encryptSecret, parseMasterKey } from '../lib/secrets.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
 

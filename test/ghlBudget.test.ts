@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GhlBudget } from '../activities/crm/ghlBudget.js';
+import { GhlBudget } from '../providers/ghl/budget.js';
 import { createPool, type Pool } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { migrate } from '../runtime/migrate.js';

@@ -1,6 +1,6 @@
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAnalysis } from '../activities/llm/contactAnalysis.js';
+import { parseAnalysis } from '../domain/contactAnalysis.js';
 import { withTenant } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { loadWorkflowBundle } from '../workers/worker.js';

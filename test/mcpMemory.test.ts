@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, withTenant, type Pool } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
-import { forget, recall, remember } from '../lib/memory.js';
+import { forget, recall, remember } from '../domain/memory.js';
 import { migrate } from '../runtime/migrate.js';
 import { createTestDatabase } from './support/platform.js';
 
-describe('memory (lib/memory.ts over sql/006_memory.sql)', () => {
+describe('memory (domain/memory.ts over sql/006_memory.sql)', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let pool: Pool;
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../lib/db.js';
-import { suppress } from '../lib/suppression.js';
+import { suppress } from '../domain/suppression.js';
 import { call, startTestPlatform, type TestPlatform } from './support/platform.js';
 import { recordHistory } from './support/histories.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';

@@ -3,7 +3,7 @@ import {
   setHandler, startChild, workflowInfo,
 } from '@temporalio/workflow';
 import type { LeadOutcome, LeadPlan, OutreachActivities, SendResult } from '../activities/campaigns/outreach.js';
-import type { ReplyCategory } from '../activities/campaigns/prompts.js';
+import type { ReplyCategory } from '../domain/campaigns/prompts.js';
 import type { CrmActionActivities } from '../activities/crm/actions.js';
 import { workflowIds } from '../lib/workflowIds.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';

@@ -13,8 +13,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
-import type { CallAnalysis } from '../activities/llm/callAnalysis.js';
-import type { CallOutcome, VoiceProvider } from '../activities/voice/providers.js';
+import type { CallAnalysis } from '../domain/callAnalysis.js';
+import type { CallOutcome, VoiceProvider } from '../providers/voice.js';
 import { nextCallingTime } from '../lib/callingHours.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import type { VoiceSettings } from '../lib/voice.js';

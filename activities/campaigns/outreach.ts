@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, activityInfo } from '@temporalio/activity';
-import { insertAudit } from '../../lib/audit.js';
+import { insertAudit } from '../../domain/audit.js';
 import type { SendWindow } from '../../lib/campaign.js';
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
-import { isSuppressed, suppress } from '../../lib/suppression.js';
-import { createSendgridMailer, SendgridError, type Mailer } from '../email/sendgrid.js';
-import { createAnthropicClient, type LlmClient } from '../llm/anthropic.js';
-import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type Draft, type LeadFacts, type ReplyCategory, type Usage } from './prompts.js';
-import { appendEvents, cachedCampaign, eventKey, leadFacts, loadCampaign, loadLead, newId, type LeadEvent, type LeadRef, type LeadRow } from './store.js';
+import { isSuppressed, suppress } from '../../domain/suppression.js';
+import { createSendgridMailer, SendgridError, type Mailer } from '../../providers/sendgrid.js';
+import { createAnthropicClient, type LlmClient } from '../../providers/anthropic.js';
+import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type Draft, type LeadFacts, type ReplyCategory, type Usage } from '../../domain/campaigns/prompts.js';
+import { appendEvents, eventKey, type LeadEvent, type LeadRef } from '../../domain/campaigns/leadEvents.js';
+import { cachedCampaign, leadFacts, loadCampaign, loadLead, type LeadRow } from '../../domain/campaigns/store.js';
+import { newId } from '../../lib/ids.js';
 
 /**
  * The leadOutreach workflow's activities: prepare (suppression check, research), draft, send (caps,

@@ -2,8 +2,8 @@ import { activityInfo, heartbeat } from '@temporalio/activity';
 import { z } from 'zod';
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool } from '../../lib/db.js';
-import type { GhlBudget } from './ghlBudget.js';
-import { GhlClient, GhlOpportunitySchema } from './ghlClient.js';
+import type { GhlBudget } from '../../providers/ghl/budget.js';
+import { GhlClient, GhlOpportunitySchema } from '../../providers/ghl/client.js';
 import type { SyncPlan } from './sync.js';
 
 /**

@@ -1,9 +1,9 @@
 import { ApplicationFailure, Context, activityInfo, heartbeat } from '@temporalio/activity';
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool } from '../../lib/db.js';
-import { toContactRow, UPSERT_CONTACTS } from '../../lib/contactCache.js';
-import { GhlClient } from './ghlClient.js';
-import type { GhlBudget } from './ghlBudget.js';
+import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
+import { GhlClient } from '../../providers/ghl/client.js';
+import type { GhlBudget } from '../../providers/ghl/budget.js';
 
 export interface CrmSyncDeps {
   pool: Pool;

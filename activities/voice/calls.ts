@@ -1,14 +1,15 @@
 import { ApplicationFailure, activityInfo } from '@temporalio/activity';
-import { insertAudit, recordAudit } from '../../lib/audit.js';
+import { insertAudit, recordAudit } from '../../domain/audit.js';
 import type { ProviderConfig } from '../../lib/config.js';
-import { readCredential } from '../../lib/credentials.js';
-import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
-import { isSuppressed } from '../../lib/suppression.js';
-import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
+import { readCredential } from '../../domain/credentials.js';
+import { withTenant, type Pool } from '../../lib/db.js';
+import { isSuppressed } from '../../domain/suppression.js';
+import type { VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
-import { createAnthropicClient } from '../llm/anthropic.js';
-import { analyzeCallTranscript, type CallAnalysis } from '../llm/callAnalysis.js';
-import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type VoiceProvider } from './providers.js';
+import { createAnthropicClient } from '../../providers/anthropic.js';
+import { analyzeCallTranscript, type CallAnalysis } from '../../domain/callAnalysis.js';
+import { CALL_REF_KEY, loadVoiceSettings } from '../../domain/voice/settings.js';
+import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type VoiceProvider } from '../../providers/voice.js';
 
 /**
  * The voiceCall workflow's bookkeeping and provider work: the `calls` read model, placing outbound
@@ -24,14 +25,6 @@ export interface VoiceCallDeps {
   masterKey: Buffer;
   /** Base URL providers reach our webhooks at (resolved late: the API may pick its port after the worker starts). */
   publicUrl: () => string;
-}
-
-/** Metadata key carrying our call reference through the provider and back in its webhooks. */
-export const CALL_REF_KEY = 'switchboardCallRef';
-
-export async function loadVoiceSettings(client: PoolClient, tenantId: string): Promise<VoiceSettings> {
-  const { rows } = await client.query<{ settings: unknown }>('select settings from voice_settings where tenant_id = $1', [tenantId]);
-  return rows[0] ? VoiceSettings.parse(rows[0].settings) : defaultVoiceSettings;
 }
 
 function providerFailure(err: unknown): never {

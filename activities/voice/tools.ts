@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { withTenant } from '../../lib/db.js';
-import { recall, remember } from '../../lib/memory.js';
+import { recall, remember } from '../../domain/memory.js';
 import { voiceTools, type VoiceToolName } from '../../lib/voice.js';
 import { createCrmActionActivities, type CrmActionDeps } from '../crm/actions.js';
 

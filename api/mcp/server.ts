@@ -1,5 +1,5 @@
 import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
-import { insertAudit, recordAudit, redactParams, type AuditEntry } from '../../lib/audit.js';
+import { insertAudit, recordAudit, redactParams, type AuditEntry } from '../../domain/audit.js';
 import { withTenant } from '../../lib/db.js';
 import type { Scope, TenantPrincipal } from '../apiKeys.js';
 import { advertisedSchema, describeIssues, ToolError, type AnyTool, type ToolCall, type ToolDeps } from './tool.js';

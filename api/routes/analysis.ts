@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { createAnthropicClient, type LlmClient } from '../../activities/llm/anthropic.js';
-import { analyzeContact, ContactAnalysis, type ContactFacts } from '../../activities/llm/contactAnalysis.js';
-import { recordAudit } from '../../lib/audit.js';
+import { createAnthropicClient, type LlmClient } from '../../providers/anthropic.js';
+import { analyzeContact, ContactAnalysis, type ContactFacts } from '../../domain/contactAnalysis.js';
+import { recordAudit } from '../../domain/audit.js';
 import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { tenantOf } from '../auth.js';

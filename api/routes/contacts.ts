@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { insertAudit } from '../../lib/audit.js';
+import { insertAudit } from '../../domain/audit.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { PhoneNumber } from '../../lib/phone.js';
 import { tenantOf } from '../auth.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { CredentialProvider, VapiAuthMode } from '../../lib/credentials.js';
+import { CredentialProvider, VapiAuthMode } from '../../domain/credentials.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId } from '../../lib/ids.js';
 import { encryptSecret } from '../../lib/secrets.js';

@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { FastifyPluginAsync } from 'fastify';
-import { toContactRow, UPSERT_CONTACTS } from '../../lib/contactCache.js';
+import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 
 /** GHL rejects nothing on our side but a 429 is retried; replays older than this are refused. */

@@ -9,7 +9,7 @@ import {
   type AuthInfo,
   type McpServerFactory,
 } from '@modelcontextprotocol/server';
-import { recordAudit } from '../../lib/audit.js';
+import { recordAudit } from '../../domain/audit.js';
 import type { TenantPrincipal } from '../apiKeys.js';
 import { createToolServer, refusedCallAudit } from '../mcp/server.js';
 import type { ToolDeps } from '../mcp/tool.js';

@@ -2,10 +2,10 @@ import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import { appendEvents, type LeadRef } from '../../activities/campaigns/store.js';
+import { appendEvents, type LeadRef } from '../../domain/campaigns/leadEvents.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
-import { isOptOutText, suppress } from '../../lib/suppression.js';
+import { isOptOutText, suppress } from '../../domain/suppression.js';
 
 /** SendGrid re-signs every delivery; an older signature is a replay. */
 const MAX_AGE_S = 10 * 60;

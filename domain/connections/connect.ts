@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ProviderConfig, ProviderName } from '../../lib/config.js';
-import { readCredential } from '../../lib/credentials.js';
+import { readCredential } from '../credentials.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { bindCrmLocation } from './ghlOAuth.js';
 import type { ProviderAccess } from './providerAccess.js';

@@ -1,6 +1,6 @@
-import type { GhlTokenSource } from '../../activities/crm/ghlClient.js';
+import type { GhlTokenSource } from '../../providers/ghl/client.js';
 import type { ProviderConfig, ProviderName } from '../../lib/config.js';
-import { readCredential } from '../../lib/credentials.js';
+import { readCredential } from '../credentials.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { refreshGhlAccessToken, REFRESH_AHEAD_MS, type GhlOAuthConfig } from './ghlOAuth.js';
 import { NotConnectedError, readConnection, type Connection, type ConnectedProvider } from './store.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { GHL_VERSIONS } from '../../activities/crm/ghlClient.js';
+import { GHL_VERSIONS } from '../../providers/ghl/client.js';
 
 /**
  * Live checks of a credential a tenant hands us, before it is stored: what the provider says the

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GhlApiError, GhlClient } from '../../activities/crm/ghlClient.js';
+import { GhlApiError, GhlClient } from '../../providers/ghl/client.js';
 import type { RunningSandbox } from '../../sandbox/server.js';
 import { control, json, startTestSandbox } from './helpers.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GhlApiError, GhlClient } from '../../activities/crm/ghlClient.js';
+import { GhlApiError, GhlClient } from '../../providers/ghl/client.js';
 
 /** A scripted fetch: answers in order, records what was asked. */
 function scripted(answers: { status: number; headers?: Record<string, string>; body?: unknown }[]) {

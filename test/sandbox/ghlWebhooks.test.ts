@@ -1,6 +1,6 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GhlClient } from '../../activities/crm/ghlClient.js';
+import { GhlClient } from '../../providers/ghl/client.js';
 import type { RunningSandbox } from '../../sandbox/server.js';
 import { control, startReceiver, startTestSandbox, waitFor } from './helpers.js';
 

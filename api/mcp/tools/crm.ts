@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ApplicationFailure } from '@temporalio/common';
-import { createCrmActionActivities, lookupCallerContact } from '../../../activities/crm/actions.js';
+import { createCrmActionActivities } from '../../../activities/crm/actions.js';
+import { lookupCallerContact } from '../../../domain/crm/callerLookup.js';
 import { PhoneNumber } from '../../../lib/phone.js';
 import { Contact, ContactPage, ContactSearch, ContactWithTimeline, getContact, searchContacts } from '../../routes/contacts.js';
 import { IdempotencyKey, runCrmAction } from '../crmActions.js';

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { forget, MEMORY_LIMITS, MemoryItem, MemorySource, recall, remember } from '../../../lib/memory.js';
+import { forget, MEMORY_LIMITS, MemoryItem, MemorySource, recall, remember } from '../../../domain/memory.js';
 import { defineTool, READ_ONLY } from '../tool.js';
 
 /**
- * Per-tenant memory (lib/memory.ts). Memory is Switchboard's own store — nothing outside changes —
+ * Per-tenant memory (domain/memory.ts). Memory is Switchboard's own store — nothing outside changes —
  * so these write Postgres directly (idempotent by key, audited) instead of starting a workflow.
  */
 

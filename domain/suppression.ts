@@ -1,5 +1,5 @@
-import type { PoolClient } from './db.js';
-import { toE164 } from './phone.js';
+import type { PoolClient } from '../lib/db.js';
+import { toE164 } from '../lib/phone.js';
 
 /**
  * The tenant-wide do-not-contact list. A contact who unsubscribed, said "stop", bounced or reported

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { withTenant, type Pool, type PoolClient } from './db.js';
+import { withTenant, type Pool, type PoolClient } from '../lib/db.js';
 
 /** One external call or tool call, as recorded in `audit_log` (rule 4 of the house). */
 export const AuditEntry = z.object({

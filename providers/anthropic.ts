@@ -1,5 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import type { ProviderConfig } from '../../lib/config.js';
+import type { ProviderConfig } from '../lib/config.js';
 
 /**
  * The one place an Anthropic client is made: the official SDK pointed at the configured base URL

@@ -1,6 +1,6 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
-import type { LlmClient } from './anthropic.js';
+import type { LlmClient } from '../providers/anthropic.js';
 
 /**
  * Claude's reading of one finished call: summary, sentiment, outcome and the next action, through a

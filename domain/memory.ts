@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { PoolClient } from './db.js';
+import type { PoolClient } from '../lib/db.js';
 
 /**
  * Per-tenant memory (sql/006_memory.sql): plain functions over a client already inside

@@ -1,4 +1,4 @@
-import { toE164 } from './phone.js';
+import { toE164 } from '../lib/phone.js';
 
 /**
  * The contacts cache: how a GoHighLevel contact (from a search page or a webhook) becomes a row,

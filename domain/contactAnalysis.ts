@@ -1,6 +1,6 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
-import type { LlmClient } from './anthropic.js';
+import type { LlmClient } from '../providers/anthropic.js';
 
 /**
  * A Claude analysis of one contact (intent, stage, risks, next best action), grounded only in the

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { withTenant, type Pool } from './db.js';
-import { decryptSecret } from './secrets.js';
+import { withTenant, type Pool } from '../lib/db.js';
+import { decryptSecret } from '../lib/secrets.js';
 
 export const CredentialProvider = z.enum(['vapi', 'retell']);
 export type CredentialProvider = z.infer<typeof CredentialProvider>;

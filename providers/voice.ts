@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ProviderConfig } from '../../lib/config.js';
+import type { ProviderConfig } from '../lib/config.js';
 
 /**
  * Vapi and Retell REST clients (plain fetch, configurable base URL: the live API or the sandbox)

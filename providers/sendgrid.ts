@@ -1,6 +1,6 @@
 import { Client } from '@sendgrid/client';
 import { MailService } from '@sendgrid/mail';
-import type { ProviderConfig } from '../../lib/config.js';
+import type { ProviderConfig } from '../lib/config.js';
 
 /**
  * SendGrid v3 mail send through the official SDK (`@sendgrid/mail` on `@sendgrid/client`), pointed at

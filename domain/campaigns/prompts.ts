@@ -1,7 +1,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
-import { isOptOutText } from '../../lib/suppression.js';
-import type { LlmClient } from '../llm/anthropic.js';
+import { isOptOutText } from '../suppression.js';
+import type { LlmClient } from '../../providers/anthropic.js';
 
 /**
  * What Claude does for a campaign: a research brief, a personalised email, a reply's classification
