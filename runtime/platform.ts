@@ -11,7 +11,8 @@ import { ensureAllSyncSchedules } from '../api/crmSchedules.js';
 import { buildApi } from '../api/server.js';
 import { startSandbox } from '../sandbox/server.js';
 import { connectNative, startWorker, type WorkerHandle } from '../workers/worker.js';
-import { ensureAdminKey, ensureDemoTenant, ensureMasterKey } from './bootstrap.js';
+import { createProviderAccess, resolvePlatformTenant } from '../domain/connections/providerAccess.js';
+import { DEMO_TENANT, ensureAdminKey, ensureDemoTenant, ensureMasterKey } from './bootstrap.js';
 import { embeddedPostgresUrl, startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.js';
 import { migrate } from './migrate.js';
 import { connectionOptions, startDevServer, type DevServer } from './temporal.js';
@@ -151,6 +152,23 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
     const connection = await connectNative(connectionOptions(config.temporal, tmp.address), log);
     cleanups.push(() => connection.close());
 
+    const masterKey = await ensureMasterKey(config);
+    const platformTenant = await resolvePlatformTenant(pool, config, DEMO_TENANT);
+    const apiBaseUrl = () => config.publicUrl ?? platform.apiUrl ?? `http://${config.api.host}:${config.api.port}`;
+    // One resolver per process: every provider call of every tenant goes through its own connection.
+    const access = createProviderAccess({
+      pool,
+      masterKey,
+      providers: config.providers,
+      platformTenant,
+      ghlOAuth: config.ghlOAuth && {
+        ...config.ghlOAuth,
+        tokenUrl: `${config.providers.ghl.baseUrl.replace(/\/+$/, '')}/oauth/token`,
+        redirectUri: () => `${apiBaseUrl()}/oauth/ghl/callback`,
+      },
+    });
+    if (platformTenant) log.info({ platformTenant }, 'the platform provider keys serve this tenant only');
+
     const platform: Platform = {
       config,
       pool,
@@ -165,18 +183,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
 
     if (opts.roles.includes('worker')) {
       const ghlBudget = new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst });
-      const deps = {
-        pool,
-        ghl: config.providers.ghl,
-        ghlBudget,
-        vapi: config.providers.vapi,
-        retell: config.providers.retell,
-        anthropic: config.providers.anthropic,
-        anthropicModel: config.anthropicModel,
-        sendgrid: config.providers.sendgrid,
-        masterKey: await ensureMasterKey(config),
-        publicUrl: () => config.publicUrl ?? platform.apiUrl ?? `http://${config.api.host}:${config.api.port}`,
-      };
+      const deps = { pool, access, ghlBudget, anthropicModel: config.anthropicModel, publicUrl: apiBaseUrl };
       platform.worker = await startWorker({ config, connection, deps, log });
       const worker = platform.worker;
       cleanups.push(() => worker.shutdown());

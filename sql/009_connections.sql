@@ -55,11 +55,24 @@ select 'platform_tenant', coalesce(
 )
 where coalesce((select min(id) from tenants having count(*) = 1), (select min(tenant_id) from crm_connections having count(*) = 1)) is not null;
 
+-- When each outbound attempt first dialled: a retry after a crash looks for the call the provider
+-- may already have accepted among every call placed since then (not only the latest hundred).
+create table call_dial_attempts (
+  tenant_id    text not null references tenants(id) on delete cascade,
+  workflow_id  text not null,
+  attempt      integer not null,
+  started_at   timestamptz not null default now(),
+  primary key (tenant_id, workflow_id, attempt)
+);
+
 alter table provider_connections enable row level security;
 create policy tenant_isolation on provider_connections using (tenant_id = current_setting('app.tenant_id', true));
 grant select, insert, update, delete on provider_connections to switchboard_tenant;
 alter table oauth_states enable row level security;
 create policy tenant_isolation on oauth_states using (tenant_id = current_setting('app.tenant_id', true));
 grant select, insert, delete on oauth_states to switchboard_tenant;
+alter table call_dial_attempts enable row level security;
+create policy tenant_isolation on call_dial_attempts using (tenant_id = current_setting('app.tenant_id', true));
+grant select, insert, update on call_dial_attempts to switchboard_tenant;
 -- A disconnected tenant keeps its sync settings; the schedule pauses instead.
 grant insert, update, delete on crm_connections to switchboard_tenant;

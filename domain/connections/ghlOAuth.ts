@@ -19,8 +19,8 @@ export interface GhlOAuthConfig {
   /** `<GHL base URL>/oauth/token`. */
   tokenUrl: string;
   scopes: string[];
-  /** Where GHL sends the browser back: `<public URL>/oauth/ghl/callback`. */
-  redirectUri: string;
+  /** Where GHL sends the browser back: `<public URL>/oauth/ghl/callback` (known once the API listens). */
+  redirectUri(): string;
 }
 
 /** Refresh when the access token has less than this left, so no request starts with a dying token. */
@@ -46,7 +46,6 @@ async function tokenRequest(cfg: GhlOAuthConfig, grant: Record<string, string>):
     client_id: cfg.clientId,
     client_secret: cfg.clientSecret,
     user_type: 'Location',
-    redirect_uri: cfg.redirectUri,
     ...grant,
   });
   const res = await fetch(cfg.tokenUrl, {
@@ -91,7 +90,7 @@ export async function beginGhlAuthorization(
   const url = new URL(cfg.authorizeUrl);
   url.searchParams.set('response_type', 'code');
   url.searchParams.set('client_id', cfg.clientId);
-  url.searchParams.set('redirect_uri', cfg.redirectUri);
+  url.searchParams.set('redirect_uri', cfg.redirectUri());
   url.searchParams.set('scope', cfg.scopes.join(' '));
   url.searchParams.set('state', state);
   return { url: url.toString(), state, expiresAt };
@@ -119,7 +118,7 @@ export async function completeGhlAuthorization(
   if (!pending) throw new OAuthCallbackError('this authorization link is unknown, used or expired: start again');
   let token: TokenResponse;
   try {
-    token = await tokenRequest(cfg, { grant_type: 'authorization_code', code: input.code });
+    token = await tokenRequest(cfg, { grant_type: 'authorization_code', code: input.code, redirect_uri: cfg.redirectUri() });
   } catch (err) {
     throw new OAuthCallbackError((err as Error).message);
   }

@@ -1,9 +1,10 @@
 import type { GhlTokenSource } from '../../providers/ghl/client.js';
 import type { ProviderConfig, ProviderName } from '../../lib/config.js';
+import { createAnthropicClient, type LlmClient, type LlmClientOptions } from '../../providers/anthropic.js';
 import { readCredential } from '../credentials.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { refreshGhlAccessToken, REFRESH_AHEAD_MS, type GhlOAuthConfig } from './ghlOAuth.js';
-import { NotConnectedError, readConnection, type Connection, type ConnectedProvider } from './store.js';
+import { NotConnectedError, readConnection, recordedPlatformTenant, type Connection, type ConnectedProvider } from './store.js';
 
 /**
  * The one resolver from a tenant id to the provider account it acts through. Every provider call
@@ -94,8 +95,12 @@ export function createProviderAccess(deps: ProviderAccessDeps) {
     }
   }
 
-  return {
+  const llms = new Map<string, { apiKey: string; llm: LlmClient }>();
+
+  const access = {
     isPlatformTenant: isPlatform,
+    /** Whether a provider is the live service or the local sandbox (the same for every tenant). */
+    mode: (provider: ProviderName): ProviderConfig['mode'] => deps.providers[provider].mode,
     /** Drops what this process remembers of the tenant's connections (after a change). */
     forget,
 
@@ -167,5 +172,32 @@ export function createProviderAccess(deps: ProviderAccessDeps) {
       if (isPlatform(tenantId)) return { mode, baseUrl, apiKey, via: 'platform', accountId: null };
       throw new NotConnectedError('retell', 'missing');
     },
+
+    /** A Claude client on the tenant's key (or the platform's), reused while the key stays the same. */
+    async llm(tenantId: string, opts: LlmClientOptions = {}): Promise<LlmClient> {
+      const key = await access.anthropic(tenantId);
+      const memo = `${tenantId}\u0000${opts.model ?? ''}\u0000${opts.maxRetries ?? ''}\u0000${opts.timeoutMs ?? ''}`;
+      const hit = llms.get(memo);
+      if (hit && hit.apiKey === key.apiKey) return hit.llm;
+      const llm = createAnthropicClient(key, opts);
+      llms.set(memo, { apiKey: key.apiKey, llm });
+      return llm;
+    },
   };
+  return access;
+}
+
+/**
+ * The platform tenant: configured, else the one an upgrade recorded (an install with one tenant
+ * keeps its platform keys), else the demo tenant when every provider is the keyless sandbox.
+ */
+export async function resolvePlatformTenant(
+  pool: Pool,
+  config: { platformTenant: string | undefined; providers: Record<ProviderName, ProviderConfig> },
+  demoTenant: string,
+): Promise<string | undefined> {
+  if (config.platformTenant) return config.platformTenant;
+  const recorded = await recordedPlatformTenant(pool);
+  if (recorded) return recorded;
+  return Object.values(config.providers).every((p) => p.mode === 'sandbox') ? demoTenant : undefined;
 }

@@ -318,6 +318,19 @@ export class GhlClient {
 
   // Calendars -----------------------------------------------------------------------------------
 
+  /** The location's calendars (ids and names). */
+  async listCalendars(locationId: string): Promise<Array<{ id: string; name?: string }>> {
+    const r = await this.request({
+      method: 'GET',
+      path: '/calendars/',
+      family: 'calendars',
+      query: { locationId },
+      schema: z.looseObject({ calendars: z.array(z.looseObject({ id: z.string(), name: z.string().optional() })) }),
+      idempotent: true,
+    });
+    return r.calendars;
+  }
+
   /** Free slots keyed by local date (`YYYY-MM-DD` → ISO start times with offset). Range ≤ 31 days. */
   async getFreeSlots(input: { calendarId: string; startDate: Date | number; endDate: Date | number; timezone?: string }): Promise<Record<string, string[]>> {
     const r = await this.request({
