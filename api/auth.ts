@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from '../lib/db.js';
 import { findTenantKey, hashKey, sameKey, type Principal, type Scope, type TenantPrincipal } from './apiKeys.js';
+import { fail } from './http/errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -58,20 +59,20 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(async (app, opts)
     const key = presentedKey(req);
     if (!key) {
       void reply.header('WWW-Authenticate', 'Bearer realm="switchboard"');
-      void reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'missing API key: send Authorization: Bearer <key> or x-api-key' });
+      void fail(reply, 401, 'missing API key: send Authorization: Bearer <key> or x-api-key');
       return false;
     }
     const principal: Principal | undefined = sameKey(hashKey(key), adminHash) ? { kind: 'admin' } : await lookup(key);
     if (!principal) {
       void reply.header('WWW-Authenticate', 'Bearer realm="switchboard", error="invalid_token"');
-      void reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'invalid or revoked API key' });
+      void fail(reply, 401, 'invalid or revoked API key');
       return false;
     }
     req.principal = principal;
     return true;
   };
   const notForAdmin = (reply: FastifyReply) =>
-    reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'the platform admin key is not bound to a tenant; use a tenant API key' });
+    fail(reply, 403, 'the platform admin key is not bound to a tenant; use a tenant API key');
 
   app.decorate('requireScope', (scope: Scope) => async (req: FastifyRequest, reply: FastifyReply) => {
     if (!(await identify(req, reply))) return reply;
@@ -81,7 +82,7 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(async (app, opts)
       return notForAdmin(reply);
     }
     if (!principal.scopes.includes(scope)) {
-      return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this API key lacks the '${scope}' scope` });
+      return fail(reply, 403, `this API key lacks the '${scope}' scope`);
     }
   });
   app.decorate('requireTenantKey', () => async (req: FastifyRequest, reply: FastifyReply) => {
@@ -94,6 +95,6 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(async (app, opts)
 export function assertTenantAccess(req: FastifyRequest, reply: FastifyReply, tenantId: string): boolean {
   const p = req.principal;
   if (p?.kind === 'admin' || (p?.kind === 'tenant' && p.tenantId === tenantId)) return true;
-  void reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: `this API key does not belong to tenant '${tenantId}'` });
+  void fail(reply, 403, `this API key does not belong to tenant '${tenantId}'`);
   return false;
 }

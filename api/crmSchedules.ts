@@ -2,7 +2,7 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@tem
 import type { Pool } from '../lib/db.js';
 import { workflowIds } from '../lib/ids.js';
 import { TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
-import type { crmSync } from '../workflows/crmSync.js';
+import { crmSync } from '../workflows/crmSync.js';
 
 export const syncScheduleId = (tenantId: string) => `${workflowIds.crmSync(tenantId, 'ghl')}:schedule`;
 
@@ -18,7 +18,7 @@ export async function ensureSyncSchedule(client: Client, taskQueue: string, tena
       spec,
       action: {
         type: 'startWorkflow',
-        workflowType: 'crmSync' satisfies (typeof crmSync)['name'],
+        workflowType: crmSync,
         workflowId: workflowIds.crmSync(tenantId, 'ghl'),
         args: [{ tenantId, mode: 'auto' }] satisfies Parameters<typeof crmSync>,
         taskQueue,

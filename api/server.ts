@@ -12,8 +12,10 @@ import type { Logger } from '../lib/logger.js';
 import { hashKey } from './apiKeys.js';
 import { authPlugin } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
+import { errorBody, serviceErrorBody } from './http/errors.js';
+import { mcpRoutes } from './mcp/http.js';
 import type { ToolDeps } from './mcp/tool.js';
-import { analysisLlm, analysisRoutes } from './routes/analysis.js';
+import { analysisRoutes } from './routes/analysis.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { campaignRoutes } from './routes/campaigns.js';
@@ -23,11 +25,12 @@ import { crmSyncRoutes } from './routes/crmSync.js';
 import { ghlWebhookRoutes, type GhlWebhookKeys } from './routes/ghlWebhooks.js';
 import { healthRoutes } from './routes/health.js';
 import { insightRoutes } from './routes/insights.js';
-import { mcpRoutes } from './routes/mcp.js';
 import { callRoutes } from './routes/calls.js';
 import { voiceWebhookRoutes } from './routes/voiceWebhooks.js';
 import { tenantVoiceCache } from './voiceTenants.js';
 import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
+import { analysisLlm } from './services/contactAnalysis.js';
+import { ServiceError } from './services/errors.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -96,8 +99,10 @@ export async function buildApi(deps: ApiDeps) {
         const where = `${err.validationContext ?? 'request'}${v.instancePath.replaceAll('/', '.')}`;
         return `${where}: ${v.message}`;
       });
-      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: problems.join('; ') });
+      return reply.code(400).send(errorBody(400, problems.join('; ')));
     }
+    // A service's refusal (not found, conflict, bad field): routes let it through to here.
+    if (err instanceof ServiceError) return reply.code(err.status).send(serviceErrorBody(err, req.routeOptions.schema));
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
     return reply.code(status).send({
@@ -107,7 +112,7 @@ export async function buildApi(deps: ApiDeps) {
     });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+    reply.code(404).send(errorBody(404, `no route ${req.method} ${req.url.split('?')[0]}`)),
   );
 
   await app.register(helmet, {

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { loadConfigOrExit } from '../lib/config.js';
 import { TenantId, workflowIds } from '../lib/ids.js';
 import { TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
-import { syncProgressQuery, type crmSync, type CrmSyncProgress } from '../workflows/crmSync.js';
+import { crmSync, syncProgressQuery, type CrmSyncProgress } from '../workflows/crmSync.js';
 import { connectionOptions } from './temporal.js';
 
 const usage = 'usage: npm run cli -- sync --tenant <id> [--mode auto|full|incremental]';
@@ -47,7 +47,7 @@ async function sync(argv: string[]): Promise<void> {
     fail(`cannot reach Temporal at ${address} (${err.message}); is \`npm start\` running, or TEMPORAL_ADDRESS set?`),
   );
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const handle = await client.workflow.start<typeof crmSync>('crmSync', {
+  const handle = await client.workflow.start(crmSync, {
     taskQueue: config.temporal.taskQueue,
     workflowId: workflowIds.crmSync(tenant, 'ghl'),
     args: [{ tenantId: tenant, mode }],

@@ -61,6 +61,13 @@ const EventsBody = z.object({
   reason: z.string().optional(),
   url: z.string().optional(),
 });
+const Sender = z.object({ email: z.string().regex(EMAIL_RE, 'not an email address'), name: z.string().optional() });
+const KeyBody = z.object({
+  apiKey: z.string().min(1),
+  senders: z.array(Sender),
+  /** What `GET /v3/scopes` lists for the key; without `mail.send` every send is refused (default: full access). */
+  scopes: z.array(z.string().min(1)).optional(),
+});
 const ReplyBody = z.object({
   messageId: z.string().min(1),
   text: z.string().min(1),
@@ -81,6 +88,34 @@ export interface StoredEmail {
   customArgs?: Record<string, string>;
   categories?: string[];
   headers?: Record<string, string>;
+}
+
+/** A key registered through the control API: it may send only from its verified senders. */
+interface RegisteredKey {
+  senders: { id: number; email: string; name: string }[];
+  scopes: string[];
+}
+
+/** What a full-access key's `GET /v3/scopes` lists (a subset of SendGrid's, the ones near what we use). */
+const FULL_ACCESS_SCOPES = [
+  'mail.send',
+  'mail.batch.create',
+  'mail.batch.read',
+  'sender_verification_eligible',
+  'templates.read',
+  'suppression.read',
+  'stats.read',
+  'user.webhooks.event.settings.read',
+  'user.webhooks.event.settings.update',
+  'user.webhooks.parse.settings.read',
+  'user.webhooks.parse.settings.update',
+];
+const SENDER_MISMATCH =
+  'The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved.';
+
+/** The key in `Authorization: Bearer <key>` (or the credential of a Basic header). */
+function apiKeyOf(authorization: string | undefined): string {
+  return authorization ? authorization.slice(authorization.indexOf(' ') + 1).trim() : '';
 }
 
 interface OutboundDelivery {
@@ -141,6 +176,8 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
   let deliveries: OutboundDelivery[] = [];
   let config: z.infer<typeof ConfigBody> = {};
   let eventCount = 0;
+  let apiKeys = new Map<string, RegisteredKey>();
+  let senderIds = 0;
   let keys: { privateKey: KeyObject; publicKey: KeyObject } | undefined;
   const pending = new Set<Promise<unknown>>();
 
@@ -276,6 +313,15 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
         if (!parsed.success) invalid(parsed.error.issues.map((i) => ({ message: i.message, field: i.path.map(String).join('.') || null })));
         const b = parsed.data!;
         validate(b);
+        // Registered keys are held to their verified senders, like a real account; other keys send as anyone.
+        const registered = apiKeys.get(apiKeyOf(req.headers.authorization));
+        if (registered && !registered.scopes.includes('mail.send')) {
+          throw new ProviderHttpError(403, sgError(403, 'access forbidden'));
+        }
+        const fromEmail = b.from!.email!.toLowerCase();
+        if (registered && !registered.senders.some((s) => s.email.toLowerCase() === fromEmail)) {
+          throw new ProviderHttpError(403, sgError(403, SENDER_MISMATCH, 'from'));
+        }
         const messageId = ids.alnum(22);
         const email: StoredEmail = {
           messageId,
@@ -297,8 +343,38 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
         }
         return reply.status(202).header('x-message-id', messageId).send();
       });
+
+      app.get('/v3/verified_senders', async (req) => {
+        const registered = apiKeys.get(apiKeyOf(req.headers.authorization));
+        const results = (registered?.senders ?? []).map((s) => ({
+          id: s.id,
+          nickname: s.name || s.email,
+          from_email: s.email,
+          from_name: s.name,
+          reply_to: s.email,
+          reply_to_name: s.name,
+          verified: true,
+          locked: false,
+        }));
+        return { results };
+      });
+
+      // How an app checks a pasted key: any accepted key answers, listing what it may do.
+      app.get('/v3/scopes', async (req) => ({
+        scopes: apiKeys.get(apiKeyOf(req.headers.authorization))?.scopes ?? FULL_ACCESS_SCOPES,
+      }));
     },
     control(app: FastifyInstance) {
+      app.post('/keys', async (req, reply) => {
+        const parsed = KeyBody.safeParse(req.body);
+        if (!parsed.success) {
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
+        }
+        const senders = parsed.data.senders.map((s) => ({ id: ++senderIds, email: s.email, name: s.name ?? '' }));
+        const key: RegisteredKey = { senders, scopes: parsed.data.scopes ?? FULL_ACCESS_SCOPES };
+        apiKeys.set(parsed.data.apiKey, key);
+        return reply.status(201).send({ apiKey: parsed.data.apiKey, ...key });
+      });
       app.get('/emails', async (req) => {
         const q = z.object({ to: z.string().optional(), limit: z.coerce.number().int().min(1).max(10_000).default(100) }).safeParse(req.query);
         const to = q.success ? q.data.to?.toLowerCase() : undefined;
@@ -352,7 +428,14 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
       deliveries = [];
       config = {};
       eventCount = 0;
+      apiKeys = new Map();
+      senderIds = 0;
     },
-    counts: () => ({ emails: emails.size, eventsDelivered: eventCount, deliveries: deliveries.length }),
+    counts: () => ({
+      emails: emails.size,
+      eventsDelivered: eventCount,
+      deliveries: deliveries.length,
+      apiKeys: apiKeys.size,
+    }),
   };
 }

@@ -4,7 +4,7 @@ import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { workflowIds } from '../../lib/ids.js';
 import { ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
-import type { crmAction, CrmActionInput, CrmActionName, CrmActionResult } from '../../workflows/crmAction.js';
+import { crmAction, type CrmActionInput, type CrmActionName, type CrmActionResult } from '../../workflows/crmAction.js';
 import { ToolError, type ToolCall } from './tool.js';
 
 /** A client's key for a write it may retry; it becomes part of the workflow id. */
@@ -45,7 +45,7 @@ export async function runCrmAction<A extends CrmActionName>(
   const phone = 'phone' in input ? input.phone : undefined;
   let repeated = false;
   try {
-    await temporal.workflow.start<typeof crmAction>('crmAction', {
+    await temporal.workflow.start(crmAction, {
       taskQueue,
       workflowId,
       args: [input],

@@ -44,7 +44,11 @@ export interface ToolCall {
   signal: AbortSignal;
 }
 
-/** A failure the caller can act on (not found, not connected, …): its message goes back as the tool result. */
+/**
+ * A failure the caller can act on that only the tool knows of (a bad argument combination, a write
+ * still running, …): its message goes back as the tool result. The services' own refusals
+ * (api/services/errors.ts) go back the same way without translation.
+ */
 export class ToolError extends Error {
   override readonly name = 'ToolError';
 }

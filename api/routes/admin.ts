@@ -4,6 +4,7 @@ import type { Pool } from '../../lib/db.js';
 import { TenantId } from '../../lib/ids.js';
 import { createApiKey, Scope } from '../apiKeys.js';
 import { assertTenantAccess, tenantOf } from '../auth.js';
+import { ErrorBody, fail } from '../http/errors.js';
 
 const Tenant = z.object({ id: z.string(), name: z.string(), createdAt: z.string() });
 const ApiKeyInfo = z.object({
@@ -16,7 +17,6 @@ const ApiKeyInfo = z.object({
   lastUsedAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
 });
-const Error = z.object({ statusCode: z.number(), error: z.string(), message: z.string() });
 const TenantParams = z.object({ tenantId: TenantId });
 
 /**
@@ -34,19 +34,19 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
         summary: 'Create a tenant (platform admin key only)',
         tags: ['admin'],
         body: z.strictObject({ id: TenantId, name: z.string().trim().min(1).max(200) }),
-        response: { 201: Tenant, 403: Error, 409: Error },
+        response: { 201: Tenant, 403: ErrorBody, 409: ErrorBody },
       },
     },
     async (req, reply) => {
       if (req.principal?.kind !== 'admin') {
-        return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'only the platform admin key creates tenants' });
+        return fail(reply, 403, 'only the platform admin key creates tenants');
       }
       const { rows } = await pool.query<{ id: string; name: string; created_at: Date }>(
         'insert into tenants (id, name) values ($1, $2) on conflict (id) do nothing returning id, name, created_at',
         [req.body.id, req.body.name],
       );
       const row = rows[0];
-      if (!row) return reply.code(409).send({ statusCode: 409, error: 'Conflict', message: `tenant '${req.body.id}' already exists` });
+      if (!row) return fail(reply, 409, `tenant '${req.body.id}' already exists`);
       return reply.code(201).send({ id: row.id, name: row.name, createdAt: row.created_at.toISOString() });
     },
   );
@@ -79,13 +79,13 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
           name: z.string().trim().min(1).max(200),
           scopes: z.array(Scope).min(1).refine((s) => new Set(s).size === s.length, 'scopes must not repeat'),
         }),
-        response: { 201: ApiKeyInfo.omit({ lastUsedAt: true, revokedAt: true }).extend({ key: z.string() }), 403: Error, 404: Error },
+        response: { 201: ApiKeyInfo.omit({ lastUsedAt: true, revokedAt: true }).extend({ key: z.string() }), 403: ErrorBody, 404: ErrorBody },
       },
     },
     async (req, reply) => {
       if (!assertTenantAccess(req, reply, req.params.tenantId)) return reply;
       const exists = await pool.query('select 1 from tenants where id = $1', [req.params.tenantId]);
-      if (!exists.rowCount) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `tenant '${req.params.tenantId}' does not exist` });
+      if (!exists.rowCount) return fail(reply, 404, `tenant '${req.params.tenantId}' does not exist`);
       const created = await createApiKey(pool, req.params.tenantId, req.body.name, req.body.scopes);
       return reply.code(201).send(created);
     },
@@ -95,7 +95,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     '/v1/admin/tenants/:tenantId/keys',
     {
       preHandler: app.requireScope('admin'),
-      schema: { summary: "List a tenant's API keys (never the keys themselves)", tags: ['admin'], params: TenantParams, response: { 200: z.object({ keys: z.array(ApiKeyInfo) }), 403: Error } },
+      schema: { summary: "List a tenant's API keys (never the keys themselves)", tags: ['admin'], params: TenantParams, response: { 200: z.object({ keys: z.array(ApiKeyInfo) }), 403: ErrorBody } },
     },
     async (req, reply) => {
       if (!assertTenantAccess(req, reply, req.params.tenantId)) return reply;
@@ -116,7 +116,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     '/v1/admin/tenants/:tenantId/keys/:keyId',
     {
       preHandler: app.requireScope('admin'),
-      schema: { summary: 'Revoke an API key', tags: ['admin'], params: TenantParams.extend({ keyId: z.string().min(1) }), response: { 204: z.null(), 403: Error, 404: Error } },
+      schema: { summary: 'Revoke an API key', tags: ['admin'], params: TenantParams.extend({ keyId: z.string().min(1) }), response: { 204: z.null(), 403: ErrorBody, 404: ErrorBody } },
     },
     async (req, reply) => {
       if (!assertTenantAccess(req, reply, req.params.tenantId)) return reply;
@@ -124,7 +124,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
         'update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1 and tenant_id = $2',
         [req.params.keyId, req.params.tenantId],
       );
-      if (!rowCount) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no key '${req.params.keyId}' in tenant '${req.params.tenantId}'` });
+      if (!rowCount) return fail(reply, 404, `no key '${req.params.keyId}' in tenant '${req.params.tenantId}'`);
       app.forgetApiKey(req.params.keyId);
       return reply.code(204).send(null);
     },

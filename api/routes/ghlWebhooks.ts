@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsync } from 'fastify';
 import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
 import { withTenant, type Pool } from '../../lib/db.js';
+import { fail } from '../http/errors.js';
 
 /** GHL rejects nothing on our side but a 429 is retried; replays older than this are refused. */
 const MAX_AGE_MS = 5 * 60_000;
@@ -73,29 +74,29 @@ export const ghlWebhookRoutes: FastifyPluginAsync<{ pool: Pool; keys: GhlWebhook
 
   app.post('/webhooks/ghl', { config: { rateLimit: false }, schema: { summary: 'GoHighLevel webhooks', tags: ['webhooks'] } }, async (req, reply) => {
     const raw = req.body;
-    if (!Buffer.isBuffer(raw)) return reply.code(415).send({ statusCode: 415, error: 'Unsupported Media Type', message: 'expected application/json' });
+    if (!Buffer.isBuffer(raw)) return fail(reply, 415, 'expected application/json');
     const edSig = header(req.headers['x-ghl-signature']);
     const rsaSig = header(req.headers['x-wh-signature']);
     if (!rsa && !ed25519) {
       req.log.error('GHL webhook received but no webhook public key is configured (GHL_WEBHOOK_PUBLIC_KEY / GHL_WEBHOOK_ED25519_PUBLIC_KEY)');
-      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'webhook signatures cannot be checked: no GHL public key configured' });
+      return fail(reply, 401, 'webhook signatures cannot be checked: no GHL public key configured');
     }
-    if (!edSig && !rsaSig) return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'missing x-ghl-signature or x-wh-signature' });
-    if (!authentic(raw, edSig, rsaSig)) return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'invalid webhook signature' });
+    if (!edSig && !rsaSig) return fail(reply, 401, 'missing x-ghl-signature or x-wh-signature');
+    if (!authentic(raw, edSig, rsaSig)) return fail(reply, 401, 'invalid webhook signature');
 
     let json: unknown;
     try {
       json = JSON.parse(raw.toString('utf8'));
     } catch {
-      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: 'body is not valid JSON' });
+      return fail(reply, 400, 'body is not valid JSON');
     }
     const envelope = Envelope.safeParse(json);
     if (!envelope.success) {
-      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: envelope.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
+      return fail(reply, 400, envelope.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
     }
     const event = envelope.data;
     if (Math.abs(Date.now() - Date.parse(event.timestamp)) > MAX_AGE_MS) {
-      return reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: `stale webhook: timestamp ${event.timestamp} is more than 5 minutes off` });
+      return fail(reply, 401, `stale webhook: timestamp ${event.timestamp} is more than 5 minutes off`);
     }
     const tenant = await pool.query<{ tenant_id: string }>('select tenant_id from crm_connections where location_id = $1', [event.locationId]);
     const tenantId = tenant.rows[0]?.tenant_id;
@@ -143,7 +144,7 @@ export const ghlWebhookRoutes: FastifyPluginAsync<{ pool: Pool; keys: GhlWebhook
       throw err;
     });
     if (applied instanceof z.ZodError) {
-      return reply.code(400).send({ statusCode: 400, error: 'Bad Request', message: applied.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; ') });
+      return fail(reply, 400, applied.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
     }
     return { ok: true, applied: applied === 'applied', duplicate: applied === 'duplicate' };
   });

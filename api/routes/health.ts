@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Pool } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
 import { WorkflowKindKey } from '../../lib/searchAttributes.js';
-import type { readinessProbe } from '../../workflows/readinessProbe.js';
+import { readinessProbe } from '../../workflows/readinessProbe.js';
 
 const Check = z.object({
   ok: z.boolean(),
@@ -45,7 +45,7 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
 
 async function probeRoundTrip(deps: ReadinessDeps): Promise<void> {
   const probeId = randomUUID();
-  const handle = await deps.temporal.workflow.start<typeof readinessProbe>('readinessProbe', {
+  const handle = await deps.temporal.workflow.start(readinessProbe, {
     taskQueue: deps.taskQueue,
     workflowId: workflowIds.readinessProbe(probeId),
     args: [{ probeId }],

@@ -1,11 +1,13 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { appendEvents, type LeadRef } from '../../domain/campaigns/leadEvents.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
 import { isOptOutText, suppress } from '../../domain/suppression.js';
+import { replyReceivedSignal } from '../../workflows/leadOutreach.js';
+import { fail } from '../http/errors.js';
 
 /** SendGrid re-signs every delivery; an older signature is a replay. */
 const MAX_AGE_S = 10 * 60;
@@ -43,10 +45,6 @@ export function sendgridPublicKey(raw: string): KeyObject {
   return raw.includes('BEGIN PUBLIC KEY') ? createPublicKey(raw) : createPublicKey({ key: Buffer.from(raw, 'base64'), format: 'der', type: 'spki' });
 }
 
-function bad(reply: FastifyReply, status: number, message: string) {
-  return reply.code(status).send({ statusCode: status, error: status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Bad Request', message });
-}
-
 /**
  * SendGrid's two webhooks, per tenant:
  * - `POST /webhooks/sendgrid/events/:tenantId`: the Event Webhook, ECDSA-verified, each `sg_event_id`
@@ -63,26 +61,26 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{ pool: Pool; temporal: C
 
   app.post<{ Params: { tenantId: string } }>('/webhooks/sendgrid/events/:tenantId', { config: { rateLimit: false }, schema: { summary: 'SendGrid Event Webhook (signed)', tags: ['webhooks'] } }, async (req, reply) => {
     const raw = req.body;
-    if (!Buffer.isBuffer(raw)) return bad(reply, 400, 'expected application/json');
+    if (!Buffer.isBuffer(raw)) return fail(reply, 400, 'expected application/json');
     if (!key) {
       req.log.error('SendGrid event received but no verification key is configured (SENDGRID_WEBHOOK_PUBLIC_KEY)');
-      return bad(reply, 401, 'event signatures cannot be checked: no SendGrid verification key configured');
+      return fail(reply, 401, 'event signatures cannot be checked: no SendGrid verification key configured');
     }
     const signature = req.headers['x-twilio-email-event-webhook-signature'];
     const timestamp = req.headers['x-twilio-email-event-webhook-timestamp'];
-    if (typeof signature !== 'string' || typeof timestamp !== 'string') return bad(reply, 401, 'missing X-Twilio-Email-Event-Webhook-Signature or -Timestamp');
-    if (!verify('sha256', Buffer.concat([Buffer.from(timestamp), raw]), key, Buffer.from(signature, 'base64'))) return bad(reply, 401, 'invalid event webhook signature');
-    if (!/^\d+$/.test(timestamp) || Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_AGE_S) return bad(reply, 401, `stale event webhook: timestamp ${timestamp} is more than 10 minutes off`);
+    if (typeof signature !== 'string' || typeof timestamp !== 'string') return fail(reply, 401, 'missing X-Twilio-Email-Event-Webhook-Signature or -Timestamp');
+    if (!verify('sha256', Buffer.concat([Buffer.from(timestamp), raw]), key, Buffer.from(signature, 'base64'))) return fail(reply, 401, 'invalid event webhook signature');
+    if (!/^\d+$/.test(timestamp) || Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_AGE_S) return fail(reply, 401, `stale event webhook: timestamp ${timestamp} is more than 10 minutes off`);
     const { tenantId } = req.params;
-    if (!(await tenantExists(tenantId))) return bad(reply, 404, `no tenant ${tenantId}`);
+    if (!(await tenantExists(tenantId))) return fail(reply, 404, `no tenant ${tenantId}`);
 
     let parsed: z.infer<typeof SgEvent>[];
     try {
       const result = z.array(SgEvent).safeParse(JSON.parse(raw.toString('utf8')));
-      if (!result.success) return bad(reply, 400, result.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
+      if (!result.success) return fail(reply, 400, result.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
       parsed = result.data;
     } catch {
-      return bad(reply, 400, 'body is not valid JSON');
+      return fail(reply, 400, 'body is not valid JSON');
     }
 
     const counts = await withTenant(pool, tenantId, async (c) => {
@@ -116,22 +114,22 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{ pool: Pool; temporal: C
   app.post<{ Params: { tenantId: string } }>('/webhooks/sendgrid/inbound/:tenantId', { config: { rateLimit: false }, schema: { summary: 'SendGrid Inbound Parse (replies)', tags: ['webhooks'] } }, async (req, reply) => {
     const raw = req.body;
     const contentType = req.headers['content-type'];
-    if (!Buffer.isBuffer(raw) || !contentType?.startsWith('multipart/form-data')) return bad(reply, 400, 'expected multipart/form-data (SendGrid Inbound Parse)');
+    if (!Buffer.isBuffer(raw) || !contentType?.startsWith('multipart/form-data')) return fail(reply, 400, 'expected multipart/form-data (SendGrid Inbound Parse)');
     const { tenantId } = req.params;
     // 4xx makes SendGrid drop the message: right for a wrong URL, so a missing tenant is a 404.
-    if (!(await tenantExists(tenantId))) return bad(reply, 404, `no tenant ${tenantId}`);
+    if (!(await tenantExists(tenantId))) return fail(reply, 404, `no tenant ${tenantId}`);
     let form: FormData;
     try {
       form = await new Response(new Uint8Array(raw), { headers: { 'content-type': contentType } }).formData();
     } catch {
-      return bad(reply, 400, 'malformed multipart body');
+      return fail(reply, 400, 'malformed multipart body');
     }
     const fields = Object.fromEntries([...form.entries()].filter(([, v]) => typeof v === 'string'));
     const parsed = Inbound.safeParse(fields);
-    if (!parsed.success) return bad(reply, 400, parsed.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
+    if (!parsed.success) return fail(reply, 400, parsed.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
     const m = parsed.data;
     const text = m.text.trim() || stripHtml(m.html);
-    if (!text) return bad(reply, 400, 'body.text: the reply has no text or html');
+    if (!text) return fail(reply, 400, 'body.text: the reply has no text or html');
     const from = address(m.from);
     const envelopeTo = (() => {
       try {
@@ -167,7 +165,8 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{ pool: Pool; temporal: C
     const ref: LeadRef = { tenantId, campaignId: stored.lead.campaign_id, leadId: stored.lead.lead_id };
     try {
       // Signalled even for a duplicate delivery: the workflow keeps the first and ignores the rest.
-      await temporal.workflow.getHandle(workflowIds.leadOutreach(tenantId, ref.campaignId, ref.leadId)).signal<[{ inboundId: string }]>('replyReceived', { inboundId: stored.id });
+      const lead = temporal.workflow.getHandle(workflowIds.leadOutreach(tenantId, ref.campaignId, ref.leadId));
+      await lead.signal(replyReceivedSignal, { inboundId: stored.id });
     } catch (err) {
       if ((err as { name?: string }).name !== 'WorkflowNotFoundError') throw err;
       // The lead's workflow has ended: the reply joins its timeline, and an opt-out is honoured all the same.

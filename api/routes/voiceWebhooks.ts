@@ -9,7 +9,10 @@ import type { VoiceProvider } from '../../providers/voice.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
 import { toolDefinitions, type VoiceSettings } from '../../lib/voice.js';
-import { callEventSignal, toolCallsUpdate, type CallEvent, type ToolCallAnswer, type ToolCallRequest, type VoiceCallInput } from '../../workflows/voiceCall.js';
+import {
+  callEventSignal, toolCallsUpdate, voiceCall, type CallEvent, type ToolCallAnswer, type ToolCallRequest, type VoiceCallInput,
+} from '../../workflows/voiceCall.js';
+import { fail } from '../http/errors.js';
 import type { TenantVoice, TenantVoiceCache } from '../voiceTenants.js';
 
 /**
@@ -30,10 +33,6 @@ export interface VoiceWebhookDeps {
   /** Where providers reach us; unset: derived from the request. */
   publicUrl: string | undefined;
 }
-
-type Bad = { status: 400 | 401 | 404; message: string };
-const fail = (reply: FastifyReply, { status, message }: Bad) =>
-  reply.code(status).send({ statusCode: status, error: status === 400 ? 'Bad Request' : status === 401 ? 'Unauthorized' : 'Not Found', message });
 
 function header(req: FastifyRequest, name: string): string | undefined {
   const v = req.headers[name];
@@ -196,7 +195,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
   async function deliver(log: FastifyBaseLogger, workflowId: string, start: VoiceCallInput | undefined, event: CallEvent): Promise<void> {
     try {
       if (start) {
-        await temporal.workflow.signalWithStart('voiceCall', {
+        await temporal.workflow.signalWithStart(voiceCall, {
           workflowId,
           taskQueue,
           args: [start],
@@ -222,7 +221,9 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const run = start
       ? temporal.workflow.executeUpdateWithStart(toolCallsUpdate, {
           args: [{ calls }],
-          startWorkflowOperation: new WithStartWorkflowOperation('voiceCall', { workflowId, taskQueue, args: [start], workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' }),
+          startWorkflowOperation: new WithStartWorkflowOperation(voiceCall, {
+            workflowId, taskQueue, args: [start], workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          }),
         })
       : temporal.workflow.getHandle(workflowId).executeUpdate(toolCallsUpdate, { args: [{ calls }] });
     let timer: NodeJS.Timeout | undefined;
@@ -245,18 +246,18 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
 
   async function authenticate(req: FastifyRequest, reply: FastifyReply, provider: VoiceProvider): Promise<{ tenantId: string; tenant: TenantVoice; json: unknown } | undefined> {
     const params = z.object({ tenantId: TenantId }).safeParse(req.params);
-    if (!params.success) return void fail(reply, { status: 404, message: 'unknown tenant' });
+    if (!params.success) return void fail(reply, 404, 'unknown tenant');
     const raw = req.body;
-    if (!Buffer.isBuffer(raw)) return void reply.code(415).send({ statusCode: 415, error: 'Unsupported Media Type', message: 'expected application/json' });
+    if (!Buffer.isBuffer(raw)) return void fail(reply, 415, 'expected application/json');
     const tenantId = params.data.tenantId;
     const tenant = await voice.get(tenantId);
     const problem = tenant.exists ? (provider === 'vapi' ? verifyVapi(req, raw, tenant) : verifyRetell(req, raw, tenant)) : 'unknown tenant';
     if (problem) {
       req.log.warn({ tenantId, provider, problem }, 'voice webhook refused');
-      return void fail(reply, { status: 401, message: problem });
+      return void fail(reply, 401, problem);
     }
     const json = parseJson(raw);
-    if (!json.ok) return void fail(reply, { status: 400, message: 'body is not valid JSON' });
+    if (!json.ok) return void fail(reply, 400, 'body is not valid JSON');
     return { tenantId, tenant, json: json.value };
   }
 
@@ -267,12 +268,12 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     if (!auth) return reply;
     const { tenantId, tenant } = auth;
     const envelope = VapiEnvelope.safeParse(auth.json);
-    if (!envelope.success) return fail(reply, { status: 400, message: issues(envelope.error, 'body') });
+    if (!envelope.success) return fail(reply, 400, issues(envelope.error, 'body'));
     const message = envelope.data.message;
     const handled = ['assistant-request', 'status-update', 'end-of-call-report', 'tool-calls', 'function-call', 'transcript', 'hang'];
     if (!handled.includes(message.type)) return reply.code(200).send({});
     const parsedCall = VapiCall.safeParse(message.call);
-    if (!parsedCall.success) return fail(reply, { status: 400, message: issues(parsedCall.error, 'body.message.call') });
+    if (!parsedCall.success) return fail(reply, 400, issues(parsedCall.error, 'body.message.call'));
     const call = parsedCall.data;
     const ref = callRefOf(call);
     const workflowId = ref ? workflowIds.voiceCall(tenantId, 'vapi', ref) : workflowIds.voiceCall(tenantId, 'vapi', call.id);
@@ -305,7 +306,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
       }
       case 'function-call': {
         const fn = ToolCallForms.parse(message).functionCall;
-        if (!fn) return fail(reply, { status: 400, message: 'body.message.functionCall: required for function-call' });
+        if (!fn) return fail(reply, 400, 'body.message.functionCall: required for function-call');
         const [answer] = await answerTools(log, workflowId, start, [{ id: `fn:${key}`, name: fn.name, args: toolArgs(fn.parameters) }], tenant.settings.toolDeadlineMs);
         return { result: answer?.error !== undefined ? `Error: ${answer.error}` : (answer?.result ?? '') };
       }
@@ -358,11 +359,11 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     if (!auth) return reply;
     const { tenantId } = auth;
     const parsed = RetellEvent.safeParse(auth.json);
-    if (!parsed.success) return fail(reply, { status: 400, message: issues(parsed.error, 'body') });
+    if (!parsed.success) return fail(reply, 400, issues(parsed.error, 'body'));
     const { event: type } = parsed.data;
     if (!['call_started', 'call_ended', 'call_analyzed', 'transcript_updated'].includes(type)) return reply.code(204).send();
     const callParsed = RetellCall.safeParse(parsed.data.call);
-    if (!callParsed.success) return fail(reply, { status: 400, message: issues(callParsed.error, 'body.call') });
+    if (!callParsed.success) return fail(reply, 400, issues(callParsed.error, 'body.call'));
     const call = callParsed.data;
     const { workflowId, start } = retellTarget(tenantId, auth.tenant.settings, call);
     const log = req.log.child({ tenantId, workflowId, type });
@@ -386,7 +387,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const auth = await authenticate(req, reply, 'retell');
     if (!auth) return reply;
     const body = z.looseObject({ call_inbound: z.looseObject({ from_number: z.string().min(1), to_number: z.string().nullish(), agent_id: z.string().nullish() }) }).safeParse(auth.json);
-    if (!body.success) return fail(reply, { status: 400, message: issues(body.error, 'body') });
+    if (!body.success) return fail(reply, 400, issues(body.error, 'body'));
     const { from_number: from } = body.data.call_inbound;
     const settings = auth.tenant.settings;
     const lookup = await lookupCallerContact(deps.crm, auth.tenantId, from, settings.lookupTimeoutMs);
@@ -404,9 +405,9 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const auth = await authenticate(req, reply, 'retell');
     if (!auth) return reply;
     const body = z.looseObject({ name: z.string().min(1).optional(), args: z.unknown().optional(), call: RetellCall }).safeParse(auth.json);
-    if (!body.success) return fail(reply, { status: 400, message: issues(body.error, 'body') });
+    if (!body.success) return fail(reply, 400, issues(body.error, 'body'));
     const name = (req.params as { name?: string }).name ?? body.data.name;
-    if (!name) return fail(reply, { status: 400, message: 'body.name: the function name is required (or use /functions/:name)' });
+    if (!name) return fail(reply, 400, 'body.name: the function name is required (or use /functions/:name)');
     const { workflowId, start } = retellTarget(auth.tenantId, auth.tenant.settings, body.data.call);
     const args = body.data.args ?? {};
     // Retell retries a function call with the same body: the same id gets the first answer.

@@ -4,6 +4,7 @@ import { issueLines, type ProviderModule, type SandboxContext } from '../context
 import { ghlError } from './errors.js';
 import { DEMO, type Message } from './model.js';
 import { defaultLimits, RateLimiter } from './rateLimit.js';
+import { GhlOAuth, registerOauthControl, registerOauthRoutes } from './oauth.js';
 import { registerGhlRoutes } from './routes.js';
 import { GhlStore } from './store.js';
 import { GhlWebhooks, SubscriptionInput } from './webhooks.js';
@@ -46,6 +47,7 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
   const limiter = new RateLimiter();
   const webhooks = new GhlWebhooks(() => store.ids, ctx.shutdown);
   const tokens = new Map<string, string>();
+  const oauth = new GhlOAuth(ctx.seed(), tokens);
 
   function listCollection(name: (typeof collections)[number], q: z.infer<typeof ListQuery>): { items: unknown[]; total: number } {
     const byLoc = <T extends { locationId: string; contactId?: string }>(items: Iterable<T>) =>
@@ -106,7 +108,12 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
             'x-ratelimit-daily-remaining': String(limiter.limits.daily),
           }
         : {},
-    routes: (app: FastifyInstance) => registerGhlRoutes(app, { store: () => store, limiter, webhooks, tokens }),
+    async routes(app: FastifyInstance) {
+      const isTokenDead = (token: string) => oauth.isDead(token);
+      registerGhlRoutes(app, { store: () => store, limiter, webhooks, tokens, isTokenDead });
+      // A child scope: form-body parsing and OAuth-shaped errors stay out of the API routes.
+      await app.register(async (scope) => registerOauthRoutes(scope, { oauth: () => oauth, store: () => store }));
+    },
     control(app: FastifyInstance) {
       app.post('/seed', async (req, reply) => {
         const body = SeedBody.safeParse(req.body ?? {});
@@ -184,6 +191,8 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
         return reply.status(201).send({ message: msg });
       });
 
+      registerOauthControl(app, () => oauth);
+
       app.get('/webhook-keys', async () => {
         const keys = webhooks.publicKeys();
         return { 'x-wh-signature': { algorithm: 'RSA-SHA256', publicKey: keys.rsa }, 'x-ghl-signature': { algorithm: 'Ed25519', publicKey: keys.ed25519 } };
@@ -205,7 +214,12 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
       limiter.reset();
       webhooks.clear();
       tokens.clear();
+      oauth.reset(seed);
     },
-    counts: () => ({ ...store.counts(), webhookDeliveries: webhooks.deliveries.length }),
+    counts: () => ({
+      ...store.counts(),
+      webhookDeliveries: webhooks.deliveries.length,
+      oauthTokenCalls: oauth.grants().length,
+    }),
   };
 }

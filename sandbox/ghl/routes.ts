@@ -4,6 +4,8 @@ import { compileFilters, sortableFields, type Filter, type SortSpec } from './co
 import { fail, validationMessages } from './errors.js';
 import { normalizeEmail, normalizePhone, type Appointment, type Contact, type ContactRow, type Message, type Opportunity } from './model.js';
 import type { RateLimiter } from './rateLimit.js';
+import { findLocation } from './locations.js';
+import { OAUTH_ROUTES } from './oauth.js';
 import { blankContact, type GhlStore } from './store.js';
 import { assertTimeZone, isoWithOffset, localDate, wallClock, zonedToUtc } from './time.js';
 import type { GhlWebhooks } from './webhooks.js';
@@ -14,6 +16,8 @@ export interface GhlDeps {
   webhooks: GhlWebhooks;
   /** Location-scoped tokens (403 outside their location); other tokens see every location. */
   tokens: Map<string, string>;
+  /** True for an OAuth access token that has expired or been revoked (→ 401 Invalid JWT). */
+  isTokenDead(token: string): boolean;
 }
 
 const VERSIONS = { contacts: '2021-07-28', calendars: '2021-04-15' } as const;
@@ -220,6 +224,7 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     const b = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const p = (req.params ?? {}) as Record<string, string>;
     return (
+      str(p.locationId) ??
       str(q.locationId) ??
       str(q.location_id) ??
       str(b.locationId) ??
@@ -235,10 +240,12 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
 
   // Callback style: this runs on every GHL request (see bench/sandbox.ts).
   app.addHook('preHandler', (req, reply, done) => {
+    // The OAuth endpoints are how a client gets a token in the first place: no Bearer, no Version.
+    if (OAUTH_ROUTES.has(req.routeOptions.url ?? '')) return done();
     try {
       const auth = req.headers.authorization;
       const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : '';
-      if (!token) fail(401, 'Invalid JWT');
+      if (!token || deps.isTokenDead(token)) fail(401, 'Invalid JWT');
       const version = req.headers.version;
       if (!version) fail(400, 'version header was not found');
       const expected = versionFor(req.url);
@@ -253,6 +260,16 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     } catch (err) {
       done(err as Error);
     }
+  });
+
+  // Locations --------------------------------------------------------------------------------
+
+  // How an app checks that a token (PIT or OAuth) really covers a location: 403 comes from the preHandler.
+  app.get('/locations/:locationId', async (req) => {
+    const { locationId } = req.params as { locationId: string };
+    const location = findLocation(deps.store(), locationId);
+    if (!location) return fail(400, 'Location not found');
+    return { location, traceId: traceId() };
   });
 
   // Contacts ---------------------------------------------------------------------------------

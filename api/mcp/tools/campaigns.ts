@@ -1,10 +1,14 @@
 import { z } from 'zod';
 import { CampaignDefinition } from '../../../lib/campaign.js';
 import { workflowIds } from '../../../lib/ids.js';
-import { Approval, ApprovalQuery, ApprovalRequestError, decideApproval, DecisionFields, listApprovals, withDecisionRules } from '../../routes/approvals.js';
-import { CampaignRequestError, campaignService, ImportResult, Progress, type CampaignTransition } from '../../routes/campaigns.js';
+import {
+  Approval, ApprovalQuery, decideApproval, DecisionFields, listApprovals, withDecisionRules,
+} from '../../services/approvals.js';
+import {
+  campaignProgress, createCampaign, ImportResult, Progress, startCampaign, transitionCampaign, type CampaignTransition,
+} from '../../services/campaigns.js';
 import { FollowSeconds, followWorkflow } from '../follow.js';
-import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
+import { defineTool, READ_ONLY } from '../tool.js';
 
 /**
  * Campaigns and review-mode approvals: the same service as /v1/campaigns and /v1/approvals (every
@@ -12,11 +16,6 @@ import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
  */
 
 const CampaignId = z.string().trim().min(1).max(64);
-const service = (call: ToolCall) => campaignService(call.deps);
-/** 404 / 409 of the shared service are the caller's to act on. */
-const asToolError = (err: unknown): never => {
-  throw err instanceof CampaignRequestError || err instanceof ApprovalRequestError ? new ToolError(err.message) : err;
-};
 
 function transitionTool(action: CampaignTransition, title: string, description: string) {
   return defineTool({
@@ -30,7 +29,7 @@ function transitionTool(action: CampaignTransition, title: string, description: 
     run: async ({ campaignId }, call) => {
       const workflowId = workflowIds.campaign(call.tenantId, campaignId);
       call.note({ workflowId, source: 'live' });
-      const { status } = await service(call).transition(call.tenantId, campaignId, action).catch(asToolError);
+      const { status } = await transitionCampaign(call.deps, call.tenantId, campaignId, action);
       return { status, workflowId };
     },
   });
@@ -47,7 +46,7 @@ export const campaignTools = [
     output: z.object({ id: z.string(), status: z.string(), workflowId: z.string(), leads: ImportResult }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     run: async (def, call) => {
-      const created = await service(call).create(call.tenantId, def);
+      const created = await createCampaign(call.deps, call.tenantId, def);
       call.note({ workflowId: created.workflowId });
       return created;
     },
@@ -62,10 +61,9 @@ export const campaignTools = [
     output: z.object({ workflowId: z.string(), status: z.string(), progress: Progress, followWith: z.literal('campaign_status') }),
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
     run: async ({ campaignId, followSeconds }, call) => {
-      const campaigns = service(call);
-      const started = await campaigns.start(call.tenantId, campaignId).catch(asToolError);
+      const started = await startCampaign(call.deps, call.tenantId, campaignId);
       call.note({ workflowId: started.workflowId, source: 'live' });
-      const read = () => campaigns.progress(call.tenantId, campaignId);
+      const read = () => campaignProgress(call.deps, call.tenantId, campaignId);
       const progress = call.wantsProgress
         ? await followWorkflow(call, started, async () => {
             const p = await read();
@@ -88,7 +86,10 @@ export const campaignTools = [
     input: z.strictObject({ campaignId: CampaignId }),
     output: Progress.extend({ source: z.literal('cache') }),
     annotations: READ_ONLY,
-    run: async ({ campaignId }, call) => ({ ...(await service(call).progress(call.tenantId, campaignId).catch(asToolError)), source: 'cache' as const }),
+    run: async ({ campaignId }, call) => ({
+      ...(await campaignProgress(call.deps, call.tenantId, campaignId)),
+      source: 'cache' as const,
+    }),
   }),
   defineTool({
     name: 'approvals_list',
@@ -109,8 +110,7 @@ export const campaignTools = [
     output: Approval,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     run: async ({ approvalId, ...decision }, call) => {
-      const principal = { kind: 'tenant' as const, tenantId: call.tenantId, keyId: call.apiKeyId, scopes: [] };
-      const { approval, signalError } = await decideApproval(call.deps, principal, approvalId, decision).catch(asToolError);
+      const { approval, signalError } = await decideApproval(call.deps, call.tenantId, approvalId, decision, call.apiKeyId);
       call.note({ workflowId: workflowIds.leadOutreach(call.tenantId, approval.campaignId, approval.leadId), source: 'live' });
       if (signalError) call.deps.log.warn({ err: signalError, approvalId }, 'the lead workflow could not be told of the decision');
       return approval;

@@ -3,7 +3,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createCrmActionActivities } from '../../../activities/crm/actions.js';
 import { lookupCallerContact } from '../../../domain/crm/callerLookup.js';
 import { PhoneNumber } from '../../../lib/phone.js';
-import { Contact, ContactPage, ContactSearch, ContactWithTimeline, getContact, searchContacts } from '../../routes/contacts.js';
+import {
+  Contact, ContactSearch, ContactWithTimeline, getContact, searchContacts, type ContactPage,
+} from '../../services/contacts.js';
 import { IdempotencyKey, runCrmAction } from '../crmActions.js';
 import { defineTool, READ_ONLY, ToolError } from '../tool.js';
 
@@ -44,7 +46,7 @@ export const crmTools = [
     output: z.object({ contacts: z.array(Contact.partial().required({ id: true })), nextCursor: z.string().nullable(), source: z.enum(['cache', 'live']) }),
     annotations: READ_ONLY,
     run: async (args, call) => {
-      const page: z.infer<typeof ContactPage> = await call.read((c) => searchContacts(c, call.tenantId, args));
+      const page: ContactPage = await call.read((c) => searchContacts(c, call.tenantId, args));
       const onlyPhone = args.phone && !args.q && !args.email && !args.tag && !args.cursor;
       if (page.contacts.length || !onlyPhone) return { ...page, source: 'cache' as const };
       // Cache first, then GoHighLevel's duplicate search (the hit is cached for next time).

@@ -1,14 +1,11 @@
 import { z } from 'zod';
-import { AnalysisResponse, analyzeCachedContact } from '../../routes/analysis.js';
-import { computeInsights, computeRecommendations, InsightsInputError, InsightsQuery, InsightsResponse, Recommendation } from '../../routes/insights.js';
-import { defineTool, READ_ONLY, ToolError } from '../tool.js';
+import { AnalysisResponse, analyzeCachedContact } from '../../services/contactAnalysis.js';
+import {
+  computeInsights, computeRecommendations, InsightsQuery, InsightsResponse, Recommendation,
+} from '../../services/insights.js';
+import { defineTool, READ_ONLY } from '../tool.js';
 
 /** Insights: the same computations as /v1/insights, /v1/recommendations and /v1/contacts/:id/analysis. */
-
-const asToolError = (err: unknown): never => {
-  // The REST flavour names the querystring; tool arguments are plain fields.
-  throw err instanceof InsightsInputError ? new ToolError(err.message.replace(/^querystring\./, '')) : err;
-};
 
 export const insightTools = [
   defineTool({
@@ -19,7 +16,7 @@ export const insightTools = [
     input: InsightsQuery,
     output: InsightsResponse,
     annotations: READ_ONLY,
-    run: (args, call) => call.read((c) => computeInsights(c, call.tenantId, args)).then((r) => r.insights, asToolError),
+    run: (args, call) => call.read((c) => computeInsights(c, call.tenantId, args)).then((r) => r.insights),
   }),
   defineTool({
     name: 'insights_recommendations',
@@ -29,8 +26,10 @@ export const insightTools = [
     input: InsightsQuery,
     output: z.object({ asOf: z.string(), recommendations: z.array(Recommendation), source: z.literal('cache') }),
     annotations: READ_ONLY,
-    run: (args, call) =>
-      call.read((c) => computeRecommendations(c, call.tenantId, args)).then((r) => ({ ...r, source: 'cache' as const }), asToolError),
+    run: async (args, call) => ({
+      ...(await call.read((c) => computeRecommendations(c, call.tenantId, args))),
+      source: 'cache' as const,
+    }),
   }),
   defineTool({
     name: 'insights_analyze_contact',
@@ -43,7 +42,6 @@ export const insightTools = [
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     run: async (args, call) => {
       const result = await analyzeCachedContact({ pool: call.deps.pool, llm: call.deps.llm }, call.tenantId, args.contactId);
-      if (!result) throw new ToolError(`no contact '${args.contactId}' in the cache`);
       call.note({ source: 'cache' });
       return result;
     },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { withTenant } from '../../../lib/db.js';
-import { NotConnectedError, readSyncStatus, startCrmSync, SyncMode, SyncStatus } from '../../routes/crmSync.js';
+import { NotConnectedError, readSyncStatus, startCrmSync, SyncMode, SyncStatus } from '../../services/crmSync.js';
 import { FollowSeconds, followWorkflow } from '../follow.js';
 import { defineTool, READ_ONLY, ToolError } from '../tool.js';
 
@@ -15,6 +15,7 @@ export const syncTools = [
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     run: async (args, call) => {
       const started = await startCrmSync(call.deps, call.tenantId, args.mode).catch((err: unknown) => {
+        // A tool caller cannot use the admin route itself: it is told who can.
         throw err instanceof NotConnectedError ? new ToolError('no CRM connection for this tenant: an admin connects it with PUT /v1/crm/connection') : err;
       });
       call.note({ workflowId: started.workflowId, source: call.deps.crm.ghl.mode });

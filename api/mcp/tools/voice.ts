@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { withTenant } from '../../../lib/db.js';
 import { PhoneNumber } from '../../../lib/phone.js';
-import { CallDetail, CallSummary, getCall, listCalls, startOutboundCall, SuppressedError } from '../../routes/calls.js';
+import { CallDetail, CallSummary, getCall, listCalls, startOutboundCall } from '../../services/calls.js';
 import { IdempotencyKey } from '../crmActions.js';
 import { FollowSeconds, followWorkflow } from '../follow.js';
 import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
 
-/** Phone calls: start an outbound voiceCall workflow, read calls from the Postgres read model (api/routes/calls.ts). */
+/** Phone calls: start an outbound voiceCall workflow, read calls from the Postgres read model (api/services/calls.ts). */
 
 const readCall = (call: ToolCall, id: string) =>
   withTenant(call.deps.pool, call.tenantId, (c) => getCall(c, call.tenantId, id, { namespace: call.deps.namespace, webUiUrl: call.deps.temporalUiUrl }));
@@ -37,9 +37,7 @@ export const voiceTools = [
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
     run: async (args, call) => {
       const { followSeconds, ...request } = args;
-      const started = await startOutboundCall(call.deps, call.tenantId, request).catch((err: unknown) => {
-        throw err instanceof SuppressedError ? new ToolError(err.message) : err;
-      });
+      const started = await startOutboundCall(call.deps, call.tenantId, request);
       call.note({ workflowId: started.workflowId, source: 'live' });
       const state = call.wantsProgress
         ? await followWorkflow(call, started, async () => {

@@ -11,8 +11,8 @@ import {
 } from '@modelcontextprotocol/server';
 import { recordAudit } from '../../domain/audit.js';
 import type { TenantPrincipal } from '../apiKeys.js';
-import { createToolServer, refusedCallAudit } from '../mcp/server.js';
-import type { ToolDeps } from '../mcp/tool.js';
+import { createToolServer, refusedCallAudit } from './server.js';
+import type { ToolDeps } from './tool.js';
 
 /**
  * `/mcp`: MCP over Streamable HTTP, stateless, for both protocol generations the SDK serves —

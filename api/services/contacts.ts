@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import type { PoolClient } from '../../lib/db.js';
+import { PhoneNumber } from '../../lib/phone.js';
+
+/** Cached CRM reads: straight from the contacts cache the crmSync workflow keeps, no provider call. */
+
+export const Contact = z.object({
+  id: z.string(),
+  locationId: z.string(),
+  firstName: z.string().nullable(),
+  lastName: z.string().nullable(),
+  name: z.string().nullable(),
+  email: z.string().nullable(),
+  phone: z.string().nullable().describe('E.164'),
+  companyName: z.string().nullable(),
+  source: z.string().nullable(),
+  tags: z.array(z.string()),
+  dnd: z.boolean(),
+  timezone: z.string().nullable(),
+  dateAdded: z.string().nullable(),
+  dateUpdated: z.string().nullable(),
+  syncedAt: z.string(),
+});
+export type Contact = z.infer<typeof Contact>;
+
+interface ContactDbRow {
+  id: string; location_id: string; first_name: string | null; last_name: string | null; name: string | null; email: string | null;
+  phone: string | null; company_name: string | null; source: string | null; tags: string[]; dnd: boolean; timezone: string | null;
+  date_added: Date | null; date_updated: Date | null; synced_at: Date;
+}
+const COLUMNS =
+  'id, location_id, first_name, last_name, name, email, phone, company_name, source, tags, dnd, timezone, date_added, date_updated, synced_at';
+
+const toContact = (r: ContactDbRow): Contact => ({
+  id: r.id, locationId: r.location_id, firstName: r.first_name, lastName: r.last_name, name: r.name, email: r.email, phone: r.phone,
+  companyName: r.company_name, source: r.source, tags: r.tags, dnd: r.dnd, timezone: r.timezone,
+  dateAdded: r.date_added?.toISOString() ?? null, dateUpdated: r.date_updated?.toISOString() ?? null, syncedAt: r.synced_at.toISOString(),
+});
+
+/** Opaque page cursor: the offset into the result, so any ordering pages consistently. */
+const encodeCursor = (offset: number) => Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
+const Cursor = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      const parsed = z.object({ o: z.number().int().min(0).max(100_000) }).parse(JSON.parse(Buffer.from(raw, 'base64url').toString()));
+      return parsed.o;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not a cursor returned by this endpoint' });
+      return z.NEVER;
+    }
+  });
+
+/** Search filters for cached contacts (REST querystring and the `crm_search_contacts` tool). */
+export const ContactSearch = z.strictObject({
+  q: z.string().trim().min(1).max(200).optional().describe('name, email or company words; fuzzy on names'),
+  phone: PhoneNumber.optional().describe('any common format; matched as E.164'),
+  email: z.string().trim().min(3).max(320).optional(),
+  tag: z.string().trim().min(1).max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: Cursor.optional().describe('nextCursor of the previous page'),
+});
+export type ContactSearch = z.output<typeof ContactSearch>;
+
+export const ContactPage = z.object({ contacts: z.array(Contact), nextCursor: z.string().nullable() });
+export type ContactPage = z.infer<typeof ContactPage>;
+export const TimelineEntry = z.object({ at: z.string(), kind: z.string(), summary: z.string() });
+export const ContactWithTimeline = z.object({
+  contact: Contact,
+  timeline: z.array(TimelineEntry).describe('events known to Switchboard, newest first'),
+});
+export type ContactWithTimeline = z.infer<typeof ContactWithTimeline>;
+
+/** One page of cached contacts matching every given filter (best name match first when `q` is set). */
+export async function searchContacts(c: PoolClient, tenantId: string, q: ContactSearch): Promise<ContactPage> {
+  const offset = q.cursor ?? 0;
+  const { rows } = await c.query<ContactDbRow>(
+    `select ${COLUMNS} from contacts
+      where tenant_id = $1
+        and ($2::text is null or phone = $2)
+        and ($3::text is null or lower(email) = lower($3))
+        and ($4::text is null or tags @> array[$4])
+        and ($5::text is null or search @@ plainto_tsquery('simple', $5) or name % $5 or name ilike $5 || '%')
+      order by case when $5::text is null then 0 else similarity(coalesce(name, ''), $5) end desc, date_updated desc nulls last, id
+      limit $6 offset $7`,
+    [tenantId, q.phone ?? null, q.email ?? null, q.tag ?? null, q.q ?? null, q.limit + 1, offset],
+  );
+  const more = rows.length > q.limit;
+  return { contacts: rows.slice(0, q.limit).map(toContact), nextCursor: more ? encodeCursor(offset + q.limit) : null };
+}
+
+/** One cached contact and its timeline; null when the cache does not have it (each adapter words that its own way). */
+export async function getContact(c: PoolClient, tenantId: string, id: string): Promise<ContactWithTimeline | null> {
+  const row = (await c.query<ContactDbRow>(`select ${COLUMNS} from contacts where tenant_id = $1 and id = $2`, [tenantId, id])).rows[0];
+  if (!row) return null;
+  const contact = toContact(row);
+  // Calls, notes, appointments and messages join this timeline as their workflows land.
+  const created = `contact created${contact.source ? ` (source: ${contact.source})` : ''}`;
+  const timeline = [
+    ...(contact.dateUpdated ? [{ at: contact.dateUpdated, kind: 'crm.updated', summary: 'contact updated in GoHighLevel' }] : []),
+    ...(contact.dateAdded ? [{ at: contact.dateAdded, kind: 'crm.created', summary: created }] : []),
+  ];
+  return { contact, timeline };
+}

@@ -1,0 +1,27 @@
+/**
+ * What a service refuses, in one vocabulary for both adapters: REST answers with `status` and the
+ * shared error body (api/http/errors.ts), MCP with the message as an `isError` result
+ * (api/mcp/server.ts). Anything else a service throws is an internal error.
+ */
+export type ServiceStatus = 400 | 404 | 409;
+
+export class ServiceError extends Error {
+  override readonly name: string = 'ServiceError';
+  constructor(
+    readonly status: ServiceStatus,
+    message: string,
+    /** The input field at fault (400): REST prefixes the request part it came in, e.g. `querystring.tz`. */
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The thing asked for does not exist for this tenant. */
+export const notFound = (message: string) => new ServiceError(404, message);
+
+/** The request clashes with the current state: already decided, wrong campaign state, opted out, … */
+export const conflict = (message: string) => new ServiceError(409, message);
+
+/** One input field is wrong; the message reads `field: problem`. */
+export const badInput = (field: string, problem: string) => new ServiceError(400, `${field}: ${problem}`, field);
