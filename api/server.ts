@@ -30,7 +30,7 @@ import { voiceWebhookRoutes } from './routes/voiceWebhooks.js';
 import { tenantVoiceCache } from './voiceTenants.js';
 import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
 import { analysisLlm } from './services/contactAnalysis.js';
-import { ServiceError } from './services/errors.js';
+import { asServiceError } from './services/errors.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -102,7 +102,8 @@ export async function buildApi(deps: ApiDeps) {
       return reply.code(400).send(errorBody(400, problems.join('; ')));
     }
     // A service's refusal (not found, conflict, bad field): routes let it through to here.
-    if (err instanceof ServiceError) return reply.code(err.status).send(serviceErrorBody(err, req.routeOptions.schema));
+    const refused = asServiceError(err);
+    if (refused) return reply.code(refused.status).send(serviceErrorBody(refused, req.routeOptions.schema));
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
     return reply.code(status).send({
