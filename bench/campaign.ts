@@ -5,52 +5,38 @@
  * same concurrency and batches. Figures: wall time, leads/s, the worker process's peak RSS, the
  * baseline's wall time and the ratio.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
-import { parseConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
-import { startPlatform } from '../runtime/platform.js';
-import { freePort } from '../test/support/ports.js';
-import { runCommand, runEntry, waitForOutput } from '../test/support/process.js';
+import { runCommand } from '../test/support/process.js';
 import type { baselineCampaign } from './lib/campaignBaseline.js';
+import {
+  api,
+  benchConfig,
+  benchDataDir,
+  createTenant,
+  removeDataDir,
+  startBenchPlatform,
+  startSandboxProcess,
+} from './lib/platform.js';
 import { report } from './report.js';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 10_000);
 const MAX_ACTIVE = Number(process.env.BENCH_MAX_ACTIVE ?? 500);
 const TENANT = 'bench';
-const ADMIN = 'sbadmin_bench_key_0123456789abcdef';
-
-async function api<T>(base: string, method: string, url: string, key: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  if (!res.ok) throw new Error(`${method} ${url} → ${res.status}: ${await res.text()}`);
-  return (await res.json()) as T;
-}
 
 export default async function benchCampaign(): Promise<void> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-campaign-'));
-  const sandboxPort = await freePort();
-  const sandbox = runEntry('sandbox/main.ts', { SANDBOX_PORT: String(sandboxPort), SANDBOX_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const dataDir = await benchDataDir('campaign');
+  const sandbox = await startSandboxProcess();
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
-  const platformConfig = parseConfig({
-    SWITCHBOARD_DATA_DIR: dataDir,
-    API_PORT: String(await freePort()),
-    EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    TEMPORAL_DEV_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    // Providers "live" at the sandbox process (its own CPU and memory); the in-process one is idle.
-    SANDBOX_PORT: String(await freePort()),
+  // Providers "live" at the sandbox process (its own CPU and memory); the in-process one is idle.
+  const platformConfig = await benchConfig(dataDir, {
     ANTHROPIC_API_KEY: 'bench-key',
-    ANTHROPIC_BASE_URL: `http://127.0.0.1:${sandboxPort}/anthropic`,
+    ANTHROPIC_BASE_URL: `${sandbox.url}/anthropic`,
     SENDGRID_API_KEY: 'SG.bench-key',
-    SENDGRID_BASE_URL: `http://127.0.0.1:${sandboxPort}/sendgrid`,
+    SENDGRID_BASE_URL: `${sandbox.url}/sendgrid`,
     GHL_API_TOKEN: 'bench-token',
-    GHL_BASE_URL: `http://127.0.0.1:${sandboxPort}/ghl`,
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
-    SWITCHBOARD_ADMIN_KEY: ADMIN,
+    GHL_BASE_URL: `${sandbox.url}/ghl`,
     LOG_LEVEL: 'warn',
     // A lead's workflow task holds its slot while its local activities run: room for the leads in flight.
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(process.env.BENCH_WFT ?? 150),
@@ -58,24 +44,45 @@ export default async function benchCampaign(): Promise<void> {
     WORKER_MAX_CACHED_WORKFLOWS: String(process.env.BENCH_CACHE ?? 1000),
     DATABASE_POOL_SIZE: '40',
   });
-  await waitForOutput(sandbox, /provider sandbox on http/);
   // The workflow bundle is built (webpack) in a separate process and cached in the data directory,
   // so the worker's RSS is the worker's, not the bundler's.
-  const bundler = runCommand(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
-    `import { loadWorkflowBundle } from './workers/worker.ts'; import { createLogger } from './lib/logger.ts'; await loadWorkflowBundle(${JSON.stringify(dataDir)}, createLogger('warn', { pretty: false }));`], {});
+  const bundler = runCommand(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `import { loadWorkflowBundle } from './workers/worker.ts'; import { createLogger } from './lib/logger.ts'; await loadWorkflowBundle(${JSON.stringify(dataDir)}, createLogger('warn', { pretty: false }));`,
+    ],
+    {},
+  );
   if ((await bundler.exited) !== 0) throw new Error(`bundling failed: ${bundler.output()}`);
-  const platform = await startPlatform(platformConfig, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+  const platform = await startBenchPlatform(platformConfig);
   try {
     const base = platform.apiUrl!;
-    await api(base, 'POST', '/v1/admin/tenants', ADMIN, { id: TENANT, name: 'Bench' });
-    const { key } = await api<{ key: string }>(base, 'POST', `/v1/admin/tenants/${TENANT}/keys`, ADMIN, { name: 'bench', scopes: ['read', 'act', 'admin'] });
+    const key = await createTenant(base, TENANT, ['read', 'act', 'admin']);
     const { id } = await api<{ id: string }>(base, 'POST', '/v1/campaigns', key, {
-      name: 'Bench', goal: 'Book a demo', sender: { email: 'desk@bench.example', name: 'Bench', replyTo: 'replies@inbound.bench.example' },
-      policy: { sendWindow: { startHour: 0, endHour: 24, days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] }, maxActiveLeads: MAX_ACTIVE, caps: { tenantPerDay: 1_000_000, senderPerHour: 1_000_000 } },
-      sequence: [{ type: 'email', prompt: 'Offer a demo' }, { type: 'wait', days: 0 }, { type: 'email', prompt: 'Follow up on the demo offer' }],
+      name: 'Bench',
+      goal: 'Book a demo',
+      sender: { email: 'desk@bench.example', name: 'Bench', replyTo: 'replies@inbound.bench.example' },
+      policy: {
+        sendWindow: { startHour: 0, endHour: 24, days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] },
+        maxActiveLeads: MAX_ACTIVE,
+        caps: { tenantPerDay: 1_000_000, senderPerHour: 1_000_000 },
+      },
+      sequence: [
+        { type: 'email', prompt: 'Offer a demo' },
+        { type: 'wait', days: 0 },
+        { type: 'email', prompt: 'Follow up on the demo offer' },
+      ],
     });
     for (let i = 0; i < LEADS; i += 5000) {
-      const leads = Array.from({ length: Math.min(5000, LEADS - i) }, (_, j) => ({ email: `lead${i + j}@bench.example`, firstName: `Lead${i + j}`, company: `Company ${(i + j) % 97}` }));
+      const leads = Array.from({ length: Math.min(5000, LEADS - i) }, (_, j) => ({
+        email: `lead${i + j}@bench.example`,
+        firstName: `Lead${i + j}`,
+        company: `Company ${(i + j) % 97}`,
+      }));
       await api(base, 'POST', `/v1/campaigns/${id}/leads`, key, { leads });
     }
 
@@ -83,13 +90,19 @@ export default async function benchCampaign(): Promise<void> {
     peakRss = process.memoryUsage().rss;
     const started = performance.now();
     await api(base, 'POST', `/v1/campaigns/${id}/start`, key);
-    const result = await platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`).result() as { finished: number; outcomes: Record<string, number> };
+    const result = (await platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`).result()) as {
+      finished: number;
+      outcomes: Record<string, number>;
+    };
     const wall = (performance.now() - started) / 1000;
     const workerPeakRss = peakRss;
     const progress = await api<{ emails: { sent: number } }>(base, 'GET', `/v1/campaigns/${id}`, key);
-    if (result.outcomes.exhausted !== LEADS || progress.emails.sent !== 2 * LEADS) throw new Error(`campaign ended ${JSON.stringify(result)}, ${progress.emails.sent} emails`);
+    if (result.outcomes.exhausted !== LEADS || progress.emails.sent !== 2 * LEADS)
+      throw new Error(`campaign ended ${JSON.stringify(result)}, ${progress.emails.sent} emails`);
     const mem = process.memoryUsage();
-    console.log(`campaign: ${LEADS} leads, ${progress.emails.sent} emails in ${wall.toFixed(1)} s; now rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)}/${(mem.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(mem.external / 2 ** 20).toFixed(0)} MB`);
+    console.log(
+      `campaign: ${LEADS} leads, ${progress.emails.sent} emails in ${wall.toFixed(1)} s; now rss ${(mem.rss / 2 ** 20).toFixed(0)} MB, heap ${(mem.heapUsed / 2 ** 20).toFixed(0)}/${(mem.heapTotal / 2 ** 20).toFixed(0)} MB, external ${(mem.external / 2 ** 20).toFixed(0)} MB`,
+    );
 
     // Baseline: 10,000 empty children, same concurrency and batch, on the same server and connection.
     const taskQueue = 'bench-baseline';
@@ -104,30 +117,35 @@ export default async function benchCampaign(): Promise<void> {
     const baselineWall = await worker.runUntil(async () => {
       const t0 = performance.now();
       await platform.temporal!.workflow.execute<typeof baselineCampaign>('baselineCampaign', {
-        taskQueue, workflowId: `baseline:${Date.now()}`, args: [{ runId: String(Date.now()), total: LEADS, maxActive: MAX_ACTIVE, batch: 500 }],
+        taskQueue,
+        workflowId: `baseline:${Date.now()}`,
+        args: [{ runId: String(Date.now()), total: LEADS, maxActive: MAX_ACTIVE, batch: 500 }],
       });
       return (performance.now() - t0) / 1000;
     });
     console.log(`baseline: ${LEADS} empty children in ${baselineWall.toFixed(1)} s`);
 
-    await report('campaign', {
-      wall_s_10k: wall * (10_000 / LEADS),
-      leads_per_s: LEADS / wall,
-      worker_peak_rss_mb: workerPeakRss / 1024 / 1024,
-      baseline_wall_s_10k: baselineWall * (10_000 / LEADS),
-      ratio_to_baseline: wall / baselineWall,
-    }, {
-      wall_s_10k: `${LEADS} leads × (research + 2 drafts + 2 sends), target ≤ 300 s`,
-      leads_per_s: 'leads finished per second',
-      worker_peak_rss_mb: 'API + worker process (embedded Postgres and Temporal are child processes), target ≤ 1024',
-      baseline_wall_s_10k: 'same concurrency and batches, empty children',
-      ratio_to_baseline: 'target ≤ 1.5',
-    });
+    await report(
+      'campaign',
+      {
+        wall_s_10k: wall * (10_000 / LEADS),
+        leads_per_s: LEADS / wall,
+        worker_peak_rss_mb: workerPeakRss / 1024 / 1024,
+        baseline_wall_s_10k: baselineWall * (10_000 / LEADS),
+        ratio_to_baseline: wall / baselineWall,
+      },
+      {
+        wall_s_10k: `${LEADS} leads × (research + 2 drafts + 2 sends), target ≤ 300 s`,
+        leads_per_s: 'leads finished per second',
+        worker_peak_rss_mb: 'API + worker process (embedded Postgres and Temporal are child processes), target ≤ 1024',
+        baseline_wall_s_10k: 'same concurrency and batches, empty children',
+        ratio_to_baseline: 'target ≤ 1.5',
+      },
+    );
   } finally {
     clearInterval(sampler);
     await platform.stop();
-    sandbox.child.kill('SIGTERM');
-    await sandbox.exited;
-    await rm(dataDir, { recursive: true, force: true });
+    await sandbox.stop();
+    await removeDataDir(dataDir);
   }
 }

@@ -4,22 +4,58 @@
  * in the same run. The MCP requests are exactly what the SDK's client sends (captured from a real
  * `Client.callTool`), replayed by the load generator in its own process.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { parseConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
-import { startPlatform, type Platform } from '../runtime/platform.js';
-import { freePort } from '../test/support/ports.js';
+import type { Platform } from '../runtime/platform.js';
 import { runLoad, type LoadJob } from './lib/loadgen.js';
+import { benchConfig, benchDataDir, createTenant, removeDataDir, startBenchPlatform } from './lib/platform.js';
 import { percentile, report } from './report.js';
 
 const CONTACTS = 100_000;
 const TENANT = 'bench-mcp';
-const ADMIN_KEY = 'sbadmin_bench_key_0123456789abcdef';
-const FIRST = ['Ann', 'Bob', 'Cara', 'Dan', 'Eve', 'Fay', 'Gus', 'Hal', 'Ida', 'Jon', 'Kim', 'Lea', 'Max', 'Nia', 'Oto', 'Pia', 'Quin', 'Rae', 'Sam', 'Tia'];
-const LAST = ['Archer', 'Baker', 'Carter', 'Dalton', 'Ellis', 'Foster', 'Garcia', 'Hughes', 'Irwin', 'Jensen', 'Keller', 'Lopez', 'Moreno', 'Nguyen', 'Ortiz', 'Patel', 'Quinn', 'Reyes', 'Silva', 'Turner'];
+const FIRST = [
+  'Ann',
+  'Bob',
+  'Cara',
+  'Dan',
+  'Eve',
+  'Fay',
+  'Gus',
+  'Hal',
+  'Ida',
+  'Jon',
+  'Kim',
+  'Lea',
+  'Max',
+  'Nia',
+  'Oto',
+  'Pia',
+  'Quin',
+  'Rae',
+  'Sam',
+  'Tia',
+];
+const LAST = [
+  'Archer',
+  'Baker',
+  'Carter',
+  'Dalton',
+  'Ellis',
+  'Foster',
+  'Garcia',
+  'Hughes',
+  'Irwin',
+  'Jensen',
+  'Keller',
+  'Lopez',
+  'Moreno',
+  'Nguyen',
+  'Ortiz',
+  'Patel',
+  'Quinn',
+  'Reyes',
+  'Silva',
+  'Turner',
+];
 
 /** 100,000 contacts written straight into the cache (as the sync would leave them): names, emails, phones, tags. */
 async function seed(p: Platform): Promise<void> {
@@ -36,60 +72,76 @@ async function seed(p: Platform): Promise<void> {
 }
 
 /** What the SDK client sends for one tools/call, captured from a real call: headers and body. */
-async function captureToolCall(mcpUrl: string, key: string, era: 'legacy' | 'modern'): Promise<{ headers: Record<string, string>; body: Record<string, unknown> }> {
+async function captureToolCall(
+  mcpUrl: string,
+  key: string,
+  era: 'legacy' | 'modern',
+): Promise<{ headers: Record<string, string>; body: Record<string, unknown> }> {
   let captured: { headers: Record<string, string>; body: Record<string, unknown> } | undefined;
   const fetchSpy = async (url: string | URL, init?: RequestInit) => {
     const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as Record<string, unknown>) : undefined;
-    if (body?.method === 'tools/call') captured = { headers: Object.fromEntries(new Headers(init?.headers).entries()), body };
+    if (body?.method === 'tools/call')
+      captured = { headers: Object.fromEntries(new Headers(init?.headers).entries()), body };
     return fetch(url, init);
   };
-  const client = new Client({ name: 'bench', version: '1.0.0' }, era === 'modern' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {});
-  await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { fetch: fetchSpy, requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+  const client = new Client(
+    { name: 'bench', version: '1.0.0' },
+    era === 'modern' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {},
+  );
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(mcpUrl), {
+      fetch: fetchSpy,
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    }),
+  );
   const result = await client.callTool({ name: 'crm_search_contacts', arguments: { phone: '+15550000001' } });
   await client.close();
-  if (!captured || result.isError) throw new Error(`could not capture a tools/call (${JSON.stringify(result).slice(0, 300)})`);
+  if (!captured || result.isError)
+    throw new Error(`could not capture a tools/call (${JSON.stringify(result).slice(0, 300)})`);
   return captured;
 }
 
 export default async function benchMcp(): Promise<void> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-mcp-'));
-  const config = parseConfig({
-    SWITCHBOARD_DATA_DIR: dataDir,
-    API_PORT: String(await freePort()),
-    EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    TEMPORAL_DEV_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    SANDBOX_PORT: String(await freePort()),
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
-    SWITCHBOARD_ADMIN_KEY: ADMIN_KEY,
-  });
+  const dataDir = await benchDataDir('mcp');
+  const config = await benchConfig(dataDir);
   let platform: Platform | undefined;
   try {
-    platform = await startPlatform(config, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+    platform = await startBenchPlatform(config);
     const api = platform.apiUrl!;
-    const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
-    await fetch(`${api}/v1/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ id: TENANT, name: 'Bench' }) });
-    const keyRes = await fetch(`${api}/v1/admin/tenants/${TENANT}/keys`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'bench', scopes: ['read'] }) });
-    const { key } = (await keyRes.json()) as { key: string };
+    const key = await createTenant(api, TENANT, ['read']);
     await seed(platform);
 
     // The searches: 2,000 different contacts by phone, written the way people type them (the
     // caller-ID style lookup an agent does most); names as an extra, one client only.
     const ids = Array.from({ length: 2000 }, (_, i) => 1 + ((i * 7919) % CONTACTS));
-    const byPhone = ids.map((n) => ({ phone: `(555) ${String(n).padStart(7, '0').slice(0, 3)}-${String(n).padStart(7, '0').slice(3)}` }));
+    const byPhone = ids.map((n) => ({
+      phone: `(555) ${String(n).padStart(7, '0').slice(0, 3)}-${String(n).padStart(7, '0').slice(3)}`,
+    }));
     const byName = ids.map((n) => ({ q: `${FIRST[n % 20]} ${LAST[Math.floor(n / 20) % 20]} ${n}` }));
-    const restJob = (searches: Record<string, string>[]) => (concurrency: number, requests: number): LoadJob => ({
-      urls: searches.map((s) => `${api}/v1/contacts?${new URLSearchParams({ ...s, limit: '10' })}`),
-      headers: { authorization: `Bearer ${key}` },
-      concurrency,
-      requests,
-    });
+    const restJob =
+      (searches: Record<string, string>[]) =>
+      (concurrency: number, requests: number): LoadJob => ({
+        urls: searches.map((s) => `${api}/v1/contacts?${new URLSearchParams({ ...s, limit: '10' })}`),
+        headers: { authorization: `Bearer ${key}` },
+        concurrency,
+        requests,
+      });
     const mcpJob = async (era: 'legacy' | 'modern', searches: Record<string, string>[]) => {
       const template = await captureToolCall(`${api}/mcp`, key, era);
       const bodies = searches.map((s, i) =>
-        JSON.stringify({ ...template.body, id: i + 1, params: { ...(template.body.params as object), arguments: { ...s, limit: 10 } } }),
+        JSON.stringify({
+          ...template.body,
+          id: i + 1,
+          params: { ...(template.body.params as object), arguments: { ...s, limit: 10 } },
+        }),
       );
-      return (concurrency: number, requests: number): LoadJob => ({ urls: [`${api}/mcp`], headers: template.headers, concurrency, requests, bodies });
+      return (concurrency: number, requests: number): LoadJob => ({
+        urls: [`${api}/mcp`],
+        headers: template.headers,
+        concurrency,
+        requests,
+        bodies,
+      });
     };
     const rest = restJob(byPhone);
     const legacy = await mcpJob('legacy', byPhone);
@@ -142,16 +194,18 @@ export default async function benchMcp(): Promise<void> {
         rest_name_search_p95_ms_c1: restName1.p95,
       },
       {
-        mcp_search_p95_ms_c1: 'crm_search_contacts {phone} (any format in, E.164 match), one client, 2025-06-18 era (what most clients speak)',
+        mcp_search_p95_ms_c1:
+          'crm_search_contacts {phone} (any format in, E.164 match), one client, 2025-06-18 era (what most clients speak)',
         mcp_search_p95_ms_c50: '50 concurrent clients (target <= 15)',
         rest_search_p95_ms_c50: 'GET /v1/contacts?phone= — the same query and audit row, same run',
         mcp_over_rest_ratio: 'p95 at 50 clients, MCP / REST (target <= 1.5)',
         mcp_modern_search_p95_ms_c50: 'the same over the 2026-07-28 era (per-request envelope)',
-        mcp_name_search_p95_ms_c1: 'crm_search_contacts {q: "<first> <last> <n>"}: full text + trigram ranking, one client',
+        mcp_name_search_p95_ms_c1:
+          'crm_search_contacts {q: "<first> <last> <n>"}: full text + trigram ranking, one client',
       },
     );
   } finally {
     await platform?.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await removeDataDir(dataDir);
   }
 }

@@ -5,23 +5,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { embeddedPostgresUrl } from '../runtime/embeddedPostgres.js';
+import { freePort } from '../test/support/ports.js';
 import { percentile, report } from './report.js';
 
 const CALLS = 500;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Ports {
   api: number;
@@ -44,7 +35,10 @@ function start(dataDir: string, ports: Ports): ChildProcess {
   };
   delete env.DATABASE_URL;
   delete env.TEMPORAL_ADDRESS;
-  return spawn(process.execPath, ['--import', 'tsx', 'runtime/start.ts'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  return spawn(process.execPath, ['--import', 'tsx', 'runtime/start.ts'], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 /** Seconds from spawning `npm start` until /ready first answers 200. */
@@ -53,7 +47,10 @@ async function timeToReady(dataDir: string, ports: Ports): Promise<{ seconds: nu
   const child = start(dataDir, ports);
   for (;;) {
     if (child.exitCode !== null) throw new Error(`npm start exited with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${ports.api}/ready`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${ports.api}/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return { seconds: (performance.now() - started) / 1000, child };
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -77,7 +74,13 @@ async function sample(n: number, fn: () => Promise<void>): Promise<number[]> {
 
 export default async function benchReady(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-'));
-  const ports = { api: await freePort(), sandbox: await freePort(), pg: await freePort(), temporal: await freePort(), ui: await freePort() };
+  const ports = {
+    api: await freePort(),
+    sandbox: await freePort(),
+    pg: await freePort(),
+    temporal: await freePort(),
+    ui: await freePort(),
+  };
   try {
     const cold = await timeToReady(dataDir, ports);
     await stop(cold.child);

@@ -16,7 +16,11 @@ export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 1
 
 /** Prints the figures as a table and writes the same numbers to bench/results/<name>.json. */
 export async function report(name: string, figures: Figures, notes: Record<string, string> = {}): Promise<void> {
-  const rows = Object.entries(figures).map(([key, value]) => ({ figure: key, value: round(value), note: notes[key] ?? '' }));
+  const rows = Object.entries(figures).map(([key, value]) => ({
+    figure: key,
+    value: round(value),
+    note: notes[key] ?? '',
+  }));
   console.table(rows);
   const dir = fileURLToPath(new URL('./results/', import.meta.url));
   await mkdir(dir, { recursive: true });

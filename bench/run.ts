@@ -6,7 +6,9 @@ import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
-const available = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !['run.ts', 'report.ts'].includes(f)).map((f) => f.slice(0, -3));
+const available = (await readdir(dir))
+  .filter((f) => f.endsWith('.ts') && !['run.ts', 'report.ts'].includes(f))
+  .map((f) => f.slice(0, -3));
 const name = process.argv[2];
 if (!name || !available.includes(name)) {
   console.error(`usage: npm run bench -- <name>   (available: ${available.join(', ') || 'none'})`);

@@ -9,9 +9,10 @@
  *   installed, else a Node load generator), next to a bare Fastify hello route measured the same
  *   way in the same run; measured again once 100k contacts are in memory (more GC work).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import Fastify from 'fastify';
 import { startSandbox } from '../sandbox/server.js';
+import { haveWrk } from './lib/loadgen.js';
 import { percentile, report, round } from './report.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
@@ -23,10 +24,6 @@ interface LoadResult {
   requests: number;
   non2xx: number;
   tool: string;
-}
-
-function haveWrk(): boolean {
-  return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 }
 
 function run(cmd: string, args: string[]): Promise<string> {
@@ -99,13 +96,24 @@ for (let i = 0; i < Number(connections); i++) {
 `;
 
 async function nodeLoad(url: string, headers: Record<string, string>, seconds = DURATION_S): Promise<LoadResult> {
-  const out = await run(process.execPath, ['-e', NODE_LOADGEN, url, JSON.stringify(headers), String(CONNECTIONS), String(seconds)]);
+  const out = await run(process.execPath, [
+    '-e',
+    NODE_LOADGEN,
+    url,
+    JSON.stringify(headers),
+    String(CONNECTIONS),
+    String(seconds),
+  ]);
   const r = JSON.parse(out) as { rps: number; requests: number; non2xx: number };
   return { ...r, tool: 'node raw-socket keep-alive load generator' };
 }
 
 async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<unknown> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   if (!res.ok) throw new Error(`${url} → ${res.status} ${await res.text()}`);
   return res.json();
 }
@@ -150,12 +158,31 @@ export default async function sandboxBench(): Promise<void> {
     const shapes: Record<string, unknown>[] = [
       { pageLimit: 100 },
       { pageLimit: 100, filters: [{ field: 'tags', operator: 'eq', value: 'vip' }] },
-      { pageLimit: 100, filters: [{ field: 'dateUpdated', operator: 'range', value: { gte: since } }], sort: [{ field: 'dateUpdated', direction: 'asc' }] },
+      {
+        pageLimit: 100,
+        filters: [{ field: 'dateUpdated', operator: 'range', value: { gte: since } }],
+        sort: [{ field: 'dateUpdated', direction: 'asc' }],
+      },
       { pageLimit: 100, query: 'garcia' },
-      { pageLimit: 100, sort: [{ field: 'lastNameLowerCase', direction: 'asc' }], filters: [{ group: 'OR', filters: [{ field: 'source', operator: 'eq', value: 'referral' }, { field: 'tags', operator: 'eq', value: 'hot' }] }] },
+      {
+        pageLimit: 100,
+        sort: [{ field: 'lastNameLowerCase', direction: 'asc' }],
+        filters: [
+          {
+            group: 'OR',
+            filters: [
+              { field: 'source', operator: 'eq', value: 'referral' },
+              { field: 'tags', operator: 'eq', value: 'hot' },
+            ],
+          },
+        ],
+      },
       { pageLimit: 500, page: 5 },
     ];
-    const search = (body: Record<string, unknown>) => postJson(`${sb.url}/ghl/contacts/search`, { locationId: 'loc_bench', ...body }, GHL_HEADERS) as Promise<{ contacts: { searchAfter: unknown[] }[] }>;
+    const search = (body: Record<string, unknown>) =>
+      postJson(`${sb.url}/ghl/contacts/search`, { locationId: 'loc_bench', ...body }, GHL_HEADERS) as Promise<{
+        contacts: { searchAfter: unknown[] }[];
+      }>;
     const coldStart = performance.now();
     for (const s of shapes) await search(s); // builds each sort order's index once
     const coldMs = performance.now() - coldStart;
@@ -178,12 +205,34 @@ export default async function sandboxBench(): Promise<void> {
     const loaded = await load(`${sb.url}/ghl/contacts/ct_demo`, GHL_HEADERS);
 
     console.table([
-      { target: 'bare Fastify GET /hello (baseline)', rps: round(baseline.rps, 0), requests: baseline.requests, non2xx: baseline.non2xx },
-      { target: 'sandbox GET /__sandbox/health', rps: round(health.rps, 0), requests: health.requests, non2xx: health.non2xx },
-      { target: 'sandbox GET /ghl/contacts/{id}', rps: round(simple.rps, 0), requests: simple.requests, non2xx: simple.non2xx },
-      { target: 'same, with 100k contacts loaded', rps: round(loaded.rps, 0), requests: loaded.requests, non2xx: loaded.non2xx },
+      {
+        target: 'bare Fastify GET /hello (baseline)',
+        rps: round(baseline.rps, 0),
+        requests: baseline.requests,
+        non2xx: baseline.non2xx,
+      },
+      {
+        target: 'sandbox GET /__sandbox/health',
+        rps: round(health.rps, 0),
+        requests: health.requests,
+        non2xx: health.non2xx,
+      },
+      {
+        target: 'sandbox GET /ghl/contacts/{id}',
+        rps: round(simple.rps, 0),
+        requests: simple.requests,
+        non2xx: simple.non2xx,
+      },
+      {
+        target: 'same, with 100k contacts loaded',
+        rps: round(loaded.rps, 0),
+        requests: loaded.requests,
+        non2xx: loaded.non2xx,
+      },
     ]);
-    console.log(`load: ${simple.tool}, ${CONNECTIONS} keep-alive connections, ${DURATION_S} s each after a 2 s warm-up, loopback; search: ${samples.length} samples, p50 ${round(p50)} ms, first pass of ${shapes.length} shapes ${round(coldMs)} ms`);
+    console.log(
+      `load: ${simple.tool}, ${CONNECTIONS} keep-alive connections, ${DURATION_S} s each after a 2 s warm-up, loopback; search: ${samples.length} samples, p50 ${round(p50)} ms, first pass of ${shapes.length} shapes ${round(coldMs)} ms`,
+    );
 
     await report(
       'sandbox',

@@ -5,19 +5,22 @@
  * 429s); then cached contact reads at 50 concurrent clients.
  */
 import Fastify from 'fastify';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { toContactRow, UPSERT_CONTACTS, type CrmContactFields } from '../domain/contactCache.js';
-import { parseConfig } from '../lib/config.js';
 import { withTenant } from '../lib/db.js';
-import { createLogger } from '../lib/logger.js';
-import { startPlatform, type Platform } from '../runtime/platform.js';
+import type { Platform } from '../runtime/platform.js';
 import type { crmSync } from '../workflows/crmSync.js';
-import { freePort } from '../test/support/ports.js';
-import { runEntry, waitForOutput } from '../test/support/process.js';
 import { maxInWindow } from '../test/support/sandbox.js';
 import { haveWrk, runLoad, runWrk } from './lib/loadgen.js';
+import {
+  benchConfig,
+  benchDataDir,
+  freePlatformPorts,
+  removeDataDir,
+  startBenchPlatform,
+  startSandboxProcess,
+  tenantKey,
+  type PlatformPorts,
+} from './lib/platform.js';
 import { percentile, report } from './report.js';
 
 const CONTACTS = 100_000;
@@ -25,26 +28,27 @@ const LOCATION = 'loc_bench';
 const TENANT = 'bench';
 
 async function json<T>(url: string, method = 'GET', body?: unknown): Promise<T> {
-  const res = await fetch(url, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(url, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
   if (!res.ok) throw new Error(`${method} ${url} → ${res.status}: ${await res.text()}`);
   return (await res.json()) as T;
 }
 
-async function platformWith(dataDir: string, ports: Record<string, number>, sandboxUrl: string, burst: number): Promise<Platform> {
-  const config = parseConfig({
-    SWITCHBOARD_DATA_DIR: dataDir,
-    API_PORT: String(ports.api),
-    EMBEDDED_POSTGRES_PORT: String(ports.pg),
-    TEMPORAL_DEV_PORT: String(ports.temporal),
-    TEMPORAL_UI_PORT: String(ports.ui),
-    SANDBOX_PORT: String(ports.innerSandbox),
-    GHL_API_TOKEN: 'bench-token',
-    GHL_BASE_URL: `${sandboxUrl}/ghl`,
-    GHL_RATE_LIMIT_BURST: String(burst),
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
-    SWITCHBOARD_ADMIN_KEY: 'sbadmin_bench_key_0123456789abcdef',
-  });
-  return startPlatform(config, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+async function platformWith(
+  dataDir: string,
+  ports: PlatformPorts,
+  sandboxUrl: string,
+  burst: number,
+): Promise<Platform> {
+  const config = await benchConfig(
+    dataDir,
+    { GHL_API_TOKEN: 'bench-token', GHL_BASE_URL: `${sandboxUrl}/ghl`, GHL_RATE_LIMIT_BURST: String(burst) },
+    ports,
+  );
+  return startBenchPlatform(config);
 }
 
 async function fullSync(p: Platform): Promise<number> {
@@ -55,35 +59,41 @@ async function fullSync(p: Platform): Promise<number> {
     args: [{ tenantId: TENANT, mode: 'full' }],
   });
   const result = await handle.result();
-  if (result.state !== 'completed' || result.contacts !== CONTACTS) throw new Error(`sync ended ${JSON.stringify(result)}`);
+  if (result.state !== 'completed' || result.contacts !== CONTACTS)
+    throw new Error(`sync ended ${JSON.stringify(result)}`);
   return (performance.now() - started) / 1000;
 }
 
 export default async function benchSync(): Promise<void> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-sync-'));
-  const ports = { api: await freePort(), pg: await freePort(), temporal: await freePort(), ui: await freePort(), innerSandbox: await freePort() };
-  const sandboxPort = await freePort();
-  const sandbox = runEntry('sandbox/main.ts', { SANDBOX_PORT: String(sandboxPort), SANDBOX_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
-  const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
+  const dataDir = await benchDataDir('sync');
+  const ports = await freePlatformPorts();
+  const sandbox = await startSandboxProcess();
+  const sandboxUrl = sandbox.url;
   let platform: Platform | undefined;
   try {
-    await waitForOutput(sandbox, /provider sandbox on http/);
     await json(`${sandboxUrl}/__sandbox/ghl/seed`, 'POST', { locationId: LOCATION, contacts: CONTACTS, seed: 2026 });
 
     // 1. Unlimited: the sandbox's limits and our budget off; the workflow's own speed.
     await json(`${sandboxUrl}/__sandbox/ghl/limits`, 'POST', { burst: 1_000_000_000, daily: 1_000_000_000 });
     platform = await platformWith(dataDir, ports, sandboxUrl, 0);
     await platform.pool.query(`insert into tenants (id, name) values ($1, 'Bench') on conflict do nothing`, [TENANT]);
-    await platform.pool.query(`insert into crm_connections (tenant_id, location_id) values ($1, $2) on conflict do nothing`, [TENANT, LOCATION]);
+    await platform.pool.query(
+      `insert into crm_connections (tenant_id, location_id) values ($1, $2) on conflict do nothing`,
+      [TENANT, LOCATION],
+    );
     const unlimitedS = await fullSync(platform);
 
     // Ceiling: the same rows, upserted by the same statement in the same page size, no HTTP, no Temporal.
-    const { contacts } = await json<{ contacts: CrmContactFields[] }>(`${sandboxUrl}/__sandbox/ghl/contacts?locationId=${LOCATION}&limit=${CONTACTS}`);
+    const { contacts } = await json<{ contacts: CrmContactFields[] }>(
+      `${sandboxUrl}/__sandbox/ghl/contacts?locationId=${LOCATION}&limit=${CONTACTS}`,
+    );
     await platform.pool.query(`insert into tenants (id, name) values ('bench-raw', 'Raw') on conflict do nothing`);
     const rawStarted = performance.now();
     for (let i = 0; i < contacts.length; i += 500) {
       const rows = contacts.slice(i, i + 500).map(toContactRow);
-      await withTenant(platform.pool, 'bench-raw', (c) => c.query(UPSERT_CONTACTS, ['bench-raw', 'raw', JSON.stringify(rows)]));
+      await withTenant(platform.pool, 'bench-raw', (c) =>
+        c.query(UPSERT_CONTACTS, ['bench-raw', 'raw', JSON.stringify(rows)]),
+      );
     }
     const rawS = (performance.now() - rawStarted) / 1000;
     await platform.stop();
@@ -108,31 +118,38 @@ export default async function benchSync(): Promise<void> {
     const rate429 = requests.filter((r) => r.status === 429).length;
 
     // 3. Cached reads by phone, 50 concurrent clients in another process, 100,000 contacts cached.
-    const phones = (await platform.pool.query<{ phone: string }>(`select phone from contacts where tenant_id = $1 and phone is not null order by random() limit 2000`, [TENANT])).rows;
-    const keyRes = await fetch(`${platform.apiUrl}/v1/admin/tenants/${TENANT}/keys`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer sbadmin_bench_key_0123456789abcdef', 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench', scopes: ['read'] }),
-    });
-    const { key } = (await keyRes.json()) as { key: string };
+    const phones = (
+      await platform.pool.query<{ phone: string }>(
+        `select phone from contacts where tenant_id = $1 and phone is not null order by random() limit 2000`,
+        [TENANT],
+      )
+    ).rows;
+    const key = await tenantKey(platform.apiUrl!, TENANT, ['read']);
     const urls = phones.map((p) => `${platform!.apiUrl}/v1/contacts?phone=${encodeURIComponent(p.phone)}`);
     await runLoad({ urls, headers: { 'x-api-key': key }, concurrency: 50, requests: 500 }); // warm-up
     const c50 = await runLoad({ urls, headers: { 'x-api-key': key }, concurrency: 50, requests: 5000 });
     const c1 = await runLoad({ urls, headers: { 'x-api-key': key }, concurrency: 1, requests: 1000 });
-    const wrk50 = haveWrk() ? await runWrk({ urls, headers: { 'x-api-key': key }, concurrency: 50, seconds: 10 }) : undefined;
+    const wrk50 = haveWrk()
+      ? await runWrk({ urls, headers: { 'x-api-key': key }, concurrency: 50, seconds: 10 })
+      : undefined;
 
     // Same-run floor: a bare Fastify route doing only the indexed lookup on the same pool
     // (no auth, validation, RLS transaction or audit row).
     const bare = Fastify();
     const pool = platform.pool;
-    bare.get('/v1/contacts', async (req) =>
-      (await pool.query('select * from contacts where tenant_id = $1 and phone = $2 limit 26', [TENANT, (req.query as { phone?: string }).phone])).rows,
+    bare.get(
+      '/v1/contacts',
+      async (req) =>
+        (
+          await pool.query('select * from contacts where tenant_id = $1 and phone = $2 limit 26', [
+            TENANT,
+            (req.query as { phone?: string }).phone,
+          ])
+        ).rows,
     );
     const bareUrl = await bare.listen({ port: 0, host: '127.0.0.1' });
     const bareUrls = urls.map((u) => u.replace(platform!.apiUrl!, bareUrl));
-    const bare50 = haveWrk()
-      ? await runWrk({ urls: bareUrls, headers: {}, concurrency: 50, seconds: 10 })
-      : undefined;
+    const bare50 = haveWrk() ? await runWrk({ urls: bareUrls, headers: {}, concurrency: 50, seconds: 10 }) : undefined;
     await bare.close();
 
     await report(
@@ -148,7 +165,13 @@ export default async function benchSync(): Promise<void> {
         cached_read_p50_ms_c50: percentile(c50.latenciesMs, 50),
         cached_read_p95_ms_c1: percentile(c1.latenciesMs, 95),
         cached_read_errors: c50.errors + c1.errors,
-        ...(wrk50 ? { cached_read_p95_ms_c50_wrk: wrk50.p95, cached_read_rps_c50_wrk: wrk50.requests / 10, cached_read_errors_wrk: wrk50.errors } : {}),
+        ...(wrk50
+          ? {
+              cached_read_p95_ms_c50_wrk: wrk50.p95,
+              cached_read_rps_c50_wrk: wrk50.requests / 10,
+              cached_read_errors_wrk: wrk50.errors,
+            }
+          : {}),
         ...(bare50 ? { bare_lookup_p95_ms_c50_wrk: bare50.p95, bare_lookup_rps_c50_wrk: bare50.requests / 10 } : {}),
       },
       {
@@ -165,8 +188,7 @@ export default async function benchSync(): Promise<void> {
     );
   } finally {
     await platform?.stop();
-    sandbox.child.kill('SIGTERM');
-    await sandbox.exited;
-    await rm(dataDir, { recursive: true, force: true });
+    await sandbox.stop();
+    await removeDataDir(dataDir);
   }
 }

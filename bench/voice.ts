@@ -7,71 +7,76 @@
  *   as the first message of a new call (update-with-start);
  * - in the same run, the bare `GET /health` route of the same API as the floor.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { parseConfig } from '../lib/config.js';
-import { createLogger } from '../lib/logger.js';
-import { startPlatform } from '../runtime/platform.js';
-import { freePort } from '../test/support/ports.js';
-import { runEntry, waitForOutput } from '../test/support/process.js';
 import { runLoad } from './lib/loadgen.js';
+import {
+  api,
+  benchConfig,
+  benchDataDir,
+  createTenant,
+  removeDataDir,
+  startBenchPlatform,
+  startSandboxProcess,
+} from './lib/platform.js';
 import { percentile, report, round } from './report.js';
 
 const TENANT = 'bench-voice';
-const ADMIN = 'sbadmin_bench_key_0123456789abcdef';
 const SECRET = 'bench-vapi-secret-0123456789';
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 400);
 
-async function api<T>(base: string, method: string, p: string, key: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${p}`, { method, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  if (!res.ok) throw new Error(`${method} ${p} → ${res.status}: ${await res.text()}`);
-  return (await res.json()) as T;
-}
-
 export default async function voiceBench(): Promise<void> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-bench-voice-'));
-  const sandboxPort = await freePort();
-  const sandbox = runEntry('sandbox/main.ts', { SANDBOX_PORT: String(sandboxPort), LOG_LEVEL: 'warn' });
-  await waitForOutput(sandbox, /provider sandbox on http/);
-  const sb = `http://127.0.0.1:${sandboxPort}`;
-  const config = parseConfig({
-    SWITCHBOARD_DATA_DIR: dataDir,
-    API_PORT: String(await freePort()),
-    EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    TEMPORAL_DEV_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    SANDBOX_PORT: String(await freePort()),
+  const dataDir = await benchDataDir('voice');
+  const sandbox = await startSandboxProcess();
+  const sb = sandbox.url;
+  const config = await benchConfig(dataDir, {
     GHL_API_TOKEN: 'bench-token',
     GHL_BASE_URL: `${sb}/ghl`,
     VAPI_API_KEY: 'bench-vapi',
     VAPI_BASE_URL: `${sb}/vapi`,
     ANTHROPIC_API_KEY: 'bench-anthropic',
     ANTHROPIC_BASE_URL: `${sb}/anthropic`,
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
     GHL_RATE_LIMIT_BURST: '0',
-    SWITCHBOARD_ADMIN_KEY: ADMIN,
   });
-  await fetch(`${sb}/__sandbox/ghl/limits`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ burst: 1_000_000 }) });
-  const platform = await startPlatform(config, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+  await fetch(`${sb}/__sandbox/ghl/limits`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ burst: 1_000_000 }),
+  });
+  const platform = await startBenchPlatform(config);
   try {
     const base = platform.apiUrl!;
-    await api(base, 'POST', '/v1/admin/tenants', ADMIN, { id: TENANT, name: 'Bench' });
-    const { key } = await api<{ key: string }>(base, 'POST', `/v1/admin/tenants/${TENANT}/keys`, ADMIN, { name: 'b', scopes: ['read', 'act', 'admin'] });
+    const key = await createTenant(base, TENANT, ['read', 'act', 'admin']);
     await api(base, 'PUT', '/v1/crm/connection', key, { locationId: 'loc_demo', syncEveryMinutes: 1440 });
-    await api(base, 'PUT', `/v1/admin/tenants/${TENANT}/credentials/vapi`, key, { secret: SECRET, authMode: 'x-vapi-secret' });
+    await api(base, 'PUT', `/v1/admin/tenants/${TENANT}/credentials/vapi`, key, {
+      secret: SECRET,
+      authMode: 'x-vapi-secret',
+    });
     // Calls that never end (no report, nothing at the provider) give up quickly instead of lingering.
-    await api(base, 'PUT', '/v1/voice/settings', key, { vapi: { assistantId: 'asst_demo', phoneNumberId: 'pn_demo' }, calendarId: 'cal_demo', reportGraceSeconds: 5 });
+    await api(base, 'PUT', '/v1/voice/settings', key, {
+      vapi: { assistantId: 'asst_demo', phoneNumberId: 'pn_demo' },
+      calendarId: 'cal_demo',
+      reportGraceSeconds: 5,
+    });
 
     const url = `${base}/webhooks/vapi/${TENANT}`;
     const headers = { 'x-vapi-secret': SECRET };
     let n = 0;
     const message = (type: string, phone: string, extra: Record<string, unknown> = {}, callId = `bench-${type}-${n}`) =>
-      JSON.stringify({ message: { type, timestamp: Date.now() + n++, call: { id: callId, type: 'inboundPhoneCall', customer: { number: phone } }, ...extra } });
-    const lookup = (i: number) => ({ toolCallList: [{ id: `tc-${i}`, type: 'function', function: { name: 'lookup_caller', arguments: '{}' } }] });
+      JSON.stringify({
+        message: {
+          type,
+          timestamp: Date.now() + n++,
+          call: { id: callId, type: 'inboundPhoneCall', customer: { number: phone } },
+          ...extra,
+        },
+      });
+    const lookup = (i: number) => ({
+      toolCallList: [{ id: `tc-${i}`, type: 'function', function: { name: 'lookup_caller', arguments: '{}' } }],
+    });
     const known = Array.from({ length: REQUESTS }, () => message('assistant-request', '+15555550100'));
-    const unknown = Array.from({ length: REQUESTS }, (_, i) => message('assistant-request', `+1555${String(7_000_000 + i).padStart(7, '0')}`));
+    const unknown = Array.from({ length: REQUESTS }, (_, i) =>
+      message('assistant-request', `+1555${String(7_000_000 + i).padStart(7, '0')}`),
+    );
     const toolsNewCall = Array.from({ length: REQUESTS }, (_, i) => message('tool-calls', '+15555550100', lookup(i)));
     // Calls already in progress (the usual case: assistant-request and status-update came first).
     const live = Array.from({ length: REQUESTS }, (_, i) => `bench-live-${i}`);
@@ -81,15 +86,45 @@ export default async function voiceBench(): Promise<void> {
     // Warm-up (caches the demo caller, JITs the paths), then each measurement.
     await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: 100, bodies: known.slice(0, 100) });
     await runLoad({ urls: [`${base}/health`], headers: {}, concurrency: CONCURRENCY, requests: 200 });
-    const health = await runLoad({ urls: [`${base}/health`], headers: {}, concurrency: CONCURRENCY, requests: REQUESTS });
+    const health = await runLoad({
+      urls: [`${base}/health`],
+      headers: {},
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+    });
     // Tool calls first: every measured request leaves a live call workflow behind, and the later runs share the worker with them.
     await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: liveStarts });
     await new Promise((r) => setTimeout(r, 2000));
-    const toolRun = await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: toolsLive });
-    const toolNewRun = await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: toolsNewCall });
-    const knownRun = await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: known });
-    const unknownRun = await runLoad({ urls: [url], headers, concurrency: CONCURRENCY, requests: REQUESTS, bodies: unknown });
-    for (const [name, r] of Object.entries({ health, knownRun, unknownRun, toolRun, toolNewRun })) if (r.errors) throw new Error(`${name}: ${r.errors} failed requests`);
+    const toolRun = await runLoad({
+      urls: [url],
+      headers,
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+      bodies: toolsLive,
+    });
+    const toolNewRun = await runLoad({
+      urls: [url],
+      headers,
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+      bodies: toolsNewCall,
+    });
+    const knownRun = await runLoad({
+      urls: [url],
+      headers,
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+      bodies: known,
+    });
+    const unknownRun = await runLoad({
+      urls: [url],
+      headers,
+      concurrency: CONCURRENCY,
+      requests: REQUESTS,
+      bodies: unknown,
+    });
+    for (const [name, r] of Object.entries({ health, knownRun, unknownRun, toolRun, toolNewRun }))
+      if (r.errors) throw new Error(`${name}: ${r.errors} failed requests`);
 
     const p = (xs: number[], q: number) => round(percentile(xs, q), 1);
     await report(
@@ -118,8 +153,7 @@ export default async function voiceBench(): Promise<void> {
     );
   } finally {
     await platform.stop();
-    sandbox.child.kill('SIGTERM');
-    await sandbox.exited;
-    await rm(dataDir, { recursive: true, force: true });
+    await sandbox.stop();
+    await removeDataDir(dataDir);
   }
 }

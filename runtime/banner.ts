@@ -6,7 +6,7 @@ export function banner(p: Platform): string {
   const providers = Object.entries(c.providers)
     .map(([name, cfg]) => `    ${name.padEnd(10)} ${cfg.mode.padEnd(8)} ${cfg.baseUrl}`)
     .join('\n');
-  const uiUrl = p.embedded.temporal?.uiUrl ?? c.temporal.uiUrl ?? '(set TEMPORAL_UI_URL to link your cluster\'s Web UI)';
+  const uiUrl = p.embedded.temporal?.uiUrl ?? c.temporal.uiUrl ?? "(set TEMPORAL_UI_URL to link your cluster's Web UI)";
   const lines = [
     '',
     '  Switchboard is up',
@@ -21,7 +21,9 @@ export function banner(p: Platform): string {
     ...(p.demo ? [`    Demo tenant      '${p.demo.tenantId}', key in ${p.demo.keyFile}`] : []),
     '  Providers',
     providers,
-    ...(p.sandboxUrl ? [`    (sandbox = the local simulator at ${p.sandboxUrl}; set a provider's key in .env to go live)`] : []),
+    ...(p.sandboxUrl
+      ? [`    (sandbox = the local simulator at ${p.sandboxUrl}; set a provider's key in .env to go live)`]
+      : []),
     '  Ctrl-C stops everything.',
     '',
   ];

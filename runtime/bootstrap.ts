@@ -34,9 +34,11 @@ export async function ensureMasterKey(config: Config): Promise<Buffer> {
   const file = path.join(config.dataDir, 'master-key');
   if (!(await readTrimmed(file))) {
     await mkdir(config.dataDir, { recursive: true });
-    await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err; // another process won the race
-    });
+    await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' }).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err; // another process won the race
+      },
+    );
   }
   const key = parseMasterKey((await readTrimmed(file))!);
   if (!key) throw new Error(`${file} does not hold a 32-byte key (64 hex characters)`);
@@ -47,12 +49,21 @@ export async function ensureMasterKey(config: Config): Promise<Buffer> {
  * With no provider keys configured, the `demo` tenant exists and a key of it sits in
  * `<data dir>/demo-api-key`, so a new user can call the API at once.
  */
-export async function ensureDemoTenant(config: Config, pool: Pool): Promise<{ tenantId: string; keyFile: string } | undefined> {
+export async function ensureDemoTenant(
+  config: Config,
+  pool: Pool,
+): Promise<{ tenantId: string; keyFile: string } | undefined> {
   if (Object.values(config.providers).some((p) => p.mode === 'live')) return undefined;
   const keyFile = path.join(config.dataDir, 'demo-api-key');
-  await pool.query(`insert into tenants (id, name) values ($1, 'Demo (sandbox providers)') on conflict (id) do nothing`, [DEMO_TENANT]);
+  await pool.query(
+    `insert into tenants (id, name) values ($1, 'Demo (sandbox providers)') on conflict (id) do nothing`,
+    [DEMO_TENANT],
+  );
   // The sandbox's demo GoHighLevel location (see sandbox/README.md).
-  await pool.query(`insert into crm_connections (tenant_id, location_id) values ($1, 'loc_demo') on conflict do nothing`, [DEMO_TENANT]);
+  await pool.query(
+    `insert into crm_connections (tenant_id, location_id) values ($1, 'loc_demo') on conflict do nothing`,
+    [DEMO_TENANT],
+  );
   const existing = await readTrimmed(keyFile);
   const valid = existing ? await findTenantKey(pool, existing) : undefined;
   if (valid?.tenantId !== DEMO_TENANT) {

@@ -37,9 +37,14 @@ export function progressLine(p: CrmSyncProgress, contactsPerS: number | null, wi
 }
 
 async function sync(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { tenant: { type: 'string' }, mode: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { tenant: { type: 'string' }, mode: { type: 'string' } },
+    strict: true,
+  });
   const parsed = SyncArgs.safeParse(values);
-  if (!parsed.success) fail(`${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n')}\n${usage}`);
+  if (!parsed.success)
+    fail(`${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n')}\n${usage}`);
   const { tenant, mode } = parsed.data;
   const config = loadConfigOrExit();
   const address = config.temporal.address ?? `127.0.0.1:${config.temporal.devPort}`;
@@ -65,7 +70,10 @@ async function sync(argv: string[]): Promise<void> {
   let lastPrinted = 0;
   const result = handle.result();
   let finished = false;
-  void result.then(() => (finished = true), () => (finished = true));
+  void result.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
   while (!finished) {
     const p = await handle.query(syncProgressQuery).catch(() => undefined);
     if (p) {
@@ -82,7 +90,9 @@ async function sync(argv: string[]): Promise<void> {
   }
   try {
     const final = await result;
-    process.stdout.write(`${tty ? '\r\x1b[2K' : ''}${progressLine(final, rate)}${final.removed ? ` · ${final.removed} removed` : ''}\n`);
+    process.stdout.write(
+      `${tty ? '\r\x1b[2K' : ''}${progressLine(final, rate)}${final.removed ? ` · ${final.removed} removed` : ''}\n`,
+    );
     await connection.close();
   } catch (err) {
     const message = err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;

@@ -29,7 +29,9 @@ async function binaries(): Promise<z.infer<typeof Binaries>> {
   try {
     return Binaries.parse(await import(pkg));
   } catch (err) {
-    throw new Error(`Embedded Postgres is not available for ${os.platform()}-${os.arch()} (${pkg}): ${(err as Error).message}. Set DATABASE_URL to use your own Postgres.`);
+    throw new Error(
+      `Embedded Postgres is not available for ${os.platform()}-${os.arch()} (${pkg}): ${(err as Error).message}. Set DATABASE_URL to use your own Postgres.`,
+    );
   }
 }
 
@@ -44,12 +46,18 @@ function runAsIds(): { uid: number; gid: number } | undefined {
       execFileSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'], { stdio: 'ignore' });
       return { uid: id('-u'), gid: id('-g') };
     } catch (err) {
-      throw new Error(`Running as root and no 'postgres' user exists, and creating one failed (${(err as Error).message}). Create a 'postgres' user or set DATABASE_URL.`);
+      throw new Error(
+        `Running as root and no 'postgres' user exists, and creating one failed (${(err as Error).message}). Create a 'postgres' user or set DATABASE_URL.`,
+      );
     }
   }
 }
 
-export async function startEmbeddedPostgres(opts: { dataDir: string; port: number; log: Logger }): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(opts: {
+  dataDir: string;
+  port: number;
+  log: Logger;
+}): Promise<EmbeddedPostgres> {
   const { postgres, initdb } = await binaries();
   const pgdata = path.join(opts.dataDir, 'postgres');
   const passwordFile = path.join(opts.dataDir, 'postgres-password');
@@ -78,9 +86,22 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
     await writeFile(tmpPw, `${password}\n`, { mode: 0o600 });
     if (ids) await chown(tmpPw, ids.uid, ids.gid);
     try {
-      await run(initdb, [`--pgdata=${pgdata}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${tmpPw}`, '--encoding=UTF8', '--no-locale'], ids);
+      await run(
+        initdb,
+        [
+          `--pgdata=${pgdata}`,
+          '--auth=scram-sha-256',
+          '--username=postgres',
+          `--pwfile=${tmpPw}`,
+          '--encoding=UTF8',
+          '--no-locale',
+        ],
+        ids,
+      );
     } catch (err) {
-      throw new Error(`${(err as Error).message}${ids ? `\n(running as root, Postgres runs as the 'postgres' user: every folder above ${pgdata} must let others pass through, chmod o+x)` : ''}`);
+      throw new Error(
+        `${(err as Error).message}${ids ? `\n(running as root, Postgres runs as the 'postgres' user: every folder above ${pgdata} must let others pass through, chmod o+x)` : ''}`,
+      );
     } finally {
       await rm(tmpPw, { force: true });
     }
@@ -91,7 +112,20 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   const stderr = tail();
   const child = spawn(
     postgres,
-    ['-D', pgdata, '-p', String(opts.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'lc_messages=C'],
+    [
+      '-D',
+      pgdata,
+      '-p',
+      String(opts.port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'lc_messages=C',
+    ],
     { ...ids, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
   );
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -106,7 +140,9 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
     child.once('exit', () => resolve(false));
   });
   if (!ready || child.pid === undefined) {
-    throw new Error(`Embedded Postgres did not start on 127.0.0.1:${opts.port}: ${stderr.text().split('\n').slice(-5).join(' | ')}`);
+    throw new Error(
+      `Embedded Postgres did not start on 127.0.0.1:${opts.port}: ${stderr.text().split('\n').slice(-5).join(' | ')}`,
+    );
   }
   const pid = child.pid;
 
@@ -115,9 +151,10 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   await client.connect();
   try {
     const { rowCount } = await client.query(`select 1 from pg_database where datname = 'switchboard'`);
-    if (!rowCount) await client.query('create database switchboard').catch((err: { code?: string }) => {
-      if (err.code !== '42P04') throw err; // created concurrently
-    });
+    if (!rowCount)
+      await client.query('create database switchboard').catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err; // created concurrently
+      });
   } finally {
     await client.end();
   }
@@ -137,7 +174,9 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
 /** The URL of an embedded Postgres another process of ours started (split `npm run api|worker`). */
 export async function embeddedPostgresUrl(dataDir: string, port: number): Promise<string | undefined> {
   const password = await readFile(path.join(dataDir, 'postgres-password'), 'utf8').catch(() => undefined);
-  return password ? `postgres://postgres:${encodeURIComponent(password.trim())}@127.0.0.1:${port}/switchboard` : undefined;
+  return password
+    ? `postgres://postgres:${encodeURIComponent(password.trim())}@127.0.0.1:${port}/switchboard`
+    : undefined;
 }
 
 function run(cmd: string, args: string[], ids: { uid: number; gid: number } | undefined): Promise<void> {
@@ -147,6 +186,8 @@ function run(cmd: string, args: string[], ids: { uid: number; gid: number } | un
     child.stdout?.on('data', out.push);
     child.stderr?.on('data', out.push);
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(cmd)} failed (exit ${code}): ${out.text()}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${path.basename(cmd)} failed (exit ${code}): ${out.text()}`)),
+    );
   });
 }

@@ -23,7 +23,8 @@ async function readMigrations(dir: string): Promise<Migration[]> {
   for (const file of files) {
     const sql = await readFile(path.join(dir, file), 'utf8');
     const [version] = file.split('_');
-    if (migrations.some((m) => m.version === version)) throw new Error(`sql/${file}: migration number ${version} is used twice`);
+    if (migrations.some((m) => m.version === version))
+      throw new Error(`sql/${file}: migration number ${version} is used twice`);
     migrations.push({ version: version!, name: file, sql, checksum: createHash('sha256').update(sql).digest('hex') });
   }
   return migrations;
@@ -42,18 +43,27 @@ export async function migrate(pool: Pool, log: Logger, dir = MIGRATIONS_DIR): Pr
     await client.query(`create table if not exists schema_migrations (
       version text primary key, name text not null, checksum text not null, applied_at timestamptz not null default now())`);
     const done = new Map(
-      (await client.query<{ version: string; checksum: string }>('select version, checksum from schema_migrations')).rows.map((r) => [r.version, r.checksum]),
+      (
+        await client.query<{ version: string; checksum: string }>('select version, checksum from schema_migrations')
+      ).rows.map((r) => [r.version, r.checksum]),
     );
     for (const m of migrations) {
       const checksum = done.get(m.version);
       if (checksum !== undefined) {
-        if (checksum !== m.checksum) throw new Error(`sql/${m.name} changed after it was applied; migrations are forward-only: add a new file instead`);
+        if (checksum !== m.checksum)
+          throw new Error(
+            `sql/${m.name} changed after it was applied; migrations are forward-only: add a new file instead`,
+          );
         continue;
       }
       try {
         await client.query('begin');
         await client.query(m.sql);
-        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [m.version, m.name, m.checksum]);
+        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
+          m.version,
+          m.name,
+          m.checksum,
+        ]);
         await client.query('commit');
       } catch (err) {
         await client.query('rollback').catch(() => undefined);

@@ -45,18 +45,29 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-async function resolveDatabase(config: Config, embed: boolean, log: Logger): Promise<{ url: string; embedded?: EmbeddedPostgres }> {
+async function resolveDatabase(
+  config: Config,
+  embed: boolean,
+  log: Logger,
+): Promise<{ url: string; embedded?: EmbeddedPostgres }> {
   if (config.database.url) return { url: config.database.url };
   if (embed) {
     const embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.database.embeddedPort, log });
     return { url: embedded.url, embedded };
   }
   const url = await embeddedPostgresUrl(config.dataDir, config.database.embeddedPort);
-  if (!url) throw new Error('DATABASE_URL is not set and no embedded Postgres has been created under the data directory: run `npm start` once, or set DATABASE_URL.');
+  if (!url)
+    throw new Error(
+      'DATABASE_URL is not set and no embedded Postgres has been created under the data directory: run `npm start` once, or set DATABASE_URL.',
+    );
   return { url };
 }
 
-async function resolveTemporal(config: Config, embed: boolean, log: Logger): Promise<{ address: string; embedded?: DevServer }> {
+async function resolveTemporal(
+  config: Config,
+  embed: boolean,
+  log: Logger,
+): Promise<{ address: string; embedded?: DevServer }> {
   if (config.temporal.address) return { address: config.temporal.address };
   if (embed) {
     const embedded = await startDevServer({ config: config.temporal, dataDir: config.dataDir, log });
@@ -77,11 +88,16 @@ async function ensureSearchAttributes(connection: NativeConnection, namespace: s
     if (!missing.length) return;
     await connection.operatorService.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, protos.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+      searchAttributes: Object.fromEntries(
+        missing.map((k) => [k.name, protos.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      ),
     });
     log.info({ added: missing.map((k) => k.name) }, 'registered search attributes');
   } catch (err) {
-    log.warn({ err: (err as Error).message }, `could not register search attributes (${customSearchAttributes.map((k) => k.name).join(', ')}); register them as Keyword on namespace ${namespace}`);
+    log.warn(
+      { err: (err as Error).message },
+      `could not register search attributes (${customSearchAttributes.map((k) => k.name).join(', ')}); register them as Keyword on namespace ${namespace}`,
+    );
   }
 }
 
@@ -89,16 +105,25 @@ async function ensureSearchAttributes(connection: NativeConnection, namespace: s
  * GHL webhook keys: configured, or — when GoHighLevel is the sandbox — the sandbox's own, so its
  * signed webhooks verify out of the box.
  */
-async function resolveGhlWebhookKeys(config: Config, log: Logger): Promise<{ rsa: string | undefined; ed25519: string | undefined }> {
+async function resolveGhlWebhookKeys(
+  config: Config,
+  log: Logger,
+): Promise<{ rsa: string | undefined; ed25519: string | undefined }> {
   const configured = config.ghlWebhookKeys;
   if (configured.rsa || configured.ed25519 || config.providers.ghl.mode !== 'sandbox') return configured;
   const controlUrl = `${config.providers.ghl.baseUrl.replace(/\/ghl$/, '')}/__sandbox/ghl/webhook-keys`;
   try {
     const res = await fetch(controlUrl, { signal: AbortSignal.timeout(3000) });
-    const body = (await res.json()) as { 'x-wh-signature'?: { publicKey: string }; 'x-ghl-signature'?: { publicKey: string } };
+    const body = (await res.json()) as {
+      'x-wh-signature'?: { publicKey: string };
+      'x-ghl-signature'?: { publicKey: string };
+    };
     return { rsa: body['x-wh-signature']?.publicKey, ed25519: body['x-ghl-signature']?.publicKey };
   } catch (err) {
-    log.warn({ err: (err as Error).message }, 'GHL webhooks will be refused: the sandbox did not give its webhook keys');
+    log.warn(
+      { err: (err as Error).message },
+      'GHL webhooks will be refused: the sandbox did not give its webhook keys',
+    );
     return configured;
   }
 }
@@ -111,14 +136,21 @@ async function resolveSendgridWebhookKey(config: Config, log: Logger): Promise<s
     const res = await fetch(controlUrl, { signal: AbortSignal.timeout(3000) });
     return ((await res.json()) as { publicKey?: string }).publicKey;
   } catch (err) {
-    log.warn({ err: (err as Error).message }, 'SendGrid event webhooks will be refused: the sandbox did not give its verification key');
+    log.warn(
+      { err: (err as Error).message },
+      'SendGrid event webhooks will be refused: the sandbox did not give its verification key',
+    );
     return undefined;
   }
 }
 
 /** The Web UI of the Temporal we use: the embedded dev server's, the configured one, or the one `npm start` runs. */
 export function temporalUiUrl(config: Config, embedded?: DevServer): string | undefined {
-  return embedded?.uiUrl ?? config.temporal.uiUrl ?? (config.temporal.address ? undefined : `http://127.0.0.1:${config.temporal.uiPort}`);
+  return (
+    embedded?.uiUrl ??
+    config.temporal.uiUrl ??
+    (config.temporal.address ? undefined : `http://127.0.0.1:${config.temporal.uiPort}`)
+  );
 }
 
 export async function startPlatform(config: Config, log: Logger, opts: PlatformOptions): Promise<Platform> {
@@ -132,8 +164,14 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
   try {
     let sandboxUrl: string | undefined;
     if (opts.embed && Object.values(config.providers).some((p) => p.mode === 'sandbox')) {
-      const sandbox = await startSandbox({ port: config.sandboxPort, host: '127.0.0.1', logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }).catch((err: unknown) => {
-        throw new Error(`The provider sandbox could not listen on 127.0.0.1:${config.sandboxPort} (${(err as Error).message}); set SANDBOX_PORT or the providers' keys.`);
+      const sandbox = await startSandbox({
+        port: config.sandboxPort,
+        host: '127.0.0.1',
+        logLevel: config.logLevel === 'silent' ? 'silent' : 'warn',
+      }).catch((err: unknown) => {
+        throw new Error(
+          `The provider sandbox could not listen on 127.0.0.1:${config.sandboxPort} (${(err as Error).message}); set SANDBOX_PORT or the providers' keys.`,
+        );
       });
       sandboxUrl = sandbox.url;
       cleanups.push(() => sandbox.close());

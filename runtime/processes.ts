@@ -39,7 +39,11 @@ export async function stopPid(pid: number, signal: NodeJS.Signals, graceMs: numb
 }
 
 /** Stops a leftover process whose pid is the first line of `pidFile` (if it is still alive). */
-export async function stopLeftover(pidFile: string, signal: NodeJS.Signals, graceMs: number): Promise<number | undefined> {
+export async function stopLeftover(
+  pidFile: string,
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<number | undefined> {
   const content = await readFile(pidFile, 'utf8').catch(() => undefined);
   const pid = Number(content?.split('\n')[0]?.trim());
   if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !isAlive(pid)) return undefined;

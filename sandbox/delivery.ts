@@ -22,11 +22,20 @@ export async function post(
   try {
     const res = await fetch(url, { method: 'POST', body, headers, signal });
     const text = await res.text();
-    return { status: res.status, ms: round(performance.now() - started), body: parseMaybeJson(text, res.headers.get('content-type')) };
+    return {
+      status: res.status,
+      ms: round(performance.now() - started),
+      body: parseMaybeJson(text, res.headers.get('content-type')),
+    };
   } catch (err) {
     const ms = round(performance.now() - started);
     const name = err instanceof Error ? err.name : '';
-    const error = name === 'TimeoutError' ? `timeout after ${opts.timeoutMs} ms` : opts.shutdown.aborted ? 'sandbox shut down' : describe(err);
+    const error =
+      name === 'TimeoutError'
+        ? `timeout after ${opts.timeoutMs} ms`
+        : opts.shutdown.aborted
+          ? 'sandbox shut down'
+          : describe(err);
     return { status: undefined, ms, body: undefined, error };
   }
 }

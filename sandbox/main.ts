@@ -38,7 +38,12 @@ if (!parsed.success) {
 const env = parsed.data;
 const seed = env.SANDBOX_SEED ?? DEFAULT_SEED;
 
-const sandbox = await startSandbox({ port: env.SANDBOX_PORT ?? 3100, host: env.SANDBOX_HOST, seed, logLevel: env.LOG_LEVEL ?? 'info' });
+const sandbox = await startSandbox({
+  port: env.SANDBOX_PORT ?? 3100,
+  host: env.SANDBOX_HOST,
+  seed,
+  logLevel: env.LOG_LEVEL ?? 'info',
+});
 const lines = [
   `Switchboard provider sandbox on ${sandbox.url} (seed ${seed})`,
   ...['ghl', 'vapi', 'retell', 'anthropic', 'sendgrid'].map((p) => `  ${p.padEnd(10)} ${sandbox.url}/${p}`),

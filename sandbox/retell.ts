@@ -2,7 +2,17 @@ import { createHmac } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { summarize } from './anthropic/model.js';
-import { CallScript, defaultSteps, E164, outcomeForNumber, recordDelivery, speakingSeconds, type Delivery, type Outcome } from './calls.js';
+import { registerCallControl } from './callControl.js';
+import {
+  CallScript,
+  defaultSteps,
+  E164,
+  outcomeForNumber,
+  recordDelivery,
+  speakingSeconds,
+  type Delivery,
+  type Outcome,
+} from './calls.js';
 import { issueLines, ProviderHttpError, sleep, type ProviderModule, type SandboxContext } from './context.js';
 import { isSuccess, post } from './delivery.js';
 import { deriveSeed, IdFactory, Rng } from './random.js';
@@ -24,7 +34,9 @@ const MAX_FUNCTION_RESULT = 15_000;
 
 /** `v=<unix ms>,d=<hex HMAC-SHA256(key = API key, rawBody + ms)>`, as `retell-sdk`'s `sign`. */
 export function retellSignature(body: string, apiKey: string, timestamp = Date.now()): string {
-  return `v=${timestamp},d=${createHmac('sha256', apiKey).update(body + timestamp).digest('hex')}`;
+  return `v=${timestamp},d=${createHmac('sha256', apiKey)
+    .update(body + timestamp)
+    .digest('hex')}`;
 }
 
 const SimulateBody = z.object({
@@ -46,7 +58,11 @@ const SimulateBody = z.object({
 });
 type SimulateBody = z.infer<typeof SimulateBody>;
 
-const ConfigBody = z.object({ serverUrl: z.string().url().nullable(), functionUrl: z.string().url().optional(), script: CallScript.optional() });
+const ConfigBody = z.object({
+  serverUrl: z.string().url().nullable(),
+  functionUrl: z.string().url().optional(),
+  script: CallScript.optional(),
+});
 
 const CreatePhoneCall = z
   .object({
@@ -62,7 +78,9 @@ const CreatePhoneCall = z
   .loose();
 
 const StringOrEnum = z.union([
-  z.object({ type: z.literal('string').optional(), op: z.enum(['eq', 'ne', 'sw', 'ew', 'co']), value: z.string() }).loose(),
+  z
+    .object({ type: z.literal('string').optional(), op: z.enum(['eq', 'ne', 'sw', 'ew', 'co']), value: z.string() })
+    .loose(),
   z.object({ type: z.literal('enum').optional(), op: z.literal('in'), value: z.array(z.string()) }).loose(),
 ]);
 const ListCalls = z
@@ -106,8 +124,18 @@ export interface RetellCall {
   recording_url?: string;
   public_log_url?: string;
   disconnection_reason?: string;
-  call_analysis?: { call_summary: string; user_sentiment: string; call_successful: boolean; in_voicemail: boolean; custom_analysis_data: Record<string, unknown> };
-  call_cost?: { combined_cost: number; total_duration_seconds: number; product_costs: { product: string; cost: number }[] };
+  call_analysis?: {
+    call_summary: string;
+    user_sentiment: string;
+    call_successful: boolean;
+    in_voicemail: boolean;
+    custom_analysis_data: Record<string, unknown>;
+  };
+  call_cost?: {
+    combined_cost: number;
+    total_duration_seconds: number;
+    product_costs: { product: string; cost: number }[];
+  };
 }
 
 export interface RetellSimulation {
@@ -123,7 +151,10 @@ export interface RetellSimulation {
   finishedAt?: string;
 }
 
-const retellError = (status: number, message: string | string[]) => ({ status: 'error', message: Array.isArray(message) ? message.join('; ') : message });
+const retellError = (status: number, message: string | string[]) => ({
+  status: 'error',
+  message: Array.isArray(message) ? message.join('; ') : message,
+});
 const fail = (status: number, message: string | string[]): never => {
   throw new ProviderHttpError(status, retellError(status, message));
 };
@@ -154,7 +185,14 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
   let config: z.infer<typeof ConfigBody> | undefined;
   const finished = new WeakMap<RetellSimulation, Promise<void>>();
 
-  function newCall(input: { direction: 'inbound' | 'outbound'; from: string; to: string; agentId: string; metadata?: unknown; dynamicVariables?: Record<string, string> }): RetellCall {
+  function newCall(input: {
+    direction: 'inbound' | 'outbound';
+    from: string;
+    to: string;
+    agentId: string;
+    metadata?: unknown;
+    dynamicVariables?: Record<string, string>;
+  }): RetellCall {
     const call: RetellCall = {
       call_type: 'phone_call',
       call_id: `call_${ids.hex(28)}`,
@@ -171,9 +209,29 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
     return call;
   }
 
-  function start(call: RetellCall, opts: { serverUrl: string | null; apiKey: string; script: CallScript; inboundWebhookUrl?: string; functionUrl?: string }): RetellSimulation {
-    const outcome: Outcome = call.direction === 'inbound' ? 'answered' : (opts.script.outcome ?? outcomeForNumber(call.to_number));
-    const sim: RetellSimulation = { id: call.call_id, provider: 'retell', direction: call.direction, serverUrl: opts.serverUrl, state: 'running', outcome, call, deliveries: [], problems: [] };
+  function start(
+    call: RetellCall,
+    opts: {
+      serverUrl: string | null;
+      apiKey: string;
+      script: CallScript;
+      inboundWebhookUrl?: string;
+      functionUrl?: string;
+    },
+  ): RetellSimulation {
+    const outcome: Outcome =
+      call.direction === 'inbound' ? 'answered' : (opts.script.outcome ?? outcomeForNumber(call.to_number));
+    const sim: RetellSimulation = {
+      id: call.call_id,
+      provider: 'retell',
+      direction: call.direction,
+      serverUrl: opts.serverUrl,
+      state: 'running',
+      outcome,
+      call,
+      deliveries: [],
+      problems: [],
+    };
     simulations.set(call.call_id, sim);
     finished.set(
       sim,
@@ -182,7 +240,16 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
     return sim;
   }
 
-  async function play(sim: RetellSimulation, opts: { serverUrl: string | null; apiKey: string; script: CallScript; inboundWebhookUrl?: string; functionUrl?: string }): Promise<void> {
+  async function play(
+    sim: RetellSimulation,
+    opts: {
+      serverUrl: string | null;
+      apiKey: string;
+      script: CallScript;
+      inboundWebhookUrl?: string;
+      functionUrl?: string;
+    },
+  ): Promise<void> {
     const { call } = sim;
     const script = opts.script;
     const transcript: { role: 'agent' | 'user'; content: string; words: unknown[] }[] = [];
@@ -192,14 +259,24 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
     const retryDelay = script.retryDelayMs ?? 1000;
 
     /** One signed POST, re-delivered on non-2xx or timeout. Returns the last delivery. */
-    async function deliver(url: string | null | undefined, type: string, payload: unknown, retries: number, timeoutMs: number): Promise<Delivery | undefined> {
+    async function deliver(
+      url: string | null | undefined,
+      type: string,
+      payload: unknown,
+      retries: number,
+      timeoutMs: number,
+    ): Promise<Delivery | undefined> {
       if (!url) return undefined;
       let last: Delivery | undefined;
       for (let attempt = 1; attempt <= retries + 1 && !ctx.shutdown.aborted; attempt++) {
         if (attempt > 1) await sleep(retryDelay, ctx.shutdown);
         else if (script.messageDelayMs) await sleep(script.messageDelayMs, ctx.shutdown);
         const body = JSON.stringify(payload);
-        const headers = { 'content-type': 'application/json', 'user-agent': 'Retell-Sandbox/1.0', 'x-retell-signature': retellSignature(body, opts.apiKey) };
+        const headers = {
+          'content-type': 'application/json',
+          'user-agent': 'Retell-Sandbox/1.0',
+          'x-retell-signature': retellSignature(body, opts.apiKey),
+        };
         const result = await post(url, body, headers, { timeoutMs, shutdown: ctx.shutdown });
         const problems = result.error ? [result.error] : isSuccess(result) ? [] : [`answered HTTP ${result.status}`];
         last = recordDelivery(sim.deliveries, { type, url, attempt, headers, request: payload, result, problems });
@@ -207,14 +284,21 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
       }
       return last;
     }
-    const event = (name: string) => deliver(opts.serverUrl, name, { event: name, call: { ...call } }, WEBHOOK_RETRIES, webhookTimeout);
+    const event = (name: string) =>
+      deliver(opts.serverUrl, name, { event: name, call: { ...call } }, WEBHOOK_RETRIES, webhookTimeout);
     const say = async (role: 'agent' | 'user', content: string) => {
       transcript.push({ role, content, words: [] });
       withTools.push({ role, content, words: [] });
       clock += speakingSeconds(content);
       if (script.transcriptUpdates) {
         refresh();
-        await deliver(opts.serverUrl, 'transcript_updated', { event: 'transcript_updated', call: { ...call } }, 0, webhookTimeout);
+        await deliver(
+          opts.serverUrl,
+          'transcript_updated',
+          { event: 'transcript_updated', call: { ...call } },
+          0,
+          webhookTimeout,
+        );
       }
     };
     const refresh = () => {
@@ -225,16 +309,21 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
 
     try {
       if (call.direction === 'inbound' && opts.inboundWebhookUrl) {
-        const payload = { event: 'call_inbound', call_inbound: { from_number: call.from_number, to_number: call.to_number, agent_id: call.agent_id } };
+        const payload = {
+          event: 'call_inbound',
+          call_inbound: { from_number: call.from_number, to_number: call.to_number, agent_id: call.agent_id },
+        };
         const d = await deliver(opts.inboundWebhookUrl, 'call_inbound', payload, 0, webhookTimeout);
         const answer = (d?.response?.body as { call_inbound?: Record<string, unknown> } | undefined)?.call_inbound;
         if (d && isSuccess({ status: d.response?.status, ms: 0, body: undefined })) {
-          if (!answer || typeof answer !== 'object') d.problems.push('answer should be {call_inbound: {override_agent_id?, dynamic_variables?, metadata?}}');
+          if (!answer || typeof answer !== 'object')
+            d.problems.push('answer should be {call_inbound: {override_agent_id?, dynamic_variables?, metadata?}}');
           else {
             if (typeof answer.override_agent_id === 'string') call.agent_id = answer.override_agent_id;
             const vars = answer.dynamic_variables;
             if (vars !== undefined) {
-              if (!vars || typeof vars !== 'object' || Object.values(vars).some((v) => typeof v !== 'string')) d.problems.push('call_inbound.dynamic_variables values must be strings');
+              if (!vars || typeof vars !== 'object' || Object.values(vars).some((v) => typeof v !== 'string'))
+                d.problems.push('call_inbound.dynamic_variables values must be strings');
               else call.retell_llm_dynamic_variables = vars as Record<string, string>;
             }
             if (answer.metadata !== undefined) call.metadata = answer.metadata;
@@ -258,9 +347,21 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
         if ('user' in step) await say('user', step.user);
         else if ('assistant' in step) await say('agent', step.assistant);
         else if ('pauseMs' in step) await sleep(step.pauseMs, ctx.shutdown);
-        else if ('message' in step) await deliver(opts.serverUrl, step.message, { event: step.message, ...step.fields, call: { ...call } }, WEBHOOK_RETRIES, webhookTimeout);
+        else if ('message' in step)
+          await deliver(
+            opts.serverUrl,
+            step.message,
+            { event: step.message, ...step.fields, call: { ...call } },
+            WEBHOOK_RETRIES,
+            webhookTimeout,
+          );
         else {
-          const list = 'tool' in step ? [{ name: step.tool, arguments: step.arguments }] : 'tools' in step ? step.tools : [{ name: step.functionCall, arguments: step.parameters }];
+          const list =
+            'tool' in step
+              ? [{ name: step.tool, arguments: step.arguments }]
+              : 'tools' in step
+                ? step.tools
+                : [{ name: step.functionCall, arguments: step.parameters }];
           for (const t of list) await customFunction(t.name, t.arguments ?? {});
         }
       }
@@ -275,13 +376,26 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
       const toolCallId = `tool_call_${ids.hex(12)}`;
       withTools.push({ role: 'tool_call_invocation', tool_call_id: toolCallId, name, arguments: JSON.stringify(args) });
       refresh();
-      const d = await deliver(opts.functionUrl ?? opts.serverUrl, 'custom_function', { name, args, call: { ...call } }, FUNCTION_RETRIES, script.toolTimeoutMs ?? FUNCTION_TIMEOUT_MS);
+      const d = await deliver(
+        opts.functionUrl ?? opts.serverUrl,
+        'custom_function',
+        { name, args, call: { ...call } },
+        FUNCTION_RETRIES,
+        script.toolTimeoutMs ?? FUNCTION_TIMEOUT_MS,
+      );
       if (!d) return;
       const body = d.response?.body;
       const text = typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body);
-      if (text.length > MAX_FUNCTION_RESULT) d.problems.push(`function result is ${text.length} characters; Retell keeps at most ${MAX_FUNCTION_RESULT}`);
-      withTools.push({ role: 'tool_call_result', tool_call_id: toolCallId, content: text.slice(0, MAX_FUNCTION_RESULT), successful: isSuccess({ status: d.response?.status, ms: 0, body }) });
-      const spoken = typeof body === 'object' && body && 'result' in body ? String((body as { result: unknown }).result) : text;
+      if (text.length > MAX_FUNCTION_RESULT)
+        d.problems.push(`function result is ${text.length} characters; Retell keeps at most ${MAX_FUNCTION_RESULT}`);
+      withTools.push({
+        role: 'tool_call_result',
+        tool_call_id: toolCallId,
+        content: text.slice(0, MAX_FUNCTION_RESULT),
+        successful: isSuccess({ status: d.response?.status, ms: 0, body }),
+      });
+      const spoken =
+        typeof body === 'object' && body && 'result' in body ? String((body as { result: unknown }).result) : text;
       await say('agent', spoken.replace(/\s+/g, ' ').slice(0, 500) || 'Done.');
     }
 
@@ -297,11 +411,17 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
       call.disconnection_reason = reason;
       call.public_log_url = `${ctx.baseUrl()}/__sandbox/retell/calls/${call.call_id}`;
       const seconds = Math.round(clock);
-      call.call_cost = { combined_cost: Math.round(seconds * 0.12 * 100) / 100, total_duration_seconds: seconds, product_costs: [{ product: 'retell_platform', cost: Math.round(seconds * 0.12 * 100) / 100 }] };
+      call.call_cost = {
+        combined_cost: Math.round(seconds * 0.12 * 100) / 100,
+        total_duration_seconds: seconds,
+        product_costs: [{ product: 'retell_platform', cost: Math.round(seconds * 0.12 * 100) / 100 }],
+      };
       await event('call_ended');
       const userTurns = transcript.filter((t) => t.role === 'user').length;
       call.call_analysis = {
-        call_summary: script.analysis?.summary ?? (transcript.length ? summarize(call.transcript ?? '') : `The call was not connected (${reason}).`),
+        call_summary:
+          script.analysis?.summary ??
+          (transcript.length ? summarize(call.transcript ?? '') : `The call was not connected (${reason}).`),
         user_sentiment: script.analysis?.sentiment ?? (userTurns ? 'Neutral' : 'Unknown'),
         call_successful: script.analysis?.successful ?? (connected && reason !== 'voicemail_reached'),
         in_voicemail: reason === 'voicemail_reached',
@@ -324,13 +444,26 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
         const parsed = CreatePhoneCall.safeParse(req.body ?? {});
         if (!parsed.success) return fail(400, issueLines(parsed.error.issues));
         const b = parsed.data;
-        if (!b.ignore_e164_validation && (!E164.test(b.from_number) || !E164.test(b.to_number))) fail(400, 'from_number and to_number must be in E.164 format.');
+        if (!b.ignore_e164_validation && (!E164.test(b.from_number) || !E164.test(b.to_number)))
+          fail(400, 'from_number and to_number must be in E.164 format.');
         const agentId = b.override_agent_id ?? DEMO_AGENT;
         if (!agents.has(agentId)) fail(404, `Agent ${agentId} not found.`);
-        const call = newCall({ direction: 'outbound', from: b.from_number, to: b.to_number, agentId, metadata: b.metadata, dynamicVariables: b.retell_llm_dynamic_variables });
+        const call = newCall({
+          direction: 'outbound',
+          from: b.from_number,
+          to: b.to_number,
+          agentId,
+          metadata: b.metadata,
+          dynamicVariables: b.retell_llm_dynamic_variables,
+        });
         const snapshot = { ...call };
         const apiKey = req.headers.authorization!.slice(7).trim();
-        start(call, { serverUrl: config?.serverUrl ?? null, apiKey, script: config?.script ?? CallScript.parse({}), functionUrl: config?.functionUrl });
+        start(call, {
+          serverUrl: config?.serverUrl ?? null,
+          apiKey,
+          script: config?.script ?? CallScript.parse({}),
+          functionUrl: config?.functionUrl,
+        });
         return reply.status(201).send(snapshot);
       });
 
@@ -363,36 +496,41 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
         }
         const items = all.slice(from, from + b.limit);
         const hasMore = from + items.length < all.length;
-        return { items, has_more: hasMore, ...(hasMore ? { pagination_key: items.at(-1)!.call_id } : {}), ...(b.include_total ? { total: all.length } : {}) };
+        return {
+          items,
+          has_more: hasMore,
+          ...(hasMore ? { pagination_key: items.at(-1)!.call_id } : {}),
+          ...(b.include_total ? { total: all.length } : {}),
+        };
       });
     },
     control(app: FastifyInstance) {
-      app.post('/calls', async (req, reply) => {
-        const parsed = SimulateBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        const b: SimulateBody = parsed.data;
-        const call = newCall({ direction: b.direction, from: b.from, to: b.to, agentId: b.agentId, metadata: b.metadata });
-        const sim = start(call, { serverUrl: b.serverUrl, apiKey: b.credential, script: b.script, inboundWebhookUrl: b.inboundWebhookUrl, functionUrl: b.functionUrl });
-        if (b.wait) await finished.get(sim);
-        return reply.status(201).send(b.wait ? sim : { id: sim.id, state: sim.state });
-      });
-      app.get('/calls', async () => ({ calls: [...simulations.values()].map((s) => ({ id: s.id, direction: s.direction, state: s.state, outcome: s.outcome, status: s.call.call_status, problems: s.problems.length })) }));
-      app.get('/calls/:id', async (req, reply) => {
-        const sim = simulations.get((req.params as { id: string }).id);
-        if (!sim) return reply.status(404).send({ error: 'no such simulated call' });
-        return sim;
-      });
-      app.post('/config', async (req, reply) => {
-        const parsed = ConfigBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        config = parsed.data;
-        return { ok: true };
-      });
-      app.post('/agents', async (req, reply) => {
-        const parsed = z.object({ agent_id: z.string().min(1) }).safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        agents.add(parsed.data.agent_id);
-        return reply.status(201).send({ ok: true });
+      registerCallControl(app, {
+        simulateBody: SimulateBody,
+        simulate(b) {
+          const call = newCall({
+            direction: b.direction,
+            from: b.from,
+            to: b.to,
+            agentId: b.agentId,
+            metadata: b.metadata,
+          });
+          return start(call, {
+            serverUrl: b.serverUrl,
+            apiKey: b.credential,
+            script: b.script,
+            inboundWebhookUrl: b.inboundWebhookUrl,
+            functionUrl: b.functionUrl,
+          });
+        },
+        finished: (sim) => finished.get(sim),
+        simulations: () => simulations,
+        callStatus: (sim) => sim.call.call_status,
+        configBody: ConfigBody,
+        configure(c) {
+          config = c;
+        },
+        agents: { path: '/agents', idField: 'agent_id', add: (id) => agents.add(id) },
       });
     },
     reset(seed: number) {
@@ -402,6 +540,10 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
       agents = new Set([DEMO_AGENT]);
       config = undefined;
     },
-    counts: () => ({ calls: calls.size, simulations: simulations.size, running: [...simulations.values()].filter((s) => s.state === 'running').length }),
+    counts: () => ({
+      calls: calls.size,
+      simulations: simulations.size,
+      running: [...simulations.values()].filter((s) => s.state === 'running').length,
+    }),
   };
 }

@@ -43,7 +43,19 @@ const MailBody = z
 type MailBody = z.infer<typeof MailBody>;
 
 const EMAIL_RE = /^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/;
-export const eventTypes = ['processed', 'dropped', 'delivered', 'deferred', 'bounce', 'open', 'click', 'spamreport', 'unsubscribe', 'group_unsubscribe', 'group_resubscribe'] as const;
+export const eventTypes = [
+  'processed',
+  'dropped',
+  'delivered',
+  'deferred',
+  'bounce',
+  'open',
+  'click',
+  'spamreport',
+  'unsubscribe',
+  'group_unsubscribe',
+  'group_resubscribe',
+] as const;
 
 const ConfigBody = z.object({
   eventWebhookUrl: z.string().url().nullable().optional(),
@@ -138,34 +150,57 @@ function invalid(errors: { message: string; field: string | null }[]): never {
 
 function validate(b: MailBody): void {
   const errors: { message: string; field: string | null }[] = [];
-  if (!b.personalizations?.length) errors.push({ message: 'The personalizations field is required and must have at least one personalization.', field: 'personalizations' });
+  if (!b.personalizations?.length)
+    errors.push({
+      message: 'The personalizations field is required and must have at least one personalization.',
+      field: 'personalizations',
+    });
   b.personalizations?.forEach((p, i) => {
     if (!p.to?.length) {
       errors.push({
-        message: 'The to array is required for all personalization objects, and must have at least one email object with a valid email address.',
+        message:
+          'The to array is required for all personalization objects, and must have at least one email object with a valid email address.',
         field: `personalizations.${i}.to`,
       });
     }
     for (const kind of ['to', 'cc', 'bcc'] as const) {
       p[kind]?.forEach((e, j) => {
-        if (!EMAIL_RE.test(e.email)) errors.push({ message: 'Does not contain a valid address.', field: `personalizations.${i}.${kind}.${j}.email` });
+        if (!EMAIL_RE.test(e.email))
+          errors.push({
+            message: 'Does not contain a valid address.',
+            field: `personalizations.${i}.${kind}.${j}.email`,
+          });
       });
     }
   });
   if (!b.from?.email) {
-    errors.push({ message: 'The from object must be provided for every email send. It is an object that requires the email parameter, but may also contain a name parameter.', field: 'from' });
-  } else if (!EMAIL_RE.test(b.from.email)) errors.push({ message: 'The from email does not contain a valid address.', field: 'from.email' });
+    errors.push({
+      message:
+        'The from object must be provided for every email send. It is an object that requires the email parameter, but may also contain a name parameter.',
+      field: 'from',
+    });
+  } else if (!EMAIL_RE.test(b.from.email))
+    errors.push({ message: 'The from email does not contain a valid address.', field: 'from.email' });
   if (!b.template_id && !b.subject && !(b.personalizations ?? []).every((p) => p.subject)) {
-    errors.push({ message: 'The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.', field: 'subject' });
+    errors.push({
+      message:
+        'The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.',
+      field: 'subject',
+    });
   }
   if (!b.template_id && !b.content?.length) {
     errors.push({
-      message: 'Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block. We typically suggest both text/plain and text/html blocks are included, but only one block is required.',
+      message:
+        'Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block. We typically suggest both text/plain and text/html blocks are included, but only one block is required.',
       field: 'content',
     });
   }
   b.content?.forEach((c, i) => {
-    if (!c.value) errors.push({ message: 'The content value must be a string at least one character in length.', field: `content.${i}.value` });
+    if (!c.value)
+      errors.push({
+        message: 'The content value must be a string at least one character in length.',
+        field: `content.${i}.value`,
+      });
   });
   if (errors.length) invalid(errors);
 }
@@ -192,11 +227,25 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
   }
 
   function record(kind: OutboundDelivery['kind'], url: string, attempt: number, request: unknown, r: DeliveryResult) {
-    deliveries.push({ kind, url, at: new Date().toISOString(), attempt, status: r.status, ms: r.ms, ...(r.error ? { error: r.error } : {}), request });
+    deliveries.push({
+      kind,
+      url,
+      at: new Date().toISOString(),
+      attempt,
+      status: r.status,
+      ms: r.ms,
+      ...(r.error ? { error: r.error } : {}),
+      request,
+    });
     if (deliveries.length > 5000) deliveries.shift();
   }
 
-  function buildEvents(email: StoredEmail, event: (typeof eventTypes)[number], only?: string, extra: { reason?: string; url?: string } = {}) {
+  function buildEvents(
+    email: StoredEmail,
+    event: (typeof eventTypes)[number],
+    only?: string,
+    extra: { reason?: string; url?: string } = {},
+  ) {
     const now = Math.floor(Date.now() / 1000);
     return email.personalizations.flatMap((p, pi) =>
       (p.to ?? [])
@@ -209,7 +258,13 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
           sg_message_id: `${email.messageId}.filterdrecv-sandbox-${pi}.0`,
           'smtp-id': `<${email.messageId}@sandbox.sendgrid.net>`,
           ...(email.categories ? { category: email.categories } : {}),
-          ...(event === 'bounce' ? { reason: extra.reason ?? '550 5.1.1 The email account that you tried to reach does not exist.', status: '5.1.1', type: 'bounce' } : {}),
+          ...(event === 'bounce'
+            ? {
+                reason: extra.reason ?? '550 5.1.1 The email account that you tried to reach does not exist.',
+                status: '5.1.1',
+                type: 'bounce',
+              }
+            : {}),
           ...(event === 'dropped' ? { reason: extra.reason ?? 'Bounced Address' } : {}),
           ...(event === 'deferred' ? { response: extra.reason ?? '400 try again later', attempt: '1' } : {}),
           ...(event === 'click' ? { url: extra.url ?? 'https://example.com/' } : {}),
@@ -235,7 +290,12 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
         const r = await post(
           url,
           body,
-          { 'content-type': 'application/json', 'user-agent': 'SendGrid Event API (sandbox)', 'x-twilio-email-event-webhook-signature': signature, 'x-twilio-email-event-webhook-timestamp': timestamp },
+          {
+            'content-type': 'application/json',
+            'user-agent': 'SendGrid Event API (sandbox)',
+            'x-twilio-email-event-webhook-signature': signature,
+            'x-twilio-email-event-webhook-timestamp': timestamp,
+          },
           { timeoutMs: 10_000, shutdown: ctx.shutdown },
         );
         record('event-webhook', url, attempt, batch, r);
@@ -276,7 +336,8 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
       from: replier,
       subject,
       text: input.text,
-      html: input.html ?? `<p>${input.text.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!)}</p>`,
+      html:
+        input.html ?? `<p>${input.text.replace(/[<>&]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]!)}</p>`,
       sender_ip: '192.0.2.10',
       envelope: JSON.stringify({ to: [to], from: replier }),
       attachments: '0',
@@ -289,7 +350,12 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
     for (let attempt = 1; attempt <= 4; attempt++) {
       const form = new FormData();
       for (const [k, v] of Object.entries(fields)) form.append(k, v);
-      const r = await post(url, form, { 'user-agent': 'Sendlib/1.0 (sandbox inbound parse)' }, { timeoutMs: 30_000, shutdown: ctx.shutdown });
+      const r = await post(
+        url,
+        form,
+        { 'user-agent': 'Sendlib/1.0 (sandbox inbound parse)' },
+        { timeoutMs: 30_000, shutdown: ctx.shutdown },
+      );
       record('inbound-parse', url, attempt, fields, r);
       out.push(deliveries.at(-1)!);
       if (isSuccess(r) || (r.status !== undefined && r.status < 500)) break;
@@ -305,12 +371,18 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
       app.addHook('preHandler', async (req) => {
         const auth = req.headers.authorization;
         if (!auth || !/^(Bearer|Basic) \S+/.test(auth)) {
-          throw new ProviderHttpError(401, sgError(401, 'The provided authorization grant is invalid, expired, or revoked'));
+          throw new ProviderHttpError(
+            401,
+            sgError(401, 'The provided authorization grant is invalid, expired, or revoked'),
+          );
         }
       });
       app.post('/v3/mail/send', async (req, reply) => {
         const parsed = MailBody.safeParse(req.body ?? {});
-        if (!parsed.success) invalid(parsed.error.issues.map((i) => ({ message: i.message, field: i.path.map(String).join('.') || null })));
+        if (!parsed.success)
+          invalid(
+            parsed.error.issues.map((i) => ({ message: i.message, field: i.path.map(String).join('.') || null })),
+          );
         const b = parsed.data!;
         validate(b);
         // Registered keys are held to their verified senders, like a real account; other keys send as anyone.
@@ -339,7 +411,12 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
         emails.set(messageId, email);
         const auto = config.autoEvents ?? ['processed', 'delivered'];
         if (config.eventWebhookUrl && auto.length) {
-          void track(deliverEvents(auto.flatMap((e) => buildEvents(email, e)), 0));
+          void track(
+            deliverEvents(
+              auto.flatMap((e) => buildEvents(email, e)),
+              0,
+            ),
+          );
         }
         return reply.status(202).header('x-message-id', messageId).send();
       });
@@ -376,9 +453,13 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
         return reply.status(201).send({ apiKey: parsed.data.apiKey, ...key });
       });
       app.get('/emails', async (req) => {
-        const q = z.object({ to: z.string().optional(), limit: z.coerce.number().int().min(1).max(10_000).default(100) }).safeParse(req.query);
+        const q = z
+          .object({ to: z.string().optional(), limit: z.coerce.number().int().min(1).max(10_000).default(100) })
+          .safeParse(req.query);
         const to = q.success ? q.data.to?.toLowerCase() : undefined;
-        const all = [...emails.values()].filter((e) => !to || e.personalizations.some((p) => p.to?.some((x) => x.email.toLowerCase() === to)));
+        const all = [...emails.values()].filter(
+          (e) => !to || e.personalizations.some((p) => p.to?.some((x) => x.email.toLowerCase() === to)),
+        );
         return { emails: all.slice(-(q.success ? q.data.limit : 100)), total: all.length };
       });
       app.get('/emails/:messageId', async (req, reply) => {
@@ -387,7 +468,8 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
       });
       app.post('/config', async (req, reply) => {
         const parsed = ConfigBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
+        if (!parsed.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
         config = { ...config, ...Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined)) };
         keyPair();
         return { config };
@@ -399,11 +481,15 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
       }));
       app.post('/events', async (req, reply) => {
         const parsed = EventsBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
+        if (!parsed.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
         const b = parsed.data;
         const email = emails.get(b.messageId);
         if (!email) return reply.status(404).send({ error: 'no such message' });
-        if (!config.eventWebhookUrl) return reply.status(409).send({ error: 'no event webhook configured: POST /__sandbox/sendgrid/config {eventWebhookUrl}' });
+        if (!config.eventWebhookUrl)
+          return reply
+            .status(409)
+            .send({ error: 'no event webhook configured: POST /__sandbox/sendgrid/config {eventWebhookUrl}' });
         const batch = buildEvents(email, b.event, b.email, { reason: b.reason, url: b.url });
         if (!batch.length) return reply.status(404).send({ error: 'no such recipient' });
         const sent = await track(deliverEvents(batch, b.duplicates));
@@ -411,10 +497,14 @@ export function createSendgrid(ctx: SandboxContext): ProviderModule {
       });
       app.post('/reply', async (req, reply) => {
         const parsed = ReplyBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
+        if (!parsed.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
         const email = emails.get(parsed.data.messageId);
         if (!email) return reply.status(404).send({ error: 'no such message' });
-        if (!config.inboundParseUrl) return reply.status(409).send({ error: 'no inbound parse URL configured: POST /__sandbox/sendgrid/config {inboundParseUrl}' });
+        if (!config.inboundParseUrl)
+          return reply
+            .status(409)
+            .send({ error: 'no inbound parse URL configured: POST /__sandbox/sendgrid/config {inboundParseUrl}' });
         return { deliveries: await track(deliverReply(email, parsed.data)) };
       });
       app.get('/deliveries', async () => {

@@ -1,7 +1,20 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { pino } from 'pino';
 import { registerControl } from './control.js';
-import { ProviderHttpError, providerNames, sleep, type ProviderModule, type ProviderName, type SandboxContext } from './context.js';
+import {
+  ProviderHttpError,
+  providerNames,
+  sleep,
+  type ProviderModule,
+  type ProviderName,
+  type SandboxContext,
+} from './context.js';
 import { FaultTable } from './faults.js';
 import { createAnthropic } from './anthropic/index.js';
 import { createGhl } from './ghl/index.js';
@@ -65,7 +78,13 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
   let baseUrl = '';
   const ctx: SandboxContext = { logger, shutdown: shutdown.signal, seed: () => seed, baseUrl: () => baseUrl };
 
-  const modules: ProviderModule[] = [createGhl(ctx), createVapi(ctx), createRetell(ctx), createAnthropic(ctx), createSendgrid(ctx)];
+  const modules: ProviderModule[] = [
+    createGhl(ctx),
+    createVapi(ctx),
+    createRetell(ctx),
+    createAnthropic(ctx),
+    createSendgrid(ctx),
+  ];
   const byName = new Map(modules.map((m) => [m.name, m]));
   const log = new RequestLog();
   const faults = new FaultTable();
@@ -99,7 +118,18 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
     state.fault = fault.id;
     const apply = () => {
       if (fault.reset) {
-        log.add({ atMs: Date.now(), provider, method: req.method, url: req.url, route, status: 0, ms: Math.round(performance.now() - state.started), query: undefined, body: undefined, fault: fault.id });
+        log.add({
+          atMs: Date.now(),
+          provider,
+          method: req.method,
+          url: req.url,
+          route,
+          status: 0,
+          ms: Math.round(performance.now() - state.started),
+          query: undefined,
+          body: undefined,
+          fault: fault.id,
+        });
         states.delete(req);
         req.raw.socket.destroy();
         return;
@@ -130,7 +160,10 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
         ms: Math.round((performance.now() - state.started) * 100) / 100,
         query: query && Object.keys(query).length ? query : undefined,
         // Large bodies (transcripts, long prompts) are not kept: 20,000 of them would fill the heap.
-        body: Number(req.headers['content-length'] ?? 0) > MAX_LOGGED_BODY ? { omitted: `${req.headers['content-length']} bytes` } : req.body,
+        body:
+          Number(req.headers['content-length'] ?? 0) > MAX_LOGGED_BODY
+            ? { omitted: `${req.headers['content-length']} bytes` }
+            : req.body,
         fault: state.fault,
       });
     }
@@ -156,7 +189,8 @@ export async function startSandbox(opts: StartSandboxOptions = {}): Promise<Runn
 
   for (const module of modules) {
     await app.register(async (scope) => module.routes(scope), { prefix: `/${module.name}` });
-    if (module.control) await app.register(async (scope) => module.control!(scope), { prefix: `/__sandbox/${module.name}` });
+    if (module.control)
+      await app.register(async (scope) => module.control!(scope), { prefix: `/__sandbox/${module.name}` });
   }
   registerControl(app, {
     demoIds: DEMO_IDS,

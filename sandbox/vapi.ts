@@ -2,7 +2,17 @@ import { createHmac } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { summarize } from './anthropic/model.js';
-import { CallScript, defaultSteps, E164, outcomeForNumber, recordDelivery, speakingSeconds, type Delivery, type Outcome, type ScriptStep } from './calls.js';
+import { registerCallControl } from './callControl.js';
+import {
+  CallScript,
+  defaultSteps,
+  E164,
+  outcomeForNumber,
+  recordDelivery,
+  speakingSeconds,
+  type Delivery,
+  type Outcome,
+} from './calls.js';
 import { issueLines, ProviderHttpError, sleep, type ProviderModule, type SandboxContext } from './context.js';
 import { post } from './delivery.js';
 import { deriveSeed, IdFactory, Rng } from './random.js';
@@ -21,7 +31,10 @@ const TOOL_CALLS_TIMEOUT_MS = 20_000;
 const MESSAGE_TIMEOUT_MS = 20_000;
 
 export const VapiCredential = z.union([
-  z.string().min(1).transform((secret) => ({ type: 'x-vapi-secret' as const, secret })),
+  z
+    .string()
+    .min(1)
+    .transform((secret) => ({ type: 'x-vapi-secret' as const, secret })),
   z.object({ type: z.enum(['x-vapi-secret', 'bearer', 'hmac']), secret: z.string().min(1) }),
   z.object({ type: z.literal('none') }),
 ]);
@@ -40,7 +53,11 @@ const SimulateBody = z.object({
   wait: z.boolean().default(false),
 });
 
-const ConfigBody = z.object({ serverUrl: z.string().url().nullable(), credential: VapiCredential.default({ type: 'none' }), script: CallScript.optional() });
+const ConfigBody = z.object({
+  serverUrl: z.string().url().nullable(),
+  credential: VapiCredential.default({ type: 'none' }),
+  script: CallScript.optional(),
+});
 
 const CreateCall = z
   .object({
@@ -129,13 +146,27 @@ export interface VapiSimulation {
 const ControlMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('end-call') }).loose(),
   z.object({ type: z.literal('say'), content: z.string().min(1), endCallAfterSpoken: z.boolean().optional() }).loose(),
-  z.object({ type: z.literal('add-message'), message: z.object({ role: z.string(), content: z.string() }).loose(), triggerResponseEnabled: z.boolean().optional() }).loose(),
+  z
+    .object({
+      type: z.literal('add-message'),
+      message: z.object({ role: z.string(), content: z.string() }).loose(),
+      triggerResponseEnabled: z.boolean().optional(),
+    })
+    .loose(),
   z.object({ type: z.literal('control'), control: z.string() }).loose(),
   z.object({ type: z.literal('transfer'), destination: z.record(z.string(), z.unknown()) }).loose(),
 ]);
 
 function vapiError(status: number, message: string | string[]) {
-  const error = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' }[status];
+  const error = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    429: 'Too Many Requests',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+  }[status];
   return { message, error: error ?? 'Error', statusCode: status };
 }
 const fail = (status: number, message: string | string[]): never => {
@@ -150,7 +181,10 @@ function authHeaders(credential: VapiCredential, body: string): Record<string, s
       return { authorization: `Bearer ${credential.secret}` };
     case 'hmac': {
       const timestamp = String(Date.now());
-      return { 'x-timestamp': timestamp, 'x-signature': createHmac('sha256', credential.secret).update(`${timestamp}.${body}`).digest('hex') };
+      return {
+        'x-timestamp': timestamp,
+        'x-signature': createHmac('sha256', credential.secret).update(`${timestamp}.${body}`).digest('hex'),
+      };
     }
     case 'none':
       return {};
@@ -158,7 +192,11 @@ function authHeaders(credential: VapiCredential, body: string): Record<string, s
 }
 
 /** The answer to `tool-calls` must be 200 `{results:[{toolCallId, name?, result|error}]}` in call order, one-line strings. */
-export function checkToolCallsAnswer(status: number | undefined, body: unknown, calls: { id: string; name: string }[]): string[] {
+export function checkToolCallsAnswer(
+  status: number | undefined,
+  body: unknown,
+  calls: { id: string; name: string }[],
+): string[] {
   const problems: string[] = [];
   if (status !== 200) problems.push(`expected HTTP 200, got ${status ?? 'no answer'}`);
   const results = (body as { results?: unknown } | undefined)?.results;
@@ -167,25 +205,35 @@ export function checkToolCallsAnswer(status: number | undefined, body: unknown, 
   results.forEach((r: unknown, i) => {
     const item = (r ?? {}) as Record<string, unknown>;
     const call = calls[i];
-    if (call && item.toolCallId !== call.id) problems.push(`results[${i}].toolCallId should be ${call.id} (calls answered in order), got ${JSON.stringify(item.toolCallId)}`);
-    if (item.name !== undefined && call && item.name !== call.name) problems.push(`results[${i}].name should be ${call.name}, got ${JSON.stringify(item.name)}`);
+    if (call && item.toolCallId !== call.id)
+      problems.push(
+        `results[${i}].toolCallId should be ${call.id} (calls answered in order), got ${JSON.stringify(item.toolCallId)}`,
+      );
+    if (item.name !== undefined && call && item.name !== call.name)
+      problems.push(`results[${i}].name should be ${call.name}, got ${JSON.stringify(item.name)}`);
     const hasResult = 'result' in item;
     const hasError = 'error' in item;
     if (hasResult === hasError) problems.push(`results[${i}] must have exactly one of result or error`);
     const value = hasResult ? item.result : item.error;
     if (typeof value !== 'string') problems.push(`results[${i}].${hasResult ? 'result' : 'error'} must be a string`);
-    else if (/[\r\n]/.test(value)) problems.push(`results[${i}].${hasResult ? 'result' : 'error'} must be a single line (no newlines)`);
+    else if (/[\r\n]/.test(value))
+      problems.push(`results[${i}].${hasResult ? 'result' : 'error'} must be a single line (no newlines)`);
   });
   return problems;
 }
 
-function checkAssistantRequestAnswer(status: number | undefined, body: unknown): { problems: string[]; kind?: 'assistantId' | 'assistant' | 'destination' | 'error'; value?: unknown } {
+function checkAssistantRequestAnswer(
+  status: number | undefined,
+  body: unknown,
+): { problems: string[]; kind?: 'assistantId' | 'assistant' | 'destination' | 'error'; value?: unknown } {
   if (status === undefined) return { problems: ['no answer to assistant-request within 7.5 s'] };
   if (status < 200 || status >= 300) return { problems: [`assistant-request answered with HTTP ${status}`] };
   const b = (body ?? {}) as Record<string, unknown>;
-  if (typeof b.assistantId === 'string' && b.assistantId) return { problems: [], kind: 'assistantId', value: b.assistantId };
+  if (typeof b.assistantId === 'string' && b.assistantId)
+    return { problems: [], kind: 'assistantId', value: b.assistantId };
   if (b.assistant && typeof b.assistant === 'object') return { problems: [], kind: 'assistant', value: b.assistant };
-  if (b.destination && typeof b.destination === 'object') return { problems: [], kind: 'destination', value: b.destination };
+  if (b.destination && typeof b.destination === 'object')
+    return { problems: [], kind: 'destination', value: b.destination };
   if (typeof b.error === 'string') return { problems: [], kind: 'error', value: b.error };
   return { problems: ['assistant-request answer needs one of assistantId, assistant, destination or error'] };
 }
@@ -199,7 +247,13 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
   let orgServer: z.infer<typeof ConfigBody> | undefined;
   const finished = new WeakMap<VapiSimulation, Promise<void>>();
 
-  function newCall(input: { type: VapiCall['type']; customer: VapiCall['customer']; phoneNumberId: string; assistantId?: string; extra?: Partial<VapiCall> }): VapiCall {
+  function newCall(input: {
+    type: VapiCall['type'];
+    customer: VapiCall['customer'];
+    phoneNumberId: string;
+    assistantId?: string;
+    extra?: Partial<VapiCall>;
+  }): VapiCall {
     const id = ids.uuid();
     const now = new Date().toISOString();
     const call: VapiCall = {
@@ -212,7 +266,10 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       customer: input.customer,
       phoneCallProvider: 'twilio',
       phoneCallTransport: 'pstn',
-      monitor: { listenUrl: `wss://sandbox.vapi.invalid/${id}/listen`, controlUrl: `${ctx.baseUrl()}/vapi/call/${id}/control` },
+      monitor: {
+        listenUrl: `wss://sandbox.vapi.invalid/${id}/listen`,
+        controlUrl: `${ctx.baseUrl()}/vapi/call/${id}/control`,
+      },
       createdAt: now,
       updatedAt: now,
       ...input.extra,
@@ -221,8 +278,18 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
     return call;
   }
 
-  function startSimulation(call: VapiCall, opts: { serverUrl: string | null; credential: VapiCredential; direction: 'inbound' | 'outbound'; script: CallScript; askAssistant: boolean }): VapiSimulation {
-    const outcome: Outcome = opts.direction === 'inbound' ? 'answered' : (opts.script.outcome ?? outcomeForNumber(call.customer.number));
+  function startSimulation(
+    call: VapiCall,
+    opts: {
+      serverUrl: string | null;
+      credential: VapiCredential;
+      direction: 'inbound' | 'outbound';
+      script: CallScript;
+      askAssistant: boolean;
+    },
+  ): VapiSimulation {
+    const outcome: Outcome =
+      opts.direction === 'inbound' ? 'answered' : (opts.script.outcome ?? outcomeForNumber(call.customer.number));
     const sim: VapiSimulation = {
       id: call.id,
       provider: 'vapi',
@@ -244,10 +311,16 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
     return sim;
   }
 
-  async function play(sim: VapiSimulation, opts: { serverUrl: string | null; credential: VapiCredential; script: CallScript; askAssistant: boolean }): Promise<void> {
+  async function play(
+    sim: VapiSimulation,
+    opts: { serverUrl: string | null; credential: VapiCredential; script: CallScript; askAssistant: boolean },
+  ): Promise<void> {
     const { call } = sim;
     const script = opts.script;
-    const phoneNumber = phoneNumbers.get(call.phoneNumberId) ?? { id: call.phoneNumberId, number: DEMO_PHONE_NUMBER.number };
+    const phoneNumber = phoneNumbers.get(call.phoneNumberId) ?? {
+      id: call.phoneNumberId,
+      number: DEMO_PHONE_NUMBER.number,
+    };
     const artifact: ArtifactMessage[] = [];
     let applied = 0; // control messages already taken into account
     let clock = 0; // simulated seconds from start
@@ -270,12 +343,24 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         },
       };
       const body = JSON.stringify(payload);
-      const headers = { 'content-type': 'application/json', 'user-agent': 'Vapi-Sandbox/1.0', ...authHeaders(opts.credential, body) };
+      const headers = {
+        'content-type': 'application/json',
+        'user-agent': 'Vapi-Sandbox/1.0',
+        ...authHeaders(opts.credential, body),
+      };
       const result = await post(opts.serverUrl, body, headers, { timeoutMs, shutdown: ctx.shutdown });
       const problems: string[] = [];
       if (result.error) problems.push(result.error);
-      else if (result.status !== undefined && (result.status < 200 || result.status >= 300)) problems.push(`answered HTTP ${result.status}`);
-      const d = recordDelivery(sim.deliveries, { type, url: opts.serverUrl, headers, request: payload, result, problems });
+      else if (result.status !== undefined && (result.status < 200 || result.status >= 300))
+        problems.push(`answered HTTP ${result.status}`);
+      const d = recordDelivery(sim.deliveries, {
+        type,
+        url: opts.serverUrl,
+        headers,
+        request: payload,
+        result,
+        problems,
+      });
       return d;
     };
     const finish = (d: Delivery | undefined, extra: string[]) => {
@@ -289,7 +374,14 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
     const say = async (role: 'user' | 'assistant', text: string) => {
       const duration = speakingSeconds(text);
       const at = startedMs + clock * 1000;
-      artifact.push({ role: role === 'user' ? 'user' : 'bot', message: text, time: at, endTime: at + duration * 1000, secondsFromStart: clock, duration: duration * 1000 });
+      artifact.push({
+        role: role === 'user' ? 'user' : 'bot',
+        message: text,
+        time: at,
+        endTime: at + duration * 1000,
+        secondsFromStart: clock,
+        duration: duration * 1000,
+      });
       clock += duration;
       await send('speech-update', { status: 'started', role, turn: artifact.length });
       await send('transcript', { role, transcriptType: 'final', transcript: text });
@@ -314,7 +406,11 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
             const overrides = (d.response?.body as { assistantOverrides?: Record<string, unknown> }).assistantOverrides;
             if (overrides) call.assistantOverrides = overrides;
           }
-          const failedReason = check.problems.length ? 'assistant-request-failed' : check.kind === 'error' ? 'assistant-request-returned-error' : undefined;
+          const failedReason = check.problems.length
+            ? 'assistant-request-failed'
+            : check.kind === 'error'
+              ? 'assistant-request-returned-error'
+              : undefined;
           if (failedReason) return await end(failedReason, check.kind === 'error' ? [String(check.value)] : []);
           if (check.kind === 'destination') {
             // Transferred straight away: Vapi forwards the caller and the assistant never speaks.
@@ -378,7 +474,12 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         function: { name: t.name, arguments: as === 'string' ? JSON.stringify(t.args) : t.args },
       });
       const at = startedMs + clock * 1000;
-      artifact.push({ role: 'tool_calls', time: at, secondsFromStart: clock, toolCalls: items.map((t) => toolCall(t, 'string')) });
+      artifact.push({
+        role: 'tool_calls',
+        time: at,
+        secondsFromStart: clock,
+        toolCalls: items.map((t) => toolCall(t, 'string')),
+      });
       const d = await send(
         'tool-calls',
         {
@@ -396,18 +497,37 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         script.toolTimeoutMs ?? TOOL_CALLS_TIMEOUT_MS,
       );
       if (!d) return;
-      finish(d, d.response ? checkToolCallsAnswer(d.response.status, d.response.body, items) : [`no answer within ${script.toolTimeoutMs ?? TOOL_CALLS_TIMEOUT_MS} ms`]);
-      const results = ((d.response?.body as { results?: { toolCallId?: string; result?: unknown; error?: unknown }[] } | undefined)?.results ?? []).filter(Boolean);
+      finish(
+        d,
+        d.response
+          ? checkToolCallsAnswer(d.response.status, d.response.body, items)
+          : [`no answer within ${script.toolTimeoutMs ?? TOOL_CALLS_TIMEOUT_MS} ms`],
+      );
+      const results = (
+        (d.response?.body as { results?: { toolCallId?: string; result?: unknown; error?: unknown }[] } | undefined)
+          ?.results ?? []
+      ).filter(Boolean);
       for (const t of items) {
         const r = results.find((x) => x.toolCallId === t.id);
         const text = r ? String(r.result ?? r.error ?? '') : 'No result returned.';
-        artifact.push({ role: 'tool_call_result', time: startedMs + clock * 1000, secondsFromStart: clock, name: t.name, result: text, toolCallId: t.id });
+        artifact.push({
+          role: 'tool_call_result',
+          time: startedMs + clock * 1000,
+          secondsFromStart: clock,
+          name: t.name,
+          result: text,
+          toolCallId: t.id,
+        });
         await say('assistant', text.replace(/\s+/g, ' ').slice(0, 500) || 'Done.');
       }
     }
 
     async function functionCall(step: { functionCall: string; parameters?: Record<string, unknown> }) {
-      const d = await send('function-call', { functionCall: { name: step.functionCall, parameters: step.parameters ?? {} } }, script.toolTimeoutMs ?? TOOL_CALLS_TIMEOUT_MS);
+      const d = await send(
+        'function-call',
+        { functionCall: { name: step.functionCall, parameters: step.parameters ?? {} } },
+        script.toolTimeoutMs ?? TOOL_CALLS_TIMEOUT_MS,
+      );
       if (!d) return;
       const result = (d.response?.body as { result?: unknown } | undefined)?.result;
       finish(d, result === undefined ? ['function-call answer needs a result'] : []);
@@ -415,11 +535,14 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
     }
 
     async function end(endedReason: string, spokenError: string[] = []) {
-      for (const e of spokenError) artifact.push({ role: 'bot', message: e, time: Date.now(), secondsFromStart: clock });
+      for (const e of spokenError)
+        artifact.push({ role: 'bot', message: e, time: Date.now(), secondsFromStart: clock });
       const durationSeconds = Math.round(clock * 100) / 100;
       call.status = 'ended';
       call.endedReason = endedReason;
-      call.endedAt = new Date((call.startedAt ? Date.parse(call.startedAt) : Date.now()) + durationSeconds * 1000).toISOString();
+      call.endedAt = new Date(
+        (call.startedAt ? Date.parse(call.startedAt) : Date.now()) + durationSeconds * 1000,
+      ).toISOString();
       const minutes = durationSeconds / 60;
       const costs = [
         { type: 'transport', cost: round4(minutes * 0.01) },
@@ -434,12 +557,17 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       call.transcript = spoken.map((m) => `${m.role === 'bot' ? 'AI' : 'User'}: ${m.message}`).join('\n');
       call.messages = artifact;
       call.recordingUrl = call.startedAt ? `${ctx.baseUrl()}/vapi/recordings/${call.id}.wav` : undefined;
-      const summary = script.analysis?.summary ?? (spoken.length ? summarize(call.transcript) : `Call ended without conversation (${endedReason}).`);
+      const summary =
+        script.analysis?.summary ??
+        (spoken.length ? summarize(call.transcript) : `Call ended without conversation (${endedReason}).`);
       call.summary = summary;
       call.analysis = {
         summary,
         structuredData: script.analysis?.structuredData ?? {},
-        successEvaluation: String(script.analysis?.successful ?? (endedReason === 'customer-ended-call' || endedReason === 'assistant-ended-call')),
+        successEvaluation: String(
+          script.analysis?.successful ??
+            (endedReason === 'customer-ended-call' || endedReason === 'assistant-ended-call'),
+        ),
       };
       call.updatedAt = new Date().toISOString();
       await send('status-update', { status: 'ended', endedReason });
@@ -451,7 +579,12 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         durationMs: Math.round(durationSeconds * 1000),
         startedAt: call.startedAt ?? call.createdAt,
         endedAt: call.endedAt,
-        artifact: { transcript: call.transcript, messages: artifact, messagesOpenAIFormatted: conversation().messagesOpenAIFormatted, recordingUrl: call.recordingUrl },
+        artifact: {
+          transcript: call.transcript,
+          messages: artifact,
+          messagesOpenAIFormatted: conversation().messagesOpenAIFormatted,
+          recordingUrl: call.recordingUrl,
+        },
         analysis: call.analysis,
         // Older payloads carried these at the top level; Vapi still sends both.
         transcript: call.transcript,
@@ -482,13 +615,17 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         const parsed = CreateCall.safeParse(req.body ?? {});
         if (!parsed.success) return fail(400, issueLines(parsed.error.issues));
         const body = parsed.data;
-        if (!body.assistantId && !body.assistant && !body.squadId) fail(400, 'Need Either `assistant` Or `assistantId` Or `squad` Or `squadId`.');
-        if (body.assistantId && !assistants.has(body.assistantId)) fail(400, `Couldn't Get Assistant. \`assistantId\` ${body.assistantId} Does Not Exist.`);
+        if (!body.assistantId && !body.assistant && !body.squadId)
+          fail(400, 'Need Either `assistant` Or `assistantId` Or `squad` Or `squadId`.');
+        if (body.assistantId && !assistants.has(body.assistantId))
+          fail(400, `Couldn't Get Assistant. \`assistantId\` ${body.assistantId} Does Not Exist.`);
         if (!body.phoneNumberId && !body.phoneNumber) fail(400, 'Need Either `phoneNumberId` Or `phoneNumber`.');
-        if (body.phoneNumberId && !phoneNumbers.has(body.phoneNumberId)) fail(400, `Couldn't Get Phone Number. \`phoneNumberId\` ${body.phoneNumberId} Does Not Exist.`);
+        if (body.phoneNumberId && !phoneNumbers.has(body.phoneNumberId))
+          fail(400, `Couldn't Get Phone Number. \`phoneNumberId\` ${body.phoneNumberId} Does Not Exist.`);
         const number = body.customer?.number;
         if (!number) fail(400, ['customer.number should not be empty']);
-        if (!E164.test(number!)) fail(400, ['customer.number must be a valid phone number in the E.164 format (e.g. +14155552671)']);
+        if (!E164.test(number!))
+          fail(400, ['customer.number must be a valid phone number in the E.164 format (e.g. +14155552671)']);
         const call = newCall({
           type: 'outboundPhoneCall',
           customer: { number: number!, ...(body.customer?.name ? { name: body.customer.name } : {}) },
@@ -502,7 +639,9 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         });
         const snapshot = { ...call };
         // Our server hears about it through the assistant's server URL, else the org's (control API).
-        const inlineServer = (body.assistant?.server as { url?: unknown } | undefined)?.url ?? (body.assistantOverrides?.server as { url?: unknown } | undefined)?.url;
+        const inlineServer =
+          (body.assistant?.server as { url?: unknown } | undefined)?.url ??
+          (body.assistantOverrides?.server as { url?: unknown } | undefined)?.url;
         const serverUrl = typeof inlineServer === 'string' ? inlineServer : (orgServer?.serverUrl ?? null);
         startSimulation(call, {
           serverUrl,
@@ -559,39 +698,34 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       });
     },
     control(app: FastifyInstance) {
-      app.post('/calls', async (req, reply) => {
-        const parsed = SimulateBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        const b = parsed.data;
-        const inbound = b.direction === 'inbound';
-        const phoneNumber = [...phoneNumbers.values()].find((p) => p.number === (inbound ? b.to : b.from)) ?? DEMO_PHONE_NUMBER;
-        const call = newCall({
-          type: inbound ? 'inboundPhoneCall' : 'outboundPhoneCall',
-          customer: { number: inbound ? b.from : b.to },
-          phoneNumberId: phoneNumber.id,
-          assistantId: b.assistantId ?? (inbound ? undefined : DEMO_ASSISTANT),
-        });
-        const sim = startSimulation(call, { serverUrl: b.serverUrl, credential: b.credential, direction: b.direction, script: b.script, askAssistant: inbound && !b.assistantId });
-        if (b.wait) await finished.get(sim);
-        return reply.status(201).send(b.wait ? sim : { id: call.id, state: sim.state });
-      });
-      app.get('/calls', async () => ({ calls: [...simulations.values()].map((s) => ({ id: s.id, direction: s.direction, state: s.state, outcome: s.outcome, status: s.call.status, problems: s.problems.length })) }));
-      app.get('/calls/:id', async (req, reply) => {
-        const sim = simulations.get((req.params as { id: string }).id);
-        if (!sim) return reply.status(404).send({ error: 'no such simulated call' });
-        return sim;
-      });
-      app.post('/config', async (req, reply) => {
-        const parsed = ConfigBody.safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        orgServer = parsed.data;
-        return { ok: true };
-      });
-      app.post('/assistants', async (req, reply) => {
-        const parsed = z.object({ id: z.string().min(1) }).safeParse(req.body);
-        if (!parsed.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
-        assistants.add(parsed.data.id);
-        return reply.status(201).send({ ok: true });
+      registerCallControl(app, {
+        simulateBody: SimulateBody,
+        simulate(b) {
+          const inbound = b.direction === 'inbound';
+          const phoneNumber =
+            [...phoneNumbers.values()].find((p) => p.number === (inbound ? b.to : b.from)) ?? DEMO_PHONE_NUMBER;
+          const call = newCall({
+            type: inbound ? 'inboundPhoneCall' : 'outboundPhoneCall',
+            customer: { number: inbound ? b.from : b.to },
+            phoneNumberId: phoneNumber.id,
+            assistantId: b.assistantId ?? (inbound ? undefined : DEMO_ASSISTANT),
+          });
+          return startSimulation(call, {
+            serverUrl: b.serverUrl,
+            credential: b.credential,
+            direction: b.direction,
+            script: b.script,
+            askAssistant: inbound && !b.assistantId,
+          });
+        },
+        finished: (sim) => finished.get(sim),
+        simulations: () => simulations,
+        callStatus: (sim) => sim.call.status,
+        configBody: ConfigBody,
+        configure(config) {
+          orgServer = config;
+        },
+        agents: { path: '/assistants', idField: 'id', add: (id) => assistants.add(id) },
       });
     },
     reset(seed: number) {
@@ -602,9 +736,12 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       phoneNumbers = new Map([[DEMO_PHONE_NUMBER.id, DEMO_PHONE_NUMBER]]);
       orgServer = undefined;
     },
-    counts: () => ({ calls: calls.size, simulations: simulations.size, running: [...simulations.values()].filter((s) => s.state === 'running').length }),
+    counts: () => ({
+      calls: calls.size,
+      simulations: simulations.size,
+      running: [...simulations.values()].filter((s) => s.state === 'running').length,
+    }),
   };
-
 }
 
 const round4 = (n: number) => Math.round(n * 10_000) / 10_000;

@@ -31,8 +31,19 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
         goal: 'Book a free dental check-up',
         sender: { email: 'desk@clinic.example', name: 'Front Desk', replyTo: 'replies@inbound.clinic.example' },
         policy: { sendWindow: allWeek },
-        sequence: [{ type: 'email', prompt: 'Invite them to a free check-up' }, { type: 'wait', days: 0 }, { type: 'email', subject: 'Following up, {{firstName}}', template: 'Hi {{firstName}}, any interest?' }],
-        audience: { type: 'leads', leads: [{ email: 'ann@example.com', firstName: 'Ann' }, { email: 'bob@example.com', firstName: 'Bob' }, { email: 'cy@example.com', firstName: 'Cy' }] },
+        sequence: [
+          { type: 'email', prompt: 'Invite them to a free check-up' },
+          { type: 'wait', days: 0 },
+          { type: 'email', subject: 'Following up, {{firstName}}', template: 'Hi {{firstName}}, any interest?' },
+        ],
+        audience: {
+          type: 'leads',
+          leads: [
+            { email: 'ann@example.com', firstName: 'Ann' },
+            { email: 'bob@example.com', firstName: 'Bob' },
+            { email: 'cy@example.com', firstName: 'Cy' },
+          ],
+        },
       },
     });
     expect(created.status).toBe(201);
@@ -49,11 +60,20 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
       expect(emails[0]!.replyTo?.email).toMatch(/^replies\+[a-z0-9]+@inbound\.clinic\.example$/);
     }
     const progress = await campaignStatus(tp, key, id);
-    expect(progress).toMatchObject({ status: 'completed', leads: { total: 3, byState: { exhausted: 3 } }, emails: { sent: 6 } });
+    expect(progress).toMatchObject({
+      status: 'completed',
+      leads: { total: 3, byState: { exhausted: 3 } },
+      emails: { sent: 6 },
+    });
     expect(progress.costUsd).toBeGreaterThan(0);
   });
 
-  const base = { name: 'N', goal: 'G', sender: { email: 'desk@clinic.example' }, sequence: [{ type: 'email', subject: 'Hi', template: 'Hello' }] };
+  const base = {
+    name: 'N',
+    goal: 'G',
+    sender: { email: 'desk@clinic.example' },
+    sequence: [{ type: 'email', subject: 'Hi', template: 'Hello' }],
+  };
 
   it('rejects a bad definition naming the field, with nothing written; a CSV with bad rows imports the good ones and lists the rest', async () => {
     const before = await tp.platform.pool.query('select count(*)::int as n from campaigns');
@@ -80,7 +100,10 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
       'good1@example.com,,Dup,,,',
       'tz@example.com,,Tz,,Moon/Base,',
     ].join('\n');
-    const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', { key, body: { ...base, audience: { type: 'csv', csv } } });
+    const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
+      key,
+      body: { ...base, audience: { type: 'csv', csv } },
+    });
     expect(created.status).toBe(201);
     expect(created.body.leads.imported).toBe(2);
     expect(created.body.leads.errors).toEqual([
@@ -89,9 +112,21 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
       { row: 6, field: 'email', message: 'good1@example.com is already in this campaign' },
       { row: 7, field: 'timezone', message: 'not an IANA time zone (e.g. America/New_York)' },
     ]);
-    const more = await fetch(`${tp.baseUrl}/v1/campaigns/${created.body.id}/leads`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'text/csv' }, body: 'Email,Phone\ngood2@example.com,\nnew@example.com,\n' });
-    expect(await more.json()).toEqual({ imported: 1, duplicates: 1, errors: [{ row: 2, field: 'email', message: 'good2@example.com is already in this campaign' }] });
-    const leads = await withTenant(tp.platform.pool, TENANT, (c) => c.query('select email, phone, timezone, fields from campaign_leads where campaign_id = $1 order by seq', [created.body.id]));
+    const more = await fetch(`${tp.baseUrl}/v1/campaigns/${created.body.id}/leads`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'text/csv' },
+      body: 'Email,Phone\ngood2@example.com,\nnew@example.com,\n',
+    });
+    expect(await more.json()).toEqual({
+      imported: 1,
+      duplicates: 1,
+      errors: [{ row: 2, field: 'email', message: 'good2@example.com is already in this campaign' }],
+    });
+    const leads = await withTenant(tp.platform.pool, TENANT, (c) =>
+      c.query('select email, phone, timezone, fields from campaign_leads where campaign_id = $1 order by seq', [
+        created.body.id,
+      ]),
+    );
     expect(leads.rows).toEqual([
       { email: 'good1@example.com', phone: null, timezone: 'Europe/Paris', fields: { plan: 'gold' } },
       { email: 'good2@example.com', phone: '+15550100200', timezone: 'America/Chicago', fields: {} },
@@ -101,23 +136,46 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
 
   it('sends only inside 9–17 recipient-local: leads outside their window wait on a durable timer for its start', async () => {
     const now = Date.now();
-    const zones = ['Pacific/Kiritimati', 'Asia/Tokyo', 'Asia/Kolkata', 'Europe/London', 'America/New_York', 'America/Los_Angeles', 'Pacific/Honolulu', 'Pacific/Pago_Pago'];
+    const zones = [
+      'Pacific/Kiritimati',
+      'Asia/Tokyo',
+      'Asia/Kolkata',
+      'Europe/London',
+      'America/New_York',
+      'America/Los_Angeles',
+      'Pacific/Honolulu',
+      'Pacific/Pago_Pago',
+    ];
     const window = { startHour: 9, endHour: 17, days: allWeek.days };
-    const inside = (tz: string, at: number) => { const h = localTime(at, tz).hour; return h >= 9 && h < 17; };
+    const inside = (tz: string, at: number) => {
+      const h = localTime(at, tz).hour;
+      return h >= 9 && h < 17;
+    };
     // Leave a margin so no lead crosses its window edge while the test runs.
     const stable = zones.filter((tz) => inside(tz, now) === inside(tz, now + 120_000));
     const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
       key,
-      body: { ...base, policy: { sendWindow: window }, audience: { type: 'leads', leads: stable.map((tz, i) => ({ email: `zone${i}@example.com`, timezone: tz })) } },
+      body: {
+        ...base,
+        policy: { sendWindow: window },
+        audience: { type: 'leads', leads: stable.map((tz, i) => ({ email: `zone${i}@example.com`, timezone: tz })) },
+      },
     });
     const id = created.body.id;
     await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/start`, { key });
     const expectSent = stable.filter((tz) => inside(tz, now));
     expect(expectSent.length).toBeGreaterThan(0);
     expect(expectSent.length).toBeLessThan(stable.length);
-    await waitFor('the in-window sends', async () => (await campaignStatus(tp, key, id)).emails.sent === expectSent.length);
+    await waitFor(
+      'the in-window sends',
+      async () => (await campaignStatus(tp, key, id)).emails.sent === expectSent.length,
+    );
     await waitFor('the others waiting', async () => {
-      const { rows } = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select count(*)::int as n from lead_events where campaign_id = $1 and kind = 'waiting-for-window'`, [id]));
+      const { rows } = await withTenant(tp.platform.pool, TENANT, (c) =>
+        c.query(`select count(*)::int as n from lead_events where campaign_id = $1 and kind = 'waiting-for-window'`, [
+          id,
+        ]),
+      );
       return rows[0].n === stable.length - expectSent.length;
     });
     for (const [i, tz] of stable.entries()) {
@@ -126,7 +184,11 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
       for (const e of emails) expect(inside(tz, Date.parse(e.receivedAt)), `${tz} ${e.receivedAt}`).toBe(true);
       if (!inside(tz, now)) {
         const { rows } = await withTenant(tp.platform.pool, TENANT, (c) =>
-          c.query(`select e.data->>'until' as until from lead_events e join campaign_leads l on l.id = e.lead_id and l.campaign_id = e.campaign_id where e.campaign_id = $1 and l.email = $2 and e.kind = 'waiting-for-window'`, [id, `zone${i}@example.com`]));
+          c.query(
+            `select e.data->>'until' as until from lead_events e join campaign_leads l on l.id = e.lead_id and l.campaign_id = e.campaign_id where e.campaign_id = $1 and l.email = $2 and e.kind = 'waiting-for-window'`,
+            [id, `zone${i}@example.com`],
+          ),
+        );
         const until = Date.parse(rows[0].until);
         expect(localTime(until, tz)).toMatchObject({ hour: 9, minute: 0 });
         expect(until - now).toBeLessThan(24 * 3_600_000);
@@ -137,24 +199,46 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
 
   it('SendGrid events: signature checked, each sg_event_id applied once, a bounce suppresses the address', async () => {
     const [email] = await sandboxEmails(sandbox, 'ann@example.com');
-    const unsigned = await call(tp.baseUrl, 'POST', `/webhooks/sendgrid/events/${TENANT}`, { body: [{ email: 'x@example.com', timestamp: 1, event: 'bounce', sg_event_id: 'forged' }] });
+    const unsigned = await call(tp.baseUrl, 'POST', `/webhooks/sendgrid/events/${TENANT}`, {
+      body: [{ email: 'x@example.com', timestamp: 1, event: 'bounce', sg_event_id: 'forged' }],
+    });
     expect(unsigned.status).toBe(401);
-    const res = await sandbox.control('POST', '/sendgrid/events', { messageId: email!.messageId, event: 'bounce', duplicates: 2 });
+    const res = await sandbox.control('POST', '/sendgrid/events', {
+      messageId: email!.messageId,
+      event: 'bounce',
+      duplicates: 2,
+    });
     expect(res.deliveries.map((d: { status: number }) => d.status)).toEqual([200, 200, 200]);
-    const { rows } = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select count(*)::int as n from sendgrid_events where event = 'bounce'`));
+    const { rows } = await withTenant(tp.platform.pool, TENANT, (c) =>
+      c.query(`select count(*)::int as n from sendgrid_events where event = 'bounce'`),
+    );
     expect(rows[0].n).toBe(1);
-    const suppressed = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select reason from suppressions where channel = 'email' and value = 'ann@example.com'`));
+    const suppressed = await withTenant(tp.platform.pool, TENANT, (c) =>
+      c.query(`select reason from suppressions where channel = 'email' and value = 'ann@example.com'`),
+    );
     expect(suppressed.rows).toEqual([{ reason: 'bounce' }]);
     await sandbox.control('POST', '/sendgrid/events', { messageId: email!.messageId, event: 'open', duplicates: 1 });
-    const lead = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select campaign_id, id from campaign_leads where email = 'ann@example.com'`));
-    const t = await call(tp.baseUrl, 'GET', `/v1/campaigns/${lead.rows[0].campaign_id}/leads/${lead.rows[0].id}`, { key });
+    const lead = await withTenant(tp.platform.pool, TENANT, (c) =>
+      c.query(`select campaign_id, id from campaign_leads where email = 'ann@example.com'`),
+    );
+    const t = await call(tp.baseUrl, 'GET', `/v1/campaigns/${lead.rows[0].campaign_id}/leads/${lead.rows[0].id}`, {
+      key,
+    });
     expect(t.body.events.filter((e: { kind: string }) => e.kind === 'email-open')).toHaveLength(1);
     expect(t.body.events.filter((e: { kind: string }) => e.kind === 'email-bounce')).toHaveLength(1);
-    expect((await campaignStatus(tp, key, lead.rows[0].campaign_id)).engagement).toMatchObject({ bounce: 1, open: 1, delivered: 6, processed: 6 });
+    expect((await campaignStatus(tp, key, lead.rows[0].campaign_id)).engagement).toMatchObject({
+      bounce: 1,
+      open: 1,
+      delivered: 6,
+      processed: 6,
+    });
   });
 
   it('an audience of cached CRM contacts by tag, researched from the CRM record and its notes', async () => {
-    await tp.platform.pool.query(`insert into crm_connections (tenant_id, location_id) values ($1, 'loc_camp_a') on conflict do nothing`, [TENANT]);
+    await tp.platform.pool.query(
+      `insert into crm_connections (tenant_id, location_id) values ($1, 'loc_camp_a') on conflict do nothing`,
+      [TENANT],
+    );
     await tp.platform.pool.query(
       `insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, tags, timezone) values
          ($1, 'c_vip1', 'loc_camp_a', 'Vera', 'Ip', 'Vera Ip', 'vera@example.com', '+15550001111', '{vip}', 'Europe/Paris'),
@@ -162,17 +246,36 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
          ($1, 'c_other', 'loc_camp_a', 'Ola', 'No', 'Ola No', 'ola@example.com', null, '{other}', null)`,
       [TENANT],
     );
-    await tp.platform.pool.query(`insert into crm_notes (tenant_id, id, contact_id, body, date_added) values ($1, 'n1', 'c_vip1', 'Asked about teeth whitening prices in March; prefers mornings.', now())`, [TENANT]);
+    await tp.platform.pool.query(
+      `insert into crm_notes (tenant_id, id, contact_id, body, date_added) values ($1, 'n1', 'c_vip1', 'Asked about teeth whitening prices in March; prefers mornings.', now())`,
+      [TENANT],
+    );
     const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
-      key, body: { ...base, goal: 'Offer teeth whitening', policy: { sendWindow: allWeek }, audience: { type: 'crm', tag: 'VIP' } },
+      key,
+      body: {
+        ...base,
+        goal: 'Offer teeth whitening',
+        policy: { sendWindow: allWeek },
+        audience: { type: 'crm', tag: 'VIP' },
+      },
     });
     expect(created.body.leads).toEqual({ imported: 2, duplicates: 0, errors: [] });
     await call(tp.baseUrl, 'POST', `/v1/campaigns/${created.body.id}/start`, { key });
     await tp.platform.temporal!.workflow.getHandle(created.body.workflowId).result();
-    const { rows } = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select id, contact_id, timezone, state from campaign_leads where campaign_id = $1 order by contact_id`, [created.body.id]));
-    expect(rows.map((r) => [r.contact_id, r.timezone, r.state])).toEqual([['c_vip1', 'Europe/Paris', 'exhausted'], ['c_vip2', null, 'exhausted']]);
+    const { rows } = await withTenant(tp.platform.pool, TENANT, (c) =>
+      c.query(`select id, contact_id, timezone, state from campaign_leads where campaign_id = $1 order by contact_id`, [
+        created.body.id,
+      ]),
+    );
+    expect(rows.map((r) => [r.contact_id, r.timezone, r.state])).toEqual([
+      ['c_vip1', 'Europe/Paris', 'exhausted'],
+      ['c_vip2', null, 'exhausted'],
+    ]);
     const t = await call(tp.baseUrl, 'GET', `/v1/campaigns/${created.body.id}/leads/${rows[0].id}`, { key });
     expect(t.body.lead.brief).toContain('teeth whitening prices');
-    expect(t.body.events.find((e: { kind: string }) => e.kind === 'researched').data).toMatchObject({ origin: 'model', inCrm: true });
+    expect(t.body.events.find((e: { kind: string }) => e.kind === 'researched').data).toMatchObject({
+      origin: 'model',
+      inCrm: true,
+    });
   });
 });

@@ -30,20 +30,37 @@ describe('campaign call steps: voiceCall children through the outbound path', ()
     await sandbox.control('POST', '/vapi/config', {
       serverUrl: `${tp.baseUrl}/webhooks/vapi/${TENANT}`,
       credential: { type: 'x-vapi-secret', secret: VAPI_SECRET },
-      script: { steps: [{ assistant: 'Hi, calling about your check-up.' }, { user: `Sure, book me at ${slot}.` }, { tool: 'book_appointment', arguments: { startTime: slot } }, { user: 'Thanks, bye.' }] },
+      script: {
+        steps: [
+          { assistant: 'Hi, calling about your check-up.' },
+          { user: `Sure, book me at ${slot}.` },
+          { tool: 'book_appointment', arguments: { startTime: slot } },
+          { user: 'Thanks, bye.' },
+        ],
+      },
     });
-    await withTenant(tp.platform.pool, TENANT, (c) => suppress(c, { tenantId: TENANT, phone: '+15555550177', reason: 'stop', source: 'test' }));
+    await withTenant(tp.platform.pool, TENANT, (c) =>
+      suppress(c, { tenantId: TENANT, phone: '+15555550177', reason: 'stop', source: 'test' }),
+    );
     const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
       key,
       body: {
-        name: 'Calls', goal: 'Book check-ups', sender: { email: 'desk@clinic.example', replyTo: 'replies@inbound.clinic.example' },
+        name: 'Calls',
+        goal: 'Book check-ups',
+        sender: { email: 'desk@clinic.example', replyTo: 'replies@inbound.clinic.example' },
         policy: { sendWindow: allWeek, maxConcurrentCalls: 1 },
-        sequence: [{ type: 'call', purpose: 'Offer a check-up and book it' }, { type: 'email', subject: 'Sorry we missed you', template: 'Hi {{firstName}}, we tried to call.' }],
-        audience: { type: 'leads', leads: [
-          { phone: '+15555550100', email: 'demo.caller@example.com', firstName: 'Demo', contactId: 'ct_demo' },
-          { phone: '+15555550002', email: 'missed@example.com', firstName: 'Missed' },
-          { phone: '+15555550177', email: 'stop@example.com', firstName: 'Stop' },
-        ] },
+        sequence: [
+          { type: 'call', purpose: 'Offer a check-up and book it' },
+          { type: 'email', subject: 'Sorry we missed you', template: 'Hi {{firstName}}, we tried to call.' },
+        ],
+        audience: {
+          type: 'leads',
+          leads: [
+            { phone: '+15555550100', email: 'demo.caller@example.com', firstName: 'Demo', contactId: 'ct_demo' },
+            { phone: '+15555550002', email: 'missed@example.com', firstName: 'Missed' },
+            { phone: '+15555550177', email: 'stop@example.com', firstName: 'Stop' },
+          ],
+        },
       },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -52,9 +69,21 @@ describe('campaign call steps: voiceCall children through the outbound path', ()
     const result = await tp.platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`).result();
     expect(result.outcomes).toEqual({ booked: 1, exhausted: 1, suppressed: 1 });
 
-    const leads = (await withTenant(tp.platform.pool, TENANT, (c) => c.query<{ id: string; phone: string; state: string }>('select id, phone, state from campaign_leads where campaign_id = $1', [id]))).rows;
+    const leads = (
+      await withTenant(tp.platform.pool, TENANT, (c) =>
+        c.query<{ id: string; phone: string; state: string }>(
+          'select id, phone, state from campaign_leads where campaign_id = $1',
+          [id],
+        ),
+      )
+    ).rows;
     const byPhone = Object.fromEntries(leads.map((l) => [l.phone, l]));
-    const events = async (leadId: string) => (await call(tp.baseUrl, 'GET', `/v1/campaigns/${id}/leads/${leadId}`, { key })).body.events as { kind: string; at: string; data: any }[];
+    const events = async (leadId: string) =>
+      (await call(tp.baseUrl, 'GET', `/v1/campaigns/${id}/leads/${leadId}`, { key })).body.events as {
+        kind: string;
+        at: string;
+        data: any;
+      }[];
 
     const booked = await events(byPhone['+15555550100']!.id);
     const finished = booked.find((e) => e.kind === 'call-finished')!;
@@ -69,13 +98,26 @@ describe('campaign call steps: voiceCall children through the outbound path', ()
     expect((await sandboxEmails(sandbox, 'missed@example.com')).map((e) => e.subject)).toEqual(['Sorry we missed you']);
 
     expect((await events(byPhone['+15555550177']!.id)).some((e) => e.kind.startsWith('call-'))).toBe(false);
-    const placed = await sandbox.control<{ calls: { customer?: { number: string }; to?: string }[] }>('GET', '/vapi/calls');
+    const placed = await sandbox.control<{ calls: { customer?: { number: string }; to?: string }[] }>(
+      'GET',
+      '/vapi/calls',
+    );
     expect(JSON.stringify(placed)).not.toContain('+15555550177');
 
     // maxConcurrentCalls 1: the two calls did not overlap.
-    const spans = [booked, missed].map((ev) => [Date.parse(ev.find((e) => e.kind === 'call-started')!.at), Date.parse(ev.find((e) => e.kind === 'call-finished')!.at)] as const).sort((a, b) => a[0] - b[0]);
+    const spans = [booked, missed]
+      .map(
+        (ev) =>
+          [
+            Date.parse(ev.find((e) => e.kind === 'call-started')!.at),
+            Date.parse(ev.find((e) => e.kind === 'call-finished')!.at),
+          ] as const,
+      )
+      .sort((a, b) => a[0] - b[0]);
     expect(spans[1]![0]).toBeGreaterThanOrEqual(spans[0]![1]);
-    const slots = await withTenant(tp.platform.pool, TENANT, (c) => c.query('select count(*)::int as n from campaign_call_slots'));
+    const slots = await withTenant(tp.platform.pool, TENANT, (c) =>
+      c.query('select count(*)::int as n from campaign_call_slots'),
+    );
     expect(slots.rows[0].n).toBe(0);
   });
 });

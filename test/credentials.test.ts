@@ -35,13 +35,22 @@ describe('tenant voice credentials through the admin API', () => {
 
   beforeAll(async () => {
     tp = await startTestPlatform();
-    for (const id of ['cred-a', 'cred-b']) await call(tp.baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id, name: id } });
-    keyA = (await call(tp.baseUrl, 'POST', '/v1/admin/tenants/cred-a/keys', { key: TEST_ADMIN_KEY, body: { name: 'a', scopes: ['admin', 'read'] } })).body.key;
+    for (const id of ['cred-a', 'cred-b'])
+      await call(tp.baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id, name: id } });
+    keyA = (
+      await call(tp.baseUrl, 'POST', '/v1/admin/tenants/cred-a/keys', {
+        key: TEST_ADMIN_KEY,
+        body: { name: 'a', scopes: ['admin', 'read'] },
+      })
+    ).body.key;
   });
   afterAll(() => tp?.stop());
 
   it('stores the secret sealed, shows only a hint, and unseals it for the tenant', async () => {
-    const res = await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-a/credentials/vapi', { key: keyA, body: { secret, authMode: 'hmac' } });
+    const res = await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-a/credentials/vapi', {
+      key: keyA,
+      body: { secret, authMode: 'hmac' },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ provider: 'vapi', authMode: 'hmac', secretHint: '6789' });
     expect(JSON.stringify(res.body)).not.toContain(secret);
@@ -55,22 +64,42 @@ describe('tenant voice credentials through the admin API', () => {
     expect(await readCredential(tp.platform.pool, masterKey, 'cred-b', 'vapi')).toBeUndefined();
 
     const list = await call(tp.baseUrl, 'GET', '/v1/admin/tenants/cred-a/credentials', { key: keyA });
-    expect(list.body.credentials).toEqual([expect.objectContaining({ provider: 'vapi', authMode: 'hmac', secretHint: '6789' })]);
+    expect(list.body.credentials).toEqual([
+      expect.objectContaining({ provider: 'vapi', authMode: 'hmac', secretHint: '6789' }),
+    ]);
     expect(JSON.stringify(list.body)).not.toContain(secret);
   });
 
   it("refuses another tenant's key and bad input, writing nothing", async () => {
-    expect((await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-b/credentials/retell', { key: keyA, body: { secret: 'retell-key-0001' } })).status).toBe(403);
-    const noMode = await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-a/credentials/vapi', { key: keyA, body: { secret: 'another-secret' } });
+    expect(
+      (
+        await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-b/credentials/retell', {
+          key: keyA,
+          body: { secret: 'retell-key-0001' },
+        })
+      ).status,
+    ).toBe(403);
+    const noMode = await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-a/credentials/vapi', {
+      key: keyA,
+      body: { secret: 'another-secret' },
+    });
     expect(noMode.status).toBe(400);
     expect(noMode.body.message).toMatch(/^body\.authMode: required for vapi/);
-    const short = await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-a/credentials/retell', { key: keyA, body: { secret: 'x' } });
+    const short = await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-a/credentials/retell', {
+      key: keyA,
+      body: { secret: 'x' },
+    });
     expect(short.status).toBe(400);
     expect(short.body.message).toMatch(/^body\.secret/);
-    const unknown = await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-a/credentials/twilio', { key: keyA, body: { secret: 'abcdefghij' } });
+    const unknown = await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/cred-a/credentials/twilio', {
+      key: keyA,
+      body: { secret: 'abcdefghij' },
+    });
     expect(unknown.status).toBe(400);
     expect(unknown.body.message).toMatch(/^params\.provider/);
-    const { rows } = await tp.platform.pool.query(`select provider, secret_hint from tenant_credentials order by provider`);
+    const { rows } = await tp.platform.pool.query(
+      `select provider, secret_hint from tenant_credentials order by provider`,
+    );
     expect(rows).toEqual([{ provider: 'vapi', secret_hint: '6789' }]);
   });
 });

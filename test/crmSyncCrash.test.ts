@@ -3,6 +3,7 @@ import { withTenant } from '../lib/db.js';
 import { call, startTestPlatform, startWorkerProcess, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
 import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
+import { tearDown } from './support/teardown.js';
 
 const TENANT = 'crash-sync';
 const LOCATION = 'loc_crash';
@@ -13,7 +14,10 @@ describe('crmSync across a worker crash', () => {
   const workers: StartedProcess[] = [];
 
   const startWorker = async () => {
-    const worker = await startWorkerProcess(tp, { GHL_API_TOKEN: 'test-ghl-token', GHL_BASE_URL: `${sandbox.url}/ghl` });
+    const worker = await startWorkerProcess(tp, {
+      GHL_API_TOKEN: 'test-ghl-token',
+      GHL_BASE_URL: `${sandbox.url}/ghl`,
+    });
     workers.push(worker);
     return worker;
   };
@@ -22,19 +26,20 @@ describe('crmSync across a worker crash', () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ roles: ['api'], env: { GHL_BASE_URL: `${sandbox.url}/ghl` } });
   });
-  afterAll(async () => {
-    for (const w of workers) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-    await tp?.stop();
-    await sandbox?.close();
-  });
+  afterAll(() => tearDown({ processes: workers, platform: tp, sandbox }));
 
   it('a worker SIGKILLed mid-sync: the retry resumes from the stored cursor, no page refetched from the start, no row lost or doubled', async () => {
     await call(tp.baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id: TENANT, name: 'Crash' } });
-    const key = (await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, { key: TEST_ADMIN_KEY, body: { name: 't', scopes: ['read', 'act', 'admin'] } })).body.key;
-    await call(tp.baseUrl, 'PUT', '/v1/crm/connection', { key, body: { locationId: LOCATION, syncEveryMinutes: 1440 } });
+    const key = (
+      await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, {
+        key: TEST_ADMIN_KEY,
+        body: { name: 't', scopes: ['read', 'act', 'admin'] },
+      })
+    ).body.key;
+    await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
+      key,
+      body: { locationId: LOCATION, syncEveryMinutes: 1440 },
+    });
     await sandbox.control('POST', '/ghl/seed', { locationId: LOCATION, contacts: 20_000, seed: 11 });
     // Slow pages down so the crash lands mid-sync.
     await sandbox.control('POST', '/faults', { provider: 'ghl', route: 'POST /contacts/search', latencyMs: 300 });
@@ -57,14 +62,22 @@ describe('crmSync across a worker crash', () => {
     const result = await tp.platform.temporal!.workflow.getHandle(started.body.workflowId, started.body.runId).result();
     expect(result).toMatchObject({ state: 'completed', kind: 'full', pages: 41, contacts: 20_000 });
 
-    const { requests } = await sandbox.control<{ requests: { route: string; method: string }[] }>('GET', `/requests?provider=ghl&since=${since}&limit=20000`);
+    const { requests } = await sandbox.control<{ requests: { route: string; method: string }[] }>(
+      'GET',
+      `/requests?provider=ghl&since=${since}&limit=20000`,
+    );
     const searches = requests.filter((r) => r.method === 'POST' && r.route === '/contacts/search').length;
     // 41 pages; at most the page in flight at the crash is asked for twice.
     expect(searches).toBeGreaterThanOrEqual(41);
     expect(searches).toBeLessThanOrEqual(42);
 
-    const { contacts } = await sandbox.control<{ contacts: { id: string }[] }>('GET', `/ghl/contacts?locationId=${LOCATION}&limit=100000`);
-    const cached = await withTenant(tp.platform.pool, TENANT, async (c) => (await c.query('select id from contacts order by id')).rows.map((r) => r.id));
+    const { contacts } = await sandbox.control<{ contacts: { id: string }[] }>(
+      'GET',
+      `/ghl/contacts?locationId=${LOCATION}&limit=100000`,
+    );
+    const cached = await withTenant(tp.platform.pool, TENANT, async (c) =>
+      (await c.query('select id from contacts order by id')).rows.map((r) => r.id),
+    );
     expect(cached).toEqual(contacts.map((c) => c.id).sort());
   });
 });

@@ -1,4 +1,4 @@
-import { rm, mkdtemp } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -6,23 +6,15 @@ import { temporal } from '@temporalio/proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../runtime/processes.js';
 import type { ReadinessProbeResult } from '../workflows/readinessProbe.js';
-import { embeddedEnv, embeddedPids, runEntry, stopEmbeddedLeftovers, waitForOutput, type StartedProcess } from './support/process.js';
+import { embeddedEnv, embeddedPids, runEntry, waitForOutput, type StartedProcess } from './support/process.js';
+import { tearDown } from './support/teardown.js';
 
 const { EventType } = temporal.api.enums.v1;
 
 describe('durability across a hard crash', () => {
   let dataDir: string;
   const running: StartedProcess[] = [];
-  afterAll(async () => {
-    for (const p of running) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
-    if (dataDir) {
-      await stopEmbeddedLeftovers(dataDir);
-      await rm(dataDir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => tearDown({ processes: running, dataDir }));
 
   it('a probe waiting on a timer completes exactly once after the worker and the dev server are SIGKILLed and restarted', async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-crash-'));
@@ -35,7 +27,11 @@ describe('durability across a hard crash', () => {
     let connection = await Connection.connect({ address });
     let client = new Client({ connection });
     const workflowId = `probe:crash-${Date.now()}`;
-    await client.workflow.start('readinessProbe', { taskQueue: 'switchboard', workflowId, args: [{ probeId: workflowId, waitMs: 4000 }] });
+    await client.workflow.start('readinessProbe', {
+      taskQueue: 'switchboard',
+      workflowId,
+      args: [{ probeId: workflowId, waitMs: 4000 }],
+    });
     const handle = client.workflow.getHandle(workflowId);
     for (let i = 0; ; i++) {
       const { events } = await handle.fetchHistory();

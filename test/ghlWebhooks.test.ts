@@ -15,18 +15,33 @@ describe('POST /webhooks/ghl', () => {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 
   const post = (body: string, headers: Record<string, string>) =>
-    fetch(`${tp.baseUrl}/webhooks/ghl`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (r) => ({
+    fetch(`${tp.baseUrl}/webhooks/ghl`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    }).then(async (r) => ({
       status: r.status,
       body: (await r.json()) as Record<string, unknown>,
     }));
   const signed = (payload: Record<string, unknown>) => {
     const body = JSON.stringify(payload);
-    return { body, headers: { 'x-wh-signature': sign('sha256', Buffer.from(body), rsa.privateKey).toString('base64') } };
+    return {
+      body,
+      headers: { 'x-wh-signature': sign('sha256', Buffer.from(body), rsa.privateKey).toString('base64') },
+    };
   };
   const contactRow = async (id: string) =>
-    (await withTenant(tp.platform.pool, TENANT, (c) => c.query('select first_name, phone from contacts where id = $1', [id]))).rows[0];
+    (
+      await withTenant(tp.platform.pool, TENANT, (c) =>
+        c.query('select first_name, phone from contacts where id = $1', [id]),
+      )
+    ).rows[0];
   const event = (type: string, extra: Record<string, unknown>) => ({
-    type, locationId: LOCATION, webhookId: `wh_${Math.random().toString(36).slice(2)}`, timestamp: new Date().toISOString(), ...extra,
+    type,
+    locationId: LOCATION,
+    webhookId: `wh_${Math.random().toString(36).slice(2)}`,
+    timestamp: new Date().toISOString(),
+    ...extra,
   });
 
   beforeAll(async () => {
@@ -40,8 +55,20 @@ describe('POST /webhooks/ghl', () => {
       },
     });
     await call(tp.baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id: TENANT, name: 'Hooks' } });
-    const key = (await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, { key: TEST_ADMIN_KEY, body: { name: 't', scopes: ['admin', 'read'] } })).body.key;
-    expect((await call(tp.baseUrl, 'PUT', '/v1/crm/connection', { key, body: { locationId: LOCATION, syncEveryMinutes: 1440 } })).status).toBe(200);
+    const key = (
+      await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, {
+        key: TEST_ADMIN_KEY,
+        body: { name: 't', scopes: ['admin', 'read'] },
+      })
+    ).body.key;
+    expect(
+      (
+        await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
+          key,
+          body: { locationId: LOCATION, syncEveryMinutes: 1440 },
+        })
+      ).status,
+    ).toBe(200);
     await sandbox.control('POST', '/ghl/webhooks', { url: `${tp.baseUrl}/webhooks/ghl`, locationId: LOCATION });
   });
   afterAll(async () => {
@@ -59,15 +86,31 @@ describe('POST /webhooks/ghl', () => {
   };
 
   it("applies the sandbox's signed contact create, update and delete to the cache at once", async () => {
-    const created = await sandbox.ghl('POST', '/contacts/upsert', { locationId: LOCATION, firstName: 'Ada', phone: '(555) 010-4477', email: 'ada@example.com' });
+    const created = await sandbox.ghl('POST', '/contacts/upsert', {
+      locationId: LOCATION,
+      firstName: 'Ada',
+      phone: '(555) 010-4477',
+      email: 'ada@example.com',
+    });
     expect([200, 201]).toContain(created.status);
     const id = created.body.contact.id as string;
-    expect(await eventually(() => contactRow(id), (r) => r !== undefined)).toMatchObject({ first_name: 'Ada', phone: '+15550104477' });
+    expect(
+      await eventually(
+        () => contactRow(id),
+        (r) => r !== undefined,
+      ),
+    ).toMatchObject({ first_name: 'Ada', phone: '+15550104477' });
 
     expect((await sandbox.ghl('PUT', `/contacts/${id}`, { firstName: 'Ada L.' })).status).toBe(200);
-    await eventually(() => contactRow(id), (r) => r?.first_name === 'Ada L.');
+    await eventually(
+      () => contactRow(id),
+      (r) => r?.first_name === 'Ada L.',
+    );
     expect((await sandbox.ghl('DELETE', `/contacts/${id}`)).status).toBe(200);
-    await eventually(() => contactRow(id), (r) => r === undefined);
+    await eventually(
+      () => contactRow(id),
+      (r) => r === undefined,
+    );
   });
 
   it('a duplicated webhookId has exactly one effect', async () => {
@@ -81,14 +124,24 @@ describe('POST /webhooks/ghl', () => {
   });
 
   it('refuses a bad, missing or stale signature with 401 and writes nothing', async () => {
-    const events = async () => (await withTenant(tp.platform.pool, TENANT, (c) => c.query('select count(*)::int as n from ghl_webhook_events'))).rows[0].n as number;
+    const events = async () =>
+      (await withTenant(tp.platform.pool, TENANT, (c) => c.query('select count(*)::int as n from ghl_webhook_events')))
+        .rows[0].n as number;
     const before = await events();
     const good = signed(event('ContactCreate', { id: 'c_forged', firstName: 'X', tags: [], customFields: [] }));
     const tampered = good.body.replace('"X"', '"Y"');
     expect((await post(tampered, good.headers)).status).toBe(401);
     expect((await post(good.body, {})).status).toBe(401);
     expect((await post(good.body, { 'x-ghl-signature': good.headers['x-wh-signature'] })).status).toBe(401);
-    const stale = signed(event('ContactCreate', { id: 'c_stale', firstName: 'Old', tags: [], customFields: [], timestamp: new Date(Date.now() - 10 * 60_000).toISOString() }));
+    const stale = signed(
+      event('ContactCreate', {
+        id: 'c_stale',
+        firstName: 'Old',
+        tags: [],
+        customFields: [],
+        timestamp: new Date(Date.now() - 10 * 60_000).toISOString(),
+      }),
+    );
     const res = await post(stale.body, stale.headers);
     expect(res.status).toBe(401);
     expect(res.body.message).toMatch(/stale/);
@@ -106,14 +159,31 @@ describe('POST /webhooks/ghl', () => {
     const bad = await post(badContact.body, badContact.headers);
     expect(bad.status).toBe(400);
     expect(bad.body.message).toContain('body.id');
-    const elsewhere = signed({ ...event('ContactCreate', { id: 'c_x', tags: [], customFields: [] }), locationId: 'loc_not_ours' });
+    const elsewhere = signed({
+      ...event('ContactCreate', { id: 'c_x', tags: [], customFields: [] }),
+      locationId: 'loc_not_ours',
+    });
     expect((await post(elsewhere.body, elsewhere.headers)).body).toMatchObject({ applied: false });
   });
 
   it('records appointment events', async () => {
-    const appt = signed(event('AppointmentCreate', { appointment: { id: 'apt_1', calendarId: 'cal_demo', contactId: 'c_dup', title: 'Intro call', appointmentStatus: 'confirmed', startTime: '2026-12-01T15:00:00Z', endTime: '2026-12-01T15:30:00Z' } }));
+    const appt = signed(
+      event('AppointmentCreate', {
+        appointment: {
+          id: 'apt_1',
+          calendarId: 'cal_demo',
+          contactId: 'c_dup',
+          title: 'Intro call',
+          appointmentStatus: 'confirmed',
+          startTime: '2026-12-01T15:00:00Z',
+          endTime: '2026-12-01T15:30:00Z',
+        },
+      }),
+    );
     expect((await post(appt.body, appt.headers)).body).toMatchObject({ applied: true });
-    const { rows } = await withTenant(tp.platform.pool, TENANT, (c) => c.query('select title, status, contact_id from crm_appointments where id = $1', ['apt_1']));
+    const { rows } = await withTenant(tp.platform.pool, TENANT, (c) =>
+      c.query('select title, status, contact_id from crm_appointments where id = $1', ['apt_1']),
+    );
     expect(rows).toEqual([{ title: 'Intro call', status: 'confirmed', contact_id: 'c_dup' }]);
   });
 });

@@ -37,7 +37,10 @@ export default async function setup(project: TestProject) {
     adminUrl = embedded.url.replace(/\/switchboard$/, '/postgres');
   }
 
-  const config = parseConfig({ TEMPORAL_DEV_PORT: String(await freePort()), TEMPORAL_UI_PORT: String(await freePort()) });
+  const config = parseConfig({
+    TEMPORAL_DEV_PORT: String(await freePort()),
+    TEMPORAL_UI_PORT: String(await freePort()),
+  });
   let temporal: DevServer;
   try {
     temporal = await startDevServer({ config: config.temporal, dataDir, log });

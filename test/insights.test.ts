@@ -28,14 +28,102 @@ const ahead = (days: number) => new Date(asOfMs + days * 86_400_000).toISOString
  * Tokyo 00:00 Thursday, invalid zone → UTC 15:00.
  */
 const contacts = [
-  { id: 'c1', name: 'Ann Hot', phone: '+15125550001', email: 'ann@example.com', tz: 'America/Chicago', tags: ['hot'], source: 'referral', added: ago(30), updated: ago(2), dnd: false },
-  { id: 'c2', name: 'Bob Tagged', phone: '+15125550002', email: 'bob@example.com', tz: 'Asia/Tokyo', tags: ['callback'], source: 'referral', added: ago(10), updated: ago(1), dnd: false },
-  { id: 'c3', name: 'Cara Touched', phone: '+15125550003', email: null, tz: 'America/New_York', tags: ['hot'], source: 'facebook ads', added: ago(5), updated: ago(1), dnd: false },
-  { id: 'c4', name: 'Dan Dnd', phone: '+15125550004', email: null, tz: 'America/Chicago', tags: ['hot'], source: 'facebook ads', added: ago(3, 5), updated: ago(3, 5), dnd: true },
-  { id: 'c5', name: 'Eve Won', phone: '+15125550005', email: null, tz: 'Not/AZone', tags: [], source: 'referral', added: ago(100), updated: ago(50), dnd: false },
-  { id: 'c6', name: 'Fay Booked', phone: null, email: 'fay@example.com', tz: 'America/Chicago', tags: ['follow-up'], source: null, added: ago(4), updated: ago(4), dnd: false },
-  { id: 'c7', name: 'Gus Lost', phone: '+15125550007', email: null, tz: 'America/Los_Angeles', tags: [], source: 'google ads', added: ago(60), updated: ago(60), dnd: false },
-  { id: 'c8', name: 'Hal Stalled', phone: '+15125550008', email: null, tz: 'America/Chicago', tags: [], source: 'google ads', added: ago(40), updated: ago(40), dnd: false },
+  {
+    id: 'c1',
+    name: 'Ann Hot',
+    phone: '+15125550001',
+    email: 'ann@example.com',
+    tz: 'America/Chicago',
+    tags: ['hot'],
+    source: 'referral',
+    added: ago(30),
+    updated: ago(2),
+    dnd: false,
+  },
+  {
+    id: 'c2',
+    name: 'Bob Tagged',
+    phone: '+15125550002',
+    email: 'bob@example.com',
+    tz: 'Asia/Tokyo',
+    tags: ['callback'],
+    source: 'referral',
+    added: ago(10),
+    updated: ago(1),
+    dnd: false,
+  },
+  {
+    id: 'c3',
+    name: 'Cara Touched',
+    phone: '+15125550003',
+    email: null,
+    tz: 'America/New_York',
+    tags: ['hot'],
+    source: 'facebook ads',
+    added: ago(5),
+    updated: ago(1),
+    dnd: false,
+  },
+  {
+    id: 'c4',
+    name: 'Dan Dnd',
+    phone: '+15125550004',
+    email: null,
+    tz: 'America/Chicago',
+    tags: ['hot'],
+    source: 'facebook ads',
+    added: ago(3, 5),
+    updated: ago(3, 5),
+    dnd: true,
+  },
+  {
+    id: 'c5',
+    name: 'Eve Won',
+    phone: '+15125550005',
+    email: null,
+    tz: 'Not/AZone',
+    tags: [],
+    source: 'referral',
+    added: ago(100),
+    updated: ago(50),
+    dnd: false,
+  },
+  {
+    id: 'c6',
+    name: 'Fay Booked',
+    phone: null,
+    email: 'fay@example.com',
+    tz: 'America/Chicago',
+    tags: ['follow-up'],
+    source: null,
+    added: ago(4),
+    updated: ago(4),
+    dnd: false,
+  },
+  {
+    id: 'c7',
+    name: 'Gus Lost',
+    phone: '+15125550007',
+    email: null,
+    tz: 'America/Los_Angeles',
+    tags: [],
+    source: 'google ads',
+    added: ago(60),
+    updated: ago(60),
+    dnd: false,
+  },
+  {
+    id: 'c8',
+    name: 'Hal Stalled',
+    phone: '+15125550008',
+    email: null,
+    tz: 'America/Chicago',
+    tags: [],
+    source: 'google ads',
+    added: ago(40),
+    updated: ago(40),
+    dnd: false,
+  },
 ];
 const stages = [
   { id: 'st_new', name: 'New', position: 0 },
@@ -44,13 +132,76 @@ const stages = [
   { id: 'st_won', name: 'Won', position: 3 },
 ];
 const opportunities = [
-  { id: 'o1', contact: 'c1', stage: 'st_contacted', name: 'Implant consult', status: 'open', value: 5000, created: ago(20), updated: ago(3) },
-  { id: 'o2', contact: 'c5', stage: 'st_won', name: 'Whitening', status: 'won', value: 2000, created: ago(90), updated: ago(40) },
-  { id: 'o3', contact: 'c7', stage: 'st_new', name: 'Checkup', status: 'lost', value: 100, created: ago(60), updated: ago(30) },
-  { id: 'o4', contact: 'c8', stage: 'st_booked', name: 'Braces', status: 'open', value: 1000, created: ago(40), updated: ago(20) },
-  { id: 'o5', contact: 'c2', stage: 'st_new', name: 'Cleaning', status: 'open', value: 300, created: ago(8, 5), updated: ago(8, 5) },
-  { id: 'o6', contact: 'c3', stage: 'st_contacted', name: 'Veneers', status: 'abandoned', value: 700, created: ago(5), updated: ago(5) },
-  { id: 'o7', contact: 'c4', stage: 'st_ghost', name: 'Unknown stage', status: 'open', value: 0, created: ago(1, 5), updated: ago(1, 5) },
+  {
+    id: 'o1',
+    contact: 'c1',
+    stage: 'st_contacted',
+    name: 'Implant consult',
+    status: 'open',
+    value: 5000,
+    created: ago(20),
+    updated: ago(3),
+  },
+  {
+    id: 'o2',
+    contact: 'c5',
+    stage: 'st_won',
+    name: 'Whitening',
+    status: 'won',
+    value: 2000,
+    created: ago(90),
+    updated: ago(40),
+  },
+  {
+    id: 'o3',
+    contact: 'c7',
+    stage: 'st_new',
+    name: 'Checkup',
+    status: 'lost',
+    value: 100,
+    created: ago(60),
+    updated: ago(30),
+  },
+  {
+    id: 'o4',
+    contact: 'c8',
+    stage: 'st_booked',
+    name: 'Braces',
+    status: 'open',
+    value: 1000,
+    created: ago(40),
+    updated: ago(20),
+  },
+  {
+    id: 'o5',
+    contact: 'c2',
+    stage: 'st_new',
+    name: 'Cleaning',
+    status: 'open',
+    value: 300,
+    created: ago(8, 5),
+    updated: ago(8, 5),
+  },
+  {
+    id: 'o6',
+    contact: 'c3',
+    stage: 'st_contacted',
+    name: 'Veneers',
+    status: 'abandoned',
+    value: 700,
+    created: ago(5),
+    updated: ago(5),
+  },
+  {
+    id: 'o7',
+    contact: 'c4',
+    stage: 'st_ghost',
+    name: 'Unknown stage',
+    status: 'open',
+    value: 0,
+    created: ago(1, 5),
+    updated: ago(1, 5),
+  },
 ];
 const notes = [
   { id: 'n1', contact: 'c2', body: 'Asked us to call back about pricing.', at: ago(10) },
@@ -68,8 +219,15 @@ describe('insights, recommendations and contact analysis', () => {
   let keyB: string;
 
   const tenantWithKey = async (id: string, scopes: string[]) => {
-    expect((await call(tp.baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id, name: id } })).status).toBe(201);
-    return (await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${id}/keys`, { key: TEST_ADMIN_KEY, body: { name: 't', scopes } })).body.key as string;
+    expect(
+      (await call(tp.baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id, name: id } })).status,
+    ).toBe(201);
+    return (
+      await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${id}/keys`, {
+        key: TEST_ADMIN_KEY,
+        body: { name: 't', scopes },
+      })
+    ).body.key as string;
   };
 
   beforeAll(async () => {
@@ -87,7 +245,10 @@ describe('insights, recommendations and contact analysis', () => {
          from jsonb_to_recordset($2::jsonb) as r(id text, name text, phone text, email text, tz text, tags text[], source text, added timestamptz, updated timestamptz, dnd boolean)`,
       [A, JSON.stringify(contacts)],
     );
-    await pool.query(`insert into crm_pipelines (tenant_id, id, location_id, name) values ($1, 'pipe_fx', 'loc_fx', 'Sales')`, [A]);
+    await pool.query(
+      `insert into crm_pipelines (tenant_id, id, location_id, name) values ($1, 'pipe_fx', 'loc_fx', 'Sales')`,
+      [A],
+    );
     await pool.query(
       `insert into crm_pipeline_stages (tenant_id, pipeline_id, id, name, position)
        select $1, 'pipe_fx', r.id, r.name, r.position from jsonb_to_recordset($2::jsonb) as r(id text, name text, position int)`,
@@ -125,9 +286,16 @@ describe('insights, recommendations and contact analysis', () => {
 
     // 8 contacts; c6 has no phone; emails: c1, c2, c6; c4 is DND, so callable = 7 − 1.
     expect(b.totals).toMatchObject({
-      contacts: 8, withPhone: 7, withEmail: 3, dnd: 1, callable: 6,
+      contacts: 8,
+      withPhone: 7,
+      withEmail: 3,
+      dnd: 1,
+      callable: 6,
       opportunities: { total: 7, open: 4, won: 1, lost: 1, abandoned: 1 },
-      openPipelineValue: 5000 + 1000 + 300 + 0, wonValue: 2000, upcomingAppointments: 1, notes: 2,
+      openPipelineValue: 5000 + 1000 + 300 + 0,
+      wonValue: 2000,
+      upcomingAppointments: 1,
+      notes: 2,
     });
     expect(Object.keys(b.totals.rules)).toEqual(expect.arrayContaining(['contacts', 'callable', 'openPipelineValue']));
 
@@ -143,25 +311,50 @@ describe('insights, recommendations and contact analysis', () => {
     // c6 (upcoming appointment). Biggest open value first.
     expect(b.hotLeads.count).toBe(2);
     expect(b.hotLeads.leads.map((l: { id: string }) => l.id)).toEqual(['c1', 'c2']);
-    expect(b.hotLeads.leads[0]).toMatchObject({ openValue: 5000, signals: ['tag "hot"', 'open opportunity'], callableNow: true, lastTouchAt: null, lastActivityAt: ago(2) });
-    expect(b.hotLeads.leads[1]).toMatchObject({ openValue: 300, signals: ['tag "callback"', 'open opportunity'], callableNow: false, lastTouchAt: ago(10) });
+    expect(b.hotLeads.leads[0]).toMatchObject({
+      openValue: 5000,
+      signals: ['tag "hot"', 'open opportunity'],
+      callableNow: true,
+      lastTouchAt: null,
+      lastActivityAt: ago(2),
+    });
+    expect(b.hotLeads.leads[1]).toMatchObject({
+      openValue: 300,
+      signals: ['tag "callback"', 'open opportunity'],
+      callableNow: false,
+      lastTouchAt: ago(10),
+    });
     expect(b.hotLeads.rule).toMatch(/not contacted in 7 days/);
 
     // Peak activity over the last 90 days (UTC): contacts created, opportunities created, notes logged.
     const events = [
-      ...contacts.map((c) => c.added), ...opportunities.map((o) => o.created), ...notes.map((n) => n.at),
+      ...contacts.map((c) => c.added),
+      ...opportunities.map((o) => o.created),
+      ...notes.map((n) => n.at),
     ].filter((at) => Date.parse(at) <= asOfMs && Date.parse(at) > asOfMs - 90 * 86_400_000);
     expect(events).toHaveLength(7 + 6 + 2); // c5 (100 days) and o2 (exactly 90 days) fall outside
-    const byHour = Array.from({ length: 24 }, (_, h) => ({ hour: h, events: events.filter((e) => new Date(e).getUTCHours() === h).length }));
+    const byHour = Array.from({ length: 24 }, (_, h) => ({
+      hour: h,
+      events: events.filter((e) => new Date(e).getUTCHours() === h).length,
+    }));
     expect(byHour[15]!.events).toBe(12);
     expect(byHour[10]!.events).toBe(3); // c4, o5, o7 at 10:00
     expect(b.peakActivity.byHour).toEqual(byHour);
     const days = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
-    const byWeekday = days.map((day, i) => ({ day, events: events.filter((e) => (new Date(e).getUTCDay() + 6) % 7 === i).length }));
+    const byWeekday = days.map((day, i) => ({
+      day,
+      events: events.filter((e) => (new Date(e).getUTCDay() + 6) % 7 === i).length,
+    }));
     // Wednesday minus n days: Fri ×4 (c3, c8, o4, o6), Sat ×3 (c6, c7, o3), Sun ×3 (c2, c4, n1), Mon ×2 (c1, n2), Tue ×2 (o5, o7), Thu ×1 (o1).
     expect(byWeekday.map((d) => d.events)).toEqual([2, 2, 0, 1, 4, 3, 3]);
     expect(b.peakActivity.byWeekday).toEqual(byWeekday);
-    expect(b.peakActivity).toMatchObject({ events: 15, peakHours: [15, 10], peakDays: ['Fri', 'Sat', 'Sun'], timezone: 'UTC', windowDays: 90 });
+    expect(b.peakActivity).toMatchObject({
+      events: 15,
+      peakHours: [15, 10],
+      peakDays: ['Fri', 'Sat', 'Sun'],
+      timezone: 'UTC',
+      windowDays: 90,
+    });
 
     // Conversion by source: referral c1, c2, c5 (c5 won); facebook ads c3, c4; google ads c7, c8; (none) c6.
     expect(b.conversionBySource.sources).toEqual([
@@ -176,21 +369,37 @@ describe('insights, recommendations and contact analysis', () => {
     expect(b.pipelineDropOff.unstagedOpportunities).toBe(1);
     expect(b.pipelineDropOff.pipelines).toEqual([
       {
-        id: 'pipe_fx', name: 'Sales', opportunities: 6,
+        id: 'pipe_fx',
+        name: 'Sales',
+        opportunities: 6,
         stages: [
           { id: 'st_new', name: 'New', position: 0, atStage: 2, reached: 6, lostHere: 1, dropOffToNext: 0.3333 },
-          { id: 'st_contacted', name: 'Contacted', position: 1, atStage: 2, reached: 4, lostHere: 1, dropOffToNext: 0.5 },
+          {
+            id: 'st_contacted',
+            name: 'Contacted',
+            position: 1,
+            atStage: 2,
+            reached: 4,
+            lostHere: 1,
+            dropOffToNext: 0.5,
+          },
           { id: 'st_booked', name: 'Booked', position: 2, atStage: 1, reached: 2, lostHere: 0, dropOffToNext: 0.5 },
           { id: 'st_won', name: 'Won', position: 3, atStage: 1, reached: 1, lostHere: 0, dropOffToNext: null },
         ],
       },
     ]);
-    for (const section of ['actionableNow', 'hotLeads', 'peakActivity', 'conversionBySource', 'pipelineDropOff']) expect(b[section].rule.length).toBeGreaterThan(20);
+    for (const section of ['actionableNow', 'hotLeads', 'peakActivity', 'conversionBySource', 'pipelineDropOff'])
+      expect(b[section].rule.length).toBeGreaterThan(20);
     expect(b.source).toBe('cache');
   });
 
   it('N is a query parameter: with 14 days, the lead noted 10 days ago is no longer hot; bad parameters name the field', async () => {
-    const res = await call(tp.baseUrl, 'GET', `/v1/insights?asOf=${AS_OF}&notContactedDays=14&tz=America/Chicago&limit=1`, { key: keyA });
+    const res = await call(
+      tp.baseUrl,
+      'GET',
+      `/v1/insights?asOf=${AS_OF}&notContactedDays=14&tz=America/Chicago&limit=1`,
+      { key: keyA },
+    );
     expect(res.status).toBe(200);
     expect(res.body.hotLeads.count).toBe(1);
     expect(res.body.hotLeads.leads.map((l: { id: string }) => l.id)).toEqual(['c1']);
@@ -206,8 +415,12 @@ describe('insights, recommendations and contact analysis', () => {
     expect((await call(tp.baseUrl, 'GET', '/v1/insights')).status).toBe(401);
 
     const docs = await call(tp.baseUrl, 'GET', '/docs/json');
-    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/v1/insights', '/v1/recommendations', '/v1/contacts/{id}/analysis']));
-    expect(docs.body.paths['/v1/insights'].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['notContactedDays', 'asOf', 'tz']));
+    expect(Object.keys(docs.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/insights', '/v1/recommendations', '/v1/contacts/{id}/analysis']),
+    );
+    expect(docs.body.paths['/v1/insights'].get.parameters.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['notContactedDays', 'asOf', 'tz']),
+    );
 
     const audit = await call(tp.baseUrl, 'GET', '/v1/audit?tool=crm_insights', { key: keyA });
     expect(audit.body.rows.length).toBeGreaterThanOrEqual(2);
@@ -217,7 +430,14 @@ describe('insights, recommendations and contact analysis', () => {
   it('recommends prioritized actions with reasoning, covered contacts and the tool that carries each out', async () => {
     const res = await call(tp.baseUrl, 'GET', `/v1/recommendations?asOf=${AS_OF}`, { key: keyA });
     expect(res.status).toBe(200);
-    const recs = res.body.recommendations as { id: string; priority: number; tool: string; contactIds: string[]; contactCount: number; reasoning: string }[];
+    const recs = res.body.recommendations as {
+      id: string;
+      priority: number;
+      tool: string;
+      contactIds: string[];
+      contactCount: number;
+      reasoning: string;
+    }[];
     expect(recs.map((r) => [r.priority, r.id, r.tool, r.contactIds])).toEqual([
       [1, 'call-hot-leads-now', 'voice_start_call', ['c1']], // hot and callable now
       [2, 'revive-stalled-deals', 'voice_start_call', ['c8']], // o4 open, untouched since 20 days; c8's last touch 30 days ago
@@ -231,10 +451,17 @@ describe('insights, recommendations and contact analysis', () => {
   it("another tenant's key sees none of it", async () => {
     const insights = await call(tp.baseUrl, 'GET', `/v1/insights?asOf=${AS_OF}`, { key: keyB });
     expect(insights.status).toBe(200);
-    expect(insights.body.totals).toMatchObject({ contacts: 0, opportunities: { total: 0 }, notes: 0, upcomingAppointments: 0 });
+    expect(insights.body.totals).toMatchObject({
+      contacts: 0,
+      opportunities: { total: 0 },
+      notes: 0,
+      upcomingAppointments: 0,
+    });
     expect(insights.body.hotLeads.count).toBe(0);
     expect(insights.body.pipelineDropOff.pipelines).toEqual([]);
-    expect((await call(tp.baseUrl, 'GET', `/v1/recommendations?asOf=${AS_OF}`, { key: keyB })).body.recommendations).toEqual([]);
+    expect(
+      (await call(tp.baseUrl, 'GET', `/v1/recommendations?asOf=${AS_OF}`, { key: keyB })).body.recommendations,
+    ).toEqual([]);
     expect((await call(tp.baseUrl, 'GET', '/v1/contacts/c1/analysis', { key: keyB })).status).toBe(404);
   });
 
@@ -243,7 +470,14 @@ describe('insights, recommendations and contact analysis', () => {
     expect(res.status).toBe(200);
     expect(res.body.contact).toMatchObject({ id: 'c1', name: 'Ann Hot', tags: ['hot'] });
     expect(res.body.opportunities).toEqual([
-      expect.objectContaining({ id: 'o1', name: 'Implant consult', status: 'open', pipelineName: 'Sales', stageName: 'Contacted', monetaryValue: 5000 }),
+      expect.objectContaining({
+        id: 'o1',
+        name: 'Implant consult',
+        status: 'open',
+        pipelineName: 'Sales',
+        stageName: 'Contacted',
+        monetaryValue: 5000,
+      }),
     ]);
     expect(res.body.notes).toEqual([]);
     expect(res.body.error).toBeNull();
@@ -262,7 +496,12 @@ describe('insights, recommendations and contact analysis', () => {
 
     expect((await call(tp.baseUrl, 'GET', '/v1/contacts/nobody/analysis', { key: keyA })).status).toBe(404);
 
-    await sandbox.control('POST', '/faults', { provider: 'anthropic', route: 'POST /v1/messages', status: 400, count: 1 });
+    await sandbox.control('POST', '/faults', {
+      provider: 'anthropic',
+      route: 'POST /v1/messages',
+      status: 400,
+      count: 1,
+    });
     const failed = await call(tp.baseUrl, 'GET', '/v1/contacts/c1/analysis', { key: keyA });
     expect(failed.status).toBe(200);
     expect(failed.body).toMatchObject({ analysis: null, contact: { id: 'c1' } });
@@ -274,21 +513,40 @@ describe('insights, recommendations and contact analysis', () => {
   });
 
   it('a malformed model answer becomes analysis null with an error naming what was wrong', () => {
-    expect(parseAnalysis([{ type: 'tool_use', id: 't', name: 'record_contact_analysis', input: { intent: 'x', stage: 'bogus' } }])).toMatchObject({
-      analysis: null, error: expect.stringMatching(/stage/),
+    expect(
+      parseAnalysis([
+        { type: 'tool_use', id: 't', name: 'record_contact_analysis', input: { intent: 'x', stage: 'bogus' } },
+      ]),
+    ).toMatchObject({
+      analysis: null,
+      error: expect.stringMatching(/stage/),
     });
-    expect(parseAnalysis([{ type: 'text', text: 'Sure! {"intent": ' }])).toMatchObject({ analysis: null, error: expect.stringMatching(/malformed JSON|no tool call/) });
+    expect(parseAnalysis([{ type: 'text', text: 'Sure! {"intent": ' }])).toMatchObject({
+      analysis: null,
+      error: expect.stringMatching(/malformed JSON|no tool call/),
+    });
     expect(parseAnalysis([{ type: 'text', text: 'I think they want a cleaning.' }])).toMatchObject({ analysis: null });
     expect(parseAnalysis('nonsense')).toMatchObject({ analysis: null });
-    const ok = parseAnalysis([{ type: 'text', text: 'Here: {"intent":"wants a cleaning","stage":"engaged","risks":[],"nextBestAction":{"action":"call","tool":"voice_start_call","reason":"asked"}}' }]);
+    const ok = parseAnalysis([
+      {
+        type: 'text',
+        text: 'Here: {"intent":"wants a cleaning","stage":"engaged","risks":[],"nextBestAction":{"action":"call","tool":"voice_start_call","reason":"asked"}}',
+      },
+    ]);
     expect(ok.analysis).toMatchObject({ stage: 'engaged', evidence: [] });
   });
 
   it('the sync workflow mirrors pipelines, opportunities and notes from GoHighLevel, and follows changes upstream', async () => {
     const key = await tenantWithKey(S, ['read', 'act', 'admin']);
     await sandbox.control('POST', '/ghl/seed', { locationId: SYNC_LOCATION, contacts: 6, seed: 5 });
-    const { contacts: upstream } = await sandbox.control<{ contacts: { id: string }[] }>('GET', `/ghl/contacts?locationId=${SYNC_LOCATION}&limit=100`);
-    const pipes = await sandbox.ghl<{ pipelines: { id: string; stages: { id: string }[] }[] }>('GET', `/opportunities/pipelines?locationId=${SYNC_LOCATION}`);
+    const { contacts: upstream } = await sandbox.control<{ contacts: { id: string }[] }>(
+      'GET',
+      `/ghl/contacts?locationId=${SYNC_LOCATION}&limit=100`,
+    );
+    const pipes = await sandbox.ghl<{ pipelines: { id: string; stages: { id: string }[] }[] }>(
+      'GET',
+      `/opportunities/pipelines?locationId=${SYNC_LOCATION}`,
+    );
     const pipe = pipes.body.pipelines[0]!;
     const created: string[] = [];
     const specs = [
@@ -298,15 +556,29 @@ describe('insights, recommendations and contact analysis', () => {
     ];
     for (const s of specs) {
       const r = await sandbox.ghl<{ opportunity: { id: string } }>('POST', '/opportunities/', {
-        pipelineId: pipe.id, locationId: SYNC_LOCATION, name: `Deal ${s.contact}`, status: s.status, contactId: upstream[s.contact]!.id,
-        pipelineStageId: pipe.stages[s.stage]!.id, monetaryValue: s.value,
+        pipelineId: pipe.id,
+        locationId: SYNC_LOCATION,
+        name: `Deal ${s.contact}`,
+        status: s.status,
+        contactId: upstream[s.contact]!.id,
+        pipelineStageId: pipe.stages[s.stage]!.id,
+        monetaryValue: s.value,
       });
       expect(r.status).toBe(201);
       created.push(r.body.opportunity.id);
     }
-    expect((await sandbox.ghl('POST', `/contacts/${upstream[0]!.id}/notes`, { body: 'Wants the premium package.' })).status).toBe(201);
+    expect(
+      (await sandbox.ghl('POST', `/contacts/${upstream[0]!.id}/notes`, { body: 'Wants the premium package.' })).status,
+    ).toBe(201);
 
-    expect((await call(tp.baseUrl, 'PUT', '/v1/crm/connection', { key, body: { locationId: SYNC_LOCATION, syncEveryMinutes: 1440 } })).status).toBe(200);
+    expect(
+      (
+        await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
+          key,
+          body: { locationId: SYNC_LOCATION, syncEveryMinutes: 1440 },
+        })
+      ).status,
+    ).toBe(200);
     const handles: { workflowId: string; runId: string }[] = [];
     const sync = async (mode: 'full' | 'incremental') => {
       const started = await call(tp.baseUrl, 'POST', '/v1/sync', { key, body: { mode } });
@@ -316,15 +588,34 @@ describe('insights, recommendations and contact analysis', () => {
     };
     const cached = () =>
       withTenant(tp.platform.pool, S, async (c) => ({
-        opps: (await c.query(`select id, contact_id, pipeline_id, stage_id, status, monetary_value::float8 as value from crm_opportunities order by id`)).rows,
+        opps: (
+          await c.query(
+            `select id, contact_id, pipeline_id, stage_id, status, monetary_value::float8 as value from crm_opportunities order by id`,
+          )
+        ).rows,
         stages: (await c.query(`select id, position from crm_pipeline_stages order by position`)).rows,
         notes: (await c.query(`select contact_id, body from crm_notes order by id`)).rows,
       }));
     const upstreamOpps = async () => {
-      const { opportunities: list } = await sandbox.control<{ opportunities: { id: string; contactId: string; pipelineId: string; pipelineStageId: string; status: string; monetaryValue: number }[] }>(
-        'GET', `/ghl/opportunities?locationId=${SYNC_LOCATION}&limit=100`,
-      );
-      return list.map((o) => ({ id: o.id, contact_id: o.contactId, pipeline_id: o.pipelineId, stage_id: o.pipelineStageId, status: o.status, value: o.monetaryValue }))
+      const { opportunities: list } = await sandbox.control<{
+        opportunities: {
+          id: string;
+          contactId: string;
+          pipelineId: string;
+          pipelineStageId: string;
+          status: string;
+          monetaryValue: number;
+        }[];
+      }>('GET', `/ghl/opportunities?locationId=${SYNC_LOCATION}&limit=100`);
+      return list
+        .map((o) => ({
+          id: o.id,
+          contact_id: o.contactId,
+          pipeline_id: o.pipelineId,
+          stage_id: o.pipelineStageId,
+          status: o.status,
+          value: o.monetaryValue,
+        }))
         .sort((x, y) => (x.id < y.id ? -1 : 1));
     };
 
@@ -338,7 +629,10 @@ describe('insights, recommendations and contact analysis', () => {
 
     // Upstream: one deal deleted, one moves on and is won. The next run (incremental for contacts) follows.
     expect((await sandbox.ghl('DELETE', `/opportunities/${created[2]}`)).status).toBe(200);
-    expect((await sandbox.ghl('PUT', `/opportunities/${created[0]}`, { status: 'won', pipelineStageId: pipe.stages[3]!.id })).status).toBe(200);
+    expect(
+      (await sandbox.ghl('PUT', `/opportunities/${created[0]}`, { status: 'won', pipelineStageId: pipe.stages[3]!.id }))
+        .status,
+    ).toBe(200);
     const second = await sync('incremental');
     expect(second).toMatchObject({ state: 'completed', kind: 'incremental', opportunities: 2 });
     mirror = await cached();
@@ -347,7 +641,9 @@ describe('insights, recommendations and contact analysis', () => {
 
     // The new step replays deterministically (the worker's cached bundle, the run's real history).
     const bundle = await loadWorkflowBundle(tp.dataDir, createLogger('warn', { pretty: false }));
-    const history = await tp.platform.temporal!.workflow.getHandle(handles[0]!.workflowId, handles[0]!.runId).fetchHistory();
+    const history = await tp.platform
+      .temporal!.workflow.getHandle(handles[0]!.workflowId, handles[0]!.runId)
+      .fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: bundle }, history, handles[0]!.workflowId);
 
     // And the insights see it.

@@ -34,34 +34,74 @@ describe('MCP campaign tools', () => {
   });
 
   it('create (review mode) → start with progress → decide the drafts → the edited email goes out, the rejected one does not', async () => {
-    const created = structured(await client.callTool({
-      name: 'campaign_create',
-      arguments: {
-        name: 'Check-ups', goal: 'Book a free check-up', sender,
-        policy: { sendWindow: allWeek, reviewMode: true },
-        sequence: [{ type: 'email', prompt: 'Offer a check-up' }],
-        audience: { type: 'leads', leads: [{ email: 'mcp-rev-1@example.com', firstName: 'Ann' }, { email: 'mcp-rev-2@example.com' }, { email: 'not-an-email' }] },
-      },
-    }));
-    expect(created).toMatchObject({ status: 'draft', workflowId: `campaign:${TENANT}:${created.id}`, leads: { imported: 2 } });
+    const created = structured(
+      await client.callTool({
+        name: 'campaign_create',
+        arguments: {
+          name: 'Check-ups',
+          goal: 'Book a free check-up',
+          sender,
+          policy: { sendWindow: allWeek, reviewMode: true },
+          sequence: [{ type: 'email', prompt: 'Offer a check-up' }],
+          audience: {
+            type: 'leads',
+            leads: [
+              { email: 'mcp-rev-1@example.com', firstName: 'Ann' },
+              { email: 'mcp-rev-2@example.com' },
+              { email: 'not-an-email' },
+            ],
+          },
+        },
+      }),
+    );
+    expect(created).toMatchObject({
+      status: 'draft',
+      workflowId: `campaign:${TENANT}:${created.id}`,
+      leads: { imported: 2 },
+    });
     expect(created.leads.errors).toMatchObject([{ row: 3, field: 'email' }]);
 
     const progress: string[] = [];
-    const started = structured(await client.callTool({ name: 'campaign_start', arguments: { campaignId: created.id, followSeconds: 2 } }, { onprogress: (p) => progress.push(p.message ?? '') }));
+    const started = structured(
+      await client.callTool(
+        { name: 'campaign_start', arguments: { campaignId: created.id, followSeconds: 2 } },
+        { onprogress: (p) => progress.push(p.message ?? '') },
+      ),
+    );
     expect(started).toMatchObject({ workflowId: created.workflowId, status: 'running', followWith: 'campaign_status' });
     expect(progress[0]).toMatch(/^running: /);
 
     const pending = await waitFor('two drafts held for review', async () => {
-      const listed = structured(await client.callTool({ name: 'approvals_list', arguments: { campaignId: created.id } }));
+      const listed = structured(
+        await client.callTool({ name: 'approvals_list', arguments: { campaignId: created.id } }),
+      );
       return listed.approvals.length === 2 ? listed.approvals : undefined;
     });
     const first = pending.find((a: { to: string }) => a.to === 'mcp-rev-1@example.com');
     const second = pending.find((a: { to: string }) => a.to === 'mcp-rev-2@example.com');
-    expect(errorText(await client.callTool({ name: 'approval_decide', arguments: { approvalId: first.id, decision: 'edit' } }))).toMatch(/body: an edit needs a subject or a body/);
-    const edited = structured(await client.callTool({ name: 'approval_decide', arguments: { approvalId: first.id, decision: 'edit', subject: 'A free check-up for you' } }));
+    expect(
+      errorText(
+        await client.callTool({ name: 'approval_decide', arguments: { approvalId: first.id, decision: 'edit' } }),
+      ),
+    ).toMatch(/body: an edit needs a subject or a body/);
+    const edited = structured(
+      await client.callTool({
+        name: 'approval_decide',
+        arguments: { approvalId: first.id, decision: 'edit', subject: 'A free check-up for you' },
+      }),
+    );
     expect(edited).toMatchObject({ status: 'edited', final: { subject: 'A free check-up for you' } });
-    expect(errorText(await client.callTool({ name: 'approval_decide', arguments: { approvalId: first.id, decision: 'approve' } }))).toMatch(/already edited/);
-    structured(await client.callTool({ name: 'approval_decide', arguments: { approvalId: second.id, decision: 'reject', note: 'not this one' } }));
+    expect(
+      errorText(
+        await client.callTool({ name: 'approval_decide', arguments: { approvalId: first.id, decision: 'approve' } }),
+      ),
+    ).toMatch(/already edited/);
+    structured(
+      await client.callTool({
+        name: 'approval_decide',
+        arguments: { approvalId: second.id, decision: 'reject', note: 'not this one' },
+      }),
+    );
 
     const sent = await waitFor('the edited email', async () => {
       const emails = await sandboxEmails(sandbox, 'mcp-rev-1@example.com');
@@ -77,18 +117,46 @@ describe('MCP campaign tools', () => {
   });
 
   it('pause, resume and cancel; wrong states and bad definitions are tool errors naming what is wrong', async () => {
-    const created = structured(await client.callTool({
-      name: 'campaign_create',
-      arguments: { name: 'Later', goal: 'Re-engage', sender, sequence: [{ type: 'wait', days: 1 }, { type: 'email', prompt: 'Hello again' }], audience: { type: 'leads', leads: [{ email: 'later@example.com' }] } },
-    }));
-    expect(errorText(await client.callTool({ name: 'campaign_pause', arguments: { campaignId: created.id } }))).toMatch(/cannot pause a draft campaign/);
+    const created = structured(
+      await client.callTool({
+        name: 'campaign_create',
+        arguments: {
+          name: 'Later',
+          goal: 'Re-engage',
+          sender,
+          sequence: [
+            { type: 'wait', days: 1 },
+            { type: 'email', prompt: 'Hello again' },
+          ],
+          audience: { type: 'leads', leads: [{ email: 'later@example.com' }] },
+        },
+      }),
+    );
+    expect(errorText(await client.callTool({ name: 'campaign_pause', arguments: { campaignId: created.id } }))).toMatch(
+      /cannot pause a draft campaign/,
+    );
     structured(await client.callTool({ name: 'campaign_start', arguments: { campaignId: created.id } }));
-    expect(structured(await client.callTool({ name: 'campaign_pause', arguments: { campaignId: created.id } }))).toEqual({ status: 'paused', workflowId: created.workflowId });
-    expect(structured(await client.callTool({ name: 'campaign_resume', arguments: { campaignId: created.id } })).status).toBe('running');
-    expect(structured(await client.callTool({ name: 'campaign_cancel', arguments: { campaignId: created.id } })).status).toBe('cancelled');
-    expect(errorText(await client.callTool({ name: 'campaign_start', arguments: { campaignId: created.id } }))).toMatch(/the campaign is cancelled/);
-    expect(errorText(await client.callTool({ name: 'campaign_status', arguments: { campaignId: 'cmp_nope' } }))).toMatch(/no campaign cmp_nope/);
-    const bad = errorText(await client.callTool({ name: 'campaign_create', arguments: { name: 'x', goal: 'y', sender, sequence: [{ type: 'wait', days: 1 }] } }));
+    expect(
+      structured(await client.callTool({ name: 'campaign_pause', arguments: { campaignId: created.id } })),
+    ).toEqual({ status: 'paused', workflowId: created.workflowId });
+    expect(
+      structured(await client.callTool({ name: 'campaign_resume', arguments: { campaignId: created.id } })).status,
+    ).toBe('running');
+    expect(
+      structured(await client.callTool({ name: 'campaign_cancel', arguments: { campaignId: created.id } })).status,
+    ).toBe('cancelled');
+    expect(errorText(await client.callTool({ name: 'campaign_start', arguments: { campaignId: created.id } }))).toMatch(
+      /the campaign is cancelled/,
+    );
+    expect(
+      errorText(await client.callTool({ name: 'campaign_status', arguments: { campaignId: 'cmp_nope' } })),
+    ).toMatch(/no campaign cmp_nope/);
+    const bad = errorText(
+      await client.callTool({
+        name: 'campaign_create',
+        arguments: { name: 'x', goal: 'y', sender, sequence: [{ type: 'wait', days: 1 }] },
+      }),
+    );
     expect(bad).toMatch(/sequence: the sequence needs at least one email, call or sms step/);
   });
 });

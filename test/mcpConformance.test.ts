@@ -11,7 +11,7 @@ import { startTestPlatform, type TestPlatform } from './support/platform.js';
  * The official MCP conformance suite (`@modelcontextprotocol/conformance`, pinned in package.json)
  * against our /mcp. It expects an unauthenticated server, so it talks to us through a pass-through
  * proxy that adds an API key (a client configured with its key), Host and Origin untouched.
- * Scenarios we fail on purpose are listed, with the reason, in test/mcp-conformance-baseline.yml;
+ * Scenarios we fail on purpose are listed, with the reason, in test/mcpConformanceBaseline.yml;
  * the suite fails on any other failure and on a listed scenario that starts passing.
  */
 
@@ -21,7 +21,13 @@ function keyProxy(target: string, key: string): Promise<{ url: string; close(): 
   const to = new URL(target);
   const server = http.createServer((req, res) => {
     const upstream = http.request(
-      { host: to.hostname, port: to.port, path: req.url, method: req.method, headers: { ...req.headers, authorization: `Bearer ${key}` } },
+      {
+        host: to.hostname,
+        port: to.port,
+        path: req.url,
+        method: req.method,
+        headers: { ...req.headers, authorization: `Bearer ${key}` },
+      },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
@@ -56,12 +62,30 @@ describe('MCP conformance suite', () => {
   });
 
   it('passes every active server scenario except the listed expected failures', async () => {
-    const run = runCommand(process.execPath, [BIN, 'server', '--url', `${proxy.url}/mcp`, '--expected-failures', 'test/mcp-conformance-baseline.yml', '-o', outDir], {});
+    const run = runCommand(
+      process.execPath,
+      [
+        BIN,
+        'server',
+        '--url',
+        `${proxy.url}/mcp`,
+        '--expected-failures',
+        'test/mcpConformanceBaseline.yml',
+        '-o',
+        outDir,
+      ],
+      {},
+    );
     const code = await run.exited;
     const output = run.output();
     expect(code, output).toBe(0);
     // What we claim to pass did pass (the baseline makes the rest non-fatal).
-    for (const line of ['✓ server-initialize: 1 passed, 0 failed', '✓ ping: 1 passed, 0 failed', '✓ tools-list: 1 passed, 0 failed', '✓ dns-rebinding-protection: 2 passed, 0 failed']) {
+    for (const line of [
+      '✓ server-initialize: 1 passed, 0 failed',
+      '✓ ping: 1 passed, 0 failed',
+      '✓ tools-list: 1 passed, 0 failed',
+      '✓ dns-rebinding-protection: 2 passed, 0 failed',
+    ]) {
       expect(output, output).toContain(line);
     }
   });

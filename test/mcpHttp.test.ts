@@ -14,11 +14,21 @@ import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 const RATE_LIMIT = 400;
 
 /** A raw request, so Host and Origin can be anything (fetch will not send a foreign Host). */
-function rawPost(baseUrl: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function rawPost(
+  baseUrl: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   const url = new URL(`${baseUrl}/mcp`);
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      },
       (res) => {
         let text = '';
         res.on('data', (d) => (text += d));
@@ -31,7 +41,9 @@ function rawPost(baseUrl: string, headers: Record<string, string>, body: string)
 }
 
 const initialize = JSON.stringify({
-  jsonrpc: '2.0', id: 1, method: 'initialize',
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
   params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
 });
 
@@ -51,9 +63,18 @@ describe('MCP over Streamable HTTP', () => {
     sandbox = await startTestSandbox();
     await sandbox.control('POST', '/ghl/seed', { locationId: 'loc_b', contacts: 5, seed: 3 });
     tp = await startTestPlatform({
-      env: { API_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT), TEMPORAL_UI_URL: 'http://temporal-ui.test:8233', GHL_BASE_URL: `${sandbox.url}/ghl` },
+      env: {
+        API_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT),
+        TEMPORAL_UI_URL: 'http://temporal-ui.test:8233',
+        GHL_BASE_URL: `${sandbox.url}/ghl`,
+      },
     });
-    a = await createTenantWithKeys(tp.baseUrl, 'mcp-a', { all: ['read', 'act'], read: ['read'], act: ['act'], limited: ['read'] });
+    a = await createTenantWithKeys(tp.baseUrl, 'mcp-a', {
+      all: ['read', 'act'],
+      read: ['read'],
+      act: ['act'],
+      limited: ['read'],
+    });
     b = await createTenantWithKeys(tp.baseUrl, 'mcp-b', { all: ['read', 'act'] });
     // Cached contacts, written the way the sync writes them.
     await tp.platform.pool.query(
@@ -86,16 +107,33 @@ describe('MCP over Streamable HTTP', () => {
 
     it('refuses a foreign Host or Origin (DNS rebinding) and accepts loopback ones', async () => {
       const port = new URL(tp.baseUrl).port;
-      const rebound = await rawPost(tp.baseUrl, { authorization: `Bearer ${a.read}`, host: `evil.example:${port}` }, initialize);
+      const rebound = await rawPost(
+        tp.baseUrl,
+        { authorization: `Bearer ${a.read}`, host: `evil.example:${port}` },
+        initialize,
+      );
       expect(rebound.status).toBe(403);
-      const foreignOrigin = await rawPost(tp.baseUrl, { authorization: `Bearer ${a.read}`, origin: 'https://evil.example' }, initialize);
+      const foreignOrigin = await rawPost(
+        tp.baseUrl,
+        { authorization: `Bearer ${a.read}`, origin: 'https://evil.example' },
+        initialize,
+      );
       expect(foreignOrigin.status).toBe(403);
-      const local = await rawPost(tp.baseUrl, { authorization: `Bearer ${a.read}`, host: `localhost:${port}`, origin: `http://localhost:${port}` }, initialize);
+      const local = await rawPost(
+        tp.baseUrl,
+        { authorization: `Bearer ${a.read}`, host: `localhost:${port}`, origin: `http://localhost:${port}` },
+        initialize,
+      );
       expect(local.status).toBe(200);
     });
 
     it('answers 413 to a body over the limit and 405 to session operations (stateless server)', async () => {
-      const huge = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { pad: 'x'.repeat(1_100_000) } });
+      const huge = JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/list',
+        params: { pad: 'x'.repeat(1_100_000) },
+      });
       expect((await rawPost(tp.baseUrl, { authorization: `Bearer ${a.read}` }, huge)).status).toBe(413);
       const get = await call(tp.baseUrl, 'GET', '/mcp', { key: a.read, headers: { accept: 'text/event-stream' } });
       expect(get.status).toBe(405);
@@ -116,7 +154,9 @@ describe('MCP over Streamable HTTP', () => {
       const search = byName.get('crm_search_contacts')!;
       expect(search.annotations).toMatchObject({ readOnlyHint: true });
       expect(search.inputSchema).toMatchObject({ type: 'object', additionalProperties: false });
-      expect(Object.keys(search.inputSchema.properties ?? {})).toEqual(expect.arrayContaining(['q', 'phone', 'email', 'tag', 'limit', 'cursor']));
+      expect(Object.keys(search.inputSchema.properties ?? {})).toEqual(
+        expect.arrayContaining(['q', 'phone', 'email', 'tag', 'limit', 'cursor']),
+      );
       expect(search.outputSchema).toMatchObject({ type: 'object' });
       expect(byName.get('forget')!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
       expect(byName.get('crm_sync_now')!.annotations).toMatchObject({ readOnlyHint: false });
@@ -125,7 +165,11 @@ describe('MCP over Streamable HTTP', () => {
     it('rate-limits per key: one key over its budget gets 429, another key is unaffected', async () => {
       const statuses: number[] = [];
       for (let i = 0; i < RATE_LIMIT + 5; i += 50) {
-        const batch = await Promise.all(Array.from({ length: Math.min(50, RATE_LIMIT + 5 - i) }, () => rawPost(tp.baseUrl, { authorization: `Bearer ${a.limited}` }, initialize)));
+        const batch = await Promise.all(
+          Array.from({ length: Math.min(50, RATE_LIMIT + 5 - i) }, () =>
+            rawPost(tp.baseUrl, { authorization: `Bearer ${a.limited}` }, initialize),
+          ),
+        );
         statuses.push(...batch.map((r) => r.status));
       }
       expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(RATE_LIMIT);
@@ -138,7 +182,9 @@ describe('MCP over Streamable HTTP', () => {
     it('a read key lists no tool that acts and cannot call one', async () => {
       const client = await connect(a.read);
       const names = (await client.listTools()).tools.map((t) => t.name);
-      expect(names).toEqual(expect.arrayContaining(['crm_search_contacts', 'recall', 'crm_sync_status', 'workflow_list']));
+      expect(names).toEqual(
+        expect.arrayContaining(['crm_search_contacts', 'recall', 'crm_sync_status', 'workflow_list']),
+      );
       expect(names).not.toContain('remember');
       expect(names).not.toContain('crm_sync_now');
       const refused = await client.callTool({ name: 'remember', arguments: { content: 'sneaky' } }).then(
@@ -149,7 +195,11 @@ describe('MCP over Streamable HTTP', () => {
       const { rows } = await tp.platform.pool.query(`select count(*)::int as n from memories where content = 'sneaky'`);
       expect(rows[0].n).toBe(0);
       // The attempt is on the audit trail.
-      const audited = await withTenant(tp.platform.pool, 'mcp-a', (c) => c.query(`select status, error from audit_log where tool = 'remember' and params->'args'->>'content' = 'sneaky'`));
+      const audited = await withTenant(tp.platform.pool, 'mcp-a', (c) =>
+        c.query(
+          `select status, error from audit_log where tool = 'remember' and params->'args'->>'content' = 'sneaky'`,
+        ),
+      );
       expect(audited.rows).toEqual([{ status: 'error', error: "refused: this API key lacks the 'act' scope" }]);
       // An act-only key sees the act tools and none of the read ones.
       const actNames = (await (await connect(a.act)).listTools()).tools.map((t) => t.name);
@@ -160,29 +210,58 @@ describe('MCP over Streamable HTTP', () => {
     it("tenant A's key never sees tenant B's contacts, memories or workflows", async () => {
       const clientA = await connect(a.all);
       const clientB = await connect(b.all, 'modern');
-      structured(await clientB.callTool({ name: 'remember', arguments: { content: 'B secret: alice prefers evenings', subject: '+15125550101' } }));
-      structured(await clientA.callTool({ name: 'remember', arguments: { content: 'A note: alice prefers mornings', subject: '+15125550101' } }));
+      structured(
+        await clientB.callTool({
+          name: 'remember',
+          arguments: { content: 'B secret: alice prefers evenings', subject: '+15125550101' },
+        }),
+      );
+      structured(
+        await clientA.callTool({
+          name: 'remember',
+          arguments: { content: 'A note: alice prefers mornings', subject: '+15125550101' },
+        }),
+      );
 
-      const byPhone = structured(await clientA.callTool({ name: 'crm_search_contacts', arguments: { phone: '(512) 555-0101' } }));
+      const byPhone = structured(
+        await clientA.callTool({ name: 'crm_search_contacts', arguments: { phone: '(512) 555-0101' } }),
+      );
       expect(byPhone.contacts.map((c: { id: string }) => c.id)).toEqual(['ca1']);
-      expect(errorText(await clientA.callTool({ name: 'crm_get_contact', arguments: { contactId: 'cb1' } }))).toMatch(/no contact 'cb1'/);
+      expect(errorText(await clientA.callTool({ name: 'crm_get_contact', arguments: { contactId: 'cb1' } }))).toMatch(
+        /no contact 'cb1'/,
+      );
       const recalled = structured(await clientA.callTool({ name: 'recall', arguments: { query: 'alice prefers' } }));
       expect(recalled.items.map((m: { content: string }) => m.content)).toEqual(['A note: alice prefers mornings']);
 
       const started = structured(await clientB.callTool({ name: 'crm_sync_now', arguments: {} }));
       expect(started.workflowId).toBe('sync:mcp-b:ghl');
-      expect(errorText(await clientA.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } }))).toMatch(/no workflow/);
+      expect(
+        errorText(await clientA.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } })),
+      ).toMatch(/no workflow/);
       expect(structured(await clientA.callTool({ name: 'workflow_list', arguments: {} })).workflows).toEqual([]);
       expect(errorText(await clientA.callTool({ name: 'crm_sync_now', arguments: {} }))).toMatch(/no CRM connection/);
 
-      const described = structured(await clientB.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } }));
-      expect(described).toMatchObject({ workflowId: 'sync:mcp-b:ghl', runId: started.runId, kind: 'crmSync', source: 'live' });
-      expect(described.uiUrl).toBe(`http://temporal-ui.test:8233/namespaces/default/workflows/${encodeURIComponent('sync:mcp-b:ghl')}/${started.runId}/history`);
+      const described = structured(
+        await clientB.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } }),
+      );
+      expect(described).toMatchObject({
+        workflowId: 'sync:mcp-b:ghl',
+        runId: started.runId,
+        kind: 'crmSync',
+        source: 'live',
+      });
+      expect(described.uiUrl).toBe(
+        `http://temporal-ui.test:8233/namespaces/default/workflows/${encodeURIComponent('sync:mcp-b:ghl')}/${started.runId}/history`,
+      );
       // While it runs, its live state comes from the workflow's own query.
       if (described.status === 'RUNNING') expect(described.state?.state ?? described.stateError).toBeTruthy();
       await tp.platform.temporal!.workflow.getHandle(started.workflowId, started.runId).result();
-      const listedB = structured(await clientB.callTool({ name: 'workflow_list', arguments: { kind: 'crmSync', status: 'Completed' } }));
-      expect(listedB.workflows).toMatchObject([{ workflowId: 'sync:mcp-b:ghl', runId: started.runId, kind: 'crmSync', status: 'COMPLETED' }]);
+      const listedB = structured(
+        await clientB.callTool({ name: 'workflow_list', arguments: { kind: 'crmSync', status: 'Completed' } }),
+      );
+      expect(listedB.workflows).toMatchObject([
+        { workflowId: 'sync:mcp-b:ghl', runId: started.runId, kind: 'crmSync', status: 'COMPLETED' },
+      ]);
     });
   });
 
@@ -192,12 +271,19 @@ describe('MCP over Streamable HTTP', () => {
       const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
       if (schema.enum) return ['no-such-value', 7];
       switch (type) {
-        case 'string': return [12345, { nested: true }, 'x'.repeat(100_000)];
-        case 'number': case 'integer': return ['not-a-number', -1e12, 1.5e300];
-        case 'boolean': return ['yes'];
-        case 'array': return ['not-an-array', [{ deep: 'x'.repeat(100_000) }]];
-        case 'object': return [5];
-        default: return [[[]]];
+        case 'string':
+          return [12345, { nested: true }, 'x'.repeat(100_000)];
+        case 'number':
+        case 'integer':
+          return ['not-a-number', -1e12, 1.5e300];
+        case 'boolean':
+          return ['yes'];
+        case 'array':
+          return ['not-an-array', [{ deep: 'x'.repeat(100_000) }]];
+        case 'object':
+          return [5];
+        default:
+          return [[[]]];
       }
     };
 
@@ -212,14 +298,18 @@ describe('MCP over Streamable HTTP', () => {
       for (const tool of tools) {
         const props = (tool.inputSchema.properties ?? {}) as Record<string, { type?: string; enum?: unknown[] }>;
         const attempts: Record<string, unknown>[] = [{ zz_unknown_field: 1 }];
-        for (const [field, schema] of Object.entries(props)) for (const value of wrongValues(schema)) attempts.push({ [field]: value });
+        for (const [field, schema] of Object.entries(props))
+          for (const value of wrongValues(schema)) attempts.push({ [field]: value });
         for (const args of attempts) {
           const result = await client.callTool({ name: tool.name, arguments: args });
           const text = errorText(result);
           const field = Object.keys(args)[0]!;
           // The message names the field (or, for a tool whose required field is missing, that one).
           expect(text, `${tool.name} ${JSON.stringify(args).slice(0, 80)}`).toMatch(/^invalid arguments: /);
-          expect(text.includes(field) || /: Invalid input: expected \w+, received undefined/.test(text), `${tool.name}: ${text}`).toBe(true);
+          expect(
+            text.includes(field) || /: Invalid input: expected \w+, received undefined/.test(text),
+            `${tool.name}: ${text}`,
+          ).toBe(true);
           cases++;
         }
       }
@@ -232,10 +322,14 @@ describe('MCP over Streamable HTTP', () => {
       const workflows = structured(await client.callTool({ name: 'workflow_list', arguments: {} }));
       expect(workflows.workflows).toEqual([]);
       // Each refused call is on the audit trail as an error.
-      const { rows } = await withTenant(tp.platform.pool, 'mcp-a', (c) => c.query(`select count(*)::int as n from audit_log where status = 'error' and error like 'invalid arguments:%'`));
+      const { rows } = await withTenant(tp.platform.pool, 'mcp-a', (c) =>
+        c.query(`select count(*)::int as n from audit_log where status = 'error' and error like 'invalid arguments:%'`),
+      );
       expect(rows[0].n).toBeGreaterThanOrEqual(cases);
       // Huge arguments are kept as a bounded preview.
-      const widest = await withTenant(tp.platform.pool, 'mcp-a', (c) => c.query(`select max(length(params::text))::int as n from audit_log`));
+      const widest = await withTenant(tp.platform.pool, 'mcp-a', (c) =>
+        c.query(`select max(length(params::text))::int as n from audit_log`),
+      );
       expect(widest.rows[0].n).toBeLessThan(5000);
     });
   });
@@ -243,14 +337,29 @@ describe('MCP over Streamable HTTP', () => {
   it('audits every call: tool, tenant, key, arguments (secrets masked), duration, status, transport', async () => {
     const me = await call(tp.baseUrl, 'GET', '/v1/me', { key: a.all });
     const client = await connect(a.all);
-    structured(await client.callTool({ name: 'remember', arguments: { content: 'audit me', tags: ['x'], idempotencyKey: 'audit-1' } }));
+    structured(
+      await client.callTool({
+        name: 'remember',
+        arguments: { content: 'audit me', tags: ['x'], idempotencyKey: 'audit-1' },
+      }),
+    );
     errorText(await client.callTool({ name: 'crm_get_contact', arguments: { contactId: 'nope' } }));
     const { rows } = await withTenant(tp.platform.pool, 'mcp-a', (c) =>
-      c.query(`select tool, status, source, duration_ms, params, error from audit_log where tool in ('remember', 'crm_get_contact') and params->>'keyId' = $1 order by id`, [me.body.keyId]),
+      c.query(
+        `select tool, status, source, duration_ms, params, error from audit_log where tool in ('remember', 'crm_get_contact') and params->>'keyId' = $1 order by id`,
+        [me.body.keyId],
+      ),
     );
     const remembered = rows.find((r) => r.tool === 'remember' && r.params.args.content === 'audit me');
-    expect(remembered).toMatchObject({ status: 'ok', source: 'cache', params: { via: 'mcp-http', era: 'legacy', args: { idempotencyKey: 'audit-1' } } });
+    expect(remembered).toMatchObject({
+      status: 'ok',
+      source: 'cache',
+      params: { via: 'mcp-http', era: 'legacy', args: { idempotencyKey: 'audit-1' } },
+    });
     expect(remembered.duration_ms).toBeGreaterThanOrEqual(0);
-    expect(rows.find((r) => r.tool === 'crm_get_contact' && r.params.args.contactId === 'nope')).toMatchObject({ status: 'error', error: expect.stringMatching(/no contact 'nope'/) });
+    expect(rows.find((r) => r.tool === 'crm_get_contact' && r.params.args.contactId === 'nope')).toMatchObject({
+      status: 'error',
+      error: expect.stringMatching(/no contact 'nope'/),
+    });
   });
 });

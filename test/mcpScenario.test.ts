@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordHistory } from './support/histories.js';
-import { connectHttp, createTenantWithKeys, errorText, structured } from './support/mcp.js';
+import { connectHttp, errorText, structured } from './support/mcp.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { demoFreeSlots, sandboxProviders, setUpVoiceTenant, VAPI_SECRET } from './support/voice.js';
@@ -24,20 +24,31 @@ describe('MCP scenario against the sandbox', () => {
   const clients: Client[] = [];
 
   const ghlAppointments = async (contactId: string) =>
-    (await sandbox.control<{ appointments: { id: string; startTime: string }[] }>('GET', `/ghl/appointments?locationId=loc_demo&contactId=${contactId}&limit=1000`)).appointments;
+    (
+      await sandbox.control<{ appointments: { id: string; startTime: string }[] }>(
+        'GET',
+        `/ghl/appointments?locationId=loc_demo&contactId=${contactId}&limit=1000`,
+      )
+    ).appointments;
 
   beforeAll(async () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ env: sandboxProviders(sandbox) });
     key = await setUpVoiceTenant(tp.baseUrl, TENANT);
-    const res = await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, { key: TEST_ADMIN_KEY, body: { name: 'reader', scopes: ['read'] } });
+    const res = await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, {
+      key: TEST_ADMIN_KEY,
+      body: { name: 'reader', scopes: ['read'] },
+    });
     readKey = res.body.key;
     slots = await demoFreeSlots(sandbox);
     // Outbound calls are answered and go through a short conversation.
     await sandbox.control('POST', '/vapi/config', {
       serverUrl: `${tp.baseUrl}/webhooks/vapi/${TENANT}`,
       credential: { type: 'x-vapi-secret', secret: VAPI_SECRET },
-      script: { outcome: 'answered', steps: [{ assistant: 'Hi, calling to confirm your cleaning.' }, { user: 'Yes, see you then.' }] },
+      script: {
+        outcome: 'answered',
+        steps: [{ assistant: 'Hi, calling to confirm your cleaning.' }, { user: 'Yes, see you then.' }],
+      },
     });
   });
   afterAll(async () => {
@@ -50,7 +61,12 @@ describe('MCP scenario against the sandbox', () => {
     const client = await connectHttp(tp.baseUrl, key, 'modern');
     clients.push(client);
     const progress: { progress: number; total?: number; message?: string }[] = [];
-    const started = structured(await client.callTool({ name: 'crm_sync_now', arguments: { mode: 'full' } }, { onprogress: (p) => progress.push(p) }));
+    const started = structured(
+      await client.callTool(
+        { name: 'crm_sync_now', arguments: { mode: 'full' } },
+        { onprogress: (p) => progress.push(p) },
+      ),
+    );
     expect(started).toMatchObject({ workflowId: `sync:${TENANT}:ghl`, followWith: 'crm_sync_status' });
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.at(-1)!.message).toMatch(/sync completed/);
@@ -68,45 +84,91 @@ describe('MCP scenario against the sandbox', () => {
     clients.push(reader);
     const names = (await reader.listTools()).tools.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['crm_search_contacts', 'crm_get_free_slots', 'voice_get_call']));
-    for (const write of ['crm_book_appointment', 'crm_send_sms', 'crm_add_note', 'crm_upsert_contact', 'voice_start_call']) expect(names).not.toContain(write);
+    for (const write of [
+      'crm_book_appointment',
+      'crm_send_sms',
+      'crm_add_note',
+      'crm_upsert_contact',
+      'voice_start_call',
+    ])
+      expect(names).not.toContain(write);
     const before = (await ghlAppointments('ct_demo')).length;
-    const refused = await reader.callTool({ name: 'crm_book_appointment', arguments: { contactId: 'ct_demo', startTime: slots[0] } }).then(errorText, (e: Error) => e.message);
+    const refused = await reader
+      .callTool({ name: 'crm_book_appointment', arguments: { contactId: 'ct_demo', startTime: slots[0] } })
+      .then(errorText, (e: Error) => e.message);
     expect(refused).toMatch(/crm_book_appointment/);
     expect((await ghlAppointments('ct_demo')).length).toBe(before);
   });
 
   /** The scenario, the same over any transport: each run books its own slot and places its own call. */
-  async function scenario(client: Client, run: string, slot: string, opts: { followProgress?: boolean } = {}): Promise<void> {
+  async function scenario(
+    client: Client,
+    run: string,
+    slot: string,
+    opts: { followProgress?: boolean } = {},
+  ): Promise<void> {
     const found = structured(await client.callTool({ name: 'crm_search_contacts', arguments: { q: 'Demo Caller' } }));
     expect(found.source).toBe('cache');
     const contact = found.contacts.find((c: { id: string }) => c.id === 'ct_demo');
     expect(contact).toMatchObject({ name: 'Demo Caller', phone: '+15555550100' });
 
-    const free = structured(await client.callTool({ name: 'crm_get_free_slots', arguments: { startDate: slot.slice(0, 10) } }));
+    const free = structured(
+      await client.callTool({ name: 'crm_get_free_slots', arguments: { startDate: slot.slice(0, 10) } }),
+    );
     expect(free).toMatchObject({ calendarId: 'cal_demo', source: 'live' }); // 'live': the GHL client has a key (pointed at the sandbox)
     expect(free.slots.map(Date.parse)).toContain(Date.parse(slot));
 
     const bookArgs = { contactId: 'ct_demo', startTime: slot, title: 'Cleaning', idempotencyKey: `book-${run}` };
     const booked = structured(await client.callTool({ name: 'crm_book_appointment', arguments: bookArgs }));
-    expect(booked).toMatchObject({ contactId: 'ct_demo', repeated: false, workflowId: `crm:${TENANT}:book-appointment:book-${run}` });
+    expect(booked).toMatchObject({
+      contactId: 'ct_demo',
+      repeated: false,
+      workflowId: `crm:${TENANT}:book-appointment:book-${run}`,
+    });
     expect(Date.parse(booked.startTime)).toBe(Date.parse(slot));
     // A retry with the same key books nothing new and answers with the first booking.
     const retried = structured(await client.callTool({ name: 'crm_book_appointment', arguments: bookArgs }));
     expect(retried).toMatchObject({ appointmentId: booked.appointmentId, repeated: true });
-    expect((await ghlAppointments('ct_demo')).filter((a) => Date.parse(a.startTime) === Date.parse(slot))).toHaveLength(1);
+    expect((await ghlAppointments('ct_demo')).filter((a) => Date.parse(a.startTime) === Date.parse(slot))).toHaveLength(
+      1,
+    );
     // The slot is gone now: booking it for someone else fails with the reason, as a tool error.
-    const other = { startTime: slot, phone: `+1555555${run === 'http' ? '0171' : '0172'}`, name: `Other ${run}`, idempotencyKey: `book-${run}-other` };
-    expect(errorText(await client.callTool({ name: 'crm_book_appointment', arguments: other }))).toMatch(/crm_book_appointment|bookAppointment failed: .*(not a free slot|just taken)/);
-    expect((await ghlAppointments('ct_demo')).filter((a) => Date.parse(a.startTime) === Date.parse(slot))).toHaveLength(1);
+    const other = {
+      startTime: slot,
+      phone: `+1555555${run === 'http' ? '0171' : '0172'}`,
+      name: `Other ${run}`,
+      idempotencyKey: `book-${run}-other`,
+    };
+    expect(errorText(await client.callTool({ name: 'crm_book_appointment', arguments: other }))).toMatch(
+      /crm_book_appointment|bookAppointment failed: .*(not a free slot|just taken)/,
+    );
+    expect((await ghlAppointments('ct_demo')).filter((a) => Date.parse(a.startTime) === Date.parse(slot))).toHaveLength(
+      1,
+    );
 
     // With a progress token the tool streams the call's status while it lasts (here: to its end).
     const progress: string[] = [];
-    const started = structured(await client.callTool(
-      // The longest follow window: on a loaded machine the call may take more than the default 20 s.
-      { name: 'voice_start_call', arguments: { to: '(555) 555-0100', contactId: 'ct_demo', purpose: `Confirm the cleaning (${run})`, idempotencyKey: `confirm-${run}`, ...(opts.followProgress ? { followSeconds: 55 } : {}) } },
-      opts.followProgress ? { onprogress: (p) => progress.push(p.message ?? '') } : {},
-    ));
-    expect(started).toMatchObject({ workflowId: `call:${TENANT}:vapi:out-confirm-${run}`, existing: false, followWith: 'voice_get_call' });
+    const started = structured(
+      await client.callTool(
+        // The longest follow window: on a loaded machine the call may take more than the default 20 s.
+        {
+          name: 'voice_start_call',
+          arguments: {
+            to: '(555) 555-0100',
+            contactId: 'ct_demo',
+            purpose: `Confirm the cleaning (${run})`,
+            idempotencyKey: `confirm-${run}`,
+            ...(opts.followProgress ? { followSeconds: 55 } : {}),
+          },
+        },
+        opts.followProgress ? { onprogress: (p) => progress.push(p.message ?? '') } : {},
+      ),
+    );
+    expect(started).toMatchObject({
+      workflowId: `call:${TENANT}:vapi:out-confirm-${run}`,
+      existing: false,
+      followWith: 'voice_get_call',
+    });
     if (opts.followProgress) {
       expect(progress.length).toBeGreaterThan(1);
       expect(progress.at(-1)).toMatch(/^call completed/);
@@ -120,11 +182,20 @@ describe('MCP scenario against the sandbox', () => {
       if (last.status === 'completed' && last.summary) break;
       await new Promise((r) => setTimeout(r, 250));
     }
-    expect(last).toMatchObject({ status: 'completed', direction: 'outbound', phone: '+15555550100', contactId: 'ct_demo', purpose: `Confirm the cleaning (${run})`, source: 'cache' });
+    expect(last).toMatchObject({
+      status: 'completed',
+      direction: 'outbound',
+      phone: '+15555550100',
+      contactId: 'ct_demo',
+      purpose: `Confirm the cleaning (${run})`,
+      source: 'cache',
+    });
     expect(last.transcript.map((u: { text: string }) => u.text)).toContain('Yes, see you then.');
     expect(last.summary).toBeTruthy();
 
-    const listed = structured(await client.callTool({ name: 'voice_list_calls', arguments: { phone: '+15555550100' } }));
+    const listed = structured(
+      await client.callTool({ name: 'voice_list_calls', arguments: { phone: '+15555550100' } }),
+    );
     expect(listed.calls.map((c: { id: string }) => c.id)).toContain(started.callId);
     const ops = structured(await client.callTool({ name: 'workflow_list', arguments: { kind: 'crmAction' } }));
     expect(ops.workflows.map((w: { workflowId: string }) => w.workflowId)).toContain(booked.workflowId);
@@ -138,10 +209,12 @@ describe('MCP scenario against the sandbox', () => {
   });
 
   /** `switchboard-mcp` started the way Claude Desktop starts it: a command, arguments and env. */
-  async function connectStdio(apiKey: string): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
+  async function connectStdio(
+    apiKey: string,
+  ): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: ['mcp/switchboard-mcp.mjs'],
+      args: ['mcp/switchboardMcp.mjs'],
       stderr: 'pipe',
       env: {
         ...(process.env as Record<string, string>),
@@ -172,11 +245,17 @@ describe('MCP scenario against the sandbox', () => {
   });
 
   it('a stdio server whose key is revoked stops within seconds', async () => {
-    const created = await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, { key: TEST_ADMIN_KEY, body: { name: 'desktop', scopes: ['read'] } });
+    const created = await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, {
+      key: TEST_ADMIN_KEY,
+      body: { name: 'desktop', scopes: ['read'] },
+    });
     const { client, transport, stderr } = await connectStdio(created.body.key);
     structured(await client.callTool({ name: 'crm_sync_status', arguments: {} }));
     const closed = new Promise<void>((resolve) => (transport.onclose = () => resolve()));
-    expect((await call(tp.baseUrl, 'DELETE', `/v1/admin/tenants/${TENANT}/keys/${created.body.id}`, { key: TEST_ADMIN_KEY })).status).toBeLessThan(300);
+    expect(
+      (await call(tp.baseUrl, 'DELETE', `/v1/admin/tenants/${TENANT}/keys/${created.body.id}`, { key: TEST_ADMIN_KEY }))
+        .status,
+    ).toBeLessThan(300);
     const started = Date.now();
     await closed;
     expect(Date.now() - started).toBeLessThan(10_000);

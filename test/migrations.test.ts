@@ -12,7 +12,9 @@ const log = createLogger('silent', { pretty: false });
 
 function migrateInChild(databaseUrl: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn('npx', ['tsx', 'runtime/migrate-cli.ts'], { env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' } });
+    const child = spawn('npx', ['tsx', 'runtime/migrateCli.ts'], {
+      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
+    });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -56,7 +58,10 @@ describe('migrations', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-sql-'));
     try {
       await cp(MIGRATIONS_DIR, dir, { recursive: true });
-      await writeFile(path.join(dir, '900_broken.sql'), 'create table half_done (id int);\nselect * from no_such_table;');
+      await writeFile(
+        path.join(dir, '900_broken.sql'),
+        'create table half_done (id int);\nselect * from no_such_table;',
+      );
       await expect(migrate(pool, log, dir)).rejects.toThrow(/sql\/900_broken\.sql failed: .*no_such_table/);
       const half = await pool.query(`select to_regclass('half_done') as t`);
       expect(half.rows[0].t).toBeNull();

@@ -19,7 +19,10 @@ describe('replay of recorded histories', () => {
     const bundle = await loadWorkflowBundle(`${process.cwd()}/.data`, createLogger('silent', { pretty: false }));
     const histories = (async function* () {
       for (const file of files) {
-        yield { workflowId: file.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(await readFile(new URL(file, dir), 'utf8'))) };
+        yield {
+          workflowId: file.replace(/\.json$/, ''),
+          history: historyFromJSON(JSON.parse(await readFile(new URL(file, dir), 'utf8'))),
+        };
       }
     })();
     const failures: string[] = [];

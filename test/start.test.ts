@@ -1,20 +1,16 @@
-import { readFile, rm, mkdtemp, stat } from 'node:fs/promises';
+import { readFile, mkdtemp, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../runtime/processes.js';
 import { call } from './support/platform.js';
-import { embeddedEnv, embeddedPids, runCommand, stopEmbeddedLeftovers, waitForOutput } from './support/process.js';
+import { embeddedEnv, embeddedPids, runCommand, waitForOutput } from './support/process.js';
+import { tearDown } from './support/teardown.js';
 
 /** `npm start` with nothing configured: embedded Postgres + Temporal dev server + worker + API. */
 describe('`npm start`, embedded default', () => {
   let dataDir: string;
-  afterAll(async () => {
-    if (dataDir) {
-      await stopEmbeddedLeftovers(dataDir);
-      await rm(dataDir, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => tearDown({ dataDir }));
 
   it('starts embedded Postgres and Temporal, migrates, serves, and SIGTERM to npm leaves nothing running', async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-start-'));

@@ -5,7 +5,14 @@ import { suppress } from '../domain/suppression.js';
 import { call, startTestPlatform, type TestPlatform } from './support/platform.js';
 import { recordHistory } from './support/histories.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
-import { demoFreeSlots, RETELL_KEY, sandboxProviders, setUpVoiceTenant, VAPI_SECRET, waitForCall } from './support/voice.js';
+import {
+  demoFreeSlots,
+  RETELL_KEY,
+  sandboxProviders,
+  setUpVoiceTenant,
+  VAPI_SECRET,
+  waitForCall,
+} from './support/voice.js';
 
 const TENANT = 'voice-a';
 
@@ -17,9 +24,20 @@ describe('voiceCall: phone calls as durable workflows', () => {
 
   const vapiUrl = () => `${tp.baseUrl}/webhooks/vapi/${TENANT}`;
   /** The sandbox's Vapi simulator calling our webhook with the tenant's secret, from the demo caller. */
-  const inboundVapiCall = () => ({ serverUrl: vapiUrl(), credential: { type: 'x-vapi-secret', secret: VAPI_SECRET }, direction: 'inbound', from: '+15555550100', to: '+15555550123' });
+  const inboundVapiCall = () => ({
+    serverUrl: vapiUrl(),
+    credential: { type: 'x-vapi-secret', secret: VAPI_SECRET },
+    direction: 'inbound',
+    from: '+15555550100',
+    to: '+15555550123',
+  });
   const ghlRecords = async (kind: 'notes' | 'appointments' | 'tasks', contactId: string) =>
-    (await sandbox.control<Record<string, any[]>>('GET', `/ghl/${kind}?locationId=loc_demo&contactId=${contactId}&limit=1000`))[kind]!;
+    (
+      await sandbox.control<Record<string, any[]>>(
+        'GET',
+        `/ghl/${kind}?locationId=loc_demo&contactId=${contactId}&limit=1000`,
+      )
+    )[kind]!;
 
   beforeAll(async () => {
     sandbox = await startTestSandbox();
@@ -53,7 +71,10 @@ describe('voiceCall: phone calls as durable workflows', () => {
     const deliveries = sim.deliveries as { type: string; response: { status: number; body: any }; ms: number }[];
     const assistant = deliveries.find((d) => d.type === 'assistant-request')!;
     expect(assistant.response.status).toBe(200);
-    expect(assistant.response.body).toMatchObject({ assistantId: 'asst_demo', assistantOverrides: { variableValues: { knownCaller: 'yes', customerName: 'Demo Caller', contactId: 'ct_demo' } } });
+    expect(assistant.response.body).toMatchObject({
+      assistantId: 'asst_demo',
+      assistantOverrides: { variableValues: { knownCaller: 'yes', customerName: 'Demo Caller', contactId: 'ct_demo' } },
+    });
     const toolAnswers = deliveries.filter((d) => d.type === 'tool-calls').map((d) => d.response.body.results[0]);
     expect(toolAnswers[0].result).toMatch(/Found Demo Caller/);
     expect(toolAnswers[1].result).toContain(slot);
@@ -62,26 +83,49 @@ describe('voiceCall: phone calls as durable workflows', () => {
 
     const workflowId = `call:${TENANT}:vapi:${sim.call.id}`;
     const done = await waitForCall(tp.baseUrl, key, workflowId, (c) => c.status === 'completed');
-    expect(done).toMatchObject({ direction: 'inbound', provider: 'vapi', phone: '+15555550100', contactId: 'ct_demo', outcome: 'booked' });
+    expect(done).toMatchObject({
+      direction: 'inbound',
+      provider: 'vapi',
+      phone: '+15555550100',
+      contactId: 'ct_demo',
+      outcome: 'booked',
+    });
     expect(done.transcript.map((u: { text: string }) => u.text)).toContain("Hi, it's about a cleaning appointment.");
-    expect(done.transcript.map((u: { seq: number }) => u.seq)).toEqual(done.transcript.map((_: unknown, i: number) => i + 1));
-    expect(done.toolCalls.map((t: { name: string }) => t.name)).toEqual(['lookup_caller', 'get_free_slots', 'book_appointment']);
+    expect(done.transcript.map((u: { seq: number }) => u.seq)).toEqual(
+      done.transcript.map((_: unknown, i: number) => i + 1),
+    );
+    expect(done.toolCalls.map((t: { name: string }) => t.name)).toEqual([
+      'lookup_caller',
+      'get_free_slots',
+      'book_appointment',
+    ]);
     expect(done.summary).toBeTruthy();
     expect(done.recordingUrl).toMatch(/^http/);
     expect(done.crmEffects.noteId).toBeTruthy();
 
-    const booked = (await ghlRecords('appointments', 'ct_demo')).filter((a) => Date.parse(a.startTime) === Date.parse(slot));
+    const booked = (await ghlRecords('appointments', 'ct_demo')).filter(
+      (a) => Date.parse(a.startTime) === Date.parse(slot),
+    );
     expect(booked).toHaveLength(1);
     const notes = (await ghlRecords('notes', 'ct_demo')).filter((n) => n.body.includes(workflowId));
     expect(notes).toHaveLength(1);
 
     const audit = await call(tp.baseUrl, 'GET', `/v1/audit?workflowId=${encodeURIComponent(workflowId)}`, { key });
-    expect(audit.body.rows.map((r: { tool: string }) => r.tool).sort()).toEqual(['voice.book_appointment', 'voice.get_free_slots', 'voice.lookup_caller']);
+    expect(audit.body.rows.map((r: { tool: string }) => r.tool).sort()).toEqual([
+      'voice.book_appointment',
+      'voice.get_free_slots',
+      'voice.lookup_caller',
+    ]);
 
     const listed = await call(tp.baseUrl, 'GET', `/v1/calls?phone=${encodeURIComponent('+15555550100')}`, { key });
     expect(listed.body.calls.map((c: { id: string }) => c.id)).toContain(workflowId);
     const described = await tp.platform.temporal!.workflow.getHandle(workflowId).describe();
-    expect(described.searchAttributes).toMatchObject({ TenantId: [TENANT], ContactPhone: ['+15555550100'], CallStatus: ['completed'], WorkflowKind: ['voiceCall'] });
+    expect(described.searchAttributes).toMatchObject({
+      TenantId: [TENANT],
+      ContactPhone: ['+15555550100'],
+      CallStatus: ['completed'],
+      WorkflowKind: ['voiceCall'],
+    });
     await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-vapi-inbound-booking');
   });
 
@@ -108,15 +152,22 @@ describe('voiceCall: phone calls as durable workflows', () => {
     });
     expect(sim.problems).toEqual([]);
     const inbound = sim.deliveries.find((d: { type: string }) => d.type === 'call_inbound');
-    expect(inbound.response.body.call_inbound).toMatchObject({ override_agent_id: 'agent_demo', dynamic_variables: { customerName: 'Demo Caller', knownCaller: 'yes' } });
-    const fn = sim.deliveries.filter((d: { type: string }) => d.type === 'custom_function').map((d: { response: { body: unknown } }) => d.response.body);
+    expect(inbound.response.body.call_inbound).toMatchObject({
+      override_agent_id: 'agent_demo',
+      dynamic_variables: { customerName: 'Demo Caller', knownCaller: 'yes' },
+    });
+    const fn = sim.deliveries
+      .filter((d: { type: string }) => d.type === 'custom_function')
+      .map((d: { response: { body: unknown } }) => d.response.body);
     expect(String(fn[1])).toMatch(/^Booked for/);
 
     const workflowId = `call:${TENANT}:retell:${sim.call.call_id}`;
     const done = await waitForCall(tp.baseUrl, key, workflowId, (c) => c.status === 'completed');
     expect(done).toMatchObject({ provider: 'retell', phone: '+15555550100', outcome: 'booked' });
     expect(done.transcript.length).toBeGreaterThan(2);
-    expect((await ghlRecords('appointments', 'ct_demo')).filter((a) => Date.parse(a.startTime) === Date.parse(slot))).toHaveLength(1);
+    expect(
+      (await ghlRecords('appointments', 'ct_demo')).filter((a) => Date.parse(a.startTime) === Date.parse(slot)),
+    ).toHaveLength(1);
     expect((await ghlRecords('notes', 'ct_demo')).filter((n) => n.body.includes(workflowId))).toHaveLength(1);
     await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-retell-inbound');
   });
@@ -126,15 +177,34 @@ describe('voiceCall: phone calls as durable workflows', () => {
     const callId = 'dup-call-0001';
     const callObj = { id: callId, type: 'inboundPhoneCall', customer: { number: '+15555550177' } };
     const send = (message: Record<string, unknown>) =>
-      call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, { headers: { 'x-vapi-secret': VAPI_SECRET }, body: { message: { call: callObj, ...message } } });
+      call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, {
+        headers: { 'x-vapi-secret': VAPI_SECRET },
+        body: { message: { call: callObj, ...message } },
+      });
     const t0 = Date.now();
-    const book = { type: 'tool-calls', timestamp: t0 + 1, toolCallList: [{ id: 'tc-book-1', type: 'function', function: { name: 'book_appointment', arguments: JSON.stringify({ startTime: slot, name: 'Dana Dup' }) } }] };
+    const book = {
+      type: 'tool-calls',
+      timestamp: t0 + 1,
+      toolCallList: [
+        {
+          id: 'tc-book-1',
+          type: 'function',
+          function: { name: 'book_appointment', arguments: JSON.stringify({ startTime: slot, name: 'Dana Dup' }) },
+        },
+      ],
+    };
     const report = {
       type: 'end-of-call-report',
       timestamp: t0 + 3,
       endedReason: 'customer-ended-call',
       cost: 0.12,
-      artifact: { messages: [{ role: 'user', message: 'Book me in please.', secondsFromStart: 1 }, { role: 'bot', message: 'Done, see you then.', secondsFromStart: 4 }], recordingUrl: 'https://example.com/r.wav' },
+      artifact: {
+        messages: [
+          { role: 'user', message: 'Book me in please.', secondsFromStart: 1 },
+          { role: 'bot', message: 'Done, see you then.', secondsFromStart: 4 },
+        ],
+        recordingUrl: 'https://example.com/r.wav',
+      },
     };
     const ended = { type: 'status-update', timestamp: t0 + 2, status: 'ended', endedReason: 'customer-ended-call' };
     const first = await send(book);
@@ -142,55 +212,93 @@ describe('voiceCall: phone calls as durable workflows', () => {
     expect(first.body.results[0].result).toMatch(/^Booked for/);
     const again = await send(book); // Vapi re-sent the same tool call
     expect(again.body.results[0].result).toBe(first.body.results[0].result);
-    for (const m of [report, report, ended, ended, { type: 'status-update', timestamp: t0, status: 'in-progress' }]) expect((await send(m)).status).toBe(200);
+    for (const m of [report, report, ended, ended, { type: 'status-update', timestamp: t0, status: 'in-progress' }])
+      expect((await send(m)).status).toBe(200);
 
     const workflowId = `call:${TENANT}:vapi:${callId}`;
     const done = await waitForCall(tp.baseUrl, key, workflowId, (c) => c.status === 'completed');
     expect(done.transcript.map((u: { text: string }) => u.text)).toEqual(['Book me in please.', 'Done, see you then.']);
     expect(done.cost).toBe(0.12);
     const contactId = done.contactId as string;
-    expect((await ghlRecords('appointments', contactId)).filter((a) => Date.parse(a.startTime) === Date.parse(slot))).toHaveLength(1);
+    expect(
+      (await ghlRecords('appointments', contactId)).filter((a) => Date.parse(a.startTime) === Date.parse(slot)),
+    ).toHaveLength(1);
     expect((await ghlRecords('notes', contactId)).filter((n) => n.body.includes(workflowId))).toHaveLength(1);
     // A late duplicate after the call finished starts nothing and changes nothing.
     expect((await send(report)).status).toBe(200);
     const runs: string[] = [];
-    for await (const wf of tp.platform.temporal!.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
+    for await (const wf of tp.platform.temporal!.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
+      runs.push(wf.runId);
     expect(runs).toHaveLength(1);
   });
 
   it('bad credentials get 401 and start nothing; bad bodies get 400 naming the problem; unknown types 200', async () => {
-    const body = { message: { type: 'status-update', timestamp: Date.now(), status: 'ringing', call: { id: 'intruder-1' } } };
-    for (const headers of [{}, { 'x-vapi-secret': 'wrong-secret-value' }, { authorization: `Bearer ${VAPI_SECRET}` }] as Record<string, string>[]) {
+    const body = {
+      message: { type: 'status-update', timestamp: Date.now(), status: 'ringing', call: { id: 'intruder-1' } },
+    };
+    for (const headers of [
+      {},
+      { 'x-vapi-secret': 'wrong-secret-value' },
+      { authorization: `Bearer ${VAPI_SECRET}` },
+    ] as Record<string, string>[]) {
       const res = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, { headers, body });
       expect(res.status).toBe(401);
     }
-    const retell = await call(tp.baseUrl, 'POST', `/webhooks/retell/${TENANT}`, { headers: { 'x-retell-signature': `v=${Date.now()},d=00ff` }, body: { event: 'call_started', call: { call_id: 'intruder-2' } } });
+    const retell = await call(tp.baseUrl, 'POST', `/webhooks/retell/${TENANT}`, {
+      headers: { 'x-retell-signature': `v=${Date.now()},d=00ff` },
+      body: { event: 'call_started', call: { call_id: 'intruder-2' } },
+    });
     expect(retell.status).toBe(401);
-    const unknownTenant = await call(tp.baseUrl, 'POST', '/webhooks/vapi/nobody-here', { headers: { 'x-vapi-secret': VAPI_SECRET }, body });
+    const unknownTenant = await call(tp.baseUrl, 'POST', '/webhooks/vapi/nobody-here', {
+      headers: { 'x-vapi-secret': VAPI_SECRET },
+      body,
+    });
     expect(unknownTenant.status).toBe(401);
-    await expect(tp.platform.temporal!.workflow.getHandle(`call:${TENANT}:vapi:intruder-1`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
-    await expect(tp.platform.temporal!.workflow.getHandle(`call:${TENANT}:retell:intruder-2`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    await expect(
+      tp.platform.temporal!.workflow.getHandle(`call:${TENANT}:vapi:intruder-1`).describe(),
+    ).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    await expect(
+      tp.platform.temporal!.workflow.getHandle(`call:${TENANT}:retell:intruder-2`).describe(),
+    ).rejects.toBeInstanceOf(WorkflowNotFoundError);
 
-    const raw = await fetch(`${tp.baseUrl}/webhooks/vapi/${TENANT}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-vapi-secret': VAPI_SECRET }, body: '{"message": ' });
+    const raw = await fetch(`${tp.baseUrl}/webhooks/vapi/${TENANT}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-vapi-secret': VAPI_SECRET },
+      body: '{"message": ',
+    });
     expect(raw.status).toBe(400);
     expect(((await raw.json()) as { message: string }).message).toMatch(/not valid JSON/);
-    const noCall = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, { headers: { 'x-vapi-secret': VAPI_SECRET }, body: { message: { type: 'status-update', status: 'ringing' } } });
+    const noCall = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, {
+      headers: { 'x-vapi-secret': VAPI_SECRET },
+      body: { message: { type: 'status-update', status: 'ringing' } },
+    });
     expect(noCall.status).toBe(400);
     expect(noCall.body.message).toMatch(/body\.message\.call/);
-    const huge = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, { headers: { 'x-vapi-secret': VAPI_SECRET }, body: { message: { type: 'transcript', call: { id: 'big' }, transcript: 'x'.repeat(2_000_000) } } });
+    const huge = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, {
+      headers: { 'x-vapi-secret': VAPI_SECRET },
+      body: { message: { type: 'transcript', call: { id: 'big' }, transcript: 'x'.repeat(2_000_000) } },
+    });
     expect(huge.status).toBe(413);
-    const unknown = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, { headers: { 'x-vapi-secret': VAPI_SECRET }, body: { message: { type: 'user-interrupted', call: { id: 'x-1' } } } });
+    const unknown = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, {
+      headers: { 'x-vapi-secret': VAPI_SECRET },
+      body: { message: { type: 'user-interrupted', call: { id: 'x-1' } } },
+    });
     expect(unknown.status).toBe(200);
-    const { rows } = await tp.platform.pool.query(`select count(*)::int as n from calls where workflow_id like '%intruder%' or workflow_id like '%:big' or workflow_id like '%:x-1'`);
+    const { rows } = await tp.platform.pool.query(
+      `select count(*)::int as n from calls where workflow_id like '%intruder%' or workflow_id like '%:big' or workflow_id like '%:x-1'`,
+    );
     expect(rows[0].n).toBe(0);
   });
 
-  it('no end-of-call report: the call is finished from the provider\'s REST API after the grace window', async () => {
+  it("no end-of-call report: the call is finished from the provider's REST API after the grace window", async () => {
     const sim = await sandbox.control('POST', '/vapi/calls', {
       ...inboundVapiCall(),
       assistantId: 'asst_demo',
       wait: true,
-      script: { serverMessages: ['status-update', 'tool-calls'], steps: [{ user: 'Just checking your opening hours.' }, { assistant: 'We are open nine to five.' }] },
+      script: {
+        serverMessages: ['status-update', 'tool-calls'],
+        steps: [{ user: 'Just checking your opening hours.' }, { assistant: 'We are open nine to five.' }],
+      },
     });
     expect(sim.deliveries.some((d: { type: string }) => d.type === 'end-of-call-report')).toBe(false);
     const workflowId = `call:${TENANT}:vapi:${sim.call.id}`;
@@ -198,7 +306,9 @@ describe('voiceCall: phone calls as durable workflows', () => {
     expect(done.transcript.map((u: { text: string }) => u.text)).toContain('Just checking your opening hours.');
     expect(done.endedReason).toBe('customer-ended-call');
     const { events } = await tp.platform.temporal!.workflow.getHandle(workflowId).fetchHistory();
-    const activities = (events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    const activities = (events ?? [])
+      .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
+      .filter(Boolean);
     expect(activities).toContain('fetchProviderCall');
     await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-rest-reconciled');
   });
@@ -214,7 +324,13 @@ describe('voiceCall: phone calls as durable workflows', () => {
       const sim = await sandbox.control('POST', '/vapi/calls', {
         ...inboundVapiCall(),
         wait: true,
-        script: { toolTimeoutMs: 1800, steps: [{ user: 'Any time on Monday?' }, { tool: 'get_free_slots', arguments: { startDate: slots[0]!.slice(0, 10) } }] },
+        script: {
+          toolTimeoutMs: 1800,
+          steps: [
+            { user: 'Any time on Monday?' },
+            { tool: 'get_free_slots', arguments: { startDate: slots[0]!.slice(0, 10) } },
+          ],
+        },
       });
       expect(sim.problems).toEqual([]);
       const answer = sim.deliveries.find((d: { type: string }) => d.type === 'tool-calls');
@@ -225,31 +341,68 @@ describe('voiceCall: phone calls as durable workflows', () => {
       expect(assistant.response.body.assistantId).toBe('asst_demo');
     } finally {
       await sandbox.control('DELETE', '/faults');
-      await call(tp.baseUrl, 'PUT', '/v1/voice/settings', { key, body: { ...(await call(tp.baseUrl, 'GET', '/v1/voice/settings', { key })).body, toolDeadlineMs: 12_000 } });
+      await call(tp.baseUrl, 'PUT', '/v1/voice/settings', {
+        key,
+        body: { ...(await call(tp.baseUrl, 'GET', '/v1/voice/settings', { key })).body, toolDeadlineMs: 12_000 },
+      });
     }
   });
 
   it('outbound: no answer, then answered on the retry; one workflow, two provider calls, note on the contact', async () => {
-    await call(tp.baseUrl, 'PUT', '/v1/voice/settings', { key, body: { ...(await call(tp.baseUrl, 'GET', '/v1/voice/settings', { key })).body, retry: { maxAttempts: 3, spacingSeconds: 3 } } });
-    await sandbox.control('POST', '/vapi/config', { serverUrl: vapiUrl(), credential: { type: 'x-vapi-secret', secret: VAPI_SECRET }, script: { outcome: 'no-answer' } });
+    await call(tp.baseUrl, 'PUT', '/v1/voice/settings', {
+      key,
+      body: {
+        ...(await call(tp.baseUrl, 'GET', '/v1/voice/settings', { key })).body,
+        retry: { maxAttempts: 3, spacingSeconds: 3 },
+      },
+    });
+    await sandbox.control('POST', '/vapi/config', {
+      serverUrl: vapiUrl(),
+      credential: { type: 'x-vapi-secret', secret: VAPI_SECRET },
+      script: { outcome: 'no-answer' },
+    });
     const bad = await call(tp.baseUrl, 'POST', '/v1/calls', { key, body: { to: 'not a number', purpose: 'x' } });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/body\.to/);
-    const started = await call(tp.baseUrl, 'POST', '/v1/calls', { key, body: { to: '+15555550100', contactId: 'ct_demo', purpose: 'Confirm the appointment', idempotencyKey: 'confirm-1' } });
+    const started = await call(tp.baseUrl, 'POST', '/v1/calls', {
+      key,
+      body: {
+        to: '+15555550100',
+        contactId: 'ct_demo',
+        purpose: 'Confirm the appointment',
+        idempotencyKey: 'confirm-1',
+      },
+    });
     expect(started.status).toBe(202);
     const { workflowId } = started.body;
     expect(workflowId).toBe(`call:${TENANT}:vapi:out-confirm-1`);
-    const repeat = await call(tp.baseUrl, 'POST', '/v1/calls', { key, body: { to: '+15555550100', contactId: 'ct_demo', purpose: 'Confirm the appointment', idempotencyKey: 'confirm-1' } });
+    const repeat = await call(tp.baseUrl, 'POST', '/v1/calls', {
+      key,
+      body: {
+        to: '+15555550100',
+        contactId: 'ct_demo',
+        purpose: 'Confirm the appointment',
+        idempotencyKey: 'confirm-1',
+      },
+    });
     expect(repeat.body).toMatchObject({ workflowId, existing: true });
 
     await waitForCall(tp.baseUrl, key, workflowId, (c) => c.status === 'retry-after-no-answer');
     await sandbox.control('POST', '/vapi/config', {
       serverUrl: vapiUrl(),
       credential: { type: 'x-vapi-secret', secret: VAPI_SECRET },
-      script: { outcome: 'answered', steps: [{ assistant: 'Hi, calling to confirm tomorrow.' }, { user: 'Yes, I will be there.' }] },
+      script: {
+        outcome: 'answered',
+        steps: [{ assistant: 'Hi, calling to confirm tomorrow.' }, { user: 'Yes, I will be there.' }],
+      },
     });
     const done = await waitForCall(tp.baseUrl, key, workflowId, (c) => c.status === 'completed');
-    expect(done).toMatchObject({ direction: 'outbound', attempts: 2, contactId: 'ct_demo', purpose: 'Confirm the appointment' });
+    expect(done).toMatchObject({
+      direction: 'outbound',
+      attempts: 2,
+      contactId: 'ct_demo',
+      purpose: 'Confirm the appointment',
+    });
     expect(done.providerCallIds).toHaveLength(2);
     expect(done.transcript.map((u: { text: string }) => u.text)).toContain('Yes, I will be there.');
     const result = await tp.platform.temporal!.workflow.getHandle(workflowId).result();
@@ -259,9 +412,14 @@ describe('voiceCall: phone calls as durable workflows', () => {
   });
 
   it('a number on the suppression list (opted out on any channel) is never called', async () => {
-    await withTenant(tp.platform.pool, TENANT, (c) => suppress(c, { tenantId: TENANT, phone: '+15555550166', reason: 'stop', source: 'test' }));
+    await withTenant(tp.platform.pool, TENANT, (c) =>
+      suppress(c, { tenantId: TENANT, phone: '+15555550166', reason: 'stop', source: 'test' }),
+    );
     const before = (await sandbox.control('GET', '/vapi/calls')).calls?.length ?? 0;
-    const res = await call(tp.baseUrl, 'POST', '/v1/calls', { key, body: { to: '(555) 555-0166', purpose: 'Follow up' } });
+    const res = await call(tp.baseUrl, 'POST', '/v1/calls', {
+      key,
+      body: { to: '(555) 555-0166', purpose: 'Follow up' },
+    });
     expect(res.status).toBe(409);
     expect(res.body.message).toMatch(/opted out/);
     expect((await sandbox.control('GET', '/vapi/calls')).calls?.length ?? 0).toBe(before);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform, startWorkerProcess, type TestPlatform } from './support/platform.js';
 import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
+import { tearDown } from './support/teardown.js';
 import { demoFreeSlots, sandboxProviders, setUpVoiceTenant, VAPI_SECRET, waitForCall } from './support/voice.js';
 
 const { EventType } = temporal.api.enums.v1;
@@ -26,14 +27,7 @@ describe('voiceCall survives a worker SIGKILL mid-call', () => {
     tp = await startTestPlatform({ roles: ['api'], env: sandboxProviders(sandbox) });
     key = await setUpVoiceTenant(tp.baseUrl, TENANT);
   });
-  afterAll(async () => {
-    for (const w of workers) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-    await tp?.stop();
-    await sandbox?.close();
-  });
+  afterAll(() => tearDown({ processes: workers, platform: tp, sandbox }));
 
   it('the next tool call is answered by the restarted worker, the transcript is complete, post-call work runs once', async () => {
     const first = await startWorker();
@@ -62,7 +56,12 @@ describe('voiceCall survives a worker SIGKILL mid-call', () => {
     // Once the first tool call has its answer, the worker dies without any chance to clean up.
     for (let i = 0; ; i++) {
       const sim = await sandbox.control('GET', `/vapi/calls/${id}`);
-      if (sim.deliveries.some((d: { type: string; response?: { status: number } }) => d.type === 'tool-calls' && d.response?.status === 200)) break;
+      if (
+        sim.deliveries.some(
+          (d: { type: string; response?: { status: number } }) => d.type === 'tool-calls' && d.response?.status === 200,
+        )
+      )
+        break;
       if (i > 200) throw new Error('the first tool call was never answered');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -74,26 +73,40 @@ describe('voiceCall survives a worker SIGKILL mid-call', () => {
     const done = await waitForCall(tp.baseUrl, key, workflowId, (c) => c.status === 'completed', 120_000);
     const sim = await sandbox.control('GET', `/vapi/calls/${id}`);
     expect(sim.problems).toEqual([]);
-    const answers = sim.deliveries.filter((d: { type: string }) => d.type === 'tool-calls').map((d: { response: { body: any } }) => d.response.body.results[0]);
+    const answers = sim.deliveries
+      .filter((d: { type: string }) => d.type === 'tool-calls')
+      .map((d: { response: { body: any } }) => d.response.body.results[0]);
     expect(answers).toHaveLength(3);
     expect(answers[1].result).toContain(slot);
     expect(answers[2].result).toMatch(/^Booked for/);
 
-    const spoken = done.transcript.filter((u: { role: string }) => u.role === 'user').map((u: { text: string }) => u.text);
+    const spoken = done.transcript
+      .filter((u: { role: string }) => u.role === 'user')
+      .map((u: { text: string }) => u.text);
     expect(spoken).toEqual(lines);
-    expect(done.toolCalls.map((t: { name: string }) => t.name)).toEqual(['lookup_caller', 'get_free_slots', 'book_appointment']);
+    expect(done.toolCalls.map((t: { name: string }) => t.name)).toEqual([
+      'lookup_caller',
+      'get_free_slots',
+      'book_appointment',
+    ]);
 
     const { events } = await tp.platform.temporal!.workflow.getHandle(workflowId).fetchHistory();
     const completed = (name: string) =>
-      (events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === name).length;
+      (events ?? []).filter(
+        (e) =>
+          e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+          e.activityTaskScheduledEventAttributes?.activityType?.name === name,
+      ).length;
     expect(completed('analyzeCall')).toBe(1);
     expect(completed('addContactNote')).toBe(1);
     expect(completed('finishCall')).toBe(1);
-    const notes = (await sandbox.control('GET', '/ghl/notes?locationId=loc_demo&contactId=ct_demo&limit=1000')).notes.filter((n: { body: string }) => n.body.includes(workflowId));
+    const notes = (
+      await sandbox.control('GET', '/ghl/notes?locationId=loc_demo&contactId=ct_demo&limit=1000')
+    ).notes.filter((n: { body: string }) => n.body.includes(workflowId));
     expect(notes).toHaveLength(1);
-    const appointments = (await sandbox.control('GET', '/ghl/appointments?locationId=loc_demo&contactId=ct_demo&limit=1000')).appointments.filter(
-      (a: { startTime: string }) => Date.parse(a.startTime) === Date.parse(slot),
-    );
+    const appointments = (
+      await sandbox.control('GET', '/ghl/appointments?locationId=loc_demo&contactId=ct_demo&limit=1000')
+    ).appointments.filter((a: { startTime: string }) => Date.parse(a.startTime) === Date.parse(slot));
     expect(appointments).toHaveLength(1);
   });
 });

@@ -13,7 +13,7 @@ import { GhlApiError } from '../../providers/ghl/client.js';
  * `crm_effects`, and where a crash could fall between GHL's answer and our record, GHL is asked
  * again before anything is repeated.
  */
-export interface CrmActionDeps extends CrmDeps {}
+export type CrmActionDeps = CrmDeps;
 
 /** A CRM failure that retrying cannot fix becomes non-retryable, so the caller hears about it at once. */
 function asActivityError(err: unknown): never {

@@ -1,8 +1,6 @@
 import { z } from 'zod';
-import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { CampaignDefinition, MAX_LEADS_PER_REQUEST } from '../../lib/campaign.js';
-import type { Pool } from '../../lib/db.js';
 import { tenantOf } from '../auth.js';
 import { ErrorBody } from '../http/errors.js';
 import {

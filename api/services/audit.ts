@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { withTenant, type Pool } from '../../lib/db.js';
 
-/** The tenant's audit trail of tool and provider calls (lib/audit.ts writes it). */
+/** The tenant's audit trail of tool and provider calls (domain/audit.ts writes it). */
 
 export const AuditRow = z.object({
   id: z.string(),

@@ -77,8 +77,10 @@ export const InsightsResponse = z.object({
 });
 export type Insights = z.infer<typeof InsightsResponse>;
 
-const Segment = z.object({ count: z.number(), contactIds: z.array(z.string()) });
-type Segment = z.infer<typeof Segment>;
+interface Segment {
+  count: number;
+  contactIds: string[];
+}
 
 /**
  * Per-contact facts every figure is computed from. $1 tenant, $2 as-of, $3 N days, $4 active days,

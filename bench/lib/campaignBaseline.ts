@@ -9,7 +9,13 @@ export async function emptyLead(): Promise<void> {
   // Nothing: the cost of a child workflow itself.
 }
 
-export async function baselineCampaign(input: { runId: string; total: number; maxActive: number; batch: number; done?: number }): Promise<number> {
+export async function baselineCampaign(input: {
+  runId: string;
+  total: number;
+  maxActive: number;
+  batch: number;
+  done?: number;
+}): Promise<number> {
   let next = input.done ?? 0;
   const end = Math.min(input.total, next + input.batch);
   const inFlight = new Set<Promise<void>>();

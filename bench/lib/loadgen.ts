@@ -13,14 +13,23 @@ import { fileURLToPath } from 'node:url';
 export const haveWrk = (): boolean => spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 
 /** p50/p95/p99 in ms from wrk's own latency histogram, cycling through `job.urls` (same origin). */
-export async function runWrk(job: Omit<LoadJob, 'requests'> & { seconds: number }): Promise<{ p50: number; p95: number; p99: number; requests: number; errors: number }> {
+export async function runWrk(
+  job: Omit<LoadJob, 'requests'> & { seconds: number },
+): Promise<{ p50: number; p95: number; p99: number; requests: number; errors: number }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'wrk-'));
   try {
     const origin = new URL(job.urls[0]!).origin;
-    const paths = job.urls.map((u) => { const x = new URL(u); return JSON.stringify(x.pathname + x.search); });
-    const headers = Object.entries(job.headers).map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join(', ');
+    const paths = job.urls.map((u) => {
+      const x = new URL(u);
+      return JSON.stringify(x.pathname + x.search);
+    });
+    const headers = Object.entries(job.headers)
+      .map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+      .join(', ');
     const script = path.join(dir, 'job.lua');
-    await writeFile(script, `
+    await writeFile(
+      script,
+      `
 local paths = { ${paths.join(', ')} }
 local headers = { ${headers} }
 local i = 0
@@ -33,9 +42,12 @@ done = function(summary, latency, requests)
   io.write(string.format("WRK %f %f %f %d %d\\n", latency:percentile(50) / 1000, latency:percentile(95) / 1000,
     latency:percentile(99) / 1000, summary.requests, e.connect + e.read + e.write + e.status + e.timeout))
 end
-`);
+`,
+    );
     // Asynchronous: the measured server may live in this very process.
-    const child = spawn('wrk', ['-t2', `-c${job.concurrency}`, `-d${job.seconds}s`, '-s', script, origin], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('wrk', ['-t2', `-c${job.concurrency}`, `-d${job.seconds}s`, '-s', script, origin], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -58,7 +70,9 @@ export interface LoadJob {
 }
 
 export async function runLoad(job: LoadJob): Promise<{ latenciesMs: number[]; errors: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   child.stdin.end(JSON.stringify(job));
   let out = '';
   child.stdout.on('data', (d) => (out += d));
@@ -78,7 +92,12 @@ async function main(job: LoadJob): Promise<void> {
       const body = job.bodies?.[i % job.bodies.length];
       const t = performance.now();
       try {
-        const res = await fetch(url, body === undefined ? { headers: job.headers } : { method: 'POST', headers: { 'content-type': 'application/json', ...job.headers }, body });
+        const res = await fetch(
+          url,
+          body === undefined
+            ? { headers: job.headers }
+            : { method: 'POST', headers: { 'content-type': 'application/json', ...job.headers }, body },
+        );
         await res.arrayBuffer();
         if (!res.ok) errors++;
       } catch {

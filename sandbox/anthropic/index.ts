@@ -21,7 +21,14 @@ const errorTypes: Record<number, string> = {
 const TextBlock = z.object({ type: z.literal('text'), text: z.string() }).loose();
 const ImageBlock = z.object({ type: z.literal('image'), source: z.record(z.string(), z.unknown()) }).loose();
 const DocumentBlock = z.object({ type: z.literal('document'), source: z.record(z.string(), z.unknown()) }).loose();
-const ToolUseBlock = z.object({ type: z.literal('tool_use'), id: z.string().min(1), name: z.string().min(1), input: z.record(z.string(), z.unknown()) }).loose();
+const ToolUseBlock = z
+  .object({
+    type: z.literal('tool_use'),
+    id: z.string().min(1),
+    name: z.string().min(1),
+    input: z.record(z.string(), z.unknown()),
+  })
+  .loose();
 const ToolResultBlock = z
   .object({
     type: z.literal('tool_result'),
@@ -31,8 +38,18 @@ const ToolResultBlock = z
   })
   .loose();
 const ThinkingBlock = z.object({ type: z.enum(['thinking', 'redacted_thinking']) }).loose();
-const ContentBlock = z.discriminatedUnion('type', [TextBlock, ImageBlock, DocumentBlock, ToolUseBlock, ToolResultBlock, ThinkingBlock]);
-const Message = z.object({ role: z.enum(['user', 'assistant']), content: z.union([z.string(), z.array(ContentBlock)]) });
+const ContentBlock = z.discriminatedUnion('type', [
+  TextBlock,
+  ImageBlock,
+  DocumentBlock,
+  ToolUseBlock,
+  ToolResultBlock,
+  ThinkingBlock,
+]);
+const Message = z.object({
+  role: z.enum(['user', 'assistant']),
+  content: z.union([z.string(), z.array(ContentBlock)]),
+});
 const Tool = z
   .object({
     name: z.string().regex(/^[a-zA-Z0-9_-]{1,128}$/, 'String should match pattern ^[a-zA-Z0-9_-]{1,128}$'),
@@ -65,7 +82,10 @@ const MessagesBody = z
 type MessagesBody = z.infer<typeof MessagesBody>;
 
 export function anthropicError(status: number, message: string) {
-  return { type: 'error', error: { type: errorTypes[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), message } };
+  return {
+    type: 'error',
+    error: { type: errorTypes[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), message },
+  };
 }
 
 function invalid(message: string): never {
@@ -73,7 +93,9 @@ function invalid(message: string): never {
 }
 
 /** Like the real API: `messages.1.content.0.tool_use_id: Field required`. */
-function zodMessage(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string; input?: unknown; code?: string }>): string {
+function zodMessage(
+  issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string; input?: unknown; code?: string }>,
+): string {
   const i = issues[0]!;
   const path = i.path.map(String).join('.');
   const text = i.input === undefined && i.code === 'invalid_type' ? 'Field required' : i.message;
@@ -86,14 +108,20 @@ function checkConversation(body: MessagesBody): void {
   if (body.messages[0]!.role !== 'user') invalid('messages: first message must use the "user" role');
   const toolNames = new Set((body.tools ?? []).map((t) => t.name));
   if (body.tools && toolNames.size !== body.tools.length) invalid('tools: Tool names must be unique.');
-  if (body.tool_choice?.type === 'tool' && !toolNames.has(body.tool_choice.name)) invalid(`tool_choice.name: Tool '${body.tool_choice.name}' not found in tools`);
-  if (body.tool_choice && body.tool_choice.type !== 'none' && body.tool_choice.type !== 'auto' && toolNames.size === 0) invalid('tool_choice: tool_choice may only be specified while providing tools.');
+  if (body.tool_choice?.type === 'tool' && !toolNames.has(body.tool_choice.name))
+    invalid(`tool_choice.name: Tool '${body.tool_choice.name}' not found in tools`);
+  if (body.tool_choice && body.tool_choice.type !== 'none' && body.tool_choice.type !== 'auto' && toolNames.size === 0)
+    invalid('tool_choice: tool_choice may only be specified while providing tools.');
   body.messages.forEach((m, i) => {
     if (typeof m.content === 'string' || m.role !== 'user') return;
     const results = m.content.flatMap((b, j) => (b.type === 'tool_result' ? [{ id: b.tool_use_id, j }] : []));
     if (!results.length) return;
     const prev = body.messages[i - 1];
-    const uses = new Set(prev && typeof prev.content !== 'string' ? prev.content.flatMap((b) => (b.type === 'tool_use' ? [b.id] : [])) : []);
+    const uses = new Set(
+      prev && typeof prev.content !== 'string'
+        ? prev.content.flatMap((b) => (b.type === 'tool_use' ? [b.id] : []))
+        : [],
+    );
     for (const r of results) {
       if (!uses.has(r.id)) {
         invalid(
@@ -108,7 +136,11 @@ function checkConversation(body: MessagesBody): void {
     if (!uses.length) return;
     const next = body.messages[i + 1];
     if (!next) return; // the caller may be continuing an assistant turn
-    const answered = new Set(typeof next.content === 'string' ? [] : next.content.flatMap((b) => (b.type === 'tool_result' ? [b.tool_use_id] : [])));
+    const answered = new Set(
+      typeof next.content === 'string'
+        ? []
+        : next.content.flatMap((b) => (b.type === 'tool_result' ? [b.tool_use_id] : [])),
+    );
     const missing = uses.filter((id) => !answered.has(id));
     if (missing.length) {
       invalid(
@@ -127,14 +159,17 @@ function authenticate(req: FastifyRequest): void {
   const key = req.headers['x-api-key'];
   const bearer = req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7).trim() : '';
   if (!key && !bearer) throw new ProviderHttpError(401, anthropicError(401, 'x-api-key header is required'));
-  if (typeof key === 'string' && key.trim() === '') throw new ProviderHttpError(401, anthropicError(401, 'invalid x-api-key'));
+  if (typeof key === 'string' && key.trim() === '')
+    throw new ProviderHttpError(401, anthropicError(401, 'invalid x-api-key'));
   const version = req.headers['anthropic-version'];
   if (!version) invalid('anthropic-version: header is required');
-  if (typeof version !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(version)) invalid(`anthropic-version: invalid version ${String(version)}`);
+  if (typeof version !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(version))
+    invalid(`anthropic-version: invalid version ${String(version)}`);
 }
 
 function parseBody(req: FastifyRequest): MessagesBody {
-  if (req.body === undefined || req.body === null || typeof req.body !== 'object') invalid('There was an issue with the request body: expected a JSON object');
+  if (req.body === undefined || req.body === null || typeof req.body !== 'object')
+    invalid('There was an issue with the request body: expected a JSON object');
   const parsed = MessagesBody.safeParse(req.body);
   if (!parsed.success) invalid(zodMessage(parsed.error.issues));
   return parsed.data!;
@@ -163,7 +198,9 @@ export function createAnthropic(ctx: SandboxContext): ProviderModule {
         system,
         messages: body.messages as ModelMessage[],
         tools: (body.tools ?? []) as ModelTool[],
-        toolChoice: body.tool_choice ? { type: body.tool_choice.type, ...('name' in body.tool_choice ? { name: body.tool_choice.name } : {}) } : { type: 'auto' },
+        toolChoice: body.tool_choice
+          ? { type: body.tool_choice.type, ...('name' in body.tool_choice ? { name: body.tool_choice.name } : {}) }
+          : { type: 'auto' },
       },
       () => `toolu_01${ids.alnum(22)}`,
     );
@@ -188,7 +225,6 @@ export function createAnthropic(ctx: SandboxContext): ProviderModule {
           text = text.slice(0, budget * 4);
           content.push({ type: 'text', text });
           stopReason = 'max_tokens';
-          budget = 0;
           break;
         }
         budget -= countTokens(text);
@@ -204,7 +240,10 @@ export function createAnthropic(ctx: SandboxContext): ProviderModule {
     }
     if (stopReason === 'tool_use' && !content.some((b) => b.type === 'tool_use')) stopReason = 'max_tokens';
 
-    const usage = { input_tokens: inputTokens(body), output_tokens: content.reduce((n, b) => n + countTokens(b.type === 'text' ? b.text : JSON.stringify(b.input)), 0) };
+    const usage = {
+      input_tokens: inputTokens(body),
+      output_tokens: content.reduce((n, b) => n + countTokens(b.type === 'text' ? b.text : JSON.stringify(b.input)), 0),
+    };
     counters.messages++;
     counters.toolUses += content.filter((b) => b.type === 'tool_use').length;
     counters.inputTokens += usage.input_tokens;
@@ -225,23 +264,64 @@ export function createAnthropic(ctx: SandboxContext): ProviderModule {
     if (!body.stream) return reply.send(message);
 
     counters.streamed++;
-    const events: string[] = [sse('message_start', { type: 'message_start', message: { ...message, content: [], stop_reason: null, stop_sequence: null, usage: { ...message.usage, output_tokens: 1 } } })];
+    const events: string[] = [
+      sse('message_start', {
+        type: 'message_start',
+        message: {
+          ...message,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: { ...message.usage, output_tokens: 1 },
+        },
+      }),
+    ];
     content.forEach((block, index) => {
       if (block.type === 'text') {
-        events.push(sse('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }));
+        events.push(
+          sse('content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }),
+        );
         if (index === 0) events.push(sse('ping', { type: 'ping' }));
-        for (const piece of chunks(block.text, 24)) events.push(sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: piece } }));
+        for (const piece of chunks(block.text, 24))
+          events.push(
+            sse('content_block_delta', {
+              type: 'content_block_delta',
+              index,
+              delta: { type: 'text_delta', text: piece },
+            }),
+          );
       } else {
-        events.push(sse('content_block_start', { type: 'content_block_start', index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } }));
+        events.push(
+          sse('content_block_start', {
+            type: 'content_block_start',
+            index,
+            content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} },
+          }),
+        );
         for (const piece of chunks(JSON.stringify(block.input), 16)) {
-          events.push(sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: piece } }));
+          events.push(
+            sse('content_block_delta', {
+              type: 'content_block_delta',
+              index,
+              delta: { type: 'input_json_delta', partial_json: piece },
+            }),
+          );
         }
       }
       events.push(sse('content_block_stop', { type: 'content_block_stop', index }));
     });
-    events.push(sse('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: stopSequence }, usage: { output_tokens: usage.output_tokens } }));
+    events.push(
+      sse('message_delta', {
+        type: 'message_delta',
+        delta: { stop_reason: stopReason, stop_sequence: stopSequence },
+        usage: { output_tokens: usage.output_tokens },
+      }),
+    );
     events.push(sse('message_stop', { type: 'message_stop' }));
-    return reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-cache').send(Readable.from(events));
+    return reply
+      .header('content-type', 'text/event-stream; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .send(Readable.from(events));
   }
 
   return {
@@ -258,7 +338,19 @@ export function createAnthropic(ctx: SandboxContext): ProviderModule {
       });
       app.get('/v1/models', async (req) => {
         authenticate(req);
-        return { data: [{ type: 'model', id: 'sandbox-claude', display_name: 'Sandbox scripted model', created_at: '2026-01-01T00:00:00Z' }], has_more: false, first_id: 'sandbox-claude', last_id: 'sandbox-claude' };
+        return {
+          data: [
+            {
+              type: 'model',
+              id: 'sandbox-claude',
+              display_name: 'Sandbox scripted model',
+              created_at: '2026-01-01T00:00:00Z',
+            },
+          ],
+          has_more: false,
+          first_id: 'sandbox-claude',
+          last_id: 'sandbox-claude',
+        };
       });
     },
     reset(seed: number) {
@@ -268,4 +360,3 @@ export function createAnthropic(ctx: SandboxContext): ProviderModule {
     counts: () => ({ ...counters }),
   };
 }
-

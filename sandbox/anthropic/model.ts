@@ -111,7 +111,8 @@ export function answer(req: ModelRequest, newToolUseId: () => string): ModelAnsw
   const last = req.messages.at(-1);
   const lastBlocks = last && typeof last.content !== 'string' ? last.content : [];
   const toolResults = lastBlocks.filter((b): b is ToolResultInput => b.type === 'tool_result');
-  if (toolResults.length) return { content: [{ type: 'text', text: afterToolResults(req, toolResults) }], stopReason: 'end_turn' };
+  if (toolResults.length)
+    return { content: [{ type: 'text', text: afterToolResults(req, toolResults) }], stopReason: 'end_turn' };
 
   const userText = last ? blockText(last.content) : '';
   if (req.tools.length && req.toolChoice.type !== 'none') {
@@ -121,7 +122,12 @@ export function answer(req: ModelRequest, newToolUseId: () => string): ModelAnsw
       return {
         content: [
           { type: 'text', text: `I'll use ${tool.name} for that.` },
-          { type: 'tool_use', id: newToolUseId(), name: tool.name, input: buildInput(tool.input_schema, userText, context) },
+          {
+            type: 'tool_use',
+            id: newToolUseId(),
+            name: tool.name,
+            input: buildInput(tool.input_schema, userText, context),
+          },
         ],
         stopReason: 'tool_use',
       };
@@ -172,7 +178,8 @@ function textAnswer(req: ModelRequest, userText: string): string {
     return summary;
   }
   const gist = oneLine(userText, 160);
-  if (JSON_CUE.test(req.system) || JSON_CUE.test(userText)) return JSON.stringify({ reply: `Sandbox answer to: ${gist}` });
+  if (JSON_CUE.test(req.system) || JSON_CUE.test(userText))
+    return JSON.stringify({ reply: `Sandbox answer to: ${gist}` });
   return gist ? `Sandbox answer: you asked "${gist}". I can help with that.` : 'Sandbox answer: how can I help?';
 }
 
@@ -249,8 +256,10 @@ function valueFor(name: string, prop: JsonSchema, userText: string, context: str
   if (type === 'string') {
     if (/e-?mail/.test(key) || prop.format === 'email') return find(EMAIL);
     if (/phone|number|mobile|caller|\bto\b|\bfrom\b/.test(key)) return findPhone(userText) ?? findPhone(context);
-    if (/date|time|when|start|slot/.test(key) || prop.format === 'date-time' || prop.format === 'date') return find(ISO_DATE);
-    if (/query|question|text|message|request|reason|summary|note|body|description|topic/.test(key)) return oneLine(userText, 500) || undefined;
+    if (/date|time|when|start|slot/.test(key) || prop.format === 'date-time' || prop.format === 'date')
+      return find(ISO_DATE);
+    if (/query|question|text|message|request|reason|summary|note|body|description|topic/.test(key))
+      return oneLine(userText, 500) || undefined;
     return undefined;
   }
   if (type === 'number' || type === 'integer') {

@@ -339,7 +339,12 @@ const isPresent = (v: unknown) => v !== null && v !== undefined && v !== '' && !
 function normalizeValue(field: string, v: unknown): unknown {
   if (typeof v === 'string') {
     if (dateFields.has(field)) return toMs(v);
-    if (field === 'phone') return v.startsWith('+') ? v : v.replace(/[^\d]/g, '').length === 10 ? `+1${v.replace(/[^\d]/g, '')}` : `+${v.replace(/[^\d]/g, '')}`;
+    if (field === 'phone')
+      return v.startsWith('+')
+        ? v
+        : v.replace(/[^\d]/g, '').length === 10
+          ? `+1${v.replace(/[^\d]/g, '')}`
+          : `+${v.replace(/[^\d]/g, '')}`;
     return v.toLowerCase();
   }
   return v;
@@ -418,19 +423,29 @@ function compileOne(f: Filter, where: string): Predicate {
       return (r) => !isPresent(get(r));
     case 'range': {
       const range = f.value;
-      if (!range || typeof range !== 'object') return fail(422, [`${where}.value must be an object with gte/lte/gt/lt`]);
+      if (!range || typeof range !== 'object')
+        return fail(422, [`${where}.value must be an object with gte/lte/gt/lt`]);
       const b = range as Record<string, unknown>;
-      const conv = (x: unknown) => (x === undefined ? undefined : dateFields.has(field) ? toMs(x) : typeof x === 'string' ? x.toLowerCase() : x);
+      const conv = (x: unknown) =>
+        x === undefined ? undefined : dateFields.has(field) ? toMs(x) : typeof x === 'string' ? x.toLowerCase() : x;
       const [gte, lte, gt, lt] = [conv(b.gte), conv(b.lte), conv(b.gt), conv(b.lt)] as (number | string | undefined)[];
       if ([gte, lte, gt, lt].every((x) => x === undefined)) fail(422, [`${where}.value needs gte, lte, gt or lt`]);
-      if ([gte, lte, gt, lt].some((x) => typeof x === 'number' && Number.isNaN(x))) fail(422, [`${where}.value has an invalid date`]);
+      if ([gte, lte, gt, lt].some((x) => typeof x === 'number' && Number.isNaN(x)))
+        fail(422, [`${where}.value has an invalid date`]);
       return (r) => {
         const v = get(r) as number | string | null;
         if (v === null || v === undefined) return false;
-        return (gte === undefined || v >= gte) && (lte === undefined || v <= lte) && (gt === undefined || v > gt) && (lt === undefined || v < lt);
+        return (
+          (gte === undefined || v >= gte) &&
+          (lte === undefined || v <= lte) &&
+          (gt === undefined || v > gt) &&
+          (lt === undefined || v < lt)
+        );
       };
     }
     default:
-      return fail(422, [`${where}.operator must be one of the following values: eq, not_eq, contains, not_contains, exists, not_exists, range`]);
+      return fail(422, [
+        `${where}.operator must be one of the following values: eq, not_eq, contains, not_contains, exists, not_exists, range`,
+      ]);
   }
 }

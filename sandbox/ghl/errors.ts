@@ -9,7 +9,11 @@ export interface GhlErrorBody {
   [extra: string]: unknown;
 }
 
-export function ghlError(status: number, message: string | string[], extra: Record<string, unknown> = {}): GhlErrorBody {
+export function ghlError(
+  status: number,
+  message: string | string[],
+  extra: Record<string, unknown> = {},
+): GhlErrorBody {
   return { statusCode: status, message, error: STATUS_CODES[status] ?? 'Error', ...extra };
 }
 
@@ -18,10 +22,13 @@ export const fail = (status: number, message: string | string[], extra?: Record<
 };
 
 /** class-validator style lines from zod issues: `locationId should not be empty`. */
-export function validationMessages(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string; code?: string; input?: unknown }>): string[] {
+export function validationMessages(
+  issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string; code?: string; input?: unknown }>,
+): string[] {
   return issues.map((i) => {
     const field = i.path.map(String).join('.') || 'body';
-    if (i.input === undefined && (i.code === 'invalid_type' || i.code === undefined)) return `${field} should not be empty`;
+    if (i.input === undefined && (i.code === 'invalid_type' || i.code === undefined))
+      return `${field} should not be empty`;
     return `${field} ${i.message.charAt(0).toLowerCase()}${i.message.slice(1)}`;
   });
 }

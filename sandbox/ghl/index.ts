@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { issueLines, type ProviderModule, type SandboxContext } from '../context.js';
 import { ghlError } from './errors.js';
-import { DEMO, type Message } from './model.js';
+import { DEMO } from './model.js';
 import { defaultLimits, RateLimiter } from './rateLimit.js';
 import { GhlOAuth, registerOauthControl, registerOauthRoutes } from './oauth.js';
 import { registerGhlRoutes } from './routes.js';
@@ -14,7 +14,12 @@ export { DEMO as GHL_DEMO } from './model.js';
 const SeedBody = z.object({
   locationId: z.string().min(1).default(DEMO.locationId),
   contacts: z.number().int().min(1).max(1_000_000),
-  seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional(),
 });
 const LimitsBody = z.object({
   burst: z.number().int().min(1).optional(),
@@ -33,7 +38,11 @@ const CalendarBody = z.object({
   openHour: z.number().int().min(0).max(23).default(9),
   closeHour: z.number().int().min(1).max(24).default(17),
 });
-const InboundBody = z.object({ contactId: z.string().min(1), body: z.string().min(1), type: z.enum(['SMS', 'Email', 'WhatsApp']).default('SMS') });
+const InboundBody = z.object({
+  contactId: z.string().min(1),
+  body: z.string().min(1),
+  type: z.enum(['SMS', 'Email', 'WhatsApp']).default('SMS'),
+});
 const ListQuery = z.object({
   locationId: z.string().optional(),
   contactId: z.string().optional(),
@@ -49,9 +58,14 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
   const tokens = new Map<string, string>();
   const oauth = new GhlOAuth(ctx.seed(), tokens);
 
-  function listCollection(name: (typeof collections)[number], q: z.infer<typeof ListQuery>): { items: unknown[]; total: number } {
+  function listCollection(
+    name: (typeof collections)[number],
+    q: z.infer<typeof ListQuery>,
+  ): { items: unknown[]; total: number } {
     const byLoc = <T extends { locationId: string; contactId?: string }>(items: Iterable<T>) =>
-      [...items].filter((x) => (!q.locationId || x.locationId === q.locationId) && (!q.contactId || x.contactId === q.contactId));
+      [...items].filter(
+        (x) => (!q.locationId || x.locationId === q.locationId) && (!q.contactId || x.contactId === q.contactId),
+      );
     const contactLoc = (contactId: string) => store.getContact(contactId)?.contact.locationId ?? '';
     let all: unknown[];
     switch (name) {
@@ -61,7 +75,9 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
           all = c && (!q.locationId || c.locationId === q.locationId) ? [c] : [];
           break;
         }
-        const locs = q.locationId ? [store.locations.get(q.locationId)].filter((l) => l !== undefined) : [...store.locations.values()];
+        const locs = q.locationId
+          ? [store.locations.get(q.locationId)].filter((l) => l !== undefined)
+          : [...store.locations.values()];
         const total = locs.reduce((n, l) => n + l.size, 0);
         const items: unknown[] = [];
         let skipped = 0;
@@ -117,7 +133,8 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
     control(app: FastifyInstance) {
       app.post('/seed', async (req, reply) => {
         const body = SeedBody.safeParse(req.body ?? {});
-        if (!body.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        if (!body.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
         const started = performance.now();
         const result = store.seedContacts(body.data.locationId, body.data.contacts, body.data.seed ?? ctx.seed());
         return { ...result, locationId: body.data.locationId, ms: Math.round(performance.now() - started) };
@@ -134,28 +151,35 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
 
       app.post('/limits', async (req, reply) => {
         const body = LimitsBody.safeParse(req.body ?? {});
-        if (!body.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
-        limiter.limits = { ...limiter.limits, ...Object.fromEntries(Object.entries(body.data).filter(([, v]) => v !== undefined)) };
+        if (!body.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        limiter.limits = {
+          ...limiter.limits,
+          ...Object.fromEntries(Object.entries(body.data).filter(([, v]) => v !== undefined)),
+        };
         return { limits: limiter.limits, defaults: defaultLimits };
       });
 
       app.post('/config', async (req, reply) => {
         const body = z.object({ searchLagMs: z.number().int().min(0).max(600_000) }).safeParse(req.body);
-        if (!body.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        if (!body.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
         store.setSearchLag(body.data.searchLagMs);
         return { searchLagMs: store.getSearchLag() };
       });
 
       app.post('/tokens', async (req, reply) => {
         const body = TokenBody.safeParse(req.body);
-        if (!body.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        if (!body.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
         tokens.set(body.data.token, body.data.locationId);
         return reply.status(201).send({ ok: true });
       });
 
       app.post('/calendars', async (req, reply) => {
         const body = CalendarBody.safeParse(req.body);
-        if (!body.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        if (!body.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
         try {
           new Intl.DateTimeFormat('en-US', { timeZone: body.data.timezone });
         } catch {
@@ -167,13 +191,23 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
 
       app.post('/inbound-message', async (req, reply) => {
         const body = InboundBody.safeParse(req.body);
-        if (!body.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        if (!body.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
         const contact = store.getContact(body.data.contactId)?.contact;
         if (!contact) return reply.status(404).send({ error: 'contact not found' });
         const now = new Date().toISOString();
         const { message: msg, conversation: conv } = store.recordMessage(
           contact,
-          { type: body.data.type, direction: 'inbound', body: body.data.body, html: null, subject: null, emailTo: null, fromNumber: contact.phone, toNumber: null },
+          {
+            type: body.data.type,
+            direction: 'inbound',
+            body: body.data.body,
+            html: null,
+            subject: null,
+            emailTo: null,
+            fromNumber: contact.phone,
+            toNumber: null,
+          },
           now,
         );
         webhooks.emit('InboundMessage', contact.locationId, {
@@ -195,12 +229,16 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
 
       app.get('/webhook-keys', async () => {
         const keys = webhooks.publicKeys();
-        return { 'x-wh-signature': { algorithm: 'RSA-SHA256', publicKey: keys.rsa }, 'x-ghl-signature': { algorithm: 'Ed25519', publicKey: keys.ed25519 } };
+        return {
+          'x-wh-signature': { algorithm: 'RSA-SHA256', publicKey: keys.rsa },
+          'x-ghl-signature': { algorithm: 'Ed25519', publicKey: keys.ed25519 },
+        };
       });
       app.get('/webhooks', async () => ({ subscriptions: webhooks.list(), deliveries: webhooks.deliveries }));
       app.post('/webhooks', async (req, reply) => {
         const body = SubscriptionInput.safeParse(req.body);
-        if (!body.success) return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        if (!body.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
         webhooks.publicKeys(); // make the keys now, not on the first event
         return reply.status(201).send({ subscription: webhooks.subscribe(body.data) });
       });

@@ -187,14 +187,21 @@ export const DEMO = {
   ],
 } as const;
 
-export function contactRow(contact: Contact, addedMs = Date.parse(contact.dateAdded), updatedMs = Date.parse(contact.dateUpdated)): ContactRow {
+export function contactRow(
+  contact: Contact,
+  addedMs = Date.parse(contact.dateAdded),
+  updatedMs = Date.parse(contact.dateUpdated),
+): ContactRow {
   // Every field present from the start: one hidden class for all rows keeps search scans monomorphic.
   return { contact, addedMs, updatedMs, text: undefined, lc: undefined };
 }
 
 export function rowText(row: ContactRow): string {
   const c = row.contact;
-  return (row.text ??= [c.firstName, c.lastName, c.email, c.phone, c.companyName].filter(Boolean).join(' ').toLowerCase());
+  return (row.text ??= [c.firstName, c.lastName, c.email, c.phone, c.companyName]
+    .filter(Boolean)
+    .join(' ')
+    .toLowerCase());
 }
 
 /** `+1 (415) 555-0100` → `+14155550100`; 10 digits are taken as US numbers. */
@@ -208,4 +215,5 @@ export function normalizePhone(raw: string | null | undefined): string | null {
   return `+${digits}`;
 }
 
-export const normalizeEmail = (raw: string | null | undefined): string | null => (raw ? raw.trim().toLowerCase() : null);
+export const normalizeEmail = (raw: string | null | undefined): string | null =>
+  raw ? raw.trim().toLowerCase() : null;

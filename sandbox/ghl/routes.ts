@@ -2,7 +2,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { compileFilters, sortableFields, type Filter, type SortSpec } from './contacts.js';
 import { fail, validationMessages } from './errors.js';
-import { normalizeEmail, normalizePhone, type Appointment, type Contact, type ContactRow, type Message, type Opportunity } from './model.js';
+import {
+  normalizeEmail,
+  normalizePhone,
+  type Appointment,
+  type Contact,
+  type ContactRow,
+  type Opportunity,
+} from './model.js';
 import type { RateLimiter } from './rateLimit.js';
 import { findLocation } from './locations.js';
 import { OAUTH_ROUTES } from './oauth.js';
@@ -37,7 +44,12 @@ const nowIso = () => new Date().toISOString();
 
 const nullableText = z.string().nullish();
 const CustomFieldsInput = z.array(
-  z.object({ id: z.string().optional(), key: z.string().optional(), value: z.unknown().optional(), field_value: z.unknown().optional() }),
+  z.object({
+    id: z.string().optional(),
+    key: z.string().optional(),
+    value: z.unknown().optional(),
+    field_value: z.unknown().optional(),
+  }),
 );
 const ContactFields = z.object({
   firstName: nullableText,
@@ -66,7 +78,11 @@ const CreateContact = ContactFields.extend({ locationId: z.string().min(1, 'shou
 
 const SearchBody = z.object({
   locationId: z.string().min(1, 'should not be empty'),
-  pageLimit: z.number().int('must be an integer number').min(1, 'must not be less than 1').max(500, 'must not be greater than 500'),
+  pageLimit: z
+    .number()
+    .int('must be an integer number')
+    .min(1, 'must not be less than 1')
+    .max(500, 'must not be greater than 500'),
   page: z.number().int().min(1, 'must not be less than 1').optional(),
   searchAfter: z.array(z.union([z.string(), z.number(), z.null()])).optional(),
   filters: z.array(z.record(z.string(), z.unknown())).optional(),
@@ -77,7 +93,11 @@ const SearchBody = z.object({
   query: z.string().optional(),
 });
 
-const NoteBody = z.object({ body: z.string().min(1, 'should not be empty'), userId: z.string().nullish(), title: z.string().optional() });
+const NoteBody = z.object({
+  body: z.string().min(1, 'should not be empty'),
+  userId: z.string().nullish(),
+  title: z.string().optional(),
+});
 const TaskBody = z.object({
   title: z.string().min(1, 'should not be empty'),
   body: z.string().nullish(),
@@ -158,7 +178,19 @@ function applyContactFields(base: Contact, f: ContactFields, now: string): Conta
   set('lastName', f.lastName);
   if (f.email !== undefined) c.email = normalizeEmail(f.email);
   if (f.phone !== undefined) c.phone = normalizePhone(f.phone);
-  for (const k of ['companyName', 'source', 'assignedTo', 'address1', 'city', 'state', 'country', 'postalCode', 'timezone', 'website', 'dateOfBirth'] as const) {
+  for (const k of [
+    'companyName',
+    'source',
+    'assignedTo',
+    'address1',
+    'city',
+    'state',
+    'country',
+    'postalCode',
+    'timezone',
+    'website',
+    'dateOfBirth',
+  ] as const) {
     set(k, f[k]);
   }
   if (f.type) c.type = f.type;
@@ -178,7 +210,11 @@ function applyContactFields(base: Contact, f: ContactFields, now: string): Conta
   return c;
 }
 
-function duplicateOf(store: GhlStore, locationId: string, c: { email: string | null; phone: string | null; id?: string }) {
+function duplicateOf(
+  store: GhlStore,
+  locationId: string,
+  c: { email: string | null; phone: string | null; id?: string },
+) {
   const loc = store.location(locationId);
   const byEmail = c.email ? loc.byEmail.get(c.email) : undefined;
   if (byEmail && byEmail !== c.id) return { contactId: byEmail, matchingField: 'email' };
@@ -204,7 +240,12 @@ function appointmentOut(a: Appointment) {
 
 function opportunityOut(store: GhlStore, o: Opportunity) {
   const c = store.getContact(o.contactId)?.contact;
-  return { ...o, contact: c ? { id: c.id, name: c.contactName, email: c.email, phone: c.phone, tags: c.tags, companyName: c.companyName } : null };
+  return {
+    ...o,
+    contact: c
+      ? { id: c.id, name: c.contactName, email: c.email, phone: c.phone, tags: c.tags, companyName: c.companyName }
+      : null,
+  };
 }
 
 function versionFor(url: string): string {
@@ -255,7 +296,8 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
       reply.headers(decision.headers);
       if (!decision.allowed) fail(429, 'Too Many Requests');
       const scoped = deps.tokens.get(token);
-      if (scoped && !locationId.startsWith('token:') && scoped !== locationId) fail(403, 'The token does not have access to this location.');
+      if (scoped && !locationId.startsWith('token:') && scoped !== locationId)
+        fail(403, 'The token does not have access to this location.');
       done();
     } catch (err) {
       done(err as Error);
@@ -282,7 +324,8 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     }
     const specs: SortSpec[] = body.sort?.length ? body.sort : [{ field: 'dateAdded', direction: 'desc' }];
     for (const [i, s] of specs.entries()) {
-      if (!sortableFields.includes(s.field)) fail(422, [`sort.${i}.field must be one of the following values: ${sortableFields.join(', ')}`]);
+      if (!sortableFields.includes(s.field))
+        fail(422, [`sort.${i}.field must be one of the following values: ${sortableFields.join(', ')}`]);
     }
     const predicate = compileFilters(body.filters as Filter[] | undefined, body.query);
     const loc = store.locations.get(body.locationId);
@@ -312,7 +355,14 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
   });
 
   app.get('/contacts/search/duplicate', async (req) => {
-    const q = parse(z.object({ locationId: z.string().min(1, 'should not be empty'), number: z.string().optional(), email: z.string().optional() }), req.query);
+    const q = parse(
+      z.object({
+        locationId: z.string().min(1, 'should not be empty'),
+        number: z.string().optional(),
+        email: z.string().optional(),
+      }),
+      req.query,
+    );
     const loc = deps.store().locations.get(q.locationId);
     const email = normalizeEmail(q.email);
     const phone = normalizePhone(q.number);
@@ -320,7 +370,11 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     const byPhone = phone ? loc?.byPhone.get(phone) : undefined;
     const id = byEmail ?? byPhone;
     const contact = id ? loc?.byId.get(id)?.contact : undefined;
-    return { contact: contact ?? null, matchingField: contact ? (byEmail ? 'email' : 'phone') : null, traceId: traceId() };
+    return {
+      contact: contact ?? null,
+      matchingField: contact ? (byEmail ? 'email' : 'phone') : null,
+      traceId: traceId(),
+    };
   });
 
   app.post('/contacts/', async (req, reply) => {
@@ -400,7 +454,14 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     const body = parse(NoteBody, req.body);
     const store = deps.store();
     const row = requireContact(store, contactId);
-    const note = { id: store.ids.ghl(), body: body.body, ...(body.title ? { title: body.title } : {}), userId: body.userId ?? null, contactId, dateAdded: nowIso() };
+    const note = {
+      id: store.ids.ghl(),
+      body: body.body,
+      ...(body.title ? { title: body.title } : {}),
+      userId: body.userId ?? null,
+      contactId,
+      dateAdded: nowIso(),
+    };
     const list = store.notes.get(contactId) ?? [];
     list.push(note);
     store.notes.set(contactId, list);
@@ -467,7 +528,9 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     const store = deps.store();
     const row = requireContact(store, contactId);
     const wanted = body.tags.map((t) => t.trim().toLowerCase());
-    const tags = add ? [...new Set([...row.contact.tags, ...wanted])] : row.contact.tags.filter((t) => !wanted.includes(t));
+    const tags = add
+      ? [...new Set([...row.contact.tags, ...wanted])]
+      : row.contact.tags.filter((t) => !wanted.includes(t));
     const contact = { ...row.contact, tags, dateUpdated: nowIso() };
     store.replaceContact(contact);
     webhooks.emit('ContactTagUpdate', contact.locationId, webhookContact(contact));
@@ -490,7 +553,10 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
       .string()
       .min(1, 'should not be empty')
       .refine((v) => /^\d+$/.test(v), 'must be a number conforming to the specified constraints');
-    const q = parse(z.object({ startDate: epoch, endDate: epoch, timezone: z.string().optional(), userId: z.string().optional() }), req.query);
+    const q = parse(
+      z.object({ startDate: epoch, endDate: epoch, timezone: z.string().optional(), userId: z.string().optional() }),
+      req.query,
+    );
     const store = deps.store();
     const cal = store.calendars.get(calendarId);
     if (!cal) return fail(400, 'Calendar not found');
@@ -504,7 +570,9 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     } catch {
       fail(422, [`timezone ${outTz} is not a valid IANA time zone`]);
     }
-    const booked = [...store.appointments.values()].filter((a) => a.calendarId === calendarId && a.appointmentStatus !== 'cancelled');
+    const booked = [...store.appointments.values()].filter(
+      (a) => a.calendarId === calendarId && a.appointmentStatus !== 'cancelled',
+    );
     const out: Record<string, { slots: string[] } | string> = {};
     const now = Date.now();
     for (const slot of calendarSlots(cal, startMs, endMs)) {
@@ -574,12 +642,22 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     if (!appt) return fail(400, 'Appointment not found');
     const cal = store.calendars.get(appt.calendarId)!;
     const startMs = body.startTime ? Date.parse(body.startTime) : appt.startMs;
-    const endMs = body.endTime ? Date.parse(body.endTime) : body.startTime ? startMs + (appt.endMs - appt.startMs) : appt.endMs;
+    const endMs = body.endTime
+      ? Date.parse(body.endTime)
+      : body.startTime
+        ? startMs + (appt.endMs - appt.startMs)
+        : appt.endMs;
     if (body.startTime && !body.ignoreFreeSlotValidation) {
       const taken = [...store.appointments.values()].some(
-        (a) => a.id !== appt.id && a.calendarId === cal.id && a.appointmentStatus !== 'cancelled' && a.startMs < endMs && a.endMs > startMs,
+        (a) =>
+          a.id !== appt.id &&
+          a.calendarId === cal.id &&
+          a.appointmentStatus !== 'cancelled' &&
+          a.startMs < endMs &&
+          a.endMs > startMs,
       );
-      if (taken || !calendarSlots(cal, startMs, startMs).includes(startMs)) fail(400, 'The slot you have selected is no longer available.');
+      if (taken || !calendarSlots(cal, startMs, startMs).includes(startMs))
+        fail(400, 'The slot you have selected is no longer available.');
     }
     Object.assign(appt, {
       startMs,
@@ -607,13 +685,24 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
 
   app.get('/calendars/events', async (req) => {
     const q = parse(
-      z.object({ locationId: z.string().min(1, 'should not be empty'), calendarId: z.string().optional(), startTime: z.string().optional(), endTime: z.string().optional() }),
+      z.object({
+        locationId: z.string().min(1, 'should not be empty'),
+        calendarId: z.string().optional(),
+        startTime: z.string().optional(),
+        endTime: z.string().optional(),
+      }),
       req.query,
     );
     const from = q.startTime ? Number(q.startTime) : -Infinity;
     const to = q.endTime ? Number(q.endTime) : Infinity;
     const events = [...deps.store().appointments.values()]
-      .filter((a) => a.locationId === q.locationId && (!q.calendarId || a.calendarId === q.calendarId) && a.startMs >= from && a.startMs <= to)
+      .filter(
+        (a) =>
+          a.locationId === q.locationId &&
+          (!q.calendarId || a.calendarId === q.calendarId) &&
+          a.startMs >= from &&
+          a.startMs <= to,
+      )
       .sort((a, b) => a.startMs - b.startMs)
       .map(appointmentOut);
     return { events, traceId: traceId() };
@@ -625,7 +714,8 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     const body = parse(MessageBody, req.body);
     const store = deps.store();
     const contact = requireContact(store, body.contactId).contact;
-    if ((body.type === 'SMS' || body.type === 'WhatsApp') && !contact.phone && !body.toNumber) fail(400, 'Contact does not have a phone number.');
+    if ((body.type === 'SMS' || body.type === 'WhatsApp') && !contact.phone && !body.toNumber)
+      fail(400, 'Contact does not have a phone number.');
     if (body.type === 'Email' && !contact.email && !body.emailTo) fail(400, 'Contact does not have an email address.');
     if (body.type === 'Email' && !body.html && !body.message) fail(422, ['html or message should not be empty']);
     if (body.type !== 'Email' && !body.message && !body.attachments?.length) fail(422, ['message should not be empty']);
@@ -657,7 +747,14 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
   });
 
   app.get('/conversations/search', async (req) => {
-    const q = parse(z.object({ locationId: z.string().min(1, 'should not be empty'), contactId: z.string().optional(), limit: z.coerce.number().int().min(1).max(100).default(20) }), req.query);
+    const q = parse(
+      z.object({
+        locationId: z.string().min(1, 'should not be empty'),
+        contactId: z.string().optional(),
+        limit: z.coerce.number().int().min(1).max(100).default(20),
+      }),
+      req.query,
+    );
     const conversations = [...deps.store().conversations.values()]
       .filter((c) => c.locationId === q.locationId && (!q.contactId || c.contactId === q.contactId))
       .sort((a, b) => (a.dateUpdated < b.dateUpdated ? 1 : -1));
@@ -678,7 +775,10 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     const q = parse(z.object({ locationId: z.string().min(1, 'should not be empty') }), req.query);
     const store = deps.store();
     store.ensurePipeline(q.locationId);
-    return { pipelines: [...store.pipelines.values()].filter((p) => p.locationId === q.locationId), traceId: traceId() };
+    return {
+      pipelines: [...store.pipelines.values()].filter((p) => p.locationId === q.locationId),
+      traceId: traceId(),
+    };
   });
 
   app.get('/opportunities/search', async (req) => {
@@ -803,7 +903,18 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
 }
 
 /** Slot start instants (epoch ms) of `cal` whose start lies in [fromMs, toMs]. */
-export function calendarSlots(cal: { timezone: string; openDays: number[]; openHour: number; closeHour: number; slotDurationMinutes: number; slotIntervalMinutes: number }, fromMs: number, toMs: number): number[] {
+export function calendarSlots(
+  cal: {
+    timezone: string;
+    openDays: number[];
+    openHour: number;
+    closeHour: number;
+    slotDurationMinutes: number;
+    slotIntervalMinutes: number;
+  },
+  fromMs: number,
+  toMs: number,
+): number[] {
   const out: number[] = [];
   const first = wallClock(cal.timezone, fromMs);
   const last = wallClock(cal.timezone, toMs);
@@ -813,7 +924,14 @@ export function calendarSlots(cal: { timezone: string; openDays: number[]; openH
     const isoWeekday = ((d.getUTCDay() + 6) % 7) + 1;
     if (!cal.openDays.includes(isoWeekday)) continue;
     for (let m = cal.openHour * 60; m + cal.slotDurationMinutes <= cal.closeHour * 60; m += cal.slotIntervalMinutes) {
-      const at = zonedToUtc(cal.timezone, d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), Math.floor(m / 60), m % 60);
+      const at = zonedToUtc(
+        cal.timezone,
+        d.getUTCFullYear(),
+        d.getUTCMonth() + 1,
+        d.getUTCDate(),
+        Math.floor(m / 60),
+        m % 60,
+      );
       if (at >= fromMs && at <= toMs) out.push(at);
     }
   }

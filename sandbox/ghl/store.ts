@@ -124,7 +124,15 @@ export class GhlStore {
   conversationFor(locationId: string, contactId: string, now: string): Conversation {
     const existing = this.conversationByContact.get(contactId);
     if (existing) return this.conversations.get(existing)!;
-    const conv: Conversation = { id: this.ids.ghl(), locationId, contactId, lastMessageBody: null, lastMessageType: null, dateAdded: now, dateUpdated: now };
+    const conv: Conversation = {
+      id: this.ids.ghl(),
+      locationId,
+      contactId,
+      lastMessageBody: null,
+      lastMessageType: null,
+      dateAdded: now,
+      dateUpdated: now,
+    };
     this.conversations.set(conv.id, conv);
     this.conversationByContact.set(contactId, conv.id);
     return conv;
@@ -148,7 +156,11 @@ export class GhlStore {
       ...fields,
     };
     this.messages.push(message);
-    Object.assign(conversation, { lastMessageBody: message.body ?? message.subject, lastMessageType: message.messageType, dateUpdated: now });
+    Object.assign(conversation, {
+      lastMessageBody: message.body ?? message.subject,
+      lastMessageType: message.messageType,
+      dateUpdated: now,
+    });
     return { message, conversation };
   }
 

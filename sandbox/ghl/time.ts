@@ -18,7 +18,10 @@ function formatter(tz: string): Intl.DateTimeFormat {
 
 /** Minutes east of UTC for `tz` at instant `ms` (e.g. -240 for New York in summer). */
 export function offsetMinutes(tz: string, ms: number): number {
-  const name = formatter(tz).formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
+  const name =
+    formatter(tz)
+      .formatToParts(ms)
+      .find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
   const m = /GMT([+-])(\d{2}):?(\d{2})?/.exec(name);
   if (!m) return 0;
   const minutes = Number(m[2]) * 60 + Number(m[3] ?? 0);

@@ -110,7 +110,15 @@ export class GhlWebhooks {
       if (sub.events && !sub.events.includes(type)) continue;
       // The event type wins over a record's own `type` field (contacts have one).
       const payload = { ...data, type, locationId, webhookId: this.ids().uuid(), timestamp: new Date().toISOString() };
-      const delivery: WebhookDelivery = { webhookId: payload.webhookId, subscriptionId: sub.id, type, url: sub.url, payload, attempts: [], delivered: false };
+      const delivery: WebhookDelivery = {
+        webhookId: payload.webhookId,
+        subscriptionId: sub.id,
+        type,
+        url: sub.url,
+        payload,
+        attempts: [],
+        delivered: false,
+      };
       this.deliveries.push(delivery);
       if (this.deliveries.length > 5000) this.deliveries.shift();
       const p = this.deliver(delivery).finally(() => this.pending.delete(p));

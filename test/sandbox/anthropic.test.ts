@@ -20,7 +20,11 @@ const tools: Anthropic.Tool[] = [
     description: 'Book an appointment for the caller at a given start time',
     input_schema: {
       type: 'object',
-      properties: { startTime: { type: 'string', description: 'ISO start time' }, phone: { type: 'string' }, reason: { type: 'string' } },
+      properties: {
+        startTime: { type: 'string', description: 'ISO start time' },
+        phone: { type: 'string' },
+        reason: { type: 'string' },
+      },
       required: ['startTime', 'phone'],
     },
   },
@@ -33,7 +37,11 @@ const tools: Anthropic.Tool[] = [
 
 describe('Anthropic Messages through the official SDK', () => {
   it('answers a plain message, labelled as the sandbox, with usage', async () => {
-    const msg = await client.messages.create({ model: 'claude-sonnet-5-5', max_tokens: 200, messages: [{ role: 'user', content: 'What are your opening hours?' }] });
+    const msg = await client.messages.create({
+      model: 'claude-sonnet-5-5',
+      max_tokens: 200,
+      messages: [{ role: 'user', content: 'What are your opening hours?' }],
+    });
     expect(msg.type).toBe('message');
     expect(msg.model).toBe('sandbox-claude-sonnet-5-5');
     expect(msg.stop_reason).toBe('end_turn');
@@ -63,7 +71,11 @@ describe('Anthropic Messages through the official SDK', () => {
   });
 
   it('streams text with SSE events', async () => {
-    const stream = client.messages.stream({ model: 'claude-sonnet-5-5', max_tokens: 200, messages: [{ role: 'user', content: 'Tell me about your services, please.' }] });
+    const stream = client.messages.stream({
+      model: 'claude-sonnet-5-5',
+      max_tokens: 200,
+      messages: [{ role: 'user', content: 'Tell me about your services, please.' }],
+    });
     const deltas: string[] = [];
     stream.on('text', (t) => deltas.push(t));
     const final = await stream.finalMessage();
@@ -75,7 +87,12 @@ describe('Anthropic Messages through the official SDK', () => {
   });
 
   it('calls the declared tool that matches the request, then answers from the tool result (plain and streamed)', async () => {
-    const messages: Anthropic.MessageParam[] = [{ role: 'user', content: 'Please book an appointment for 2026-12-01T15:00:00-05:00, my phone is (415) 555-0100.' }];
+    const messages: Anthropic.MessageParam[] = [
+      {
+        role: 'user',
+        content: 'Please book an appointment for 2026-12-01T15:00:00-05:00, my phone is (415) 555-0100.',
+      },
+    ];
     const first = await client.messages.create({ model: 'claude-sonnet-5-5', max_tokens: 300, tools, messages });
     expect(first.stop_reason).toBe('tool_use');
     const use = first.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use')!;
@@ -83,13 +100,21 @@ describe('Anthropic Messages through the official SDK', () => {
     expect(use.input).toMatchObject({ startTime: '2026-12-01T15:00:00-05:00', phone: '+14155550100' });
 
     messages.push({ role: 'assistant', content: first.content });
-    messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'Booked for Tuesday 3 PM, confirmation B-42' }] });
+    messages.push({
+      role: 'user',
+      content: [{ type: 'tool_result', tool_use_id: use.id, content: 'Booked for Tuesday 3 PM, confirmation B-42' }],
+    });
     const second = await client.messages.create({ model: 'claude-sonnet-5-5', max_tokens: 300, tools, messages });
     expect(second.stop_reason).toBe('end_turn');
     expect((second.content[0] as Anthropic.TextBlock).text).toContain('B-42');
 
     const streamed = await client.messages
-      .stream({ model: 'claude-sonnet-5-5', max_tokens: 300, tools, messages: [{ role: 'user', content: 'What is the status of order 1234?' }] })
+      .stream({
+        model: 'claude-sonnet-5-5',
+        max_tokens: 300,
+        tools,
+        messages: [{ role: 'user', content: 'What is the status of order 1234?' }],
+      })
       .finalMessage();
     const streamedUse = streamed.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use')!;
     expect(streamed.stop_reason).toBe('tool_use');
@@ -104,12 +129,21 @@ describe('Anthropic Messages through the official SDK', () => {
     });
     expect(forced.content.some((b) => b.type === 'tool_use' && b.name === 'lookup_order')).toBe(true);
 
-    const none = await client.messages.create({ model: 'claude-sonnet-5-5', max_tokens: 300, tools, messages: [{ role: 'user', content: 'Good morning!' }] });
+    const none = await client.messages.create({
+      model: 'claude-sonnet-5-5',
+      max_tokens: 300,
+      tools,
+      messages: [{ role: 'user', content: 'Good morning!' }],
+    });
     expect(none.stop_reason).toBe('end_turn');
   });
 
   it('honours max_tokens', async () => {
-    const msg = await client.messages.create({ model: 'x', max_tokens: 3, messages: [{ role: 'user', content: 'Write me a long story about a dental practice in Denver.' }] });
+    const msg = await client.messages.create({
+      model: 'x',
+      max_tokens: 3,
+      messages: [{ role: 'user', content: 'Write me a long story about a dental practice in Denver.' }],
+    });
     expect(msg.stop_reason).toBe('max_tokens');
     expect(msg.usage.output_tokens).toBeLessThanOrEqual(3);
   });
@@ -121,11 +155,17 @@ describe('Anthropic Messages through the official SDK', () => {
       body: JSON.stringify({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(noKey.status).toBe(401);
-    expect(await json(noKey)).toEqual({ type: 'error', error: { type: 'authentication_error', message: 'x-api-key header is required' } });
+    expect(await json(noKey)).toEqual({
+      type: 'error',
+      error: { type: 'authentication_error', message: 'x-api-key header is required' },
+    });
 
     const err = await client.messages.create({ model: 'm', max_tokens: 10, messages: [] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.BadRequestError);
-    expect((err as InstanceType<typeof Anthropic.BadRequestError>).error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect((err as InstanceType<typeof Anthropic.BadRequestError>).error).toMatchObject({
+      type: 'error',
+      error: { type: 'invalid_request_error' },
+    });
 
     const missing = await fetch(`${sb.url}/anthropic/v1/messages`, {
       method: 'POST',
@@ -133,10 +173,16 @@ describe('Anthropic Messages through the official SDK', () => {
       body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(missing.status).toBe(400);
-    expect(await json(missing)).toMatchObject({ error: { type: 'invalid_request_error', message: 'max_tokens: Field required' } });
+    expect(await json(missing)).toMatchObject({
+      error: { type: 'invalid_request_error', message: 'max_tokens: Field required' },
+    });
 
     const orphan = await client.messages
-      .create({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_x', content: 'r' }] }] })
+      .create({
+        model: 'm',
+        max_tokens: 10,
+        messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_x', content: 'r' }] }],
+      })
       .catch((e: unknown) => e);
     expect(orphan).toBeInstanceOf(Anthropic.BadRequestError);
 
@@ -155,7 +201,9 @@ describe('Anthropic Messages through the official SDK', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ provider: 'anthropic', route: 'POST /v1/messages', status: 529, count: 1 }),
     });
-    const err = await client.messages.create({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    const err = await client.messages
+      .create({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect((err as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
   });

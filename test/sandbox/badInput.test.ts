@@ -90,12 +90,15 @@ describe('bad input never crashes the sandbox', () => {
         if (body !== undefined) headers['content-type'] = 'application/json';
         const res = await fetch(`${sb.url}${path}`, { method, headers, body });
         const text = await res.text();
-        if (res.status >= 500 || (res.status < 400 && !path.startsWith('/__sandbox') && body !== '{}' && body !== undefined)) {
+        if (
+          res.status >= 500 ||
+          (res.status < 400 && !path.startsWith('/__sandbox') && body !== '{}' && body !== undefined)
+        ) {
           failures.push(`${method} ${path} ${body ?? '(none)'} → ${res.status} ${text.slice(0, 120)}`);
         }
       }
     }
-    if (process.env.SHOW_ACCEPTED) console.log(failures.join("\n"));
+    if (process.env.SHOW_ACCEPTED) console.log(failures.join('\n'));
     expect(failures.filter((f) => / → 5\d\d /.test(f))).toEqual([]);
     expect((await fetch(`${sb.url}/__sandbox/health`)).status).toBe(200);
   });

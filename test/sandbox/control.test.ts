@@ -16,18 +16,20 @@ const ghlHeaders = { authorization: 'Bearer t', version: '2021-07-28', 'content-
 describe('sandbox control API', () => {
   it('describes itself at /__sandbox', async () => {
     const index = await (await fetch(`${sb.url}/__sandbox`)).json();
-    expect(index).toMatchObject({ providers: { ghl: `${sb.url}/ghl`, anthropic: `${sb.url}/anthropic` }, demoIds: { ghlLocationId: 'loc_demo', vapiAssistantId: 'asst_demo' } });
+    expect(index).toMatchObject({
+      providers: { ghl: `${sb.url}/ghl`, anthropic: `${sb.url}/anthropic` },
+      demoIds: { ghlLocationId: 'loc_demo', vapiAssistantId: 'asst_demo' },
+    });
   });
 
   it('logs every request with status and timing, and pages with since', async () => {
     const before = await control<{ lastSeq: number | null }>(sb, 'GET', '/requests?provider=ghl');
     await fetch(`${sb.url}/ghl/contacts/ct_demo`, { headers: ghlHeaders });
     await fetch(`${sb.url}/ghl/contacts/missing`, { headers: ghlHeaders });
-    const log = await control<{ requests: { provider: string; status: number; ms: number; route: string; method: string }[]; lastSeq: number }>(
-      sb,
-      'GET',
-      `/requests?provider=ghl&since=${before.lastSeq ?? 0}`,
-    );
+    const log = await control<{
+      requests: { provider: string; status: number; ms: number; route: string; method: string }[];
+      lastSeq: number;
+    }>(sb, 'GET', `/requests?provider=ghl&since=${before.lastSeq ?? 0}`);
     expect(log.requests.map((r) => [r.method, r.route, r.status])).toEqual([
       ['GET', '/contacts/:contactId', 200],
       ['GET', '/contacts/:contactId', 400],
@@ -53,9 +55,17 @@ describe('sandbox control API', () => {
   });
 
   it('validates faults and answers unknown paths in each provider’s error shape', async () => {
-    const bad = await fetch(`${sb.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ provider: 'nope' }) });
+    const bad = await fetch(`${sb.url}/__sandbox/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'nope' }),
+    });
     expect(bad.status).toBe(400);
-    const probe = await fetch(`${sb.url}/__sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ provider: 'vapi', route: 'GET /call', status: 503, probability: 0 }) });
+    const probe = await fetch(`${sb.url}/__sandbox/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'vapi', route: 'GET /call', status: 503, probability: 0 }),
+    });
     expect(probe.status).toBe(201);
     expect((await fetch(`${sb.url}/vapi/call`, { headers: { authorization: 'Bearer k' } })).status).toBe(200);
     await control(sb, 'DELETE', '/faults');

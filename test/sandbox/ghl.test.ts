@@ -9,13 +9,22 @@ const retries: { status: number | undefined; delayMs: number }[] = [];
 
 beforeAll(async () => {
   sb = await startTestSandbox();
-  ghl = new GhlClient({ baseUrl: `${sb.url}/ghl`, token: 'pit-sandbox', maxRetryDelayMs: 50, onRetry: (r) => retries.push(r) });
+  ghl = new GhlClient({
+    baseUrl: `${sb.url}/ghl`,
+    token: 'pit-sandbox',
+    maxRetryDelayMs: 50,
+    onRetry: (r) => retries.push(r),
+  });
 });
 afterAll(async () => {
   await sb.close();
 });
 
-const headers = (version = '2021-07-28') => ({ authorization: 'Bearer pit-sandbox', version, 'content-type': 'application/json' });
+const headers = (version = '2021-07-28') => ({
+  authorization: 'Bearer pit-sandbox',
+  version,
+  'content-type': 'application/json',
+});
 
 /** A future Tuesday (calendars are open Mon–Fri 9–17 New York time). */
 function nextTuesday(): Date {
@@ -27,9 +36,20 @@ function nextTuesday(): Date {
 
 describe('GoHighLevel contacts through our client', () => {
   it('upserts, finds duplicates, gets, updates and deletes a contact', async () => {
-    const created = await ghl.upsertContact('loc_demo', { firstName: 'Ada', lastName: 'Lovelace', email: 'Ada@Example.com', phone: '(415) 555-0199', tags: ['vip'] });
+    const created = await ghl.upsertContact('loc_demo', {
+      firstName: 'Ada',
+      lastName: 'Lovelace',
+      email: 'Ada@Example.com',
+      phone: '(415) 555-0199',
+      tags: ['vip'],
+    });
     expect(created.new).toBe(true);
-    expect(created.contact).toMatchObject({ email: 'ada@example.com', phone: '+14155550199', tags: ['vip'], locationId: 'loc_demo' });
+    expect(created.contact).toMatchObject({
+      email: 'ada@example.com',
+      phone: '+14155550199',
+      tags: ['vip'],
+      locationId: 'loc_demo',
+    });
 
     const again = await ghl.upsertContact('loc_demo', { phone: '+14155550199', tags: ['customer'] });
     expect(again.new).toBe(false);
@@ -49,15 +69,31 @@ describe('GoHighLevel contacts through our client', () => {
   });
 
   it('rejects PUT with locationId, missing pageLimit, missing token and missing Version', async () => {
-    const put = await fetch(`${sb.url}/ghl/contacts/ct_demo`, { method: 'PUT', headers: headers(), body: JSON.stringify({ locationId: 'loc_demo', firstName: 'X' }) });
+    const put = await fetch(`${sb.url}/ghl/contacts/ct_demo`, {
+      method: 'PUT',
+      headers: headers(),
+      body: JSON.stringify({ locationId: 'loc_demo', firstName: 'X' }),
+    });
     expect(put.status).toBe(422);
-    expect(await json(put)).toEqual({ statusCode: 422, message: ['property locationId should not exist'], error: 'Unprocessable Entity' });
+    expect(await json(put)).toEqual({
+      statusCode: 422,
+      message: ['property locationId should not exist'],
+      error: 'Unprocessable Entity',
+    });
 
-    const search = await fetch(`${sb.url}/ghl/contacts/search`, { method: 'POST', headers: headers(), body: JSON.stringify({ locationId: 'loc_demo' }) });
+    const search = await fetch(`${sb.url}/ghl/contacts/search`, {
+      method: 'POST',
+      headers: headers(),
+      body: JSON.stringify({ locationId: 'loc_demo' }),
+    });
     expect(search.status).toBe(422);
     expect((await json<{ message: string[] }>(search)).message).toContain('pageLimit should not be empty');
 
-    const noLoc = await fetch(`${sb.url}/ghl/contacts/search`, { method: 'POST', headers: headers(), body: JSON.stringify({ pageLimit: 10 }) });
+    const noLoc = await fetch(`${sb.url}/ghl/contacts/search`, {
+      method: 'POST',
+      headers: headers(),
+      body: JSON.stringify({ pageLimit: 10 }),
+    });
     expect(noLoc.status).toBe(422);
 
     const noAuth = await fetch(`${sb.url}/ghl/contacts/ct_demo`, { headers: { version: '2021-07-28' } });
@@ -67,14 +103,22 @@ describe('GoHighLevel contacts through our client', () => {
     const noVersion = await fetch(`${sb.url}/ghl/contacts/ct_demo`, { headers: { authorization: 'Bearer x' } });
     expect(noVersion.status).toBe(400);
 
-    const badJson = await fetch(`${sb.url}/ghl/contacts/search`, { method: 'POST', headers: headers(), body: '{"locationId":' });
+    const badJson = await fetch(`${sb.url}/ghl/contacts/search`, {
+      method: 'POST',
+      headers: headers(),
+      body: '{"locationId":',
+    });
     expect(badJson.status).toBe(400);
     expect(await json(badJson)).toMatchObject({ statusCode: 400 });
 
     const badFilter = await fetch(`${sb.url}/ghl/contacts/search`, {
       method: 'POST',
       headers: headers(),
-      body: JSON.stringify({ locationId: 'loc_demo', pageLimit: 5, filters: [{ field: 'nope', operator: 'eq', value: 1 }] }),
+      body: JSON.stringify({
+        locationId: 'loc_demo',
+        pageLimit: 5,
+        filters: [{ field: 'nope', operator: 'eq', value: 1 }],
+      }),
     });
     expect(badFilter.status).toBe(422);
     // The sandbox is still fine.
@@ -84,7 +128,11 @@ describe('GoHighLevel contacts through our client', () => {
   it('adds notes, tasks and tags', async () => {
     const note = await ghl.addNote('ct_demo', { body: 'Called about teeth whitening.' });
     expect(note).toMatchObject({ body: 'Called about teeth whitening.', contactId: 'ct_demo' });
-    const task = await ghl.createTask('ct_demo', { title: 'Call back', dueDate: new Date(Date.now() + 86_400_000).toISOString(), completed: false });
+    const task = await ghl.createTask('ct_demo', {
+      title: 'Call back',
+      dueDate: new Date(Date.now() + 86_400_000).toISOString(),
+      completed: false,
+    });
     expect(task).toMatchObject({ title: 'Call back', completed: false });
     expect(await ghl.addTags('ct_demo', ['Hot'])).toEqual(expect.arrayContaining(['demo', 'hot']));
     expect(await ghl.removeTags('ct_demo', ['hot'])).not.toContain('hot');
@@ -95,14 +143,23 @@ describe('GoHighLevel contacts through our client', () => {
 
 describe('GoHighLevel search', () => {
   it('seeds 10,000 contacts and pages through them with searchAfter, filters and sort', async () => {
-    const seeded = await control<{ created: number; total: number }>(sb, 'POST', '/ghl/seed', { locationId: 'loc_search', contacts: 10_000, seed: 3 });
+    const seeded = await control<{ created: number; total: number }>(sb, 'POST', '/ghl/seed', {
+      locationId: 'loc_search',
+      contacts: 10_000,
+      seed: 3,
+    });
     expect(seeded).toMatchObject({ created: 10_000, total: 10_000 });
 
     const seen = new Set<string>();
     let searchAfter: (string | number | null)[] | undefined;
     let last = Infinity;
     for (;;) {
-      const page = await ghl.searchContacts({ locationId: 'loc_search', pageLimit: 500, searchAfter, sort: [{ field: 'dateAdded', direction: 'desc' }] });
+      const page = await ghl.searchContacts({
+        locationId: 'loc_search',
+        pageLimit: 500,
+        searchAfter,
+        sort: [{ field: 'dateAdded', direction: 'desc' }],
+      });
       expect(page.total).toBe(10_000);
       for (const c of page.contacts) {
         seen.add(c.id);
@@ -115,7 +172,11 @@ describe('GoHighLevel search', () => {
     }
     expect(seen.size).toBe(10_000);
 
-    const vip = await ghl.searchContacts({ locationId: 'loc_search', pageLimit: 100, filters: [{ field: 'tags', operator: 'eq', value: 'vip' }] });
+    const vip = await ghl.searchContacts({
+      locationId: 'loc_search',
+      pageLimit: 100,
+      filters: [{ field: 'tags', operator: 'eq', value: 'vip' }],
+    });
     expect(vip.total).toBeGreaterThan(0);
     expect(vip.total).toBeLessThan(10_000);
     expect(vip.contacts.every((c) => c.tags.includes('vip'))).toBe(true);
@@ -126,7 +187,13 @@ describe('GoHighLevel search', () => {
       pageLimit: 50,
       filters: [
         { field: 'dateUpdated', operator: 'range', value: { gte: since } },
-        { group: 'OR', filters: [{ field: 'tags', operator: 'eq', value: 'hot' }, { field: 'source', operator: 'eq', value: 'referral' }] },
+        {
+          group: 'OR',
+          filters: [
+            { field: 'tags', operator: 'eq', value: 'hot' },
+            { field: 'source', operator: 'eq', value: 'referral' },
+          ],
+        },
       ],
       sort: [{ field: 'dateUpdated', direction: 'asc' }],
     });
@@ -136,7 +203,11 @@ describe('GoHighLevel search', () => {
       expect(c.tags.includes('hot') || c.source === 'referral').toBe(true);
     }
 
-    const deep = await fetch(`${sb.url}/ghl/contacts/search`, { method: 'POST', headers: headers(), body: JSON.stringify({ locationId: 'loc_search', pageLimit: 500, page: 21 }) });
+    const deep = await fetch(`${sb.url}/ghl/contacts/search`, {
+      method: 'POST',
+      headers: headers(),
+      body: JSON.stringify({ locationId: 'loc_search', pageLimit: 500, page: 21 }),
+    });
     expect(deep.status).toBe(422);
     const page20 = await ghl.searchContacts({ locationId: 'loc_search', pageLimit: 500, page: 20 });
     expect(page20.contacts).toHaveLength(500);
@@ -149,7 +220,12 @@ describe('GoHighLevel search', () => {
     await control(sb, 'POST', '/ghl/config', { searchLagMs: 400 });
     try {
       const { contact } = await ghl.upsertContact('loc_demo', { email: 'lagging@example.com', tags: ['lagtest'] });
-      const byTag = () => ghl.searchContacts({ locationId: 'loc_demo', pageLimit: 10, filters: [{ field: 'tags', operator: 'eq', value: 'lagtest' }] });
+      const byTag = () =>
+        ghl.searchContacts({
+          locationId: 'loc_demo',
+          pageLimit: 10,
+          filters: [{ field: 'tags', operator: 'eq', value: 'lagtest' }],
+        });
       expect((await byTag()).total).toBe(0);
       expect((await ghl.getContact(contact.id))?.tags).toEqual(['lagtest']); // reads by id are current
       await new Promise((resolve) => setTimeout(resolve, 450));
@@ -161,16 +237,28 @@ describe('GoHighLevel search', () => {
     } finally {
       await control(sb, 'POST', '/ghl/config', { searchLagMs: 0 });
     }
-    const after = await ghl.searchContacts({ locationId: 'loc_demo', pageLimit: 10, filters: [{ field: 'tags', operator: 'eq', value: 'lagtest' }] });
+    const after = await ghl.searchContacts({
+      locationId: 'loc_demo',
+      pageLimit: 10,
+      filters: [{ field: 'tags', operator: 'eq', value: 'lagtest' }],
+    });
     expect(after.total).toBe(0);
   });
 
   it('is deterministic for a seed', async () => {
-    const a = await control<{ contacts: { id: string; email: string }[] }>(sb, 'GET', '/ghl/contacts?locationId=loc_search&limit=3');
+    const a = await control<{ contacts: { id: string; email: string }[] }>(
+      sb,
+      'GET',
+      '/ghl/contacts?locationId=loc_search&limit=3',
+    );
     const other = await startTestSandbox();
     try {
       await control(other, 'POST', '/ghl/seed', { locationId: 'loc_search', contacts: 10_000, seed: 3 });
-      const b = await control<{ contacts: { id: string; email: string }[] }>(other, 'GET', '/ghl/contacts?locationId=loc_search&limit=3');
+      const b = await control<{ contacts: { id: string; email: string }[] }>(
+        other,
+        'GET',
+        '/ghl/contacts?locationId=loc_search&limit=3',
+      );
       expect(b.contacts).toEqual(a.contacts);
     } finally {
       await other.close();
@@ -181,27 +269,48 @@ describe('GoHighLevel search', () => {
 describe('GoHighLevel calendars, messages, opportunities', () => {
   it('lists free slots keyed by date and refuses a taken slot', async () => {
     const day = nextTuesday();
-    const slots = await ghl.getFreeSlots({ calendarId: 'cal_demo', startDate: day, endDate: day.getTime() + 86_400_000 - 1 });
+    const slots = await ghl.getFreeSlots({
+      calendarId: 'cal_demo',
+      startDate: day,
+      endDate: day.getTime() + 86_400_000 - 1,
+    });
     const dates = Object.keys(slots);
     expect(dates.length).toBeGreaterThan(0);
     const first = slots[dates[0]!]![0]!;
     expect(first).toMatch(/^\d{4}-\d{2}-\d{2}T09:00:00-0[45]:00$/);
 
-    const appt = await ghl.bookAppointment({ calendarId: 'cal_demo', locationId: 'loc_demo', contactId: 'ct_demo', startTime: first });
+    const appt = await ghl.bookAppointment({
+      calendarId: 'cal_demo',
+      locationId: 'loc_demo',
+      contactId: 'ct_demo',
+      startTime: first,
+    });
     expect(appt).toMatchObject({ calendarId: 'cal_demo', contactId: 'ct_demo', appointmentStatus: 'confirmed' });
     expect(Date.parse(appt.startTime)).toBe(Date.parse(first));
 
-    const err = await ghl.bookAppointment({ calendarId: 'cal_demo', locationId: 'loc_demo', contactId: 'ct_demo', startTime: first }).catch((e: unknown) => e);
+    const err = await ghl
+      .bookAppointment({ calendarId: 'cal_demo', locationId: 'loc_demo', contactId: 'ct_demo', startTime: first })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GhlApiError);
     expect((err as GhlApiError).status).toBe(400);
     expect((err as GhlApiError).isSlotTaken).toBe(true);
 
-    const after = await ghl.getFreeSlots({ calendarId: 'cal_demo', startDate: day, endDate: day.getTime() + 86_400_000 - 1 });
+    const after = await ghl.getFreeSlots({
+      calendarId: 'cal_demo',
+      startDate: day,
+      endDate: day.getTime() + 86_400_000 - 1,
+    });
     expect(after[dates[0]!]).not.toContain(first);
 
-    const tooLong = await fetch(`${sb.url}/ghl/calendars/cal_demo/free-slots?startDate=${day.getTime()}&endDate=${day.getTime() + 40 * 86_400_000}`, { headers: headers('2021-04-15') });
+    const tooLong = await fetch(
+      `${sb.url}/ghl/calendars/cal_demo/free-slots?startDate=${day.getTime()}&endDate=${day.getTime() + 40 * 86_400_000}`,
+      { headers: headers('2021-04-15') },
+    );
     expect(tooLong.status).toBe(422);
-    const wrongVersion = await fetch(`${sb.url}/ghl/calendars/cal_demo/free-slots?startDate=${day.getTime()}&endDate=${day.getTime() + 86_400_000}`, { headers: headers('2021-07-28') });
+    const wrongVersion = await fetch(
+      `${sb.url}/ghl/calendars/cal_demo/free-slots?startDate=${day.getTime()}&endDate=${day.getTime() + 86_400_000}`,
+      { headers: headers('2021-07-28') },
+    );
     expect(wrongVersion.status).toBe(400);
   });
 
@@ -219,12 +328,23 @@ describe('GoHighLevel calendars, messages, opportunities', () => {
     const [pipeline] = await ghl.listPipelines('loc_demo');
     expect(pipeline).toMatchObject({ id: 'pipe_demo' });
     for (let i = 0; i < 5; i++) {
-      await ghl.createOpportunity({ pipelineId: 'pipe_demo', locationId: 'loc_demo', name: `Deal ${i}`, status: 'open', contactId: 'ct_demo' });
+      await ghl.createOpportunity({
+        pipelineId: 'pipe_demo',
+        locationId: 'loc_demo',
+        name: `Deal ${i}`,
+        status: 'open',
+        contactId: 'ct_demo',
+      });
     }
     const first = await ghl.searchOpportunities({ locationId: 'loc_demo', limit: 3 });
     expect(first.opportunities).toHaveLength(3);
     expect(first.meta.total).toBe(5);
-    const second = await ghl.searchOpportunities({ locationId: 'loc_demo', limit: 3, startAfter: first.meta.startAfter!, startAfterId: first.meta.startAfterId! });
+    const second = await ghl.searchOpportunities({
+      locationId: 'loc_demo',
+      limit: 3,
+      startAfter: first.meta.startAfter!,
+      startAfterId: first.meta.startAfterId!,
+    });
     expect(second.opportunities).toHaveLength(2);
     const ids = new Set([...first.opportunities, ...second.opportunities].map((o) => o.id));
     expect(ids.size).toBe(5);
@@ -238,7 +358,9 @@ describe('GoHighLevel rate limiting and faults', () => {
     await control(sb, 'POST', '/ghl/seed', { locationId: 'loc_rl', contacts: 1, seed: 1 });
     const results = await Promise.all(
       Array.from({ length: 150 }, () =>
-        fetch(`${sb.url}/ghl/contacts/search/duplicate?locationId=loc_rl&email=x@example.com`, { headers: headers() }).then(async (r) => {
+        fetch(`${sb.url}/ghl/contacts/search/duplicate?locationId=loc_rl&email=x@example.com`, {
+          headers: headers(),
+        }).then(async (r) => {
           await r.arrayBuffer();
           return r;
         }),
@@ -261,7 +383,9 @@ describe('GoHighLevel rate limiting and faults', () => {
     const remaining = ok.map((r) => Number(r.headers.get('x-ratelimit-remaining'))).sort((a, b) => a - b);
     expect(remaining).toEqual(Array.from({ length: 100 }, (_, i) => i));
     // Another location has its own quota.
-    const other = await fetch(`${sb.url}/ghl/contacts/search/duplicate?locationId=loc_other&email=x@example.com`, { headers: headers() });
+    const other = await fetch(`${sb.url}/ghl/contacts/search/duplicate?locationId=loc_other&email=x@example.com`, {
+      headers: headers(),
+    });
     expect(other.status).toBe(200);
   });
 
@@ -273,11 +397,20 @@ describe('GoHighLevel rate limiting and faults', () => {
     expect((await ghl.getContact('ct_demo'))?.id).toBe('ct_demo');
     expect(retries.map((r) => r.status)).toEqual([429, 503, 503]);
 
-    await control(sb, 'POST', '/faults', { provider: 'ghl', route: 'POST /contacts/:contactId/notes', status: 503, count: 1 });
+    await control(sb, 'POST', '/faults', {
+      provider: 'ghl',
+      route: 'POST /contacts/:contactId/notes',
+      status: 503,
+      count: 1,
+    });
     const err = await ghl.addNote('ct_demo', { body: 'x' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 503, retryable: true });
 
-    const log = await control<{ requests: { status: number; fault?: string; route: string }[] }>(sb, 'GET', '/requests?provider=ghl&limit=20000');
+    const log = await control<{ requests: { status: number; fault?: string; route: string }[] }>(
+      sb,
+      'GET',
+      '/requests?provider=ghl&limit=20000',
+    );
     expect(log.requests.filter((r) => r.fault).map((r) => r.status)).toEqual([429, 503, 503, 503]);
   });
 
@@ -287,12 +420,21 @@ describe('GoHighLevel rate limiting and faults', () => {
     expect((await ghl.getContact('ct_demo'))?.id).toBe('ct_demo');
     expect(retries).toHaveLength(1);
     expect(retries[0]!.status).toBeUndefined();
-    const log = await control<{ requests: { status: number; fault?: string }[] }>(sb, 'GET', '/requests?provider=ghl&limit=20000');
+    const log = await control<{ requests: { status: number; fault?: string }[] }>(
+      sb,
+      'GET',
+      '/requests?provider=ghl&limit=20000',
+    );
     expect(log.requests.some((r) => r.fault && r.status === 0)).toBe(true);
   });
 
   it('injects latency', async () => {
-    await control(sb, 'POST', '/faults', { provider: 'ghl', route: '/opportunities/pipelines', latencyMs: 300, count: 1 });
+    await control(sb, 'POST', '/faults', {
+      provider: 'ghl',
+      route: '/opportunities/pipelines',
+      latencyMs: 300,
+      count: 1,
+    });
     const t = performance.now();
     await ghl.listPipelines('loc_demo');
     expect(performance.now() - t).toBeGreaterThanOrEqual(280);

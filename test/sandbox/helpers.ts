@@ -10,7 +10,12 @@ export async function json<T = unknown>(res: Response): Promise<T> {
   return (await res.json()) as T;
 }
 
-export async function control<T = unknown>(sb: RunningSandbox, method: string, path: string, body?: unknown): Promise<T> {
+export async function control<T = unknown>(
+  sb: RunningSandbox,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
   const res = await fetch(`${sb.url}/__sandbox${path}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -29,14 +34,23 @@ export interface Received {
 
 /** A tiny "our server": records every request and answers with the handler's result. */
 export async function startReceiver(
-  handler: (req: Received) => Promise<{ status?: number; body?: unknown; delayMs?: number }> | { status?: number; body?: unknown; delayMs?: number },
+  handler: (
+    req: Received,
+  ) =>
+    | Promise<{ status?: number; body?: unknown; delayMs?: number }>
+    | { status?: number; body?: unknown; delayMs?: number },
 ): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
   const received: Received[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', async () => {
-      const r: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw: Buffer.concat(chunks).toString('utf8') };
+      const r: Received = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        raw: Buffer.concat(chunks).toString('utf8'),
+      };
       received.push(r);
       try {
         const out = await handler(r);

@@ -20,15 +20,32 @@ interface Sim {
   id: string;
   state: string;
   problems: string[];
-  call: { call_status: string; disconnection_reason: string; agent_id: string; retell_llm_dynamic_variables?: Record<string, string>; transcript: string };
+  call: {
+    call_status: string;
+    disconnection_reason: string;
+    agent_id: string;
+    retell_llm_dynamic_variables?: Record<string, string>;
+    transcript: string;
+  };
   deliveries: { type: string; attempt: number; problems: string[]; response?: { status: number } }[];
 }
-const eventOf = (r: Received) => (JSON.parse(r.raw) as { event?: string; name?: string }).event ?? `fn:${(JSON.parse(r.raw) as { name: string }).name}`;
+const eventOf = (r: Received) =>
+  (JSON.parse(r.raw) as { event?: string; name?: string }).event ??
+  `fn:${(JSON.parse(r.raw) as { name: string }).name}`;
 
 describe('Retell REST through the official SDK', () => {
   it('creates, retrieves and lists calls', async () => {
-    const created = await retell.call.createPhoneCall({ from_number: '+15555550124', to_number: '+14155550100', metadata: { leadId: 'L1' } });
-    expect(created).toMatchObject({ call_status: 'registered', agent_id: 'agent_demo', direction: 'outbound', metadata: { leadId: 'L1' } });
+    const created = await retell.call.createPhoneCall({
+      from_number: '+15555550124',
+      to_number: '+14155550100',
+      metadata: { leadId: 'L1' },
+    });
+    expect(created).toMatchObject({
+      call_status: 'registered',
+      agent_id: 'agent_demo',
+      direction: 'outbound',
+      metadata: { leadId: 'L1' },
+    });
     const got = await retell.call.retrieve(created.call_id);
     expect(got.call_id).toBe(created.call_id);
     const ended = await waitFor(async () => {
@@ -39,7 +56,9 @@ describe('Retell REST through the official SDK', () => {
     const list = await retell.call.list({ filter_criteria: { agent: [{ agent_id: 'agent_demo' }] }, limit: 10 });
     expect(list.items.map((c) => c.call_id)).toContain(created.call_id);
 
-    const err = await retell.call.createPhoneCall({ from_number: 'nope', to_number: '+14155550100' }).catch((e: unknown) => e);
+    const err = await retell.call
+      .createPhoneCall({ from_number: 'nope', to_number: '+14155550100' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Retell.BadRequestError);
     const missing = await retell.call.retrieve('call_missing').catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(Retell.NotFoundError);
@@ -60,8 +79,10 @@ describe('Retell call simulator', () => {
   it('plays an inbound call with call_inbound, custom functions and signed events in order', async () => {
     const server = await startReceiver((r) => {
       const payload = JSON.parse(r.raw) as { event?: string; name?: string; args?: Record<string, unknown> };
-      if (payload.event === 'call_inbound') return { body: { call_inbound: { dynamic_variables: { first_name: 'Demo' }, metadata: { tenant: 't1' } } } };
-      if (payload.name === 'check_availability') return { body: { result: `Tuesday ${String(payload.args?.day)} at 3 PM is free` } };
+      if (payload.event === 'call_inbound')
+        return { body: { call_inbound: { dynamic_variables: { first_name: 'Demo' }, metadata: { tenant: 't1' } } } };
+      if (payload.name === 'check_availability')
+        return { body: { result: `Tuesday ${String(payload.args?.day)} at 3 PM is free` } };
       return { status: 204 };
     });
     try {
@@ -71,7 +92,14 @@ describe('Retell call simulator', () => {
         credential: API_KEY,
         direction: 'inbound',
         wait: true,
-        script: { transcriptUpdates: true, steps: [{ user: 'Is Tuesday free?' }, { tool: 'check_availability', arguments: { day: 'Tuesday' } }, { user: 'Book it.' }] },
+        script: {
+          transcriptUpdates: true,
+          steps: [
+            { user: 'Is Tuesday free?' },
+            { tool: 'check_availability', arguments: { day: 'Tuesday' } },
+            { user: 'Book it.' },
+          ],
+        },
       });
       expect(sim.problems).toEqual([]);
       expect(sim.call.retell_llm_dynamic_variables).toEqual({ first_name: 'Demo' });
@@ -84,7 +112,9 @@ describe('Retell call simulator', () => {
       for (const r of server.received) {
         expect(await verify(r.raw, API_KEY, String(r.headers['x-retell-signature']))).toBe(true);
       }
-      const analyzed = JSON.parse(server.received.at(-1)!.raw) as { call: { call_analysis: { call_summary: string; call_successful: boolean }; transcript: string } };
+      const analyzed = JSON.parse(server.received.at(-1)!.raw) as {
+        call: { call_analysis: { call_summary: string; call_successful: boolean }; transcript: string };
+      };
       expect(analyzed.call.transcript).toContain('Agent: Tuesday Tuesday at 3 PM is free');
       expect(analyzed.call.call_analysis.call_successful).toBe(true);
       expect(analyzed.call.call_analysis.call_summary).toContain('Tuesday');
@@ -124,7 +154,13 @@ describe('Retell call simulator', () => {
   it('outbound calls can end not connected', async () => {
     const server = await startReceiver(() => ({ status: 200 }));
     try {
-      const sim = await control<Sim>(sb, 'POST', '/retell/calls', { serverUrl: server.url, direction: 'outbound', from: '+15555550124', to: '+14155550002', wait: true });
+      const sim = await control<Sim>(sb, 'POST', '/retell/calls', {
+        serverUrl: server.url,
+        direction: 'outbound',
+        from: '+15555550124',
+        to: '+14155550002',
+        wait: true,
+      });
       expect(sim.call).toMatchObject({ call_status: 'not_connected', disconnection_reason: 'dial_no_answer' });
       expect(server.received.map(eventOf)).toEqual(['call_ended', 'call_analyzed']);
     } finally {

@@ -21,14 +21,25 @@ interface Sim {
   outcome: string;
   problems: string[];
   call: { status: string; endedReason: string; transcript: string; assistantId?: string };
-  deliveries: { type: string; ms: number; problems: string[]; response?: { status: number; body: unknown }; request: { message: Record<string, unknown> } }[];
+  deliveries: {
+    type: string;
+    ms: number;
+    problems: string[];
+    response?: { status: number; body: unknown };
+    request: { message: Record<string, unknown> };
+  }[];
 }
 
-const messageOf = (r: Received) => (JSON.parse(r.raw) as { message: Record<string, unknown> & { type: string } }).message;
+const messageOf = (r: Received) =>
+  (JSON.parse(r.raw) as { message: Record<string, unknown> & { type: string } }).message;
 
 describe('Vapi REST through the official SDK', () => {
   it('creates, gets and lists calls', async () => {
-    const created = (await vapi.calls.create({ assistantId: 'asst_demo', phoneNumberId: 'pn_demo', customer: { number: '+14155550100' } })) as { id: string; status: string; type: string };
+    const created = (await vapi.calls.create({
+      assistantId: 'asst_demo',
+      phoneNumberId: 'pn_demo',
+      customer: { number: '+14155550100' },
+    })) as { id: string; status: string; type: string };
     expect(created).toMatchObject({ status: 'queued', type: 'outboundPhoneCall' });
     const got = await vapi.calls.get({ id: created.id });
     expect(got.id).toBe(created.id);
@@ -40,7 +51,11 @@ describe('Vapi REST through the official SDK', () => {
     const list = await vapi.calls.list({ assistantId: 'asst_demo', limit: 10 });
     expect(list.map((c) => c.id)).toContain(created.id);
 
-    const noAnswer = (await vapi.calls.create({ assistantId: 'asst_demo', phoneNumberId: 'pn_demo', customer: { number: '+14155550002' } })) as { id: string };
+    const noAnswer = (await vapi.calls.create({
+      assistantId: 'asst_demo',
+      phoneNumberId: 'pn_demo',
+      customer: { number: '+14155550002' },
+    })) as { id: string };
     const na = await waitFor(async () => {
       const c = await vapi.calls.get({ id: noAnswer.id });
       return c.status === 'ended' ? c : undefined;
@@ -49,7 +64,9 @@ describe('Vapi REST through the official SDK', () => {
   });
 
   it('answers bad requests with Vapi error shapes', async () => {
-    const err = await vapi.calls.create({ assistantId: 'asst_demo', phoneNumberId: 'pn_demo', customer: { number: '555' } }, { maxRetries: 0 }).catch((e: unknown) => e);
+    const err = await vapi.calls
+      .create({ assistantId: 'asst_demo', phoneNumberId: 'pn_demo', customer: { number: '555' } }, { maxRetries: 0 })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VapiError);
     expect((err as VapiError).statusCode).toBe(400);
     expect((err as VapiError).body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
@@ -64,10 +81,19 @@ describe('Vapi call simulator', () => {
   it('plays an inbound call: assistant-request, status, transcript, tool-calls, end-of-call-report — with X-Vapi-Secret', async () => {
     const server = await startReceiver((r) => {
       const m = messageOf(r);
-      if (m.type === 'assistant-request') return { body: { assistantId: 'asst_demo', assistantOverrides: { variableValues: { name: 'Demo' } } } };
+      if (m.type === 'assistant-request')
+        return { body: { assistantId: 'asst_demo', assistantOverrides: { variableValues: { name: 'Demo' } } } };
       if (m.type === 'tool-calls') {
         const list = m.toolCallList as { id: string; function: { name: string; arguments: Record<string, unknown> } }[];
-        return { body: { results: list.map((c) => ({ toolCallId: c.id, name: c.function.name, result: `Booked ${String(c.function.arguments.startTime)}` })) } };
+        return {
+          body: {
+            results: list.map((c) => ({
+              toolCallId: c.id,
+              name: c.function.name,
+              result: `Booked ${String(c.function.arguments.startTime)}`,
+            })),
+          },
+        };
       }
       return { body: {} };
     });
@@ -125,14 +151,26 @@ describe('Vapi call simulator', () => {
   it('signs with HMAC or Bearer when the tenant chose so', async () => {
     const server = await startReceiver(() => ({ body: {} }));
     try {
-      await control(sb, 'POST', '/vapi/calls', { serverUrl: server.url, credential: { type: 'hmac', secret: 'shh' }, assistantId: 'asst_demo', wait: true, script: { steps: [{ user: 'hi' }] } });
+      await control(sb, 'POST', '/vapi/calls', {
+        serverUrl: server.url,
+        credential: { type: 'hmac', secret: 'shh' },
+        assistantId: 'asst_demo',
+        wait: true,
+        script: { steps: [{ user: 'hi' }] },
+      });
       expect(server.received.length).toBeGreaterThan(2);
       for (const r of server.received) {
         const ts = String(r.headers['x-timestamp']);
         expect(r.headers['x-signature']).toBe(createHmac('sha256', 'shh').update(`${ts}.${r.raw}`).digest('hex'));
       }
       server.received.length = 0;
-      await control(sb, 'POST', '/vapi/calls', { serverUrl: server.url, credential: { type: 'bearer', secret: 'tok' }, assistantId: 'asst_demo', wait: true, script: { steps: [{ user: 'hi' }] } });
+      await control(sb, 'POST', '/vapi/calls', {
+        serverUrl: server.url,
+        credential: { type: 'bearer', secret: 'tok' },
+        assistantId: 'asst_demo',
+        wait: true,
+        script: { steps: [{ user: 'hi' }] },
+      });
       for (const r of server.received) expect(r.headers.authorization).toBe('Bearer tok');
       // A fixed assistant means no assistant-request.
       expect(server.received.map((r) => messageOf(r).type)).not.toContain('assistant-request');
@@ -142,13 +180,18 @@ describe('Vapi call simulator', () => {
   });
 
   it('sends other message types on request and records a non-200 answer to them as a problem', async () => {
-    const server = await startReceiver((r) => (messageOf(r).type === 'user-interrupted' ? { status: 500 } : { body: {} }));
+    const server = await startReceiver((r) =>
+      messageOf(r).type === 'user-interrupted' ? { status: 500 } : { body: {} },
+    );
     try {
       const sim = await control<Sim>(sb, 'POST', '/vapi/calls', {
         serverUrl: server.url,
         assistantId: 'asst_demo',
         wait: true,
-        script: { serverMessages: ['user-interrupted', 'hang', 'end-of-call-report'], steps: [{ message: 'user-interrupted' }, { message: 'hang', fields: { reason: 'test' } }, { user: 'hi' }] },
+        script: {
+          serverMessages: ['user-interrupted', 'hang', 'end-of-call-report'],
+          steps: [{ message: 'user-interrupted' }, { message: 'hang', fields: { reason: 'test' } }, { user: 'hi' }],
+        },
       });
       expect(server.received.map((r) => messageOf(r).type)).toEqual(['user-interrupted', 'hang', 'end-of-call-report']);
       expect(sim.problems).toEqual(['user-interrupted#1: answered HTTP 500']);
@@ -164,9 +207,17 @@ describe('Vapi call simulator', () => {
       if (m.type === 'transcript' && m.role === 'user' && !controlled) {
         controlled = true;
         const controlUrl = (m.call as { monitor: { controlUrl: string } }).monitor.controlUrl;
-        const said = await fetch(controlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'say', content: 'Transferring you now.' }) });
+        const said = await fetch(controlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ type: 'say', content: 'Transferring you now.' }),
+        });
         expect(said.status).toBe(200);
-        await fetch(controlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'end-call' }) });
+        await fetch(controlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ type: 'end-call' }),
+        });
       }
       return { body: {} };
     });
@@ -211,7 +262,8 @@ describe('Vapi call simulator', () => {
       expect(pair!.problems.join(' ')).toMatch(/single line/);
       expect(slow!.problems.join(' ')).toMatch(/timeout after 1000 ms/);
       expect(sim.problems.length).toBeGreaterThanOrEqual(3);
-      const sent = (pair!.request.message.toolCallList as { function: { arguments: unknown } }[])[0]!.function.arguments;
+      const sent = (pair!.request.message.toolCallList as { function: { arguments: unknown } }[])[0]!.function
+        .arguments;
       expect(sent).toBe('{"x":1}');
     } finally {
       await server.close();
@@ -219,23 +271,50 @@ describe('Vapi call simulator', () => {
   });
 
   it('ends outbound calls as busy or voicemail, and an assistant-request error ends the call', async () => {
-    const server = await startReceiver((r) => (messageOf(r).type === 'assistant-request' ? { body: { error: 'Sorry, we are closed.' } } : { body: {} }));
+    const server = await startReceiver((r) =>
+      messageOf(r).type === 'assistant-request' ? { body: { error: 'Sorry, we are closed.' } } : { body: {} },
+    );
     try {
-      const busy = await control<Sim>(sb, 'POST', '/vapi/calls', { serverUrl: server.url, direction: 'outbound', to: '+14155550003', wait: true });
+      const busy = await control<Sim>(sb, 'POST', '/vapi/calls', {
+        serverUrl: server.url,
+        direction: 'outbound',
+        to: '+14155550003',
+        wait: true,
+      });
       expect(busy.call.endedReason).toBe('customer-busy');
-      const vm = await control<Sim>(sb, 'POST', '/vapi/calls', { serverUrl: server.url, direction: 'outbound', to: '+14155550100', script: { outcome: 'voicemail' }, wait: true });
+      const vm = await control<Sim>(sb, 'POST', '/vapi/calls', {
+        serverUrl: server.url,
+        direction: 'outbound',
+        to: '+14155550100',
+        script: { outcome: 'voicemail' },
+        wait: true,
+      });
       expect(vm.call.endedReason).toBe('voicemail');
-      const closed = await control<Sim>(sb, 'POST', '/vapi/calls', { serverUrl: server.url, direction: 'inbound', wait: true });
+      const closed = await control<Sim>(sb, 'POST', '/vapi/calls', {
+        serverUrl: server.url,
+        direction: 'inbound',
+        wait: true,
+      });
       expect(closed.call.endedReason).toBe('assistant-request-returned-error');
-      const forwarded = await startReceiver(() => ({ body: { destination: { type: 'number', number: '+14155550199' } } }));
+      const forwarded = await startReceiver(() => ({
+        body: { destination: { type: 'number', number: '+14155550199' } },
+      }));
       try {
-        const fwd = await control<Sim>(sb, 'POST', '/vapi/calls', { serverUrl: forwarded.url, direction: 'inbound', wait: true });
+        const fwd = await control<Sim>(sb, 'POST', '/vapi/calls', {
+          serverUrl: forwarded.url,
+          direction: 'inbound',
+          wait: true,
+        });
         expect(fwd.call.endedReason).toBe('assistant-forwarded-call');
         expect(forwarded.received.map((r) => messageOf(r).type)).toContain('status-update');
       } finally {
         await forwarded.close();
       }
-      const bad = await fetch(`${sb.url}/__sandbox/vapi/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ serverUrl: 'not a url' }) });
+      const bad = await fetch(`${sb.url}/__sandbox/vapi/calls`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ serverUrl: 'not a url' }),
+      });
       expect(bad.status).toBe(400);
     } finally {
       await server.close();

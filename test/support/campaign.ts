@@ -15,8 +15,16 @@ export interface SandboxEmail {
 }
 
 export async function createTenant(baseUrl: string, tenantId: string): Promise<string> {
-  expect((await call(baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id: tenantId, name: tenantId } })).status).toBe(201);
-  return (await call(baseUrl, 'POST', `/v1/admin/tenants/${tenantId}/keys`, { key: TEST_ADMIN_KEY, body: { name: 't', scopes: ['read', 'act', 'admin'] } })).body.key;
+  expect(
+    (await call(baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id: tenantId, name: tenantId } }))
+      .status,
+  ).toBe(201);
+  return (
+    await call(baseUrl, 'POST', `/v1/admin/tenants/${tenantId}/keys`, {
+      key: TEST_ADMIN_KEY,
+      body: { name: 't', scopes: ['read', 'act', 'admin'] },
+    })
+  ).body.key;
 }
 
 /** Points the sandbox's SendGrid webhooks (events and Inbound Parse) at this tenant's endpoints. */
@@ -33,7 +41,11 @@ export async function sandboxEmails(sandbox: Sandbox, to?: string): Promise<Sand
   return (await sandbox.control<{ emails: SandboxEmail[] }>('GET', `/sendgrid/emails${q}`)).emails;
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -3,12 +3,22 @@ import { expect } from 'vitest';
 import { call, TEST_ADMIN_KEY } from './platform.js';
 
 /** A tenant with one key per scope set, created through the admin API like an operator does. */
-export async function createTenantWithKeys<S extends Record<string, string[]>>(baseUrl: string, tenantId: string, keys: S): Promise<Record<keyof S, string>> {
-  const created = await call(baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id: tenantId, name: tenantId } });
+export async function createTenantWithKeys<S extends Record<string, string[]>>(
+  baseUrl: string,
+  tenantId: string,
+  keys: S,
+): Promise<Record<keyof S, string>> {
+  const created = await call(baseUrl, 'POST', '/v1/admin/tenants', {
+    key: TEST_ADMIN_KEY,
+    body: { id: tenantId, name: tenantId },
+  });
   expect(created.status).toBe(201);
   const out = {} as Record<keyof S, string>;
   for (const [name, scopes] of Object.entries(keys)) {
-    const res = await call(baseUrl, 'POST', `/v1/admin/tenants/${tenantId}/keys`, { key: TEST_ADMIN_KEY, body: { name, scopes } });
+    const res = await call(baseUrl, 'POST', `/v1/admin/tenants/${tenantId}/keys`, {
+      key: TEST_ADMIN_KEY,
+      body: { name, scopes },
+    });
     expect(res.status).toBe(201);
     out[name as keyof S] = res.body.key as string;
   }
@@ -24,7 +34,9 @@ export async function connectHttp(baseUrl: string, key: string, era: 'legacy' | 
     { name: 'switchboard-test', version: '1.0.0' },
     era === 'modern' ? { versionNegotiation: { mode: { pin: '2026-07-28' } } } : {},
   );
-  const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${key}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${key}` } },
+  });
   await client.connect(transport);
   return client;
 }

@@ -44,7 +44,9 @@ export interface TestPlatform {
  * The real platform (API over HTTP, worker, real Postgres and Temporal) on a private database and
  * task queue, so test files can run side by side against the shared servers.
  */
-export async function startTestPlatform(opts: { roles?: Role[]; env?: Record<string, string>; databaseUrl?: string } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(
+  opts: { roles?: Role[]; env?: Record<string, string>; databaseUrl?: string } = {},
+): Promise<TestPlatform> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-platform-'));
   const db = opts.databaseUrl ? undefined : await createTestDatabase();
   const config = parseConfig({
@@ -61,7 +63,10 @@ export async function startTestPlatform(opts: { roles?: Role[]; env?: Record<str
     GHL_BASE_URL: 'http://127.0.0.1:9/ghl',
     ...opts.env,
   });
-  const platform = await startPlatform(config, createLogger('warn', { pretty: false }), { roles: opts.roles ?? ['api', 'worker'], embed: false });
+  const platform = await startPlatform(config, createLogger('warn', { pretty: false }), {
+    roles: opts.roles ?? ['api', 'worker'],
+    embed: false,
+  });
   return {
     platform,
     config,

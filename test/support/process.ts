@@ -37,7 +37,8 @@ export async function waitForOutput(p: StartedProcess, pattern: RegExp, timeoutM
   for (;;) {
     const m = p.output().match(pattern);
     if (m) return m;
-    if (p.child.exitCode !== null) throw new Error(`process exited (${p.child.exitCode}) before ${pattern}:\n${p.output().slice(-3000)}`);
+    if (p.child.exitCode !== null)
+      throw new Error(`process exited (${p.child.exitCode}) before ${pattern}:\n${p.output().slice(-3000)}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}:\n${p.output().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }

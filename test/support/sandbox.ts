@@ -14,7 +14,11 @@ export interface Sandbox {
  */
 export async function startTestSandbox(): Promise<Sandbox> {
   const port = await freePort();
-  const proc = runEntry('sandbox/main.ts', { SANDBOX_PORT: String(port), SANDBOX_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const proc = runEntry('sandbox/main.ts', {
+    SANDBOX_PORT: String(port),
+    SANDBOX_HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+  });
   await waitForOutput(proc, /provider sandbox on http/);
   const url = `http://127.0.0.1:${port}`;
   const send = async (method: string, path: string, body: unknown, headers: Record<string, string> = {}) => {
@@ -37,7 +41,8 @@ export async function startTestSandbox(): Promise<Sandbox> {
       if (res.status >= 400) throw new Error(`sandbox ${method} ${path} → ${res.status}: ${JSON.stringify(res.body)}`);
       return res.body;
     },
-    ghl: (method, path, body) => send(method, `/ghl${path}`, body, { authorization: 'Bearer test-ghl-token', version: '2021-07-28' }),
+    ghl: (method, path, body) =>
+      send(method, `/ghl${path}`, body, { authorization: 'Bearer test-ghl-token', version: '2021-07-28' }),
   };
 }
 

@@ -23,12 +23,45 @@ export function sandboxProviders(sandbox: Sandbox): Record<string, string> {
  * A tenant wired for calls: connected to the sandbox's demo location, Vapi and Retell credentials,
  * voice settings (demo calendar, open all week, quick retries and reconciliation for tests).
  */
-export async function setUpVoiceTenant(baseUrl: string, tenantId: string, settings: Record<string, unknown> = {}): Promise<string> {
-  expect((await call(baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id: tenantId, name: tenantId } })).status).toBe(201);
-  const key = (await call(baseUrl, 'POST', `/v1/admin/tenants/${tenantId}/keys`, { key: TEST_ADMIN_KEY, body: { name: 't', scopes: ['read', 'act', 'admin'] } })).body.key as string;
-  expect((await call(baseUrl, 'PUT', '/v1/crm/connection', { key, body: { locationId: 'loc_demo', syncEveryMinutes: 1440 } })).status).toBe(200);
-  expect((await call(baseUrl, 'PUT', `/v1/admin/tenants/${tenantId}/credentials/vapi`, { key, body: { secret: VAPI_SECRET, authMode: 'x-vapi-secret' } })).status).toBe(200);
-  expect((await call(baseUrl, 'PUT', `/v1/admin/tenants/${tenantId}/credentials/retell`, { key, body: { secret: RETELL_KEY } })).status).toBe(200);
+export async function setUpVoiceTenant(
+  baseUrl: string,
+  tenantId: string,
+  settings: Record<string, unknown> = {},
+): Promise<string> {
+  expect(
+    (await call(baseUrl, 'POST', '/v1/admin/tenants', { key: TEST_ADMIN_KEY, body: { id: tenantId, name: tenantId } }))
+      .status,
+  ).toBe(201);
+  const key = (
+    await call(baseUrl, 'POST', `/v1/admin/tenants/${tenantId}/keys`, {
+      key: TEST_ADMIN_KEY,
+      body: { name: 't', scopes: ['read', 'act', 'admin'] },
+    })
+  ).body.key as string;
+  expect(
+    (
+      await call(baseUrl, 'PUT', '/v1/crm/connection', {
+        key,
+        body: { locationId: 'loc_demo', syncEveryMinutes: 1440 },
+      })
+    ).status,
+  ).toBe(200);
+  expect(
+    (
+      await call(baseUrl, 'PUT', `/v1/admin/tenants/${tenantId}/credentials/vapi`, {
+        key,
+        body: { secret: VAPI_SECRET, authMode: 'x-vapi-secret' },
+      })
+    ).status,
+  ).toBe(200);
+  expect(
+    (
+      await call(baseUrl, 'PUT', `/v1/admin/tenants/${tenantId}/credentials/retell`, {
+        key,
+        body: { secret: RETELL_KEY },
+      })
+    ).status,
+  ).toBe(200);
   const put = await call(baseUrl, 'PUT', '/v1/voice/settings', {
     key,
     body: {
@@ -49,9 +82,12 @@ export async function setUpVoiceTenant(baseUrl: string, tenantId: string, settin
 /** Free slots of the demo calendar over the next days, straight from the sandbox's GHL. */
 export async function demoFreeSlots(sandbox: Sandbox): Promise<string[]> {
   const from = Date.now() + 86_400_000;
-  const res = await fetch(`${sandbox.url}/ghl/calendars/cal_demo/free-slots?startDate=${from}&endDate=${from + 7 * 86_400_000}`, {
-    headers: { authorization: 'Bearer test-ghl-token', version: '2021-04-15' },
-  });
+  const res = await fetch(
+    `${sandbox.url}/ghl/calendars/cal_demo/free-slots?startDate=${from}&endDate=${from + 7 * 86_400_000}`,
+    {
+      headers: { authorization: 'Bearer test-ghl-token', version: '2021-04-15' },
+    },
+  );
   const days = (await res.json()) as Record<string, { slots?: string[] }>;
   return Object.entries(days)
     .filter(([k]) => /^\d{4}-\d{2}-\d{2}$/.test(k))
@@ -59,7 +95,13 @@ export async function demoFreeSlots(sandbox: Sandbox): Promise<string[]> {
 }
 
 /** Polls GET /v1/calls/:id until `done` holds (or fails with the last answer). */
-export async function waitForCall(baseUrl: string, key: string, id: string, done: (call: any) => boolean, timeoutMs = 60_000): Promise<any> {
+export async function waitForCall(
+  baseUrl: string,
+  key: string,
+  id: string,
+  done: (call: any) => boolean,
+  timeoutMs = 60_000,
+): Promise<any> {
   const until = Date.now() + timeoutMs;
   let last: any;
   while (Date.now() < until) {

