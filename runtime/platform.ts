@@ -11,7 +11,7 @@ import { ensureAllSyncSchedules } from '../api/crmSchedules.js';
 import { buildApi } from '../api/server.js';
 import { startSandbox } from '../sandbox/server.js';
 import { connectNative, startWorker, type WorkerHandle } from '../workers/worker.js';
-import { createProviderAccess, resolvePlatformTenant } from '../domain/connections/providerAccess.js';
+import { createProviderAccess, resolvePlatformTenant, type ProviderAccess } from '../domain/connections/providerAccess.js';
 import { DEMO_TENANT, ensureAdminKey, ensureDemoTenant, ensureMasterKey } from './bootstrap.js';
 import { embeddedPostgresUrl, startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.js';
 import { migrate } from './migrate.js';
@@ -41,6 +41,8 @@ export interface Platform {
   temporal?: Client;
   /** The Temporal Web UI, when known (embedded, configured, or the one `npm start` runs). */
   temporalUiUrl?: string;
+  /** The one resolver from a tenant to its provider accounts (worker, API and MCP share it). */
+  access: ProviderAccess;
   /** Stops in dependency order: API stops accepting, worker drains, then the servers we started. */
   stop(): Promise<void>;
 }
@@ -216,6 +218,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
       sandboxUrl,
       temporal: new Client({ connection, namespace: config.temporal.namespace }),
       temporalUiUrl: temporalUiUrl(config, tmp.embedded),
+      access,
       stop,
     };
 
@@ -233,22 +236,22 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
       const admin = await ensureAdminKey(config);
       platform.adminKeyFile = admin.file;
       platform.demo = await ensureDemoTenant(config, pool);
-      await ensureAllSyncSchedules(temporal, pool, config.temporal.taskQueue);
+      await ensureAllSyncSchedules(temporal, pool, config.temporal.taskQueue, platformTenant);
       const api = await buildApi({
         pool,
         temporal,
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         adminKey: admin.key,
-        masterKey: await ensureMasterKey(config),
+        masterKey,
         log,
         rateLimitPerMinute: config.api.rateLimitPerMinute,
         probeTimeoutMs: config.api.readyProbeTimeoutMs,
         ghlWebhookKeys: await resolveGhlWebhookKeys(config, log),
         sendgridWebhookKey: await resolveSendgridWebhookKey(config, log),
-        anthropic: config.providers.anthropic,
+        access,
+        providers: config.providers,
         anthropicModel: config.anthropicModel,
-        ghl: config.providers.ghl,
         ghlBudget: new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
         publicUrl: config.publicUrl,
         webUiUrl: platform.temporalUiUrl,

@@ -38,7 +38,7 @@ export const badInput = (field: string, problem: string) => new ServiceError(400
 export function asServiceError(err: unknown): ServiceError | undefined {
   if (err instanceof ServiceError) return err;
   if (err instanceof NotConnectedError || err instanceof AccountTakenError) return conflict(err.message);
-  if (err instanceof CredentialRejected) return new ServiceError(400, err.message, err.field.replace(/^body\./, ''));
+  if (err instanceof CredentialRejected) return badInput(err.field.replace(/^body\./, ''), err.problem);
   if (err instanceof NotTenantsRecordError) return new ServiceError(400, err.message);
   return undefined;
 }

@@ -47,6 +47,8 @@ export interface KeyAccess {
 export interface SendgridAccess extends KeyAccess {
   /** The verified sender the key may send as; null for the platform key (any configured sender). */
   sender: { email: string; name: string | null } | null;
+  /** Verifies the account's Event Webhook (the tenant's own); null: the platform's key applies. */
+  eventWebhookPublicKey: string | null;
 }
 
 export type ProviderAccess = ReturnType<typeof createProviderAccess>;
@@ -99,6 +101,8 @@ export function createProviderAccess(deps: ProviderAccessDeps) {
 
   const access = {
     isPlatformTenant: isPlatform,
+    /** The GoHighLevel Marketplace app tenants connect through; undefined: private tokens only. */
+    ghlOAuth: deps.ghlOAuth,
     /** Whether a provider is the live service or the local sandbox (the same for every tenant). */
     mode: (provider: ProviderName): ProviderConfig['mode'] => deps.providers[provider].mode,
     /** Drops what this process remembers of the tenant's connections (after a change). */
@@ -141,7 +145,9 @@ export function createProviderAccess(deps: ProviderAccessDeps) {
     async sendgrid(tenantId: string): Promise<SendgridAccess> {
       const { mode, baseUrl, apiKey } = deps.providers.sendgrid;
       const conn = await connection(tenantId, 'sendgrid');
-      if (!conn && isPlatform(tenantId)) return { mode, baseUrl, apiKey, via: 'platform', accountId: null, sender: null };
+      if (!conn && isPlatform(tenantId)) {
+        return { mode, baseUrl, apiKey, via: 'platform', accountId: null, sender: null, eventWebhookPublicKey: null };
+      }
       const c = await connected(tenantId, 'sendgrid');
       const name = typeof c.settings.senderName === 'string' ? c.settings.senderName : null;
       return {
@@ -151,6 +157,7 @@ export function createProviderAccess(deps: ProviderAccessDeps) {
         via: 'api_key',
         accountId: c.accountId,
         sender: { email: c.accountId, name },
+        eventWebhookPublicKey: typeof c.settings.eventWebhookPublicKey === 'string' ? c.settings.eventWebhookPublicKey : null,
       };
     },
 

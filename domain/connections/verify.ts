@@ -10,9 +10,9 @@ import { GHL_VERSIONS } from '../../providers/ghl/client.js';
 export class CredentialRejected extends Error {
   constructor(
     readonly field: string,
-    message: string,
+    readonly problem: string,
   ) {
-    super(`${field}: ${message}`);
+    super(`${field}: ${problem}`);
   }
 }
 
@@ -84,15 +84,11 @@ export async function verifyVapiKey(baseUrl: string, apiKey: string, fingerprint
 export async function verifyVapiResources(
   baseUrl: string,
   apiKey: string,
-  ids: { assistantId?: string; phoneNumberId?: string },
+  checks: Array<{ field: string; kind: 'assistant' | 'phone-number'; id: string | undefined }>,
 ): Promise<void> {
-  const checks: Array<[string, string | undefined, string]> = [
-    ['body.vapi.assistantId', ids.assistantId, '/assistant/'],
-    ['body.vapi.phoneNumberId', ids.phoneNumberId, '/phone-number/'],
-  ];
-  for (const [field, id, path] of checks) {
+  for (const { field, kind, id } of checks) {
     if (!id) continue;
-    const { status } = await getJson(`${trim(baseUrl)}${path}${encodeURIComponent(id)}`, { authorization: `Bearer ${apiKey}` });
+    const { status } = await getJson(`${trim(baseUrl)}/${kind}/${encodeURIComponent(id)}`, { authorization: `Bearer ${apiKey}` });
     if (status === 404 || status === 400) throw new CredentialRejected(field, `'${id}' is not on this tenant's Vapi account`);
     if (status === 401 || status === 403) throw new CredentialRejected(field, `the tenant's Vapi key was refused (${status})`);
     if (status !== 200) throw new Error(`Vapi answered HTTP ${status} checking ${field}`);
