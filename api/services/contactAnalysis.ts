@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { analyzeContact, ContactAnalysis, type ContactFacts } from '../../domain/contactAnalysis.js';
 import { recordAudit } from '../../domain/audit.js';
-import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { notFound } from './errors.js';
 

@@ -1,6 +1,5 @@
 import { withTenant, type Pool } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
-import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
 import type { GhlBudget } from '../../providers/ghl/budget.js';
 import { GhlClient, type GhlContact } from '../../providers/ghl/client.js';
 import type { ProviderAccess } from '../connections/providerAccess.js';
