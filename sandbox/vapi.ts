@@ -18,14 +18,19 @@ import { post } from './delivery.js';
 import { deriveSeed, IdFactory, Rng } from './random.js';
 
 /**
- * Vapi: REST (`POST /call`, `GET /call`, `GET /call/{id}`) and a call simulator that plays a call
- * against our server URL the way Vapi does, authenticating each message with the tenant's chosen
- * credential, and recording what we answered and how fast.
+ * Vapi: REST (`POST /call`, `GET /call`, `GET /call/{id}`, assistants and phone numbers) and a call
+ * simulator that plays a call against our server URL the way Vapi does, authenticating each message
+ * with the tenant's chosen credential, and recording what we answered and how fast. As at Vapi, every
+ * API key belongs to one org and sees only that org's assistants, numbers and calls; keys nobody
+ * registered act as the default org, which owns the demo fixtures.
  */
 
 const DEMO_ASSISTANT = 'asst_demo';
 const DEMO_PHONE_NUMBER = { id: 'pn_demo', number: '+15555550123', name: 'Sandbox demo line' };
 const ORG_ID = 'org_sandbox';
+const ASSISTANT_NAME = 'Sandbox assistant';
+/** Bulk calls are spread evenly over this window before now. */
+const BULK_WINDOW_MS = 5 * 60_000;
 const ASSISTANT_REQUEST_TIMEOUT_MS = 7_500;
 const TOOL_CALLS_TIMEOUT_MS = 20_000;
 const MESSAGE_TIMEOUT_MS = 20_000;
@@ -44,8 +49,11 @@ const SimulateBody = z.object({
   serverUrl: z.string().url(),
   credential: VapiCredential.default({ type: 'none' }),
   direction: z.enum(['inbound', 'outbound']).default('inbound'),
+  /** Default: the org owning the number called (inbound), else the default org. */
+  orgId: z.string().min(1).optional(),
   from: z.string().regex(E164, 'expected an E.164 number').default('+15555550100'),
-  to: z.string().regex(E164, 'expected an E.164 number').default(DEMO_PHONE_NUMBER.number),
+  /** Inbound default: the org's first number; outbound default: the demo number. */
+  to: z.string().regex(E164, 'expected an E.164 number').optional(),
   /** Set: the number has a fixed assistant, so no `assistant-request` is sent. */
   assistantId: z.string().optional(),
   script: CallScript.default(CallScript.parse({})),
@@ -53,10 +61,48 @@ const SimulateBody = z.object({
   wait: z.boolean().default(false),
 });
 
-const ConfigBody = z.object({
-  serverUrl: z.string().url().nullable(),
-  credential: VapiCredential.default({ type: 'none' }),
-  script: CallScript.optional(),
+const ConfigBody = z
+  .object({
+    /** Default: the default org. */
+    orgId: z.string().min(1).optional(),
+    /** Given: replaces the org's server (URL, credential, script) as a whole. */
+    serverUrl: z.string().url().nullable().optional(),
+    credential: VapiCredential.optional(),
+    script: CallScript.optional(),
+    /** `POST /call` answers this long after the call was created and started (kept unless given). */
+    answerDelayMs: z.number().int().min(0).max(300_000).optional(),
+  })
+  .refine((b) => b.serverUrl !== undefined || b.answerDelayMs !== undefined, 'serverUrl or answerDelayMs is required')
+  .refine((b) => b.serverUrl !== undefined || (b.credential === undefined && b.script === undefined), {
+    message: 'credential and script go with serverUrl',
+    path: ['serverUrl'],
+  });
+
+const OrgBody = z.object({
+  orgId: z.string().min(1).max(200),
+  apiKey: z.string().trim().min(1),
+  name: z.string().min(1).optional(),
+  assistants: z
+    .array(z.union([z.string().min(1), z.object({ id: z.string().min(1), name: z.string().min(1).optional() })]))
+    .max(1000)
+    .default([]),
+  phoneNumbers: z
+    .array(
+      z.object({
+        id: z.string().min(1),
+        number: z.string().regex(E164, 'expected an E.164 number'),
+        name: z.string().min(1).optional(),
+        /** Inbound calls to this number go to this assistant (no `assistant-request`). */
+        assistantId: z.string().min(1).optional(),
+      }),
+    )
+    .max(1000)
+    .default([]),
+});
+
+const BulkBody = z.object({
+  count: z.number().int().min(1).max(5000),
+  metadata: z.record(z.string(), z.unknown()).optional(),
 });
 
 const CreateCall = z
@@ -74,16 +120,84 @@ const CreateCall = z
   })
   .loose();
 
-const ListQuery = z.object({
-  id: z.string().optional(),
-  assistantId: z.string().optional(),
-  phoneNumberId: z.string().optional(),
+/** Vapi's list filters (`GET /call`, `/assistant`, `/phone-number`): limit and time bounds. */
+const PageQuery = z.object({
   limit: z.coerce.number().int().min(0).max(1000).default(100),
   createdAtGt: z.string().optional(),
   createdAtLt: z.string().optional(),
   createdAtGe: z.string().optional(),
   createdAtLe: z.string().optional(),
+  updatedAtGt: z.string().optional(),
+  updatedAtLt: z.string().optional(),
+  updatedAtGe: z.string().optional(),
+  updatedAtLe: z.string().optional(),
 });
+const ListQuery = PageQuery.extend({
+  id: z.string().optional(),
+  assistantId: z.string().optional(),
+  phoneNumberId: z.string().optional(),
+});
+
+/** `createdAt*` / `updatedAt*` bounds as a predicate; an unparsable bound matches nothing (as before). */
+function timeFilter(q: z.infer<typeof PageQuery>): (item: { createdAt: string; updatedAt: string }) => boolean {
+  const bounds: [field: 'createdAt' | 'updatedAt', op: 'Gt' | 'Lt' | 'Ge' | 'Le', at: number][] = [];
+  for (const field of ['createdAt', 'updatedAt'] as const)
+    for (const op of ['Gt', 'Lt', 'Ge', 'Le'] as const) {
+      const v = q[`${field}${op}`];
+      if (v) bounds.push([field, op, Date.parse(v)]);
+    }
+  return (item) =>
+    bounds.every(([field, op, at]) => {
+      const t = Date.parse(item[field]);
+      return op === 'Gt' ? t > at : op === 'Lt' ? t < at : op === 'Ge' ? t >= at : t <= at;
+    });
+}
+
+export interface VapiAssistant {
+  id: string;
+  orgId: string;
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface VapiPhoneNumber {
+  id: string;
+  orgId: string;
+  provider: 'twilio';
+  number: string;
+  name?: string;
+  assistantId?: string;
+  status: 'active';
+  twilioAccountSid: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface OrgServer {
+  serverUrl: string | null;
+  credential: VapiCredential;
+  script?: CallScript;
+}
+
+/** One call in an org's list, with what sorting needs. */
+interface CallEntry {
+  call: VapiCall;
+  at: number;
+  seq: number;
+}
+
+interface Org {
+  id: string;
+  name: string;
+  assistants: Map<string, VapiAssistant>;
+  phoneNumbers: Map<string, VapiPhoneNumber>;
+  server?: OrgServer;
+  answerDelayMs: number;
+  /** Oldest first by (createdAt, creation order) once `sorted`; bulk calls land in the past and unsort it. */
+  calls: CallEntry[];
+  sorted: boolean;
+}
 
 export interface VapiCall {
   id: string;
@@ -240,14 +354,104 @@ function checkAssistantRequestAnswer(
 
 export function createVapi(ctx: SandboxContext): ProviderModule {
   let ids = new IdFactory(new Rng(deriveSeed(ctx.seed(), 'vapi')));
+  let bulkRng = new Rng(deriveSeed(ctx.seed(), 'vapi-bulk'));
   let calls = new Map<string, VapiCall>();
   let simulations = new Map<string, VapiSimulation>();
-  let assistants = new Set([DEMO_ASSISTANT]);
-  let phoneNumbers = new Map([[DEMO_PHONE_NUMBER.id, DEMO_PHONE_NUMBER]]);
-  let orgServer: z.infer<typeof ConfigBody> | undefined;
+  let orgs = new Map<string, Org>();
+  /** API key → orgId; keys not in here act as the default org. */
+  let keys = new Map<string, string>();
+  let callSeq = 0;
   const finished = new WeakMap<VapiSimulation, Promise<void>>();
+  const controlError = (status: number, error: string): never => {
+    throw new ProviderHttpError(status, { error });
+  };
+
+  function newOrg(id: string, name: string): Org {
+    const org: Org = {
+      id,
+      name,
+      assistants: new Map(),
+      phoneNumbers: new Map(),
+      answerDelayMs: 0,
+      calls: [],
+      sorted: true,
+    };
+    orgs.set(id, org);
+    return org;
+  }
+
+  function addAssistant(org: Org, id: string, name?: string): void {
+    const now = new Date().toISOString();
+    const known = org.assistants.get(id);
+    if (known) {
+      if (name && name !== known.name) Object.assign(known, { name, updatedAt: now });
+      return;
+    }
+    org.assistants.set(id, { id, orgId: org.id, name: name ?? ASSISTANT_NAME, createdAt: now, updatedAt: now });
+  }
+
+  function addPhoneNumber(org: Org, p: { id: string; number: string; name?: string; assistantId?: string }): void {
+    const now = new Date().toISOString();
+    const known = org.phoneNumbers.get(p.id);
+    const fields = {
+      number: p.number,
+      ...(p.name ? { name: p.name } : {}),
+      ...(p.assistantId ? { assistantId: p.assistantId } : {}),
+    };
+    if (known) return void Object.assign(known, fields, { updatedAt: now });
+    org.phoneNumbers.set(p.id, {
+      id: p.id,
+      orgId: org.id,
+      provider: 'twilio',
+      status: 'active',
+      twilioAccountSid: twilioSid(org.id),
+      createdAt: now,
+      updatedAt: now,
+      ...fields,
+    });
+  }
+
+  function resetOrgs(): void {
+    orgs = new Map();
+    keys = new Map();
+    const org = newOrg(ORG_ID, 'Sandbox org');
+    addAssistant(org, DEMO_ASSISTANT);
+    addPhoneNumber(org, DEMO_PHONE_NUMBER);
+  }
+  resetOrgs();
+
+  const defaultOrg = () => orgs.get(ORG_ID)!;
+  const orgById = (id: string | undefined): Org =>
+    id === undefined ? defaultOrg() : (orgs.get(id) ?? controlError(404, `no such org: ${id}`));
+  /** The org of the request's API key (auth has been checked by then). */
+  function orgOf(req: FastifyRequest): Org {
+    const key = (req.headers.authorization ?? '').slice(7).trim();
+    return orgs.get(keys.get(key) ?? ORG_ID) ?? defaultOrg();
+  }
+  const ownerOf = <K extends 'assistants' | 'phoneNumbers'>(kind: K, id: string) =>
+    [...orgs.values()].find((o) => o[kind].has(id));
+  const numberOwner = (number: string) =>
+    [...orgs.values()].flatMap((o) => [...o.phoneNumbers.values()]).find((p) => p.number === number);
+
+  function addCall(org: Org, call: VapiCall): void {
+    calls.set(call.id, call);
+    const entry = { call, at: Date.parse(call.createdAt), seq: callSeq++ };
+    const last = org.calls.at(-1);
+    if (last && last.at > entry.at) org.sorted = false;
+    org.calls.push(entry);
+  }
+
+  /** The org's calls, oldest first. */
+  function callsOf(org: Org): CallEntry[] {
+    if (!org.sorted) {
+      org.calls.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      org.sorted = true;
+    }
+    return org.calls;
+  }
 
   function newCall(input: {
+    org: Org;
     type: VapiCall['type'];
     customer: VapiCall['customer'];
     phoneNumberId: string;
@@ -258,7 +462,7 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
     const now = new Date().toISOString();
     const call: VapiCall = {
       id,
-      orgId: ORG_ID,
+      orgId: input.org.id,
       type: input.type,
       status: 'queued',
       phoneNumberId: input.phoneNumberId,
@@ -274,8 +478,59 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       updatedAt: now,
       ...input.extra,
     };
-    calls.set(id, call);
+    addCall(input.org, call);
     return call;
+  }
+
+  /** `count` ended calls spread over the last minutes, each at its own millisecond so time-cursor paging sees them all. */
+  function bulkCalls(org: Org, count: number, metadata?: Record<string, unknown>) {
+    const now = Date.now();
+    const step = BULK_WINDOW_MS / count;
+    const taken = new Set(org.calls.map((e) => e.at));
+    const phoneNumberId = org.phoneNumbers.keys().next().value ?? 'pn_inline';
+    const assistantId = org.assistants.keys().next().value;
+    let prev = -Infinity;
+    const made: number[] = [];
+    for (let i = 0; i < count; i++) {
+      let at = Math.max(now - BULK_WINDOW_MS + Math.floor(i * step), prev + 1);
+      while (taken.has(at)) at++;
+      prev = at;
+      made.push(at);
+      const seconds = 5 + bulkRng.int(Math.max(1, Math.min(120, Math.floor(step / 1000))));
+      const endedMs = Math.max(at, Math.min(at + seconds * 1000, now));
+      const id = ids.uuid();
+      const createdAt = new Date(at).toISOString();
+      const cost = round4(((endedMs - at) / 60_000) * 0.12);
+      addCall(org, {
+        id,
+        orgId: org.id,
+        type: 'outboundPhoneCall',
+        status: 'ended',
+        endedReason: 'customer-ended-call',
+        phoneNumberId,
+        ...(assistantId ? { assistantId } : {}),
+        customer: { number: `+1415555${String(1000 + bulkRng.int(9000))}` },
+        phoneCallProvider: 'twilio',
+        phoneCallTransport: 'pstn',
+        monitor: {
+          listenUrl: `wss://sandbox.vapi.invalid/${id}/listen`,
+          controlUrl: `${ctx.baseUrl()}/vapi/call/${id}/control`,
+        },
+        createdAt,
+        updatedAt: new Date(endedMs).toISOString(),
+        startedAt: createdAt,
+        endedAt: new Date(endedMs).toISOString(),
+        cost,
+        costs: [{ type: 'vapi', cost }],
+        ...(metadata ? { metadata } : {}),
+      });
+    }
+    return {
+      orgId: org.id,
+      count,
+      oldestCreatedAt: new Date(made[0]!).toISOString(),
+      newestCreatedAt: new Date(made.at(-1)!).toISOString(),
+    };
   }
 
   function startSimulation(
@@ -317,8 +572,10 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
   ): Promise<void> {
     const { call } = sim;
     const script = opts.script;
-    const phoneNumber = phoneNumbers.get(call.phoneNumberId) ?? {
+    const org = orgs.get(call.orgId);
+    const phoneNumber = org?.phoneNumbers.get(call.phoneNumberId) ?? {
       id: call.phoneNumberId,
+      orgId: call.orgId,
       number: DEMO_PHONE_NUMBER.number,
     };
     const artifact: ArtifactMessage[] = [];
@@ -339,7 +596,9 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
           call: { ...call },
           phoneNumber,
           customer: call.customer,
-          ...(call.assistantId ? { assistant: { id: call.assistantId, name: 'Sandbox assistant' } } : {}),
+          ...(call.assistantId
+            ? { assistant: org?.assistants.get(call.assistantId) ?? { id: call.assistantId, name: ASSISTANT_NAME } }
+            : {}),
         },
       };
       const body = JSON.stringify(payload);
@@ -615,18 +874,21 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         const parsed = CreateCall.safeParse(req.body ?? {});
         if (!parsed.success) return fail(400, issueLines(parsed.error.issues));
         const body = parsed.data;
+        const org = orgOf(req);
+        // Another org's assistant or number is as unknown to this key as one that does not exist.
         if (!body.assistantId && !body.assistant && !body.squadId)
           fail(400, 'Need Either `assistant` Or `assistantId` Or `squad` Or `squadId`.');
-        if (body.assistantId && !assistants.has(body.assistantId))
+        if (body.assistantId && !org.assistants.has(body.assistantId))
           fail(400, `Couldn't Get Assistant. \`assistantId\` ${body.assistantId} Does Not Exist.`);
         if (!body.phoneNumberId && !body.phoneNumber) fail(400, 'Need Either `phoneNumberId` Or `phoneNumber`.');
-        if (body.phoneNumberId && !phoneNumbers.has(body.phoneNumberId))
+        if (body.phoneNumberId && !org.phoneNumbers.has(body.phoneNumberId))
           fail(400, `Couldn't Get Phone Number. \`phoneNumberId\` ${body.phoneNumberId} Does Not Exist.`);
         const number = body.customer?.number;
         if (!number) fail(400, ['customer.number should not be empty']);
         if (!E164.test(number!))
           fail(400, ['customer.number must be a valid phone number in the E.164 format (e.g. +14155552671)']);
         const call = newCall({
+          org,
           type: 'outboundPhoneCall',
           customer: { number: number!, ...(body.customer?.name ? { name: body.customer.name } : {}) },
           phoneNumberId: body.phoneNumberId ?? 'pn_inline',
@@ -642,14 +904,16 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         const inlineServer =
           (body.assistant?.server as { url?: unknown } | undefined)?.url ??
           (body.assistantOverrides?.server as { url?: unknown } | undefined)?.url;
-        const serverUrl = typeof inlineServer === 'string' ? inlineServer : (orgServer?.serverUrl ?? null);
+        const serverUrl = typeof inlineServer === 'string' ? inlineServer : (org.server?.serverUrl ?? null);
         startSimulation(call, {
           serverUrl,
-          credential: orgServer?.credential ?? { type: 'none' },
+          credential: org.server?.credential ?? { type: 'none' },
           direction: 'outbound',
-          script: orgServer?.script ?? CallScript.parse({}),
+          script: org.server?.script ?? CallScript.parse({}),
           askAssistant: false,
         });
+        // Accepted but slow to answer: a client that gives up meanwhile leaves a call that is already dialling.
+        if (org.answerDelayMs) await sleep(org.answerDelayMs, ctx.shutdown);
         return reply.status(201).send(snapshot);
       });
 
@@ -657,30 +921,54 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         const q = ListQuery.safeParse(req.query);
         if (!q.success) return fail(400, issueLines(q.error.issues));
         const f = q.data;
-        const t = (s: string | undefined) => (s ? Date.parse(s) : undefined);
-        const [gt, lt, ge, le] = [t(f.createdAtGt), t(f.createdAtLt), t(f.createdAtGe), t(f.createdAtLe)];
-        return [...calls.values()]
-          .filter((c) => {
-            const at = Date.parse(c.createdAt);
-            return (
-              (!f.id || c.id === f.id) &&
-              (!f.assistantId || c.assistantId === f.assistantId) &&
-              (!f.phoneNumberId || c.phoneNumberId === f.phoneNumberId) &&
-              (gt === undefined || at > gt) &&
-              (lt === undefined || at < lt) &&
-              (ge === undefined || at >= ge) &&
-              (le === undefined || at <= le)
-            );
-          })
-          .reverse()
-          .slice(0, f.limit);
+        const inTime = timeFilter(f);
+        const entries = callsOf(orgOf(req));
+        const out: VapiCall[] = [];
+        // Newest first, as Vapi lists them.
+        for (let i = entries.length - 1; i >= 0 && out.length < f.limit; i--) {
+          const c = entries[i]!.call;
+          if (
+            (!f.id || c.id === f.id) &&
+            (!f.assistantId || c.assistantId === f.assistantId) &&
+            (!f.phoneNumberId || c.phoneNumberId === f.phoneNumberId) &&
+            inTime(c)
+          )
+            out.push(c);
+        }
+        return out;
       });
 
       app.get('/call/:id', async (req) => {
         const { id } = req.params as { id: string };
         const call = calls.get(id);
-        if (!call) return fail(404, 'Call not found');
+        if (!call || call.orgId !== orgOf(req).id) return fail(404, 'Call not found');
         return call;
+      });
+
+      const listOf = <T extends { createdAt: string; updatedAt: string }>(items: Iterable<T>, query: unknown): T[] => {
+        const q = PageQuery.safeParse(query);
+        if (!q.success) return fail(400, issueLines(q.error.issues));
+        const inTime = timeFilter(q.data);
+        return [...items]
+          .filter(inTime)
+          .reverse()
+          .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))
+          .slice(0, q.data.limit);
+      };
+      app.get('/assistant', async (req) => listOf(orgOf(req).assistants.values(), req.query));
+      app.get('/assistant/:id', async (req) => {
+        const { id } = req.params as { id: string };
+        return (
+          orgOf(req).assistants.get(id) ?? fail(404, `Couldn't Get Assistant. \`assistantId\` ${id} Does Not Exist.`)
+        );
+      });
+      app.get('/phone-number', async (req) => listOf(orgOf(req).phoneNumbers.values(), req.query));
+      app.get('/phone-number/:id', async (req) => {
+        const { id } = req.params as { id: string };
+        return (
+          orgOf(req).phoneNumbers.get(id) ??
+          fail(404, `Couldn't Get Phone Number. \`phoneNumberId\` ${id} Does Not Exist.`)
+        );
       });
 
       app.post('/call/:id/control', async (req, reply) => {
@@ -702,20 +990,33 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         simulateBody: SimulateBody,
         simulate(b) {
           const inbound = b.direction === 'inbound';
+          // An inbound call reaches the org that owns the number dialled.
+          const org =
+            b.orgId !== undefined
+              ? orgById(b.orgId)
+              : (inbound && b.to && orgs.get(numberOwner(b.to)?.orgId ?? '')) || defaultOrg();
+          const numbers = [...org.phoneNumbers.values()];
+          const ours = inbound ? b.to : b.from;
           const phoneNumber =
-            [...phoneNumbers.values()].find((p) => p.number === (inbound ? b.to : b.from)) ?? DEMO_PHONE_NUMBER;
+            numbers.find((p) => p.number === ours) ??
+            numbers[0] ??
+            controlError(400, `org ${org.id} has no phone number to ${inbound ? 'call' : 'call from'}`);
+          const assistantId =
+            b.assistantId ??
+            (inbound ? phoneNumber.assistantId : (org.assistants.keys().next().value ?? phoneNumber.assistantId));
           const call = newCall({
+            org,
             type: inbound ? 'inboundPhoneCall' : 'outboundPhoneCall',
-            customer: { number: inbound ? b.from : b.to },
+            customer: { number: inbound ? b.from : (b.to ?? DEMO_PHONE_NUMBER.number) },
             phoneNumberId: phoneNumber.id,
-            assistantId: b.assistantId ?? (inbound ? undefined : DEMO_ASSISTANT),
+            assistantId,
           });
           return startSimulation(call, {
             serverUrl: b.serverUrl,
             credential: b.credential,
             direction: b.direction,
             script: b.script,
-            askAssistant: inbound && !b.assistantId,
+            askAssistant: inbound && !assistantId,
           });
         },
         finished: (sim) => finished.get(sim),
@@ -723,25 +1024,103 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         callStatus: (sim) => sim.call.status,
         configBody: ConfigBody,
         configure(config) {
-          orgServer = config;
+          const org = orgById(config.orgId);
+          if (config.serverUrl !== undefined)
+            org.server = {
+              serverUrl: config.serverUrl,
+              credential: config.credential ?? { type: 'none' },
+              ...(config.script ? { script: config.script } : {}),
+            };
+          if (config.answerDelayMs !== undefined) org.answerDelayMs = config.answerDelayMs;
         },
-        agents: { path: '/assistants', idField: 'id', add: (id) => assistants.add(id) },
+        agents: {
+          path: '/assistants',
+          idField: 'id',
+          add(id) {
+            const owner = ownerOf('assistants', id);
+            if (owner && owner.id !== ORG_ID) controlError(409, `assistant ${id} belongs to org ${owner.id}`);
+            addAssistant(defaultOrg(), id);
+          },
+        },
+      });
+
+      app.post('/orgs', async (req, reply) => {
+        const parsed = OrgBody.safeParse(req.body);
+        if (!parsed.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
+        const b = parsed.data;
+        // Check everything before changing anything: a refused registration leaves no trace.
+        const boundTo = keys.get(b.apiKey);
+        if (boundTo !== undefined && boundTo !== b.orgId)
+          controlError(409, `apiKey is already bound to org ${boundTo}`);
+        const assistants = b.assistants.map((a) => (typeof a === 'string' ? { id: a } : a));
+        for (const a of assistants) {
+          const owner = ownerOf('assistants', a.id);
+          if (owner && owner.id !== b.orgId) controlError(409, `assistant ${a.id} belongs to org ${owner.id}`);
+        }
+        const known = new Set([...(orgs.get(b.orgId)?.assistants.keys() ?? []), ...assistants.map((a) => a.id)]);
+        for (const p of b.phoneNumbers) {
+          const owner = ownerOf('phoneNumbers', p.id);
+          if (owner && owner.id !== b.orgId) controlError(409, `phone number ${p.id} belongs to org ${owner.id}`);
+          const sameNumber = numberOwner(p.number);
+          if (sameNumber && sameNumber.id !== p.id)
+            controlError(409, `number ${p.number} is already phone number ${sameNumber.id} of org ${sameNumber.orgId}`);
+          if (b.phoneNumbers.some((q) => q.number === p.number && q.id !== p.id))
+            controlError(400, `number ${p.number} is listed twice`);
+          if (p.assistantId && !known.has(p.assistantId))
+            controlError(400, `phone number ${p.id}: assistant ${p.assistantId} is not the org's`);
+        }
+        const org = orgs.get(b.orgId) ?? newOrg(b.orgId, b.name ?? b.orgId);
+        if (b.name) org.name = b.name;
+        keys.set(b.apiKey, org.id);
+        for (const a of assistants) addAssistant(org, a.id, a.name);
+        for (const p of b.phoneNumbers) addPhoneNumber(org, p);
+        return reply.status(201).send(orgSummary(org));
+      });
+
+      app.get('/orgs', async () => ({ orgs: [...orgs.values()].map(orgSummary) }));
+
+      app.post('/orgs/:orgId/calls/bulk', async (req, reply) => {
+        const org = orgById((req.params as { orgId: string }).orgId);
+        const parsed = BulkBody.safeParse(req.body);
+        if (!parsed.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(parsed.error.issues) });
+        return reply.status(201).send(bulkCalls(org, parsed.data.count, parsed.data.metadata));
       });
     },
     reset(seed: number) {
       ids = new IdFactory(new Rng(deriveSeed(seed, 'vapi')));
+      bulkRng = new Rng(deriveSeed(seed, 'vapi-bulk'));
       calls = new Map();
       simulations = new Map();
-      assistants = new Set([DEMO_ASSISTANT]);
-      phoneNumbers = new Map([[DEMO_PHONE_NUMBER.id, DEMO_PHONE_NUMBER]]);
-      orgServer = undefined;
+      callSeq = 0;
+      resetOrgs();
     },
     counts: () => ({
       calls: calls.size,
       simulations: simulations.size,
       running: [...simulations.values()].filter((s) => s.state === 'running').length,
+      orgs: orgs.size,
     }),
   };
+
+  function orgSummary(org: Org) {
+    return {
+      orgId: org.id,
+      name: org.name,
+      apiKeys: [...keys.values()].filter((id) => id === org.id).length,
+      assistants: [...org.assistants.keys()],
+      phoneNumbers: [...org.phoneNumbers.values()].map((p) => ({ id: p.id, number: p.number })),
+      calls: org.calls.length,
+      serverUrl: org.server?.serverUrl ?? null,
+      answerDelayMs: org.answerDelayMs,
+    };
+  }
+}
+
+/** A stable, Twilio-looking account SID per org (not drawn from the seeded stream, so ids elsewhere stay put). */
+function twilioSid(orgId: string): string {
+  return `AC${[0, 1, 2, 3].map((i) => deriveSeed(i, orgId).toString(16).padStart(8, '0')).join('')}`;
 }
 
 const round4 = (n: number) => Math.round(n * 10_000) / 10_000;
