@@ -2,6 +2,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../lib/db.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
+import { connectGhl } from './support/connections.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 
 const TENANT = 'hook-a';
@@ -61,14 +62,7 @@ describe('POST /webhooks/ghl', () => {
         body: { name: 't', scopes: ['admin', 'read'] },
       })
     ).body.key;
-    expect(
-      (
-        await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
-          key,
-          body: { locationId: LOCATION, syncEveryMinutes: 1440 },
-        })
-      ).status,
-    ).toBe(200);
+    await connectGhl(sandbox, tp.baseUrl, key, TENANT, LOCATION);
     await sandbox.control('POST', '/ghl/webhooks', { url: `${tp.baseUrl}/webhooks/ghl`, locationId: LOCATION });
   });
   afterAll(async () => {

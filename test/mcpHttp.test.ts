@@ -3,6 +3,7 @@ import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../lib/db.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
+import { connectGhl } from './support/connections.js';
 import { connectHttp, createTenantWithKeys, errorText, structured } from './support/mcp.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 
@@ -83,7 +84,9 @@ describe('MCP over Streamable HTTP', () => {
         ('mcp-a', 'ca2', 'loc_a', 'Alan', 'Smith', 'Alan Smith', 'alan@a.example', '+15125550102', '{}', now() - interval '2 days', now()),
         ('mcp-b', 'cb1', 'loc_b', 'Alice', 'Bravo', 'Alice Bravo', 'alice@b.example', '+15125550101', '{vip}', now(), now())`,
     );
-    await tp.platform.pool.query(`insert into crm_connections (tenant_id, location_id) values ('mcp-b', 'loc_b')`);
+    // B connects its own location (A connects none).
+    await sandbox.control('POST', '/ghl/seed', { locationId: 'loc_b', contacts: 1, seed: 5 });
+    await connectGhl(sandbox, tp.baseUrl, b.all, 'mcp-b', 'loc_b');
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));

@@ -34,7 +34,7 @@ describe('MCP scenario against the sandbox', () => {
   beforeAll(async () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ env: sandboxProviders(sandbox) });
-    key = await setUpVoiceTenant(tp.baseUrl, TENANT);
+    key = await setUpVoiceTenant(sandbox, tp.baseUrl, TENANT);
     const res = await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, {
       key: TEST_ADMIN_KEY,
       body: { name: 'reader', scopes: ['read'] },

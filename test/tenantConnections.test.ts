@@ -204,7 +204,7 @@ describe('every tenant on its own provider accounts', () => {
     const form = [...html.matchAll(/<form[^>]*>([\s\S]*?)<\/form>/g)].find((f) => f[0].includes(`value="${LOC_OAUTH}"`));
     expect(form).toBeDefined();
     const fields = new URLSearchParams(
-      [...form![0].matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replaceAll('&amp;', '&')]),
+      [...form![0].matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replaceAll("&amp;", "&")] as [string, string]),
     );
     const allowed = await fetch(`${sandbox.url}/ghl/oauth/chooselocation`, {
       method: 'POST',
