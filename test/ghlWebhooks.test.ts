@@ -62,6 +62,8 @@ describe('POST /webhooks/ghl', () => {
         body: { name: 't', scopes: ['admin', 'read'] },
       })
     ).body.key;
+    // The location exists at GHL (one contact) before the tenant connects it.
+    await sandbox.control('POST', '/ghl/seed', { locationId: LOCATION, contacts: 1, seed: 1 });
     await connectGhl(sandbox, tp.baseUrl, key, TENANT, LOCATION);
     await sandbox.control('POST', '/ghl/webhooks', { url: `${tp.baseUrl}/webhooks/ghl`, locationId: LOCATION });
   });

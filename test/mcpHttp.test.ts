@@ -52,7 +52,7 @@ describe('MCP over Streamable HTTP', () => {
   let tp: TestPlatform;
   let sandbox: Sandbox;
   let a: { all: string; read: string; act: string; limited: string };
-  let b: { all: string };
+  let b: { all: string; admin: string };
   const clients: Client[] = [];
   const connect = async (key: string, era: 'legacy' | 'modern' = 'legacy') => {
     const client = await connectHttp(tp.baseUrl, key, era);
@@ -76,7 +76,7 @@ describe('MCP over Streamable HTTP', () => {
       act: ['act'],
       limited: ['read'],
     });
-    b = await createTenantWithKeys(tp.baseUrl, 'mcp-b', { all: ['read', 'act'] });
+    b = await createTenantWithKeys(tp.baseUrl, 'mcp-b', { all: ['read', 'act'], admin: ['admin'] });
     // Cached contacts, written the way the sync writes them.
     await tp.platform.pool.query(
       `insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, tags, date_added, date_updated) values
@@ -85,8 +85,7 @@ describe('MCP over Streamable HTTP', () => {
         ('mcp-b', 'cb1', 'loc_b', 'Alice', 'Bravo', 'Alice Bravo', 'alice@b.example', '+15125550101', '{vip}', now(), now())`,
     );
     // B connects its own location (A connects none).
-    await sandbox.control('POST', '/ghl/seed', { locationId: 'loc_b', contacts: 1, seed: 5 });
-    await connectGhl(sandbox, tp.baseUrl, b.all, 'mcp-b', 'loc_b');
+    await connectGhl(sandbox, tp.baseUrl, b.admin, 'mcp-b', 'loc_b');
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -242,7 +241,7 @@ describe('MCP over Streamable HTTP', () => {
         errorText(await clientA.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } })),
       ).toMatch(/no workflow/);
       expect(structured(await clientA.callTool({ name: 'workflow_list', arguments: {} })).workflows).toEqual([]);
-      expect(errorText(await clientA.callTool({ name: 'crm_sync_now', arguments: {} }))).toMatch(/no CRM connection/);
+      expect(errorText(await clientA.callTool({ name: 'crm_sync_now', arguments: {} }))).toMatch(/connect GoHighLevel first/);
 
       const described = structured(
         await clientB.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } }),

@@ -169,8 +169,8 @@ describe('every tenant on its own provider accounts', () => {
         name: 'c',
         goal: 'book a demo',
         sender: { email: 'sales@conn-c.test', name: 'C' },
-        sequence: [{ type: 'email', template: { subject: 'Hi', body: 'Hello {{firstName}}' } }],
-        audience: { leads: [{ email: 'lead@example.com', firstName: 'Lee' }] },
+        sequence: [{ type: 'email', subject: 'Hi', template: 'Hello {{firstName}}' }],
+        audience: { type: 'leads', leads: [{ email: 'lead@example.com', firstName: 'Lee' }] },
       },
     });
     expect(campaign.status, JSON.stringify(campaign.body)).toBe(409);
