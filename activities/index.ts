@@ -20,3 +20,5 @@ export function createActivities(deps: ActivityDeps) {
     ...createCampaignActivities(deps),
   };
 }
+
+export type Activities = ReturnType<typeof createActivities>;

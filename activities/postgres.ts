@@ -28,3 +28,5 @@ export function createPostgresActivities({ pool }: PostgresActivityDeps) {
     },
   };
 }
+
+export type PostgresActivities = ReturnType<typeof createPostgresActivities>;

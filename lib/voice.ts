@@ -2,67 +2,13 @@ import { z } from 'zod';
 import { VOICE_TOOL_NAMES, type VoiceToolName as ToolName } from './voiceToolNames.js';
 
 /**
- * The voice agent's tools and a tenant's voice settings. Tools are data: each has a name, a
- * description and a zod schema for its arguments; a tenant's settings list which of them its
- * assistant may call, and the same schemas become the JSON Schema the assistant is given.
+ * A tenant's voice settings (zod, with defaults). Among them is the list of tools its assistant may
+ * call: the tools themselves (schema and behaviour) are defined in activities/voice/tools.ts, their
+ * names (zod-free, for workflow code) in lib/voiceToolNames.ts.
  */
-
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD');
-const isoDateTime = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(s) && !Number.isNaN(Date.parse(s)), 'expected an ISO date-time with offset');
-const phone = z.string().min(5).max(32);
-
-export const voiceTools = {
-  lookup_caller: {
-    description: "Look up the caller (or another phone number) in the CRM: name, email, tags. Defaults to the caller's number.",
-    args: z.object({ phone: phone.optional() }),
-  },
-  get_free_slots: {
-    description: 'Free appointment times between two dates (inclusive), in the given or the business time zone.',
-    args: z.object({ startDate: isoDate, endDate: isoDate.optional(), timezone: z.string().min(1).max(64).optional() }),
-  },
-  book_appointment: {
-    description: 'Book an appointment at one of the free times for the caller (or the person named).',
-    args: z.object({
-      startTime: isoDateTime,
-      name: z.string().min(1).max(200).optional(),
-      email: z.email().optional(),
-      phone: phone.optional(),
-      title: z.string().min(1).max(200).optional(),
-    }),
-  },
-  add_note: {
-    description: "Add a note to the caller's CRM record.",
-    args: z.object({ body: z.string().min(1).max(5000) }),
-  },
-  send_sms: {
-    description: 'Text the caller (e.g. a confirmation or a link).',
-    args: z.object({ message: z.string().min(1).max(1600) }),
-  },
-  remember: {
-    description: 'Remember a fact for later calls (per business, searchable).',
-    args: z.object({ content: z.string().min(1).max(2000), subject: z.string().min(1).max(200).optional() }),
-  },
-  recall: {
-    description: 'Search what was remembered earlier.',
-    args: z.object({ query: z.string().min(1).max(500) }),
-  },
-  transfer_to_human: {
-    description: 'Hand the call to a person; returns the number to transfer to.',
-    args: z.object({ reason: z.string().max(500).optional() }),
-  },
-} as const satisfies Record<ToolName, { description: string; args: z.ZodType }>;
 
 export const VoiceToolName = z.enum(VOICE_TOOL_NAMES);
 export type VoiceToolName = ToolName;
-
-/** Function definitions in the shape Vapi and Retell take (`parameters` is JSON Schema). */
-export function toolDefinitions(names: readonly VoiceToolName[]) {
-  return names.map((name) => ({
-    name,
-    description: voiceTools[name].description,
-    parameters: z.toJSONSchema(voiceTools[name].args),
-  }));
-}
 
 const hhmm = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'expected HH:MM (24 h)');
 

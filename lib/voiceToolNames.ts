@@ -4,3 +4,7 @@
  */
 export const VOICE_TOOL_NAMES = ['lookup_caller', 'get_free_slots', 'book_appointment', 'add_note', 'send_sms', 'remember', 'recall', 'transfer_to_human'] as const;
 export type VoiceToolName = (typeof VOICE_TOOL_NAMES)[number];
+
+export function isVoiceToolName(name: string): name is VoiceToolName {
+  return (VOICE_TOOL_NAMES as readonly string[]).includes(name);
+}

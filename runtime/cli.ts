@@ -11,7 +11,8 @@ import { z } from 'zod';
 import { loadConfigOrExit } from '../lib/config.js';
 import { TenantId, workflowIds } from '../lib/ids.js';
 import { TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
-import { crmSync, syncProgressQuery, type CrmSyncProgress } from '../workflows/crmSync.js';
+import { crmSync } from '../workflows/crmSync.js';
+import { syncProgressQuery, type CrmSyncProgress } from '../workflows/crmSync.contract.js';
 import { connectionOptions } from './temporal.js';
 
 const usage = 'usage: npm run cli -- sync --tenant <id> [--mode auto|full|incremental]';

@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive } from '../runtime/processes.js';
-import type { ReadinessProbeResult } from '../workflows/readinessProbe.js';
+import type { ReadinessProbeResult } from '../workflows/readinessProbe.contract.js';
 import { embeddedEnv, embeddedPids, runEntry, waitForOutput, type StartedProcess } from './support/process.js';
 import { tearDown } from './support/teardown.js';
 

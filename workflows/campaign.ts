@@ -1,51 +1,22 @@
 import {
-  allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, getExternalWorkflowHandle, proxyLocalActivities, setHandler, startChild, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, proxyLocalActivities, setHandler, startChild,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { CampaignFeedActivities } from '../activities/campaigns/feed.js';
-import type { LeadOutcome } from '../activities/campaigns/outreach.js';
 import { workflowIds } from '../lib/workflowIds.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
-import { leadFinishedSignal, pauseLeadSignal, resumeLeadSignal, type leadOutreach } from './leadOutreach.js';
+import {
+  campaignProgressQuery, cancelCampaignSignal, leadFinishedSignal, leadsAddedSignal, pauseCampaignSignal,
+  resumeCampaignSignal, type CampaignCarry, type CampaignInput, type CampaignProgress,
+} from './campaign.contract.js';
+import type { leadOutreach } from './leadOutreach.js';
+import { pauseLeadSignal, resumeLeadSignal } from './leadOutreach.contract.js';
 
 const { nextLeads, closeCampaign } = proxyLocalActivities<CampaignFeedActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '1 minute', backoffCoefficient: 2 },
 });
-
-export interface CampaignCarry {
-  /** seq of the last lead started. */
-  cursor: number;
-  /** Leads started and not finished yet (they outlive a continue-as-new: their parent close policy is ABANDON). */
-  active: string[];
-  started: number;
-  finished: number;
-  outcomes: Partial<Record<LeadOutcome, number>>;
-  paused: boolean;
-  cancelled: boolean;
-}
-
-export interface CampaignInput {
-  tenantId: string;
-  campaignId: string;
-  maxActiveLeads: number;
-  carry?: CampaignCarry;
-}
-
-export interface CampaignProgress {
-  state: 'running' | 'paused' | 'cancelling' | 'completed' | 'cancelled';
-  started: number;
-  finished: number;
-  active: number;
-  outcomes: Partial<Record<LeadOutcome, number>>;
-}
-
-export const pauseCampaignSignal = defineSignal('pause');
-export const resumeCampaignSignal = defineSignal('resume');
-export const cancelCampaignSignal = defineSignal('cancel');
-/** New leads were added to the campaign (they are read from Postgres). */
-export const leadsAddedSignal = defineSignal('leadsAdded');
-export const campaignProgressQuery = defineQuery<CampaignProgress>('progress');
 
 /** Leads started per run before continuing as new (each start is ~3 history events, each finish 1–2). */
 const STARTS_PER_RUN = 500;

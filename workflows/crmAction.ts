@@ -1,5 +1,12 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { CrmActionActivities } from '../activities/crm/actions.js';
+import type { CrmActionInput, CrmActionResult } from './crmAction.contract.js';
+
+const crm = proxyActivities<CrmActionActivities>({
+  startToCloseTimeout: '30 seconds',
+  // Rejections GoHighLevel will repeat (slot taken, bad input) are non-retryable in the activity.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
+});
 
 /**
  * One CRM change asked for through the API or MCP (upsert a contact, book, note, text): a short
@@ -8,27 +15,6 @@ import type { CrmActionActivities } from '../activities/crm/actions.js';
  * request never acts twice; the activity's own key is the workflow id (recorded in `crm_effects`).
  * The starter sets its TenantId / WorkflowKind search attributes.
  */
-
-export type CrmActionInput =
-  | { action: 'upsertContact'; tenantId: string; phone?: string; email?: string; firstName?: string; lastName?: string; name?: string; tags?: string[] }
-  | { action: 'bookAppointment'; tenantId: string; calendarId?: string; contactId?: string; phone?: string; email?: string; name?: string; startTime: string; title?: string }
-  | { action: 'addContactNote'; tenantId: string; contactId: string; body: string }
-  | { action: 'sendSms'; tenantId: string; contactId: string; message: string };
-
-export type CrmActionName = CrmActionInput['action'];
-
-export type CrmActionResult =
-  | { action: 'upsertContact'; contactId: string; created: boolean }
-  | { action: 'bookAppointment'; appointmentId: string; contactId: string; startTime: string; endTime: string }
-  | { action: 'addContactNote'; noteId: string }
-  | { action: 'sendSms'; messageId: string };
-
-const crm = proxyActivities<CrmActionActivities>({
-  startToCloseTimeout: '30 seconds',
-  // Rejections GoHighLevel will repeat (slot taken, bad input) are non-retryable in the activity.
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
-});
-
 export async function crmAction(input: CrmActionInput): Promise<CrmActionResult> {
   const { workflowId } = workflowInfo();
   switch (input.action) {

@@ -1,46 +1,22 @@
-import { ApplicationFailure, CancellationScope, continueAsNew, defineQuery, isCancellation, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { createCrmOpportunityActivities } from '../activities/crm/opportunities.js';
-import type { createCrmSyncActivities, SyncCursor, SyncMode, SyncPlan } from '../activities/crm/sync.js';
+import {
+  ApplicationFailure, CancellationScope, continueAsNew, isCancellation, patched, proxyActivities, setHandler, workflowInfo,
+} from '@temporalio/workflow';
+import type { CrmOpportunityActivities } from '../activities/crm/opportunities.js';
+import type { CrmSyncActivities, SyncCursor, SyncPlan } from '../activities/crm/sync.js';
+import { syncProgressQuery, type CrmSyncInput, type CrmSyncProgress, type CrmSyncResult } from './crmSync.contract.js';
 
-const { planSync, syncContactPages, finishSync } = proxyActivities<ReturnType<typeof createCrmSyncActivities>>({
+const { planSync, syncContactPages, finishSync } = proxyActivities<CrmSyncActivities>({
   startToCloseTimeout: '10 minutes',
   // A worker that dies mid-page is noticed within this and the retry resumes from the stored cursor.
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
 });
 // Opportunities, pipelines and notes for insights: resumes from its heartbeat; a failure is reported, not fatal to the contacts sync.
-const { syncOpportunities } = proxyActivities<ReturnType<typeof createCrmOpportunityActivities>>({
+const { syncOpportunities } = proxyActivities<CrmOpportunityActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
 });
-
-export interface CrmSyncInput {
-  tenantId: string;
-  mode: SyncMode;
-  /** Carried across continue-as-new: the plan and how far it got. */
-  carry?: { plan: SyncPlan; position: SyncCursor };
-}
-
-export interface CrmSyncProgress {
-  state: 'planning' | 'running' | 'finishing' | 'completed' | 'failed' | 'skipped';
-  kind: SyncPlan['kind'] | null;
-  reason: string | null;
-  pages: number;
-  contacts: number;
-  total: number | null;
-  removed: number | null;
-  runningWorkflowId?: string | null;
-  error?: string;
-  /** Opportunities mirrored after the contacts (and notes refreshed); or why that step failed. */
-  opportunities?: number;
-  notes?: number;
-  opportunitiesError?: string;
-}
-
-export type CrmSyncResult = CrmSyncProgress;
-
-export const syncProgressQuery = defineQuery<CrmSyncProgress>('syncProgress');
 
 /** Pages per activity call: small enough to report progress often, large enough to keep history short. */
 const PAGES_PER_CHUNK = 20;

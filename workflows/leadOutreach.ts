@@ -1,13 +1,22 @@
 import {
-  CancellationScope, condition, defineQuery, defineSignal, getExternalWorkflowHandle, isCancellation, proxyActivities, proxyLocalActivities,
+  CancellationScope, condition, getExternalWorkflowHandle, isCancellation, proxyActivities, proxyLocalActivities,
   setHandler, startChild, workflowInfo,
 } from '@temporalio/workflow';
-import type { LeadOutcome, LeadPlan, OutreachActivities, SendResult } from '../activities/campaigns/outreach.js';
+import type { LeadOutcome, LeadPlan, OutreachActivities } from '../activities/campaigns/outreach.js';
 import type { ReplyCategory } from '../domain/campaigns/prompts.js';
 import type { CrmActionActivities } from '../activities/crm/actions.js';
-import { workflowIds } from '../lib/workflowIds.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
-import { nextWindowStart } from '../lib/sendWindow.js';
+import { workflowIds } from '../lib/workflowIds.js';
+import { leadFinishedSignal } from './campaign.contract.js';
+import { innermostMessage } from './failures.js';
+import {
+  approvalDecidedSignal, leadProgressQuery, pauseLeadSignal, replyReceivedSignal, resumeLeadSignal,
+  type ApprovalDecision, type LeadOutreachInput, type LeadResult,
+} from './leadOutreach.contract.js';
+import {
+  bookingRange, CALL_SLOT_RECHECK_MS, CONVERSATION_OPEN_MS, DAY, leadKey, LeadState, outcomeTag, PAUSED_RECHECK_MS,
+  pickSlot, replyStep, sendStep, worthWritingBack, type LeadRef,
+} from './leadOutreach.state.js';
 import type { voiceCall } from './voiceCall.js';
 
 // Local activities: each lead is a handful of short steps, and running them inside the lead's
@@ -26,416 +35,434 @@ const crm = proxyActivities<CrmActionActivities>({
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10 },
 });
 
-export interface LeadOutreachInput {
-  tenantId: string;
-  campaignId: string;
-  leadId: string;
-  /** Told when this lead is done (the campaign continues as new, so it is found by id). */
-  campaignWorkflowId: string;
-  paused?: boolean;
+/** What every step of one lead works with. */
+interface Lead {
+  ref: LeadRef;
+  state: LeadState;
 }
 
-export interface LeadResult {
-  outcome: LeadOutcome;
-  detail?: string;
-}
-
-export interface LeadProgress {
-  state: 'preparing' | 'waiting' | 'awaiting-approval' | 'sending' | 'handling-reply' | 'conversation' | 'calling' | 'finished';
-  stepIndex: number;
-  paused: boolean;
-  waitingUntil: string | null;
-  outcome: LeadOutcome | null;
-}
-
-/** A reply stored by the Inbound Parse webhook (by id: the text stays out of history). */
-export const replyReceivedSignal = defineSignal<[{ inboundId: string }]>('replyReceived');
-export const approvalDecidedSignal = defineSignal<[{ approvalId: string; decision: 'approved' | 'edited' | 'rejected' }]>('approvalDecided');
-export const pauseLeadSignal = defineSignal('pause');
-export const resumeLeadSignal = defineSignal('resume');
-export const leadProgressQuery = defineQuery<LeadProgress>('leadProgress');
-/** The lead's last act: tells its campaign (whichever run is current) that it is done. */
-export const leadFinishedSignal = defineSignal<[{ leadId: string; outcome: LeadOutcome }]>('leadFinished');
-
-const DAY = 86_400_000;
-/** After answering a question, how long the conversation stays open for another reply. */
-const CONVERSATION_OPEN_MS = 14 * DAY;
-/** An out-of-office without a return date pushes the next touch this far. */
-const OUT_OF_OFFICE_MS = 7 * DAY;
-/** A send that found the campaign paused (before our pause signal arrived) looks again after this. */
-const PAUSED_RECHECK_MS = 10 * 60_000;
-/** A call step waiting for one of the tenant's call slots looks again after this. */
-const CALL_SLOT_RECHECK_MS = 20_000;
-/** Meetings are offered from the free slots of the next days. */
-const BOOKING_HORIZON_DAYS = 7;
-/** Outcomes worth writing back to the CRM contact (tags and a note). */
-const CRM_OUTCOMES: LeadOutcome[] = ['booked', 'replied', 'opted_out', 'not_now', 'wrong_person'];
-
-/** What a reply meant for the sequence: stop with an outcome, keep going, or talk on. */
-type ReplyEffect = { stop: LeadOutcome } | { converse: true } | null;
+type Step<T extends LeadPlan['steps'][number]['type']> = Extract<LeadPlan['steps'][number], { type: T }>;
+/** A step's end: an outcome ends the lead, null goes on to the next step. */
+type StepEnd = LeadOutcome | null;
+/** What handled replies meant for the sequence: stop with an outcome, or talk on. */
+type ReplyEffect = { stop: LeadOutcome } | { converse: true };
 
 /**
  * One lead of a campaign: research, then the sequence (email, wait, call, sms) with sends inside the
  * lead's local send window and under the caps, drafts held for approval in review mode, and replies
  * handled as they arrive (they end the follow-ups).
+ *
+ * Replay: these steps issue the same commands, in the same order, as the recorded histories in
+ * test/histories; the signal handlers issue none.
  */
 export async function leadOutreach(input: LeadOutreachInput): Promise<LeadResult> {
-  const ref = { tenantId: input.tenantId, campaignId: input.campaignId, leadId: input.leadId };
-  const st = {
-    progress: { state: 'preparing', stepIndex: -1, paused: Boolean(input.paused), waitingUntil: null, outcome: null } as LeadProgress,
-    resumes: 0,
-    replies: [] as string[],
-    seenReplies: new Set<string>(),
-    decisions: new Map<string, 'approved' | 'edited' | 'rejected'>(),
-    /** Out of office: no touch before this instant. */
-    notBefore: 0,
-  };
-  setHandler(replyReceivedSignal, ({ inboundId }) => {
-    if (st.seenReplies.has(inboundId)) return;
-    st.seenReplies.add(inboundId);
-    st.replies.push(inboundId);
-  });
-  setHandler(approvalDecidedSignal, ({ approvalId, decision }) => void st.decisions.set(approvalId, decision));
-  setHandler(pauseLeadSignal, () => void (st.progress.paused = true));
-  setHandler(resumeLeadSignal, () => {
-    st.progress.paused = false;
-    st.resumes++;
-  });
-  setHandler(leadProgressQuery, () => st.progress);
-
-  const record = (kind: string, key: string, data: Record<string, unknown> = {}) =>
-    act.recordLeadEvents({ ...ref, events: [{ kind, at: Date.now(), stepIndex: st.progress.stepIndex, key: `${ref.campaignId}:${ref.leadId}:${key}`, data }] });
-
-  /** Sleeps until `until` unless a reply (or, when `onPause`, a pause) needs attention first. */
-  const sleepUntil = async (until: number, onPause = true) => {
-    st.progress.waitingUntil = new Date(until).toISOString();
-    await condition(() => st.replies.length > 0 || (onPause && st.progress.paused), Math.max(1, until - Date.now()));
-    st.progress.waitingUntil = null;
-  };
-
-  /**
-   * Sends one email inside the lead's window and under the caps. Sequence emails give way to
-   * replies (which may end the sequence); answers and confirmations do not.
-   */
-  async function deliver(plan: LeadPlan, sendKey: string, stepIndex: number | null, interruptible: boolean): Promise<LeadOutcome | 'sent' | 'skipped'> {
-    for (;;) {
-      if (interruptible && st.replies.length) {
-        const effect = await handleReplies(plan);
-        if (effect && 'stop' in effect) return effect.stop;
-        if (effect) return converse(plan);
-      }
-      if (st.progress.paused) {
-        await condition(() => !st.progress.paused || (interruptible && st.replies.length > 0));
-        continue;
-      }
-      const now = Date.now();
-      const opens = nextWindowStart(Math.max(now, st.notBefore), plan.timezone, plan.window);
-      if (opens > now) {
-        await record('waiting-for-window', `window:${sendKey}:${opens}`, { sendKey, until: new Date(opens).toISOString(), timezone: plan.timezone });
-        await sleepUntil(opens);
-        continue;
-      }
-      st.progress.state = 'sending';
-      const resumesBefore = st.resumes;
-      const r: SendResult = await act.sendEmail({ ...ref, sendKey, stepIndex, at: now });
-      switch (r.status) {
-        case 'sent':
-          return 'sent';
-        case 'deferred':
-          st.progress.state = 'waiting';
-          await sleepUntil(r.retryAt);
-          continue;
-        case 'paused':
-          await condition(() => st.resumes > resumesBefore || (interruptible && st.replies.length > 0), PAUSED_RECHECK_MS);
-          continue;
-        case 'cancelled':
-          return 'cancelled';
-        case 'suppressed':
-          return 'suppressed';
-        default:
-          return 'skipped';
-      }
-    }
-  }
-
-  /** Review mode: waits for the person's decision; replies are handled meanwhile. */
-  async function approval(plan: LeadPlan, approvalId: string): Promise<{ decision: 'approved' | 'edited' | 'rejected' } | { effect: ReplyEffect }> {
-    st.progress.state = 'awaiting-approval';
-    for (;;) {
-      await condition(() => st.decisions.has(approvalId) || st.replies.length > 0);
-      const decision = st.decisions.get(approvalId);
-      if (decision) {
-        await record('approval-decided', `approval:${approvalId}`, { approvalId, decision });
-        return { decision };
-      }
-      const effect = await handleReplies(plan);
-      if (effect) return { effect };
-    }
-  }
-
-  async function handleReplies(plan: LeadPlan): Promise<ReplyEffect> {
-    while (st.replies.length) {
-      const inboundId = st.replies.shift()!;
-      st.progress.state = 'handling-reply';
-      const { category, preferredTime } = await act.classifyLeadReply({ ...ref, inboundId, at: Date.now() });
-      const effect = await onReply(plan, inboundId, category, preferredTime);
-      if (effect) return effect;
-    }
-    return null;
-  }
-
-  async function onReply(plan: LeadPlan, inboundId: string, category: ReplyCategory, preferredTime: string | null): Promise<ReplyEffect> {
-    switch (category) {
-      case 'unsubscribe':
-        return { stop: 'opted_out' };
-      case 'not_now':
-        return { stop: 'not_now' };
-      case 'wrong_person':
-        return { stop: 'wrong_person' };
-      case 'out_of_office': {
-        const back = preferredTime ? Date.parse(preferredTime) : Number.NaN;
-        st.notBefore = Math.max(st.notBefore, Number.isFinite(back) && back > Date.now() ? back : Date.now() + OUT_OF_OFFICE_MS);
-        await record('rescheduled', `ooo:${inboundId}`, { notBefore: new Date(st.notBefore).toISOString() });
-        return null;
-      }
-      case 'interested':
-        return { stop: await bookMeeting(plan, inboundId, preferredTime) };
-      case 'question': {
-        const { sendKey, approvalId } = await act.draftAnswer({ ...ref, inboundId, at: Date.now(), review: plan.reviewMode });
-        if (approvalId) {
-          const decided = await approval(plan, approvalId);
-          if ('effect' in decided) return decided.effect;
-          if (decided.decision === 'rejected') return { converse: true };
-        }
-        const sent = await deliver(plan, sendKey, null, false);
-        if (sent !== 'sent' && sent !== 'skipped') return { stop: sent };
-        return { converse: true };
-      }
-    }
-  }
-
-  /**
-   * Interested: the free slot nearest the time they asked for (else the first one), booked once per
-   * reply, and confirmed by email. Without a CRM calendar the reply stands and a person follows up.
-   */
-  async function bookMeeting(plan: LeadPlan, inboundId: string, preferredTime: string | null): Promise<LeadOutcome> {
-    const today = new Date(Date.now()).toISOString().slice(0, 10);
-    const horizon = new Date(Date.now() + BOOKING_HORIZON_DAYS * DAY).toISOString().slice(0, 10);
-    try {
-      const { slots, calendarId } = await crm.getFreeSlots({ tenantId: ref.tenantId, calendarId: plan.calendarId ?? undefined, startDate: today, endDate: horizon, timezone: plan.timezone });
-      const wanted = preferredTime ? Date.parse(preferredTime) : Date.now();
-      const future = slots.filter((slot) => Date.parse(slot) > Date.now());
-      const slot = future.find((t) => Date.parse(t) >= wanted) ?? future[0];
-      if (!slot) {
-        await record('booking-failed', `booking:${inboundId}`, { reason: 'no free slot in the next days' });
-        return 'replied';
-      }
-      const booked = await crm.bookAppointment({
-        tenantId: ref.tenantId, idempotencyKey: `${ref.campaignId}:${ref.leadId}:book:${inboundId}`, calendarId,
-        ...(plan.contactId ? { contactId: plan.contactId } : {}), ...(plan.email ? { email: plan.email } : {}), ...(plan.phone ? { phone: plan.phone } : {}),
-        ...(plan.name ? { name: plan.name } : {}), startTime: slot, title: 'Meeting (campaign reply)',
-      });
-      plan.contactId = booked.contactId;
-      await record('meeting-booked', `booked:${inboundId}`, { appointmentId: booked.appointmentId, startTime: booked.startTime, contactId: booked.contactId });
-      if (plan.email) {
-        const { sendKey } = await act.draftConfirmation({ ...ref, appointmentId: booked.appointmentId, startTime: booked.startTime, timezone: plan.timezone, at: Date.now() });
-        await deliver(plan, sendKey, null, false);
-      }
-      return 'booked';
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      await record('booking-failed', `booking:${inboundId}`, { reason: failureMessage(err) });
-      return 'replied';
-    }
-  }
-
-  /** A call step: one of the tenant's call slots, then a voiceCall child; a booking on the call ends the sequence. */
-  async function call(plan: LeadPlan, step: Extract<LeadPlan['steps'][number], { type: 'call' }>, i: number): Promise<LeadOutcome | null> {
-    if (!plan.phone) {
-      await record('step-skipped', `skip:${i}`, { reason: 'no phone number' });
-      return null;
-    }
-    const slotKey = `${ref.campaignId}:${ref.leadId}:${i}`;
-    for (;;) {
-      const slot = await act.acquireCallSlot({ ...ref, slotKey, max: plan.maxConcurrentCalls });
-      if (slot === 'suppressed') return 'suppressed';
-      if (slot === 'acquired') break;
-      await sleepUntil(Date.now() + CALL_SLOT_RECHECK_MS, false);
-      if (st.replies.length) return null; // the sequence loop handles the reply first
-    }
-    st.progress.state = 'calling';
-    const callRef = `lead-${ref.campaignId}-${ref.leadId}-${i}`;
-    try {
-      const child = await startChild<typeof voiceCall>('voiceCall', {
-        workflowId: workflowIds.voiceCall(ref.tenantId, step.provider, callRef),
-        args: [{
-          direction: 'outbound', tenantId: ref.tenantId, provider: step.provider, callRef, to: plan.phone, purpose: step.purpose,
-          ...(plan.contactId ? { contactId: plan.contactId } : {}), ...(step.assistant ? { assistant: step.assistant } : {}),
-          metadata: { campaignId: ref.campaignId, leadId: ref.leadId },
-        }],
-        parentClosePolicy: 'REQUEST_CANCEL',
-        typedSearchAttributes: [
-          { key: TenantIdKey, value: ref.tenantId },
-          { key: WorkflowKindKey, value: 'voiceCall' },
-          { key: ContactPhoneKey, value: plan.phone },
-          { key: CallStatusKey, value: 'scheduled' },
-        ],
-      });
-      await record('call-started', `call:${i}`, { workflowId: child.workflowId, purpose: step.purpose });
-      const result = await child.result();
-      if (result.contactId) plan.contactId = result.contactId;
-      await record('call-finished', `call-done:${i}`, {
-        status: result.status, attempts: result.attempts, appointmentIds: result.appointmentIds, outcome: result.outcome ?? null, nextAction: result.nextAction ?? null, summary: result.summary ?? null,
-      });
-      return result.appointmentIds.length ? 'booked' : null;
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      await record('call-failed', `call-failed:${i}`, { reason: failureMessage(err) });
-      return null;
-    } finally {
-      await CancellationScope.nonCancellable(() => act.releaseCallSlot({ ...ref, slotKey }));
-    }
-  }
-
-  /** An sms step through the CRM (GoHighLevel conversations), inside the send window, once per step. */
-  async function sms(plan: LeadPlan, step: Extract<LeadPlan['steps'][number], { type: 'sms' }>, i: number): Promise<LeadOutcome | null> {
-    if (!plan.phone) {
-      await record('step-skipped', `skip:${i}`, { reason: 'no phone number' });
-      return null;
-    }
-    for (;;) {
-      const opens = nextWindowStart(Math.max(Date.now(), st.notBefore), plan.timezone, plan.window);
-      if (opens <= Date.now() && !st.progress.paused) break;
-      if (st.progress.paused) await condition(() => !st.progress.paused || st.replies.length > 0);
-      else await sleepUntil(opens);
-      if (st.replies.length) return null;
-    }
-    if (await act.leadSuppressed(ref)) return 'suppressed';
-    try {
-      if (!plan.contactId) plan.contactId = (await crm.upsertContact({ tenantId: ref.tenantId, phone: plan.phone, ...(plan.email ? { email: plan.email } : {}), ...(plan.name ? { name: plan.name } : {}) })).contactId;
-      const sent = await crm.sendSms({ tenantId: ref.tenantId, idempotencyKey: `${ref.campaignId}:${ref.leadId}:${i}:sms`, contactId: plan.contactId, message: step.message });
-      await record('sms-sent', `sms:${i}`, { messageId: sent.messageId });
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      await record('sms-failed', `sms-failed:${i}`, { reason: failureMessage(err) });
-    }
-    return null;
-  }
-
-  /** What matters goes back to the CRM contact: a tag per outcome and a note. Best effort: the outcome stands either way. */
-  async function writeBack(plan: LeadPlan, outcome: LeadOutcome) {
-    if (!plan.contactId || !CRM_OUTCOMES.includes(outcome)) return;
-    try {
-      await crm.tagContact({ tenantId: ref.tenantId, contactId: plan.contactId, tags: [`campaign-${outcome.replace(/_/g, '-')}`] });
-      await crm.addContactNote({
-        tenantId: ref.tenantId, idempotencyKey: `${ref.campaignId}:${ref.leadId}:outcome-note`, contactId: plan.contactId,
-        body: `Campaign ${ref.campaignId}: ${outcome.replace(/_/g, ' ')} (workflow ${workflowInfo().workflowId}).`,
-      });
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      await record('crm-writeback-failed', 'crm-writeback', { reason: failureMessage(err) });
-    }
-  }
-
-  /** After an answered question: the conversation stays open for more replies, then the lead ends as replied. */
-  async function converse(plan: LeadPlan): Promise<LeadOutcome> {
-    for (;;) {
-      st.progress.state = 'conversation';
-      const got = await condition(() => st.replies.length > 0, CONVERSATION_OPEN_MS);
-      if (!got) return 'replied';
-      const effect = await handleReplies(plan);
-      if (effect && 'stop' in effect) return effect.stop;
-    }
-  }
-
-  async function runSequence(plan: LeadPlan): Promise<LeadOutcome> {
-    for (let i = 0; i < plan.steps.length; i++) {
-      const step = plan.steps[i]!;
-      st.progress.stepIndex = i;
-      if (st.replies.length) {
-        const effect = await handleReplies(plan);
-        if (effect) return 'stop' in effect ? effect.stop : converse(plan);
-      }
-      switch (step.type) {
-        case 'wait': {
-          st.progress.state = 'waiting';
-          const until = Date.now() + step.days * DAY;
-          while (Math.max(until, st.notBefore) > Date.now()) {
-            await sleepUntil(Math.max(until, st.notBefore), false);
-            if (st.replies.length) {
-              const effect = await handleReplies(plan);
-              if (effect) return 'stop' in effect ? effect.stop : converse(plan);
-            }
-          }
-          break;
-        }
-        case 'email': {
-          if (!plan.email) {
-            await record('step-skipped', `skip:${i}`, { reason: 'no email address' });
-            break;
-          }
-          const sendKey = `${ref.campaignId}:${ref.leadId}:${i}`;
-          if (plan.reviewMode) {
-            const { approvalId } = await act.composeEmail({ ...ref, stepIndex: i, at: Date.now(), review: true });
-            if (approvalId) {
-              const decided = await approval(plan, approvalId);
-              if ('effect' in decided) {
-                const effect = decided.effect!;
-                return 'stop' in effect ? effect.stop : converse(plan);
-              }
-              if (decided.decision === 'rejected') break;
-            }
-          }
-          const sent = await deliver(plan, sendKey, i, true);
-          if (sent !== 'sent' && sent !== 'skipped') return sent;
-          break;
-        }
-        case 'call': {
-          const outcome = await call(plan, step, i);
-          if (outcome) return outcome;
-          break;
-        }
-        case 'sms': {
-          const outcome = await sms(plan, step, i);
-          if (outcome) return outcome;
-          break;
-        }
-      }
-    }
-    return 'exhausted';
-  }
-
-  let result: LeadResult;
-  let failure: unknown;
-  let recorded = false;
-  try {
-    const plan = await act.prepareLead({ ...ref, at: Date.now() });
-    if (plan.status === 'finished') {
-      // Done already (this task is a retry of one that timed out after the lead's last step): report it again.
-      recorded = true;
-      result = { outcome: plan.finalState ?? 'exhausted', detail: 'already finished' };
-    } else {
-      result = { outcome: plan.status === 'suppressed' ? 'suppressed' : await runSequence(plan) };
-      await writeBack(plan, result.outcome);
-    }
-  } catch (err) {
-    // A failed lead still reports back, so its campaign is not left waiting for it.
-    failure = err;
-    result = isCancellation(err) ? { outcome: 'cancelled' } : { outcome: 'failed', detail: err instanceof Error ? err.message : String(err) };
-  }
-  st.progress.state = 'finished';
-  st.progress.outcome = result.outcome;
+  const lead = listen(input);
+  const { result, failure, recorded } = await work(lead);
+  lead.state.finish(result.outcome);
   await CancellationScope.nonCancellable(async () => {
-    if (!recorded) await act.finishLead({ ...ref, outcome: result.outcome, at: Date.now(), ...(result.detail ? { detail: result.detail } : {}) });
-    await getExternalWorkflowHandle(input.campaignWorkflowId).signal(leadFinishedSignal, { leadId: ref.leadId, outcome: result.outcome }).catch(() => undefined);
+    if (!recorded) {
+      const detail = result.detail ? { detail: result.detail } : {};
+      await act.finishLead({ ...lead.ref, outcome: result.outcome, at: Date.now(), ...detail });
+    }
+    await getExternalWorkflowHandle(input.campaignWorkflowId)
+      .signal(leadFinishedSignal, { leadId: lead.ref.leadId, outcome: result.outcome })
+      .catch(() => undefined);
   });
   if (failure && !isCancellation(failure)) throw failure;
   return result;
 }
 
-function failureMessage(err: unknown): string {
-  // An ActivityFailure or ChildWorkflowFailure wraps the real error: the innermost message says what happened.
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e && typeof e === 'object' && e.cause && typeof e.cause === 'object') e = e.cause as typeof e;
-  return e?.message ?? String(err);
+/** The lead's state, with its signals and progress query wired to it. */
+function listen(input: LeadOutreachInput): Lead {
+  const state = new LeadState(Boolean(input.paused));
+  setHandler(replyReceivedSignal, ({ inboundId }) => void state.receiveReply(inboundId));
+  setHandler(approvalDecidedSignal, ({ approvalId, decision }) => state.decide(approvalId, decision));
+  setHandler(pauseLeadSignal, () => state.pause());
+  setHandler(resumeLeadSignal, () => state.resume());
+  setHandler(leadProgressQuery, () => state.progress);
+  return { ref: { tenantId: input.tenantId, campaignId: input.campaignId, leadId: input.leadId }, state };
 }
+
+/** Prepares the lead and runs its sequence; a failed lead still has a result to report. */
+async function work(lead: Lead): Promise<{ result: LeadResult; failure?: unknown; recorded: boolean }> {
+  try {
+    const plan = await act.prepareLead({ ...lead.ref, at: Date.now() });
+    if (plan.status === 'finished') {
+      // Done already (this task is a retry of one that timed out after the lead's last step): report it again.
+      return { result: { outcome: plan.finalState ?? 'exhausted', detail: 'already finished' }, recorded: true };
+    }
+    const outcome = plan.status === 'suppressed' ? 'suppressed' : await runSequence(lead, plan);
+    await writeBack(lead, plan, outcome);
+    return { result: { outcome }, recorded: false };
+  } catch (err) {
+    // A failed lead still reports back, so its campaign is not left waiting for it.
+    const detail = err instanceof Error ? err.message : String(err);
+    const result: LeadResult = isCancellation(err) ? { outcome: 'cancelled' } : { outcome: 'failed', detail };
+    return { result, failure: err, recorded: false };
+  }
+}
+
+async function runSequence(lead: Lead, plan: LeadPlan): Promise<LeadOutcome> {
+  for (let i = 0; i < plan.steps.length; i++) {
+    lead.state.progress.stepIndex = i;
+    const end = (await repliesFirst(lead, plan)) ?? (await runStep(lead, plan, plan.steps[i]!, i));
+    if (end) return end;
+  }
+  return 'exhausted';
+}
+
+function runStep(lead: Lead, plan: LeadPlan, step: LeadPlan['steps'][number], i: number): Promise<StepEnd> {
+  switch (step.type) {
+    case 'wait':
+      return waitStep(lead, plan, step.days);
+    case 'email':
+      return emailStep(lead, plan, i);
+    case 'call':
+      return callStep(lead, plan, step, i);
+    case 'sms':
+      return smsStep(lead, plan, step, i);
+  }
+}
+
+function record(lead: Lead, kind: string, key: string, data: Record<string, unknown> = {}) {
+  const event = { kind, at: Date.now(), stepIndex: lead.state.progress.stepIndex, key: leadKey(lead.ref, key), data };
+  return act.recordLeadEvents({ ...lead.ref, events: [event] });
+}
+
+/** Sleeps until `until` unless a reply (or, when `onPause`, a pause) needs attention first. */
+async function sleepUntil({ state }: Lead, until: number, onPause = true): Promise<void> {
+  state.progress.waitingUntil = new Date(until).toISOString();
+  await condition(() => state.hasReplies || (onPause && state.paused), Math.max(1, until - Date.now()));
+  state.progress.waitingUntil = null;
+}
+
+/** Replies that came in are handled before anything else; they may end the lead. */
+async function repliesFirst(lead: Lead, plan: LeadPlan): Promise<StepEnd> {
+  if (!lead.state.hasReplies) return null;
+  const effect = await handleReplies(lead, plan);
+  return effect ? settle(lead, plan, effect) : null;
+}
+
+function settle(lead: Lead, plan: LeadPlan, effect: ReplyEffect): Promise<LeadOutcome> | LeadOutcome {
+  return 'stop' in effect ? effect.stop : converse(lead, plan);
+}
+
+async function waitStep(lead: Lead, plan: LeadPlan, days: number): Promise<StepEnd> {
+  const { state } = lead;
+  state.enter('waiting');
+  const until = Date.now() + days * DAY;
+  while (state.waitEnd(until) > Date.now()) {
+    await sleepUntil(lead, state.waitEnd(until), false);
+    const end = await repliesFirst(lead, plan);
+    if (end) return end;
+  }
+  return null;
+}
+
+async function emailStep(lead: Lead, plan: LeadPlan, i: number): Promise<StepEnd> {
+  if (!plan.email) {
+    await record(lead, 'step-skipped', `skip:${i}`, { reason: 'no email address' });
+    return null;
+  }
+  if (plan.reviewMode) {
+    const { approvalId } = await act.composeEmail({ ...lead.ref, stepIndex: i, at: Date.now(), review: true });
+    if (approvalId) {
+      const decided = await approval(lead, plan, approvalId);
+      if ('effect' in decided) return settle(lead, plan, decided.effect);
+      if (decided.decision === 'rejected') return null;
+    }
+  }
+  const sent = await deliver(lead, plan, leadKey(lead.ref, i), i, true);
+  return sent === 'sent' || sent === 'skipped' ? null : sent;
+}
+
+/**
+ * Sends one email inside the lead's window and under the caps. Sequence emails give way to
+ * replies (which may end the sequence); answers and confirmations do not.
+ */
+async function deliver(
+  lead: Lead,
+  plan: LeadPlan,
+  sendKey: string,
+  stepIndex: number | null,
+  interruptible: boolean,
+): Promise<LeadOutcome | 'sent' | 'skipped'> {
+  const { state } = lead;
+  const replyWaiting = () => interruptible && state.hasReplies;
+  for (;;) {
+    if (replyWaiting()) {
+      const effect = await handleReplies(lead, plan);
+      if (effect) return settle(lead, plan, effect);
+    }
+    if (state.paused) {
+      await condition(() => !state.paused || replyWaiting());
+      continue;
+    }
+    const now = Date.now();
+    const opens = state.sendOpensAt(now, plan);
+    if (opens > now) {
+      const until = new Date(opens).toISOString();
+      const data = { sendKey, until, timezone: plan.timezone };
+      await record(lead, 'waiting-for-window', `window:${sendKey}:${opens}`, data);
+      await sleepUntil(lead, opens);
+      continue;
+    }
+    state.enter('sending');
+    const resumesBefore = state.resumes;
+    const next = sendStep(await act.sendEmail({ ...lead.ref, sendKey, stepIndex, at: now }));
+    if ('done' in next) return next.done;
+    if ('retryAt' in next) {
+      state.enter('waiting');
+      await sleepUntil(lead, next.retryAt);
+      continue;
+    }
+    await condition(() => state.resumes > resumesBefore || replyWaiting(), PAUSED_RECHECK_MS);
+  }
+}
+
+/** Review mode: waits for the person's decision; replies are handled meanwhile. */
+async function approval(
+  lead: Lead,
+  plan: LeadPlan,
+  approvalId: string,
+): Promise<{ decision: ApprovalDecision } | { effect: ReplyEffect }> {
+  const { state } = lead;
+  state.enter('awaiting-approval');
+  for (;;) {
+    await condition(() => state.decision(approvalId) !== undefined || state.hasReplies);
+    const decision = state.decision(approvalId);
+    if (decision) {
+      await record(lead, 'approval-decided', `approval:${approvalId}`, { approvalId, decision });
+      return { decision };
+    }
+    const effect = await handleReplies(lead, plan);
+    if (effect) return { effect };
+  }
+}
+
+async function handleReplies(lead: Lead, plan: LeadPlan): Promise<ReplyEffect | null> {
+  for (let inboundId = lead.state.nextReply(); inboundId !== undefined; inboundId = lead.state.nextReply()) {
+    lead.state.enter('handling-reply');
+    const { category, preferredTime } = await act.classifyLeadReply({ ...lead.ref, inboundId, at: Date.now() });
+    const effect = await onReply(lead, plan, inboundId, category, preferredTime);
+    if (effect) return effect;
+  }
+  return null;
+}
+
+async function onReply(
+  lead: Lead,
+  plan: LeadPlan,
+  inboundId: string,
+  category: ReplyCategory,
+  preferredTime: string | null,
+): Promise<ReplyEffect | null> {
+  const next = replyStep(category);
+  if ('stop' in next) return next;
+  if ('reschedule' in next) {
+    const notBefore = lead.state.outOfOffice(preferredTime, Date.now());
+    await record(lead, 'rescheduled', `ooo:${inboundId}`, { notBefore: new Date(notBefore).toISOString() });
+    return null;
+  }
+  if ('book' in next) return { stop: await bookMeeting(lead, plan, inboundId, preferredTime) };
+  return answer(lead, plan, inboundId);
+}
+
+/** A question: a drafted answer (approved first in review mode), then the conversation stays open. */
+async function answer(lead: Lead, plan: LeadPlan, inboundId: string): Promise<ReplyEffect> {
+  const drafted = await act.draftAnswer({ ...lead.ref, inboundId, at: Date.now(), review: plan.reviewMode });
+  const { sendKey, approvalId } = drafted;
+  if (approvalId) {
+    const decided = await approval(lead, plan, approvalId);
+    if ('effect' in decided) return decided.effect;
+    if (decided.decision === 'rejected') return { converse: true };
+  }
+  const sent = await deliver(lead, plan, sendKey, null, false);
+  if (sent !== 'sent' && sent !== 'skipped') return { stop: sent };
+  return { converse: true };
+}
+
+/**
+ * Interested: the free slot nearest the time they asked for (else the first one), booked once per
+ * reply, and confirmed by email. Without a CRM calendar the reply stands and a person follows up.
+ */
+async function bookMeeting(
+  lead: Lead,
+  plan: LeadPlan,
+  inboundId: string,
+  preferredTime: string | null,
+): Promise<LeadOutcome> {
+  const { ref } = lead;
+  const range = bookingRange(Date.now());
+  try {
+    const calendar = plan.calendarId ?? undefined;
+    const free = await crm.getFreeSlots({
+      tenantId: ref.tenantId,
+      calendarId: calendar,
+      ...range,
+      timezone: plan.timezone,
+    });
+    const { slots, calendarId } = free;
+    const slot = pickSlot(slots, preferredTime, Date.now());
+    if (!slot) {
+      await record(lead, 'booking-failed', `booking:${inboundId}`, { reason: 'no free slot in the next days' });
+      return 'replied';
+    }
+    const booked = await crm.bookAppointment({
+      tenantId: ref.tenantId,
+      idempotencyKey: leadKey(ref, `book:${inboundId}`),
+      calendarId,
+      ...(plan.contactId ? { contactId: plan.contactId } : {}),
+      ...(plan.email ? { email: plan.email } : {}),
+      ...(plan.phone ? { phone: plan.phone } : {}),
+      ...(plan.name ? { name: plan.name } : {}),
+      startTime: slot,
+      title: 'Meeting (campaign reply)',
+    });
+    plan.contactId = booked.contactId;
+    const { appointmentId, startTime, contactId } = booked;
+    await record(lead, 'meeting-booked', `booked:${inboundId}`, { appointmentId, startTime, contactId });
+    if (plan.email) {
+      const confirm = { ...ref, appointmentId, startTime, timezone: plan.timezone, at: Date.now() };
+      const { sendKey } = await act.draftConfirmation(confirm);
+      await deliver(lead, plan, sendKey, null, false);
+    }
+    return 'booked';
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    await record(lead, 'booking-failed', `booking:${inboundId}`, { reason: failureMessage(err) });
+    return 'replied';
+  }
+}
+
+/** After an answered question: the conversation stays open for more replies, then the lead ends as replied. */
+async function converse(lead: Lead, plan: LeadPlan): Promise<LeadOutcome> {
+  const { state } = lead;
+  for (;;) {
+    state.enter('conversation');
+    const got = await condition(() => state.hasReplies, CONVERSATION_OPEN_MS);
+    if (!got) return 'replied';
+    const effect = await handleReplies(lead, plan);
+    if (effect && 'stop' in effect) return effect.stop;
+  }
+}
+
+/** A call step: one of the tenant's call slots, then a voiceCall child; a booking on the call ends the lead. */
+async function callStep(lead: Lead, plan: LeadPlan, step: Step<'call'>, i: number): Promise<StepEnd> {
+  const { ref, state } = lead;
+  if (!plan.phone) {
+    await record(lead, 'step-skipped', `skip:${i}`, { reason: 'no phone number' });
+    return null;
+  }
+  const slotKey = leadKey(ref, i);
+  for (;;) {
+    const slot = await act.acquireCallSlot({ ...ref, slotKey, max: plan.maxConcurrentCalls });
+    if (slot === 'suppressed') return 'suppressed';
+    if (slot === 'acquired') break;
+    await sleepUntil(lead, Date.now() + CALL_SLOT_RECHECK_MS, false);
+    if (state.hasReplies) return null; // the sequence loop handles the reply first
+  }
+  state.enter('calling');
+  try {
+    return await placeCall(lead, plan, step, i, plan.phone);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    await record(lead, 'call-failed', `call-failed:${i}`, { reason: failureMessage(err) });
+    return null;
+  } finally {
+    await CancellationScope.nonCancellable(() => act.releaseCallSlot({ ...ref, slotKey }));
+  }
+}
+
+/** The call itself: a voiceCall child workflow, its start and its result on the lead's timeline. */
+async function placeCall(lead: Lead, plan: LeadPlan, step: Step<'call'>, i: number, phone: string): Promise<StepEnd> {
+  const { ref } = lead;
+  const callRef = `lead-${ref.campaignId}-${ref.leadId}-${i}`;
+  const child = await startChild<typeof voiceCall>('voiceCall', {
+    workflowId: workflowIds.voiceCall(ref.tenantId, step.provider, callRef),
+    args: [{
+      direction: 'outbound',
+      tenantId: ref.tenantId,
+      provider: step.provider,
+      callRef,
+      to: phone,
+      purpose: step.purpose,
+      ...(plan.contactId ? { contactId: plan.contactId } : {}),
+      ...(step.assistant ? { assistant: step.assistant } : {}),
+      metadata: { campaignId: ref.campaignId, leadId: ref.leadId },
+    }],
+    parentClosePolicy: 'REQUEST_CANCEL',
+    typedSearchAttributes: [
+      { key: TenantIdKey, value: ref.tenantId },
+      { key: WorkflowKindKey, value: 'voiceCall' },
+      { key: ContactPhoneKey, value: phone },
+      { key: CallStatusKey, value: 'scheduled' },
+    ],
+  });
+  await record(lead, 'call-started', `call:${i}`, { workflowId: child.workflowId, purpose: step.purpose });
+  const result = await child.result();
+  if (result.contactId) plan.contactId = result.contactId;
+  await record(lead, 'call-finished', `call-done:${i}`, {
+    status: result.status,
+    attempts: result.attempts,
+    appointmentIds: result.appointmentIds,
+    outcome: result.outcome ?? null,
+    nextAction: result.nextAction ?? null,
+    summary: result.summary ?? null,
+  });
+  return result.appointmentIds.length ? 'booked' : null;
+}
+
+/** An sms step through the CRM (GoHighLevel conversations), inside the send window, once per step. */
+async function smsStep(lead: Lead, plan: LeadPlan, step: Step<'sms'>, i: number): Promise<StepEnd> {
+  const { ref, state } = lead;
+  if (!plan.phone) {
+    await record(lead, 'step-skipped', `skip:${i}`, { reason: 'no phone number' });
+    return null;
+  }
+  for (;;) {
+    const opens = state.sendOpensAt(Date.now(), plan);
+    if (opens <= Date.now() && !state.paused) break;
+    if (state.paused) await condition(() => !state.paused || state.hasReplies);
+    else await sleepUntil(lead, opens);
+    if (state.hasReplies) return null;
+  }
+  if (await act.leadSuppressed(ref)) return 'suppressed';
+  try {
+    if (!plan.contactId) {
+      const who = { ...(plan.email ? { email: plan.email } : {}), ...(plan.name ? { name: plan.name } : {}) };
+      plan.contactId = (await crm.upsertContact({ tenantId: ref.tenantId, phone: plan.phone, ...who })).contactId;
+    }
+    const sent = await crm.sendSms({
+      tenantId: ref.tenantId,
+      idempotencyKey: leadKey(ref, `${i}:sms`),
+      contactId: plan.contactId,
+      message: step.message,
+    });
+    await record(lead, 'sms-sent', `sms:${i}`, { messageId: sent.messageId });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    await record(lead, 'sms-failed', `sms-failed:${i}`, { reason: failureMessage(err) });
+  }
+  return null;
+}
+
+/** What matters goes back to the CRM contact: a tag per outcome and a note. Best effort: the outcome stands. */
+async function writeBack(lead: Lead, plan: LeadPlan, outcome: LeadOutcome): Promise<void> {
+  const { ref } = lead;
+  if (!plan.contactId || !worthWritingBack(outcome)) return;
+  try {
+    await crm.tagContact({ tenantId: ref.tenantId, contactId: plan.contactId, tags: [outcomeTag(outcome)] });
+    await crm.addContactNote({
+      tenantId: ref.tenantId,
+      idempotencyKey: leadKey(ref, 'outcome-note'),
+      contactId: plan.contactId,
+      body: `Campaign ${ref.campaignId}: ${outcome.replace(/_/g, ' ')} (workflow ${workflowInfo().workflowId}).`,
+    });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    await record(lead, 'crm-writeback-failed', 'crm-writeback', { reason: failureMessage(err) });
+  }
+}
+
+const failureMessage = (err: unknown): string => innermostMessage(err) ?? String(err);

@@ -1,26 +1,13 @@
 import { proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
-import type { createPostgresActivities } from '../activities/postgres.js';
+import type { PostgresActivities } from '../activities/postgres.js';
+import type { ReadinessProbeInput, ReadinessProbeResult } from './readinessProbe.contract.js';
 
 // A local activity: the worker runs it inside the workflow task, so the whole probe is one task
 // (about half the latency of a queued activity) while still proving workflow code and Postgres work.
-const { recordProbe } = proxyLocalActivities<ReturnType<typeof createPostgresActivities>>({
+const { recordProbe } = proxyLocalActivities<PostgresActivities>({
   startToCloseTimeout: '10s',
   retry: { maximumAttempts: 3, initialInterval: '100ms' },
 });
-
-export interface ReadinessProbeInput {
-  probeId: string;
-  /** Optional durable timer before the activity (used to prove a probe survives crashes). */
-  waitMs?: number;
-}
-
-export interface ReadinessProbeResult {
-  probeId: string;
-  workflowId: string;
-  /** How many times the row was written: 1 unless the activity ran more than once. */
-  writes: number;
-  writtenAt: string;
-}
 
 /** Round trip through the whole stack: API → Temporal → worker → activity → Postgres → back. */
 export async function readinessProbe(input: ReadinessProbeInput): Promise<ReadinessProbeResult> {

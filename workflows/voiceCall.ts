@@ -2,9 +2,6 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
-  defineQuery,
-  defineSignal,
-  defineUpdate,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -12,373 +9,324 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities/index.js';
+import type { CrmActionActivities } from '../activities/crm/actions.js';
 import type { CallAnalysis } from '../domain/callAnalysis.js';
-import type { CallOutcome, VoiceProvider } from '../providers/voice.js';
+import type { VoiceCallActivities } from '../activities/voice/calls.js';
+import type { VoiceProvider } from '../providers/voice.js';
+import type { VoiceToolActivities } from '../activities/voice/tools.js';
 import { nextCallingTime } from '../lib/callingHours.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
-import type { VoiceSettings } from '../lib/voice.js';
-import { VOICE_TOOL_NAMES, type VoiceToolName } from '../lib/voiceToolNames.js';
+import { innermostMessage } from './failures.js';
+import {
+  callEventSignal,
+  callStateQuery,
+  toolCallsUpdate,
+  type ToolCallAnswer,
+  type ToolCallRequest,
+  type VoiceCallInput,
+  type VoiceCallResult,
+} from './voiceCall.contract.js';
+import {
+  callNote, callTags, CallState, noConversationAnalysis, oneLine, type CallRecordFacts,
+} from './voiceCall.state.js';
 
 /**
  * One phone call, from its first webhook to the last piece of post-call work. Provider events
  * arrive as signals (deduplicated by their idempotency key), the voice agent's tool calls as an
  * update whose result answers the live call, and everything bulky (event bodies, transcript)
- * stays in Postgres: the workflow keeps only keys and small facts.
+ * stays in Postgres: the workflow keeps only keys and small facts (in a CallState).
  *
  * Outbound calls are one workflow per request: every attempt (no answer, busy, voicemail → try
  * again inside the tenant's calling hours) is a provider call of this same workflow.
+ *
+ * Replay: the steps below issue the same commands, in the same order, as the recorded histories in
+ * test/histories. Helpers that run while the call is live return the activity's promise (no extra
+ * `async` layer), so their commands keep their place among those of concurrent tool calls.
  */
-
-export type VoiceCallInput =
-  | {
-      direction: 'inbound';
-      tenantId: string;
-      provider: VoiceProvider;
-      providerCallId: string;
-      customerPhone?: string;
-      ourPhone?: string;
-      /** The tenant's settings as the webhook saw them: tool calls need not wait for openCall. */
-      settings?: VoiceSettings;
-    }
-  | {
-      direction: 'outbound';
-      tenantId: string;
-      provider: VoiceProvider;
-      /** Our reference for the request (the workflow id's last part). */
-      callRef: string;
-      to: string;
-      contactId?: string;
-      purpose: string;
-      /** Provider assistant / agent id overriding the tenant's. */
-      assistant?: string;
-      metadata?: Record<string, string>;
-    };
-
-export interface VoiceCallResult {
-  /** `suppressed`: the number or contact opted out (any channel), so no call was placed. */
-  status: CallOutcome | 'suppressed';
-  attempts: number;
-  providerCallIds: string[];
-  appointmentIds: string[];
-  contactId?: string;
-  outcome?: string;
-  nextAction?: string;
-  summary?: string;
-}
-
-/** A provider event, reduced to what the workflow decides on; its body is in `call_events`. */
-export interface CallEvent {
-  /** Idempotency key (Vapi: type + timestamp; Retell: event + call id). */
-  key: string;
-  providerCallId: string;
-  kind: 'status' | 'report' | 'activity';
-  /** Provider status words: queued, ringing, in-progress, forwarding, ended. */
-  status?: string;
-  endedReason?: string;
-  /** Retell's call_ended carries the whole call: it can stand in for a report. */
-  final?: boolean;
-}
-
-export interface ToolCallRequest {
-  id: string;
-  name: string;
-  args: unknown;
-}
-export interface ToolCallAnswer {
-  toolCallId: string;
-  name: string;
-  result?: string;
-  error?: string;
-}
-
-export interface VoiceCallState {
-  status: string;
-  direction: 'inbound' | 'outbound';
-  attempts: number;
-  providerCallIds: string[];
-  contactId: string | null;
-  toolCalls: number;
-  appointmentIds: string[];
-}
-
-export const callEventSignal = defineSignal<[CallEvent]>('callEvent');
-export const toolCallsUpdate = defineUpdate<{ results: ToolCallAnswer[] }, [{ calls: ToolCallRequest[] }]>('toolCalls');
-export const callStateQuery = defineQuery<VoiceCallState>('callState');
-
-type Activities = ReturnType<typeof createActivities>;
 
 // A caller is waiting on these: local activities run in the worker that holds the call, with no
 // task-queue round trips (each idempotent, so a re-run after a crash has no second effect).
-const tools = proxyLocalActivities<Activities>({
+const tools = proxyLocalActivities<VoiceToolActivities>({
   startToCloseTimeout: '20 seconds',
   retry: { maximumAttempts: 3, initialInterval: '200 milliseconds', backoffCoefficient: 2 },
 });
-const bookkeeping = proxyActivities<Activities>({
+const bookkeeping = proxyActivities<VoiceCallActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds', maximumAttempts: 20 },
 });
-const postCall = proxyActivities<Activities>({
+// Post-call work: the analysis, then the CRM writes.
+const postCall = proxyActivities<VoiceCallActivities & CrmActionActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 30 },
 });
 
-const oneLine = (s: string, max = 900) => s.replace(/\s+/g, ' ').trim().slice(0, max);
+type OutboundInput = Extract<VoiceCallInput, { direction: 'outbound' }>;
 
-/** Provider statuses in the order a call lives them: late or repeated events never move a call back. */
-const STATUS_RANK: Record<string, number> = { scheduled: 0, queued: 1, ringing: 2, 'in-progress': 3, forwarding: 4, ended: 5 };
-
-interface AttemptState {
-  status: string;
-  endedReason?: string;
-  /** Key of the event holding the fullest record of the call so far (report > final call_ended). */
-  recordKey?: string;
-  reportReceived: boolean;
+/** What every step of one call works with. */
+interface Call {
+  input: VoiceCallInput;
+  tenantId: string;
+  provider: VoiceProvider;
+  workflowId: string;
+  customerPhone: string | undefined;
+  state: CallState;
+  /** Tool-call audit rows being written: the call finishes after them. */
+  pendingWrites: Promise<unknown>[];
 }
 
 export async function voiceCall(input: VoiceCallInput): Promise<VoiceCallResult> {
-  const { workflowId } = workflowInfo();
-  const { tenantId, provider } = input;
-  const customerPhone = input.direction === 'inbound' ? input.customerPhone : input.to;
-
-  const seen = new Set<string>();
-  const attempts = new Map<string, AttemptState>();
-  const toolAnswers = new Map<string, Promise<ToolCallAnswer>>();
-  const appointmentIds: string[] = [];
-  const pendingWrites: Promise<unknown>[] = [];
-  let settings: VoiceSettings | undefined = input.direction === 'inbound' ? input.settings : undefined;
-  let contactId: string | null = input.direction === 'outbound' ? (input.contactId ?? null) : null;
-  let status = input.direction === 'outbound' ? 'scheduled' : 'ringing';
-  let lastEventCount = 0;
-  let attemptNo = 0;
-  const providerCallIds: string[] = input.direction === 'inbound' ? [input.providerCallId] : [];
-
-  const attempt = (id: string) => {
-    let a = attempts.get(id);
-    if (!a) attempts.set(id, (a = { status: 'queued', reportReceived: false }));
-    return a;
-  };
-  const setStatus = (next: string) => {
-    if (next === status) return;
-    status = next;
-    upsertSearchAttributes([{ key: CallStatusKey, value: next }]);
-  };
-
-  setHandler(callStateQuery, () => ({
-    status,
-    direction: input.direction,
-    attempts: Math.max(attemptNo, providerCallIds.length),
-    providerCallIds,
-    contactId,
-    toolCalls: toolAnswers.size,
-    appointmentIds,
-  }));
-
-  setHandler(callEventSignal, (event) => {
-    if (seen.has(event.key)) return; // a duplicated delivery: no second effect
-    seen.add(event.key);
-    lastEventCount++;
-    if (!providerCallIds.includes(event.providerCallId)) providerCallIds.push(event.providerCallId);
-    const a = attempt(event.providerCallId);
-    if (event.status && (STATUS_RANK[event.status] ?? -1) > (STATUS_RANK[a.status] ?? -1)) a.status = event.status;
-    if (event.endedReason) a.endedReason = event.endedReason;
-    if (event.kind === 'report') {
-      a.reportReceived = true;
-      a.recordKey = event.key;
-      a.status = 'ended';
-    } else if (event.final && !a.reportReceived) {
-      a.recordKey = event.key;
-    }
-    if (event.providerCallId === providerCallIds[providerCallIds.length - 1] && status !== 'processing') {
-      setStatus(a.status === 'ended' ? 'ended' : a.status);
-    }
-  });
-
-  setHandler(toolCallsUpdate, async ({ calls }) => {
-    await condition(() => settings !== undefined);
-    const results = await Promise.all(
-      calls.map((call) => {
-        let answer = toolAnswers.get(call.id);
-        if (!answer) {
-          answer = runTool(call);
-          toolAnswers.set(call.id, answer);
-        }
-        return answer;
-      }),
-    );
-    return { results };
-  });
-
-  /** One tool call → one line for the voice agent. Failures are answers too (`error`), never throws. */
-  async function runTool(call: ToolCallRequest): Promise<ToolCallAnswer> {
-    const started = Date.now();
-    const answer = await toolAnswer(call).then(
-      (result): ToolCallAnswer => ({ toolCallId: call.id, name: call.name, result: oneLine(result) }),
-      (err: unknown): ToolCallAnswer => ({ toolCallId: call.id, name: call.name, error: oneLine(failureMessage(err)) }),
-    );
-    pendingWrites.push(
-      bookkeeping.recordToolCall({ tenantId, workflowId, toolCallId: call.id, name: call.name, args: call.args ?? {}, result: answer.result ?? null, error: answer.error ?? null, latencyMs: Date.now() - started }),
-    );
-    return answer;
-  }
-
-  async function toolAnswer(call: ToolCallRequest): Promise<string> {
-    if (!(VOICE_TOOL_NAMES as readonly string[]).includes(call.name)) throw ApplicationFailure.nonRetryable(`unknown tool ${call.name}`);
-    const name = call.name as VoiceToolName;
-    if (!settings!.tools.includes(name)) throw ApplicationFailure.nonRetryable(`${name} is not enabled for this assistant`);
-    const r = await tools.runVoiceTool({
-      tenantId,
-      workflowId,
-      toolCallId: call.id,
-      name,
-      args: call.args ?? {},
-      customerPhone: customerPhone ?? null,
-      contactId,
-      transferNumber: settings!.transferNumber ?? null,
-    });
-    if (r.contactId) contactId ??= r.contactId;
-    if (r.appointmentId && !appointmentIds.includes(r.appointmentId)) appointmentIds.push(r.appointmentId);
-    return r.text;
-  }
-
-  /**
-   * Waits until this provider call has ended and its record is known: the end-of-call report, or —
-   * when none comes within the grace window after the last event — the provider's REST API.
-   */
-  async function awaitRecord(providerCallId: string): Promise<string> {
-    const a = attempt(providerCallId);
-    for (;;) {
-      const before = lastEventCount;
-      const grace = a.status === 'ended' ? Math.min(settings!.reportGraceSeconds, 60) : settings!.reportGraceSeconds;
-      const progressed = await condition(() => a.reportReceived || lastEventCount !== before, grace * 1000);
-      if (a.reportReceived) return a.recordKey!;
-      if (progressed) continue;
-      if (a.recordKey && a.status === 'ended') return a.recordKey; // Retell: call_ended, no analysis
-      const fetched = await bookkeeping.fetchProviderCall({ tenantId, workflowId, provider, providerCallId });
-      if (fetched.ended) return fetched.eventKey;
-    }
-  }
-
-  // --- the call --------------------------------------------------------------------------------
-  const setup = await bookkeeping.openCall({
-    tenantId,
-    workflowId,
-    provider,
-    direction: input.direction,
-    providerCallId: input.direction === 'inbound' ? input.providerCallId : null,
-    customerPhone: customerPhone ?? null,
-    ourPhone: input.direction === 'inbound' ? (input.ourPhone ?? null) : null,
-    contactId,
-    purpose: input.direction === 'outbound' ? input.purpose : null,
-  });
-  settings = setup.settings;
+  const call = listen(input);
+  call.state.settings = (await openCall(call)).settings;
   upsertSearchAttributes([
-    { key: TenantIdKey, value: tenantId },
+    { key: TenantIdKey, value: call.tenantId },
     { key: WorkflowKindKey, value: 'voiceCall' },
-    { key: CallStatusKey, value: status },
-    ...(customerPhone ? [{ key: ContactPhoneKey, value: customerPhone }] : []),
+    { key: CallStatusKey, value: call.state.status },
+    ...(call.customerPhone ? [{ key: ContactPhoneKey, value: call.customerPhone }] : []),
   ]);
 
-  let record: { outcome: CallOutcome; utterances: number; endedReason: string | null; providerSummary: string | null };
-  if (input.direction === 'inbound') {
-    record = await bookkeeping.persistCallRecord({ tenantId, workflowId, provider, eventKey: await awaitRecord(input.providerCallId) });
-  } else {
-    for (;;) {
-      attemptNo++;
-      const opensAt = nextCallingTime(Date.now(), settings.callingHours, settings.timezone);
-      if (opensAt > Date.now()) {
-        setStatus('scheduled');
-        await bookkeeping.recordCallStatus({ tenantId, workflowId, status: 'scheduled', attempts: attemptNo - 1 });
-        await sleep(opensAt - Date.now());
-      }
-      const placed = await bookkeeping.placeCall({
-        tenantId,
-        workflowId,
-        provider,
-        attempt: attemptNo,
-        callRef: input.callRef,
-        to: input.to,
-        contactId: input.contactId,
-        purpose: input.purpose,
-        assistant: input.assistant,
-        metadata: input.metadata ?? {},
-      });
-      if (placed.suppressed) {
-        // Opted out on some channel since the request: no call, and no CRM note for a call that never was.
-        setStatus('suppressed');
-        await bookkeeping.recordCallStatus({ tenantId, workflowId, status: 'suppressed', attempts: attemptNo - 1 });
-        return { status: 'suppressed', attempts: attemptNo - 1, providerCallIds, appointmentIds };
-      }
-      if (!providerCallIds.includes(placed.providerCallId)) providerCallIds.push(placed.providerCallId);
-      setStatus('queued');
-      record = await bookkeeping.persistCallRecord({ tenantId, workflowId, provider, eventKey: await awaitRecord(placed.providerCallId) });
-      const unanswered = record.outcome === 'no-answer' || record.outcome === 'busy' || record.outcome === 'voicemail';
-      if (!unanswered || attemptNo >= settings.retry.maxAttempts) break;
-      setStatus(record.outcome);
-      await bookkeeping.recordCallStatus({ tenantId, workflowId, status: `retry-after-${record.outcome}`, attempts: attemptNo });
-      await sleep(settings.retry.spacingSeconds * 1000);
-    }
+  const record =
+    input.direction === 'inbound'
+      ? await persistRecord(call, await awaitRecord(call, input.providerCallId))
+      : await placeAttempts(call, input);
+  if (record === 'suppressed') return suppressed(call);
+
+  const analysis = await analyse(call, record);
+  const crmEffects = await writeToCrm(call, analysis);
+  return finish(call, record, analysis, crmEffects);
+}
+
+/** The call's state, with the query, the event signal and the tool-call update wired to it. */
+function listen(input: VoiceCallInput): Call {
+  const { workflowId } = workflowInfo();
+  const state = new CallState(input, (status) => upsertSearchAttributes([{ key: CallStatusKey, value: status }]));
+  const call: Call = {
+    input,
+    tenantId: input.tenantId,
+    provider: input.provider,
+    workflowId,
+    customerPhone: input.direction === 'inbound' ? input.customerPhone : input.to,
+    state,
+    pendingWrites: [],
+  };
+  setHandler(callStateQuery, () => state.snapshot());
+  setHandler(callEventSignal, (event) => void state.applyEvent(event));
+  setHandler(toolCallsUpdate, async ({ calls }) => {
+    await condition(() => state.settings !== undefined);
+    const results = await Promise.all(calls.map((c) => state.answerOnce(c, (req) => runTool(call, req))));
+    return { results };
+  });
+  return call;
+}
+
+/** One tool call → one line for the voice agent. Failures are answers too (`error`), never throws. */
+async function runTool(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer> {
+  const started = Date.now();
+  const answer = await toolAnswer(call, req).then(
+    (result): ToolCallAnswer => ({ toolCallId: req.id, name: req.name, result: oneLine(result) }),
+    (err: unknown): ToolCallAnswer => ({
+      toolCallId: req.id,
+      name: req.name,
+      error: oneLine(innermostMessage(err) ?? 'the tool failed'),
+    }),
+  );
+  call.pendingWrites.push(
+    bookkeeping.recordToolCall({
+      tenantId: call.tenantId,
+      workflowId: call.workflowId,
+      toolCallId: req.id,
+      name: req.name,
+      args: req.args ?? {},
+      result: answer.result ?? null,
+      error: answer.error ?? null,
+      latencyMs: Date.now() - started,
+    }),
+  );
+  return answer;
+}
+
+async function toolAnswer(call: Call, req: ToolCallRequest): Promise<string> {
+  const { state } = call;
+  const checked = state.checkTool(req.name);
+  if ('refused' in checked) throw ApplicationFailure.nonRetryable(checked.refused);
+  const r = await tools.runVoiceTool({
+    tenantId: call.tenantId,
+    workflowId: call.workflowId,
+    toolCallId: req.id,
+    name: checked.tool,
+    args: req.args ?? {},
+    customerPhone: call.customerPhone ?? null,
+    contactId: state.contactId,
+    transferNumber: state.settings!.transferNumber ?? null,
+  });
+  state.noteToolResult(r);
+  return r.text;
+}
+
+/** Creates (or finds) the call's row; answers with the tenant's voice settings. */
+function openCall(call: Call) {
+  const { input, state } = call;
+  return bookkeeping.openCall({
+    tenantId: call.tenantId,
+    workflowId: call.workflowId,
+    provider: call.provider,
+    direction: input.direction,
+    providerCallId: input.direction === 'inbound' ? input.providerCallId : null,
+    customerPhone: call.customerPhone ?? null,
+    ourPhone: input.direction === 'inbound' ? (input.ourPhone ?? null) : null,
+    contactId: state.contactId,
+    purpose: input.direction === 'outbound' ? input.purpose : null,
+  });
+}
+
+/**
+ * Waits until this provider call has ended and its record is known: the end-of-call report, or —
+ * when none comes within the grace window after the last event — the provider's REST API.
+ */
+async function awaitRecord(call: Call, providerCallId: string): Promise<string> {
+  const { state } = call;
+  for (;;) {
+    const before = state.eventCount;
+    const grace = state.graceMs(providerCallId);
+    const news = await condition(() => state.reportReceived(providerCallId) || state.eventCount !== before, grace);
+    const next = state.afterWait(providerCallId, news);
+    if ('record' in next) return next.record;
+    if ('wait' in next) continue;
+    const { tenantId, workflowId, provider } = call;
+    const fetched = await bookkeeping.fetchProviderCall({ tenantId, workflowId, provider, providerCallId });
+    if (fetched.ended) return fetched.eventKey;
   }
+}
 
-  // --- after the call ----------------------------------------------------------------------------
-  setStatus('processing');
-  await bookkeeping.recordCallStatus({ tenantId, workflowId, status: 'processing', attempts: Math.max(attemptNo, 1) });
-  const analysis: CallAnalysis =
-    record.utterances > 0
-      ? await postCall.analyzeCall({ tenantId, workflowId, appointmentIds, providerSummary: record.providerSummary })
-      : {
-          summary: `No conversation: ${record.outcome} after ${Math.max(attemptNo, 1)} attempt(s) (${record.endedReason ?? 'no reason given'}).`,
-          sentiment: 'neutral',
-          outcome: record.outcome === 'completed' ? 'no-conversation' : record.outcome,
-          nextAction: input.direction === 'outbound' ? 'Try another channel or call again later.' : 'none',
-          followUp: input.direction === 'outbound',
-        };
+/** The call's record (transcript, recording, ended reason) written from the event that holds it. */
+function persistRecord(call: Call, eventKey: string) {
+  const { tenantId, workflowId, provider } = call;
+  return bookkeeping.persistCallRecord({ tenantId, workflowId, provider, eventKey });
+}
 
-  const crmEffects: Record<string, unknown> = { appointmentIds };
-  if (customerPhone || contactId) {
-    const cid = contactId ?? (await postCall.upsertContact({ tenantId, phone: customerPhone })).contactId;
-    contactId = cid;
-    const note = await postCall.addContactNote({
-      tenantId,
-      idempotencyKey: `${workflowId}:call-note`,
-      contactId: cid,
-      body: [
-        `${input.direction === 'inbound' ? 'Inbound' : 'Outbound'} call (${provider}) — ${analysis.outcome}, ${analysis.sentiment}.`,
-        analysis.summary,
-        `Next: ${analysis.nextAction}`,
-        ...(appointmentIds.length ? [`Appointments: ${appointmentIds.join(', ')}`] : []),
-      ].join('\n'),
+function recordStatus(call: Call, status: string, attempts: number) {
+  return bookkeeping.recordCallStatus({ tenantId: call.tenantId, workflowId: call.workflowId, status, attempts });
+}
+
+/** Outbound: attempts inside the calling hours until one is answered or the retry budget is spent. */
+async function placeAttempts(call: Call, input: OutboundInput): Promise<CallRecordFacts | 'suppressed'> {
+  const { state } = call;
+  const settings = state.settings!;
+  for (;;) {
+    state.attemptNo++;
+    const opensAt = nextCallingTime(Date.now(), settings.callingHours, settings.timezone);
+    if (opensAt > Date.now()) {
+      state.setStatus('scheduled');
+      await recordStatus(call, 'scheduled', state.attemptNo - 1);
+      await sleep(opensAt - Date.now());
+    }
+    const placed = await bookkeeping.placeCall({
+      tenantId: call.tenantId,
+      workflowId: call.workflowId,
+      provider: call.provider,
+      attempt: state.attemptNo,
+      callRef: input.callRef,
+      to: input.to,
+      contactId: input.contactId,
+      purpose: input.purpose,
+      assistant: input.assistant,
+      metadata: input.metadata ?? {},
     });
-    const tagged = await postCall.tagContact({ tenantId, contactId: cid, tags: ['switchboard-call', `call-${analysis.outcome}`.toLowerCase().replace(/[^a-z0-9-]+/g, '-')] });
-    crmEffects.noteId = note.noteId;
-    crmEffects.tags = tagged.tags;
-    if (analysis.followUp) {
-      const due = new Date(Date.now() + 86_400_000).toISOString();
-      crmEffects.taskId = (
-        await postCall.createFollowUpTask({ tenantId, idempotencyKey: `${workflowId}:follow-up`, contactId: cid, title: `Follow up: ${oneLine(analysis.nextAction, 120)}`, body: analysis.summary, dueDate: due })
-      ).taskId;
+    if (placed.suppressed) {
+      // Opted out on some channel since the request: no call, and no CRM note for a call that never was.
+      state.setStatus('suppressed');
+      await recordStatus(call, 'suppressed', state.attemptNo - 1);
+      return 'suppressed';
     }
+    state.addProviderCall(placed.providerCallId);
+    state.setStatus('queued');
+    const record = await persistRecord(call, await awaitRecord(call, placed.providerCallId));
+    if (!state.shouldRetry(record.outcome)) return record;
+    state.setStatus(record.outcome);
+    await recordStatus(call, `retry-after-${record.outcome}`, state.attemptNo);
+    await sleep(settings.retry.spacingSeconds * 1000);
   }
-  const finalStatus = record.outcome;
+}
+
+function suppressed({ state }: Call): VoiceCallResult {
+  const { providerCallIds, appointmentIds } = state;
+  return { status: 'suppressed', attempts: state.attemptNo - 1, providerCallIds, appointmentIds };
+}
+
+/** Claude reads a call with a conversation; one without follows from the provider's record. */
+async function analyse(call: Call, record: CallRecordFacts): Promise<CallAnalysis> {
+  const { state } = call;
+  state.setStatus('processing');
+  await recordStatus(call, 'processing', state.attemptsMade);
+  return record.utterances > 0
+    ? postCall.analyzeCall({
+        tenantId: call.tenantId,
+        workflowId: call.workflowId,
+        appointmentIds: state.appointmentIds,
+        providerSummary: record.providerSummary,
+      })
+    : noConversationAnalysis(record, state.direction, state.attemptsMade);
+}
+
+/** The caller's CRM contact gets a note, tags and (when the analysis asks for one) a follow-up task. */
+async function writeToCrm(call: Call, analysis: CallAnalysis): Promise<Record<string, unknown>> {
+  const { state, tenantId, workflowId } = call;
+  const crmEffects: Record<string, unknown> = { appointmentIds: state.appointmentIds };
+  if (!call.customerPhone && !state.contactId) return crmEffects;
+  const contactId =
+    state.contactId ?? (await postCall.upsertContact({ tenantId, phone: call.customerPhone })).contactId;
+  state.contactId = contactId;
+  const note = await postCall.addContactNote({
+    tenantId,
+    idempotencyKey: `${workflowId}:call-note`,
+    contactId,
+    body: callNote(state.direction, call.provider, analysis, state.appointmentIds),
+  });
+  const tagged = await postCall.tagContact({ tenantId, contactId, tags: callTags(analysis.outcome) });
+  crmEffects.noteId = note.noteId;
+  crmEffects.tags = tagged.tags;
+  if (analysis.followUp) {
+    const task = await postCall.createFollowUpTask({
+      tenantId,
+      idempotencyKey: `${workflowId}:follow-up`,
+      contactId,
+      title: `Follow up: ${oneLine(analysis.nextAction, 120)}`,
+      body: analysis.summary,
+      dueDate: new Date(Date.now() + 86_400_000).toISOString(),
+    });
+    crmEffects.taskId = task.taskId;
+  }
+  return crmEffects;
+}
+
+/** Once every tool call is answered and audited: the call's row closed, its final status shown. */
+async function finish(
+  call: Call,
+  record: CallRecordFacts,
+  analysis: CallAnalysis,
+  crmEffects: Record<string, unknown>,
+): Promise<VoiceCallResult> {
+  const { state } = call;
+  const status = record.outcome;
   await condition(allHandlersFinished);
-  await Promise.all(pendingWrites);
-  await bookkeeping.finishCall({ tenantId, workflowId, status: finalStatus, contactId, analysis, crmEffects, attempts: Math.max(attemptNo, 1) });
-  setStatus(finalStatus);
+  await Promise.all(call.pendingWrites);
+  await bookkeeping.finishCall({
+    tenantId: call.tenantId,
+    workflowId: call.workflowId,
+    status,
+    contactId: state.contactId,
+    analysis,
+    crmEffects,
+    attempts: state.attemptsMade,
+  });
+  state.setStatus(status);
   return {
-    status: finalStatus,
-    attempts: Math.max(attemptNo, 1),
-    providerCallIds,
-    appointmentIds,
-    ...(contactId ? { contactId } : {}),
+    status,
+    attempts: state.attemptsMade,
+    providerCallIds: state.providerCallIds,
+    appointmentIds: state.appointmentIds,
+    ...(state.contactId ? { contactId: state.contactId } : {}),
     outcome: analysis.outcome,
     nextAction: analysis.nextAction,
     summary: analysis.summary,
   };
-}
-
-function failureMessage(err: unknown): string {
-  // ActivityFailure wraps the activity's own error: its cause carries the message worth speaking.
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e && typeof e === 'object' && e.cause && typeof e.cause === 'object') e = e.cause as typeof e;
-  return e?.message ?? 'the tool failed';
 }

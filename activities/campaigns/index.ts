@@ -7,3 +7,5 @@ export type { CampaignActivityDeps };
 export function createCampaignActivities(deps: CampaignActivityDeps) {
   return { ...createCampaignFeedActivities(deps), ...createOutreachActivities(deps) };
 }
+
+export type CampaignActivities = ReturnType<typeof createCampaignActivities>;

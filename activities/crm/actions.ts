@@ -23,10 +23,18 @@ function asActivityError(err: unknown): never {
   throw err;
 }
 
-export function createCrmActionActivities(deps: CrmActionDeps) {
+/**
+ * `tenantCrm` replaces the read of the tenant's CRM settings, so a caller doing several actions
+ * for one request (a voice tool call) reads them once.
+ */
+export function createCrmActionActivities(
+  deps: CrmActionDeps,
+  opts: { tenantCrm?: (tenantId: string) => Promise<TenantCrm> } = {},
+) {
   const { pool } = deps;
 
-  const tenantCrm = (tenantId: string) => openTenantCrm(deps, tenantId).catch(asActivityError);
+  // A voice tool call shares one read of the tenant's CRM across the actions it runs.
+  const tenantCrm = (tenantId: string) => (opts.tenantCrm ?? ((t: string) => openTenantCrm(deps, t)))(tenantId).catch(asActivityError);
   /** Every id from outside is checked against the tenant's own location before GHL is asked to act. */
   const ownContact = (tenantId: string, crm: TenantCrm, contactId: string) =>
     assertTenantContact(pool, tenantId, crm, contactId).catch(asActivityError);

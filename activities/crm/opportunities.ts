@@ -255,3 +255,5 @@ export function createCrmOpportunityActivities({ pool, access, ghlBudget, notesP
     },
   };
 }
+
+export type CrmOpportunityActivities = ReturnType<typeof createCrmOpportunityActivities>;

@@ -226,3 +226,5 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
     },
   };
 }
+
+export type CrmSyncActivities = ReturnType<typeof createCrmSyncActivities>;

@@ -275,3 +275,5 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
     },
   };
 }
+
+export type VoiceCallActivities = ReturnType<typeof createVoiceCallActivities>;

@@ -1,13 +1,17 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { withTenant } from '../../lib/db.js';
+import { z } from 'zod';
+import { withTenant, type Pool } from '../../lib/db.js';
 import { recall, remember } from '../../domain/memory.js';
-import { voiceTools, type VoiceToolName } from '../../lib/voice.js';
-import { createCrmActionActivities, type CrmActionDeps } from '../crm/actions.js';
+import { openTenantCrm, type TenantCrm } from '../../domain/crm/callerLookup.js';
+import type { VoiceToolName } from '../../lib/voiceToolNames.js';
+import { createCrmActionActivities, type CrmActionActivities, type CrmActionDeps } from '../crm/actions.js';
 
 /**
- * The voice agent's tools, one activity for all of them: arguments are parsed here with the tool's
- * zod schema (the workflow stays free of zod, which its bundle would otherwise load for every
- * call), the CRM action or memory runs, and the answer comes back as the one line the agent says.
+ * The voice agent's tools, one definition each: its description, the zod schema of its
+ * arguments (also the JSON Schema the assistant is given) and what it does. One activity runs
+ * them all: arguments are parsed once, here (the workflow stays free of zod, which its bundle would
+ * otherwise load for every call), the CRM action or memory runs, and the answer comes back as the
+ * one line the agent says. The names (zod-free, for workflow code) are in lib/voiceToolNames.ts.
  */
 
 export interface VoiceToolRequest {
@@ -29,86 +33,204 @@ export interface VoiceToolResult {
   appointmentId?: string;
 }
 
+/** What a tool runs with besides its arguments. */
+export interface VoiceToolContext {
+  req: VoiceToolRequest;
+  /** CRM actions sharing this tool call's one read of the tenant's CRM settings. */
+  crm: CrmActionActivities;
+  pool: Pool;
+  /** Idempotency key of this tool call (a retried activity writes once). */
+  key: string;
+  /** The caller's number, when the call has one. */
+  caller: string | undefined;
+}
+
+export interface VoiceToolDefinition {
+  description: string;
+  args: z.ZodType;
+  /** Parses the raw arguments (a refusal naming the bad fields) and runs the tool. */
+  invoke(ctx: VoiceToolContext, rawArgs: unknown): Promise<VoiceToolResult>;
+}
+
 const refuse = (message: string): never => {
   throw ApplicationFailure.nonRetryable(message, 'VoiceToolRefused');
 };
 
-export function createVoiceToolActivities(deps: CrmActionDeps) {
-  const crm = createCrmActionActivities(deps);
-
-  async function callerContact(req: VoiceToolRequest): Promise<string> {
-    if (req.contactId) return req.contactId;
-    if (!req.customerPhone) return refuse('the caller has no number to file this under');
-    return (await crm.upsertContact({ tenantId: req.tenantId, phone: req.customerPhone! })).contactId;
-  }
-
+/** A tool from its schema and its run: the run gets the parsed (typed) arguments. */
+function tool<S extends z.ZodType>(def: {
+  description: string;
+  args: S;
+  run(ctx: VoiceToolContext, args: z.output<S>): Promise<VoiceToolResult>;
+}): VoiceToolDefinition {
   return {
-    async runVoiceTool(req: VoiceToolRequest): Promise<VoiceToolResult> {
-      const { tenantId, workflowId } = req;
-      const parsed = voiceTools[req.name].args.safeParse(req.args ?? {});
-      if (!parsed.success) refuse(`${req.name}: ${parsed.error!.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ')}`);
-      const key = `${workflowId}:tool:${req.toolCallId}`;
-      const caller = req.customerPhone ?? undefined;
-      switch (req.name) {
-        case 'lookup_caller': {
-          const { phone } = voiceTools.lookup_caller.args.parse(req.args ?? {});
-          const found = await crm.lookupCaller({ tenantId, phone: phone ?? caller ?? '' });
-          if (!found.contact) return { text: `No CRM record for ${phone ?? caller ?? 'this caller'}${found.degraded ? ' (CRM did not answer in time)' : ''}.` };
-          const c = found.contact;
-          return {
-            text: `Found ${c.name ?? 'a contact'}${c.email ? `, email ${c.email}` : ''}${c.tags.length ? `, tags ${c.tags.join(', ')}` : ''} (contact ${c.id}).`,
-            ...(!phone || phone === caller ? { contactId: c.id } : {}),
-          };
-        }
-        case 'get_free_slots': {
-          const a = voiceTools.get_free_slots.args.parse(req.args ?? {});
-          const r = await crm.getFreeSlots({ tenantId, startDate: a.startDate, endDate: a.endDate, timezone: a.timezone });
-          if (!r.slots.length) return { text: `No free times from ${a.startDate}${a.endDate ? ` to ${a.endDate}` : ''}.` };
-          return { text: `Free times (${r.timezone}): ${r.slots.slice(0, 12).join(', ')}${r.slots.length > 12 ? ` and ${r.slots.length - 12} more` : ''}.` };
-        }
-        case 'book_appointment': {
-          const a = voiceTools.book_appointment.args.parse(req.args ?? {});
-          // Keyed by the time, not the tool call: the agent asking twice books once.
-          const r = await crm.bookAppointment({
-            tenantId,
-            idempotencyKey: `${workflowId}:book:${Date.parse(a.startTime)}`,
-            contactId: req.contactId ?? undefined,
-            phone: a.phone ?? caller,
-            email: a.email,
-            name: a.name,
-            startTime: a.startTime,
-            title: a.title,
-          });
-          return { text: `Booked for ${r.startTime} (appointment ${r.appointmentId}).`, contactId: r.contactId, appointmentId: r.appointmentId };
-        }
-        case 'add_note': {
-          const a = voiceTools.add_note.args.parse(req.args ?? {});
-          const contactId = await callerContact(req);
-          const r = await crm.addContactNote({ tenantId, idempotencyKey: key, contactId, body: a.body });
-          return { text: `Noted (${r.noteId}).`, contactId };
-        }
-        case 'send_sms': {
-          const a = voiceTools.send_sms.args.parse(req.args ?? {});
-          const contactId = await callerContact(req);
-          const r = await crm.sendSms({ tenantId, idempotencyKey: key, contactId, message: a.message });
-          return { text: `Text sent (${r.messageId}).`, contactId };
-        }
-        case 'remember': {
-          const a = voiceTools.remember.args.parse(req.args ?? {});
-          await withTenant(deps.pool, tenantId, (c) =>
-            remember(c, { tenantId, content: a.content, subject: a.subject ?? caller, provenance: { source: 'voice', workflowId }, idempotencyKey: key }),
-          );
-          return { text: 'Remembered.' };
-        }
-        case 'recall': {
-          const a = voiceTools.recall.args.parse(req.args ?? {});
-          const items = await withTenant(deps.pool, tenantId, (c) => recall(c, { tenantId, query: a.query, limit: 3 }));
-          return { text: items.length ? items.map((i) => i.content).join(' | ') : `Nothing remembered about "${a.query}".` };
-        }
-        case 'transfer_to_human':
-          if (!req.transferNumber) refuse('nobody is available to take the call; offer to take a message');
-          return { text: `Transfer the caller to ${req.transferNumber}.` };
+    description: def.description,
+    args: def.args,
+    async invoke(ctx, rawArgs) {
+      const parsed = def.args.safeParse(rawArgs);
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`);
+        return refuse(`${ctx.req.name}: ${issues.join('; ')}`);
       }
+      return def.run(ctx, parsed.data);
     },
   };
 }
+
+/** The caller's contact: known already, or created from their number. */
+async function callerContact({ req, crm }: VoiceToolContext): Promise<string> {
+  if (req.contactId) return req.contactId;
+  if (!req.customerPhone) return refuse('the caller has no number to file this under');
+  return (await crm.upsertContact({ tenantId: req.tenantId, phone: req.customerPhone })).contactId;
+}
+
+const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD');
+const isoDateTime = z
+  .string()
+  .refine(
+    (s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(s) && !Number.isNaN(Date.parse(s)),
+    'expected an ISO date-time with offset',
+  );
+const phone = z.string().min(5).max(32);
+
+export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = {
+  lookup_caller: tool({
+    description:
+      "Look up the caller (or another phone number) in the CRM: name, email, tags. Defaults to the caller's number.",
+    args: z.object({ phone: phone.optional() }),
+    async run({ req, crm, caller }, a) {
+      const found = await crm.lookupCaller({ tenantId: req.tenantId, phone: a.phone ?? caller ?? '' });
+      if (!found.contact) {
+        const degraded = found.degraded ? ' (CRM did not answer in time)' : '';
+        return { text: `No CRM record for ${a.phone ?? caller ?? 'this caller'}${degraded}.` };
+      }
+      const c = found.contact;
+      const email = c.email ? `, email ${c.email}` : '';
+      const tags = c.tags.length ? `, tags ${c.tags.join(', ')}` : '';
+      return {
+        text: `Found ${c.name ?? 'a contact'}${email}${tags} (contact ${c.id}).`,
+        // Another number's contact is not the caller's.
+        ...(!a.phone || a.phone === caller ? { contactId: c.id } : {}),
+      };
+    },
+  }),
+  get_free_slots: tool({
+    description: 'Free appointment times between two dates (inclusive), in the given or the business time zone.',
+    args: z.object({ startDate: isoDate, endDate: isoDate.optional(), timezone: z.string().min(1).max(64).optional() }),
+    async run({ req, crm }, a) {
+      const { startDate, endDate, timezone } = a;
+      const r = await crm.getFreeSlots({ tenantId: req.tenantId, startDate, endDate, timezone });
+      if (!r.slots.length) return { text: `No free times from ${a.startDate}${a.endDate ? ` to ${a.endDate}` : ''}.` };
+      const more = r.slots.length > 12 ? ` and ${r.slots.length - 12} more` : '';
+      return { text: `Free times (${r.timezone}): ${r.slots.slice(0, 12).join(', ')}${more}.` };
+    },
+  }),
+  book_appointment: tool({
+    description: 'Book an appointment at one of the free times for the caller (or the person named).',
+    args: z.object({
+      startTime: isoDateTime,
+      name: z.string().min(1).max(200).optional(),
+      email: z.email().optional(),
+      phone: phone.optional(),
+      title: z.string().min(1).max(200).optional(),
+    }),
+    async run({ req, crm, caller }, a) {
+      const r = await crm.bookAppointment({
+        tenantId: req.tenantId,
+        // Keyed by the time, not the tool call: the agent asking twice books once.
+        idempotencyKey: `${req.workflowId}:book:${Date.parse(a.startTime)}`,
+        contactId: req.contactId ?? undefined,
+        phone: a.phone ?? caller,
+        email: a.email,
+        name: a.name,
+        startTime: a.startTime,
+        title: a.title,
+      });
+      const text = `Booked for ${r.startTime} (appointment ${r.appointmentId}).`;
+      return { text, contactId: r.contactId, appointmentId: r.appointmentId };
+    },
+  }),
+  add_note: tool({
+    description: "Add a note to the caller's CRM record.",
+    args: z.object({ body: z.string().min(1).max(5000) }),
+    async run(ctx, a) {
+      const contactId = await callerContact(ctx);
+      const { tenantId } = ctx.req;
+      const r = await ctx.crm.addContactNote({ tenantId, idempotencyKey: ctx.key, contactId, body: a.body });
+      return { text: `Noted (${r.noteId}).`, contactId };
+    },
+  }),
+  send_sms: tool({
+    description: 'Text the caller (e.g. a confirmation or a link).',
+    args: z.object({ message: z.string().min(1).max(1600) }),
+    async run(ctx, a) {
+      const contactId = await callerContact(ctx);
+      const { tenantId } = ctx.req;
+      const r = await ctx.crm.sendSms({ tenantId, idempotencyKey: ctx.key, contactId, message: a.message });
+      return { text: `Text sent (${r.messageId}).`, contactId };
+    },
+  }),
+  remember: tool({
+    description: 'Remember a fact for later calls (per business, searchable).',
+    args: z.object({ content: z.string().min(1).max(2000), subject: z.string().min(1).max(200).optional() }),
+    async run({ req, pool, key, caller }, a) {
+      const { tenantId, workflowId } = req;
+      const provenance = { source: 'voice' as const, workflowId };
+      await withTenant(pool, tenantId, (c) =>
+        remember(c, { tenantId, content: a.content, subject: a.subject ?? caller, provenance, idempotencyKey: key }),
+      );
+      return { text: 'Remembered.' };
+    },
+  }),
+  recall: tool({
+    description: 'Search what was remembered earlier.',
+    args: z.object({ query: z.string().min(1).max(500) }),
+    async run({ req, pool }, a) {
+      const { tenantId } = req;
+      const items = await withTenant(pool, tenantId, (c) => recall(c, { tenantId, query: a.query, limit: 3 }));
+      if (!items.length) return { text: `Nothing remembered about "${a.query}".` };
+      return { text: items.map((i) => i.content).join(' | ') };
+    },
+  }),
+  transfer_to_human: tool({
+    description: 'Hand the call to a person; returns the number to transfer to.',
+    args: z.object({ reason: z.string().max(500).optional() }),
+    async run({ req }) {
+      if (!req.transferNumber) return refuse('nobody is available to take the call; offer to take a message');
+      return { text: `Transfer the caller to ${req.transferNumber}.` };
+    },
+  }),
+};
+
+/** Function definitions in the shape Vapi and Retell take (`parameters` is JSON Schema). */
+export function toolDefinitions(names: readonly VoiceToolName[]) {
+  return names.map((name) => ({
+    name,
+    description: voiceTools[name].description,
+    parameters: z.toJSONSchema(voiceTools[name].args),
+  }));
+}
+
+/** The tenant's CRM (connection and settings), opened at most once however many CRM actions one tool call takes. */
+function readOnce(deps: CrmActionDeps): (tenantId: string) => Promise<TenantCrm> {
+  let crm: Promise<TenantCrm> | undefined;
+  return (tenantId) => (crm ??= openTenantCrm(deps, tenantId));
+}
+
+export function createVoiceToolActivities(deps: CrmActionDeps) {
+  return {
+    async runVoiceTool(req: VoiceToolRequest): Promise<VoiceToolResult> {
+      // The workflow checks names; an unknown one here (an old history?) is refused, not a TypeError.
+      if (!Object.hasOwn(voiceTools, req.name)) return refuse(`unknown tool ${req.name}`);
+      const ctx: VoiceToolContext = {
+        req,
+        crm: createCrmActionActivities(deps, { tenantCrm: readOnce(deps) }),
+        pool: deps.pool,
+        key: `${req.workflowId}:tool:${req.toolCallId}`,
+        caller: req.customerPhone ?? undefined,
+      };
+      return voiceTools[req.name].invoke(ctx, req.args ?? {});
+    },
+  };
+}
+
+export type VoiceToolActivities = ReturnType<typeof createVoiceToolActivities>;

@@ -4,7 +4,8 @@ import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { workflowIds } from '../../lib/ids.js';
 import { ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
-import { crmAction, type CrmActionInput, type CrmActionName, type CrmActionResult } from '../../workflows/crmAction.js';
+import { crmAction } from '../../workflows/crmAction.js';
+import type { CrmActionInput, CrmActionName, CrmActionResult } from '../../workflows/crmAction.contract.js';
 import { ToolError, type ToolCall } from './tool.js';
 
 /** A client's key for a write it may retry; it becomes part of the workflow id. */

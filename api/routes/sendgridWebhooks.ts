@@ -7,7 +7,7 @@ import { appendEvents, type LeadRef } from '../../domain/campaigns/leadEvents.js
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
 import { isOptOutText, suppress } from '../../domain/suppression.js';
-import { replyReceivedSignal } from '../../workflows/leadOutreach.js';
+import { replyReceivedSignal } from '../../workflows/leadOutreach.contract.js';
 import { fail } from '../http/errors.js';
 
 /** SendGrid re-signs every delivery; an older signature is a replay. */

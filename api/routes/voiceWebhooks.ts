@@ -8,10 +8,12 @@ import { CALL_REF_KEY } from '../../domain/voice/settings.js';
 import type { VoiceProvider } from '../../providers/voice.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
-import { toolDefinitions, type VoiceSettings } from '../../lib/voice.js';
+import { toolDefinitions } from '../../activities/voice/tools.js';
+import type { VoiceSettings } from '../../lib/voice.js';
+import { voiceCall } from '../../workflows/voiceCall.js';
 import {
-  callEventSignal, toolCallsUpdate, voiceCall, type CallEvent, type ToolCallAnswer, type ToolCallRequest, type VoiceCallInput,
-} from '../../workflows/voiceCall.js';
+  callEventSignal, toolCallsUpdate, type CallEvent, type ToolCallAnswer, type ToolCallRequest, type VoiceCallInput,
+} from '../../workflows/voiceCall.contract.js';
 import { fail } from '../http/errors.js';
 import type { TenantVoice, TenantVoiceCache } from '../voiceTenants.js';
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
-import { approvalDecidedSignal } from '../../workflows/leadOutreach.js';
+import { approvalDecidedSignal } from '../../workflows/leadOutreach.contract.js';
 import { conflict, notFound } from './errors.js';
 
 /** Review mode: drafts held for a person, and their decision (which the lead's workflow receives by signal). */

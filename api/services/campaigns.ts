@@ -5,9 +5,13 @@ import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { newId, workflowIds } from '../../lib/ids.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
+import { campaign } from '../../workflows/campaign.js';
 import {
-  campaign, cancelCampaignSignal, leadsAddedSignal, pauseCampaignSignal, resumeCampaignSignal,
-} from '../../workflows/campaign.js';
+  cancelCampaignSignal,
+  leadsAddedSignal,
+  pauseCampaignSignal,
+  resumeCampaignSignal,
+} from '../../workflows/campaign.contract.js';
 import { badInput, conflict, notFound } from './errors.js';
 
 /**

@@ -3,10 +3,10 @@ import { WorkflowNotFoundError, type WorkflowExecutionInfo } from '@temporalio/c
 import protos from '@temporalio/proto';
 import { CampaignIdKey, CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../../../lib/searchAttributes.js';
 import { PhoneNumber } from '../../../lib/phone.js';
-import { campaignProgressQuery } from '../../../workflows/campaign.js';
-import { syncProgressQuery } from '../../../workflows/crmSync.js';
-import { leadProgressQuery } from '../../../workflows/leadOutreach.js';
-import { callStateQuery } from '../../../workflows/voiceCall.js';
+import { campaignProgressQuery } from '../../../workflows/campaign.contract.js';
+import { syncProgressQuery } from '../../../workflows/crmSync.contract.js';
+import { leadProgressQuery } from '../../../workflows/leadOutreach.contract.js';
+import { callStateQuery } from '../../../workflows/voiceCall.contract.js';
 import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
 
 /**

@@ -1,0 +1,146 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { describe, expect, it } from 'vitest';
+import type { GhlBudget } from '../providers/ghl/budget.js';
+import {
+  createVoiceToolActivities, toolDefinitions, voiceTools, type VoiceToolRequest,
+} from '../activities/voice/tools.js';
+import type { ProviderAccess } from '../domain/connections/providerAccess.js';
+import type { Pool } from '../lib/db.js';
+import { VOICE_TOOL_NAMES } from '../lib/voiceToolNames.js';
+
+/**
+ * The voice tool table without Postgres or GoHighLevel: a fake pool that logs its SQL and a fake
+ * GHL behind the budget's fetch. What is checked: one definition per tool name, arguments refused
+ * before any work, and one read of the tenant's CRM settings per tool call.
+ */
+/** The query that reads a tenant's voice settings (openTenantCrm). */
+const SETTINGS_READ = /from voice_settings/;
+
+function fakeDeps() {
+  const sql: string[] = [];
+  const requests: string[] = [];
+  const bodies: unknown[] = [];
+  const client = {
+    async query(text: string) {
+      sql.push(text);
+      if (SETTINGS_READ.test(text)) return { rows: [], rowCount: 0 };
+      return { rows: [], rowCount: 0 };
+    },
+    release() {},
+  };
+  const ghl: Record<string, unknown> = {
+    'POST /contacts/upsert': { new: true, contact: { id: 'ct-new', locationId: 'loc-1', tags: [] } },
+    'GET /contacts/ct-new': { contact: { id: 'ct-new', locationId: 'loc-1', tags: [] } },
+    'GET /contacts/ct-new/notes': { notes: [] },
+    'POST /contacts/ct-new/notes': { note: { id: 'note-1', body: 'x' } },
+  };
+  const fakeFetch = async (url: string | URL | Request, init?: RequestInit) => {
+    const route = `${init?.method ?? 'GET'} ${new URL(String(url)).pathname}`;
+    requests.push(route);
+    if (init?.body) bodies.push(JSON.parse(String(init.body)));
+    const body = ghl[route];
+    return new Response(JSON.stringify(body ?? { message: 'not found' }), { status: body ? 200 : 404 });
+  };
+  const deps = {
+    pool: { connect: async () => client } as unknown as Pool,
+    // The tenant's own GHL connection, as the resolver hands it out.
+    access: {
+      ghl: async () => ({
+        mode: 'live' as const,
+        baseUrl: 'http://ghl.test',
+        locationId: 'loc-1',
+        via: 'private_token' as const,
+        token: { current: async () => 'token', renewAfterRejected: async () => 'token' },
+      }),
+    } as unknown as ProviderAccess,
+    ghlBudget: { fetchFor: () => fakeFetch } as unknown as GhlBudget,
+  };
+  return { deps, sql, requests, bodies };
+}
+
+const request = (over: Partial<VoiceToolRequest>): VoiceToolRequest => ({
+  tenantId: 'tenant-a',
+  workflowId: 'call:tenant-a:vapi:pc1',
+  toolCallId: 'tc-1',
+  name: 'lookup_caller',
+  args: {},
+  customerPhone: '+15550100',
+  contactId: null,
+  transferNumber: null,
+  ...over,
+});
+
+interface Refusal {
+  message: string;
+  type: string | undefined;
+  nonRetryable: boolean;
+}
+
+async function refusal(p: Promise<unknown>): Promise<Refusal> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  const f = err as ApplicationFailure;
+  return { message: f.message, type: f.type ?? undefined, nonRetryable: Boolean(f.nonRetryable) };
+}
+
+describe('voice tools: one definition per tool', () => {
+  it('defines every tool name, and gives the assistant their JSON Schemas', () => {
+    expect(Object.keys(voiceTools).sort()).toEqual([...VOICE_TOOL_NAMES].sort());
+    const defs = toolDefinitions(['book_appointment', 'recall']);
+    expect(defs.map((d) => d.name)).toEqual(['book_appointment', 'recall']);
+    expect(defs[0]!.parameters).toMatchObject({ type: 'object', required: ['startTime'] });
+    expect(defs[1]!.description).toBe(voiceTools.recall.description);
+  });
+
+  it('refuses bad arguments by field, before any database or CRM work', async () => {
+    const { deps, sql, requests } = fakeDeps();
+    const { runVoiceTool } = createVoiceToolActivities(deps);
+    const bad = runVoiceTool(request({ name: 'book_appointment', args: { startTime: 'tomorrow', email: 'nope' } }));
+    expect(await refusal(bad)).toEqual({
+      message: 'book_appointment: startTime: expected an ISO date-time with offset; email: Invalid email address',
+      type: 'VoiceToolRefused',
+      nonRetryable: true,
+    });
+    const empty = runVoiceTool(request({ name: 'add_note', args: {} }));
+    expect((await refusal(empty)).message).toMatch(/^add_note: body: /);
+    expect(sql).toEqual([]);
+    expect(requests).toEqual([]);
+  });
+
+  it('a new caller’s note: contact created, note written, the tenant’s CRM settings read once', async () => {
+    const { deps, sql, requests, bodies } = fakeDeps();
+    const { runVoiceTool } = createVoiceToolActivities(deps);
+    const r = await runVoiceTool(request({ name: 'add_note', args: { body: 'Wants a call back on Friday.' } }));
+    expect(r).toEqual({ text: 'Noted (note-1).', contactId: 'ct-new' });
+    // The new contact is checked to be in the tenant's location before the note goes on it.
+    expect(requests).toEqual([
+      'POST /contacts/upsert',
+      'GET /contacts/ct-new',
+      'GET /contacts/ct-new/notes',
+      'POST /contacts/ct-new/notes',
+    ]);
+    expect(sql.filter((q) => SETTINGS_READ.test(q))).toHaveLength(1);
+    // The note is keyed by the tool call (a retried activity finds it and writes no second one).
+    expect(bodies.at(-1)).toEqual({ body: 'Wants a call back on Friday.\n\nref: tenant-a/call:tenant-a:vapi:pc1:tool:tc-1' });
+  });
+
+  it('transfer: the number from the call’s settings, or a refusal the agent can act on', async () => {
+    const { deps, sql } = fakeDeps();
+    const { runVoiceTool } = createVoiceToolActivities(deps);
+    expect(await runVoiceTool(request({ name: 'transfer_to_human', transferNumber: '+15550199' }))).toEqual({
+      text: 'Transfer the caller to +15550199.',
+    });
+    expect((await refusal(runVoiceTool(request({ name: 'transfer_to_human' })))).message).toBe(
+      'nobody is available to take the call; offer to take a message',
+    );
+    expect(sql).toEqual([]);
+  });
+
+  it('an unknown name is refused, not a crash', async () => {
+    const { deps } = fakeDeps();
+    const { runVoiceTool } = createVoiceToolActivities(deps);
+    const unknown = request({ name: 'launch_rocket' as VoiceToolRequest['name'] });
+    const refused = { message: 'unknown tool launch_rocket', type: 'VoiceToolRefused' };
+    expect(await refusal(runVoiceTool(unknown))).toMatchObject(refused);
+  });
+});
