@@ -31,12 +31,35 @@ export async function ensureSyncSchedule(client: Client, taskQueue: string, tena
     });
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await client.schedule.getHandle(syncScheduleId(tenantId)).update((previous) => ({ ...previous, spec }));
+    const handle = client.schedule.getHandle(syncScheduleId(tenantId));
+    await handle.update((previous) => ({ ...previous, spec }));
+    // A reconnected tenant's schedule was paused when it disconnected.
+    if ((await handle.describe()).state.paused) await handle.unpause('connected');
   }
 }
 
-export async function ensureAllSyncSchedules(client: Client, pool: Pool, taskQueue: string): Promise<number> {
-  const { rows } = await pool.query<{ tenant_id: string; sync_every_minutes: number }>('select tenant_id, sync_every_minutes from crm_connections');
+/** Stops the tenant's scheduled syncs (a disconnected CRM); connecting again resumes them. */
+export async function pauseSyncSchedule(client: Client, tenantId: string, note: string): Promise<void> {
+  try {
+    await client.schedule.getHandle(syncScheduleId(tenantId)).pause(note);
+  } catch (err) {
+    if ((err as Error).name !== 'ScheduleNotFoundError') throw err;
+  }
+}
+
+/** At start: a schedule for every tenant whose GHL is connected (its own connection, or the platform's). */
+export async function ensureAllSyncSchedules(
+  client: Client,
+  pool: Pool,
+  taskQueue: string,
+  platformTenant: string | undefined,
+): Promise<number> {
+  const { rows } = await pool.query<{ tenant_id: string; sync_every_minutes: number }>(
+    `select c.tenant_id, c.sync_every_minutes from crm_connections c
+      where c.tenant_id = $1
+         or exists (select 1 from provider_connections p where p.tenant_id = c.tenant_id and p.provider = 'ghl')`,
+    [platformTenant ?? null],
+  );
   for (const r of rows) await ensureSyncSchedule(client, taskQueue, r.tenant_id, r.sync_every_minutes);
   return rows.length;
 }

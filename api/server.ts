@@ -6,7 +6,10 @@ import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Client } from '@temporalio/client';
 import type { CrmActionDeps } from '../activities/crm/actions.js';
-import type { ProviderConfig } from '../lib/config.js';
+import type { ConnectDeps } from '../domain/connections/connect.js';
+import type { ProviderAccess } from '../domain/connections/providerAccess.js';
+import type { ProviderConfig, ProviderName } from '../lib/config.js';
+import { connectionRoutes } from './routes/connections.js';
 import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { hashKey } from './apiKeys.js';
@@ -29,8 +32,7 @@ import { callRoutes } from './routes/calls.js';
 import { voiceWebhookRoutes } from './routes/voiceWebhooks.js';
 import { tenantVoiceCache } from './voiceTenants.js';
 import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
-import { analysisLlm } from './services/contactAnalysis.js';
-import { ServiceError } from './services/errors.js';
+import { asServiceError } from './services/errors.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -46,11 +48,12 @@ export interface ApiDeps {
   ghlWebhookKeys: GhlWebhookKeys;
   /** SendGrid Event Webhook verification key (base64 DER or PEM). */
   sendgridWebhookKey?: string;
-  /** Claude for the read-only contact analysis; without it the analysis answers with the facts only. */
-  anthropic?: ProviderConfig;
+  /** Each tenant's own provider accounts (GHL, Vapi, SendGrid, Claude), one resolver per process. */
+  access: ProviderAccess;
+  /** The providers' base URLs and modes (their keys serve only the platform tenant). */
+  providers: Record<ProviderName, ProviderConfig>;
   anthropicModel?: string;
-  /** GoHighLevel for live caller-ID lookups answering Vapi / Retell (and its shared request budget). */
-  ghl: CrmActionDeps['ghl'];
+  /** The shared GHL request budget, for live caller-ID lookups answering Vapi / Retell. */
   ghlBudget: CrmActionDeps['ghlBudget'];
   /** Where providers reach our webhooks; unset: taken from each request's Host. */
   publicUrl?: string;
@@ -68,12 +71,19 @@ export interface McpSettings {
 }
 
 /** What the MCP tools run on, from the API's own dependencies (the stdio entry builds the same). */
-export function mcpToolDeps(deps: Pick<ApiDeps, 'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'anthropic' | 'anthropicModel' | 'webUiUrl' | 'ghl' | 'ghlBudget'>): ToolDeps {
+export function mcpToolDeps(
+  deps: Pick<ApiDeps, 'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'access' | 'anthropicModel' | 'webUiUrl' | 'ghlBudget'>,
+): ToolDeps {
   return {
-    pool: deps.pool, temporal: deps.temporal, namespace: deps.namespace, taskQueue: deps.taskQueue, log: deps.log.child({ component: 'mcp' }),
-    llm: analysisLlm({ anthropic: deps.anthropic, model: deps.anthropicModel }),
+    pool: deps.pool,
+    temporal: deps.temporal,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue,
+    log: deps.log.child({ component: 'mcp' }),
+    access: deps.access,
+    anthropicModel: deps.anthropicModel,
     temporalUiUrl: deps.webUiUrl,
-    crm: { pool: deps.pool, ghl: deps.ghl, ghlBudget: deps.ghlBudget },
+    crm: { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget },
   };
 }
 
@@ -102,7 +112,8 @@ export async function buildApi(deps: ApiDeps) {
       return reply.code(400).send(errorBody(400, problems.join('; ')));
     }
     // A service's refusal (not found, conflict, bad field): routes let it through to here.
-    if (err instanceof ServiceError) return reply.code(err.status).send(serviceErrorBody(err, req.routeOptions.schema));
+    const refused = asServiceError(err);
+    if (refused) return reply.code(refused.status).send(serviceErrorBody(refused, req.routeOptions.schema));
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
     return reply.code(status).send({
@@ -155,23 +166,40 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(auditRoutes, { pool: deps.pool });
   const voice = tenantVoiceCache(deps.pool, deps.masterKey);
   await app.register(credentialRoutes, { pool: deps.pool, masterKey: deps.masterKey, voice });
-  await app.register(crmSyncRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
+  const connect: ConnectDeps = { pool: deps.pool, masterKey: deps.masterKey, providers: deps.providers, access: deps.access };
+  const crmDeps = { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue, connect };
+  await app.register(crmSyncRoutes, crmDeps);
+  await app.register(connectionRoutes, crmDeps);
   await app.register(contactRoutes, { pool: deps.pool });
   await app.register(insightRoutes, { pool: deps.pool });
-  await app.register(analysisRoutes, { pool: deps.pool, anthropic: deps.anthropic, model: deps.anthropicModel });
+  await app.register(analysisRoutes, { pool: deps.pool, access: deps.access, model: deps.anthropicModel });
   await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
-  await app.register(callRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue, namespace: deps.namespace, webUiUrl: deps.webUiUrl, voice });
+  const crm = { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget };
+  await app.register(callRoutes, {
+    pool: deps.pool,
+    temporal: deps.temporal,
+    taskQueue: deps.taskQueue,
+    namespace: deps.namespace,
+    webUiUrl: deps.webUiUrl,
+    voice,
+    crm,
+  });
   await app.register(voiceWebhookRoutes, {
     pool: deps.pool,
     temporal: deps.temporal,
     taskQueue: deps.taskQueue,
     voice,
-    crm: { pool: deps.pool, ghl: deps.ghl, ghlBudget: deps.ghlBudget },
+    crm,
     publicUrl: deps.publicUrl,
   });
-  await app.register(campaignRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue });
+  await app.register(campaignRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue, access: deps.access });
   await app.register(approvalRoutes, { pool: deps.pool, temporal: deps.temporal });
-  await app.register(sendgridWebhookRoutes, { pool: deps.pool, temporal: deps.temporal, publicKey: deps.sendgridWebhookKey });
+  await app.register(sendgridWebhookRoutes, {
+    pool: deps.pool,
+    temporal: deps.temporal,
+    access: deps.access,
+    publicKey: deps.sendgridWebhookKey,
+  });
   const mcp = deps.mcp ?? { allowedHosts: LOOPBACK, allowedOrigins: LOOPBACK };
   await app.register(mcpRoutes, {
     deps: mcpToolDeps(deps),

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
 import { parseMasterKey } from './secrets.js';
+import { TENANT_ID_PATTERN } from './ids.js';
 
 /**
  * Every setting comes from the environment (optionally seeded from a `.env` file) and is parsed
@@ -154,8 +155,18 @@ const EnvSchema = z.object({
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt(10_000),
   WORKER_MAX_CACHED_WORKFLOWS: positiveInt(100_000),
   SANDBOX_PORT: port(),
+  SWITCHBOARD_PLATFORM_TENANT: envVar((raw) =>
+    TENANT_ID_PATTERN.test(raw) ? { ok: true, value: raw } : { ok: false, expected: 'a tenant id (lowercase letters, digits, dashes)' },
+  ),
+  PROVIDERS_MODE: envVar((raw) =>
+    raw === 'auto' || raw === 'live' ? { ok: true, value: raw } : { ok: false, expected: 'auto or live' },
+  ),
   GHL_API_TOKEN: text(),
   GHL_BASE_URL: httpUrl(),
+  GHL_OAUTH_CLIENT_ID: text(),
+  GHL_OAUTH_CLIENT_SECRET: text(),
+  GHL_OAUTH_AUTHORIZE_URL: httpUrl(),
+  GHL_OAUTH_SCOPES: text(),
   GHL_RATE_LIMIT_BURST: nonNegativeInt(100_000),
   GHL_WEBHOOK_PUBLIC_KEY: pemPublicKey(),
   GHL_WEBHOOK_ED25519_PUBLIC_KEY: pemPublicKey(),
@@ -180,7 +191,10 @@ export const providerNames = ['ghl', 'vapi', 'retell', 'anthropic', 'sendgrid'] 
 export type ProviderName = (typeof providerNames)[number];
 
 export interface ProviderConfig {
-  /** `live` when the provider's credential is set, else `sandbox` (the local simulator). */
+  /**
+   * `live` when the provider's credential is set (or PROVIDERS_MODE=live: tenants bring their own
+   * keys), else `sandbox` (the local simulator).
+   */
   mode: 'live' | 'sandbox';
   baseUrl: string;
   /** Credential for the live provider; the sandbox accepts any non-empty token. */
@@ -219,6 +233,14 @@ export interface Config {
   worker: { maxConcurrentActivities: number; maxConcurrentLocalActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number };
   sandboxPort: number;
   providers: Record<ProviderName, ProviderConfig>;
+  /**
+   * The one tenant the providers' keys above serve (a self-hosted single business); unset: the
+   * tenant the migrations recorded, or the demo tenant on the keyless sandbox. Every other tenant
+   * uses its own connections.
+   */
+  platformTenant: string | undefined;
+  /** GoHighLevel Marketplace OAuth app; unset on live GHL: tenants connect with Private Integration Tokens only. */
+  ghlOAuth: { clientId: string; clientSecret: string; authorizeUrl: string; scopes: string[] } | undefined;
   /** Claude model for analyses; unset: the client's default (providers/anthropic.ts). */
   anthropicModel: string | undefined;
   /** GoHighLevel requests per location per 10 s shared by all our processes; 0 = no budget. */
@@ -235,6 +257,11 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** What the front office does in a tenant's GHL location: read and write contacts, calendars, messages, deals. */
+const DEFAULT_GHL_SCOPES =
+  'contacts.readonly contacts.write calendars.readonly calendars/events.write conversations/message.write ' +
+  'opportunities.readonly opportunities.write locations.readonly';
 
 const liveBaseUrls: Record<ProviderName, string> = {
   ghl: 'https://services.leadconnectorhq.com',
@@ -273,10 +300,18 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
   if (problems.length) throw new ConfigError(problems);
 
   const sandboxPort = e.SANDBOX_PORT ?? 3100;
+  const allLive = e.PROVIDERS_MODE === 'live';
   const provider = (name: ProviderName, key: string | undefined, baseUrl: string | undefined): ProviderConfig =>
-    key
-      ? { mode: 'live', baseUrl: baseUrl ?? liveBaseUrls[name], apiKey: key }
+    key || allLive
+      ? { mode: 'live', baseUrl: baseUrl ?? liveBaseUrls[name], apiKey: key ?? '' }
       : { mode: 'sandbox', baseUrl: `http://127.0.0.1:${sandboxPort}/${name}`, apiKey: `sandbox-${name}-key` };
+  const ghl = provider('ghl', e.GHL_API_TOKEN, e.GHL_BASE_URL);
+  const ghlOAuth =
+    e.GHL_OAUTH_CLIENT_ID && e.GHL_OAUTH_CLIENT_SECRET
+      ? { clientId: e.GHL_OAUTH_CLIENT_ID, clientSecret: e.GHL_OAUTH_CLIENT_SECRET }
+      : ghl.mode === 'sandbox'
+        ? { clientId: 'sandbox-client', clientSecret: 'sandbox-secret' }
+        : undefined;
 
   const useTls = e.TEMPORAL_TLS ?? Boolean(e.TEMPORAL_TLS_CERT_PATH || e.TEMPORAL_API_KEY);
   return {
@@ -318,11 +353,19 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     },
     sandboxPort,
     ghlRateLimitBurst: e.GHL_RATE_LIMIT_BURST ?? 100,
+    platformTenant: e.SWITCHBOARD_PLATFORM_TENANT,
+    ghlOAuth: ghlOAuth && {
+      ...ghlOAuth,
+      authorizeUrl:
+        e.GHL_OAUTH_AUTHORIZE_URL ??
+        (ghl.mode === 'sandbox' ? `${ghl.baseUrl}/oauth/chooselocation` : 'https://marketplace.gohighlevel.com/oauth/chooselocation'),
+      scopes: (e.GHL_OAUTH_SCOPES ?? DEFAULT_GHL_SCOPES).split(/[\s,]+/).filter(Boolean),
+    },
     anthropicModel: e.ANTHROPIC_MODEL,
     ghlWebhookKeys: { rsa: e.GHL_WEBHOOK_PUBLIC_KEY, ed25519: e.GHL_WEBHOOK_ED25519_PUBLIC_KEY },
     sendgridWebhookKey: e.SENDGRID_WEBHOOK_PUBLIC_KEY,
     providers: {
-      ghl: provider('ghl', e.GHL_API_TOKEN, e.GHL_BASE_URL),
+      ghl,
       vapi: provider('vapi', e.VAPI_API_KEY, e.VAPI_BASE_URL),
       retell: provider('retell', e.RETELL_API_KEY, e.RETELL_BASE_URL),
       anthropic: provider('anthropic', e.ANTHROPIC_API_KEY, e.ANTHROPIC_BASE_URL),

@@ -72,12 +72,25 @@ export function vapiApi(cfg: ProviderConfig) {
     async getCall(id: string): Promise<Record<string, unknown>> {
       return z.record(z.string(), z.unknown()).parse(await call('GET', `/call/${encodeURIComponent(id)}`));
     },
-    /** Calls created since `createdAtGt` (ISO) carrying this metadata value: finds a call a crashed attempt already placed. */
+    /**
+     * A call created since `createdAtGt` (ISO) carrying this metadata value: finds a call a crashed
+     * attempt already placed. Pages back through every call of the account in that window.
+     */
     async findCall(createdAtGt: string, key: string, value: string): Promise<string | undefined> {
-      const list = z.array(z.looseObject({ id: z.string(), metadata: z.record(z.string(), z.unknown()).nullish() })).parse(
-        await call('GET', `/call?limit=100&createdAtGt=${encodeURIComponent(createdAtGt)}`),
+      const Page = z.array(
+        z.looseObject({ id: z.string(), createdAt: z.string().optional(), metadata: z.record(z.string(), z.unknown()).nullish() }),
       );
-      return list.find((c) => c.metadata?.[key] === value)?.id;
+      let before: string | undefined;
+      for (let page = 0; page < 200; page++) {
+        const query = `limit=100&createdAtGt=${encodeURIComponent(createdAtGt)}${before ? `&createdAtLt=${encodeURIComponent(before)}` : ''}`;
+        const list = Page.parse(await call('GET', `/call?${query}`));
+        const hit = list.find((c) => c.metadata?.[key] === value);
+        if (hit) return hit.id;
+        const oldest = list.at(-1)?.createdAt;
+        if (list.length < 100 || !oldest || oldest === before) return undefined;
+        before = oldest;
+      }
+      return undefined;
     },
   };
 }

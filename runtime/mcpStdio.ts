@@ -38,10 +38,9 @@ const deps = mcpToolDeps({
   namespace: config.temporal.namespace,
   taskQueue: config.temporal.taskQueue,
   log,
-  anthropic: config.providers.anthropic,
+  access: platform.access,
   anthropicModel: config.anthropicModel,
   webUiUrl: platform.temporalUiUrl,
-  ghl: config.providers.ghl,
   ghlBudget: new GhlBudget(platform.pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
 });
 const handle = serveStdio((ctx) => createToolServer(principal, deps, { transport: 'stdio', era: ctx.era }), {

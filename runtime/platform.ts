@@ -11,7 +11,8 @@ import { ensureAllSyncSchedules } from '../api/crmSchedules.js';
 import { buildApi } from '../api/server.js';
 import { startSandbox } from '../sandbox/server.js';
 import { connectNative, startWorker, type WorkerHandle } from '../workers/worker.js';
-import { ensureAdminKey, ensureDemoTenant, ensureMasterKey } from './bootstrap.js';
+import { createProviderAccess, resolvePlatformTenant, type ProviderAccess } from '../domain/connections/providerAccess.js';
+import { DEMO_TENANT, ensureAdminKey, ensureDemoTenant, ensureMasterKey } from './bootstrap.js';
 import { embeddedPostgresUrl, startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.js';
 import { migrate } from './migrate.js';
 import { connectionOptions, startDevServer, type DevServer } from './temporal.js';
@@ -40,6 +41,8 @@ export interface Platform {
   temporal?: Client;
   /** The Temporal Web UI, when known (embedded, configured, or the one `npm start` runs). */
   temporalUiUrl?: string;
+  /** The one resolver from a tenant to its provider accounts (worker, API and MCP share it). */
+  access: ProviderAccess;
   /** Stops in dependency order: API stops accepting, worker drains, then the servers we started. */
   stop(): Promise<void>;
 }
@@ -189,6 +192,23 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
     const connection = await connectNative(connectionOptions(config.temporal, tmp.address), log);
     cleanups.push(() => connection.close());
 
+    const masterKey = await ensureMasterKey(config);
+    const platformTenant = await resolvePlatformTenant(pool, config, DEMO_TENANT);
+    const apiBaseUrl = () => config.publicUrl ?? platform.apiUrl ?? `http://${config.api.host}:${config.api.port}`;
+    // One resolver per process: every provider call of every tenant goes through its own connection.
+    const access = createProviderAccess({
+      pool,
+      masterKey,
+      providers: config.providers,
+      platformTenant,
+      ghlOAuth: config.ghlOAuth && {
+        ...config.ghlOAuth,
+        tokenUrl: `${config.providers.ghl.baseUrl.replace(/\/+$/, '')}/oauth/token`,
+        redirectUri: () => `${apiBaseUrl()}/oauth/ghl/callback`,
+      },
+    });
+    if (platformTenant) log.info({ platformTenant }, 'the platform provider keys serve this tenant only');
+
     const platform: Platform = {
       config,
       pool,
@@ -198,23 +218,13 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
       sandboxUrl,
       temporal: new Client({ connection, namespace: config.temporal.namespace }),
       temporalUiUrl: temporalUiUrl(config, tmp.embedded),
+      access,
       stop,
     };
 
     if (opts.roles.includes('worker')) {
       const ghlBudget = new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst });
-      const deps = {
-        pool,
-        ghl: config.providers.ghl,
-        ghlBudget,
-        vapi: config.providers.vapi,
-        retell: config.providers.retell,
-        anthropic: config.providers.anthropic,
-        anthropicModel: config.anthropicModel,
-        sendgrid: config.providers.sendgrid,
-        masterKey: await ensureMasterKey(config),
-        publicUrl: () => config.publicUrl ?? platform.apiUrl ?? `http://${config.api.host}:${config.api.port}`,
-      };
+      const deps = { pool, access, ghlBudget, anthropicModel: config.anthropicModel, publicUrl: apiBaseUrl };
       platform.worker = await startWorker({ config, connection, deps, log });
       const worker = platform.worker;
       cleanups.push(() => worker.shutdown());
@@ -226,22 +236,22 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
       const admin = await ensureAdminKey(config);
       platform.adminKeyFile = admin.file;
       platform.demo = await ensureDemoTenant(config, pool);
-      await ensureAllSyncSchedules(temporal, pool, config.temporal.taskQueue);
+      await ensureAllSyncSchedules(temporal, pool, config.temporal.taskQueue, platformTenant);
       const api = await buildApi({
         pool,
         temporal,
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         adminKey: admin.key,
-        masterKey: await ensureMasterKey(config),
+        masterKey,
         log,
         rateLimitPerMinute: config.api.rateLimitPerMinute,
         probeTimeoutMs: config.api.readyProbeTimeoutMs,
         ghlWebhookKeys: await resolveGhlWebhookKeys(config, log),
         sendgridWebhookKey: await resolveSendgridWebhookKey(config, log),
-        anthropic: config.providers.anthropic,
+        access,
+        providers: config.providers,
         anthropicModel: config.anthropicModel,
-        ghl: config.providers.ghl,
         ghlBudget: new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
         publicUrl: config.publicUrl,
         webUiUrl: platform.temporalUiUrl,

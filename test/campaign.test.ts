@@ -16,7 +16,7 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ env: { SANDBOX_PORT: new URL(sandbox.url).port } });
     key = await createTenant(tp.baseUrl, TENANT);
-    await wireSendgrid(sandbox, tp.baseUrl, TENANT);
+    await wireSendgrid(sandbox, tp.baseUrl, TENANT, key);
   });
   afterAll(async () => {
     await tp?.stop();

@@ -16,8 +16,8 @@ describe('campaign call steps: voiceCall children through the outbound path', ()
   beforeAll(async () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ env: { ...sandboxProviders(sandbox), SANDBOX_PORT: new URL(sandbox.url).port } });
-    key = await setUpVoiceTenant(tp.baseUrl, TENANT, { retry: { maxAttempts: 2, spacingSeconds: 1 } });
-    await wireSendgrid(sandbox, tp.baseUrl, TENANT);
+    key = await setUpVoiceTenant(sandbox, tp.baseUrl, TENANT, { retry: { maxAttempts: 2, spacingSeconds: 1 } });
+    await wireSendgrid(sandbox, tp.baseUrl, TENANT, key);
   });
   afterAll(async () => {
     await tp?.stop();

@@ -31,7 +31,7 @@ describe('a campaign across a worker crash', () => {
 
   it('a worker SIGKILLed mid-campaign: no lead lost, no email sent twice (the sandbox’s email log)', async () => {
     const key = await createTenant(tp.baseUrl, TENANT);
-    await wireSendgrid(sandbox, tp.baseUrl, TENANT);
+    await wireSendgrid(sandbox, tp.baseUrl, TENANT, key);
     // Slow sends down so the crash lands mid-campaign, some of it mid-request.
     await sandbox.control('POST', '/faults', { provider: 'sendgrid', route: 'POST /v3/mail/send', latencyMs: 150 });
     const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {

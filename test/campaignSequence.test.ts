@@ -99,11 +99,13 @@ describe('campaign sequences in skipped time', () => {
         TEMPORAL_ADDRESS: env.address,
         SANDBOX_PORT: new URL(sandbox.url).port,
         GHL_BASE_URL: `${sandbox.url}/ghl`,
+        // A self-hosted single business: the environment's GHL token is this tenant's.
+        SWITCHBOARD_PLATFORM_TENANT: TENANT,
       },
     });
     key = await createTenant(tp.baseUrl, TENANT);
-    await wireSendgrid(sandbox, tp.baseUrl, TENANT);
-    // Connected to the sandbox's demo location (no sync schedule: the test server has no schedules).
+    await wireSendgrid(sandbox, tp.baseUrl, TENANT, key);
+    // Its location is the sandbox's demo location (no sync schedule: the test server has no schedules).
     await tp.platform.pool.query(
       `insert into crm_connections (tenant_id, location_id, sync_every_minutes) values ($1, 'loc_demo', 1440)`,
       [TENANT],

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../lib/db.js';
+import { connectGhl } from './support/connections.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
 import { runEntry, runEntryArgs } from './support/process.js';
 import { maxInWindow, startTestSandbox, type Sandbox } from './support/sandbox.js';
@@ -58,21 +59,18 @@ describe('crmSync: GoHighLevel mirrored into Postgres', () => {
   it('refuses to sync before the tenant connects a location, naming what to do', async () => {
     const res = await call(tp.baseUrl, 'POST', '/v1/sync', { key, body: {} });
     expect(res.status).toBe(409);
-    expect(res.body.message).toContain('PUT /v1/crm/connection');
-    const bad = await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
+    expect(res.body.message).toContain('connect GoHighLevel first (POST /v1/connections/ghl/authorize or PUT /v1/connections/ghl)');
+    const bad = await call(tp.baseUrl, 'PUT', '/v1/connections/ghl', {
       key,
-      body: { locationId: '', syncEveryMinutes: 99999 },
+      body: { token: 'pit-nothing-0000', locationId: '', syncEveryMinutes: 99999 },
     });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/body\.locationId/);
+    expect(bad.body.message).toMatch(/body\.syncEveryMinutes/);
   });
 
   it('a full sync of 20,000 contacts equals the sandbox set, within the rate limit, riding out a 429 storm', async () => {
-    const connected = await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
-      key,
-      body: { locationId: LOCATION, syncEveryMinutes: 1440 },
-    });
-    expect(connected.status).toBe(200);
+    await connectGhl(sandbox, tp.baseUrl, key, TENANT, LOCATION);
     const schedule = await tp.platform.temporal!.schedule.getHandle(`sync:${TENANT}:ghl:schedule`).describe();
     expect(schedule.spec.intervals?.[0]?.every).toBe(1440 * 60_000);
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../lib/db.js';
 import { call, startTestPlatform, startWorkerProcess, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
+import { connectGhl } from './support/connections.js';
 import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { tearDown } from './support/teardown.js';
@@ -36,11 +37,8 @@ describe('crmSync across a worker crash', () => {
         body: { name: 't', scopes: ['read', 'act', 'admin'] },
       })
     ).body.key;
-    await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
-      key,
-      body: { locationId: LOCATION, syncEveryMinutes: 1440 },
-    });
     await sandbox.control('POST', '/ghl/seed', { locationId: LOCATION, contacts: 20_000, seed: 11 });
+    await connectGhl(sandbox, tp.baseUrl, key, TENANT, LOCATION);
     // Slow pages down so the crash lands mid-sync.
     await sandbox.control('POST', '/faults', { provider: 'ghl', route: 'POST /contacts/search', latencyMs: 300 });
 

@@ -2,6 +2,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../lib/db.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
+import { connectGhl } from './support/connections.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 
 const TENANT = 'hook-a';
@@ -61,14 +62,9 @@ describe('POST /webhooks/ghl', () => {
         body: { name: 't', scopes: ['admin', 'read'] },
       })
     ).body.key;
-    expect(
-      (
-        await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
-          key,
-          body: { locationId: LOCATION, syncEveryMinutes: 1440 },
-        })
-      ).status,
-    ).toBe(200);
+    // The location exists at GHL (one contact) before the tenant connects it.
+    await sandbox.control('POST', '/ghl/seed', { locationId: LOCATION, contacts: 1, seed: 1 });
+    await connectGhl(sandbox, tp.baseUrl, key, TENANT, LOCATION);
     await sandbox.control('POST', '/ghl/webhooks', { url: `${tp.baseUrl}/webhooks/ghl`, locationId: LOCATION });
   });
   afterAll(async () => {

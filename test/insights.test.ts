@@ -5,6 +5,7 @@ import { withTenant } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { loadWorkflowBundle } from '../workers/worker.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
+import { connectGhl } from './support/connections.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 
 /**
@@ -571,14 +572,7 @@ describe('insights, recommendations and contact analysis', () => {
       (await sandbox.ghl('POST', `/contacts/${upstream[0]!.id}/notes`, { body: 'Wants the premium package.' })).status,
     ).toBe(201);
 
-    expect(
-      (
-        await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
-          key,
-          body: { locationId: SYNC_LOCATION, syncEveryMinutes: 1440 },
-        })
-      ).status,
-    ).toBe(200);
+    await connectGhl(sandbox, tp.baseUrl, key, S, SYNC_LOCATION);
     const handles: { workflowId: string; runId: string }[] = [];
     const sync = async (mode: 'full' | 'incremental') => {
       const started = await call(tp.baseUrl, 'POST', '/v1/sync', { key, body: { mode } });

@@ -24,7 +24,7 @@ describe('MCP campaign tools', () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ env: { ...sandboxProviders(sandbox), SANDBOX_PORT: new URL(sandbox.url).port } });
     const key = await createTenant(tp.baseUrl, TENANT);
-    await wireSendgrid(sandbox, tp.baseUrl, TENANT);
+    await wireSendgrid(sandbox, tp.baseUrl, TENANT, key);
     client = await connectHttp(tp.baseUrl, key, 'modern');
   });
   afterAll(async () => {

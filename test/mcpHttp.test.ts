@@ -3,6 +3,7 @@ import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../lib/db.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
+import { connectGhl } from './support/connections.js';
 import { connectHttp, createTenantWithKeys, errorText, structured } from './support/mcp.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 
@@ -51,7 +52,7 @@ describe('MCP over Streamable HTTP', () => {
   let tp: TestPlatform;
   let sandbox: Sandbox;
   let a: { all: string; read: string; act: string; limited: string };
-  let b: { all: string };
+  let b: { all: string; admin: string };
   const clients: Client[] = [];
   const connect = async (key: string, era: 'legacy' | 'modern' = 'legacy') => {
     const client = await connectHttp(tp.baseUrl, key, era);
@@ -75,7 +76,7 @@ describe('MCP over Streamable HTTP', () => {
       act: ['act'],
       limited: ['read'],
     });
-    b = await createTenantWithKeys(tp.baseUrl, 'mcp-b', { all: ['read', 'act'] });
+    b = await createTenantWithKeys(tp.baseUrl, 'mcp-b', { all: ['read', 'act'], admin: ['admin'] });
     // Cached contacts, written the way the sync writes them.
     await tp.platform.pool.query(
       `insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, tags, date_added, date_updated) values
@@ -83,7 +84,8 @@ describe('MCP over Streamable HTTP', () => {
         ('mcp-a', 'ca2', 'loc_a', 'Alan', 'Smith', 'Alan Smith', 'alan@a.example', '+15125550102', '{}', now() - interval '2 days', now()),
         ('mcp-b', 'cb1', 'loc_b', 'Alice', 'Bravo', 'Alice Bravo', 'alice@b.example', '+15125550101', '{vip}', now(), now())`,
     );
-    await tp.platform.pool.query(`insert into crm_connections (tenant_id, location_id) values ('mcp-b', 'loc_b')`);
+    // B connects its own location (A connects none).
+    await connectGhl(sandbox, tp.baseUrl, b.admin, 'mcp-b', 'loc_b');
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -239,7 +241,7 @@ describe('MCP over Streamable HTTP', () => {
         errorText(await clientA.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } })),
       ).toMatch(/no workflow/);
       expect(structured(await clientA.callTool({ name: 'workflow_list', arguments: {} })).workflows).toEqual([]);
-      expect(errorText(await clientA.callTool({ name: 'crm_sync_now', arguments: {} }))).toMatch(/no CRM connection/);
+      expect(errorText(await clientA.callTool({ name: 'crm_sync_now', arguments: {} }))).toMatch(/connect GoHighLevel first/);
 
       const described = structured(
         await clientB.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } }),

@@ -34,7 +34,7 @@ describe('MCP scenario against the sandbox', () => {
   beforeAll(async () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ env: sandboxProviders(sandbox) });
-    key = await setUpVoiceTenant(tp.baseUrl, TENANT);
+    key = await setUpVoiceTenant(sandbox, tp.baseUrl, TENANT);
     const res = await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/keys`, {
       key: TEST_ADMIN_KEY,
       body: { name: 'reader', scopes: ['read'] },
@@ -220,6 +220,8 @@ describe('MCP scenario against the sandbox', () => {
         ...(process.env as Record<string, string>),
         ...sandboxProviders(sandbox),
         DATABASE_URL: tp.config.database.url!,
+        // The same install: its master key unseals the tenants' provider tokens.
+        SWITCHBOARD_DATA_DIR: tp.dataDir,
         TEMPORAL_ADDRESS: tp.platform.temporalAddress,
         TEMPORAL_TASK_QUEUE: tp.config.temporal.taskQueue,
         SWITCHBOARD_API_KEY: apiKey,

@@ -42,7 +42,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
   beforeAll(async () => {
     sandbox = await startTestSandbox();
     tp = await startTestPlatform({ env: sandboxProviders(sandbox) });
-    key = await setUpVoiceTenant(tp.baseUrl, TENANT);
+    key = await setUpVoiceTenant(sandbox, tp.baseUrl, TENANT);
     slots = await demoFreeSlots(sandbox);
     expect(slots.length).toBeGreaterThan(10);
   });

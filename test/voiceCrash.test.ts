@@ -25,7 +25,7 @@ describe('voiceCall survives a worker SIGKILL mid-call', () => {
     sandbox = await startTestSandbox();
     // The API in this process; the worker in a child process we can kill.
     tp = await startTestPlatform({ roles: ['api'], env: sandboxProviders(sandbox) });
-    key = await setUpVoiceTenant(tp.baseUrl, TENANT);
+    key = await setUpVoiceTenant(sandbox, tp.baseUrl, TENANT);
   });
   afterAll(() => tearDown({ processes: workers, platform: tp, sandbox }));
 

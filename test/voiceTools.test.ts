@@ -4,6 +4,7 @@ import type { GhlBudget } from '../providers/ghl/budget.js';
 import {
   createVoiceToolActivities, toolDefinitions, voiceTools, type VoiceToolRequest,
 } from '../activities/voice/tools.js';
+import type { ProviderAccess } from '../domain/connections/providerAccess.js';
 import type { Pool } from '../lib/db.js';
 import { VOICE_TOOL_NAMES } from '../lib/voiceToolNames.js';
 
@@ -12,8 +13,8 @@ import { VOICE_TOOL_NAMES } from '../lib/voiceToolNames.js';
  * GHL behind the budget's fetch. What is checked: one definition per tool name, arguments refused
  * before any work, and one read of the tenant's CRM settings per tool call.
  */
-/** The query that reads a tenant's CRM connection and voice settings (loadTenantCrm). */
-const SETTINGS_READ = /from crm_connections c left join voice_settings/;
+/** The query that reads a tenant's voice settings (openTenantCrm). */
+const SETTINGS_READ = /from voice_settings/;
 
 function fakeDeps() {
   const sql: string[] = [];
@@ -22,13 +23,14 @@ function fakeDeps() {
   const client = {
     async query(text: string) {
       sql.push(text);
-      if (SETTINGS_READ.test(text)) return { rows: [{ location_id: 'loc-1', settings: null }], rowCount: 1 };
+      if (SETTINGS_READ.test(text)) return { rows: [], rowCount: 0 };
       return { rows: [], rowCount: 0 };
     },
     release() {},
   };
   const ghl: Record<string, unknown> = {
     'POST /contacts/upsert': { new: true, contact: { id: 'ct-new', locationId: 'loc-1', tags: [] } },
+    'GET /contacts/ct-new': { contact: { id: 'ct-new', locationId: 'loc-1', tags: [] } },
     'GET /contacts/ct-new/notes': { notes: [] },
     'POST /contacts/ct-new/notes': { note: { id: 'note-1', body: 'x' } },
   };
@@ -41,7 +43,16 @@ function fakeDeps() {
   };
   const deps = {
     pool: { connect: async () => client } as unknown as Pool,
-    ghl: { mode: 'live' as const, baseUrl: 'http://ghl.test', apiKey: 'token' },
+    // The tenant's own GHL connection, as the resolver hands it out.
+    access: {
+      ghl: async () => ({
+        mode: 'live' as const,
+        baseUrl: 'http://ghl.test',
+        locationId: 'loc-1',
+        via: 'private_token' as const,
+        token: { current: async () => 'token', renewAfterRejected: async () => 'token' },
+      }),
+    } as unknown as ProviderAccess,
     ghlBudget: { fetchFor: () => fakeFetch } as unknown as GhlBudget,
   };
   return { deps, sql, requests, bodies };
@@ -101,10 +112,16 @@ describe('voice tools: one definition per tool', () => {
     const { runVoiceTool } = createVoiceToolActivities(deps);
     const r = await runVoiceTool(request({ name: 'add_note', args: { body: 'Wants a call back on Friday.' } }));
     expect(r).toEqual({ text: 'Noted (note-1).', contactId: 'ct-new' });
-    expect(requests).toEqual(['POST /contacts/upsert', 'GET /contacts/ct-new/notes', 'POST /contacts/ct-new/notes']);
+    // The new contact is checked to be in the tenant's location before the note goes on it.
+    expect(requests).toEqual([
+      'POST /contacts/upsert',
+      'GET /contacts/ct-new',
+      'GET /contacts/ct-new/notes',
+      'POST /contacts/ct-new/notes',
+    ]);
     expect(sql.filter((q) => SETTINGS_READ.test(q))).toHaveLength(1);
     // The note is keyed by the tool call (a retried activity finds it and writes no second one).
-    expect(bodies.at(-1)).toEqual({ body: 'Wants a call back on Friday.\n\nref: call:tenant-a:vapi:pc1:tool:tc-1' });
+    expect(bodies.at(-1)).toEqual({ body: 'Wants a call back on Friday.\n\nref: tenant-a/call:tenant-a:vapi:pc1:tool:tc-1' });
   });
 
   it('transfer: the number from the call’s settings, or a refusal the agent can act on', async () => {

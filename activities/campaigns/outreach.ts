@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, activityInfo } from '@temporalio/activity';
 import { insertAudit } from '../../domain/audit.js';
 import type { SendWindow } from '../../lib/campaign.js';
-import type { ProviderConfig } from '../../lib/config.js';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
+import { NotConnectedError } from '../../domain/connections/store.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { isSuppressed, suppress } from '../../domain/suppression.js';
 import { createSendgridMailer, SendgridError, type Mailer } from '../../providers/sendgrid.js';
-import { createAnthropicClient, type LlmClient } from '../../providers/anthropic.js';
 import { answerQuestion, classifyReply, costOf, researchLead, writeEmail, type Draft, type LeadFacts, type ReplyCategory, type Usage } from '../../domain/campaigns/prompts.js';
 import { appendEvents, eventKey, type LeadEvent, type LeadRef } from '../../domain/campaigns/leadEvents.js';
 import { cachedCampaign, leadFacts, loadCampaign, loadLead, type LeadRow } from '../../domain/campaigns/store.js';
@@ -20,9 +20,9 @@ import { newId } from '../../lib/ids.js';
 
 export interface CampaignActivityDeps {
   pool: Pool;
-  anthropic: ProviderConfig;
+  /** Each tenant's SendGrid key and sender, and Claude key (the platform's by default). */
+  access: ProviderAccess;
   anthropicModel?: string;
-  sendgrid: ProviderConfig;
 }
 
 export type PlanStep =
@@ -78,10 +78,22 @@ export function sequenceSendKey(ref: LeadRef, stepIndex: number): string {
   return `${ref.campaignId}:${ref.leadId}:${stepIndex}`;
 }
 
-export function createOutreachActivities(deps: CampaignActivityDeps, clients: { llm?: LlmClient; mailer?: Mailer } = {}) {
-  const { pool } = deps;
-  const llm = clients.llm ?? createAnthropicClient(deps.anthropic, { model: deps.anthropicModel });
-  const mailer = clients.mailer ?? createSendgridMailer(deps.sendgrid);
+export function createOutreachActivities(deps: CampaignActivityDeps) {
+  const { pool, access } = deps;
+  const llmFor = (tenantId: string) => access.llm(tenantId, { model: deps.anthropicModel });
+  /** The tenant's own SendGrid key: it can send only as the tenant's verified sender. */
+  const mailers = new Map<string, { apiKey: string; mailer: Mailer }>();
+  const mailerFor = async (tenantId: string): Promise<Mailer> => {
+    const key = await access.sendgrid(tenantId).catch((err: unknown) => {
+      if (err instanceof NotConnectedError) throw ApplicationFailure.nonRetryable(err.message, 'NotConnected');
+      throw err;
+    });
+    const hit = mailers.get(tenantId);
+    if (hit?.apiKey === key.apiKey) return hit.mailer;
+    const mailer = createSendgridMailer(key);
+    mailers.set(tenantId, { apiKey: key.apiKey, mailer });
+    return mailer;
+  };
   const workflowId = () => {
     try {
       return activityInfo().workflowExecution?.workflowId;
@@ -93,7 +105,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
   async function auditLlm(c: PoolClient, tenantId: string, tool: string, startedAt: number, usage: Usage | null, error?: string) {
     await insertAudit(c, {
       tenantId, workflowId: workflowId(), activity: tool, tool: `anthropic.messages.${tool}`, status: error && !usage ? 'error' : 'ok',
-      durationMs: Date.now() - startedAt, source: llm.source, params: usage ? { ...usage } : undefined, ...(error ? { error } : {}),
+      durationMs: Date.now() - startedAt, source: access.mode('anthropic'), params: usage ? { ...usage } : undefined, ...(error ? { error } : {}),
     });
   }
 
@@ -106,7 +118,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
     const step = campaign.settings.sequence[stepIndex];
     if (step?.type !== 'email') throw ApplicationFailure.nonRetryable(`step ${stepIndex} of campaign ${ref.campaignId} is not an email step`, 'NotAnEmailStep');
     const startedAt = Date.now();
-    const draft = await writeEmail(llm, {
+    const draft = await writeEmail(await llmFor(ref.tenantId), {
       campaignName: campaign.name,
       goal: campaign.goal,
       stepNumber: campaign.settings.sequence.slice(0, stepIndex + 1).filter((s) => s.type === 'email').length,
@@ -205,7 +217,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
       }
       await appendEvents(c, ref, [{ kind: 'email-sent', stepIndex: row.step_index, at, key: eventKey(ref, 'sent', sendKey), data: { sendKey, messageId, to: row.to_email, subject: row.subject, kind: row.kind } }]);
       if (audit) {
-        await insertAudit(c, { tenantId: ref.tenantId, workflowId: workflowId(), activity: 'sendEmail', tool: 'sendgrid.mail.send', status: 'ok', durationMs: Date.now() - audit.startedAt, source: mailer.source, params: { sendKey, messageId } });
+        await insertAudit(c, { tenantId: ref.tenantId, workflowId: workflowId(), activity: 'sendEmail', tool: 'sendgrid.mail.send', status: 'ok', durationMs: Date.now() - audit.startedAt, source: access.mode('sendgrid'), params: { sendKey, messageId } });
       }
     });
   }
@@ -251,7 +263,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
       let research: Awaited<ReturnType<typeof researchLead>> | undefined;
       const startedAt = Date.now();
       if (brief === null) {
-        research = await researchLead(llm, facts, campaign.goal);
+        research = await researchLead(await llmFor(ref.tenantId), facts, campaign.goal);
         brief = research.text;
         events.push({
           kind: 'researched', at: input.at, key: eventKey(ref, 'researched'),
@@ -361,7 +373,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
       const [local, domain] = (sender.replyTo ?? '').split('@');
       let messageId: string;
       try {
-        ({ messageId } = await mailer.send({
+        ({ messageId } = await (await mailerFor(ref.tenantId)).send({
           to: sendRow.to_email,
           from: { email: sendRow.from_email, ...(sender.name ? { name: sender.name } : {}) },
           ...(local && domain ? { replyTo: `${local}+${sendRow.reply_token}@${domain}` } : {}),
@@ -374,7 +386,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
         // Not sent: the claim is released so the retry sends (the caps stay reserved for it).
         await withTenant(pool, ref.tenantId, async (c) => {
           await c.query(`update email_sends set status = 'drafted', claimed_at = null where tenant_id = $1 and send_key = $2 and status = 'sending'`, [ref.tenantId, sendKey]);
-          await insertAudit(c, { tenantId: ref.tenantId, workflowId: workflowId(), activity: 'sendEmail', tool: 'sendgrid.mail.send', status: 'error', durationMs: Date.now() - startedAt, source: mailer.source, params: { sendKey }, error: failure.message });
+          await insertAudit(c, { tenantId: ref.tenantId, workflowId: workflowId(), activity: 'sendEmail', tool: 'sendgrid.mail.send', status: 'error', durationMs: Date.now() - startedAt, source: access.mode('sendgrid'), params: { sendKey }, error: failure.message });
         });
         if (!failure.retryable) throw ApplicationFailure.nonRetryable(failure.message, 'SendgridRejected');
         throw ApplicationFailure.retryable(failure.message, 'SendgridUnavailable');
@@ -392,7 +404,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
       const reply = inbound.rows[0];
       if (!reply) throw ApplicationFailure.nonRetryable(`inbound email ${input.inboundId} not found`, 'NoInbound');
       const startedAt = Date.now();
-      const result = await classifyReply(llm, reply.text);
+      const result = await classifyReply(await llmFor(ref.tenantId), reply.text);
       await withTenant(pool, ref.tenantId, async (c) => {
         if (result.origin !== 'rule') await auditLlm(c, ref.tenantId, 'classifyReply', startedAt, result.usage, result.error);
         await c.query('update inbound_emails set category = $3 where tenant_id = $1 and id = $2', [ref.tenantId, input.inboundId, result.category]);
@@ -417,7 +429,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps, clients: { 
       }));
       if (!inbound || !lead.email) throw ApplicationFailure.nonRetryable(`nothing to answer for ${sendKey}`, 'NoQuestion');
       const startedAt = Date.now();
-      const answer = await answerQuestion(llm, { goal: campaign.goal, question: inbound.text, brief: lead.brief ?? '', sender: campaign.settings.sender, firstName: lead.first_name });
+      const answer = await answerQuestion(await llmFor(ref.tenantId), { goal: campaign.goal, question: inbound.text, brief: lead.brief ?? '', sender: campaign.settings.sender, firstName: lead.first_name });
       const subject = inbound.subject?.startsWith('Re:') ? inbound.subject : `Re: ${inbound.subject ?? campaign.name}`;
       return withTenant(pool, ref.tenantId, async (c) => {
         await auditLlm(c, ref.tenantId, 'answerQuestion', startedAt, answer.usage, answer.error);

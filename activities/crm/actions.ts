@@ -1,6 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
-import { liveGhlClient, loadTenantCrm, lookupCallerContact, type CallerLookup, type CrmDeps, type TenantCrm } from '../../domain/crm/callerLookup.js';
+import { NotConnectedError } from '../../domain/connections/store.js';
+import { lookupCallerContact, openTenantCrm, type CallerLookup, type CrmDeps, type TenantCrm } from '../../domain/crm/callerLookup.js';
+import { assertTenantCalendar, assertTenantContact, NotTenantsRecordError } from '../../domain/crm/ownership.js';
 import { withTenant } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
 import { GhlApiError } from '../../providers/ghl/client.js';
@@ -16,6 +18,8 @@ export type CrmActionDeps = CrmDeps;
 /** A CRM failure that retrying cannot fix becomes non-retryable, so the caller hears about it at once. */
 function asActivityError(err: unknown): never {
   if (err instanceof GhlApiError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'CrmRejected');
+  if (err instanceof NotConnectedError) throw ApplicationFailure.nonRetryable(err.message, 'NotConnected');
+  if (err instanceof NotTenantsRecordError) throw ApplicationFailure.nonRetryable(err.message, 'NotTenantsRecord');
   throw err;
 }
 
@@ -29,7 +33,13 @@ export function createCrmActionActivities(
 ) {
   const { pool } = deps;
 
-  const tenantCrm = opts.tenantCrm ?? ((tenantId: string) => withTenant(pool, tenantId, (c) => loadTenantCrm(c, tenantId)));
+  // A voice tool call shares one read of the tenant's CRM across the actions it runs.
+  const tenantCrm = (tenantId: string) => (opts.tenantCrm ?? ((t: string) => openTenantCrm(deps, t)))(tenantId).catch(asActivityError);
+  /** Every id from outside is checked against the tenant's own location before GHL is asked to act. */
+  const ownContact = (tenantId: string, crm: TenantCrm, contactId: string) =>
+    assertTenantContact(pool, tenantId, crm, contactId).catch(asActivityError);
+  const ownCalendar = (tenantId: string, crm: TenantCrm, calendarId: string) =>
+    assertTenantCalendar(tenantId, crm, calendarId).catch(asActivityError);
 
   /** The first recorded result for `key`, else `recheck` (GHL already has it), else `perform`; recorded once. */
   async function once<T>(tenantId: string, key: string, kind: string, perform: () => Promise<T>, recheck?: () => Promise<T | undefined>): Promise<T> {
@@ -49,7 +59,7 @@ export function createCrmActionActivities(
     const phone = toE164(input.phone);
     if (!phone && !input.email) throw ApplicationFailure.nonRetryable('upsertContact: a phone or an email is needed', 'InvalidArguments');
     const [first, ...rest] = (input.name ?? '').trim().split(/\s+/);
-    const r = await liveGhlClient(deps, crm.locationId)
+    const r = await crm.ghl
       .upsertContact(crm.locationId, {
         ...(phone ? { phone } : {}),
         ...(input.email ? { email: input.email } : {}),
@@ -79,7 +89,8 @@ export function createCrmActionActivities(
       const from = Date.parse(`${input.startDate}T00:00:00Z`) - 86_400_000;
       const to = Date.parse(`${input.endDate ?? input.startDate}T23:59:59Z`) + 86_400_000;
       if (to - from > 31 * 86_400_000) throw ApplicationFailure.nonRetryable('get_free_slots: at most 29 days at a time', 'InvalidArguments');
-      const days = await liveGhlClient(deps, crm.locationId).getFreeSlots({ calendarId, startDate: Math.max(from, Date.now()), endDate: to, timezone }).catch(asActivityError);
+      await ownCalendar(input.tenantId, crm, calendarId);
+      const days = await crm.ghl.getFreeSlots({ calendarId, startDate: Math.max(from, Date.now()), endDate: to, timezone }).catch(asActivityError);
       const slots = Object.entries(days)
         .filter(([day]) => day >= input.startDate && day <= (input.endDate ?? input.startDate))
         .flatMap(([, s]) => s)
@@ -107,7 +118,9 @@ export function createCrmActionActivities(
       if (!calendarId) throw ApplicationFailure.nonRetryable('no calendar configured for this tenant (voice settings: calendarId)', 'NoCalendar');
       const start = Date.parse(input.startTime);
       if (Number.isNaN(start)) throw ApplicationFailure.nonRetryable(`startTime: not a date-time: ${input.startTime}`, 'InvalidArguments');
-      const ghl = liveGhlClient(deps, crm.locationId);
+      const ghl = crm.ghl;
+      await ownCalendar(input.tenantId, crm, calendarId);
+      if (input.contactId) await ownContact(input.tenantId, crm, input.contactId);
       let contactId = input.contactId;
 
       const existing = async () => {
@@ -146,8 +159,10 @@ export function createCrmActionActivities(
     /** One note per key. The key is written into the note, so a retry after a crash finds it at GHL. */
     async addContactNote(input: { tenantId: string; idempotencyKey: string; contactId: string; body: string }): Promise<{ noteId: string }> {
       const crm = await tenantCrm(input.tenantId);
-      const ghl = liveGhlClient(deps, crm.locationId);
-      const marker = `ref: ${input.idempotencyKey}`;
+      await ownContact(input.tenantId, crm, input.contactId);
+      const ghl = crm.ghl;
+      // The marker names the tenant too: two tenants' keys never find each other's notes.
+      const marker = `ref: ${input.tenantId}/${input.idempotencyKey}`;
       return once(
         input.tenantId,
         input.idempotencyKey,
@@ -162,8 +177,9 @@ export function createCrmActionActivities(
 
     async sendSms(input: { tenantId: string; idempotencyKey: string; contactId: string; message: string }): Promise<{ messageId: string }> {
       const crm = await tenantCrm(input.tenantId);
+      await ownContact(input.tenantId, crm, input.contactId);
       return once(input.tenantId, input.idempotencyKey, 'sms', async () => {
-        const sent = await liveGhlClient(deps, crm.locationId).sendMessage({ type: 'SMS', contactId: input.contactId, message: input.message });
+        const sent = await crm.ghl.sendMessage({ type: 'SMS', contactId: input.contactId, message: input.message });
         return { messageId: sent.messageId };
       });
     },
@@ -171,13 +187,15 @@ export function createCrmActionActivities(
     /** Tags and a follow-up task: tags are naturally idempotent; the task is kept once per key. */
     async tagContact(input: { tenantId: string; contactId: string; tags: string[] }): Promise<{ tags: string[] }> {
       const crm = await tenantCrm(input.tenantId);
-      return { tags: await liveGhlClient(deps, crm.locationId).addTags(input.contactId, input.tags).catch(asActivityError) };
+      await ownContact(input.tenantId, crm, input.contactId);
+      return { tags: await crm.ghl.addTags(input.contactId, input.tags).catch(asActivityError) };
     },
 
     async createFollowUpTask(input: { tenantId: string; idempotencyKey: string; contactId: string; title: string; body?: string; dueDate: string }): Promise<{ taskId: string }> {
       const crm = await tenantCrm(input.tenantId);
+      await ownContact(input.tenantId, crm, input.contactId);
       return once(input.tenantId, input.idempotencyKey, 'task', async () => {
-        const task = await liveGhlClient(deps, crm.locationId).createTask(input.contactId, { title: input.title, body: input.body, dueDate: input.dueDate, completed: false });
+        const task = await crm.ghl.createTask(input.contactId, { title: input.title, body: input.body, dueDate: input.dueDate, completed: false });
         return { taskId: task.id };
       });
     },

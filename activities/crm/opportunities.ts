@@ -1,9 +1,10 @@
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import { z } from 'zod';
-import type { ProviderConfig } from '../../lib/config.js';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import type { GhlBudget } from '../../providers/ghl/budget.js';
-import { GhlClient, GhlOpportunitySchema } from '../../providers/ghl/client.js';
+import { tenantGhl } from '../../domain/crm/callerLookup.js';
+import { GhlOpportunitySchema } from '../../providers/ghl/client.js';
 import type { SyncPlan } from './sync.js';
 
 /**
@@ -18,7 +19,8 @@ import type { SyncPlan } from './sync.js';
 
 export interface CrmOpportunityDeps {
   pool: Pool;
-  ghl: ProviderConfig;
+  /** The tenant's own GHL connection; the sync reads through its token. */
+  access: ProviderAccess;
   ghlBudget: GhlBudget;
   /** Contacts whose notes one run refreshes (GHL: one request each). Default 50; 0 = no notes. */
   notesPerRun?: number;
@@ -109,12 +111,8 @@ export interface OpportunitySyncResult {
   notes: number;
 }
 
-export function createCrmOpportunityActivities({ pool, ghl, ghlBudget, notesPerRun = DEFAULT_NOTES_PER_RUN }: CrmOpportunityDeps) {
-  const bulkClient = (locationId: string) =>
-    new GhlClient({ baseUrl: ghl.baseUrl, token: ghl.apiKey, fetch: ghlBudget.fetchFor(locationId, 'bulk'), maxRetries: 6 });
-
-  /** A contact's notes through the shared budget; `null` when the contact is gone upstream. */
-  const fetchNotes = (locationId: string, contactId: string) => bulkClient(locationId).listNotes(contactId);
+export function createCrmOpportunityActivities({ pool, access, ghlBudget, notesPerRun = DEFAULT_NOTES_PER_RUN }: CrmOpportunityDeps) {
+  const bulkClient = async (tenantId: string) => (await tenantGhl({ access, ghlBudget }, tenantId, { priority: 'bulk' })).ghl;
 
   return {
     /**
@@ -125,7 +123,7 @@ export function createCrmOpportunityActivities({ pool, ghl, ghlBudget, notesPerR
     async syncOpportunities(input: { plan: SyncPlan }): Promise<OpportunitySyncResult> {
       const { plan } = input;
       const { tenantId, locationId, syncKey } = plan;
-      const client = bulkClient(locationId);
+      const client = await bulkClient(tenantId);
 
       const pipelines = await client.listPipelines(locationId);
       const stages = pipelines.flatMap((p) =>
@@ -204,7 +202,8 @@ export function createCrmOpportunityActivities({ pool, ghl, ghlBudget, notesPerR
         const fetched: { contactId: string; notes: { id: string; body: string; user_id: string | null; date_added: string | null }[] }[] = [];
         for (const { id } of due.rows) {
           heartbeat(cursor);
-          const list = await fetchNotes(locationId, id);
+          // A contact's notes through the shared budget; `null` when the contact is gone upstream.
+          const list = await client.listNotes(id);
           fetched.push({
             contactId: id,
             notes: (list ?? []).map((n) => ({ id: n.id, body: n.body, user_id: typeof n.userId === 'string' ? n.userId : null, date_added: n.dateAdded ?? null })),

@@ -1,13 +1,15 @@
 import { ApplicationFailure, Context, activityInfo, heartbeat } from '@temporalio/activity';
-import type { ProviderConfig } from '../../lib/config.js';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
-import { GhlClient } from '../../providers/ghl/client.js';
+import { NotConnectedError } from '../../domain/connections/store.js';
+import { tenantGhl } from '../../domain/crm/callerLookup.js';
 import type { GhlBudget } from '../../providers/ghl/budget.js';
 
 export interface CrmSyncDeps {
   pool: Pool;
-  ghl: ProviderConfig;
+  /** The tenant's own GHL connection; the sync reads through its token. */
+  access: ProviderAccess;
   ghlBudget: GhlBudget;
 }
 
@@ -51,17 +53,23 @@ const FULL_EVERY_MS = 24 * 3_600_000;
 /** A claimed sync with no progress for this long is presumed dead and may be taken over. */
 const STALE_CLAIM = '15 minutes';
 
-export function createCrmSyncActivities({ pool, ghl, ghlBudget }: CrmSyncDeps) {
-  const bulkClient = (locationId: string) =>
-    new GhlClient({ baseUrl: ghl.baseUrl, token: ghl.apiKey, fetch: ghlBudget.fetchFor(locationId, 'bulk'), maxRetries: 6 });
+export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps) {
+  /** The tenant's own connection, or a non-retryable failure the sync status shows as its reason. */
+  const bulkClient = async (tenantId: string) => {
+    try {
+      return (await tenantGhl({ access, ghlBudget }, tenantId, { priority: 'bulk' })).ghl;
+    } catch (err) {
+      if (err instanceof NotConnectedError) throw ApplicationFailure.nonRetryable(err.message, 'NotConnected');
+      throw err;
+    }
+  };
 
   return {
     /** Claims the tenant's sync slot and decides between a full and an incremental pass. */
     async planSync(input: { tenantId: string; mode: SyncMode; workflowId: string; syncKey: string }): Promise<PlanResult> {
       const { tenantId, mode, workflowId, syncKey } = input;
-      const connection = await pool.query<{ location_id: string }>('select location_id from crm_connections where tenant_id = $1', [tenantId]);
-      const locationId = connection.rows[0]?.location_id;
-      if (!locationId) throw ApplicationFailure.nonRetryable(`tenant '${tenantId}' has no CRM connection (PUT /v1/crm/connection)`, 'NoCrmConnection');
+      const ghl = await bulkClient(tenantId);
+      const { locationId } = await access.ghl(tenantId);
 
       await pool.query(`insert into crm_sync_state (tenant_id, source) values ($1, 'ghl') on conflict do nothing`, [tenantId]);
       const claimed = await pool.query<{ high_water: Date | null; last_full_at: Date | null }>(
@@ -89,7 +97,7 @@ export function createCrmSyncActivities({ pool, ghl, ghlBudget }: CrmSyncDeps) {
         [kind, reason] = ['full', 'daily full pass (removes contacts deleted upstream)'];
       } else if (mode === 'auto') {
         // Deletions never show up in an incremental search; a differing count means we missed some.
-        const upstream = await bulkClient(locationId).searchContacts({ locationId, pageLimit: 1 });
+        const upstream = await ghl.searchContacts({ locationId, pageLimit: 1 });
         const local = await withTenant(pool, tenantId, (c) =>
           c.query<{ n: number }>('select count(*)::int as n from contacts where tenant_id = $1 and location_id = $2', [tenantId, locationId]),
         );
@@ -129,7 +137,7 @@ export function createCrmSyncActivities({ pool, ghl, ghlBudget }: CrmSyncDeps) {
         const p = saved.rows[0]?.progress;
         if (p && p.pages > position.pages) position = { cursor: p.cursor, pages: p.pages, contacts: p.contacts, highWater: p.highWater, total: p.total };
       }
-      const client = bulkClient(plan.locationId);
+      const client = await bulkClient(plan.tenantId);
       const started = Date.parse(plan.startedAt);
       const fetchPage = (cursor: SearchAfter | null) => {
         const request = client.searchContacts({

@@ -1,12 +1,11 @@
 import { ApplicationFailure, activityInfo } from '@temporalio/activity';
 import { insertAudit, recordAudit } from '../../domain/audit.js';
-import type { ProviderConfig } from '../../lib/config.js';
-import { readCredential } from '../../domain/credentials.js';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
+import { NotConnectedError } from '../../domain/connections/store.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { isSuppressed } from '../../domain/suppression.js';
 import type { VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
-import { createAnthropicClient } from '../../providers/anthropic.js';
 import { analyzeCallTranscript, type CallAnalysis } from '../../domain/callAnalysis.js';
 import { CALL_REF_KEY, loadVoiceSettings } from '../../domain/voice/settings.js';
 import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type VoiceProvider } from '../../providers/voice.js';
@@ -17,33 +16,29 @@ import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type
  */
 export interface VoiceCallDeps {
   pool: Pool;
-  ghl: ProviderConfig;
-  vapi: ProviderConfig;
-  retell: ProviderConfig;
-  anthropic: ProviderConfig;
+  /** Each tenant's own Vapi / Retell account and Claude key. */
+  access: ProviderAccess;
   anthropicModel?: string;
-  masterKey: Buffer;
   /** Base URL providers reach our webhooks at (resolved late: the API may pick its port after the worker starts). */
   publicUrl: () => string;
 }
 
 function providerFailure(err: unknown): never {
   if (err instanceof VoiceApiError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'VoiceProviderRejected');
+  if (err instanceof NotConnectedError) throw ApplicationFailure.nonRetryable(err.message, 'NotConnected');
   throw err;
 }
 
 export function createVoiceCallActivities(deps: VoiceCallDeps) {
-  const { pool } = deps;
-  const llm = createAnthropicClient(deps.anthropic, { model: deps.anthropicModel });
+  const { pool, access } = deps;
 
-  async function retellKey(tenantId: string): Promise<string> {
-    const cred = await readCredential(pool, deps.masterKey, tenantId, 'retell');
-    if (cred) return cred.secret;
-    if (deps.retell.mode === 'sandbox') return deps.retell.apiKey;
-    throw ApplicationFailure.nonRetryable(`tenant ${tenantId} has no Retell API key (PUT /v1/admin/tenants/${tenantId}/credentials/retell)`, 'NoCredential');
-  }
-
-  const api = async (tenantId: string, provider: VoiceProvider) => (provider === 'vapi' ? vapiApi(deps.vapi) : retellApi(deps.retell, await retellKey(tenantId)));
+  /** The tenant's own voice account: its key, so it sees and dials only its own calls and numbers. */
+  const vapiFor = async (tenantId: string) => vapiApi(await access.vapi(tenantId));
+  const retellFor = async (tenantId: string) => {
+    const key = await access.retell(tenantId);
+    return retellApi(key, key.apiKey);
+  };
+  const api = (tenantId: string, provider: VoiceProvider) => (provider === 'vapi' ? vapiFor(tenantId) : retellFor(tenantId));
 
   return {
     /** Creates (or finds) the call's row and hands the workflow the tenant's voice settings. */
@@ -109,15 +104,31 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       if ('suppressed' in prior) return { suppressed: true };
       if (prior.row) return { providerCallId: prior.row.provider_call_id };
       const { settings } = prior;
-      const attemptRef = `${input.callRef}#${input.attempt}`;
-      const metadata = { ...input.metadata, [CALL_REF_KEY]: input.callRef, switchboardAttempt: attemptRef };
+      // Provider-side references carry the tenant, so no other tenant's listing can ever match them.
+      const attemptRef = `${input.tenantId}/${input.callRef}#${input.attempt}`;
+      const metadata = {
+        ...input.metadata,
+        [CALL_REF_KEY]: input.callRef,
+        switchboardTenant: input.tenantId,
+        switchboardAttempt: attemptRef,
+      };
       const request = {
         to: input.to,
         metadata,
         variables: { purpose: input.purpose, ...(input.contactId ? { contactId: input.contactId } : {}) },
         serverUrl: `${deps.publicUrl()}/webhooks/${input.provider}/${input.tenantId}`,
       };
-      const since = new Date(Date.now() - 10 * 60_000).toISOString();
+      // When this attempt first dialled (kept across retries): a retry after a crash searches every
+      // call of the account since then, however many others were placed meanwhile.
+      const since = await withTenant(pool, input.tenantId, async (c) => {
+        const { rows } = await c.query<{ started_at: Date }>(
+          `insert into call_dial_attempts (tenant_id, workflow_id, attempt) values ($1, $2, $3)
+           on conflict (tenant_id, workflow_id, attempt) do update set tenant_id = excluded.tenant_id
+           returning started_at`,
+          [input.tenantId, input.workflowId, input.attempt],
+        );
+        return new Date(rows[0]!.started_at.getTime() - 60_000).toISOString();
+      });
       let providerCallId: string;
       const started = Date.now();
       const audit = (status: 'ok' | 'error', error?: string) =>
@@ -129,18 +140,18 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
           params: { provider: input.provider, to: input.to, attempt: input.attempt },
           status,
           durationMs: Date.now() - started,
-          source: deps[input.provider].mode,
+          source: access.mode(input.provider),
           ...(error ? { error } : {}),
         });
       try {
         if (input.provider === 'vapi') {
-          const vapi = vapiApi(deps.vapi);
+          const vapi = await vapiFor(input.tenantId);
           const assistantId = input.assistant ?? settings.vapi.assistantId;
           const phoneNumberId = settings.vapi.phoneNumberId;
           if (!assistantId || !phoneNumberId) throw ApplicationFailure.nonRetryable('voice settings need vapi.assistantId and vapi.phoneNumberId for outbound Vapi calls', 'VoiceNotConfigured');
           providerCallId = (await vapi.findCall(since, 'switchboardAttempt', attemptRef)) ?? (await vapi.createCall({ ...request, assistantId, phoneNumberId }));
         } else {
-          const retell = retellApi(deps.retell, await retellKey(input.tenantId));
+          const retell = await retellFor(input.tenantId);
           const fromNumber = settings.retell.fromNumber;
           if (!fromNumber) throw ApplicationFailure.nonRetryable('voice settings need retell.fromNumber for outbound Retell calls', 'VoiceNotConfigured');
           providerCallId =
@@ -224,6 +235,7 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       const transcript = await withTenant(pool, input.tenantId, async (c) =>
         (await c.query<{ role: string; text: string }>('select role, text from call_utterances where tenant_id = $1 and workflow_id = $2 order by seq', [input.tenantId, input.workflowId])).rows,
       );
+      const llm = await access.llm(input.tenantId, { model: deps.anthropicModel });
       return analyzeCallTranscript(llm, { transcript, appointmentIds: input.appointmentIds, providerSummary: input.providerSummary });
     },
 
@@ -243,7 +255,7 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
             params: z.record(z.string(), z.unknown()).catch({ arguments: input.args }).parse(input.args ?? {}),
             status: input.error === null ? 'ok' : 'error',
             durationMs: Math.max(0, Math.round(input.latencyMs)),
-            source: deps.ghl.mode,
+            source: access.mode('ghl'),
             ...(input.error !== null ? { error: input.error } : {}),
           });
         }

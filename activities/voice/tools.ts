@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { recall, remember } from '../../domain/memory.js';
-import { loadTenantCrm, type TenantCrm } from '../../domain/crm/callerLookup.js';
+import { openTenantCrm, type TenantCrm } from '../../domain/crm/callerLookup.js';
 import type { VoiceToolName } from '../../lib/voiceToolNames.js';
 import { createCrmActionActivities, type CrmActionActivities, type CrmActionDeps } from '../crm/actions.js';
 
@@ -210,10 +210,10 @@ export function toolDefinitions(names: readonly VoiceToolName[]) {
   }));
 }
 
-/** The tenant's CRM settings, read at most once however many CRM actions one tool call takes. */
-function readOnce(pool: Pool): (tenantId: string) => Promise<TenantCrm> {
+/** The tenant's CRM (connection and settings), opened at most once however many CRM actions one tool call takes. */
+function readOnce(deps: CrmActionDeps): (tenantId: string) => Promise<TenantCrm> {
   let crm: Promise<TenantCrm> | undefined;
-  return (tenantId) => (crm ??= withTenant(pool, tenantId, (c) => loadTenantCrm(c, tenantId)));
+  return (tenantId) => (crm ??= openTenantCrm(deps, tenantId));
 }
 
 export function createVoiceToolActivities(deps: CrmActionDeps) {
@@ -223,7 +223,7 @@ export function createVoiceToolActivities(deps: CrmActionDeps) {
       if (!Object.hasOwn(voiceTools, req.name)) return refuse(`unknown tool ${req.name}`);
       const ctx: VoiceToolContext = {
         req,
-        crm: createCrmActionActivities(deps, { tenantCrm: readOnce(deps.pool) }),
+        crm: createCrmActionActivities(deps, { tenantCrm: readOnce(deps) }),
         pool: deps.pool,
         key: `${req.workflowId}:tool:${req.toolCallId}`,
         caller: req.customerPhone ?? undefined,

@@ -42,7 +42,7 @@ export async function runCrmAction<A extends CrmActionName>(
 ): Promise<{ workflowId: string; repeated: boolean; result: Extract<CrmActionResult, { action: A }> | null }> {
   const { temporal, taskQueue } = call.deps;
   const workflowId = workflowIds.crmAction(call.tenantId, kebab(input.action), idempotencyKey ?? randomUUID());
-  call.note({ workflowId, source: call.deps.crm.ghl.mode });
+  call.note({ workflowId, source: call.deps.crm.access.mode('ghl') });
   const phone = 'phone' in input ? input.phone : undefined;
   let repeated = false;
   try {

@@ -2,7 +2,7 @@ import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
 import { insertAudit, recordAudit, redactParams, type AuditEntry } from '../../domain/audit.js';
 import { withTenant } from '../../lib/db.js';
 import type { Scope, TenantPrincipal } from '../apiKeys.js';
-import { ServiceError } from '../services/errors.js';
+import { asServiceError } from '../services/errors.js';
 import { advertisedSchema, describeIssues, ToolError, type AnyTool, type ToolCall, type ToolDeps } from './tool.js';
 import { allTools } from './tools/index.js';
 
@@ -140,7 +140,8 @@ async function invoke(tool: AnyTool, rawArgs: unknown, ctx: ServerContext, princ
     result = await tool.run(parsed.data, call);
   } catch (err) {
     // The services' refusals (not found, conflict, bad field) are the caller's to act on, like a ToolError.
-    if (err instanceof ToolError || err instanceof ServiceError) return fail(err.message);
+    const refused = err instanceof ToolError ? err : asServiceError(err);
+    if (refused) return fail(refused.message);
     deps.log.error({ err, tool: tool.name, tenantId }, 'tool failed');
     return fail(`${tool.name} failed: internal error (see the server log)`);
   }

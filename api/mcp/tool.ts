@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import type { StandardSchemaWithJSON, ToolAnnotations } from '@modelcontextprotocol/server';
 import type { CrmActionDeps } from '../../activities/crm/actions.js';
-import type { LlmClient } from '../../providers/anthropic.js';
 import type { AuditEntry } from '../../domain/audit.js';
 import type { Pool, PoolClient } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
@@ -17,8 +17,10 @@ export interface ToolDeps {
   log: Logger;
   /** Base URL of the Temporal Web UI, for links in `workflow_describe`. */
   temporalUiUrl?: string;
-  /** Claude for `insights_analyze_contact`; without it the tool answers with the facts only. */
-  llm?: LlmClient;
+  /** Each tenant's own provider accounts (the same resolver as `crm.access`). */
+  access: ProviderAccess;
+  /** Claude model for `insights_analyze_contact` (the key is the tenant's or the platform's). */
+  anthropicModel?: string;
   /** GoHighLevel for live reads (free slots, caller lookup) from this process, on the shared request budget. */
   crm: CrmActionDeps;
 }

@@ -1,17 +1,16 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { LlmClient } from '../../providers/anthropic.js';
-import type { ProviderConfig } from '../../lib/config.js';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import type { Pool } from '../../lib/db.js';
 import { tenantOf } from '../auth.js';
 import { ErrorBody } from '../http/errors.js';
-import { AnalysisResponse, analysisLlm, analyzeCachedContact } from '../services/contactAnalysis.js';
+import { AnalysisResponse, analyzeCachedContact } from '../services/contactAnalysis.js';
 
 /** GET /v1/contacts/:id/analysis — a contact's cached facts and Claude's analysis (api/services/contactAnalysis.ts). */
-export const analysisRoutes: FastifyPluginAsyncZod<{ pool: Pool; anthropic?: ProviderConfig; model?: string; llm?: LlmClient }> = async (app, opts) => {
-  const { pool } = opts;
-  const llm = analysisLlm(opts);
-
+export const analysisRoutes: FastifyPluginAsyncZod<{ pool: Pool; access: ProviderAccess; model?: string }> = async (
+  app,
+  { pool, access, model },
+) => {
   app.get(
     '/v1/contacts/:id/analysis',
     {
@@ -24,7 +23,7 @@ export const analysisRoutes: FastifyPluginAsyncZod<{ pool: Pool; anthropic?: Pro
       },
     },
     async (req) => {
-      const result = await analyzeCachedContact({ pool, llm }, tenantOf(req).tenantId, req.params.id);
+      const result = await analyzeCachedContact({ pool, access, model }, tenantOf(req).tenantId, req.params.id);
       if (result.error) req.log.warn({ contactId: req.params.id, error: result.error }, 'contact analysis unavailable');
       return result;
     },

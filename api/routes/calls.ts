@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { CrmDeps } from '../../domain/crm/callerLookup.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
 import { VoiceSettings } from '../../lib/voice.js';
@@ -32,6 +33,7 @@ interface CallRouteOptions {
   namespace: string;
   webUiUrl: string | undefined;
   voice: TenantVoiceCache;
+  crm: CrmDeps;
 }
 
 /**
@@ -39,7 +41,7 @@ interface CallRouteOptions {
  * and the tenant's voice settings (api/services/calls.ts, voiceSettings.ts).
  */
 export const callRoutes: FastifyPluginAsyncZod<CallRouteOptions> = async (app, opts) => {
-  const { pool, temporal, taskQueue, namespace, webUiUrl, voice } = opts;
+  const { pool, temporal, taskQueue, namespace, webUiUrl, voice, crm } = opts;
   app.post(
     '/v1/calls',
     {
@@ -59,7 +61,7 @@ export const callRoutes: FastifyPluginAsyncZod<CallRouteOptions> = async (app, o
       const { tenantId } = tenantOf(req);
       const to = toE164(req.body.to);
       if (!to) return fail(reply, 400, `body.to: not a phone number: ${JSON.stringify(req.body.to)}`);
-      const { workflowId, existing } = await startOutboundCall({ pool, temporal, taskQueue }, tenantId, { ...req.body, to });
+      const { workflowId, existing } = await startOutboundCall({ pool, temporal, taskQueue, access: crm.access }, tenantId, { ...req.body, to });
       const statusUrl = `/v1/calls/${encodeURIComponent(workflowId)}`;
       return reply.code(202).send({ callId: workflowId, workflowId, statusUrl, existing });
     },
@@ -117,7 +119,7 @@ export const callRoutes: FastifyPluginAsyncZod<CallRouteOptions> = async (app, o
         response: { 200: VoiceSettings, 400: ErrorBody },
       },
     },
-    async (req) => saveVoiceSettings({ pool, voice }, tenantOf(req).tenantId, req.body),
+    async (req) => saveVoiceSettings({ pool, voice, crm }, tenantOf(req).tenantId, req.body),
   );
 
   app.get(

@@ -18,10 +18,10 @@ const AddLeads = z.union([
  * Campaigns: create (with an audience), add leads, start/pause/resume/cancel, progress, and one
  * lead's timeline (api/services/campaigns.ts). Unknown campaign → 404, wrong state → 409.
  */
-export const campaignRoutes: FastifyPluginAsyncZod<CampaignDeps> = async (app, { pool, temporal, taskQueue }) => {
+export const campaignRoutes: FastifyPluginAsyncZod<CampaignDeps> = async (app, { pool, temporal, taskQueue, access }) => {
   // A CSV may be posted as is (text/csv) to the leads endpoint.
   app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 10 * 1024 * 1024 }, (_req, body, done) => done(null, { csv: body }));
-  const deps: CampaignDeps = { pool, temporal, taskQueue };
+  const deps: CampaignDeps = { pool, temporal, taskQueue, access };
 
   app.post(
     '/v1/campaigns',

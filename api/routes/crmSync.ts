@@ -8,8 +8,8 @@ import {
 } from '../services/crmSync.js';
 
 /** The CRM connection and its sync (api/services/crmSync.ts). */
-export const crmSyncRoutes: FastifyPluginAsyncZod<CrmSyncDeps> = async (app, { pool, temporal, taskQueue }) => {
-  const deps: CrmSyncDeps = { pool, temporal, taskQueue };
+export const crmSyncRoutes: FastifyPluginAsyncZod<CrmSyncDeps> = async (app, { pool, temporal, taskQueue, connect }) => {
+  const deps: CrmSyncDeps = { pool, temporal, taskQueue, connect };
 
   app.put(
     '/v1/crm/connection',
@@ -40,7 +40,7 @@ export const crmSyncRoutes: FastifyPluginAsyncZod<CrmSyncDeps> = async (app, { p
       },
     },
     async (req, reply) => {
-      const started = await startCrmSync(deps, tenantOf(req).tenantId, req.body.mode);
+      const started = await startCrmSync({ ...deps, access: deps.connect.access }, tenantOf(req).tenantId, req.body.mode);
       return reply.code(202).send({ ...started, statusUrl: '/v1/sync/status' });
     },
   );

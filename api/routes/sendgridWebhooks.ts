@@ -2,6 +2,7 @@ import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsync } from 'fastify';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { appendEvents, type LeadRef } from '../../domain/campaigns/leadEvents.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
@@ -52,8 +53,22 @@ export function sendgridPublicKey(raw: string): KeyObject {
  * - `POST /webhooks/sendgrid/inbound/:tenantId`: Inbound Parse (multipart): a reply is stored once (by
  *   its Message-ID) and signalled to its lead's workflow, which ignores a reply it already has.
  */
-export const sendgridWebhookRoutes: FastifyPluginAsync<{ pool: Pool; temporal: Client; publicKey: string | undefined }> = async (app, { pool, temporal, publicKey }) => {
-  const key = publicKey ? sendgridPublicKey(publicKey) : undefined;
+export const sendgridWebhookRoutes: FastifyPluginAsync<{
+  pool: Pool;
+  temporal: Client;
+  access: ProviderAccess;
+  publicKey: string | undefined;
+}> = async (app, { pool, temporal, access, publicKey }) => {
+  const platformKey = publicKey ? sendgridPublicKey(publicKey) : undefined;
+  /**
+   * Events are signed by the tenant's own SendGrid account: its key verifies them. The platform's
+   * key serves the platform tenant, and every tenant of the local sandbox (one signer for all).
+   */
+  const eventKeyOf = async (tenantId: string): Promise<KeyObject | undefined> => {
+    const own = await access.sendgrid(tenantId).catch(() => undefined);
+    if (own?.eventWebhookPublicKey) return sendgridPublicKey(own.eventWebhookPublicKey);
+    return own?.via === 'platform' || access.mode('sendgrid') === 'sandbox' ? platformKey : undefined;
+  };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer', bodyLimit: 30 * 1024 * 1024 }, (_req, body, done) => done(null, body));
 
@@ -62,17 +77,18 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{ pool: Pool; temporal: C
   app.post<{ Params: { tenantId: string } }>('/webhooks/sendgrid/events/:tenantId', { config: { rateLimit: false }, schema: { summary: 'SendGrid Event Webhook (signed)', tags: ['webhooks'] } }, async (req, reply) => {
     const raw = req.body;
     if (!Buffer.isBuffer(raw)) return fail(reply, 400, 'expected application/json');
+    const { tenantId } = req.params;
+    if (!(await tenantExists(tenantId))) return fail(reply, 404, `no tenant ${tenantId}`);
+    const key = await eventKeyOf(tenantId);
     if (!key) {
-      req.log.error('SendGrid event received but no verification key is configured (SENDGRID_WEBHOOK_PUBLIC_KEY)');
-      return fail(reply, 401, 'event signatures cannot be checked: no SendGrid verification key configured');
+      req.log.error({ tenantId }, 'SendGrid event received but no verification key is configured for the tenant');
+      return fail(reply, 401, "event signatures cannot be checked: no SendGrid verification key for this tenant (PUT /v1/connections/sendgrid eventWebhookPublicKey)");
     }
     const signature = req.headers['x-twilio-email-event-webhook-signature'];
     const timestamp = req.headers['x-twilio-email-event-webhook-timestamp'];
     if (typeof signature !== 'string' || typeof timestamp !== 'string') return fail(reply, 401, 'missing X-Twilio-Email-Event-Webhook-Signature or -Timestamp');
     if (!verify('sha256', Buffer.concat([Buffer.from(timestamp), raw]), key, Buffer.from(signature, 'base64'))) return fail(reply, 401, 'invalid event webhook signature');
     if (!/^\d+$/.test(timestamp) || Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_AGE_S) return fail(reply, 401, `stale event webhook: timestamp ${timestamp} is more than 10 minutes off`);
-    const { tenantId } = req.params;
-    if (!(await tenantExists(tenantId))) return fail(reply, 404, `no tenant ${tenantId}`);
 
     let parsed: z.infer<typeof SgEvent>[];
     try {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
+import { verifyVapiResources } from '../../domain/connections/verify.js';
 import { loadVoiceSettings } from '../../domain/voice/settings.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
@@ -78,6 +80,8 @@ export interface CallDeps {
   pool: Pool;
   temporal: Client;
   taskQueue: string;
+  /** The tenant's own voice accounts: a call starts only on one, with an assistant of its own. */
+  access: ProviderAccess;
 }
 
 /** An outbound call request; `to` is already E.164 (each adapter parses its own input). */
@@ -105,6 +109,14 @@ export async function startOutboundCall(
   }));
   if (suppressed) throw conflict(`${req.to} opted out of contact (suppression list); no call placed`);
   const provider = req.provider ?? settings.defaultProvider;
+  // Before any workflow starts: the tenant has its own account there (409), and an assistant the
+  // caller names belongs to it (400), never another business's on a shared account.
+  if (provider === 'vapi') {
+    const vapi = await deps.access.vapi(tenantId);
+    await verifyVapiResources(vapi.baseUrl, vapi.apiKey, [{ field: 'assistant', kind: 'assistant', id: req.assistant }]);
+  } else {
+    await deps.access.retell(tenantId);
+  }
   const callRef = `out-${req.idempotencyKey ?? randomUUID()}`;
   const workflowId = workflowIds.voiceCall(tenantId, provider, callRef);
   let existing = false;

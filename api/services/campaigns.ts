@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import { CampaignDefinition, leadsFromCsv, validateLeads, type LeadInput, type RowError } from '../../lib/campaign.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { newId, workflowIds } from '../../lib/ids.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
 import { campaign } from '../../workflows/campaign.js';
@@ -11,7 +12,7 @@ import {
   pauseCampaignSignal,
   resumeCampaignSignal,
 } from '../../workflows/campaign.contract.js';
-import { conflict, notFound } from './errors.js';
+import { badInput, conflict, notFound } from './errors.js';
 
 /**
  * What one can do with a tenant's campaigns, for the REST routes and the MCP tools alike. Reads come
@@ -150,6 +151,8 @@ export interface CampaignDeps {
   pool: Pool;
   temporal: Client;
   taskQueue: string;
+  /** The tenant's SendGrid connection decides who campaign emails may come from. */
+  access: ProviderAccess;
 }
 
 const TRANSITIONS = {
@@ -192,10 +195,17 @@ async function startCampaignWorkflow(deps: CampaignDeps, tenantId: string, row: 
 
 /** A draft campaign; its audience becomes leads at once (bad rows reported, not imported). */
 export async function createCampaign(
-  deps: Pick<CampaignDeps, 'pool'>,
+  deps: Pick<CampaignDeps, 'pool' | 'access'>,
   tenantId: string,
   def: CampaignDefinition,
 ): Promise<{ id: string; status: 'draft'; workflowId: string; leads: ImportResult }> {
+  if (def.sequence.some((s) => s.type === 'email')) {
+    // Email goes out through the tenant's own SendGrid key (409 without one), as its verified sender.
+    const sendgrid = await deps.access.sendgrid(tenantId);
+    if (sendgrid.sender && sendgrid.sender.email !== def.sender.email.toLowerCase()) {
+      throw badInput('sender.email', `'${def.sender.email}' is not this tenant's verified SendGrid sender ('${sendgrid.sender.email}')`);
+    }
+  }
   const id = newId('cmp');
   const result = await withTenant(deps.pool, tenantId, async (c) => {
     const audience = def.audience ? await audienceLeads(c, tenantId, def.audience) : { leads: [], rows: [], errors: [] };

@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { createAnthropicClient, type LlmClient } from '../../providers/anthropic.js';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { analyzeContact, ContactAnalysis, type ContactFacts } from '../../domain/contactAnalysis.js';
 import { recordAudit } from '../../domain/audit.js';
-import type { ProviderConfig } from '../../lib/config.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { notFound } from './errors.js';
 
@@ -77,11 +76,11 @@ async function loadFacts(pool: Pool, tenantId: string, contactId: string): Promi
  * tool); not found when the cache does not have the contact. Both the read and the model call are audited.
  */
 export async function analyzeCachedContact(
-  deps: { pool: Pool; llm: LlmClient | undefined },
+  deps: { pool: Pool; access: ProviderAccess; model?: string },
   tenantId: string,
   contactId: string,
 ): Promise<AnalysisResponse> {
-  const { pool, llm } = deps;
+  const { pool } = deps;
   const readStarted = performance.now();
   const facts = await loadFacts(pool, tenantId, contactId);
   await recordAudit(pool, {
@@ -90,7 +89,8 @@ export async function analyzeCachedContact(
   });
   if (!facts) throw notFound(`no contact '${contactId}' in the cache`);
 
-  if (!llm) return { ...facts, analysis: null, error: 'no LLM provider configured', model: null, llmSource: 'sandbox' as const, source: 'cache' as const };
+  // The tenant's own Claude key when it connected one, else the platform's.
+  const llm = await deps.access.llm(tenantId, deps.model ? { model: deps.model } : {});
   const started = performance.now();
   const run = await analyzeContact(llm, facts);
   await recordAudit(pool, {
@@ -100,9 +100,4 @@ export async function analyzeCachedContact(
     ...(run.outcome.error ? { error: run.outcome.error.slice(0, 1000) } : {}),
   });
   return { ...facts, analysis: run.outcome.analysis, error: run.outcome.error, model: run.answered ? run.model : null, llmSource: llm.source, source: 'cache' as const };
-}
-
-/** Builds the model client the analysis uses (none when no Anthropic provider is configured). */
-export function analysisLlm(opts: { anthropic?: ProviderConfig; model?: string; llm?: LlmClient }): LlmClient | undefined {
-  return opts.llm ?? (opts.anthropic ? createAnthropicClient(opts.anthropic, { ...(opts.model ? { model: opts.model } : {}) }) : undefined);
 }

@@ -5,7 +5,11 @@ import { workflowIds } from '../../lib/ids.js';
 import { TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
 import { crmSync } from '../../workflows/crmSync.js';
 import { ensureSyncSchedule } from '../crmSchedules.js';
-import { conflict, ServiceError } from './errors.js';
+import { connectGhlByToken, type ConnectDeps } from '../../domain/connections/connect.js';
+import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
+import { NotConnectedError, readConnection } from '../../domain/connections/store.js';
+import { withTenant } from '../../lib/db.js';
+import { conflict } from './errors.js';
 
 /** The tenant's GoHighLevel connection and the crmSync workflow that mirrors it into the contacts cache. */
 
@@ -37,46 +41,58 @@ export interface CrmSyncDeps {
   pool: Pool;
   temporal: Client;
   taskQueue: string;
+  /** The tenant's own GHL connection decides the location; nothing here takes one on trust. */
+  connect: ConnectDeps;
 }
 
-/** No CRM connection, so no sync (409). Its own class: the MCP tool words it for a caller who cannot connect one. */
-export class NotConnectedError extends ServiceError {
-  override readonly name = 'NotConnectedError';
-  constructor() {
-    super(409, 'no CRM connection: PUT /v1/crm/connection first');
-  }
-}
-
-/** Connects the tenant to its GoHighLevel location and (re)schedules its sync; a location has one tenant. */
+/**
+ * The sync settings of the tenant's connected location (`PUT /v1/crm/connection`). The location is
+ * the one the tenant's own connection covers; only the platform tenant (whose location answers to
+ * the environment's GHL token) may name one here.
+ */
 export async function connectCrm(
   deps: CrmSyncDeps,
   tenantId: string,
   req: { locationId: string; syncEveryMinutes: number },
 ): Promise<CrmConnection> {
-  const { rows } = await deps.pool.query<{ tenant_id: string; location_id: string; sync_every_minutes: number; updated_at: Date }>(
-    `insert into crm_connections (tenant_id, location_id, sync_every_minutes) values ($1, $2, $3)
-     on conflict (tenant_id) do update set location_id = excluded.location_id, sync_every_minutes = excluded.sync_every_minutes, updated_at = now()
-     returning tenant_id, location_id, sync_every_minutes, updated_at`,
-    [tenantId, req.locationId, req.syncEveryMinutes],
-  ).catch((err: { code?: string }) => {
-    // unique_violation on the location: another tenant has it.
-    if (err.code === '23505') return { rows: [] };
-    throw err;
-  });
+  const own = await readConnection(deps.pool, deps.connect.masterKey, tenantId, 'ghl');
+  if (own) {
+    if (req.locationId !== own.accountId) {
+      throw conflict(
+        `location '${req.locationId}' is not the one this tenant connected ('${own.accountId}'): PUT /v1/connections/ghl to change it`,
+      );
+    }
+  } else if (deps.connect.access.isPlatformTenant(tenantId)) {
+    await connectGhlByToken(deps.connect, tenantId, { locationId: req.locationId });
+  } else {
+    throw new NotConnectedError('ghl', 'missing');
+  }
+  return applySyncSettings(deps, tenantId, req.syncEveryMinutes);
+}
+
+/** Sets how often the connected location syncs (kept when omitted) and (re)starts its schedule. */
+export async function applySyncSettings(deps: CrmSyncDeps, tenantId: string, syncEveryMinutes?: number): Promise<CrmConnection> {
+  const { rows } = await withTenant(deps.pool, tenantId, (c) =>
+    c.query<{ location_id: string; sync_every_minutes: number; updated_at: Date }>(
+      `update crm_connections set sync_every_minutes = coalesce($2, sync_every_minutes), updated_at = now()
+        where tenant_id = $1 returning location_id, sync_every_minutes, updated_at`,
+      [tenantId, syncEveryMinutes ?? null],
+    ),
+  );
   const row = rows[0];
-  if (!row) throw conflict(`location '${req.locationId}' is connected to another tenant`);
+  if (!row) throw new NotConnectedError('ghl', 'missing');
   await ensureSyncSchedule(deps.temporal, deps.taskQueue, tenantId, row.sync_every_minutes);
   return { locationId: row.location_id, syncEveryMinutes: row.sync_every_minutes, updatedAt: row.updated_at.toISOString() };
 }
 
 /** Starts the tenant's sync, or returns the one already running (same workflow id). */
 export async function startCrmSync(
-  deps: CrmSyncDeps,
+  deps: { temporal: Client; taskQueue: string; access: ProviderAccess },
   tenantId: string,
   mode: SyncMode,
 ): Promise<{ workflowId: string; runId: string }> {
-  const connected = await deps.pool.query('select 1 from crm_connections where tenant_id = $1', [tenantId]);
-  if (!connected.rowCount) throw new NotConnectedError();
+  // NotConnectedError (409) for a tenant without a usable GHL connection of its own.
+  await deps.access.ghl(tenantId);
   const handle = await deps.temporal.workflow.start(crmSync, {
     taskQueue: deps.taskQueue,
     workflowId: workflowIds.crmSync(tenantId, 'ghl'),

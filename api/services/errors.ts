@@ -1,3 +1,7 @@
+import { CredentialRejected } from '../../domain/connections/verify.js';
+import { AccountTakenError, NotConnectedError } from '../../domain/connections/store.js';
+import { NotTenantsRecordError } from '../../domain/crm/ownership.js';
+
 /**
  * What a service refuses, in one vocabulary for both adapters: REST answers with `status` and the
  * shared error body (api/http/errors.ts), MCP with the message as an `isError` result
@@ -25,3 +29,16 @@ export const conflict = (message: string) => new ServiceError(409, message);
 
 /** One input field is wrong; the message reads `field: problem`. */
 export const badInput = (field: string, problem: string) => new ServiceError(400, `${field}: ${problem}`, field);
+
+/**
+ * Refusals the domain raises, in the services' vocabulary: a missing or broken provider connection
+ * and an account another tenant holds are conflicts; a credential or id the provider refused names
+ * its field.
+ */
+export function asServiceError(err: unknown): ServiceError | undefined {
+  if (err instanceof ServiceError) return err;
+  if (err instanceof NotConnectedError || err instanceof AccountTakenError) return conflict(err.message);
+  if (err instanceof CredentialRejected) return badInput(err.field.replace(/^body\./, ''), err.problem);
+  if (err instanceof NotTenantsRecordError) return new ServiceError(400, err.message);
+  return undefined;
+}

@@ -1,20 +1,20 @@
-import { ApplicationFailure } from '@temporalio/activity';
-import type { ProviderConfig } from '../../lib/config.js';
-import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
+import { withTenant, type Pool } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
-import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
 import type { GhlBudget } from '../../providers/ghl/budget.js';
 import { GhlClient, type GhlContact } from '../../providers/ghl/client.js';
+import type { ProviderAccess } from '../connections/providerAccess.js';
 import { toContactRow, UPSERT_CONTACTS } from '../contactCache.js';
+import { loadVoiceSettings } from '../voice/settings.js';
 
 /**
- * The tenant's CRM as the front office sees it: its GHL location and booking defaults, a GHL client
- * on the live share of the location's request budget, and caller-ID lookup (cache first, then GHL).
- * Used by the CRM action activities and by the API (voice webhooks, MCP tools).
+ * The tenant's CRM as the front office sees it: its own connected GHL location and booking
+ * defaults, a GHL client on the tenant's token and the location's request budget, and caller-ID
+ * lookup (cache first, then GHL). Used by the CRM activities and by the API (voice webhooks, MCP).
  */
 export interface CrmDeps {
   pool: Pool;
-  ghl: ProviderConfig;
+  /** The tenant's provider accounts: GHL comes from here, never from the environment. */
+  access: ProviderAccess;
   ghlBudget: GhlBudget;
 }
 
@@ -33,6 +33,9 @@ export interface TenantCrm {
   calendarId: string | undefined;
   timezone: string;
   appointmentMinutes: number;
+  /** A client on the tenant's own token, drawing from its location's budget. */
+  ghl: GhlClient;
+  source: 'live' | 'sandbox';
 }
 
 export interface CallerLookup {
@@ -48,21 +51,45 @@ function summarize(c: GhlContact): ContactSummary {
   return { id: c.id, name, firstName: c.firstName ?? null, lastName: c.lastName ?? null, email: c.email ?? null, phone: toE164(c.phone), tags: c.tags };
 }
 
-/** The tenant's GHL location and booking defaults; a tenant without a CRM connection cannot act. */
-export async function loadTenantCrm(client: PoolClient, tenantId: string): Promise<TenantCrm> {
-  const { rows } = await client.query<{ location_id: string; settings: unknown }>(
-    `select c.location_id, v.settings from crm_connections c left join voice_settings v using (tenant_id) where c.tenant_id = $1`,
-    [tenantId],
-  );
-  const row = rows[0];
-  if (!row) throw ApplicationFailure.nonRetryable(`tenant ${tenantId} has no CRM connection (PUT /v1/crm/connection)`, 'NoCrmConnection');
-  const settings = row.settings ? VoiceSettings.parse(row.settings) : defaultVoiceSettings;
-  return { locationId: row.location_id, calendarId: settings.calendarId, timezone: settings.timezone, appointmentMinutes: settings.appointmentMinutes };
+/**
+ * The tenant's connected GHL location (NotConnectedError without one), its booking defaults and a
+ * client: `live` draws from the share of the budget kept for work someone is waiting on.
+ */
+export async function openTenantCrm(
+  deps: CrmDeps,
+  tenantId: string,
+  opts: { priority?: 'live' | 'bulk'; timeoutMs?: number } = {},
+): Promise<TenantCrm> {
+  const [{ ghl, locationId, source }, settings] = await Promise.all([
+    tenantGhl(deps, tenantId, opts),
+    withTenant(deps.pool, tenantId, (c) => loadVoiceSettings(c, tenantId)),
+  ]);
+  return {
+    locationId,
+    calendarId: settings.calendarId,
+    timezone: settings.timezone,
+    appointmentMinutes: settings.appointmentMinutes,
+    ghl,
+    source,
+  };
 }
 
-/** A GHL client for work someone is waiting on: it draws from the live share of the location's budget. */
-export function liveGhlClient(deps: CrmDeps, locationId: string, timeoutMs = 10_000): GhlClient {
-  return new GhlClient({ baseUrl: deps.ghl.baseUrl, token: deps.ghl.apiKey, fetch: deps.ghlBudget.fetchFor(locationId, 'live'), maxRetries: 2, timeoutMs });
+/** Only the tenant's GHL client and location (syncs need no booking defaults). */
+export async function tenantGhl(
+  deps: Pick<CrmDeps, 'access' | 'ghlBudget'>,
+  tenantId: string,
+  opts: { priority?: 'live' | 'bulk'; timeoutMs?: number } = {},
+): Promise<{ ghl: GhlClient; locationId: string; source: 'live' | 'sandbox' }> {
+  const access = await deps.access.ghl(tenantId);
+  const priority = opts.priority ?? 'live';
+  const ghl = new GhlClient({
+    baseUrl: access.baseUrl,
+    token: access.token,
+    fetch: deps.ghlBudget.fetchFor(access.locationId, priority),
+    maxRetries: priority === 'live' ? 2 : 6,
+    ...(opts.timeoutMs || priority === 'live' ? { timeoutMs: opts.timeoutMs ?? 10_000 } : {}),
+  });
+  return { ghl, locationId: access.locationId, source: access.mode };
 }
 
 /**
@@ -78,18 +105,16 @@ export async function lookupCallerContact(deps: CrmDeps, tenantId: string, rawPh
       'select id, name, first_name, last_name, email, phone, tags from contacts where tenant_id = $1 and phone = $2 order by date_updated desc nulls last limit 1',
       [tenantId, phone],
     );
-    const location = await c.query<{ location_id: string }>('select location_id from crm_connections where tenant_id = $1', [tenantId]);
-    return { row: rows[0], locationId: location.rows[0]?.location_id };
+    return rows[0];
   });
-  if (cached.row) {
-    const r = cached.row;
+  if (cached) {
+    const r = cached;
     return { found: true, source: 'cache', contact: { id: r.id, name: r.name, firstName: r.first_name, lastName: r.last_name, email: r.email, phone: r.phone, tags: r.tags } };
   }
-  if (!cached.locationId) return { found: false, source: 'none' };
   try {
-    const ghl = liveGhlClient(deps, cached.locationId, timeoutMs);
+    const crm = await openTenantCrm(deps, tenantId, { timeoutMs });
     const live = await Promise.race([
-      ghl.findDuplicateContact({ locationId: cached.locationId, number: phone }),
+      crm.ghl.findDuplicateContact({ locationId: crm.locationId, number: phone }),
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer from GHL within ${timeoutMs} ms`)), timeoutMs).unref()),
     ]);
     if (!live.contact) return { found: false, source: 'live' };

@@ -188,10 +188,16 @@ export interface GhlRateLimit {
   dailyRemaining: number | undefined;
 }
 
+/** A bearer token that can change: an OAuth access token is renewed when it expires or GHL rejects it. */
+export interface GhlTokenSource {
+  current(): Promise<string>;
+  renewAfterRejected(rejected: string): Promise<string>;
+}
+
 export interface GhlClientOptions {
   /** `https://services.leadconnectorhq.com` or `<sandbox>/ghl`. */
   baseUrl: string;
-  token: string;
+  token: string | GhlTokenSource;
   /** Retries after the first attempt (default 3). */
   maxRetries?: number;
   /** Cap on any single wait (default 30 s). */
@@ -312,6 +318,19 @@ export class GhlClient {
 
   // Calendars -----------------------------------------------------------------------------------
 
+  /** The location's calendars (ids and names). */
+  async listCalendars(locationId: string): Promise<Array<{ id: string; name?: string }>> {
+    const r = await this.request({
+      method: 'GET',
+      path: '/calendars/',
+      family: 'calendars',
+      query: { locationId },
+      schema: z.looseObject({ calendars: z.array(z.looseObject({ id: z.string(), name: z.string().optional() })) }),
+      idempotent: true,
+    });
+    return r.calendars;
+  }
+
   /** Free slots keyed by local date (`YYYY-MM-DD` → ISO start times with offset). Range ≤ 31 days. */
   async getFreeSlots(input: { calendarId: string; startDate: Date | number; endDate: Date | number; timezone?: string }): Promise<Record<string, string[]>> {
     const r = await this.request({
@@ -401,8 +420,11 @@ export class GhlClient {
   private async request<T extends z.ZodType>(spec: RequestSpec<T>): Promise<z.infer<T>> {
     const url = new URL(this.baseUrl + spec.path);
     for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    const source = this.opts.token;
+    let token = typeof source === 'string' ? source : await source.current();
+    let renewed = false;
     const headers: Record<string, string> = {
-      authorization: `Bearer ${this.opts.token}`,
+      authorization: `Bearer ${token}`,
       version: GHL_VERSIONS[spec.family],
       accept: 'application/json',
     };
@@ -430,6 +452,14 @@ export class GhlClient {
           throw new GhlApiError(res.status, `unexpected response shape: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, spec.method, spec.path, json, false);
         }
         return parsed.data as z.infer<T>;
+      }
+      if (res.status === 401 && typeof source !== 'string' && !renewed) {
+        // An expired or rotated OAuth token: renew once (single-flight across processes) and go again.
+        renewed = true;
+        token = await source.renewAfterRejected(token);
+        headers.authorization = `Bearer ${token}`;
+        attempt--;
+        continue;
       }
       const retryable = res.status === 429 || res.status >= 500 || res.status === 408;
       const canRetry = attempt < this.maxRetries && (res.status === 429 ? !this.dailyExhausted() : retryable && spec.idempotent);

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { call, TEST_ADMIN_KEY, type TestPlatform } from './platform.js';
+import { connectSendgrid } from './connections.js';
 import type { Sandbox } from './sandbox.js';
 
 /** Helpers shared by the campaign tests. */
@@ -27,8 +28,12 @@ export async function createTenant(baseUrl: string, tenantId: string): Promise<s
   ).body.key;
 }
 
-/** Points the sandbox's SendGrid webhooks (events and Inbound Parse) at this tenant's endpoints. */
-export async function wireSendgrid(sandbox: Sandbox, baseUrl: string, tenantId: string): Promise<void> {
+/**
+ * Connects the tenant's own SendGrid key (its verified sender: desk@clinic.example) and points the
+ * sandbox's SendGrid webhooks (events and Inbound Parse) at this tenant's endpoints.
+ */
+export async function wireSendgrid(sandbox: Sandbox, baseUrl: string, tenantId: string, key: string): Promise<void> {
+  await connectSendgrid(sandbox, baseUrl, key, tenantId);
   await sandbox.control('POST', '/sendgrid/config', {
     eventWebhookUrl: `${baseUrl}/webhooks/sendgrid/events/${tenantId}`,
     inboundParseUrl: `${baseUrl}/webhooks/sendgrid/inbound/${tenantId}`,

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { call, TEST_ADMIN_KEY } from './platform.js';
+import { connectGhl, connectVapi } from './connections.js';
 import type { Sandbox } from './sandbox.js';
 
 export const VAPI_SECRET = 'vapi-webhook-secret-0123456789';
@@ -20,10 +21,11 @@ export function sandboxProviders(sandbox: Sandbox): Record<string, string> {
 }
 
 /**
- * A tenant wired for calls: connected to the sandbox's demo location, Vapi and Retell credentials,
+ * A tenant wired for calls: its own GHL (the sandbox's demo location) and Vapi connections, Vapi and Retell credentials,
  * voice settings (demo calendar, open all week, quick retries and reconciliation for tests).
  */
 export async function setUpVoiceTenant(
+  sandbox: Sandbox,
   baseUrl: string,
   tenantId: string,
   settings: Record<string, unknown> = {},
@@ -38,14 +40,9 @@ export async function setUpVoiceTenant(
       body: { name: 't', scopes: ['read', 'act', 'admin'] },
     })
   ).body.key as string;
-  expect(
-    (
-      await call(baseUrl, 'PUT', '/v1/crm/connection', {
-        key,
-        body: { locationId: 'loc_demo', syncEveryMinutes: 1440 },
-      })
-    ).status,
-  ).toBe(200);
+  // The tenant's own accounts: a token of the demo location, a key of the sandbox's default Vapi org.
+  await connectGhl(sandbox, baseUrl, key, tenantId, 'loc_demo');
+  await connectVapi(baseUrl, key);
   expect(
     (
       await call(baseUrl, 'PUT', `/v1/admin/tenants/${tenantId}/credentials/vapi`, {

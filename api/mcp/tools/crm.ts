@@ -93,10 +93,10 @@ export const crmTools = [
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     run: async (args, call) => {
       if (args.endDate && args.endDate < args.startDate) throw new ToolError('endDate: before startDate');
-      call.note({ source: call.deps.crm.ghl.mode });
+      call.note({ source: call.deps.crm.access.mode('ghl') });
       // A read: it asks GoHighLevel directly (on the location's live budget), no workflow needed.
       const free = await createCrmActionActivities(call.deps.crm).getFreeSlots({ tenantId: call.tenantId, ...args }).catch(asToolError);
-      return { ...free, source: call.deps.crm.ghl.mode };
+      return { ...free, source: call.deps.crm.access.mode('ghl') };
     },
   }),
   defineTool({

@@ -41,7 +41,7 @@ export const insightTools = [
     // Reads only, but asks a model: not idempotent in wording, and it reaches an outside service.
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     run: async (args, call) => {
-      const result = await analyzeCachedContact({ pool: call.deps.pool, llm: call.deps.llm }, call.tenantId, args.contactId);
+      const result = await analyzeCachedContact({ pool: call.deps.pool, access: call.deps.access, model: call.deps.anthropicModel }, call.tenantId, args.contactId);
       call.note({ source: 'cache' });
       return result;
     },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { withTenant } from '../../../lib/db.js';
-import { NotConnectedError, readSyncStatus, startCrmSync, SyncMode, SyncStatus } from '../../services/crmSync.js';
+import { NotConnectedError } from '../../../domain/connections/store.js';
+import { readSyncStatus, startCrmSync, SyncMode, SyncStatus } from '../../services/crmSync.js';
 import { FollowSeconds, followWorkflow } from '../follow.js';
 import { defineTool, READ_ONLY, ToolError } from '../tool.js';
 
@@ -14,11 +15,15 @@ export const syncTools = [
     output: z.object({ workflowId: z.string(), runId: z.string(), status: SyncStatus, followWith: z.literal('crm_sync_status') }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     run: async (args, call) => {
-      const started = await startCrmSync(call.deps, call.tenantId, args.mode).catch((err: unknown) => {
-        // A tool caller cannot use the admin route itself: it is told who can.
-        throw err instanceof NotConnectedError ? new ToolError('no CRM connection for this tenant: an admin connects it with PUT /v1/crm/connection') : err;
-      });
-      call.note({ workflowId: started.workflowId, source: call.deps.crm.ghl.mode });
+      const started = await startCrmSync(call.deps, call.tenantId, args.mode).catch(
+        (err: unknown) => {
+          // A tool caller cannot connect an account itself: it is told who can.
+          throw err instanceof NotConnectedError
+            ? new ToolError(`${err.message.replace(/\s*\(.*\)$/, '')}: an admin of this tenant connects GoHighLevel in the API or console`)
+            : err;
+        },
+      );
+      call.note({ workflowId: started.workflowId, source: call.deps.crm.access.mode('ghl') });
       const read = () => withTenant(call.deps.pool, call.tenantId, (c) => readSyncStatus(c, call.tenantId));
       const status = call.wantsProgress
         ? await followWorkflow(call, started, async (ended) => {
