@@ -6,7 +6,12 @@ import { createPostgresActivities, type PostgresActivityDeps } from './postgres.
 import { createVoiceCallActivities, type VoiceCallDeps } from './voice/calls.js';
 import { createVoiceToolActivities } from './voice/tools.js';
 
-export type ActivityDeps = PostgresActivityDeps & CrmSyncDeps & CrmOpportunityDeps & CrmActionDeps & VoiceCallDeps & CampaignActivityDeps;
+export type ActivityDeps = PostgresActivityDeps &
+  CrmSyncDeps &
+  CrmOpportunityDeps &
+  CrmActionDeps &
+  VoiceCallDeps &
+  CampaignActivityDeps;
 
 /** All activities, built from injected dependencies (pool, provider clients, clock). */
 export function createActivities(deps: ActivityDeps) {

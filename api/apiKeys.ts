@@ -62,6 +62,7 @@ export async function findTenantKey(pool: Pool, key: string): Promise<TenantPrin
   const row = rows[0];
   if (!row) return undefined;
   // last_used_at is advisory: updated at most once a minute, off the request's critical path.
-  if (row.stale) void pool.query('update api_keys set last_used_at = now() where id = $1', [row.id]).catch(() => undefined);
+  if (row.stale)
+    void pool.query('update api_keys set last_used_at = now() where id = $1', [row.id]).catch(() => undefined);
   return { kind: 'tenant', keyId: row.id, tenantId: row.tenant_id, scopes: row.scopes };
 }

@@ -34,62 +34,65 @@ export function tenantOf(req: FastifyRequest): TenantPrincipal {
 }
 
 /** Authenticates `Authorization: Bearer <key>` or `x-api-key: <key>` against the admin key and api_keys. */
-export const authPlugin = fp<{ pool: Pool; adminKey: string }>(async (app, opts) => {
-  const adminHash = hashKey(opts.adminKey);
-  app.decorateRequest('principal', undefined);
+export const authPlugin = fp<{ pool: Pool; adminKey: string }>(
+  async (app, opts) => {
+    const adminHash = hashKey(opts.adminKey);
+    app.decorateRequest('principal', undefined);
 
-  // Key lookups are cached briefly (hot read paths authenticate every request). A key revoked
-  // through this process stops at once; through another replica, within KEY_CACHE_MS.
-  const cache = new Map<string, { principal: TenantPrincipal | undefined; until: number }>();
-  const lookup = async (key: string): Promise<TenantPrincipal | undefined> => {
-    const id = hashKey(key).toString('base64url');
-    const hit = cache.get(id);
-    if (hit && hit.until > Date.now()) return hit.principal;
-    const principal = await findTenantKey(opts.pool, key);
-    if (cache.size >= 10_000) cache.clear();
-    cache.set(id, { principal, until: Date.now() + KEY_CACHE_MS });
-    return principal;
-  };
-  app.decorate('forgetApiKey', (keyId: string) => {
-    for (const [id, entry] of cache) if (entry.principal?.keyId === keyId) cache.delete(id);
-  });
+    // Key lookups are cached briefly (hot read paths authenticate every request). A key revoked
+    // through this process stops at once; through another replica, within KEY_CACHE_MS.
+    const cache = new Map<string, { principal: TenantPrincipal | undefined; until: number }>();
+    const lookup = async (key: string): Promise<TenantPrincipal | undefined> => {
+      const id = hashKey(key).toString('base64url');
+      const hit = cache.get(id);
+      if (hit && hit.until > Date.now()) return hit.principal;
+      const principal = await findTenantKey(opts.pool, key);
+      if (cache.size >= 10_000) cache.clear();
+      cache.set(id, { principal, until: Date.now() + KEY_CACHE_MS });
+      return principal;
+    };
+    app.decorate('forgetApiKey', (keyId: string) => {
+      for (const [id, entry] of cache) if (entry.principal?.keyId === keyId) cache.delete(id);
+    });
 
-  /** Sets req.principal, or answers 401 and returns false. */
-  const identify = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
-    const key = presentedKey(req);
-    if (!key) {
-      void reply.header('WWW-Authenticate', 'Bearer realm="switchboard"');
-      void fail(reply, 401, 'missing API key: send Authorization: Bearer <key> or x-api-key');
-      return false;
-    }
-    const principal: Principal | undefined = sameKey(hashKey(key), adminHash) ? { kind: 'admin' } : await lookup(key);
-    if (!principal) {
-      void reply.header('WWW-Authenticate', 'Bearer realm="switchboard", error="invalid_token"');
-      void fail(reply, 401, 'invalid or revoked API key');
-      return false;
-    }
-    req.principal = principal;
-    return true;
-  };
-  const notForAdmin = (reply: FastifyReply) =>
-    fail(reply, 403, 'the platform admin key is not bound to a tenant; use a tenant API key');
+    /** Sets req.principal, or answers 401 and returns false. */
+    const identify = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+      const key = presentedKey(req);
+      if (!key) {
+        void reply.header('WWW-Authenticate', 'Bearer realm="switchboard"');
+        void fail(reply, 401, 'missing API key: send Authorization: Bearer <key> or x-api-key');
+        return false;
+      }
+      const principal: Principal | undefined = sameKey(hashKey(key), adminHash) ? { kind: 'admin' } : await lookup(key);
+      if (!principal) {
+        void reply.header('WWW-Authenticate', 'Bearer realm="switchboard", error="invalid_token"');
+        void fail(reply, 401, 'invalid or revoked API key');
+        return false;
+      }
+      req.principal = principal;
+      return true;
+    };
+    const notForAdmin = (reply: FastifyReply) =>
+      fail(reply, 403, 'the platform admin key is not bound to a tenant; use a tenant API key');
 
-  app.decorate('requireScope', (scope: Scope) => async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!(await identify(req, reply))) return reply;
-    const principal = req.principal!;
-    if (principal.kind === 'admin') {
-      if (scope === 'admin') return;
-      return notForAdmin(reply);
-    }
-    if (!principal.scopes.includes(scope)) {
-      return fail(reply, 403, `this API key lacks the '${scope}' scope`);
-    }
-  });
-  app.decorate('requireTenantKey', () => async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!(await identify(req, reply))) return reply;
-    if (req.principal!.kind === 'admin') return notForAdmin(reply);
-  });
-}, { name: 'switchboard-auth' });
+    app.decorate('requireScope', (scope: Scope) => async (req: FastifyRequest, reply: FastifyReply) => {
+      if (!(await identify(req, reply))) return reply;
+      const principal = req.principal!;
+      if (principal.kind === 'admin') {
+        if (scope === 'admin') return;
+        return notForAdmin(reply);
+      }
+      if (!principal.scopes.includes(scope)) {
+        return fail(reply, 403, `this API key lacks the '${scope}' scope`);
+      }
+    });
+    app.decorate('requireTenantKey', () => async (req: FastifyRequest, reply: FastifyReply) => {
+      if (!(await identify(req, reply))) return reply;
+      if (req.principal!.kind === 'admin') return notForAdmin(reply);
+    });
+  },
+  { name: 'switchboard-auth' },
+);
 
 /** 403 unless the principal may act for `tenantId`: the platform admin, or a key of that tenant. */
 export function assertTenantAccess(req: FastifyRequest, reply: FastifyReply, tenantId: string): boolean {

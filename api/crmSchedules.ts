@@ -10,7 +10,12 @@ export const syncScheduleId = (tenantId: string) => `${workflowIds.crmSync(tenan
  * Every tenant with a CRM connection has a Temporal Schedule that starts its crmSync every N
  * minutes; a run still going when the next is due is skipped, not stacked.
  */
-export async function ensureSyncSchedule(client: Client, taskQueue: string, tenantId: string, everyMinutes: number): Promise<void> {
+export async function ensureSyncSchedule(
+  client: Client,
+  taskQueue: string,
+  tenantId: string,
+  everyMinutes: number,
+): Promise<void> {
   const spec = { intervals: [{ every: `${everyMinutes} minutes` as const }] };
   try {
     await client.schedule.create({

@@ -3,7 +3,12 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
 import type { Client } from '@temporalio/client';
 import type { CrmActionDeps } from '../activities/crm/actions.js';
 import type { ConnectDeps } from '../domain/connections/connect.js';
@@ -72,7 +77,10 @@ export interface McpSettings {
 
 /** What the MCP tools run on, from the API's own dependencies (the stdio entry builds the same). */
 export function mcpToolDeps(
-  deps: Pick<ApiDeps, 'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'access' | 'anthropicModel' | 'webUiUrl' | 'ghlBudget'>,
+  deps: Pick<
+    ApiDeps,
+    'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'access' | 'anthropicModel' | 'webUiUrl' | 'ghlBudget'
+  >,
 ): ToolDeps {
   return {
     pool: deps.pool,
@@ -141,7 +149,11 @@ export async function buildApi(deps: ApiDeps) {
   });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Switchboard API', version: '0.1.0', description: 'Start, signal, update and query the front office workflows.' },
+      info: {
+        title: 'Switchboard API',
+        version: '0.1.0',
+        description: 'Start, signal, update and query the front office workflows.',
+      },
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
@@ -166,7 +178,12 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(auditRoutes, { pool: deps.pool });
   const voice = tenantVoiceCache(deps.pool, deps.masterKey);
   await app.register(credentialRoutes, { pool: deps.pool, masterKey: deps.masterKey, voice });
-  const connect: ConnectDeps = { pool: deps.pool, masterKey: deps.masterKey, providers: deps.providers, access: deps.access };
+  const connect: ConnectDeps = {
+    pool: deps.pool,
+    masterKey: deps.masterKey,
+    providers: deps.providers,
+    access: deps.access,
+  };
   const crmDeps = { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue, connect };
   await app.register(crmSyncRoutes, crmDeps);
   await app.register(connectionRoutes, crmDeps);
@@ -192,7 +209,12 @@ export async function buildApi(deps: ApiDeps) {
     crm,
     publicUrl: deps.publicUrl,
   });
-  await app.register(campaignRoutes, { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue, access: deps.access });
+  await app.register(campaignRoutes, {
+    pool: deps.pool,
+    temporal: deps.temporal,
+    taskQueue: deps.taskQueue,
+    access: deps.access,
+  });
   await app.register(approvalRoutes, { pool: deps.pool, temporal: deps.temporal });
   await app.register(sendgridWebhookRoutes, {
     pool: deps.pool,

@@ -22,7 +22,9 @@ const SECRET_KEY = /(token|secret|password|api[-_]?key|authorization|signature)/
 export function redactParams(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactParams);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) ? '[redacted]' : redactParams(v)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) ? '[redacted]' : redactParams(v)]),
+    );
   }
   return value;
 }
@@ -33,8 +35,18 @@ export async function insertAudit(client: PoolClient, input: AuditEntry): Promis
   await client.query(
     `insert into audit_log (tenant_id, workflow_id, run_id, activity, tool, params, status, duration_ms, source, error)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [e.tenantId, e.workflowId ?? null, e.runId ?? null, e.activity ?? null, e.tool ?? null,
-      e.params ? JSON.stringify(redactParams(e.params)) : null, e.status, e.durationMs, e.source, e.error ?? null],
+    [
+      e.tenantId,
+      e.workflowId ?? null,
+      e.runId ?? null,
+      e.activity ?? null,
+      e.tool ?? null,
+      e.params ? JSON.stringify(redactParams(e.params)) : null,
+      e.status,
+      e.durationMs,
+      e.source,
+      e.error ?? null,
+    ],
   );
 }
 

@@ -8,7 +8,15 @@ import type { LlmClient } from '../providers/anthropic.js';
  * filled from the facts we hold (an appointment booked is a booking whatever the model says).
  */
 
-export const CALL_OUTCOMES = ['booked', 'callback-requested', 'question-answered', 'not-interested', 'voicemail', 'wrong-number', 'other'] as const;
+export const CALL_OUTCOMES = [
+  'booked',
+  'callback-requested',
+  'question-answered',
+  'not-interested',
+  'voicemail',
+  'wrong-number',
+  'other',
+] as const;
 /** Outcomes of calls without a conversation (decided from the provider's ended reason, not by Claude). */
 export type CallOutcomeLabel = (typeof CALL_OUTCOMES)[number] | 'no-answer' | 'busy' | 'failed' | 'no-conversation';
 export const SENTIMENTS = ['positive', 'neutral', 'negative'] as const;
@@ -28,7 +36,10 @@ const TOOL: Anthropic.Tool = {
   input_schema: {
     type: 'object',
     properties: {
-      summary: { type: 'string', description: 'Two or three sentences: who called, what they wanted, what was agreed (a summary)' },
+      summary: {
+        type: 'string',
+        description: 'Two or three sentences: who called, what they wanted, what was agreed (a summary)',
+      },
       sentiment: { type: 'string', enum: [...SENTIMENTS], description: "The caller's sentiment" },
       outcome: { type: 'string', enum: [...CALL_OUTCOMES], description: 'What the call achieved' },
       nextAction: { type: 'string', description: 'What the business should do next, one sentence' },
@@ -45,11 +56,15 @@ export interface CallFacts {
 }
 
 export async function analyzeCallTranscript(llm: LlmClient, facts: CallFacts): Promise<CallAnalysis> {
-  const transcript = facts.transcript.map((u) => `${u.role === 'user' ? 'Caller' : 'Agent'}: ${u.text}`).join('\n').slice(-60_000);
+  const transcript = facts.transcript
+    .map((u) => `${u.role === 'user' ? 'Caller' : 'Agent'}: ${u.text}`)
+    .join('\n')
+    .slice(-60_000);
   const msg = await llm.client.messages.create({
     model: llm.model,
     max_tokens: 800,
-    system: 'You summarize phone calls for a small business front office. Summarize the call: be factual, use only the transcript.',
+    system:
+      'You summarize phone calls for a small business front office. Summarize the call: be factual, use only the transcript.',
     tools: [TOOL],
     tool_choice: { type: 'tool', name: TOOL.name },
     messages: [
@@ -69,7 +84,8 @@ export async function analyzeCallTranscript(llm: LlmClient, facts: CallFacts): P
     summary: got.summary ?? facts.providerSummary ?? transcript.slice(0, 300),
     sentiment: got.sentiment ?? 'neutral',
     outcome,
-    nextAction: got.nextAction ?? (booked ? 'Confirm the appointment the day before.' : 'Review the call and follow up.'),
+    nextAction:
+      got.nextAction ?? (booked ? 'Confirm the appointment the day before.' : 'Review the call and follow up.'),
     followUp: got.followUp ?? !booked,
   };
 }

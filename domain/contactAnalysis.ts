@@ -11,20 +11,64 @@ import type { LlmClient } from '../providers/anthropic.js';
 
 export interface ContactFacts {
   contact: {
-    id: string; name: string | null; email: string | null; phone: string | null; companyName: string | null; source: string | null;
-    tags: string[]; dnd: boolean; timezone: string | null; dateAdded: string | null; dateUpdated: string | null;
+    id: string;
+    name: string | null;
+    email: string | null;
+    phone: string | null;
+    companyName: string | null;
+    source: string | null;
+    tags: string[];
+    dnd: boolean;
+    timezone: string | null;
+    dateAdded: string | null;
+    dateUpdated: string | null;
   };
   opportunities: {
-    id: string; name: string; status: string; pipelineName: string | null; stageName: string | null; monetaryValue: number | null;
-    createdAt: string | null; updatedAt: string | null; lastStatusChangeAt: string | null;
+    id: string;
+    name: string;
+    status: string;
+    pipelineName: string | null;
+    stageName: string | null;
+    monetaryValue: number | null;
+    createdAt: string | null;
+    updatedAt: string | null;
+    lastStatusChangeAt: string | null;
   }[];
   notes: { id: string; body: string; dateAdded: string | null }[];
-  appointments: { id: string; title: string | null; status: string | null; startTime: string | null; endTime: string | null }[];
+  appointments: {
+    id: string;
+    title: string | null;
+    status: string | null;
+    startTime: string | null;
+    endTime: string | null;
+  }[];
 }
 
-export const STAGES = ['new_lead', 'engaged', 'qualified', 'appointment_booked', 'customer', 'lost', 'dormant'] as const;
-export const ACTIONS = ['call', 'text', 'email', 'book_appointment', 'add_note', 'nurture_campaign', 'no_action'] as const;
-export const ACTION_TOOLS = ['voice_start_call', 'campaign_create', 'crm_add_note', 'crm_book_appointment', 'none'] as const;
+export const STAGES = [
+  'new_lead',
+  'engaged',
+  'qualified',
+  'appointment_booked',
+  'customer',
+  'lost',
+  'dormant',
+] as const;
+export const ACTIONS = [
+  'call',
+  'text',
+  'email',
+  'book_appointment',
+  'add_note',
+  'nurture_campaign',
+  'no_action',
+] as const;
+export const ACTION_TOOLS = [
+  'voice_start_call',
+  'campaign_create',
+  'crm_add_note',
+  'crm_book_appointment',
+  'none',
+] as const;
 
 export const ContactAnalysis = z.object({
   intent: z.string().trim().min(1).max(2000).describe('what the contact wants, grounded in the stored facts'),
@@ -48,9 +92,16 @@ export const ANALYSIS_TOOL: Anthropic.Tool = {
   input_schema: {
     type: 'object',
     properties: {
-      intent: { type: 'string', description: "The contact's intent in one sentence, quoting the facts it rests on (a short summary)" },
+      intent: {
+        type: 'string',
+        description: "The contact's intent in one sentence, quoting the facts it rests on (a short summary)",
+      },
       stage: { type: 'string', enum: [...STAGES], description: 'Journey stage' },
-      risks: { type: 'array', items: { type: 'string' }, description: 'Risks of losing the contact, each citing a fact' },
+      risks: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'Risks of losing the contact, each citing a fact',
+      },
       nextBestAction: {
         type: 'object',
         properties: {
@@ -85,28 +136,36 @@ export function factsPrompt(facts: ContactFacts, now: Date): string {
     facts.opportunities.length
       ? `opportunities: ${facts.opportunities.map((o) => `"${o.name}" ${o.status}${o.stageName ? ` at stage ${o.stageName}` : ''}${o.monetaryValue ? ` worth ${o.monetaryValue}` : ''}`).join('; ')}`
       : 'no opportunities',
-    facts.appointments.length ? `appointments: ${facts.appointments.map((a) => `${a.title ?? 'appointment'} ${a.status ?? ''} at ${a.startTime ?? '?'}`).join('; ')}` : 'no appointments',
+    facts.appointments.length
+      ? `appointments: ${facts.appointments.map((a) => `${a.title ?? 'appointment'} ${a.status ?? ''} at ${a.startTime ?? '?'}`).join('; ')}`
+      : 'no appointments',
     facts.notes.length ? `latest note: "${facts.notes[0]!.body.slice(0, 200)}"` : 'no notes',
-  ].filter(Boolean).join('; ');
+  ]
+    .filter(Boolean)
+    .join('; ');
   return `${digest}.\n\nToday is ${now.toISOString().slice(0, 10)}. The complete stored record (JSON):\n${JSON.stringify(facts, null, 1)}\n\nAnalyse this contact: intent, stage, risks and the next best action.`;
 }
 
-export type AnalysisOutcome =
-  | { analysis: ContactAnalysis; error: null }
-  | { analysis: null; error: string };
+export type AnalysisOutcome = { analysis: ContactAnalysis; error: null } | { analysis: null; error: string };
 
 /** The model's answer → a validated analysis, or a plain error saying what was wrong with it. */
 export function parseAnalysis(content: Anthropic.ContentBlock[] | unknown): AnalysisOutcome {
-  const blocks = Array.isArray(content) ? (content as { type?: string; name?: string; input?: unknown; text?: string }[]) : [];
+  const blocks = Array.isArray(content)
+    ? (content as { type?: string; name?: string; input?: unknown; text?: string }[])
+    : [];
   const toolUse = blocks.find((b) => b.type === 'tool_use' && b.name === ANALYSIS_TOOL_NAME);
   let candidate: unknown;
   if (toolUse) candidate = toolUse.input;
   else {
     // No tool call: accept a JSON object in the text, the way a plain "answer in JSON" reply looks.
-    const text = blocks.filter((b) => b.type === 'text').map((b) => b.text ?? '').join('\n');
+    const text = blocks
+      .filter((b) => b.type === 'text')
+      .map((b) => b.text ?? '')
+      .join('\n');
     const start = text.indexOf('{');
     const end = text.lastIndexOf('}');
-    if (start < 0 || end <= start) return { analysis: null, error: 'the model answered without the analysis (no tool call, no JSON object)' };
+    if (start < 0 || end <= start)
+      return { analysis: null, error: 'the model answered without the analysis (no tool call, no JSON object)' };
     try {
       candidate = JSON.parse(text.slice(start, end + 1));
     } catch {
@@ -115,7 +174,13 @@ export function parseAnalysis(content: Anthropic.ContentBlock[] | unknown): Anal
   }
   const parsed = ContactAnalysis.safeParse(candidate);
   if (!parsed.success) {
-    return { analysis: null, error: `the model's answer does not match the analysis schema: ${parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` };
+    return {
+      analysis: null,
+      error: `the model's answer does not match the analysis schema: ${parsed.error.issues
+        .slice(0, 5)
+        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+        .join('; ')}`,
+    };
   }
   return { analysis: parsed.data, error: null };
 }
@@ -148,6 +213,14 @@ export async function analyzeContact(llm: LlmClient, facts: ContactFacts, now = 
   } catch (err) {
     const status = (err as { status?: number }).status;
     const message = err instanceof Error ? err.message : String(err);
-    return { outcome: { analysis: null, error: `the model could not be reached${status ? ` (HTTP ${status})` : ''}: ${message.slice(0, 300)}` }, model: llm.model, answered: false, usage: null };
+    return {
+      outcome: {
+        analysis: null,
+        error: `the model could not be reached${status ? ` (HTTP ${status})` : ''}: ${message.slice(0, 300)}`,
+      },
+      model: llm.model,
+      answered: false,
+      usage: null,
+    };
   }
 }

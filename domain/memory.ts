@@ -30,7 +30,14 @@ export const MemoryItem = z.object({
 });
 export type MemoryItem = z.infer<typeof MemoryItem>;
 
-export const MEMORY_LIMITS = { content: 20_000, subject: 200, tag: 100, tags: 20, idempotencyKey: 200, recall: 100 } as const;
+export const MEMORY_LIMITS = {
+  content: 20_000,
+  subject: 200,
+  tag: 100,
+  tags: 20,
+  idempotencyKey: 200,
+  recall: 100,
+} as const;
 
 export interface RememberInput {
   tenantId: string;
@@ -50,8 +57,17 @@ export async function remember(client: PoolClient, input: RememberInput): Promis
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      on conflict (tenant_id, idempotency_key) where idempotency_key is not null do nothing
      returning id`,
-    [input.tenantId, id, input.content, input.subject ?? null, input.tags ?? [], input.provenance.source,
-      input.provenance.workflowId ?? null, input.provenance.apiKeyId ?? null, input.idempotencyKey ?? null],
+    [
+      input.tenantId,
+      id,
+      input.content,
+      input.subject ?? null,
+      input.tags ?? [],
+      input.provenance.source,
+      input.provenance.workflowId ?? null,
+      input.provenance.apiKeyId ?? null,
+      input.idempotencyKey ?? null,
+    ],
   );
   if (rows[0]) return { id: rows[0].id, created: true };
   const existing = await client.query<{ id: string }>(
@@ -74,8 +90,15 @@ export interface RecallInput {
 }
 
 interface MemoryDbRow {
-  id: string; content: string; subject: string | null; tags: string[]; source: MemorySource;
-  workflow_id: string | null; api_key_id: string | null; created_at: Date; rank: number;
+  id: string;
+  content: string;
+  subject: string | null;
+  tags: string[];
+  source: MemorySource;
+  workflow_id: string | null;
+  api_key_id: string | null;
+  created_at: Date;
+  rank: number;
 }
 
 /** Full-text ranked recall (subject matches weigh more than content), newest first among equals. */
@@ -95,16 +118,34 @@ export async function recall(client: PoolClient, input: RecallInput): Promise<Me
         and ($6::timestamptz is null or m.created_at >= $6)
       order by rank desc, m.created_at desc, m.id
       limit $7`,
-    [input.tenantId, query, input.subject ?? null, input.tags?.length ? input.tags : null, input.source ?? null, input.since ?? null, limit],
+    [
+      input.tenantId,
+      query,
+      input.subject ?? null,
+      input.tags?.length ? input.tags : null,
+      input.source ?? null,
+      input.since ?? null,
+      limit,
+    ],
   );
   return rows.map((r) => ({
-    id: r.id, content: r.content, subject: r.subject, tags: r.tags,
+    id: r.id,
+    content: r.content,
+    subject: r.subject,
+    tags: r.tags,
     provenance: { source: r.source, workflowId: r.workflow_id, apiKeyId: r.api_key_id },
-    createdAt: r.created_at.toISOString(), rank: r.rank,
+    createdAt: r.created_at.toISOString(),
+    rank: r.rank,
   }));
 }
 
-export async function forget(client: PoolClient, input: { tenantId: string; id: string }): Promise<{ deleted: boolean }> {
-  const { rowCount } = await client.query('delete from memories where tenant_id = $1 and id = $2', [input.tenantId, input.id]);
+export async function forget(
+  client: PoolClient,
+  input: { tenantId: string; id: string },
+): Promise<{ deleted: boolean }> {
+  const { rowCount } = await client.query('delete from memories where tenant_id = $1 and id = $2', [
+    input.tenantId,
+    input.id,
+  ]);
   return { deleted: (rowCount ?? 0) > 0 };
 }

@@ -8,7 +8,8 @@ import { toE164 } from '../lib/phone.js';
  */
 
 /** Words that withdraw consent ("unsubscribe", "stop", "remove me"): honoured on any channel even without a model. */
-const OPT_OUT = /\b(unsubscribe|opt[- ]?out|stop (emailing|contacting|calling|texting)|remove me|do not (contact|email|call|text))\b|^\s*stop\s*$/im;
+const OPT_OUT =
+  /\b(unsubscribe|opt[- ]?out|stop (emailing|contacting|calling|texting)|remove me|do not (contact|email|call|text))\b|^\s*stop\s*$/im;
 export const isOptOutText = (text: string): boolean => OPT_OUT.test(text);
 
 export type SuppressionReason = 'unsubscribe' | 'stop' | 'bounce' | 'spamreport' | 'manual';
@@ -43,7 +44,10 @@ export async function isSuppressed(client: PoolClient, input: ContactKeys): Prom
 }
 
 /** Suppresses every given key at once (idempotent: the first reason recorded stays). */
-export async function suppress(client: PoolClient, input: ContactKeys & { reason: SuppressionReason; source?: string }): Promise<number> {
+export async function suppress(
+  client: PoolClient,
+  input: ContactKeys & { reason: SuppressionReason; source?: string },
+): Promise<number> {
   const keys = keysOf(input);
   if (!keys.length) return 0;
   const { rowCount } = await client.query(

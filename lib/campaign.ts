@@ -16,7 +16,10 @@ export function isTimeZone(tz: string): boolean {
 }
 
 const TimeZone = z.string().refine(isTimeZone, 'not an IANA time zone (e.g. America/New_York)');
-const Email = z.email('not an email address').max(254).transform((e) => e.trim().toLowerCase());
+const Email = z
+  .email('not an email address')
+  .max(254)
+  .transform((e) => e.trim().toLowerCase());
 const Phone = z
   .string()
   .max(40)
@@ -38,7 +41,9 @@ export const EmailStep = z
     subject: z.string().trim().min(1).max(200).optional(),
     template: z.string().trim().min(1).max(20_000).optional(),
   })
-  .refine((s) => s.prompt || (s.subject && s.template), { message: 'an email step needs a prompt, or a subject and a template' });
+  .refine((s) => s.prompt || (s.subject && s.template), {
+    message: 'an email step needs a prompt, or a subject and a template',
+  });
 export const WaitStep = z.strictObject({
   type: z.literal('wait'),
   /** Days to wait before the next step; a reply ends the wait (and the follow-ups). */
@@ -74,9 +79,7 @@ export const Policy = z.strictObject({
   /** Time zone of leads that have none of their own (nor one in the CRM). */
   timezone: TimeZone.default('America/New_York'),
   sendWindow: SendWindow.default({ startHour: 9, endHour: 17, days: ['mon', 'tue', 'wed', 'thu', 'fri'] }),
-  caps: z
-    .strictObject({ tenantPerHour: Cap, tenantPerDay: Cap, senderPerHour: Cap, senderPerDay: Cap })
-    .default({}),
+  caps: z.strictObject({ tenantPerHour: Cap, tenantPerDay: Cap, senderPerHour: Cap, senderPerDay: Cap }).default({}),
   maxConcurrentCalls: z.number().int().min(1).max(100).default(2),
   /** Leads in flight at once (each is a child workflow; Temporal allows 2,000 pending children per run). */
   maxActiveLeads: z.number().int().min(1).max(2000).default(500),
@@ -113,7 +116,11 @@ export const MAX_LEADS_PER_REQUEST = 5000;
 export const Audience = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('leads'), leads: z.array(z.unknown()).max(MAX_LEADS_PER_REQUEST) }),
   z.strictObject({ type: z.literal('csv'), csv: z.string().min(1).max(5_000_000) }),
-  z.strictObject({ type: z.literal('crm'), tag: z.string().trim().min(1).max(200), limit: z.number().int().min(1).max(50_000).default(10_000) }),
+  z.strictObject({
+    type: z.literal('crm'),
+    tag: z.string().trim().min(1).max(200),
+    limit: z.number().int().min(1).max(50_000).default(10_000),
+  }),
 ]);
 export type Audience = z.infer<typeof Audience>;
 
@@ -126,14 +133,27 @@ export const CampaignDefinition = z
     sender: Sender,
     policy: Policy.default(Policy.parse({})),
   })
-  .refine((c) => c.sequence.some((s) => s.type !== 'wait'), { message: 'the sequence needs at least one email, call or sms step', path: ['sequence'] });
+  .refine((c) => c.sequence.some((s) => s.type !== 'wait'), {
+    message: 'the sequence needs at least one email, call or sms step',
+    path: ['sequence'],
+  });
 export type CampaignDefinition = z.infer<typeof CampaignDefinition>;
 
 /** What the workflows and activities keep of a campaign (the audience is imported into leads at once). */
 export type CampaignSettings = Omit<CampaignDefinition, 'audience'>;
 
 export type LeadState =
-  | 'pending' | 'active' | 'replied' | 'booked' | 'opted_out' | 'suppressed' | 'not_now' | 'wrong_person' | 'exhausted' | 'cancelled' | 'failed';
+  | 'pending'
+  | 'active'
+  | 'replied'
+  | 'booked'
+  | 'opted_out'
+  | 'suppressed'
+  | 'not_now'
+  | 'wrong_person'
+  | 'exhausted'
+  | 'cancelled'
+  | 'failed';
 
 export interface RowError {
   row: number;
@@ -148,14 +168,24 @@ export function validateLeads(raw: unknown[], firstRow = 1): { leads: LeadInput[
   raw.forEach((item, i) => {
     const parsed = LeadInput.safeParse(item);
     if (parsed.success) leads.push(parsed.data);
-    else for (const issue of parsed.error.issues) errors.push({ row: firstRow + i, field: issue.path.join('.') || '(row)', message: issue.message });
+    else
+      for (const issue of parsed.error.issues)
+        errors.push({ row: firstRow + i, field: issue.path.join('.') || '(row)', message: issue.message });
   });
   return { leads, errors };
 }
 
 const CSV_COLUMNS: Record<string, keyof LeadInput> = {
-  email: 'email', phone: 'phone', firstname: 'firstName', first_name: 'firstName', lastname: 'lastName', last_name: 'lastName',
-  company: 'company', timezone: 'timezone', contactid: 'contactId', contact_id: 'contactId',
+  email: 'email',
+  phone: 'phone',
+  firstname: 'firstName',
+  first_name: 'firstName',
+  lastname: 'lastName',
+  last_name: 'lastName',
+  company: 'company',
+  timezone: 'timezone',
+  contactid: 'contactId',
+  contact_id: 'contactId',
 };
 
 /** RFC 4180 CSV (quoted fields, doubled quotes, CRLF or LF) into rows of strings. */
@@ -176,8 +206,7 @@ export function parseCsv(text: string): string[][] {
     else if (ch === ',') {
       row.push(field);
       field = '';
-    }
-    else if (ch === '\n' || ch === '\r') {
+    } else if (ch === '\n' || ch === '\r') {
       if (ch === '\r' && text[i + 1] === '\n') i++;
       row.push(field);
       rows.push(row);
@@ -199,7 +228,10 @@ export function leadsFromCsv(text: string): { leads: LeadInput[]; errors: RowErr
   const columns = header.map((h) => h.trim());
   const known = columns.map((c) => CSV_COLUMNS[c.toLowerCase().replace(/[\s-]/g, '')] ?? CSV_COLUMNS[c.toLowerCase()]);
   if (!known.includes('email') && !known.includes('phone')) {
-    return { leads: [], errors: [{ row: 1, field: 'csv', message: 'the header row needs an email or a phone column' }] };
+    return {
+      leads: [],
+      errors: [{ row: 1, field: 'csv', message: 'the header row needs an email or a phone column' }],
+    };
   }
   const raw = rows.map((cells) => {
     const lead: Record<string, unknown> = {};

@@ -48,7 +48,9 @@ const positiveInt = (max = 1_000_000) =>
 const nonNegativeInt = (max: number) =>
   envVar((raw) => {
     const n = Number(raw);
-    return /^\d+$/.test(raw) && n <= max ? { ok: true, value: n } : { ok: false, expected: `a whole number from 0 to ${max}` };
+    return /^\d+$/.test(raw) && n <= max
+      ? { ok: true, value: n }
+      : { ok: false, expected: `a whole number from 0 to ${max}` };
   });
 
 const bool = () =>
@@ -113,9 +115,16 @@ const pemPublicKey = () =>
 /** Comma-separated hostnames without ports (`[::1]` for IPv6), or `*` for any. */
 const hostList = () =>
   envVar((raw) => {
-    const items = raw.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
-    const ok = items.length > 0 && items.every((h) => h === '*' || /^(\[[0-9a-f:]+\]|[a-z0-9.-]+|[a-z][a-z0-9+.-]*:\/\/\*)$/.test(h));
-    return ok ? { ok: true, value: items } : { ok: false, expected: 'comma-separated hostnames without scheme or port (or *)' };
+    const items = raw
+      .split(',')
+      .map((h) => h.trim().toLowerCase())
+      .filter(Boolean);
+    const ok =
+      items.length > 0 &&
+      items.every((h) => h === '*' || /^(\[[0-9a-f:]+\]|[a-z0-9.-]+|[a-z][a-z0-9+.-]*:\/\/\*)$/.test(h));
+    return ok
+      ? { ok: true, value: items }
+      : { ok: false, expected: 'comma-separated hostnames without scheme or port (or *)' };
   });
 
 const EnvSchema = z.object({
@@ -156,7 +165,9 @@ const EnvSchema = z.object({
   WORKER_MAX_CACHED_WORKFLOWS: positiveInt(100_000),
   SANDBOX_PORT: port(),
   SWITCHBOARD_PLATFORM_TENANT: envVar((raw) =>
-    TENANT_ID_PATTERN.test(raw) ? { ok: true, value: raw } : { ok: false, expected: 'a tenant id (lowercase letters, digits, dashes)' },
+    TENANT_ID_PATTERN.test(raw)
+      ? { ok: true, value: raw }
+      : { ok: false, expected: 'a tenant id (lowercase letters, digits, dashes)' },
   ),
   PROVIDERS_MODE: envVar((raw) =>
     raw === 'auto' || raw === 'live' ? { ok: true, value: raw } : { ok: false, expected: 'auto or live' },
@@ -230,7 +241,12 @@ export interface Config {
   masterKey: Buffer | undefined;
   database: { url: string | undefined; poolSize: number; embeddedPort: number };
   temporal: TemporalConfig;
-  worker: { maxConcurrentActivities: number; maxConcurrentLocalActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows: number };
+  worker: {
+    maxConcurrentActivities: number;
+    maxConcurrentLocalActivities: number;
+    maxConcurrentWorkflowTasks: number;
+    maxCachedWorkflows: number;
+  };
   sandboxPort: number;
   providers: Record<ProviderName, ProviderConfig>;
   /**
@@ -275,7 +291,8 @@ const liveBaseUrls: Record<ProviderName, string> = {
 function localhostNames(apiHost: string | undefined): string[] {
   const names = ['localhost', '127.0.0.1', '[::1]'];
   const own = apiHost?.toLowerCase();
-  if (own && !['0.0.0.0', '::', '[::]'].includes(own)) names.push(own.includes(':') && !own.startsWith('[') ? `[${own}]` : own);
+  if (own && !['0.0.0.0', '::', '[::]'].includes(own))
+    names.push(own.includes(':') && !own.startsWith('[') ? `[${own}]` : own);
   return [...new Set(names)];
 }
 
@@ -295,7 +312,8 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     ['TEMPORAL_TLS_KEY_PATH', e.TEMPORAL_TLS_KEY_PATH],
     ['TEMPORAL_TLS_CA_PATH', e.TEMPORAL_TLS_CA_PATH],
   ] as const) {
-    if (file && !existsSync(path.resolve(cwd, file))) problems.push(`${name}: file not found, got ${JSON.stringify(file)}`);
+    if (file && !existsSync(path.resolve(cwd, file)))
+      problems.push(`${name}: file not found, got ${JSON.stringify(file)}`);
   }
   if (problems.length) throw new ConfigError(problems);
 
@@ -317,7 +335,12 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
   return {
     logLevel: e.LOG_LEVEL ?? 'info',
     dataDir: path.resolve(cwd, e.SWITCHBOARD_DATA_DIR ?? '.data'),
-    api: { host: e.API_HOST ?? '127.0.0.1', port: e.API_PORT ?? 3000, rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? 600, readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS ?? 5000 },
+    api: {
+      host: e.API_HOST ?? '127.0.0.1',
+      port: e.API_PORT ?? 3000,
+      rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? 600,
+      readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS ?? 5000,
+    },
     publicUrl: e.SWITCHBOARD_PUBLIC_URL?.replace(/\/+$/, ''),
     mcp: {
       allowedHosts: e.MCP_ALLOWED_HOSTS ?? localhostNames(e.API_HOST),
@@ -326,7 +349,11 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     },
     adminKey: e.SWITCHBOARD_ADMIN_KEY,
     masterKey: e.SWITCHBOARD_MASTER_KEY,
-    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE ?? 20, embeddedPort: e.EMBEDDED_POSTGRES_PORT ?? 54329 },
+    database: {
+      url: e.DATABASE_URL,
+      poolSize: e.DATABASE_POOL_SIZE ?? 20,
+      embeddedPort: e.EMBEDDED_POSTGRES_PORT ?? 54329,
+    },
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE ?? 'default',
@@ -358,7 +385,9 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
       ...ghlOAuth,
       authorizeUrl:
         e.GHL_OAUTH_AUTHORIZE_URL ??
-        (ghl.mode === 'sandbox' ? `${ghl.baseUrl}/oauth/chooselocation` : 'https://marketplace.gohighlevel.com/oauth/chooselocation'),
+        (ghl.mode === 'sandbox'
+          ? `${ghl.baseUrl}/oauth/chooselocation`
+          : 'https://marketplace.gohighlevel.com/oauth/chooselocation'),
       scopes: (e.GHL_OAUTH_SCOPES ?? DEFAULT_GHL_SCOPES).split(/[\s,]+/).filter(Boolean),
     },
     anthropicModel: e.ANTHROPIC_MODEL,

@@ -15,7 +15,11 @@ export function createPool(url: string, max: number): pg.Pool {
  * Runs `fn` in a transaction on one pooled connection: committed if it returns, rolled back if it
  * throws. `begin` may carry settings for the transaction, sent in the same round trip.
  */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'begin'): Promise<T> {
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  begin = 'begin',
+): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query(begin);

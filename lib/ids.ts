@@ -13,4 +13,5 @@ export type TenantId = z.infer<typeof TenantId>;
 export { workflowIds } from './workflowIds.js';
 
 /** A short random id with a kind prefix (`cmp_…`, `ld_…`, `apr_…`): campaigns, leads, approvals. */
-export const newId = (prefix: string, bytes = 8) => `${prefix}_${randomBytes(bytes).toString('base64url').replace(/[-_]/g, '').toLowerCase().slice(0, 12)}`;
+export const newId = (prefix: string, bytes = 8) =>
+  `${prefix}_${randomBytes(bytes).toString('base64url').replace(/[-_]/g, '').toLowerCase().slice(0, 12)}`;

@@ -27,7 +27,14 @@ export function createLogger(level: string, opts: { pretty?: boolean; stderr?: b
     name: 'switchboard',
     level,
     redact: { paths: redactedPaths, censor: '[redacted]' },
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss', destination: opts.stderr ? 2 : 1 } } } : {}),
+    ...(pretty
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss', destination: opts.stderr ? 2 : 1 },
+          },
+        }
+      : {}),
   };
   return pretty || !opts.stderr ? pino(options) : pino(options, pino.destination(2));
 }

@@ -21,4 +21,8 @@ export const PhoneNumber = z
   .string()
   .trim()
   .max(40)
-  .transform((raw, ctx) => toE164(raw) ?? (ctx.addIssue({ code: 'custom', message: `not a phone number, got ${JSON.stringify(raw)}` }), z.NEVER));
+  .transform(
+    (raw, ctx) =>
+      toE164(raw) ??
+      (ctx.addIssue({ code: 'custom', message: `not a phone number, got ${JSON.stringify(raw)}` }), z.NEVER),
+  );

@@ -14,7 +14,9 @@ export function encryptSecret(masterKey: Buffer, tenantId: string, plaintext: st
   const cipher = createCipheriv('aes-256-gcm', masterKey, iv);
   cipher.setAAD(aad(tenantId));
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return [VERSION, iv, cipher.getAuthTag(), ciphertext].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+  return [VERSION, iv, cipher.getAuthTag(), ciphertext]
+    .map((p) => (typeof p === 'string' ? p : p.toString('base64url')))
+    .join('.');
 }
 
 export function decryptSecret(masterKey: Buffer, tenantId: string, sealed: string): string {

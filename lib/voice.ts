@@ -26,24 +26,48 @@ export const VoiceSettings = z.strictObject({
     .strictObject({
       agentId: z.string().min(1).optional(),
       /** Our Retell number outbound calls come from (E.164). */
-      fromNumber: z.string().regex(/^\+[1-9]\d{6,14}$/, 'expected an E.164 number').optional(),
+      fromNumber: z
+        .string()
+        .regex(/^\+[1-9]\d{6,14}$/, 'expected an E.164 number')
+        .optional(),
     })
     .default({}),
   /** Greeting and instructions for the transient assistant. */
   greeting: z.string().min(1).max(500).default('Thanks for calling, how can I help you today?'),
-  instructions: z.string().min(1).max(8000).default('You are a friendly front-desk assistant. Book appointments, take notes and answer briefly.'),
+  instructions: z
+    .string()
+    .min(1)
+    .max(8000)
+    .default('You are a friendly front-desk assistant. Book appointments, take notes and answer briefly.'),
   tools: z.array(VoiceToolName).default([...VOICE_TOOL_NAMES]),
   calendarId: z.string().min(1).optional(),
   timezone: z.string().min(1).default('America/New_York'),
   appointmentMinutes: z.number().int().min(5).max(480).default(30),
-  transferNumber: z.string().regex(/^\+[1-9]\d{6,14}$/, 'expected an E.164 number').optional(),
+  transferNumber: z
+    .string()
+    .regex(/^\+[1-9]\d{6,14}$/, 'expected an E.164 number')
+    .optional(),
   /** Outbound calls ring only inside these local hours and days (1 = Monday … 7 = Sunday). */
   callingHours: z
-    .strictObject({ start: hhmm.default('09:00'), end: hhmm.default('18:00'), days: z.array(z.number().int().min(1).max(7)).min(1).default([1, 2, 3, 4, 5]) })
+    .strictObject({
+      start: hhmm.default('09:00'),
+      end: hhmm.default('18:00'),
+      days: z.array(z.number().int().min(1).max(7)).min(1).default([1, 2, 3, 4, 5]),
+    })
     .refine((h) => h.start < h.end, { message: 'start must be before end', path: ['end'] })
     .default({ start: '09:00', end: '18:00', days: [1, 2, 3, 4, 5] }),
   /** No answer / busy / voicemail: try again up to this many attempts in all, this far apart. */
-  retry: z.strictObject({ maxAttempts: z.number().int().min(1).max(10).default(3), spacingSeconds: z.number().int().min(1).max(7 * 86_400).default(1800) }).default({ maxAttempts: 3, spacingSeconds: 1800 }),
+  retry: z
+    .strictObject({
+      maxAttempts: z.number().int().min(1).max(10).default(3),
+      spacingSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(7 * 86_400)
+        .default(1800),
+    })
+    .default({ maxAttempts: 3, spacingSeconds: 1800 }),
   /** Tool calls are answered within this (a "still working" error past it); keep it under the provider's tool timeout. */
   toolDeadlineMs: z.number().int().min(200).max(110_000).default(12_000),
   /** No end-of-call report this long after a call's last event: finish from the provider's REST API. */

@@ -2,7 +2,16 @@
  * The voice agent's tool names, zod-free: workflow code imports this (a workflow bundle loads every
  * module it imports for each workflow run, so it must stay small). Schemas live in lib/voice.ts.
  */
-export const VOICE_TOOL_NAMES = ['lookup_caller', 'get_free_slots', 'book_appointment', 'add_note', 'send_sms', 'remember', 'recall', 'transfer_to_human'] as const;
+export const VOICE_TOOL_NAMES = [
+  'lookup_caller',
+  'get_free_slots',
+  'book_appointment',
+  'add_note',
+  'send_sms',
+  'remember',
+  'recall',
+  'transfer_to_human',
+] as const;
 export type VoiceToolName = (typeof VOICE_TOOL_NAMES)[number];
 
 export function isVoiceToolName(name: string): name is VoiceToolName {

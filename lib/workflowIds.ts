@@ -1,6 +1,7 @@
 /** Workflow ids carry the tenant first so visibility queries and the Web UI can filter by prefix. */
 export const workflowIds = {
-  voiceCall: (tenant: string, provider: 'vapi' | 'retell', providerCallId: string) => `call:${tenant}:${provider}:${providerCallId}`,
+  voiceCall: (tenant: string, provider: 'vapi' | 'retell', providerCallId: string) =>
+    `call:${tenant}:${provider}:${providerCallId}`,
   campaign: (tenant: string, campaignId: string) => `campaign:${tenant}:${campaignId}`,
   leadOutreach: (tenant: string, campaignId: string, leadId: string) => `lead:${tenant}:${campaignId}:${leadId}`,
   crmSync: (tenant: string, source: string) => `sync:${tenant}:${source}`,

@@ -38,7 +38,9 @@ export interface Mailer {
 export function createSendgridMailer(provider: ProviderConfig): Mailer {
   const client = new Client();
   // The SDK warns about keys without SendGrid's prefix; the sandbox accepts any key.
-  client.setApiKey(provider.mode === 'sandbox' && !provider.apiKey.startsWith('SG.') ? `SG.${provider.apiKey}` : provider.apiKey);
+  client.setApiKey(
+    provider.mode === 'sandbox' && !provider.apiKey.startsWith('SG.') ? `SG.${provider.apiKey}` : provider.apiKey,
+  );
   client.setDefaultRequest('baseUrl', `${provider.baseUrl.replace(/\/+$/, '')}/`);
   const mail = new MailService();
   mail.setClient(client);
@@ -55,13 +57,21 @@ export function createSendgridMailer(provider: ProviderConfig): Mailer {
           customArgs: email.customArgs,
         });
         const messageId = res.headers['x-message-id'];
-        if (typeof messageId !== 'string' || !messageId) throw new SendgridError(res.statusCode, 'the answer carried no X-Message-Id', false);
+        if (typeof messageId !== 'string' || !messageId)
+          throw new SendgridError(res.statusCode, 'the answer carried no X-Message-Id', false);
         return { messageId };
       } catch (err) {
         if (err instanceof SendgridError) throw err;
-        const e = err as { code?: number; message?: string; response?: { body?: { errors?: { message?: string; field?: string | null }[] } } };
+        const e = err as {
+          code?: number;
+          message?: string;
+          response?: { body?: { errors?: { message?: string; field?: string | null }[] } };
+        };
         const status = typeof e.code === 'number' && e.code >= 100 ? e.code : undefined;
-        const detail = e.response?.body?.errors?.map((x) => (x.field ? `${x.field}: ${x.message}` : x.message)).join('; ') || e.message || String(err);
+        const detail =
+          e.response?.body?.errors?.map((x) => (x.field ? `${x.field}: ${x.message}` : x.message)).join('; ') ||
+          e.message ||
+          String(err);
         throw new SendgridError(status, detail, status === undefined || status === 429 || status >= 500);
       }
     },

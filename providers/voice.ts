@@ -21,12 +21,23 @@ export class VoiceApiError extends Error {
   }
 }
 
-async function requestJson(provider: VoiceProvider, base: string, token: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+async function requestJson(
+  provider: VoiceProvider,
+  base: string,
+  token: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(`${base.replace(/\/+$/, '')}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(15_000),
     });
@@ -35,7 +46,11 @@ async function requestJson(provider: VoiceProvider, base: string, token: string,
   }
   const text = await res.text();
   if (!res.ok) {
-    throw new VoiceApiError(res.status, `${provider} ${method} ${path} failed (${res.status}): ${text.slice(0, 300)}`, res.status === 408 || res.status === 429 || res.status >= 500);
+    throw new VoiceApiError(
+      res.status,
+      `${provider} ${method} ${path} failed (${res.status}): ${text.slice(0, 300)}`,
+      res.status === 408 || res.status === 429 || res.status >= 500,
+    );
   }
   return text ? JSON.parse(text) : null;
 }
@@ -55,7 +70,8 @@ export interface PlaceCallRequest {
 }
 
 export function vapiApi(cfg: ProviderConfig) {
-  const call = (method: 'GET' | 'POST', path: string, body?: unknown) => requestJson('vapi', cfg.baseUrl, cfg.apiKey, method, path, body);
+  const call = (method: 'GET' | 'POST', path: string, body?: unknown) =>
+    requestJson('vapi', cfg.baseUrl, cfg.apiKey, method, path, body);
   return {
     async createCall(input: PlaceCallRequest & { assistantId: string; phoneNumberId: string }): Promise<string> {
       const created = CallId.parse(
@@ -63,7 +79,11 @@ export function vapiApi(cfg: ProviderConfig) {
           assistantId: input.assistantId,
           phoneNumberId: input.phoneNumberId,
           customer: { number: input.to, ...(input.customerName ? { name: input.customerName } : {}) },
-          assistantOverrides: { variableValues: input.variables, server: { url: input.serverUrl }, metadata: input.metadata },
+          assistantOverrides: {
+            variableValues: input.variables,
+            server: { url: input.serverUrl },
+            metadata: input.metadata,
+          },
           metadata: input.metadata,
         }),
       );
@@ -78,7 +98,11 @@ export function vapiApi(cfg: ProviderConfig) {
      */
     async findCall(createdAtGt: string, key: string, value: string): Promise<string | undefined> {
       const Page = z.array(
-        z.looseObject({ id: z.string(), createdAt: z.string().optional(), metadata: z.record(z.string(), z.unknown()).nullish() }),
+        z.looseObject({
+          id: z.string(),
+          createdAt: z.string().optional(),
+          metadata: z.record(z.string(), z.unknown()).nullish(),
+        }),
       );
       let before: string | undefined;
       for (let page = 0; page < 200; page++) {
@@ -96,7 +120,8 @@ export function vapiApi(cfg: ProviderConfig) {
 }
 
 export function retellApi(cfg: ProviderConfig, apiKey: string) {
-  const call = (method: 'GET' | 'POST', path: string, body?: unknown) => requestJson('retell', cfg.baseUrl, apiKey, method, path, body);
+  const call = (method: 'GET' | 'POST', path: string, body?: unknown) =>
+    requestJson('retell', cfg.baseUrl, apiKey, method, path, body);
   return {
     async createCall(input: PlaceCallRequest & { fromNumber: string; agentId?: string }): Promise<string> {
       return RetellCallId.parse(
@@ -113,10 +138,17 @@ export function retellApi(cfg: ProviderConfig, apiKey: string) {
       return z.record(z.string(), z.unknown()).parse(await call('GET', `/v2/get-call/${encodeURIComponent(id)}`));
     },
     async findCall(to: string, key: string, value: string): Promise<string | undefined> {
-      const page = z.looseObject({ items: z.array(z.looseObject({ call_id: z.string(), metadata: z.unknown() })) }).parse(
-        await call('POST', '/v3/list-calls', { filter_criteria: { to_number: [to] }, limit: 100, sort_order: 'descending' }),
-      );
-      return page.items.find((c) => (c.metadata as Record<string, unknown> | null | undefined)?.[key] === value)?.call_id;
+      const page = z
+        .looseObject({ items: z.array(z.looseObject({ call_id: z.string(), metadata: z.unknown() })) })
+        .parse(
+          await call('POST', '/v3/list-calls', {
+            filter_criteria: { to_number: [to] },
+            limit: 100,
+            sort_order: 'descending',
+          }),
+        );
+      return page.items.find((c) => (c.metadata as Record<string, unknown> | null | undefined)?.[key] === value)
+        ?.call_id;
     },
   };
 }
@@ -147,7 +179,11 @@ export interface CallRecord {
 
 const num = z.coerce.number().finite();
 const str = z.string().min(1);
-const VapiMessage = z.looseObject({ role: z.string(), message: z.string().optional(), secondsFromStart: z.number().optional() });
+const VapiMessage = z.looseObject({
+  role: z.string(),
+  message: z.string().optional(),
+  secondsFromStart: z.number().optional(),
+});
 const VapiShape = z.looseObject({
   status: z.string().optional(),
   endedReason: str.nullish(),
@@ -201,7 +237,11 @@ export function toCallRecord(provider: VoiceProvider, payload: unknown): CallRec
       recordingUrl: v.artifact?.recordingUrl ?? v.recordingUrl ?? null,
       utterances: messages
         .filter((m) => (m.role === 'user' || m.role === 'bot' || m.role === 'assistant') && m.message)
-        .map((m) => ({ role: m.role === 'user' ? 'user' : 'assistant', text: m.message!, secondsFromStart: m.secondsFromStart ?? null })),
+        .map((m) => ({
+          role: m.role === 'user' ? 'user' : 'assistant',
+          text: m.message!,
+          secondsFromStart: m.secondsFromStart ?? null,
+        })),
       providerSummary: v.analysis?.summary ?? v.summary ?? null,
     };
   }
@@ -215,7 +255,11 @@ export function toCallRecord(provider: VoiceProvider, payload: unknown): CallRec
     endedAt: r.end_timestamp ? new Date(r.end_timestamp).toISOString() : null,
     cost: r.call_cost?.combined_cost != null ? r.call_cost.combined_cost / 100 : null,
     recordingUrl: r.recording_url ?? null,
-    utterances: (r.transcript_object ?? []).map((u) => ({ role: u.role === 'user' ? 'user' : 'assistant', text: u.content, secondsFromStart: null })),
+    utterances: (r.transcript_object ?? []).map((u) => ({
+      role: u.role === 'user' ? 'user' : 'assistant',
+      text: u.content,
+      secondsFromStart: null,
+    })),
     providerSummary: r.call_analysis?.call_summary ?? null,
   };
 }

@@ -11,7 +11,11 @@ import { ensureAllSyncSchedules } from '../api/crmSchedules.js';
 import { buildApi } from '../api/server.js';
 import { startSandbox } from '../sandbox/server.js';
 import { connectNative, startWorker, type WorkerHandle } from '../workers/worker.js';
-import { createProviderAccess, resolvePlatformTenant, type ProviderAccess } from '../domain/connections/providerAccess.js';
+import {
+  createProviderAccess,
+  resolvePlatformTenant,
+  type ProviderAccess,
+} from '../domain/connections/providerAccess.js';
 import { DEMO_TENANT, ensureAdminKey, ensureDemoTenant, ensureMasterKey } from './bootstrap.js';
 import { embeddedPostgresUrl, startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.js';
 import { migrate } from './migrate.js';

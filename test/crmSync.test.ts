@@ -59,7 +59,9 @@ describe('crmSync: GoHighLevel mirrored into Postgres', () => {
   it('refuses to sync before the tenant connects a location, naming what to do', async () => {
     const res = await call(tp.baseUrl, 'POST', '/v1/sync', { key, body: {} });
     expect(res.status).toBe(409);
-    expect(res.body.message).toContain('connect GoHighLevel first (POST /v1/connections/ghl/authorize or PUT /v1/connections/ghl)');
+    expect(res.body.message).toContain(
+      'connect GoHighLevel first (POST /v1/connections/ghl/authorize or PUT /v1/connections/ghl)',
+    );
     const bad = await call(tp.baseUrl, 'PUT', '/v1/connections/ghl', {
       key,
       body: { token: 'pit-nothing-0000', locationId: '', syncEveryMinutes: 99999 },

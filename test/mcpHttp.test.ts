@@ -241,7 +241,9 @@ describe('MCP over Streamable HTTP', () => {
         errorText(await clientA.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } })),
       ).toMatch(/no workflow/);
       expect(structured(await clientA.callTool({ name: 'workflow_list', arguments: {} })).workflows).toEqual([]);
-      expect(errorText(await clientA.callTool({ name: 'crm_sync_now', arguments: {} }))).toMatch(/connect GoHighLevel first/);
+      expect(errorText(await clientA.callTool({ name: 'crm_sync_now', arguments: {} }))).toMatch(
+        /connect GoHighLevel first/,
+      );
 
       const described = structured(
         await clientB.callTool({ name: 'workflow_describe', arguments: { workflowId: started.workflowId } }),

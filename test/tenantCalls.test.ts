@@ -29,7 +29,9 @@ describe('outbound calls on each tenant’s own Vapi account', () => {
   const workers: StartedProcess[] = [];
 
   const vapi = async (tenant: TenantId, path: string) => {
-    const res = await fetch(`${sandbox.url}/vapi${path}`, { headers: { authorization: `Bearer ${tenants[tenant].apiKey}` } });
+    const res = await fetch(`${sandbox.url}/vapi${path}`, {
+      headers: { authorization: `Bearer ${tenants[tenant].apiKey}` },
+    });
     return (await res.json()) as { id: string; metadata?: Record<string, string> }[];
   };
   const startWorker = async () => {
@@ -114,8 +116,20 @@ describe('outbound calls on each tenant’s own Vapi account', () => {
     expect(f!.status).toBe(202);
     expect(e!.body.workflowId).toBe('call:calls-e:vapi:out-same-key-1');
     expect(f!.body.workflowId).toBe('call:calls-f:vapi:out-same-key-1');
-    const doneE = await waitForCall(tp.baseUrl, keys['calls-e'], e!.body.workflowId, (c) => c.status === 'completed', 120_000);
-    const doneF = await waitForCall(tp.baseUrl, keys['calls-f'], f!.body.workflowId, (c) => c.status === 'completed', 120_000);
+    const doneE = await waitForCall(
+      tp.baseUrl,
+      keys['calls-e'],
+      e!.body.workflowId,
+      (c) => c.status === 'completed',
+      120_000,
+    );
+    const doneF = await waitForCall(
+      tp.baseUrl,
+      keys['calls-f'],
+      f!.body.workflowId,
+      (c) => c.status === 'completed',
+      120_000,
+    );
     expect(doneE.providerCallIds).toHaveLength(1);
     expect(doneF.providerCallIds).toHaveLength(1);
     expect(doneE.providerCallIds[0]).not.toBe(doneF.providerCallIds[0]);
@@ -159,12 +173,21 @@ describe('outbound calls on each tenant’s own Vapi account', () => {
     expect((await vapi('calls-e', '/call?limit=100')).some((c) => c.id === accepted)).toBe(false);
 
     await startWorker();
-    const done = await waitForCall(tp.baseUrl, keys['calls-e'], placed.body.workflowId, (c) => c.status === 'completed', 150_000);
+    const done = await waitForCall(
+      tp.baseUrl,
+      keys['calls-e'],
+      placed.body.workflowId,
+      (c) => c.status === 'completed',
+      150_000,
+    );
     expect(done.providerCallIds).toEqual([accepted]);
     // Every call on the account, page by page: exactly one carries this request's reference.
     const ours: string[] = [];
     for (let before: string | undefined, page = 0; page < 20; page++) {
-      const list = (await vapi('calls-e', `/call?limit=1000${before ? `&createdAtLt=${encodeURIComponent(before)}` : ''}`)) as {
+      const list = (await vapi(
+        'calls-e',
+        `/call?limit=1000${before ? `&createdAtLt=${encodeURIComponent(before)}` : ''}`,
+      )) as {
         id: string;
         createdAt: string;
         metadata?: Record<string, string>;

@@ -47,7 +47,8 @@ describe('every tenant on its own provider accounts', () => {
       .catch(() => undefined);
     return (await call(tp.baseUrl, 'GET', '/v1/sync/status', { key })).body;
   };
-  const lastSeq = async () => (await sandbox.control<{ lastSeq: number | null }>('GET', '/requests?limit=1')).lastSeq ?? 0;
+  const lastSeq = async () =>
+    (await sandbox.control<{ lastSeq: number | null }>('GET', '/requests?limit=1')).lastSeq ?? 0;
   const ghlWritesSince = async (seq: number) =>
     (
       await sandbox.control<{ requests: { method: string; route: string; path?: string }[] }>(
@@ -102,22 +103,34 @@ describe('every tenant on its own provider accounts', () => {
     expect(JSON.stringify(a.body)).not.toContain(PIT_A);
 
     // B's own token does not cover A's location: GHL says so, and nothing is stored.
-    const foreign = await call(tp.baseUrl, 'PUT', '/v1/connections/ghl', { key: keyB, body: { token: PIT_B, locationId: LOC_A } });
+    const foreign = await call(tp.baseUrl, 'PUT', '/v1/connections/ghl', {
+      key: keyB,
+      body: { token: PIT_B, locationId: LOC_A },
+    });
     expect(foreign.status).toBe(400);
     expect(foreign.body.message).toMatch(/^body\.token: .*no access to location 'loc_conn_a'/);
     // Even holding A's token, B cannot bind a location another tenant has.
-    const taken = await call(tp.baseUrl, 'PUT', '/v1/connections/ghl', { key: keyB, body: { token: PIT_A, locationId: LOC_A } });
+    const taken = await call(tp.baseUrl, 'PUT', '/v1/connections/ghl', {
+      key: keyB,
+      body: { token: PIT_A, locationId: LOC_A },
+    });
     expect(taken.status).toBe(409);
     expect(taken.body.message).toContain('connected to another tenant');
     // The older route takes no location on trust either.
-    const legacy = await call(tp.baseUrl, 'PUT', '/v1/crm/connection', { key: keyB, body: { locationId: LOC_A, syncEveryMinutes: 60 } });
+    const legacy = await call(tp.baseUrl, 'PUT', '/v1/crm/connection', {
+      key: keyB,
+      body: { locationId: LOC_A, syncEveryMinutes: 60 },
+    });
     expect(legacy.status).toBe(409);
     expect(legacy.body.message).toContain('connect GoHighLevel first');
     expect((await call(tp.baseUrl, 'GET', '/v1/connections', { key: keyB })).body.connections).toContainEqual(
       expect.objectContaining({ provider: 'ghl', state: 'missing' }),
     );
 
-    const b = await call(tp.baseUrl, 'PUT', '/v1/connections/ghl', { key: keyB, body: { token: PIT_B, locationId: LOC_B } });
+    const b = await call(tp.baseUrl, 'PUT', '/v1/connections/ghl', {
+      key: keyB,
+      body: { token: PIT_B, locationId: LOC_B },
+    });
     expect(b.status, JSON.stringify(b.body)).toBe(200);
 
     expect((await syncNow(keyA)).state).toBe('completed');
@@ -132,12 +145,18 @@ describe('every tenant on its own provider accounts', () => {
     const mcp = await connectHttp(tp.baseUrl, keyB);
     try {
       const before = await lastSeq();
-      const note = await mcp.callTool({ name: 'crm_add_note', arguments: { contactId: contactA, body: 'hello from B' } });
+      const note = await mcp.callTool({
+        name: 'crm_add_note',
+        arguments: { contactId: contactA, body: 'hello from B' },
+      });
       expect(errorText(note)).toContain(`contact '${contactA}' is not in this tenant's CRM`);
       const sms = await mcp.callTool({ name: 'crm_send_sms', arguments: { contactId: contactA, message: 'hi' } });
       expect(errorText(sms)).toContain("is not in this tenant's CRM");
       const day = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
-      const slots = await mcp.callTool({ name: 'crm_get_free_slots', arguments: { startDate: day, calendarId: 'cal_conn_a' } });
+      const slots = await mcp.callTool({
+        name: 'crm_get_free_slots',
+        arguments: { startDate: day, calendarId: 'cal_conn_a' },
+      });
       expect(errorText(slots)).toContain("calendar 'cal_conn_a' is not a calendar of this tenant's location");
       const book = await mcp.callTool({
         name: 'crm_book_appointment',
@@ -160,7 +179,10 @@ describe('every tenant on its own provider accounts', () => {
     const sync = await call(tp.baseUrl, 'POST', '/v1/sync', { key: keyC, body: {} });
     expect(sync.status).toBe(409);
     expect(sync.body.message).toContain('connect GoHighLevel first');
-    const callRes = await call(tp.baseUrl, 'POST', '/v1/calls', { key: keyC, body: { to: '+15555550142', purpose: 'demo' } });
+    const callRes = await call(tp.baseUrl, 'POST', '/v1/calls', {
+      key: keyC,
+      body: { to: '+15555550142', purpose: 'demo' },
+    });
     expect(callRes.status).toBe(409);
     expect(callRes.body.message).toContain('connect Vapi first');
     const campaign = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
@@ -201,10 +223,14 @@ describe('every tenant on its own provider accounts', () => {
     const html = await consent.text();
     expect(html).toContain(LOC_OAUTH);
     // The person picks the location and allows: the form the page carries, posted as a browser does.
-    const form = [...html.matchAll(/<form[^>]*>([\s\S]*?)<\/form>/g)].find((f) => f[0].includes(`value="${LOC_OAUTH}"`));
+    const form = [...html.matchAll(/<form[^>]*>([\s\S]*?)<\/form>/g)].find((f) =>
+      f[0].includes(`value="${LOC_OAUTH}"`),
+    );
     expect(form).toBeDefined();
     const fields = new URLSearchParams(
-      [...form![0].matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.replaceAll("&amp;", "&")] as [string, string]),
+      [...form![0].matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)].map(
+        (m) => [m[1]!, m[2]!.replaceAll('&amp;', '&')] as [string, string],
+      ),
     );
     const allowed = await fetch(`${sandbox.url}/ghl/oauth/chooselocation`, {
       method: 'POST',
@@ -227,7 +253,8 @@ describe('every tenant on its own provider accounts', () => {
 
     // Two processes (own pools, own caches) need a token at the same moment: one refresh between them.
     await sandbox.control('POST', '/ghl/oauth/config', { accessTokenTtlS: 86_399 });
-    const grantsBefore = (await sandbox.control<{ grants: { grantType: string }[] }>('GET', '/ghl/oauth/grants')).grants.length;
+    const grantsBefore = (await sandbox.control<{ grants: { grantType: string }[] }>('GET', '/ghl/oauth/grants')).grants
+      .length;
     const processes = [0, 1].map(() => {
       const pool = createPool(tp.platform.databaseUrl, 2);
       return {
@@ -242,11 +269,11 @@ describe('every tenant on its own provider accounts', () => {
       };
     });
     try {
-      const tokens = await Promise.all(
-        processes.map(async (p) => (await p.access.ghl('conn-d')).token.current()),
-      );
+      const tokens = await Promise.all(processes.map(async (p) => (await p.access.ghl('conn-d')).token.current()));
       expect(tokens[0]).toBe(tokens[1]);
-      const grants = (await sandbox.control<{ grants: { grantType: string; ok: boolean }[] }>('GET', '/ghl/oauth/grants')).grants;
+      const grants = (
+        await sandbox.control<{ grants: { grantType: string; ok: boolean }[] }>('GET', '/ghl/oauth/grants')
+      ).grants;
       expect(grants.slice(grantsBefore).filter((g) => g.grantType === 'refresh_token')).toEqual([
         expect.objectContaining({ ok: true }),
       ]);
@@ -269,7 +296,9 @@ describe('every tenant on its own provider accounts', () => {
     );
     expect(broken).toMatchObject({ state: 'broken', lastError: expect.stringContaining('invalid_grant') });
     // Nothing retries a refused refresh: one refused grant, however often the connection is used.
-    const refused = (await sandbox.control<{ grants: { ok: boolean }[] }>('GET', '/ghl/oauth/grants')).grants.filter((g) => !g.ok);
+    const refused = (await sandbox.control<{ grants: { ok: boolean }[] }>('GET', '/ghl/oauth/grants')).grants.filter(
+      (g) => !g.ok,
+    );
     expect(refused).toHaveLength(1);
     const again = await call(tp.baseUrl, 'POST', '/v1/sync', { key: keyD, body: {} });
     expect(again.status).toBe(409);

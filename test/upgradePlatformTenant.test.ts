@@ -32,7 +32,9 @@ describe('upgrade: the one tenant of an install keeps its platform keys', () => 
     const pool = createPool(db.url, 2);
     await migrate(pool, createLogger('silent', { pretty: false }), oldDir);
     await pool.query(`insert into tenants (id, name) values ('solo', 'Solo Dental')`);
-    await pool.query(`insert into crm_connections (tenant_id, location_id, sync_every_minutes) values ('solo', 'loc_upgrade', 1440)`);
+    await pool.query(
+      `insert into crm_connections (tenant_id, location_id, sync_every_minutes) values ('solo', 'loc_upgrade', 1440)`,
+    );
     await pool.end();
     // The new release starts on that database with the same environment as before.
     tp = await startTestPlatform({ databaseUrl: db.url, env: { GHL_BASE_URL: `${sandbox.url}/ghl` } });

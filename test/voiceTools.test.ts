@@ -2,7 +2,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import type { GhlBudget } from '../providers/ghl/budget.js';
 import {
-  createVoiceToolActivities, toolDefinitions, voiceTools, type VoiceToolRequest,
+  createVoiceToolActivities,
+  toolDefinitions,
+  voiceTools,
+  type VoiceToolRequest,
 } from '../activities/voice/tools.js';
 import type { ProviderAccess } from '../domain/connections/providerAccess.js';
 import type { Pool } from '../lib/db.js';
@@ -77,7 +80,10 @@ interface Refusal {
 }
 
 async function refusal(p: Promise<unknown>): Promise<Refusal> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(ApplicationFailure);
   const f = err as ApplicationFailure;
   return { message: f.message, type: f.type ?? undefined, nonRetryable: Boolean(f.nonRetryable) };
@@ -121,7 +127,9 @@ describe('voice tools: one definition per tool', () => {
     ]);
     expect(sql.filter((q) => SETTINGS_READ.test(q))).toHaveLength(1);
     // The note is keyed by the tool call (a retried activity finds it and writes no second one).
-    expect(bodies.at(-1)).toEqual({ body: 'Wants a call back on Friday.\n\nref: tenant-a/call:tenant-a:vapi:pc1:tool:tc-1' });
+    expect(bodies.at(-1)).toEqual({
+      body: 'Wants a call back on Friday.\n\nref: tenant-a/call:tenant-a:vapi:pc1:tool:tc-1',
+    });
   });
 
   it('transfer: the number from the call’s settings, or a refusal the agent can act on', async () => {

@@ -3,7 +3,15 @@ import { readdir, readFile, mkdir, writeFile, rename } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString, type NativeConnectionOptions } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  makeTelemetryFilterString,
+  type NativeConnectionOptions,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
@@ -44,9 +52,13 @@ async function sourceFiles(dir: string): Promise<string[]> {
  */
 export async function loadWorkflowBundle(dataDir: string, log: Logger): Promise<{ code: string }> {
   const hash = createHash('sha256');
-  const sdkVersion = (createRequire(import.meta.url)('@temporalio/workflow/package.json') as { version: string }).version;
+  const sdkVersion = (createRequire(import.meta.url)('@temporalio/workflow/package.json') as { version: string })
+    .version;
   hash.update(sdkVersion);
-  for (const file of [...(await sourceFiles(path.join(root, 'workflows'))), ...(await sourceFiles(path.join(root, 'lib')))]) {
+  for (const file of [
+    ...(await sourceFiles(path.join(root, 'workflows'))),
+    ...(await sourceFiles(path.join(root, 'lib'))),
+  ]) {
     hash.update(path.relative(root, file)).update(await readFile(file));
   }
   const cacheDir = path.join(dataDir, 'workflow-bundles');
@@ -76,7 +88,12 @@ export async function connectNative(options: NativeConnectionOptions, log: Logge
   return NativeConnection.connect(options);
 }
 
-export async function startWorker(opts: { config: Config; connection: NativeConnection; deps: ActivityDeps; log: Logger }): Promise<WorkerHandle> {
+export async function startWorker(opts: {
+  config: Config;
+  connection: NativeConnection;
+  deps: ActivityDeps;
+  log: Logger;
+}): Promise<WorkerHandle> {
   const { config, log } = opts;
   const worker = await Worker.create({
     connection: opts.connection,

@@ -1,5 +1,11 @@
 import {
-  allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, proxyLocalActivities, setHandler, startChild,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  proxyLocalActivities,
+  setHandler,
+  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
@@ -7,8 +13,15 @@ import type { CampaignFeedActivities } from '../activities/campaigns/feed.js';
 import { workflowIds } from '../lib/workflowIds.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import {
-  campaignProgressQuery, cancelCampaignSignal, leadFinishedSignal, leadsAddedSignal, pauseCampaignSignal,
-  resumeCampaignSignal, type CampaignCarry, type CampaignInput, type CampaignProgress,
+  campaignProgressQuery,
+  cancelCampaignSignal,
+  leadFinishedSignal,
+  leadsAddedSignal,
+  pauseCampaignSignal,
+  resumeCampaignSignal,
+  type CampaignCarry,
+  type CampaignInput,
+  type CampaignProgress,
 } from './campaign.contract.js';
 import type { leadOutreach } from './leadOutreach.js';
 import { pauseLeadSignal, resumeLeadSignal } from './leadOutreach.contract.js';
@@ -30,7 +43,15 @@ const PAGE = 100;
  */
 export async function campaign(input: CampaignInput): Promise<CampaignProgress> {
   const { tenantId, campaignId } = input;
-  const c: CampaignCarry = input.carry ?? { cursor: 0, active: [], started: 0, finished: 0, outcomes: {}, paused: false, cancelled: false };
+  const c: CampaignCarry = input.carry ?? {
+    cursor: 0,
+    active: [],
+    started: 0,
+    finished: 0,
+    outcomes: {},
+    paused: false,
+    cancelled: false,
+  };
   const active = new Set(c.active);
   let feedExhausted = false;
   let startedThisRun = 0;
@@ -45,7 +66,13 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
 
   // Pause and resume reach the leads already running (they hold their next send); the feed stops too.
   const relay = async (signal: typeof pauseLeadSignal | typeof resumeLeadSignal) => {
-    await Promise.all([...active].map((id) => getExternalWorkflowHandle(leadWorkflowId(id)).signal(signal).catch(() => undefined)));
+    await Promise.all(
+      [...active].map((id) =>
+        getExternalWorkflowHandle(leadWorkflowId(id))
+          .signal(signal)
+          .catch(() => undefined),
+      ),
+    );
   };
   setHandler(pauseCampaignSignal, async () => {
     c.paused = true;
@@ -71,7 +98,13 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
   const canStart = () => !c.cancelled && !c.paused && !feedExhausted && active.size < input.maxActiveLeads;
   for (;;) {
     if (c.cancelled) {
-      await Promise.all([...active].map((id) => getExternalWorkflowHandle(leadWorkflowId(id)).cancel().catch(() => undefined)));
+      await Promise.all(
+        [...active].map((id) =>
+          getExternalWorkflowHandle(leadWorkflowId(id))
+            .cancel()
+            .catch(() => undefined),
+        ),
+      );
       await closeCampaign({ tenantId, campaignId, status: 'cancelled' });
       return progress('cancelled');
     }
@@ -92,7 +125,15 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
           try {
             await startChild<typeof leadOutreach>('leadOutreach', {
               workflowId: leadWorkflowId(lead.id),
-              args: [{ tenantId, campaignId, leadId: lead.id, campaignWorkflowId: workflowInfo().workflowId, paused: c.paused }],
+              args: [
+                {
+                  tenantId,
+                  campaignId,
+                  leadId: lead.id,
+                  campaignWorkflowId: workflowInfo().workflowId,
+                  paused: c.paused,
+                },
+              ],
               // Leads outlive this run (continue-as-new) and report back by signal.
               parentClosePolicy: 'ABANDON',
               typedSearchAttributes: [

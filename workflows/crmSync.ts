@@ -1,5 +1,12 @@
 import {
-  ApplicationFailure, CancellationScope, continueAsNew, isCancellation, patched, proxyActivities, setHandler, workflowInfo,
+  ApplicationFailure,
+  CancellationScope,
+  continueAsNew,
+  isCancellation,
+  patched,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { CrmOpportunityActivities } from '../activities/crm/opportunities.js';
 import type { CrmSyncActivities, SyncCursor, SyncPlan } from '../activities/crm/sync.js';
@@ -27,7 +34,13 @@ const CHUNKS_PER_RUN = 200;
 export async function crmSync(input: CrmSyncInput): Promise<CrmSyncResult> {
   const info = workflowInfo();
   const progress: CrmSyncProgress = {
-    state: 'planning', kind: null, reason: null, pages: 0, contacts: 0, total: null, removed: null,
+    state: 'planning',
+    kind: null,
+    reason: null,
+    pages: 0,
+    contacts: 0,
+    total: null,
+    removed: null,
   };
   setHandler(syncProgressQuery, () => progress);
 
@@ -48,7 +61,14 @@ export async function crmSync(input: CrmSyncInput): Promise<CrmSyncResult> {
     }
     plan = planned.plan;
   }
-  Object.assign(progress, { state: 'running', kind: plan.kind, reason: plan.reason, pages: position.pages, contacts: position.contacts, total: position.total });
+  Object.assign(progress, {
+    state: 'running',
+    kind: plan.kind,
+    reason: plan.reason,
+    pages: position.pages,
+    contacts: position.contacts,
+    total: position.total,
+  });
 
   for (let chunk = 0; ; chunk++) {
     if (chunk >= CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested) {
@@ -58,7 +78,8 @@ export async function crmSync(input: CrmSyncInput): Promise<CrmSyncResult> {
     try {
       result = await syncContactPages({ plan, from: position, maxPages: PAGES_PER_CHUNK });
     } catch (err) {
-      const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      const message =
+        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       Object.assign(progress, { state: 'failed', error: message });
       // Release the tenant's sync slot even when the run was cancelled.
       await CancellationScope.nonCancellable(() => finishSync({ plan, result: position, error: message }));
@@ -79,7 +100,8 @@ export async function crmSync(input: CrmSyncInput): Promise<CrmSyncResult> {
         await CancellationScope.nonCancellable(() => finishSync({ plan, result: position, error: 'cancelled' }));
         throw err;
       }
-      progress.opportunitiesError = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      progress.opportunitiesError =
+        err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     }
   }
   progress.state = 'finishing';

@@ -43,9 +43,8 @@ export type ApprovalDecision = 'approved' | 'edited' | 'rejected';
 
 /** A reply stored by the Inbound Parse webhook (by id: the text stays out of history). */
 export const replyReceivedSignal = defineSignal<[{ inboundId: string }]>('replyReceived');
-export const approvalDecidedSignal = defineSignal<[{ approvalId: string; decision: ApprovalDecision }]>(
-  'approvalDecided',
-);
+export const approvalDecidedSignal =
+  defineSignal<[{ approvalId: string; decision: ApprovalDecision }]>('approvalDecided');
 export const pauseLeadSignal = defineSignal('pause');
 export const resumeLeadSignal = defineSignal('resume');
 export const leadProgressQuery = defineQuery<LeadProgress>('leadProgress');

@@ -1,6 +1,13 @@
 import {
-  CancellationScope, condition, getExternalWorkflowHandle, isCancellation, proxyActivities, proxyLocalActivities,
-  setHandler, startChild, workflowInfo,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { LeadOutcome, LeadPlan, OutreachActivities } from '../activities/campaigns/outreach.js';
 import type { ReplyCategory } from '../domain/campaigns/prompts.js';
@@ -10,12 +17,29 @@ import { workflowIds } from '../lib/workflowIds.js';
 import { leadFinishedSignal } from './campaign.contract.js';
 import { innermostMessage } from './failures.js';
 import {
-  approvalDecidedSignal, leadProgressQuery, pauseLeadSignal, replyReceivedSignal, resumeLeadSignal,
-  type ApprovalDecision, type LeadOutreachInput, type LeadResult,
+  approvalDecidedSignal,
+  leadProgressQuery,
+  pauseLeadSignal,
+  replyReceivedSignal,
+  resumeLeadSignal,
+  type ApprovalDecision,
+  type LeadOutreachInput,
+  type LeadResult,
 } from './leadOutreach.contract.js';
 import {
-  bookingRange, CALL_SLOT_RECHECK_MS, CONVERSATION_OPEN_MS, DAY, leadKey, LeadState, outcomeTag, PAUSED_RECHECK_MS,
-  pickSlot, replyStep, sendStep, worthWritingBack, type LeadRef,
+  bookingRange,
+  CALL_SLOT_RECHECK_MS,
+  CONVERSATION_OPEN_MS,
+  DAY,
+  leadKey,
+  LeadState,
+  outcomeTag,
+  PAUSED_RECHECK_MS,
+  pickSlot,
+  replyStep,
+  sendStep,
+  worthWritingBack,
+  type LeadRef,
 } from './leadOutreach.state.js';
 import type { voiceCall } from './voiceCall.js';
 
@@ -380,17 +404,19 @@ async function placeCall(lead: Lead, plan: LeadPlan, step: Step<'call'>, i: numb
   const callRef = `lead-${ref.campaignId}-${ref.leadId}-${i}`;
   const child = await startChild<typeof voiceCall>('voiceCall', {
     workflowId: workflowIds.voiceCall(ref.tenantId, step.provider, callRef),
-    args: [{
-      direction: 'outbound',
-      tenantId: ref.tenantId,
-      provider: step.provider,
-      callRef,
-      to: phone,
-      purpose: step.purpose,
-      ...(plan.contactId ? { contactId: plan.contactId } : {}),
-      ...(step.assistant ? { assistant: step.assistant } : {}),
-      metadata: { campaignId: ref.campaignId, leadId: ref.leadId },
-    }],
+    args: [
+      {
+        direction: 'outbound',
+        tenantId: ref.tenantId,
+        provider: step.provider,
+        callRef,
+        to: phone,
+        purpose: step.purpose,
+        ...(plan.contactId ? { contactId: plan.contactId } : {}),
+        ...(step.assistant ? { assistant: step.assistant } : {}),
+        metadata: { campaignId: ref.campaignId, leadId: ref.leadId },
+      },
+    ],
     parentClosePolicy: 'REQUEST_CANCEL',
     typedSearchAttributes: [
       { key: TenantIdKey, value: ref.tenantId },

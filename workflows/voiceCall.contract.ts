@@ -82,7 +82,5 @@ export interface VoiceCallState {
 
 /** Message names are part of recorded histories: never rename them. */
 export const callEventSignal = defineSignal<[CallEvent]>('callEvent');
-export const toolCallsUpdate = defineUpdate<{ results: ToolCallAnswer[] }, [{ calls: ToolCallRequest[] }]>(
-  'toolCalls',
-);
+export const toolCallsUpdate = defineUpdate<{ results: ToolCallAnswer[] }, [{ calls: ToolCallRequest[] }]>('toolCalls');
 export const callStateQuery = defineQuery<VoiceCallState>('callState');

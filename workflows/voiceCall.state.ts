@@ -3,7 +3,11 @@ import type { CallOutcome, VoiceProvider } from '../providers/voice.js';
 import type { VoiceSettings } from '../lib/voice.js';
 import { isVoiceToolName, type VoiceToolName } from '../lib/voiceToolNames.js';
 import type {
-  CallEvent, ToolCallAnswer, ToolCallRequest, VoiceCallInput, VoiceCallState,
+  CallEvent,
+  ToolCallAnswer,
+  ToolCallRequest,
+  VoiceCallInput,
+  VoiceCallState,
 } from './voiceCall.contract.js';
 
 /**

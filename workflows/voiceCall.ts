@@ -27,7 +27,12 @@ import {
   type VoiceCallResult,
 } from './voiceCall.contract.js';
 import {
-  callNote, callTags, CallState, noConversationAnalysis, oneLine, type CallRecordFacts,
+  callNote,
+  callTags,
+  CallState,
+  noConversationAnalysis,
+  oneLine,
+  type CallRecordFacts,
 } from './voiceCall.state.js';
 
 /**

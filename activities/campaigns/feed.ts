@@ -4,7 +4,12 @@ import { withTenant, type Pool } from '../../lib/db.js';
 export function createCampaignFeedActivities({ pool }: { pool: Pool }) {
   return {
     /** Leads not started yet, in the order they were added, after the cursor. */
-    async nextLeads(input: { tenantId: string; campaignId: string; afterSeq: number; limit: number }): Promise<{ leads: { id: string; seq: number }[] }> {
+    async nextLeads(input: {
+      tenantId: string;
+      campaignId: string;
+      afterSeq: number;
+      limit: number;
+    }): Promise<{ leads: { id: string; seq: number }[] }> {
       const { rows } = await withTenant(pool, input.tenantId, (c) =>
         c.query<{ id: string; seq: string }>(
           `select id, seq from campaign_leads where tenant_id = $1 and campaign_id = $2 and seq > $3 and state = 'pending' order by seq limit $4`,
@@ -15,11 +20,18 @@ export function createCampaignFeedActivities({ pool }: { pool: Pool }) {
     },
 
     /** The campaign ended: completed, or cancelled (leads never started are marked cancelled too). */
-    async closeCampaign(input: { tenantId: string; campaignId: string; status: 'completed' | 'cancelled' }): Promise<{ cancelledLeads: number }> {
+    async closeCampaign(input: {
+      tenantId: string;
+      campaignId: string;
+      status: 'completed' | 'cancelled';
+    }): Promise<{ cancelledLeads: number }> {
       return withTenant(pool, input.tenantId, async (c) => {
         let cancelledLeads = 0;
         if (input.status === 'cancelled') {
-          const r = await c.query(`update campaign_leads set state = 'cancelled', updated_at = now() where tenant_id = $1 and campaign_id = $2 and state = 'pending'`, [input.tenantId, input.campaignId]);
+          const r = await c.query(
+            `update campaign_leads set state = 'cancelled', updated_at = now() where tenant_id = $1 and campaign_id = $2 and state = 'pending'`,
+            [input.tenantId, input.campaignId],
+          );
           cancelledLeads = r.rowCount ?? 0;
         }
         await c.query(

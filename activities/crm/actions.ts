@@ -1,7 +1,13 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
 import { NotConnectedError } from '../../domain/connections/store.js';
-import { lookupCallerContact, openTenantCrm, type CallerLookup, type CrmDeps, type TenantCrm } from '../../domain/crm/callerLookup.js';
+import {
+  lookupCallerContact,
+  openTenantCrm,
+  type CallerLookup,
+  type CrmDeps,
+  type TenantCrm,
+} from '../../domain/crm/callerLookup.js';
 import { assertTenantCalendar, assertTenantContact, NotTenantsRecordError } from '../../domain/crm/ownership.js';
 import { withTenant } from '../../lib/db.js';
 import { toE164 } from '../../lib/phone.js';
@@ -34,7 +40,8 @@ export function createCrmActionActivities(
   const { pool } = deps;
 
   // A voice tool call shares one read of the tenant's CRM across the actions it runs.
-  const tenantCrm = (tenantId: string) => (opts.tenantCrm ?? ((t: string) => openTenantCrm(deps, t)))(tenantId).catch(asActivityError);
+  const tenantCrm = (tenantId: string) =>
+    (opts.tenantCrm ?? ((t: string) => openTenantCrm(deps, t)))(tenantId).catch(asActivityError);
   /** Every id from outside is checked against the tenant's own location before GHL is asked to act. */
   const ownContact = (tenantId: string, crm: TenantCrm, contactId: string) =>
     assertTenantContact(pool, tenantId, crm, contactId).catch(asActivityError);
@@ -42,33 +49,63 @@ export function createCrmActionActivities(
     assertTenantCalendar(tenantId, crm, calendarId).catch(asActivityError);
 
   /** The first recorded result for `key`, else `recheck` (GHL already has it), else `perform`; recorded once. */
-  async function once<T>(tenantId: string, key: string, kind: string, perform: () => Promise<T>, recheck?: () => Promise<T | undefined>): Promise<T> {
-    const prior = await withTenant(pool, tenantId, async (c) =>
-      (await c.query<{ result: T }>('select result from crm_effects where tenant_id = $1 and idempotency_key = $2', [tenantId, key])).rows[0],
+  async function once<T>(
+    tenantId: string,
+    key: string,
+    kind: string,
+    perform: () => Promise<T>,
+    recheck?: () => Promise<T | undefined>,
+  ): Promise<T> {
+    const prior = await withTenant(
+      pool,
+      tenantId,
+      async (c) =>
+        (
+          await c.query<{ result: T }>('select result from crm_effects where tenant_id = $1 and idempotency_key = $2', [
+            tenantId,
+            key,
+          ])
+        ).rows[0],
     );
     if (prior) return prior.result;
     const result = (await recheck?.()) ?? (await perform().catch(asActivityError));
     await withTenant(pool, tenantId, (c) =>
-      c.query('insert into crm_effects (tenant_id, idempotency_key, kind, result) values ($1, $2, $3, $4) on conflict do nothing', [tenantId, key, kind, JSON.stringify(result)]),
+      c.query(
+        'insert into crm_effects (tenant_id, idempotency_key, kind, result) values ($1, $2, $3, $4) on conflict do nothing',
+        [tenantId, key, kind, JSON.stringify(result)],
+      ),
     );
     return result;
   }
 
-  async function upsertContact(input: { tenantId: string; phone?: string; email?: string; firstName?: string; lastName?: string; name?: string; tags?: string[] }): Promise<{ contactId: string; created: boolean }> {
+  async function upsertContact(input: {
+    tenantId: string;
+    phone?: string;
+    email?: string;
+    firstName?: string;
+    lastName?: string;
+    name?: string;
+    tags?: string[];
+  }): Promise<{ contactId: string; created: boolean }> {
     const crm = await tenantCrm(input.tenantId);
     const phone = toE164(input.phone);
-    if (!phone && !input.email) throw ApplicationFailure.nonRetryable('upsertContact: a phone or an email is needed', 'InvalidArguments');
+    if (!phone && !input.email)
+      throw ApplicationFailure.nonRetryable('upsertContact: a phone or an email is needed', 'InvalidArguments');
     const [first, ...rest] = (input.name ?? '').trim().split(/\s+/);
     const r = await crm.ghl
       .upsertContact(crm.locationId, {
         ...(phone ? { phone } : {}),
         ...(input.email ? { email: input.email } : {}),
-        ...(input.firstName ?? first ? { firstName: input.firstName ?? first } : {}),
-        ...(input.lastName ?? (rest.length ? rest.join(' ') : undefined) ? { lastName: input.lastName ?? rest.join(' ') } : {}),
+        ...((input.firstName ?? first) ? { firstName: input.firstName ?? first } : {}),
+        ...((input.lastName ?? (rest.length ? rest.join(' ') : undefined))
+          ? { lastName: input.lastName ?? rest.join(' ') }
+          : {}),
         ...(input.tags ? { tags: input.tags } : {}),
       })
       .catch(asActivityError);
-    await withTenant(pool, input.tenantId, (c) => c.query(UPSERT_CONTACTS, [input.tenantId, null, JSON.stringify([toContactRow(r.contact)])]));
+    await withTenant(pool, input.tenantId, (c) =>
+      c.query(UPSERT_CONTACTS, [input.tenantId, null, JSON.stringify([toContactRow(r.contact)])]),
+    );
     return { contactId: r.contact.id, created: r.new };
   }
 
@@ -79,18 +116,31 @@ export function createCrmActionActivities(
       return lookupCallerContact(deps, input.tenantId, input.phone, input.timeoutMs ?? 3000);
     },
 
-    async getFreeSlots(input: { tenantId: string; calendarId?: string; startDate: string; endDate?: string; timezone?: string }): Promise<{ calendarId: string; timezone: string; slots: string[] }> {
+    async getFreeSlots(input: {
+      tenantId: string;
+      calendarId?: string;
+      startDate: string;
+      endDate?: string;
+      timezone?: string;
+    }): Promise<{ calendarId: string; timezone: string; slots: string[] }> {
       const crm = await tenantCrm(input.tenantId);
       const calendarId = input.calendarId ?? crm.calendarId;
-      if (!calendarId) throw ApplicationFailure.nonRetryable('no calendar configured for this tenant (voice settings: calendarId)', 'NoCalendar');
+      if (!calendarId)
+        throw ApplicationFailure.nonRetryable(
+          'no calendar configured for this tenant (voice settings: calendarId)',
+          'NoCalendar',
+        );
       const timezone = input.timezone ?? crm.timezone;
       // Whole local days: from the start of startDate to the end of endDate, padded a day each side
       // for time zones, then filtered to the asked dates by GHL's own date keys.
       const from = Date.parse(`${input.startDate}T00:00:00Z`) - 86_400_000;
       const to = Date.parse(`${input.endDate ?? input.startDate}T23:59:59Z`) + 86_400_000;
-      if (to - from > 31 * 86_400_000) throw ApplicationFailure.nonRetryable('get_free_slots: at most 29 days at a time', 'InvalidArguments');
+      if (to - from > 31 * 86_400_000)
+        throw ApplicationFailure.nonRetryable('get_free_slots: at most 29 days at a time', 'InvalidArguments');
       await ownCalendar(input.tenantId, crm, calendarId);
-      const days = await crm.ghl.getFreeSlots({ calendarId, startDate: Math.max(from, Date.now()), endDate: to, timezone }).catch(asActivityError);
+      const days = await crm.ghl
+        .getFreeSlots({ calendarId, startDate: Math.max(from, Date.now()), endDate: to, timezone })
+        .catch(asActivityError);
       const slots = Object.entries(days)
         .filter(([day]) => day >= input.startDate && day <= (input.endDate ?? input.startDate))
         .flatMap(([, s]) => s)
@@ -115,9 +165,14 @@ export function createCrmActionActivities(
     }): Promise<{ appointmentId: string; contactId: string; startTime: string; endTime: string }> {
       const crm = await tenantCrm(input.tenantId);
       const calendarId = input.calendarId ?? crm.calendarId;
-      if (!calendarId) throw ApplicationFailure.nonRetryable('no calendar configured for this tenant (voice settings: calendarId)', 'NoCalendar');
+      if (!calendarId)
+        throw ApplicationFailure.nonRetryable(
+          'no calendar configured for this tenant (voice settings: calendarId)',
+          'NoCalendar',
+        );
       const start = Date.parse(input.startTime);
-      if (Number.isNaN(start)) throw ApplicationFailure.nonRetryable(`startTime: not a date-time: ${input.startTime}`, 'InvalidArguments');
+      if (Number.isNaN(start))
+        throw ApplicationFailure.nonRetryable(`startTime: not a date-time: ${input.startTime}`, 'InvalidArguments');
       const ghl = crm.ghl;
       await ownCalendar(input.tenantId, crm, calendarId);
       if (input.contactId) await ownContact(input.tenantId, crm, input.contactId);
@@ -125,30 +180,67 @@ export function createCrmActionActivities(
 
       const existing = async () => {
         if (!contactId) return undefined;
-        const found = await ghl.listAppointments({ locationId: crm.locationId, calendarId, startTime: start, endTime: start });
-        const mine = found.find((a) => a.contactId === contactId && Date.parse(a.startTime) === start && a.appointmentStatus !== 'cancelled');
-        return mine ? { appointmentId: mine.id, contactId: mine.contactId, startTime: mine.startTime, endTime: mine.endTime } : undefined;
+        const found = await ghl.listAppointments({
+          locationId: crm.locationId,
+          calendarId,
+          startTime: start,
+          endTime: start,
+        });
+        const mine = found.find(
+          (a) => a.contactId === contactId && Date.parse(a.startTime) === start && a.appointmentStatus !== 'cancelled',
+        );
+        return mine
+          ? { appointmentId: mine.id, contactId: mine.contactId, startTime: mine.startTime, endTime: mine.endTime }
+          : undefined;
       };
       return once(
         input.tenantId,
         input.idempotencyKey,
         'appointment',
         async () => {
-          if (!contactId) contactId = (await upsertContact({ tenantId: input.tenantId, phone: input.phone, email: input.email, name: input.name })).contactId;
+          if (!contactId)
+            contactId = (
+              await upsertContact({
+                tenantId: input.tenantId,
+                phone: input.phone,
+                email: input.email,
+                name: input.name,
+              })
+            ).contactId;
           const again = await existing();
           if (again) return again;
           const day = new Date(start).toISOString().slice(0, 10);
-          const free = await ghl.getFreeSlots({ calendarId, startDate: Math.max(start - 86_400_000, Date.now()), endDate: start + 86_400_000, timezone: crm.timezone });
+          const free = await ghl.getFreeSlots({
+            calendarId,
+            startDate: Math.max(start - 86_400_000, Date.now()),
+            endDate: start + 86_400_000,
+            timezone: crm.timezone,
+          });
           const isFree = Object.values(free).some((slots) => slots.some((s) => Date.parse(s) === start));
           if (!isFree) {
-            throw ApplicationFailure.nonRetryable(`${input.startTime} is not a free slot any more (around ${day}); ask for free slots again`, 'SlotTaken');
+            throw ApplicationFailure.nonRetryable(
+              `${input.startTime} is not a free slot any more (around ${day}); ask for free slots again`,
+              'SlotTaken',
+            );
           }
           const endTime = new Date(start + crm.appointmentMinutes * 60_000).toISOString();
           try {
-            const appt = await ghl.bookAppointment({ calendarId, locationId: crm.locationId, contactId, startTime: input.startTime, endTime, title: input.title ?? 'Appointment', appointmentStatus: 'confirmed' });
+            const appt = await ghl.bookAppointment({
+              calendarId,
+              locationId: crm.locationId,
+              contactId,
+              startTime: input.startTime,
+              endTime,
+              title: input.title ?? 'Appointment',
+              appointmentStatus: 'confirmed',
+            });
             return { appointmentId: appt.id, contactId, startTime: appt.startTime, endTime: appt.endTime };
           } catch (err) {
-            if (err instanceof GhlApiError && err.isSlotTaken) throw ApplicationFailure.nonRetryable(`${input.startTime} was just taken; ask for free slots again`, 'SlotTaken');
+            if (err instanceof GhlApiError && err.isSlotTaken)
+              throw ApplicationFailure.nonRetryable(
+                `${input.startTime} was just taken; ask for free slots again`,
+                'SlotTaken',
+              );
             throw err;
           }
         },
@@ -157,7 +249,12 @@ export function createCrmActionActivities(
     },
 
     /** One note per key. The key is written into the note, so a retry after a crash finds it at GHL. */
-    async addContactNote(input: { tenantId: string; idempotencyKey: string; contactId: string; body: string }): Promise<{ noteId: string }> {
+    async addContactNote(input: {
+      tenantId: string;
+      idempotencyKey: string;
+      contactId: string;
+      body: string;
+    }): Promise<{ noteId: string }> {
       const crm = await tenantCrm(input.tenantId);
       await ownContact(input.tenantId, crm, input.contactId);
       const ghl = crm.ghl;
@@ -175,7 +272,12 @@ export function createCrmActionActivities(
       );
     },
 
-    async sendSms(input: { tenantId: string; idempotencyKey: string; contactId: string; message: string }): Promise<{ messageId: string }> {
+    async sendSms(input: {
+      tenantId: string;
+      idempotencyKey: string;
+      contactId: string;
+      message: string;
+    }): Promise<{ messageId: string }> {
       const crm = await tenantCrm(input.tenantId);
       await ownContact(input.tenantId, crm, input.contactId);
       return once(input.tenantId, input.idempotencyKey, 'sms', async () => {
@@ -191,11 +293,23 @@ export function createCrmActionActivities(
       return { tags: await crm.ghl.addTags(input.contactId, input.tags).catch(asActivityError) };
     },
 
-    async createFollowUpTask(input: { tenantId: string; idempotencyKey: string; contactId: string; title: string; body?: string; dueDate: string }): Promise<{ taskId: string }> {
+    async createFollowUpTask(input: {
+      tenantId: string;
+      idempotencyKey: string;
+      contactId: string;
+      title: string;
+      body?: string;
+      dueDate: string;
+    }): Promise<{ taskId: string }> {
       const crm = await tenantCrm(input.tenantId);
       await ownContact(input.tenantId, crm, input.contactId);
       return once(input.tenantId, input.idempotencyKey, 'task', async () => {
-        const task = await crm.ghl.createTask(input.contactId, { title: input.title, body: input.body, dueDate: input.dueDate, completed: false });
+        const task = await crm.ghl.createTask(input.contactId, {
+          title: input.title,
+          body: input.body,
+          dueDate: input.dueDate,
+          completed: false,
+        });
         return { taskId: task.id };
       });
     },

@@ -111,8 +111,14 @@ export interface OpportunitySyncResult {
   notes: number;
 }
 
-export function createCrmOpportunityActivities({ pool, access, ghlBudget, notesPerRun = DEFAULT_NOTES_PER_RUN }: CrmOpportunityDeps) {
-  const bulkClient = async (tenantId: string) => (await tenantGhl({ access, ghlBudget }, tenantId, { priority: 'bulk' })).ghl;
+export function createCrmOpportunityActivities({
+  pool,
+  access,
+  ghlBudget,
+  notesPerRun = DEFAULT_NOTES_PER_RUN,
+}: CrmOpportunityDeps) {
+  const bulkClient = async (tenantId: string) =>
+    (await tenantGhl({ access, ghlBudget }, tenantId, { priority: 'bulk' })).ghl;
 
   return {
     /**
@@ -127,7 +133,12 @@ export function createCrmOpportunityActivities({ pool, access, ghlBudget, notesP
 
       const pipelines = await client.listPipelines(locationId);
       const stages = pipelines.flatMap((p) =>
-        p.stages.map((s, i) => ({ pipeline_id: p.id, id: s.id, name: s.name, position: typeof s.position === 'number' ? s.position : i })),
+        p.stages.map((s, i) => ({
+          pipeline_id: p.id,
+          id: s.id,
+          name: s.name,
+          position: typeof s.position === 'number' ? s.position : i,
+        })),
       );
       await withTenant(pool, tenantId, async (c) => {
         // The list is complete: stages and pipelines of this location it no longer names go.
@@ -137,24 +148,35 @@ export function createCrmOpportunityActivities({ pool, access, ghlBudget, notesP
               and not exists (select 1 from jsonb_to_recordset($3::jsonb) as r(pipeline_id text, id text) where r.pipeline_id = s.pipeline_id and r.id = s.id)`,
           [tenantId, locationId, JSON.stringify(stages)],
         );
-        await c.query(`delete from crm_pipelines where tenant_id = $1 and location_id = $2 and not (id = any($3::text[]))`, [
-          tenantId, locationId, pipelines.map((p) => p.id),
-        ]);
+        await c.query(
+          `delete from crm_pipelines where tenant_id = $1 and location_id = $2 and not (id = any($3::text[]))`,
+          [tenantId, locationId, pipelines.map((p) => p.id)],
+        );
         if (pipelines.length) {
-          await c.query(UPSERT_PIPELINES, [tenantId, locationId, JSON.stringify(pipelines.map((p) => ({ id: p.id, name: p.name }))), JSON.stringify(stages)]);
+          await c.query(UPSERT_PIPELINES, [
+            tenantId,
+            locationId,
+            JSON.stringify(pipelines.map((p) => ({ id: p.id, name: p.name }))),
+            JSON.stringify(stages),
+          ]);
         }
       });
 
       // A retried attempt resumes after the last page it committed (the heartbeat carries the cursor).
       const saved = activityInfo().heartbeatDetails as OppCursor | undefined;
-      let cursor: OppCursor = saved && typeof saved.pages === 'number' ? saved : { startAfter: null, startAfterId: null, pages: 0, opportunities: 0 };
+      let cursor: OppCursor =
+        saved && typeof saved.pages === 'number'
+          ? saved
+          : { startAfter: null, startAfterId: null, pages: 0, opportunities: 0 };
       for (;;) {
         heartbeat(cursor);
         const page = await client.searchOpportunities({
           locationId,
           status: 'all',
           limit: OPPORTUNITY_PAGE_SIZE,
-          ...(cursor.startAfter !== null && cursor.startAfterId ? { startAfter: cursor.startAfter, startAfterId: cursor.startAfterId } : {}),
+          ...(cursor.startAfter !== null && cursor.startAfterId
+            ? { startAfter: cursor.startAfter, startAfterId: cursor.startAfterId }
+            : {}),
         });
         const rows = page.opportunities.map(toOpportunityRow);
         const next: OppCursor = {
@@ -168,7 +190,11 @@ export function createCrmOpportunityActivities({ pool, access, ghlBudget, notesP
           await c.query(
             `update crm_sync_state set progress = coalesce(progress, '{}'::jsonb) || jsonb_build_object('opportunities', $3::jsonb)
               where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`,
-            [tenantId, syncKey, JSON.stringify({ pages: next.pages, opportunities: next.opportunities, total: page.meta.total })],
+            [
+              tenantId,
+              syncKey,
+              JSON.stringify({ pages: next.pages, opportunities: next.opportunities, total: page.meta.total }),
+            ],
           );
         });
         cursor = next;
@@ -199,23 +225,32 @@ export function createCrmOpportunityActivities({ pool, access, ghlBudget, notesP
             [tenantId, locationId, notesPerRun],
           ),
         );
-        const fetched: { contactId: string; notes: { id: string; body: string; user_id: string | null; date_added: string | null }[] }[] = [];
+        const fetched: {
+          contactId: string;
+          notes: { id: string; body: string; user_id: string | null; date_added: string | null }[];
+        }[] = [];
         for (const { id } of due.rows) {
           heartbeat(cursor);
           // A contact's notes through the shared budget; `null` when the contact is gone upstream.
           const list = await client.listNotes(id);
           fetched.push({
             contactId: id,
-            notes: (list ?? []).map((n) => ({ id: n.id, body: n.body, user_id: typeof n.userId === 'string' ? n.userId : null, date_added: n.dateAdded ?? null })),
+            notes: (list ?? []).map((n) => ({
+              id: n.id,
+              body: n.body,
+              user_id: typeof n.userId === 'string' ? n.userId : null,
+              date_added: n.dateAdded ?? null,
+            })),
           });
         }
         if (fetched.length) {
           const rows = fetched.flatMap((f) => f.notes.map((n) => ({ ...n, contact_id: f.contactId })));
           const contactIds = fetched.map((f) => f.contactId);
           await withTenant(pool, tenantId, async (c) => {
-            await c.query(`delete from crm_notes where tenant_id = $1 and contact_id = any($2::text[]) and not (id = any($3::text[]))`, [
-              tenantId, contactIds, rows.map((r) => r.id),
-            ]);
+            await c.query(
+              `delete from crm_notes where tenant_id = $1 and contact_id = any($2::text[]) and not (id = any($3::text[]))`,
+              [tenantId, contactIds, rows.map((r) => r.id)],
+            );
             if (rows.length) {
               await c.query(
                 `insert into crm_notes (tenant_id, id, contact_id, body, user_id, date_added, synced_at)
@@ -239,8 +274,14 @@ export function createCrmOpportunityActivities({ pool, access, ghlBudget, notesP
 
       // Notes of contacts no longer in the cache (removed by an earlier full pass) go too.
       await withTenant(pool, tenantId, async (c) => {
-        await c.query(`delete from crm_notes n where tenant_id = $1 and not exists (select 1 from contacts c where c.tenant_id = $1 and c.id = n.contact_id)`, [tenantId]);
-        await c.query(`delete from crm_note_fetches f where tenant_id = $1 and not exists (select 1 from contacts c where c.tenant_id = $1 and c.id = f.contact_id)`, [tenantId]);
+        await c.query(
+          `delete from crm_notes n where tenant_id = $1 and not exists (select 1 from contacts c where c.tenant_id = $1 and c.id = n.contact_id)`,
+          [tenantId],
+        );
+        await c.query(
+          `delete from crm_note_fetches f where tenant_id = $1 and not exists (select 1 from contacts c where c.tenant_id = $1 and c.id = f.contact_id)`,
+          [tenantId],
+        );
       });
 
       return {

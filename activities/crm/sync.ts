@@ -66,12 +66,19 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
 
   return {
     /** Claims the tenant's sync slot and decides between a full and an incremental pass. */
-    async planSync(input: { tenantId: string; mode: SyncMode; workflowId: string; syncKey: string }): Promise<PlanResult> {
+    async planSync(input: {
+      tenantId: string;
+      mode: SyncMode;
+      workflowId: string;
+      syncKey: string;
+    }): Promise<PlanResult> {
       const { tenantId, mode, workflowId, syncKey } = input;
       const ghl = await bulkClient(tenantId);
       const { locationId } = await access.ghl(tenantId);
 
-      await pool.query(`insert into crm_sync_state (tenant_id, source) values ($1, 'ghl') on conflict do nothing`, [tenantId]);
+      await pool.query(`insert into crm_sync_state (tenant_id, source) values ($1, 'ghl') on conflict do nothing`, [
+        tenantId,
+      ]);
       const claimed = await pool.query<{ high_water: Date | null; last_full_at: Date | null }>(
         `update crm_sync_state set running_workflow_id = $2, running_sync_key = $3, running_since = coalesce(running_since, now())
           where tenant_id = $1 and source = 'ghl'
@@ -99,7 +106,10 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
         // Deletions never show up in an incremental search; a differing count means we missed some.
         const upstream = await ghl.searchContacts({ locationId, pageLimit: 1 });
         const local = await withTenant(pool, tenantId, (c) =>
-          c.query<{ n: number }>('select count(*)::int as n from contacts where tenant_id = $1 and location_id = $2', [tenantId, locationId]),
+          c.query<{ n: number }>('select count(*)::int as n from contacts where tenant_id = $1 and location_id = $2', [
+            tenantId,
+            locationId,
+          ]),
         );
         if (upstream.total !== local.rows[0]!.n) {
           [kind, reason] = ['full', `contact count differs (GHL ${upstream.total}, cache ${local.rows[0]!.n})`];
@@ -109,14 +119,30 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
         tenantId,
         locationId,
         kind,
-        since: kind === 'incremental' && state.high_water ? new Date(state.high_water.getTime() - OVERLAP_MS).toISOString() : null,
+        since:
+          kind === 'incremental' && state.high_water
+            ? new Date(state.high_water.getTime() - OVERLAP_MS).toISOString()
+            : null,
         syncKey,
         startedAt: new Date().toISOString(),
         reason,
       };
       await pool.query(
         `update crm_sync_state set progress = $3 where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`,
-        [tenantId, syncKey, { state: 'running', kind, reason, startedAt: plan.startedAt, pages: 0, contacts: 0, total: null, updatedAt: plan.startedAt }],
+        [
+          tenantId,
+          syncKey,
+          {
+            state: 'running',
+            kind,
+            reason,
+            startedAt: plan.startedAt,
+            pages: 0,
+            contacts: 0,
+            total: null,
+            updatedAt: plan.startedAt,
+          },
+        ],
       );
       return { plan };
     },
@@ -135,7 +161,8 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
           [plan.tenantId, plan.syncKey],
         );
         const p = saved.rows[0]?.progress;
-        if (p && p.pages > position.pages) position = { cursor: p.cursor, pages: p.pages, contacts: p.contacts, highWater: p.highWater, total: p.total };
+        if (p && p.pages > position.pages)
+          position = { cursor: p.cursor, pages: p.pages, contacts: p.contacts, highWater: p.highWater, total: p.total };
       }
       const client = await bulkClient(plan.tenantId);
       const started = Date.parse(plan.startedAt);
@@ -144,7 +171,9 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
           locationId: plan.locationId,
           pageLimit: PAGE_SIZE,
           sort: [{ field: 'dateUpdated', direction: 'asc' }],
-          ...(plan.since ? { filters: [{ field: 'dateUpdated', operator: 'range' as const, value: { gte: plan.since } }] } : {}),
+          ...(plan.since
+            ? { filters: [{ field: 'dateUpdated', operator: 'range' as const, value: { gte: plan.since } }] }
+            : {}),
           ...(cursor ? { searchAfter: cursor } : {}),
         });
         request.catch(() => undefined); // awaited below; never an unhandled rejection while we write
@@ -162,7 +191,10 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
           const result = await pending;
           const rows = result.contacts.map(toContactRow);
           const last = result.contacts.at(-1);
-          const highWater = rows.reduce<string | null>((hw, r) => (r.date_updated && (!hw || r.date_updated > hw) ? r.date_updated : hw), position.highWater);
+          const highWater = rows.reduce<string | null>(
+            (hw, r) => (r.date_updated && (!hw || r.date_updated > hw) ? r.date_updated : hw),
+            position.highWater,
+          );
           const next: SyncCursor = {
             cursor: last ? (last.searchAfter ?? [last.dateUpdated ?? null, last.id]) : position.cursor,
             pages: position.pages + 1,
@@ -182,9 +214,17 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
               `update crm_sync_state set progress = $3
                 where tenant_id = $1 and source = 'ghl' and running_sync_key = $2 and coalesce((progress->>'pages')::int, 0) < $4`,
               [
-                plan.tenantId, plan.syncKey,
-                { ...next, state: 'running', kind: plan.kind, reason: plan.reason, startedAt: plan.startedAt,
-                  contactsPerS: Math.round(next.contacts / elapsedS), updatedAt: new Date().toISOString() },
+                plan.tenantId,
+                plan.syncKey,
+                {
+                  ...next,
+                  state: 'running',
+                  kind: plan.kind,
+                  reason: plan.reason,
+                  startedAt: plan.startedAt,
+                  contactsPerS: Math.round(next.contacts / elapsedS),
+                  updatedAt: new Date().toISOString(),
+                },
                 next.pages,
               ],
             );
@@ -199,15 +239,20 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
     },
 
     /** Records the outcome, releases the slot; a completed full pass removes contacts GHL no longer has. */
-    async finishSync(input: { plan: SyncPlan; result: SyncCursor | null; error?: string }): Promise<{ removed: number }> {
+    async finishSync(input: {
+      plan: SyncPlan;
+      result: SyncCursor | null;
+      error?: string;
+    }): Promise<{ removed: number }> {
       const { plan, result, error } = input;
       let removed = 0;
       if (!error && plan.kind === 'full') {
         const del = await withTenant(pool, plan.tenantId, (c) =>
           // Contacts written after the pass began (webhooks) are kept even if the pass missed them.
-          c.query(`delete from contacts where tenant_id = $1 and location_id = $2 and sync_key is distinct from $3 and synced_at < $4`, [
-            plan.tenantId, plan.locationId, plan.syncKey, plan.startedAt,
-          ]),
+          c.query(
+            `delete from contacts where tenant_id = $1 and location_id = $2 and sync_key is distinct from $3 and synced_at < $4`,
+            [plan.tenantId, plan.locationId, plan.syncKey, plan.startedAt],
+          ),
         );
         removed = del.rowCount ?? 0;
       }
@@ -220,7 +265,15 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
            progress = coalesce(progress, '{}'::jsonb) || jsonb_build_object('state', case when $3::text is null then 'completed' else 'failed' end,
                       'removed', $7::int, 'finishedAt', now(), 'updatedAt', now())
          where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`,
-        [plan.tenantId, plan.syncKey, error ?? null, result?.highWater ?? null, plan.kind === 'full', plan.startedAt, removed],
+        [
+          plan.tenantId,
+          plan.syncKey,
+          error ?? null,
+          result?.highWater ?? null,
+          plan.kind === 'full',
+          plan.startedAt,
+          removed,
+        ],
       );
       return { removed };
     },

@@ -8,7 +8,14 @@ import type { VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
 import { analyzeCallTranscript, type CallAnalysis } from '../../domain/callAnalysis.js';
 import { CALL_REF_KEY, loadVoiceSettings } from '../../domain/voice/settings.js';
-import { retellApi, toCallRecord, vapiApi, VoiceApiError, type CallOutcome, type VoiceProvider } from '../../providers/voice.js';
+import {
+  retellApi,
+  toCallRecord,
+  vapiApi,
+  VoiceApiError,
+  type CallOutcome,
+  type VoiceProvider,
+} from '../../providers/voice.js';
 
 /**
  * The voiceCall workflow's bookkeeping and provider work: the `calls` read model, placing outbound
@@ -24,7 +31,8 @@ export interface VoiceCallDeps {
 }
 
 function providerFailure(err: unknown): never {
-  if (err instanceof VoiceApiError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'VoiceProviderRejected');
+  if (err instanceof VoiceApiError && !err.retryable)
+    throw ApplicationFailure.nonRetryable(err.message, 'VoiceProviderRejected');
   if (err instanceof NotConnectedError) throw ApplicationFailure.nonRetryable(err.message, 'NotConnected');
   throw err;
 }
@@ -38,7 +46,8 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
     const key = await access.retell(tenantId);
     return retellApi(key, key.apiKey);
   };
-  const api = (tenantId: string, provider: VoiceProvider) => (provider === 'vapi' ? vapiFor(tenantId) : retellFor(tenantId));
+  const api = (tenantId: string, provider: VoiceProvider) =>
+    provider === 'vapi' ? vapiFor(tenantId) : retellFor(tenantId);
 
   return {
     /** Creates (or finds) the call's row and hands the workflow the tenant's voice settings. */
@@ -58,7 +67,18 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
           `insert into calls (tenant_id, workflow_id, provider, direction, provider_call_id, customer_phone, our_phone, contact_id, purpose, status, started_at)
            values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, case when $4 = 'inbound' then now() end)
            on conflict (tenant_id, workflow_id) do nothing`,
-          [input.tenantId, input.workflowId, input.provider, input.direction, input.providerCallId, input.customerPhone, input.ourPhone, input.contactId, input.purpose, input.direction === 'inbound' ? 'in-progress' : 'scheduled'],
+          [
+            input.tenantId,
+            input.workflowId,
+            input.provider,
+            input.direction,
+            input.providerCallId,
+            input.customerPhone,
+            input.ourPhone,
+            input.contactId,
+            input.purpose,
+            input.direction === 'inbound' ? 'in-progress' : 'scheduled',
+          ],
         );
         if (input.providerCallId) {
           await c.query(
@@ -70,9 +90,17 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       });
     },
 
-    async recordCallStatus(input: { tenantId: string; workflowId: string; status: string; attempts: number }): Promise<void> {
+    async recordCallStatus(input: {
+      tenantId: string;
+      workflowId: string;
+      status: string;
+      attempts: number;
+    }): Promise<void> {
       await withTenant(pool, input.tenantId, (c) =>
-        c.query('update calls set status = $3, attempts = greatest(attempts, $4), updated_at = now() where tenant_id = $1 and workflow_id = $2', [input.tenantId, input.workflowId, input.status, input.attempts]),
+        c.query(
+          'update calls set status = $3, attempts = greatest(attempts, $4), updated_at = now() where tenant_id = $1 and workflow_id = $2',
+          [input.tenantId, input.workflowId, input.status, input.attempts],
+        ),
       );
     },
 
@@ -94,7 +122,8 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       metadata: Record<string, string>;
     }): Promise<{ providerCallId: string; suppressed?: undefined } | { suppressed: true }> {
       const prior = await withTenant(pool, input.tenantId, async (c) => {
-        if (await isSuppressed(c, { tenantId: input.tenantId, phone: input.to, contactId: input.contactId })) return { suppressed: true as const };
+        if (await isSuppressed(c, { tenantId: input.tenantId, phone: input.to, contactId: input.contactId }))
+          return { suppressed: true as const };
         const { rows } = await c.query<{ provider_call_id: string; created_at: Date }>(
           'select provider_call_id, created_at from call_provider_ids where tenant_id = $1 and workflow_id = $2 and attempt = $3',
           [input.tenantId, input.workflowId, input.attempt],
@@ -148,14 +177,25 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
           const vapi = await vapiFor(input.tenantId);
           const assistantId = input.assistant ?? settings.vapi.assistantId;
           const phoneNumberId = settings.vapi.phoneNumberId;
-          if (!assistantId || !phoneNumberId) throw ApplicationFailure.nonRetryable('voice settings need vapi.assistantId and vapi.phoneNumberId for outbound Vapi calls', 'VoiceNotConfigured');
-          providerCallId = (await vapi.findCall(since, 'switchboardAttempt', attemptRef)) ?? (await vapi.createCall({ ...request, assistantId, phoneNumberId }));
+          if (!assistantId || !phoneNumberId)
+            throw ApplicationFailure.nonRetryable(
+              'voice settings need vapi.assistantId and vapi.phoneNumberId for outbound Vapi calls',
+              'VoiceNotConfigured',
+            );
+          providerCallId =
+            (await vapi.findCall(since, 'switchboardAttempt', attemptRef)) ??
+            (await vapi.createCall({ ...request, assistantId, phoneNumberId }));
         } else {
           const retell = await retellFor(input.tenantId);
           const fromNumber = settings.retell.fromNumber;
-          if (!fromNumber) throw ApplicationFailure.nonRetryable('voice settings need retell.fromNumber for outbound Retell calls', 'VoiceNotConfigured');
+          if (!fromNumber)
+            throw ApplicationFailure.nonRetryable(
+              'voice settings need retell.fromNumber for outbound Retell calls',
+              'VoiceNotConfigured',
+            );
           providerCallId =
-            (await retell.findCall(input.to, 'switchboardAttempt', attemptRef)) ?? (await retell.createCall({ ...request, fromNumber, agentId: input.assistant ?? settings.retell.agentId }));
+            (await retell.findCall(input.to, 'switchboardAttempt', attemptRef)) ??
+            (await retell.createCall({ ...request, fromNumber, agentId: input.assistant ?? settings.retell.agentId }));
         }
       } catch (err) {
         await audit('error', (err as Error).message);
@@ -177,8 +217,17 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
     },
 
     /** The call as the provider's REST API has it now, stored like any event (no end-of-call report came). */
-    async fetchProviderCall(input: { tenantId: string; workflowId: string; provider: VoiceProvider; providerCallId: string }): Promise<{ ended: boolean; eventKey: string }> {
-      const payload = await (await api(input.tenantId, input.provider)).getCall(input.providerCallId).catch(providerFailure);
+    async fetchProviderCall(input: {
+      tenantId: string;
+      workflowId: string;
+      provider: VoiceProvider;
+      providerCallId: string;
+    }): Promise<{ ended: boolean; eventKey: string }> {
+      const payload = await (
+        await api(input.tenantId, input.provider)
+      )
+        .getCall(input.providerCallId)
+        .catch(providerFailure);
       const ended = toCallRecord(input.provider, payload).ended;
       const eventKey = `rest:${input.providerCallId}:${ended ? 'ended' : Date.now()}`;
       await withTenant(pool, input.tenantId, (c) =>
@@ -195,7 +244,12 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
      * Writes the call's record from a stored event (report, Retell call_ended, or the REST call):
      * the whole transcript replaced in order, recording, cost, ended reason. Idempotent.
      */
-    async persistCallRecord(input: { tenantId: string; workflowId: string; provider: VoiceProvider; eventKey: string }): Promise<{
+    async persistCallRecord(input: {
+      tenantId: string;
+      workflowId: string;
+      provider: VoiceProvider;
+      eventKey: string;
+    }): Promise<{
       outcome: CallOutcome;
       utterances: number;
       endedReason: string | null;
@@ -206,45 +260,106 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
           'select payload from call_events where tenant_id = $1 and workflow_id = $2 and event_key = $3',
           [input.tenantId, input.workflowId, input.eventKey],
         );
-        if (!rows[0]) throw ApplicationFailure.nonRetryable(`event ${input.eventKey} of ${input.workflowId} is not stored`, 'MissingEvent');
+        if (!rows[0])
+          throw ApplicationFailure.nonRetryable(
+            `event ${input.eventKey} of ${input.workflowId} is not stored`,
+            'MissingEvent',
+          );
         const p = rows[0].payload;
         // Vapi's report nests the call under `message`; Retell's events under `call`; REST is the call itself.
-        const body = (p.message as Record<string, unknown> | undefined) ?? (p.call && p.event ? (p.call as Record<string, unknown>) : p);
+        const body =
+          (p.message as Record<string, unknown> | undefined) ??
+          (p.call && p.event ? (p.call as Record<string, unknown>) : p);
         const record = toCallRecord(input.provider, body);
-        await c.query('delete from call_utterances where tenant_id = $1 and workflow_id = $2', [input.tenantId, input.workflowId]);
+        await c.query('delete from call_utterances where tenant_id = $1 and workflow_id = $2', [
+          input.tenantId,
+          input.workflowId,
+        ]);
         if (record.utterances.length) {
           await c.query(
             `insert into call_utterances (tenant_id, workflow_id, seq, role, text, seconds_from_start)
              select $1, $2, u.ord, u.role, u.text, u.secs
              from rows from (jsonb_to_recordset($3::jsonb) as (role text, text text, secs double precision)) with ordinality as u(role, text, secs, ord)`,
-            [input.tenantId, input.workflowId, JSON.stringify(record.utterances.map((u) => ({ role: u.role, text: u.text, secs: u.secondsFromStart })))],
+            [
+              input.tenantId,
+              input.workflowId,
+              JSON.stringify(record.utterances.map((u) => ({ role: u.role, text: u.text, secs: u.secondsFromStart }))),
+            ],
           );
         }
         await c.query(
           `update calls set ended_reason = $3, started_at = coalesce($4::timestamptz, started_at), ended_at = coalesce($5::timestamptz, now()),
              cost = coalesce($6, cost), recording_url = coalesce($7, recording_url), status = 'ended', updated_at = now()
            where tenant_id = $1 and workflow_id = $2`,
-          [input.tenantId, input.workflowId, record.endedReason, record.startedAt, record.endedAt, record.cost, record.recordingUrl],
+          [
+            input.tenantId,
+            input.workflowId,
+            record.endedReason,
+            record.startedAt,
+            record.endedAt,
+            record.cost,
+            record.recordingUrl,
+          ],
         );
-        return { outcome: record.outcome, utterances: record.utterances.length, endedReason: record.endedReason, providerSummary: record.providerSummary };
+        return {
+          outcome: record.outcome,
+          utterances: record.utterances.length,
+          endedReason: record.endedReason,
+          providerSummary: record.providerSummary,
+        };
       });
     },
 
     /** Claude reads the stored transcript (never passed through workflow history). */
-    async analyzeCall(input: { tenantId: string; workflowId: string; appointmentIds: string[]; providerSummary: string | null }): Promise<CallAnalysis> {
-      const transcript = await withTenant(pool, input.tenantId, async (c) =>
-        (await c.query<{ role: string; text: string }>('select role, text from call_utterances where tenant_id = $1 and workflow_id = $2 order by seq', [input.tenantId, input.workflowId])).rows,
+    async analyzeCall(input: {
+      tenantId: string;
+      workflowId: string;
+      appointmentIds: string[];
+      providerSummary: string | null;
+    }): Promise<CallAnalysis> {
+      const transcript = await withTenant(
+        pool,
+        input.tenantId,
+        async (c) =>
+          (
+            await c.query<{ role: string; text: string }>(
+              'select role, text from call_utterances where tenant_id = $1 and workflow_id = $2 order by seq',
+              [input.tenantId, input.workflowId],
+            )
+          ).rows,
       );
       const llm = await access.llm(input.tenantId, { model: deps.anthropicModel });
-      return analyzeCallTranscript(llm, { transcript, appointmentIds: input.appointmentIds, providerSummary: input.providerSummary });
+      return analyzeCallTranscript(llm, {
+        transcript,
+        appointmentIds: input.appointmentIds,
+        providerSummary: input.providerSummary,
+      });
     },
 
-    async recordToolCall(input: { tenantId: string; workflowId: string; toolCallId: string; name: string; args: unknown; result: string | null; error: string | null; latencyMs: number }): Promise<void> {
+    async recordToolCall(input: {
+      tenantId: string;
+      workflowId: string;
+      toolCallId: string;
+      name: string;
+      args: unknown;
+      result: string | null;
+      error: string | null;
+      latencyMs: number;
+    }): Promise<void> {
       await withTenant(pool, input.tenantId, async (c) => {
         const { rowCount } = await c.query(
           `insert into call_tool_calls (tenant_id, workflow_id, tool_call_id, name, arguments, result, error, latency_ms) values ($1, $2, $3, $4, $5, $6, $7, $8)
            on conflict do nothing`,
-          [input.tenantId, input.workflowId, input.toolCallId, input.name, JSON.stringify(input.args ?? {}), input.result, input.error, input.latencyMs],
+          [
+            input.tenantId,
+            input.workflowId,
+            input.toolCallId,
+            input.name,
+            JSON.stringify(input.args ?? {}),
+            input.result,
+            input.error,
+            input.latencyMs,
+          ],
         );
         // Rule 4: every tool call in the audit log too (once, even if this activity is retried).
         if (rowCount) {
@@ -252,7 +367,10 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
             tenantId: input.tenantId,
             workflowId: input.workflowId,
             tool: `voice.${input.name}`,
-            params: z.record(z.string(), z.unknown()).catch({ arguments: input.args }).parse(input.args ?? {}),
+            params: z
+              .record(z.string(), z.unknown())
+              .catch({ arguments: input.args })
+              .parse(input.args ?? {}),
             status: input.error === null ? 'ok' : 'error',
             durationMs: Math.max(0, Math.round(input.latencyMs)),
             source: access.mode('ghl'),
@@ -262,14 +380,33 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       });
     },
 
-    async finishCall(input: { tenantId: string; workflowId: string; status: CallOutcome; contactId: string | null; analysis: CallAnalysis; crmEffects: Record<string, unknown>; attempts: number }): Promise<void> {
+    async finishCall(input: {
+      tenantId: string;
+      workflowId: string;
+      status: CallOutcome;
+      contactId: string | null;
+      analysis: CallAnalysis;
+      crmEffects: Record<string, unknown>;
+      attempts: number;
+    }): Promise<void> {
       const a = input.analysis;
       await withTenant(pool, input.tenantId, (c) =>
         c.query(
           `update calls set status = $3, contact_id = coalesce($4, contact_id), summary = $5, sentiment = $6, outcome = $7, next_action = $8, crm_effects = $9,
              attempts = greatest(attempts, $10), updated_at = now()
            where tenant_id = $1 and workflow_id = $2`,
-          [input.tenantId, input.workflowId, input.status, input.contactId, a.summary, a.sentiment, a.outcome, a.nextAction, JSON.stringify(input.crmEffects), input.attempts],
+          [
+            input.tenantId,
+            input.workflowId,
+            input.status,
+            input.contactId,
+            a.summary,
+            a.sentiment,
+            a.outcome,
+            a.nextAction,
+            JSON.stringify(input.crmEffects),
+            input.attempts,
+          ],
         ),
       );
     },

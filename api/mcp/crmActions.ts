@@ -71,7 +71,8 @@ export async function runCrmAction<A extends CrmActionName>(
     ]);
     return { workflowId, repeated, result: result as Extract<CrmActionResult, { action: A }> | null };
   } catch (err) {
-    if (err instanceof WorkflowFailedError) throw new ToolError(`${input.action} failed: ${failureMessage(err)} (workflow ${workflowId})`);
+    if (err instanceof WorkflowFailedError)
+      throw new ToolError(`${input.action} failed: ${failureMessage(err)} (workflow ${workflowId})`);
     throw err;
   } finally {
     clearTimeout(timer);

@@ -8,7 +8,13 @@ const POLL_MS = 1_000;
  * How long a long-running tool keeps the call open to stream progress before answering (only when
  * the client passed a progress token). Under the 60 s request timeout many clients default to.
  */
-export const FollowSeconds = z.number().int().min(1).max(55).default(20).describe('with a progress token: how long to stream progress before answering (default 20 s)');
+export const FollowSeconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(55)
+  .default(20)
+  .describe('with a progress token: how long to stream progress before answering (default 20 s)');
 
 /**
  * Streams a workflow's progress as `notifications/progress` until the workflow ends, the client
@@ -22,7 +28,11 @@ export async function followWorkflow<T>(
   seconds: number,
 ): Promise<T> {
   let ended = false;
-  void call.deps.temporal.workflow.getHandle(workflow.workflowId, workflow.runId).result().finally(() => (ended = true)).catch(() => undefined);
+  void call.deps.temporal.workflow
+    .getHandle(workflow.workflowId, workflow.runId)
+    .result()
+    .finally(() => (ended = true))
+    .catch(() => undefined);
   const deadline = Date.now() + seconds * 1000;
   // Progress must increase with every notification: a change of message alone counts one step.
   let sent = -1;

@@ -38,11 +38,17 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'co
  * the name of the one tool a single `tools/call` needs.
  */
 function authInfoOf(p: TenantPrincipal, token: string, onlyTool: string | undefined): AuthInfo {
-  return { token, clientId: p.keyId, scopes: p.scopes, extra: { tenantId: p.tenantId, ...(onlyTool ? { onlyTool } : {}) } };
+  return {
+    token,
+    clientId: p.keyId,
+    scopes: p.scopes,
+    extra: { tenantId: p.tenantId, ...(onlyTool ? { onlyTool } : {}) },
+  };
 }
 function principalOf(info: AuthInfo | undefined): TenantPrincipal {
   const tenantId = info?.extra?.tenantId;
-  if (!info || typeof tenantId !== 'string') throw new Error('MCP request reached the server factory without an authenticated key');
+  if (!info || typeof tenantId !== 'string')
+    throw new Error('MCP request reached the server factory without an authenticated key');
   return { kind: 'tenant', keyId: info.clientId, tenantId, scopes: info.scopes as TenantPrincipal['scopes'] };
 }
 
@@ -59,13 +65,21 @@ function toWebRequest(req: FastifyRequest, signal: AbortSignal): Request {
 /** Whether a 2025-era POST wants progress notifications (then its answer must be an SSE stream). */
 function wantsStream(body: unknown): boolean {
   const messages = Array.isArray(body) ? body : [body];
-  return messages.some((m) => (m as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta?.progressToken !== undefined);
+  return messages.some(
+    (m) =>
+      (m as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta?.progressToken !== undefined,
+  );
 }
 
 export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) => {
   const factory: McpServerFactory = (ctx) => {
     const onlyTool = ctx.authInfo?.extra?.onlyTool;
-    return createToolServer(principalOf(ctx.authInfo), opts.deps, { transport: 'http', era: ctx.era }, typeof onlyTool === 'string' ? { onlyTool } : {});
+    return createToolServer(
+      principalOf(ctx.authInfo),
+      opts.deps,
+      { transport: 'http', era: ctx.era },
+      typeof onlyTool === 'string' ? { onlyTool } : {},
+    );
   };
   const onerror = (err: Error) => app.log.debug({ err: err.message }, 'mcp request rejected');
   // 2026-07-28 traffic: the SDK's per-request entry (JSON unless the tool streams progress).
@@ -77,7 +91,10 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
   const legacyJson = async (request: Request, authInfo: AuthInfo, parsedBody: unknown): Promise<Response> => {
     if (request.method !== 'POST') return legacyStream(request, { authInfo });
     const server = await factory({ era: 'legacy', authInfo, requestInfo: request });
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
     await server.connect(transport);
     try {
       return await transport.handleRequest(request, { authInfo, parsedBody });
@@ -87,8 +104,11 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
     }
   };
   const handle = async (request: Request, authInfo: AuthInfo, parsedBody: unknown): Promise<Response> => {
-    if (!(await isLegacyRequest(request, parsedBody, { maxRequestBodySize: opts.bodyLimitBytes }))) return modern.fetch(request, { authInfo, parsedBody });
-    return wantsStream(parsedBody) ? legacyStream(request, { authInfo, parsedBody }) : legacyJson(request, authInfo, parsedBody);
+    if (!(await isLegacyRequest(request, parsedBody, { maxRequestBodySize: opts.bodyLimitBytes })))
+      return modern.fetch(request, { authInfo, parsedBody });
+    return wantsStream(parsedBody)
+      ? legacyStream(request, { authInfo, parsedBody })
+      : legacyJson(request, authInfo, parsedBody);
   };
 
   const guards: onRequestHookHandler[] = [];
@@ -104,13 +124,18 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
       if (!reply.raw.writableFinished) abort.abort();
     });
     // A call to a tool outside the key's scopes is answered "not found" by the SDK; it is audited here.
-    const era = (req.body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta?.[PROTOCOL_VERSION_META_KEY] ? 'modern' : 'legacy';
+    const era = (req.body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta?.[
+      PROTOCOL_VERSION_META_KEY
+    ]
+      ? 'modern'
+      : 'legacy';
     for (const message of Array.isArray(req.body) ? req.body : [req.body]) {
       const refused = refusedCallAudit(principal, message, { transport: 'http', era });
       if (refused) await recordAudit(opts.deps.pool, refused);
     }
     const call = req.body as { method?: unknown; params?: { name?: unknown } } | null;
-    const onlyTool = call?.method === 'tools/call' && typeof call.params?.name === 'string' ? call.params.name : undefined;
+    const onlyTool =
+      call?.method === 'tools/call' && typeof call.params?.name === 'string' ? call.params.name : undefined;
     return reply.send(await handle(toWebRequest(req, abort.signal), authInfoOf(principal, token, onlyTool), req.body));
   };
 
@@ -121,7 +146,10 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
       onRequest: guards,
       preHandler: app.requireTenantKey(),
       schema: {
-        summary: method === 'POST' ? 'MCP Streamable HTTP: JSON-RPC messages (stateless; 2025-06-18 … 2026-07-28)' : 'MCP Streamable HTTP: no sessions, answers 405',
+        summary:
+          method === 'POST'
+            ? 'MCP Streamable HTTP: JSON-RPC messages (stateless; 2025-06-18 … 2026-07-28)'
+            : 'MCP Streamable HTTP: no sessions, answers 405',
         tags: ['mcp'],
       },
       handler: serve,

@@ -29,14 +29,27 @@ export function toolsFor(scopes: readonly Scope[]): AnyTool[] {
  * tool is not registered for the key, so the SDK answers "not found"; this keeps the attempt on the
  * audit trail. Undefined for anything else.
  */
-export function refusedCallAudit(principal: TenantPrincipal, message: unknown, origin: CallOrigin): AuditEntry | undefined {
+export function refusedCallAudit(
+  principal: TenantPrincipal,
+  message: unknown,
+  origin: CallOrigin,
+): AuditEntry | undefined {
   const m = message as { method?: unknown; params?: { name?: unknown; arguments?: unknown } } | null;
   if (m?.method !== 'tools/call' || typeof m.params?.name !== 'string') return undefined;
   const tool = allTools.find((t) => t.name === m.params!.name);
   if (!tool || principal.scopes.includes(tool.scope)) return undefined;
   return {
-    tenantId: principal.tenantId, tool: tool.name, status: 'error', source: 'cache', durationMs: 0,
-    params: { args: auditedArgs(m.params.arguments), keyId: principal.keyId, via: `mcp-${origin.transport}`, era: origin.era },
+    tenantId: principal.tenantId,
+    tool: tool.name,
+    status: 'error',
+    source: 'cache',
+    durationMs: 0,
+    params: {
+      args: auditedArgs(m.params.arguments),
+      keyId: principal.keyId,
+      via: `mcp-${origin.transport}`,
+      era: origin.era,
+    },
     error: `refused: this API key lacks the '${tool.scope}' scope`,
   };
 }
@@ -58,8 +71,16 @@ function auditedArgs(args: unknown): Record<string, unknown> {
  * per HTTP request (the stateless transports do): the JSON Schemas are computed once per tool, and a
  * request that calls one tool gets a server with just that tool (`onlyTool`).
  */
-export function createToolServer(principal: TenantPrincipal, deps: ToolDeps, origin: CallOrigin, opts: { onlyTool?: string } = {}): McpServer {
-  const server = new McpServer(SERVER_INFO, { capabilities: { tools: { listChanged: false } }, instructions: INSTRUCTIONS });
+export function createToolServer(
+  principal: TenantPrincipal,
+  deps: ToolDeps,
+  origin: CallOrigin,
+  opts: { onlyTool?: string } = {},
+): McpServer {
+  const server = new McpServer(SERVER_INFO, {
+    capabilities: { tools: { listChanged: false } },
+    instructions: INSTRUCTIONS,
+  });
   const allowed = toolsFor(principal.scopes);
   // A per-request server answering one tools/call needs only that tool (an unknown name gets them all, and "not found").
   const needed = opts.onlyTool ? allowed.filter((t) => t.name === opts.onlyTool) : [];
@@ -79,20 +100,38 @@ export function createToolServer(principal: TenantPrincipal, deps: ToolDeps, ori
   return server;
 }
 
-const schemas = new WeakMap<AnyTool, { input: ReturnType<typeof advertisedSchema>; output: ReturnType<typeof advertisedSchema> }>();
+const schemas = new WeakMap<
+  AnyTool,
+  { input: ReturnType<typeof advertisedSchema>; output: ReturnType<typeof advertisedSchema> }
+>();
 function schemaCache(tool: AnyTool) {
   let s = schemas.get(tool);
-  if (!s) schemas.set(tool, (s = { input: advertisedSchema(tool.input, 'input'), output: advertisedSchema(tool.output, 'output') }));
+  if (!s)
+    schemas.set(
+      tool,
+      (s = { input: advertisedSchema(tool.input, 'input'), output: advertisedSchema(tool.output, 'output') }),
+    );
   return s;
 }
 
-async function invoke(tool: AnyTool, rawArgs: unknown, ctx: ServerContext, principal: TenantPrincipal, deps: ToolDeps, origin: CallOrigin) {
+async function invoke(
+  tool: AnyTool,
+  rawArgs: unknown,
+  ctx: ServerContext,
+  principal: TenantPrincipal,
+  deps: ToolDeps,
+  origin: CallOrigin,
+) {
   const started = performance.now();
   const { tenantId, keyId } = principal;
   const facts: { workflowId?: string; source: AuditEntry['source'] } = { source: 'cache' };
   let audited = false;
   const audit = (status: 'ok' | 'error', error?: string): AuditEntry => ({
-    tenantId, tool: tool.name, status, source: facts.source, durationMs: Math.round(performance.now() - started),
+    tenantId,
+    tool: tool.name,
+    status,
+    source: facts.source,
+    durationMs: Math.round(performance.now() - started),
     ...(facts.workflowId ? { workflowId: facts.workflowId } : {}),
     // Arguments are kept for operators (secret-looking keys are masked by the audit module).
     params: { args: auditedArgs(rawArgs), keyId, via: `mcp-${origin.transport}`, era: origin.era },
@@ -111,14 +150,19 @@ async function invoke(tool: AnyTool, rawArgs: unknown, ctx: ServerContext, princ
       if (f.source) facts.source = f.source;
     },
     read: (fn) =>
-      withTenant(deps.pool, tenantId, async (c) => {
-        const result = await fn(c);
-        if (!audited) {
-          await insertAudit(c, audit('ok'));
-          audited = true;
-        }
-        return result;
-      }, { asyncCommit: true }),
+      withTenant(
+        deps.pool,
+        tenantId,
+        async (c) => {
+          const result = await fn(c);
+          if (!audited) {
+            await insertAudit(c, audit('ok'));
+            audited = true;
+          }
+          return result;
+        },
+        { asyncCommit: true },
+      ),
     async progress(progress, total, message) {
       if (progressToken === undefined) return;
       await ctx.mcpReq.notify({
@@ -129,7 +173,9 @@ async function invoke(tool: AnyTool, rawArgs: unknown, ctx: ServerContext, princ
   };
 
   const fail = async (message: string) => {
-    await recordAudit(deps.pool, audit('error', message)).catch((err: unknown) => deps.log.error({ err, tool: tool.name }, 'audit write failed'));
+    await recordAudit(deps.pool, audit('error', message)).catch((err: unknown) =>
+      deps.log.error({ err, tool: tool.name }, 'audit write failed'),
+    );
     return { content: [{ type: 'text' as const, text: message }], isError: true };
   };
 

@@ -85,7 +85,12 @@ export function defineTool<I extends z.ZodType, O extends z.ZodType>(def: ToolDe
 }
 
 /** Read tools: they change nothing and answer from Switchboard's own data. */
-export const READ_ONLY: ToolAnnotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
+export const READ_ONLY: ToolAnnotations = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+};
 
 /**
  * Zod issues as one line a model can act on, each naming its field: `limit: Too big: expected
@@ -109,8 +114,17 @@ export function describeIssues(error: z.ZodError): string {
  */
 export function advertisedSchema(schema: z.ZodType, io: 'input' | 'output'): StandardSchemaWithJSON {
   let json: Record<string, unknown> | undefined;
-  const jsonSchema = () => (json ??= z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Record<string, unknown>);
+  const jsonSchema = () =>
+    (json ??= z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Record<
+      string,
+      unknown
+    >);
   return {
-    '~standard': { version: 1, vendor: 'switchboard', validate: (value: unknown) => ({ value }), jsonSchema: { input: jsonSchema, output: jsonSchema } },
+    '~standard': {
+      version: 1,
+      vendor: 'switchboard',
+      validate: (value: unknown) => ({ value }),
+      jsonSchema: { input: jsonSchema, output: jsonSchema },
+    },
   };
 }

@@ -55,7 +55,11 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     '/v1/admin/tenants',
     {
       preHandler: app.requireScope('admin'),
-      schema: { summary: 'List tenants visible to the key', tags: ['admin'], response: { 200: z.object({ tenants: z.array(Tenant) }) } },
+      schema: {
+        summary: 'List tenants visible to the key',
+        tags: ['admin'],
+        response: { 200: z.object({ tenants: z.array(Tenant) }) },
+      },
     },
     async (req) => {
       const own = req.principal?.kind === 'tenant' ? req.principal.tenantId : null;
@@ -72,14 +76,21 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     {
       preHandler: app.requireScope('admin'),
       schema: {
-        summary: "Create an API key for a tenant; the key is returned once",
+        summary: 'Create an API key for a tenant; the key is returned once',
         tags: ['admin'],
         params: TenantParams,
         body: z.strictObject({
           name: z.string().trim().min(1).max(200),
-          scopes: z.array(Scope).min(1).refine((s) => new Set(s).size === s.length, 'scopes must not repeat'),
+          scopes: z
+            .array(Scope)
+            .min(1)
+            .refine((s) => new Set(s).size === s.length, 'scopes must not repeat'),
         }),
-        response: { 201: ApiKeyInfo.omit({ lastUsedAt: true, revokedAt: true }).extend({ key: z.string() }), 403: ErrorBody, 404: ErrorBody },
+        response: {
+          201: ApiKeyInfo.omit({ lastUsedAt: true, revokedAt: true }).extend({ key: z.string() }),
+          403: ErrorBody,
+          404: ErrorBody,
+        },
       },
     },
     async (req, reply) => {
@@ -95,18 +106,38 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     '/v1/admin/tenants/:tenantId/keys',
     {
       preHandler: app.requireScope('admin'),
-      schema: { summary: "List a tenant's API keys (never the keys themselves)", tags: ['admin'], params: TenantParams, response: { 200: z.object({ keys: z.array(ApiKeyInfo) }), 403: ErrorBody } },
+      schema: {
+        summary: "List a tenant's API keys (never the keys themselves)",
+        tags: ['admin'],
+        params: TenantParams,
+        response: { 200: z.object({ keys: z.array(ApiKeyInfo) }), 403: ErrorBody },
+      },
     },
     async (req, reply) => {
       if (!assertTenantAccess(req, reply, req.params.tenantId)) return reply;
-      const { rows } = await pool.query<{ id: string; tenant_id: string; name: string; key_prefix: string; scopes: Scope[]; created_at: Date; last_used_at: Date | null; revoked_at: Date | null }>(
+      const { rows } = await pool.query<{
+        id: string;
+        tenant_id: string;
+        name: string;
+        key_prefix: string;
+        scopes: Scope[];
+        created_at: Date;
+        last_used_at: Date | null;
+        revoked_at: Date | null;
+      }>(
         'select id, tenant_id, name, key_prefix, scopes, created_at, last_used_at, revoked_at from api_keys where tenant_id = $1 order by created_at',
         [req.params.tenantId],
       );
       return {
         keys: rows.map((r) => ({
-          id: r.id, tenantId: r.tenant_id, name: r.name, keyPrefix: r.key_prefix, scopes: r.scopes,
-          createdAt: r.created_at.toISOString(), lastUsedAt: iso(r.last_used_at), revokedAt: iso(r.revoked_at),
+          id: r.id,
+          tenantId: r.tenant_id,
+          name: r.name,
+          keyPrefix: r.key_prefix,
+          scopes: r.scopes,
+          createdAt: r.created_at.toISOString(),
+          lastUsedAt: iso(r.last_used_at),
+          revokedAt: iso(r.revoked_at),
         })),
       };
     },
@@ -116,7 +147,12 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     '/v1/admin/tenants/:tenantId/keys/:keyId',
     {
       preHandler: app.requireScope('admin'),
-      schema: { summary: 'Revoke an API key', tags: ['admin'], params: TenantParams.extend({ keyId: z.string().min(1) }), response: { 204: z.null(), 403: ErrorBody, 404: ErrorBody } },
+      schema: {
+        summary: 'Revoke an API key',
+        tags: ['admin'],
+        params: TenantParams.extend({ keyId: z.string().min(1) }),
+        response: { 204: z.null(), 403: ErrorBody, 404: ErrorBody },
+      },
     },
     async (req, reply) => {
       if (!assertTenantAccess(req, reply, req.params.tenantId)) return reply;
@@ -133,7 +169,11 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     '/v1/me',
     {
       preHandler: app.requireScope('read'),
-      schema: { summary: 'The tenant and scopes of the calling key', tags: ['admin'], response: { 200: z.object({ tenantId: z.string(), keyId: z.string(), scopes: z.array(z.string()) }) } },
+      schema: {
+        summary: 'The tenant and scopes of the calling key',
+        tags: ['admin'],
+        response: { 200: z.object({ tenantId: z.string(), keyId: z.string(), scopes: z.array(z.string()) }) },
+      },
     },
     async (req) => {
       const p = tenantOf(req);

@@ -16,7 +16,8 @@ export const analysisRoutes: FastifyPluginAsyncZod<{ pool: Pool; access: Provide
     {
       preHandler: app.requireScope('read'),
       schema: {
-        summary: "A contact's stored facts (contact, opportunities, notes, appointments) and a Claude analysis grounded only in them",
+        summary:
+          "A contact's stored facts (contact, opportunities, notes, appointments) and a Claude analysis grounded only in them",
         tags: ['insights'],
         params: z.object({ id: z.string().min(1).max(100) }),
         response: { 200: AnalysisResponse, 404: ErrorBody },

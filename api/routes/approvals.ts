@@ -7,7 +7,10 @@ import { ErrorBody } from '../http/errors.js';
 import { Approval, ApprovalQuery, Decision, decideApproval, listApprovals } from '../services/approvals.js';
 
 /** Review mode: drafts waiting for a person, and their decision (api/services/approvals.ts). */
-export const approvalRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client }> = async (app, { pool, temporal }) => {
+export const approvalRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Client }> = async (
+  app,
+  { pool, temporal },
+) => {
   app.get(
     '/v1/approvals',
     {
@@ -39,9 +42,18 @@ export const approvalRoutes: FastifyPluginAsyncZod<{ pool: Pool; temporal: Clien
     },
     async (req) => {
       const { tenantId, keyId } = tenantOf(req);
-      const { approval, signalError } = await decideApproval({ pool, temporal }, tenantId, req.params.id, req.body, keyId);
+      const { approval, signalError } = await decideApproval(
+        { pool, temporal },
+        tenantId,
+        req.params.id,
+        req.body,
+        keyId,
+      );
       if (signalError) {
-        req.log.warn({ err: signalError, approvalId: approval.id }, 'the lead workflow could not be told of the decision');
+        req.log.warn(
+          { err: signalError, approvalId: approval.id },
+          'the lead workflow could not be told of the decision',
+        );
       }
       return approval;
     },

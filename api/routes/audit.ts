@@ -17,7 +17,12 @@ export const auditRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
           workflowId: z.string().min(1).optional(),
           since: z.iso.datetime({ offset: true }).optional().describe('ISO 8601 timestamp; only rows at or after it'),
           limit: z.coerce.number().int().min(1).max(500).default(100),
-          before: z.coerce.number().int().positive().optional().describe('cursor: the id of the last row of the previous page'),
+          before: z.coerce
+            .number()
+            .int()
+            .positive()
+            .optional()
+            .describe('cursor: the id of the last row of the previous page'),
         }),
         response: { 200: z.object({ rows: z.array(AuditRow), nextCursor: z.number().nullable() }) },
       },

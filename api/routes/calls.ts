@@ -15,9 +15,21 @@ const StartCall = z.strictObject({
   to: z.string().trim().min(5).max(32).describe('E.164 number to call'),
   contactId: z.string().trim().min(1).max(100).optional(),
   purpose: z.string().trim().min(1).max(1000),
-  assistant: z.string().trim().min(1).max(100).optional().describe('provider assistant / agent id instead of the tenant default'),
+  assistant: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe('provider assistant / agent id instead of the tenant default'),
   provider: z.enum(['vapi', 'retell']).optional(),
-  idempotencyKey: z.string().trim().min(1).max(100).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash, underscore').optional(),
+  idempotencyKey: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash, underscore')
+    .optional(),
 });
 const CallQuery = z.strictObject({
   phone: z.string().trim().min(5).max(32).optional(),
@@ -47,7 +59,8 @@ export const callRoutes: FastifyPluginAsyncZod<CallRouteOptions> = async (app, o
     {
       preHandler: app.requireScope('act'),
       schema: {
-        summary: 'Place an outbound call; returns the workflow id at once (retries no-answer/busy/voicemail within calling hours)',
+        summary:
+          'Place an outbound call; returns the workflow id at once (retries no-answer/busy/voicemail within calling hours)',
         tags: ['calls'],
         body: StartCall,
         response: {
@@ -61,7 +74,11 @@ export const callRoutes: FastifyPluginAsyncZod<CallRouteOptions> = async (app, o
       const { tenantId } = tenantOf(req);
       const to = toE164(req.body.to);
       if (!to) return fail(reply, 400, `body.to: not a phone number: ${JSON.stringify(req.body.to)}`);
-      const { workflowId, existing } = await startOutboundCall({ pool, temporal, taskQueue, access: crm.access }, tenantId, { ...req.body, to });
+      const { workflowId, existing } = await startOutboundCall(
+        { pool, temporal, taskQueue, access: crm.access },
+        tenantId,
+        { ...req.body, to },
+      );
       const statusUrl = `/v1/calls/${encodeURIComponent(workflowId)}`;
       return reply.code(202).send({ callId: workflowId, workflowId, statusUrl, existing });
     },

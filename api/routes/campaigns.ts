@@ -4,8 +4,17 @@ import { CampaignDefinition, MAX_LEADS_PER_REQUEST } from '../../lib/campaign.js
 import { tenantOf } from '../auth.js';
 import { ErrorBody } from '../http/errors.js';
 import {
-  addLeads, campaignProgress, createCampaign, ImportResult, leadTimeline, listCampaigns, Progress, startCampaign, Timeline,
-  transitionCampaign, type CampaignDeps,
+  addLeads,
+  campaignProgress,
+  createCampaign,
+  ImportResult,
+  leadTimeline,
+  listCampaigns,
+  Progress,
+  startCampaign,
+  Timeline,
+  transitionCampaign,
+  type CampaignDeps,
 } from '../services/campaigns.js';
 
 const CampaignParams = z.object({ id: z.string().min(1).max(64) });
@@ -18,9 +27,14 @@ const AddLeads = z.union([
  * Campaigns: create (with an audience), add leads, start/pause/resume/cancel, progress, and one
  * lead's timeline (api/services/campaigns.ts). Unknown campaign → 404, wrong state → 409.
  */
-export const campaignRoutes: FastifyPluginAsyncZod<CampaignDeps> = async (app, { pool, temporal, taskQueue, access }) => {
+export const campaignRoutes: FastifyPluginAsyncZod<CampaignDeps> = async (
+  app,
+  { pool, temporal, taskQueue, access },
+) => {
   // A CSV may be posted as is (text/csv) to the leads endpoint.
-  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 10 * 1024 * 1024 }, (_req, body, done) => done(null, { csv: body }));
+  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 10 * 1024 * 1024 }, (_req, body, done) =>
+    done(null, { csv: body }),
+  );
   const deps: CampaignDeps = { pool, temporal, taskQueue, access };
 
   app.post(
@@ -28,10 +42,14 @@ export const campaignRoutes: FastifyPluginAsyncZod<CampaignDeps> = async (app, {
     {
       preHandler: app.requireScope('act'),
       schema: {
-        summary: 'Create a campaign (draft): sequence, sender, policy and an audience of explicit leads, a CSV, or cached CRM contacts with a tag',
+        summary:
+          'Create a campaign (draft): sequence, sender, policy and an audience of explicit leads, a CSV, or cached CRM contacts with a tag',
         tags: ['campaigns'],
         body: CampaignDefinition,
-        response: { 201: z.object({ id: z.string(), status: z.string(), workflowId: z.string(), leads: ImportResult }), 400: ErrorBody },
+        response: {
+          201: z.object({ id: z.string(), status: z.string(), workflowId: z.string(), leads: ImportResult }),
+          400: ErrorBody,
+        },
       },
     },
     async (req, reply) => reply.code(201).send(await createCampaign(deps, tenantOf(req).tenantId, req.body)),

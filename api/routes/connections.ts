@@ -42,7 +42,8 @@ export const connectionRoutes: FastifyPluginAsyncZod<ConnectionDeps> = async (ap
     {
       preHandler: app.requireScope('read'),
       schema: {
-        summary: 'Per provider: connected, broken or missing; live or sandbox; what it is bound to; token expiry; last error',
+        summary:
+          'Per provider: connected, broken or missing; live or sandbox; what it is bound to; token expiry; last error',
         tags: ['connections'],
         response: { 200: z.object({ connections: z.array(ConnectionStatus) }) },
       },
@@ -82,18 +83,23 @@ export const connectionRoutes: FastifyPluginAsyncZod<ConnectionDeps> = async (ap
       const { code, state, error } = req.query;
       void reply.type('text/html; charset=utf-8').header('cache-control', 'no-store');
       if (error) return reply.code(400).send(page('GoHighLevel was not connected', `GoHighLevel answered: ${error}.`));
-      if (!code || !state) return reply.code(400).send(page('GoHighLevel was not connected', 'The link is missing its code or state.'));
+      if (!code || !state)
+        return reply.code(400).send(page('GoHighLevel was not connected', 'The link is missing its code or state.'));
       try {
         const done = await completeGhlOAuth(deps, { code, state });
         if (done.returnTo) {
           const to = `${done.returnTo}${done.returnTo.includes('?') ? '&' : '?'}connected=ghl&location=${encodeURIComponent(done.locationId)}`;
           return reply.redirect(to, 302);
         }
-        return reply.send(page('GoHighLevel connected', `Location ${done.locationId} is connected. You can close this window.`));
+        return reply.send(
+          page('GoHighLevel connected', `Location ${done.locationId} is connected. You can close this window.`),
+        );
       } catch (err) {
-        if (err instanceof OAuthCallbackError) return reply.code(400).send(page('GoHighLevel was not connected', err.message));
+        if (err instanceof OAuthCallbackError)
+          return reply.code(400).send(page('GoHighLevel was not connected', err.message));
         const message = (err as Error).message;
-        if (/connected to another tenant/.test(message)) return reply.code(409).send(page('GoHighLevel was not connected', message));
+        if (/connected to another tenant/.test(message))
+          return reply.code(409).send(page('GoHighLevel was not connected', message));
         throw err;
       }
     },

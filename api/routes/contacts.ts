@@ -27,14 +27,23 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
       const q = req.query;
       const started = performance.now();
       // The read and its audit row share one transaction (one round of pool checkout, begin, commit).
-      const page = await withTenant(pool, tenantId, async (c) => {
-        const found = await searchContacts(c, tenantId, q);
-        await insertAudit(c, {
-          tenantId, tool: 'crm_search_contacts', status: 'ok', source: 'cache', durationMs: Math.round(performance.now() - started),
-          params: { q: q.q, phone: q.phone, email: q.email, tag: q.tag, limit: q.limit },
-        });
-        return found;
-      }, { asyncCommit: true });
+      const page = await withTenant(
+        pool,
+        tenantId,
+        async (c) => {
+          const found = await searchContacts(c, tenantId, q);
+          await insertAudit(c, {
+            tenantId,
+            tool: 'crm_search_contacts',
+            status: 'ok',
+            source: 'cache',
+            durationMs: Math.round(performance.now() - started),
+            params: { q: q.q, phone: q.phone, email: q.email, tag: q.tag, limit: q.limit },
+          });
+          return found;
+        },
+        { asyncCommit: true },
+      );
       return { ...page, source: 'cache' as const };
     },
   );
@@ -53,14 +62,24 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
       const started = performance.now();
-      const found = await withTenant(pool, tenantId, async (c) => {
-        const hit = await getContact(c, tenantId, req.params.id);
-        await insertAudit(c, {
-          tenantId, tool: 'crm_get_contact', status: hit ? 'ok' : 'error', source: 'cache', durationMs: Math.round(performance.now() - started),
-          params: { id: req.params.id }, ...(hit ? {} : { error: 'not found' }),
-        });
-        return hit;
-      }, { asyncCommit: true });
+      const found = await withTenant(
+        pool,
+        tenantId,
+        async (c) => {
+          const hit = await getContact(c, tenantId, req.params.id);
+          await insertAudit(c, {
+            tenantId,
+            tool: 'crm_get_contact',
+            status: hit ? 'ok' : 'error',
+            source: 'cache',
+            durationMs: Math.round(performance.now() - started),
+            params: { id: req.params.id },
+            ...(hit ? {} : { error: 'not found' }),
+          });
+          return hit;
+        },
+        { asyncCommit: true },
+      );
       if (!found) return fail(reply, 404, `no contact '${req.params.id}' in the cache`);
       return { ...found, source: 'cache' as const };
     },

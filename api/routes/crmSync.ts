@@ -4,11 +4,20 @@ import { withTenant } from '../../lib/db.js';
 import { tenantOf } from '../auth.js';
 import { ErrorBody } from '../http/errors.js';
 import {
-  connectCrm, CrmConnection, readSyncStatus, startCrmSync, SyncMode, SyncStatus, type CrmSyncDeps,
+  connectCrm,
+  CrmConnection,
+  readSyncStatus,
+  startCrmSync,
+  SyncMode,
+  SyncStatus,
+  type CrmSyncDeps,
 } from '../services/crmSync.js';
 
 /** The CRM connection and its sync (api/services/crmSync.ts). */
-export const crmSyncRoutes: FastifyPluginAsyncZod<CrmSyncDeps> = async (app, { pool, temporal, taskQueue, connect }) => {
+export const crmSyncRoutes: FastifyPluginAsyncZod<CrmSyncDeps> = async (
+  app,
+  { pool, temporal, taskQueue, connect },
+) => {
   const deps: CrmSyncDeps = { pool, temporal, taskQueue, connect };
 
   app.put(
@@ -36,11 +45,18 @@ export const crmSyncRoutes: FastifyPluginAsyncZod<CrmSyncDeps> = async (app, { p
         summary: 'Sync the CRM now; returns the workflow id at once (the running sync, if there is one)',
         tags: ['crm'],
         body: z.strictObject({ mode: SyncMode.default('auto') }).default({ mode: 'auto' }),
-        response: { 202: z.object({ workflowId: z.string(), runId: z.string(), statusUrl: z.string() }), 409: ErrorBody },
+        response: {
+          202: z.object({ workflowId: z.string(), runId: z.string(), statusUrl: z.string() }),
+          409: ErrorBody,
+        },
       },
     },
     async (req, reply) => {
-      const started = await startCrmSync({ ...deps, access: deps.connect.access }, tenantOf(req).tenantId, req.body.mode);
+      const started = await startCrmSync(
+        { ...deps, access: deps.connect.access },
+        tenantOf(req).tenantId,
+        req.body.mode,
+      );
       return reply.code(202).send({ ...started, statusUrl: '/v1/sync/status' });
     },
   );
@@ -49,7 +65,11 @@ export const crmSyncRoutes: FastifyPluginAsyncZod<CrmSyncDeps> = async (app, { p
     '/v1/sync/status',
     {
       preHandler: app.requireScope('read'),
-      schema: { summary: "The tenant's CRM sync: state, pages, contacts, rate, ETA, last error", tags: ['crm'], response: { 200: SyncStatus } },
+      schema: {
+        summary: "The tenant's CRM sync: state, pages, contacts, rate, ETA, last error",
+        tags: ['crm'],
+        response: { 200: SyncStatus },
+      },
     },
     async (req) => {
       const { tenantId } = tenantOf(req);

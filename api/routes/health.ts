@@ -97,7 +97,11 @@ export const healthRoutes: FastifyPluginAsyncZod<ReadinessDeps> = async (app, de
     '/health',
     {
       config: { rateLimit: false },
-      schema: { summary: 'Liveness: the process is up', tags: ['ops'], response: { 200: z.object({ status: z.literal('ok'), uptimeS: z.number() }) } },
+      schema: {
+        summary: 'Liveness: the process is up',
+        tags: ['ops'],
+        response: { 200: z.object({ status: z.literal('ok'), uptimeS: z.number() }) },
+      },
     },
     async () => ({ status: 'ok' as const, uptimeS: Math.round(process.uptime()) }),
   );

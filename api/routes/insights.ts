@@ -4,7 +4,11 @@ import { recordAudit } from '../../domain/audit.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { tenantOf } from '../auth.js';
 import {
-  computeInsights, computeRecommendations, InsightsQuery, InsightsResponse, Recommendation,
+  computeInsights,
+  computeRecommendations,
+  InsightsQuery,
+  InsightsResponse,
+  Recommendation,
 } from '../services/insights.js';
 
 /**
@@ -17,7 +21,8 @@ export const insightRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
     {
       preHandler: app.requireScope('read'),
       schema: {
-        summary: 'Insights from the CRM cache: totals, actionable now, hot leads, peak activity, conversion by source, pipeline drop-off — each with its rule',
+        summary:
+          'Insights from the CRM cache: totals, actionable now, hot leads, peak activity, conversion by source, pipeline drop-off — each with its rule',
         tags: ['insights'],
         querystring: InsightsQuery,
         response: { 200: InsightsResponse },
@@ -28,7 +33,12 @@ export const insightRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
       const started = performance.now();
       const { insights } = await withTenant(pool, tenantId, (c) => computeInsights(c, tenantId, req.query));
       await recordAudit(pool, {
-        tenantId, tool: 'crm_insights', status: 'ok', source: 'cache', durationMs: Math.round(performance.now() - started), params: { ...req.query },
+        tenantId,
+        tool: 'crm_insights',
+        status: 'ok',
+        source: 'cache',
+        durationMs: Math.round(performance.now() - started),
+        params: { ...req.query },
       });
       return insights;
     },
@@ -39,10 +49,13 @@ export const insightRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
     {
       preHandler: app.requireScope('read'),
       schema: {
-        summary: 'Prioritized actions derived from the insights, each with its reasoning, the contacts it covers and the tool that carries it out',
+        summary:
+          'Prioritized actions derived from the insights, each with its reasoning, the contacts it covers and the tool that carries it out',
         tags: ['insights'],
         querystring: InsightsQuery,
-        response: { 200: z.object({ asOf: z.string(), recommendations: z.array(Recommendation), source: z.literal('cache') }) },
+        response: {
+          200: z.object({ asOf: z.string(), recommendations: z.array(Recommendation), source: z.literal('cache') }),
+        },
       },
     },
     async (req) => {
@@ -50,7 +63,11 @@ export const insightRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
       const started = performance.now();
       const recommendations = await withTenant(pool, tenantId, (c) => computeRecommendations(c, tenantId, req.query));
       await recordAudit(pool, {
-        tenantId, tool: 'crm_recommendations', status: 'ok', source: 'cache', durationMs: Math.round(performance.now() - started),
+        tenantId,
+        tool: 'crm_recommendations',
+        status: 'ok',
+        source: 'cache',
+        durationMs: Math.round(performance.now() - started),
         params: { ...req.query },
       });
       return { ...recommendations, source: 'cache' as const };

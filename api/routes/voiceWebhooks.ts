@@ -1,7 +1,12 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+} from '@temporalio/client';
 import type { CrmActionDeps } from '../../activities/crm/actions.js';
 import { lookupCallerContact, type CallerLookup } from '../../domain/crm/callerLookup.js';
 import { CALL_REF_KEY } from '../../domain/voice/settings.js';
@@ -12,7 +17,12 @@ import { toolDefinitions } from '../../activities/voice/tools.js';
 import type { VoiceSettings } from '../../lib/voice.js';
 import { voiceCall } from '../../workflows/voiceCall.js';
 import {
-  callEventSignal, toolCallsUpdate, type CallEvent, type ToolCallAnswer, type ToolCallRequest, type VoiceCallInput,
+  callEventSignal,
+  toolCallsUpdate,
+  type CallEvent,
+  type ToolCallAnswer,
+  type ToolCallRequest,
+  type VoiceCallInput,
 } from '../../workflows/voiceCall.contract.js';
 import { fail } from '../http/errors.js';
 import type { TenantVoice, TenantVoiceCache } from '../voiceTenants.js';
@@ -58,7 +68,9 @@ function verifyVapi(req: FastifyRequest, raw: Buffer, tenant: TenantVoice): stri
     case 'x-vapi-secret':
       return sameSecret(header(req, 'x-vapi-secret'), cred.secret) ? undefined : 'invalid or missing X-Vapi-Secret';
     case 'bearer':
-      return sameSecret(header(req, 'authorization'), `Bearer ${cred.secret}`) ? undefined : 'invalid or missing Authorization: Bearer';
+      return sameSecret(header(req, 'authorization'), `Bearer ${cred.secret}`)
+        ? undefined
+        : 'invalid or missing Authorization: Bearer';
     case 'hmac': {
       const ts = header(req, 'x-timestamp');
       const sig = header(req, 'x-signature');
@@ -90,7 +102,8 @@ function parseJson(raw: Buffer): { ok: true; value: unknown } | { ok: false } {
   }
 }
 
-const issues = (e: z.ZodError, prefix: string) => e.issues.map((i) => `${prefix}${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`).join('; ');
+const issues = (e: z.ZodError, prefix: string) =>
+  e.issues.map((i) => `${prefix}${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`).join('; ');
 
 // --- Vapi -------------------------------------------------------------------------------------------
 
@@ -114,7 +127,11 @@ const VapiMessage = z.looseObject({
 });
 const VapiEnvelope = z.looseObject({ message: VapiMessage });
 
-const ToolFn = z.looseObject({ name: z.string().min(1), arguments: z.unknown().optional(), parameters: z.unknown().optional() });
+const ToolFn = z.looseObject({
+  name: z.string().min(1),
+  arguments: z.unknown().optional(),
+  parameters: z.unknown().optional(),
+});
 const ToolCallItem = z.looseObject({ id: z.string().min(1), function: ToolFn });
 const ToolCallForms = z.looseObject({
   toolCallList: z.array(ToolCallItem).optional(),
@@ -136,11 +153,22 @@ function toolArgs(raw: unknown): unknown {
 /** Vapi's three tool-call forms (all carry the same calls): the first one present, in call order. */
 function vapiToolCalls(message: unknown): ToolCallRequest[] {
   const forms = ToolCallForms.parse(message);
-  const list = forms.toolCallList?.length ? forms.toolCallList : forms.toolCalls?.length ? forms.toolCalls : (forms.toolWithToolCallList ?? []).map((t) => t.toolCall);
-  return list.map((c) => ({ id: c.id, name: c.function.name, args: toolArgs(c.function.arguments ?? c.function.parameters) }));
+  const list = forms.toolCallList?.length
+    ? forms.toolCallList
+    : forms.toolCalls?.length
+      ? forms.toolCalls
+      : (forms.toolWithToolCallList ?? []).map((t) => t.toolCall);
+  return list.map((c) => ({
+    id: c.id,
+    name: c.function.name,
+    args: toolArgs(c.function.arguments ?? c.function.parameters),
+  }));
 }
 
-function callRefOf(call: { metadata?: Record<string, unknown> | null; assistantOverrides?: { metadata?: Record<string, unknown> | null } | null }): string | undefined {
+function callRefOf(call: {
+  metadata?: Record<string, unknown> | null;
+  assistantOverrides?: { metadata?: Record<string, unknown> | null } | null;
+}): string | undefined {
   const ref = call.metadata?.[CALL_REF_KEY] ?? call.assistantOverrides?.metadata?.[CALL_REF_KEY];
   return typeof ref === 'string' && ref.length > 0 && ref.length <= 200 ? ref : undefined;
 }
@@ -165,8 +193,17 @@ function transientAssistant(settings: VoiceSettings, serverUrl: string) {
     model: {
       provider: 'anthropic',
       model: 'claude-sonnet-4-5',
-      messages: [{ role: 'system', content: `${settings.instructions}\nCaller: {{customerName}} ({{customerPhone}}), known: {{knownCaller}}.` }],
-      tools: toolDefinitions(settings.tools).map((t) => ({ type: 'function', function: t, server: { url: serverUrl } })),
+      messages: [
+        {
+          role: 'system',
+          content: `${settings.instructions}\nCaller: {{customerName}} ({{customerPhone}}), known: {{knownCaller}}.`,
+        },
+      ],
+      tools: toolDefinitions(settings.tools).map((t) => ({
+        type: 'function',
+        function: t,
+        server: { url: serverUrl },
+      })),
     },
     server: { url: serverUrl },
   };
@@ -180,7 +217,13 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
   const baseUrl = (req: FastifyRequest) => deps.publicUrl ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
 
   /** Stores a body worth keeping (reports, final call objects) once per key. */
-  async function storeEvent(tenantId: string, workflowId: string, event: CallEvent, type: string, payload: unknown): Promise<void> {
+  async function storeEvent(
+    tenantId: string,
+    workflowId: string,
+    event: CallEvent,
+    type: string,
+    payload: unknown,
+  ): Promise<void> {
     await withTenant(pool, tenantId, (c) =>
       c.query(
         `insert into call_events (tenant_id, workflow_id, event_key, type, provider_call_id, payload) values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
@@ -194,7 +237,12 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
    * calls already have a workflow, so an event naming one that is gone is dropped. A call whose
    * workflow has finished is never started again (a late duplicate has no effect).
    */
-  async function deliver(log: FastifyBaseLogger, workflowId: string, start: VoiceCallInput | undefined, event: CallEvent): Promise<void> {
+  async function deliver(
+    log: FastifyBaseLogger,
+    workflowId: string,
+    start: VoiceCallInput | undefined,
+    event: CallEvent,
+  ): Promise<void> {
     try {
       if (start) {
         await temporal.workflow.signalWithStart(voiceCall, {
@@ -218,13 +266,23 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
   }
 
   /** Tool calls through the workflow's update; past the tenant's deadline the caller hears "still working". */
-  async function answerTools(log: FastifyBaseLogger, workflowId: string, start: VoiceCallInput | undefined, calls: ToolCallRequest[], deadlineMs: number): Promise<ToolCallAnswer[]> {
+  async function answerTools(
+    log: FastifyBaseLogger,
+    workflowId: string,
+    start: VoiceCallInput | undefined,
+    calls: ToolCallRequest[],
+    deadlineMs: number,
+  ): Promise<ToolCallAnswer[]> {
     const stillWorking = () => calls.map((c) => ({ toolCallId: c.id, name: c.name, error: STILL_WORKING }));
     const run = start
       ? temporal.workflow.executeUpdateWithStart(toolCallsUpdate, {
           args: [{ calls }],
           startWorkflowOperation: new WithStartWorkflowOperation(voiceCall, {
-            workflowId, taskQueue, args: [start], workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            workflowId,
+            taskQueue,
+            args: [start],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
           }),
         })
       : temporal.workflow.getHandle(workflowId).executeUpdate(toolCallsUpdate, { args: [{ calls }] });
@@ -233,27 +291,42 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     try {
       const outcome = await Promise.race([run, deadline]);
       if (outcome === 'deadline') {
-        log.warn({ workflowId, tools: calls.map((c) => c.name), deadlineMs }, 'tool calls passed the deadline; answered "still working"');
+        log.warn(
+          { workflowId, tools: calls.map((c) => c.name), deadlineMs },
+          'tool calls passed the deadline; answered "still working"',
+        );
         run.catch(() => undefined);
         return stillWorking();
       }
       return outcome.results;
     } catch (err) {
       log.error({ err, workflowId }, 'tool call update failed');
-      return calls.map((c) => ({ toolCallId: c.id, name: c.name, error: 'Sorry, that did not work; please try again.' }));
+      return calls.map((c) => ({
+        toolCallId: c.id,
+        name: c.name,
+        error: 'Sorry, that did not work; please try again.',
+      }));
     } finally {
       clearTimeout(timer);
     }
   }
 
-  async function authenticate(req: FastifyRequest, reply: FastifyReply, provider: VoiceProvider): Promise<{ tenantId: string; tenant: TenantVoice; json: unknown } | undefined> {
+  async function authenticate(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    provider: VoiceProvider,
+  ): Promise<{ tenantId: string; tenant: TenantVoice; json: unknown } | undefined> {
     const params = z.object({ tenantId: TenantId }).safeParse(req.params);
     if (!params.success) return void fail(reply, 404, 'unknown tenant');
     const raw = req.body;
     if (!Buffer.isBuffer(raw)) return void fail(reply, 415, 'expected application/json');
     const tenantId = params.data.tenantId;
     const tenant = await voice.get(tenantId);
-    const problem = tenant.exists ? (provider === 'vapi' ? verifyVapi(req, raw, tenant) : verifyRetell(req, raw, tenant)) : 'unknown tenant';
+    const problem = tenant.exists
+      ? provider === 'vapi'
+        ? verifyVapi(req, raw, tenant)
+        : verifyRetell(req, raw, tenant)
+      : 'unknown tenant';
     if (problem) {
       req.log.warn({ tenantId, provider, problem }, 'voice webhook refused');
       return void fail(reply, 401, problem);
@@ -263,7 +336,10 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     return { tenantId, tenant, json: json.value };
   }
 
-  const routeOpts = (summary: string) => ({ config: { rateLimit: false as const }, schema: { summary, tags: ['webhooks'] } });
+  const routeOpts = (summary: string) => ({
+    config: { rateLimit: false as const },
+    schema: { summary, tags: ['webhooks'] },
+  });
 
   app.post('/webhooks/vapi/:tenantId', routeOpts('Vapi server messages'), async (req, reply) => {
     const auth = await authenticate(req, reply, 'vapi');
@@ -272,17 +348,35 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const envelope = VapiEnvelope.safeParse(auth.json);
     if (!envelope.success) return fail(reply, 400, issues(envelope.error, 'body'));
     const message = envelope.data.message;
-    const handled = ['assistant-request', 'status-update', 'end-of-call-report', 'tool-calls', 'function-call', 'transcript', 'hang'];
+    const handled = [
+      'assistant-request',
+      'status-update',
+      'end-of-call-report',
+      'tool-calls',
+      'function-call',
+      'transcript',
+      'hang',
+    ];
     if (!handled.includes(message.type)) return reply.code(200).send({});
     const parsedCall = VapiCall.safeParse(message.call);
     if (!parsedCall.success) return fail(reply, 400, issues(parsedCall.error, 'body.message.call'));
     const call = parsedCall.data;
     const ref = callRefOf(call);
-    const workflowId = ref ? workflowIds.voiceCall(tenantId, 'vapi', ref) : workflowIds.voiceCall(tenantId, 'vapi', call.id);
+    const workflowId = ref
+      ? workflowIds.voiceCall(tenantId, 'vapi', ref)
+      : workflowIds.voiceCall(tenantId, 'vapi', call.id);
     const customerPhone = call.customer?.number ?? message.customer?.number ?? undefined;
     const start: VoiceCallInput | undefined = ref
       ? undefined
-      : { direction: 'inbound', tenantId, provider: 'vapi', providerCallId: call.id, settings: tenant.settings, ...(customerPhone ? { customerPhone } : {}), ...(message.phoneNumber?.number ? { ourPhone: message.phoneNumber.number } : {}) };
+      : {
+          direction: 'inbound',
+          tenantId,
+          provider: 'vapi',
+          providerCallId: call.id,
+          settings: tenant.settings,
+          ...(customerPhone ? { customerPhone } : {}),
+          ...(message.phoneNumber?.number ? { ourPhone: message.phoneNumber.number } : {}),
+        };
     // Vapi's idempotency key: the message type and its timestamp (re-sent bodies differ byte for byte).
     const key = `${message.type}:${message.timestamp ?? message.status ?? ''}`;
     const log = req.log.child({ tenantId, workflowId, type: message.type });
@@ -290,9 +384,17 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     switch (message.type) {
       case 'assistant-request': {
         // Answer fast: the lookup is time-boxed, and the workflow start does not hold the answer.
-        void deliver(log, workflowId, start, { key, providerCallId: call.id, kind: 'activity', status: 'ringing' }).catch((err: unknown) => log.error({ err }, 'could not start the call workflow'));
-        const lookup = customerPhone ? await lookupCallerContact(deps.crm, tenantId, customerPhone, tenant.settings.lookupTimeoutMs) : ({ found: false, source: 'none' } as CallerLookup);
-        if (lookup.degraded) log.warn({ reason: lookup.degraded }, 'caller lookup degraded; answering as unknown caller');
+        void deliver(log, workflowId, start, {
+          key,
+          providerCallId: call.id,
+          kind: 'activity',
+          status: 'ringing',
+        }).catch((err: unknown) => log.error({ err }, 'could not start the call workflow'));
+        const lookup = customerPhone
+          ? await lookupCallerContact(deps.crm, tenantId, customerPhone, tenant.settings.lookupTimeoutMs)
+          : ({ found: false, source: 'none' } as CallerLookup);
+        if (lookup.degraded)
+          log.warn({ reason: lookup.degraded }, 'caller lookup degraded; answering as unknown caller');
         const variableValues = variablesFor(lookup, customerPhone);
         const serverUrl = `${baseUrl(req)}/webhooks/vapi/${tenantId}`;
         const assistantId = tenant.settings.vapi.assistantId;
@@ -304,22 +406,46 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
         const calls = vapiToolCalls(message);
         if (!calls.length) return { results: [] };
         const results = await answerTools(log, workflowId, start, calls, tenant.settings.toolDeadlineMs);
-        return { results: results.map((r) => (r.error !== undefined ? { toolCallId: r.toolCallId, name: r.name, error: r.error } : { toolCallId: r.toolCallId, name: r.name, result: r.result ?? '' })) };
+        return {
+          results: results.map((r) =>
+            r.error !== undefined
+              ? { toolCallId: r.toolCallId, name: r.name, error: r.error }
+              : { toolCallId: r.toolCallId, name: r.name, result: r.result ?? '' },
+          ),
+        };
       }
       case 'function-call': {
         const fn = ToolCallForms.parse(message).functionCall;
         if (!fn) return fail(reply, 400, 'body.message.functionCall: required for function-call');
-        const [answer] = await answerTools(log, workflowId, start, [{ id: `fn:${key}`, name: fn.name, args: toolArgs(fn.parameters) }], tenant.settings.toolDeadlineMs);
+        const [answer] = await answerTools(
+          log,
+          workflowId,
+          start,
+          [{ id: `fn:${key}`, name: fn.name, args: toolArgs(fn.parameters) }],
+          tenant.settings.toolDeadlineMs,
+        );
         return { result: answer?.error !== undefined ? `Error: ${answer.error}` : (answer?.result ?? '') };
       }
       case 'end-of-call-report': {
-        const event: CallEvent = { key, providerCallId: call.id, kind: 'report', status: 'ended', ...(message.endedReason ? { endedReason: message.endedReason } : {}) };
+        const event: CallEvent = {
+          key,
+          providerCallId: call.id,
+          kind: 'report',
+          status: 'ended',
+          ...(message.endedReason ? { endedReason: message.endedReason } : {}),
+        };
         await storeEvent(tenantId, workflowId, event, message.type, envelope.data);
         await deliver(log, workflowId, start, event);
         return {};
       }
       case 'status-update': {
-        await deliver(log, workflowId, start, { key, providerCallId: call.id, kind: 'status', ...(message.status ? { status: message.status } : {}), ...(message.endedReason ? { endedReason: message.endedReason } : {}) });
+        await deliver(log, workflowId, start, {
+          key,
+          providerCallId: call.id,
+          kind: 'status',
+          ...(message.status ? { status: message.status } : {}),
+          ...(message.endedReason ? { endedReason: message.endedReason } : {}),
+        });
         return {};
       }
       default: {
@@ -344,7 +470,11 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
   });
   const RetellEvent = z.looseObject({ event: z.string().min(1), call: z.unknown().optional() });
 
-  function retellTarget(tenantId: string, settings: VoiceSettings, call: z.infer<typeof RetellCall>): { workflowId: string; start: VoiceCallInput | undefined } {
+  function retellTarget(
+    tenantId: string,
+    settings: VoiceSettings,
+    call: z.infer<typeof RetellCall>,
+  ): { workflowId: string; start: VoiceCallInput | undefined } {
     const ref = callRefOf(call);
     if (ref) return { workflowId: workflowIds.voiceCall(tenantId, 'retell', ref), start: undefined };
     const inbound = call.direction !== 'outbound';
@@ -352,7 +482,15 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const ourPhone = (inbound ? call.to_number : call.from_number) ?? undefined;
     return {
       workflowId: workflowIds.voiceCall(tenantId, 'retell', call.call_id),
-      start: { direction: 'inbound', tenantId, provider: 'retell', providerCallId: call.call_id, settings, ...(customerPhone ? { customerPhone } : {}), ...(ourPhone ? { ourPhone } : {}) },
+      start: {
+        direction: 'inbound',
+        tenantId,
+        provider: 'retell',
+        providerCallId: call.call_id,
+        settings,
+        ...(customerPhone ? { customerPhone } : {}),
+        ...(ourPhone ? { ourPhone } : {}),
+      },
     };
   }
 
@@ -363,14 +501,18 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const parsed = RetellEvent.safeParse(auth.json);
     if (!parsed.success) return fail(reply, 400, issues(parsed.error, 'body'));
     const { event: type } = parsed.data;
-    if (!['call_started', 'call_ended', 'call_analyzed', 'transcript_updated'].includes(type)) return reply.code(204).send();
+    if (!['call_started', 'call_ended', 'call_analyzed', 'transcript_updated'].includes(type))
+      return reply.code(204).send();
     const callParsed = RetellCall.safeParse(parsed.data.call);
     if (!callParsed.success) return fail(reply, 400, issues(callParsed.error, 'body.call'));
     const call = callParsed.data;
     const { workflowId, start } = retellTarget(tenantId, auth.tenant.settings, call);
     const log = req.log.child({ tenantId, workflowId, type });
     // Retell's idempotency key is event + call id; transcript updates differ by how much they hold.
-    const key = type === 'transcript_updated' ? `${type}:${call.call_id}:${call.transcript_object?.length ?? 0}` : `${type}:${call.call_id}`;
+    const key =
+      type === 'transcript_updated'
+        ? `${type}:${call.call_id}:${call.transcript_object?.length ?? 0}`
+        : `${type}:${call.call_id}`;
     const reason = call.disconnection_reason ? { endedReason: call.disconnection_reason } : {};
     const event: CallEvent =
       type === 'call_started'
@@ -388,12 +530,21 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
   app.post('/webhooks/retell/:tenantId/inbound', routeOpts("Retell's inbound-call webhook"), async (req, reply) => {
     const auth = await authenticate(req, reply, 'retell');
     if (!auth) return reply;
-    const body = z.looseObject({ call_inbound: z.looseObject({ from_number: z.string().min(1), to_number: z.string().nullish(), agent_id: z.string().nullish() }) }).safeParse(auth.json);
+    const body = z
+      .looseObject({
+        call_inbound: z.looseObject({
+          from_number: z.string().min(1),
+          to_number: z.string().nullish(),
+          agent_id: z.string().nullish(),
+        }),
+      })
+      .safeParse(auth.json);
     if (!body.success) return fail(reply, 400, issues(body.error, 'body'));
     const { from_number: from } = body.data.call_inbound;
     const settings = auth.tenant.settings;
     const lookup = await lookupCallerContact(deps.crm, auth.tenantId, from, settings.lookupTimeoutMs);
-    if (lookup.degraded) req.log.warn({ reason: lookup.degraded }, 'caller lookup degraded; answering as unknown caller');
+    if (lookup.degraded)
+      req.log.warn({ reason: lookup.degraded }, 'caller lookup degraded; answering as unknown caller');
     return {
       call_inbound: {
         ...(settings.retell.agentId ? { override_agent_id: settings.retell.agentId } : {}),
@@ -406,7 +557,9 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
   const functionHandler = async (req: FastifyRequest, reply: FastifyReply) => {
     const auth = await authenticate(req, reply, 'retell');
     if (!auth) return reply;
-    const body = z.looseObject({ name: z.string().min(1).optional(), args: z.unknown().optional(), call: RetellCall }).safeParse(auth.json);
+    const body = z
+      .looseObject({ name: z.string().min(1).optional(), args: z.unknown().optional(), call: RetellCall })
+      .safeParse(auth.json);
     if (!body.success) return fail(reply, 400, issues(body.error, 'body'));
     const name = (req.params as { name?: string }).name ?? body.data.name;
     if (!name) return fail(reply, 400, 'body.name: the function name is required (or use /functions/:name)');
@@ -414,9 +567,21 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const args = body.data.args ?? {};
     // Retell retries a function call with the same body: the same id gets the first answer.
     const id = `retell:${name}:${createHash('sha256').update(JSON.stringify(args)).digest('hex').slice(0, 16)}`;
-    const [answer] = await answerTools(req.log.child({ tenantId: auth.tenantId, workflowId, fn: name }), workflowId, start, [{ id, name, args }], auth.tenant.settings.toolDeadlineMs);
-    return reply.type('text/plain; charset=utf-8').send(answer?.error !== undefined ? `Error: ${answer.error}` : (answer?.result ?? ''));
+    const [answer] = await answerTools(
+      req.log.child({ tenantId: auth.tenantId, workflowId, fn: name }),
+      workflowId,
+      start,
+      [{ id, name, args }],
+      auth.tenant.settings.toolDeadlineMs,
+    );
+    return reply
+      .type('text/plain; charset=utf-8')
+      .send(answer?.error !== undefined ? `Error: ${answer.error}` : (answer?.result ?? ''));
   };
-  app.post('/webhooks/retell/:tenantId/functions', routeOpts('Retell custom functions (name in the body)'), functionHandler);
+  app.post(
+    '/webhooks/retell/:tenantId/functions',
+    routeOpts('Retell custom functions (name in the body)'),
+    functionHandler,
+  );
   app.post('/webhooks/retell/:tenantId/functions/:name', routeOpts('Retell custom functions'), functionHandler);
 };

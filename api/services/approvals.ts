@@ -24,13 +24,32 @@ export const Approval = z.object({
 export type Approval = z.infer<typeof Approval>;
 
 interface ApprovalRow {
-  id: string; campaign_id: string; lead_id: string; kind: 'email' | 'reply'; step_index: number | null;
-  status: 'pending' | 'approved' | 'edited' | 'rejected'; to_email: string | null; draft: { subject: string; body: string };
-  final: { subject: string; body: string } | null; note: string | null; created_at: Date; decided_at: Date | null;
+  id: string;
+  campaign_id: string;
+  lead_id: string;
+  kind: 'email' | 'reply';
+  step_index: number | null;
+  status: 'pending' | 'approved' | 'edited' | 'rejected';
+  to_email: string | null;
+  draft: { subject: string; body: string };
+  final: { subject: string; body: string } | null;
+  note: string | null;
+  created_at: Date;
+  decided_at: Date | null;
 }
 const toApproval = (r: ApprovalRow): Approval => ({
-  id: r.id, campaignId: r.campaign_id, leadId: r.lead_id, kind: r.kind, stepIndex: r.step_index, status: r.status, to: r.to_email, draft: r.draft,
-  final: r.final, note: r.note, createdAt: r.created_at.toISOString(), decidedAt: r.decided_at?.toISOString() ?? null,
+  id: r.id,
+  campaignId: r.campaign_id,
+  leadId: r.lead_id,
+  kind: r.kind,
+  stepIndex: r.step_index,
+  status: r.status,
+  to: r.to_email,
+  draft: r.draft,
+  final: r.final,
+  note: r.note,
+  createdAt: r.created_at.toISOString(),
+  decidedAt: r.decided_at?.toISOString() ?? null,
 });
 const SELECT = `select a.id, a.campaign_id, a.lead_id, a.kind, a.step_index, a.status, s.to_email, a.draft, a.final, a.note, a.created_at, a.decided_at
   from campaign_approvals a left join email_sends s on s.tenant_id = a.tenant_id and s.send_key = a.send_key`;
@@ -46,7 +65,10 @@ type DecisionShape = { decision: 'approve' | 'edit' | 'reject'; subject?: string
 /** An edit needs new text; approve and reject take none. */
 export const withDecisionRules = <T extends z.ZodType<DecisionShape>>(schema: T) =>
   schema
-    .refine((d) => d.decision !== 'edit' || d.subject || d.body, { message: 'an edit needs a subject or a body', path: ['body'] })
+    .refine((d) => d.decision !== 'edit' || d.subject || d.body, {
+      message: 'an edit needs a subject or a body',
+      path: ['body'],
+    })
     .refine((d) => d.decision === 'edit' || (!d.subject && !d.body), {
       message: 'subject and body are only taken with decision "edit"',
       path: ['decision'],
@@ -91,13 +113,17 @@ export async function decideApproval(
     const row = current.rows[0];
     if (!row) return 'missing' as const;
     if (row.status !== 'pending') return { conflict: row, decided: undefined };
-    const final = d.decision === 'reject' ? null : { subject: d.subject ?? row.draft.subject, body: d.body ?? row.draft.body };
+    const final =
+      d.decision === 'reject' ? null : { subject: d.subject ?? row.draft.subject, body: d.body ?? row.draft.body };
     await c.query(
       `update campaign_approvals set status = $3, final = $4, note = $5, decided_by = $6, decided_at = now() where tenant_id = $1 and id = $2`,
       [tenantId, row.id, status, final, d.note ?? null, decidedBy],
     );
     if (d.decision === 'reject') {
-      await c.query(`update email_sends set status = 'rejected' where tenant_id = $1 and send_key = $2 and status = 'drafted'`, [tenantId, row.send_key]);
+      await c.query(
+        `update email_sends set status = 'rejected' where tenant_id = $1 and send_key = $2 and status = 'drafted'`,
+        [tenantId, row.send_key],
+      );
     }
     if (d.decision === 'edit') {
       await c.query(
@@ -105,7 +131,10 @@ export async function decideApproval(
         [tenantId, row.send_key, final!.subject, final!.body],
       );
     }
-    return { conflict: undefined, decided: { ...row, status, final, note: d.note ?? null, decided_at: new Date() } as ApprovalRow };
+    return {
+      conflict: undefined,
+      decided: { ...row, status, final, note: d.note ?? null, decided_at: new Date() } as ApprovalRow,
+    };
   });
   if (outcome === 'missing') throw notFound(`no approval ${id}`);
   if (outcome.conflict) throw conflict(`approval ${outcome.conflict.id} was already ${outcome.conflict.status}`);
@@ -113,6 +142,9 @@ export async function decideApproval(
   const signalError = await deps.temporal.workflow
     .getHandle(workflowIds.leadOutreach(tenantId, decided.campaign_id, decided.lead_id))
     .signal(approvalDecidedSignal, { approvalId: decided.id, decision: status })
-    .then(() => undefined, (err: unknown) => err);
+    .then(
+      () => undefined,
+      (err: unknown) => err,
+    );
   return { approval: toApproval(decided), ...(signalError ? { signalError } : {}) };
 }

@@ -37,8 +37,18 @@ export async function listAudit(
   // RLS confines the transaction to the tenant; the explicit filter keeps the plan on the index.
   const rows = await withTenant(pool, tenantId, async (client) => {
     const result = await client.query<{
-      id: string; tenant_id: string; workflow_id: string | null; run_id: string | null; activity: string | null; tool: string | null;
-      params: unknown; status: 'ok' | 'error'; duration_ms: number; source: 'live' | 'cache' | 'sandbox'; error: string | null; created_at: Date;
+      id: string;
+      tenant_id: string;
+      workflow_id: string | null;
+      run_id: string | null;
+      activity: string | null;
+      tool: string | null;
+      params: unknown;
+      status: 'ok' | 'error';
+      duration_ms: number;
+      source: 'live' | 'cache' | 'sandbox';
+      error: string | null;
+      created_at: Date;
     }>(
       `select * from audit_log
         where tenant_id = $1 and ($2::text is null or tool = $2) and ($3::text is null or workflow_id = $3)
@@ -50,8 +60,18 @@ export async function listAudit(
   });
   return {
     rows: rows.map((r) => ({
-      id: String(r.id), tenantId: r.tenant_id, workflowId: r.workflow_id, runId: r.run_id, activity: r.activity, tool: r.tool,
-      params: r.params, status: r.status, durationMs: r.duration_ms, source: r.source, error: r.error, createdAt: r.created_at.toISOString(),
+      id: String(r.id),
+      tenantId: r.tenant_id,
+      workflowId: r.workflow_id,
+      runId: r.run_id,
+      activity: r.activity,
+      tool: r.tool,
+      params: r.params,
+      status: r.status,
+      durationMs: r.duration_ms,
+      source: r.source,
+      error: r.error,
+      createdAt: r.created_at.toISOString(),
     })),
     nextCursor: rows.length === q.limit ? Number(rows[rows.length - 1]!.id) : null,
   };

@@ -37,21 +37,45 @@ export const CallDetail = CallSummary.extend({
   recordingUrl: z.string().nullable(),
   nextAction: z.string().nullable(),
   crmEffects: z.record(z.string(), z.unknown()),
-  transcript: z.array(z.object({ seq: z.number(), role: z.string(), text: z.string(), secondsFromStart: z.number().nullable() })),
-  toolCalls: z.array(z.object({
-    id: z.string(), name: z.string(), arguments: z.unknown(), result: z.string().nullable(), error: z.string().nullable(),
-    latencyMs: z.number(), at: z.string(),
-  })),
+  transcript: z.array(
+    z.object({ seq: z.number(), role: z.string(), text: z.string(), secondsFromStart: z.number().nullable() }),
+  ),
+  toolCalls: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      arguments: z.unknown(),
+      result: z.string().nullable(),
+      error: z.string().nullable(),
+      latencyMs: z.number(),
+      at: z.string(),
+    }),
+  ),
   providerCallIds: z.array(z.string()),
   webUiUrl: z.string().nullable(),
 });
 export type CallDetail = z.infer<typeof CallDetail>;
 
 interface CallRow {
-  workflow_id: string; provider: 'vapi' | 'retell'; direction: 'inbound' | 'outbound'; provider_call_id: string | null;
-  customer_phone: string | null; contact_id: string | null; purpose: string | null; status: string; ended_reason: string | null;
-  attempts: number; started_at: Date | null; ended_at: Date | null; cost: string | null; summary: string | null;
-  sentiment: string | null; outcome: string | null; created_at: Date; recording_url: string | null; next_action: string | null;
+  workflow_id: string;
+  provider: 'vapi' | 'retell';
+  direction: 'inbound' | 'outbound';
+  provider_call_id: string | null;
+  customer_phone: string | null;
+  contact_id: string | null;
+  purpose: string | null;
+  status: string;
+  ended_reason: string | null;
+  attempts: number;
+  started_at: Date | null;
+  ended_at: Date | null;
+  cost: string | null;
+  summary: string | null;
+  sentiment: string | null;
+  outcome: string | null;
+  created_at: Date;
+  recording_url: string | null;
+  next_action: string | null;
   crm_effects: Record<string, unknown>;
 }
 
@@ -113,7 +137,9 @@ export async function startOutboundCall(
   // caller names belongs to it (400), never another business's on a shared account.
   if (provider === 'vapi') {
     const vapi = await deps.access.vapi(tenantId);
-    await verifyVapiResources(vapi.baseUrl, vapi.apiKey, [{ field: 'assistant', kind: 'assistant', id: req.assistant }]);
+    await verifyVapiResources(vapi.baseUrl, vapi.apiKey, [
+      { field: 'assistant', kind: 'assistant', id: req.assistant },
+    ]);
   } else {
     await deps.access.retell(tenantId);
   }
@@ -126,11 +152,18 @@ export async function startOutboundCall(
       workflowId,
       // The same idempotency key never places a second call, even after the first has finished.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      args: [{
-        direction: 'outbound', tenantId, provider, callRef, to: req.to, purpose: req.purpose,
-        ...(req.contactId ? { contactId: req.contactId } : {}),
-        ...(req.assistant ? { assistant: req.assistant } : {}),
-      }],
+      args: [
+        {
+          direction: 'outbound',
+          tenantId,
+          provider,
+          callRef,
+          to: req.to,
+          purpose: req.purpose,
+          ...(req.contactId ? { contactId: req.contactId } : {}),
+          ...(req.assistant ? { assistant: req.assistant } : {}),
+        },
+      ],
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -176,7 +209,13 @@ export async function getCall(
     [tenantId, call.workflow_id],
   );
   const tools = await c.query<{
-    tool_call_id: string; name: string; arguments: unknown; result: string | null; error: string | null; latency_ms: number; created_at: Date;
+    tool_call_id: string;
+    name: string;
+    arguments: unknown;
+    result: string | null;
+    error: string | null;
+    latency_ms: number;
+    created_at: Date;
   }>(
     `select tool_call_id, name, arguments, result, error, latency_ms, created_at from call_tool_calls
       where tenant_id = $1 and workflow_id = $2 order by created_at, tool_call_id`,
@@ -192,9 +231,19 @@ export async function getCall(
     recordingUrl: call.recording_url,
     nextAction: call.next_action,
     crmEffects: call.crm_effects,
-    transcript: utterances.rows.map((u) => ({ seq: u.seq, role: u.role, text: u.text, secondsFromStart: u.seconds_from_start })),
+    transcript: utterances.rows.map((u) => ({
+      seq: u.seq,
+      role: u.role,
+      text: u.text,
+      secondsFromStart: u.seconds_from_start,
+    })),
     toolCalls: tools.rows.map((t) => ({
-      id: t.tool_call_id, name: t.name, arguments: t.arguments, result: t.result, error: t.error, latencyMs: t.latency_ms,
+      id: t.tool_call_id,
+      name: t.name,
+      arguments: t.arguments,
+      result: t.result,
+      error: t.error,
+      latencyMs: t.latency_ms,
       at: t.created_at.toISOString(),
     })),
     providerCallIds: ids.rows.map((r) => r.provider_call_id),

@@ -23,17 +23,28 @@ const RowErrorSchema = z.object({ row: z.number(), field: z.string(), message: z
 export const ImportResult = z.object({
   imported: z.number(),
   duplicates: z.number().describe('rows whose email or phone is already in the campaign (listed in errors)'),
-  errors: z.array(RowErrorSchema).describe('per-row problems: the row (1-based; in a CSV the header is row 1), the field, what is wrong'),
+  errors: z
+    .array(RowErrorSchema)
+    .describe('per-row problems: the row (1-based; in a CSV the header is row 1), the field, what is wrong'),
 });
 export type ImportResult = z.infer<typeof ImportResult>;
 
 export const Progress = z.object({
-  id: z.string(), name: z.string(), goal: z.string(), status: z.string(), workflowId: z.string(),
-  createdAt: z.string(), startedAt: z.string().nullable(), finishedAt: z.string().nullable(),
+  id: z.string(),
+  name: z.string(),
+  goal: z.string(),
+  status: z.string(),
+  workflowId: z.string(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
   leads: z.object({
     total: z.number(),
-    byState: z.record(z.string(), z.number())
-      .describe('pending, active, replied, booked, opted_out, suppressed, not_now, wrong_person, exhausted, cancelled, failed'),
+    byState: z
+      .record(z.string(), z.number())
+      .describe(
+        'pending, active, replied, booked, opted_out, suppressed, not_now, wrong_person, exhausted, cancelled, failed',
+      ),
   }),
   emails: z.object({ sentToday: z.number().describe('UTC day'), sent: z.number() }),
   replies: z.number(),
@@ -47,18 +58,41 @@ export type Progress = z.infer<typeof Progress>;
 
 export const Timeline = z.object({
   lead: z.object({
-    id: z.string(), contactId: z.string().nullable(), email: z.string().nullable(), phone: z.string().nullable(),
-    firstName: z.string().nullable(), lastName: z.string().nullable(), company: z.string().nullable(), timezone: z.string().nullable(),
-    state: z.string(), stepIndex: z.number().nullable(), brief: z.string().nullable(),
+    id: z.string(),
+    contactId: z.string().nullable(),
+    email: z.string().nullable(),
+    phone: z.string().nullable(),
+    firstName: z.string().nullable(),
+    lastName: z.string().nullable(),
+    company: z.string().nullable(),
+    timezone: z.string().nullable(),
+    state: z.string(),
+    stepIndex: z.number().nullable(),
+    brief: z.string().nullable(),
   }),
   workflowId: z.string(),
-  emails: z.array(z.object({
-    sendKey: z.string(), kind: z.string(), stepIndex: z.number().nullable(), subject: z.string(), status: z.string(),
-    messageId: z.string().nullable(), origin: z.string(), sentAt: z.string().nullable(),
-  })),
-  events: z.array(z.object({
-    id: z.number(), kind: z.string(), stepIndex: z.number().nullable(), data: z.unknown(), at: z.string(), recordedAt: z.string(),
-  })),
+  emails: z.array(
+    z.object({
+      sendKey: z.string(),
+      kind: z.string(),
+      stepIndex: z.number().nullable(),
+      subject: z.string(),
+      status: z.string(),
+      messageId: z.string().nullable(),
+      origin: z.string(),
+      sentAt: z.string().nullable(),
+    }),
+  ),
+  events: z.array(
+    z.object({
+      id: z.number(),
+      kind: z.string(),
+      stepIndex: z.number().nullable(),
+      data: z.unknown(),
+      at: z.string(),
+      recordedAt: z.string(),
+    }),
+  ),
 });
 export type Timeline = z.infer<typeof Timeline>;
 
@@ -83,8 +117,16 @@ async function insertLeads(
 ): Promise<{ imported: number; errors: RowError[] }> {
   if (!leads.length) return { imported: 0, errors: [] };
   const records = leads.map((l, n) => ({
-    n, id: newId('ld'), contact_id: l.contactId ?? null, email: l.email ?? null, phone: l.phone ?? null, first_name: l.firstName ?? null,
-    last_name: l.lastName ?? null, company: l.company ?? null, timezone: l.timezone ?? null, fields: l.fields ?? {},
+    n,
+    id: newId('ld'),
+    contact_id: l.contactId ?? null,
+    email: l.email ?? null,
+    phone: l.phone ?? null,
+    first_name: l.firstName ?? null,
+    last_name: l.lastName ?? null,
+    company: l.company ?? null,
+    timezone: l.timezone ?? null,
+    fields: l.fields ?? {},
   }));
   const { rows: inserted } = await c.query<{ id: string }>(
     `insert into campaign_leads (tenant_id, campaign_id, id, contact_id, email, phone, first_name, last_name, company, timezone, fields)
@@ -97,7 +139,15 @@ async function insertLeads(
   );
   const ok = new Set(inserted.map((r) => r.id));
   const errors = records.flatMap((r, i) =>
-    ok.has(r.id) ? [] : [{ row: rows[i]!, field: r.email ? 'email' : 'phone', message: `${r.email ?? r.phone} is already in this campaign` }],
+    ok.has(r.id)
+      ? []
+      : [
+          {
+            row: rows[i]!,
+            field: r.email ? 'email' : 'phone',
+            message: `${r.email ?? r.phone} is already in this campaign`,
+          },
+        ],
   );
   return { imported: ok.size, errors };
 }
@@ -110,16 +160,26 @@ async function audienceLeads(
 ): Promise<{ leads: LeadInput[]; rows: number[]; errors: RowError[] }> {
   if (audience.type === 'crm') {
     const { rows } = await c.query<{
-      id: string; email: string | null; phone: string | null; first_name: string | null; last_name: string | null;
-      company_name: string | null; timezone: string | null;
+      id: string;
+      email: string | null;
+      phone: string | null;
+      first_name: string | null;
+      last_name: string | null;
+      company_name: string | null;
+      timezone: string | null;
     }>(
       `select id, email, phone, first_name, last_name, company_name, timezone from contacts
         where tenant_id = $1 and $2 = any(tags) and (email is not null or phone is not null) and not dnd order by date_added nulls last, id limit $3`,
       [tenantId, audience.tag.toLowerCase(), audience.limit],
     );
     const raw = rows.map((r) => ({
-      contactId: r.id, email: r.email ?? undefined, phone: r.phone ?? undefined, firstName: r.first_name ?? undefined,
-      lastName: r.last_name ?? undefined, company: r.company_name ?? undefined, timezone: r.timezone ?? undefined,
+      contactId: r.id,
+      email: r.email ?? undefined,
+      phone: r.phone ?? undefined,
+      firstName: r.first_name ?? undefined,
+      lastName: r.last_name ?? undefined,
+      company: r.company_name ?? undefined,
+      timezone: r.timezone ?? undefined,
     }));
     const { leads, errors } = validateLeads(raw);
     return { leads, rows: leads.map((_, i) => i + 1), errors };
@@ -143,8 +203,14 @@ function parseLeadList(input: LeadList): { leads: LeadInput[]; rows: number[]; e
 }
 
 interface CampaignRow {
-  id: string; name: string; goal: string; status: string; definition: Record<string, unknown>;
-  created_at: Date; started_at: Date | null; finished_at: Date | null;
+  id: string;
+  name: string;
+  goal: string;
+  status: string;
+  definition: Record<string, unknown>;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
 }
 
 export interface CampaignDeps {
@@ -163,11 +229,16 @@ const TRANSITIONS = {
 export type CampaignTransition = keyof typeof TRANSITIONS;
 
 async function loadCampaign(pool: Pool, tenantId: string, id: string): Promise<CampaignRow> {
-  const row = await withTenant(pool, tenantId, async (c) =>
-    (await c.query<CampaignRow>(
-      'select id, name, goal, status, definition, created_at, started_at, finished_at from campaigns where tenant_id = $1 and id = $2',
-      [tenantId, id],
-    )).rows[0],
+  const row = await withTenant(
+    pool,
+    tenantId,
+    async (c) =>
+      (
+        await c.query<CampaignRow>(
+          'select id, name, goal, status, definition, created_at, started_at, finished_at from campaigns where tenant_id = $1 and id = $2',
+          [tenantId, id],
+        )
+      ).rows[0],
   );
   if (!row) throw notFound(`no campaign ${id}`);
   return row;
@@ -176,7 +247,9 @@ async function loadCampaign(pool: Pool, tenantId: string, id: string): Promise<C
 /** Starts (or signals) the campaign workflow; a finished run is started again and picks up pending leads. */
 async function startCampaignWorkflow(deps: CampaignDeps, tenantId: string, row: CampaignRow, leadsAdded: boolean) {
   const def = CampaignDefinition.parse(row.definition);
-  const args: Parameters<typeof campaign> = [{ tenantId, campaignId: row.id, maxActiveLeads: def.policy.maxActiveLeads }];
+  const args: Parameters<typeof campaign> = [
+    { tenantId, campaignId: row.id, maxActiveLeads: def.policy.maxActiveLeads },
+  ];
   const options = {
     taskQueue: deps.taskQueue,
     workflowId: workflowIds.campaign(tenantId, row.id),
@@ -203,15 +276,26 @@ export async function createCampaign(
     // Email goes out through the tenant's own SendGrid key (409 without one), as its verified sender.
     const sendgrid = await deps.access.sendgrid(tenantId);
     if (sendgrid.sender && sendgrid.sender.email !== def.sender.email.toLowerCase()) {
-      throw badInput('sender.email', `'${def.sender.email}' is not this tenant's verified SendGrid sender ('${sendgrid.sender.email}')`);
+      throw badInput(
+        'sender.email',
+        `'${def.sender.email}' is not this tenant's verified SendGrid sender ('${sendgrid.sender.email}')`,
+      );
     }
   }
   const id = newId('cmp');
   const result = await withTenant(deps.pool, tenantId, async (c) => {
-    const audience = def.audience ? await audienceLeads(c, tenantId, def.audience) : { leads: [], rows: [], errors: [] };
+    const audience = def.audience
+      ? await audienceLeads(c, tenantId, def.audience)
+      : { leads: [], rows: [], errors: [] };
     // The audience becomes leads now; the definition keeps the rest.
     const { audience: _audience, ...settings } = def;
-    await c.query('insert into campaigns (tenant_id, id, name, goal, definition) values ($1, $2, $3, $4, $5)', [tenantId, id, def.name, def.goal, settings]);
+    await c.query('insert into campaigns (tenant_id, id, name, goal, definition) values ($1, $2, $3, $4, $5)', [
+      tenantId,
+      id,
+      def.name,
+      def.goal,
+      settings,
+    ]);
     const inserted = await insertLeads(c, tenantId, id, audience.leads, audience.rows);
     const errors = [...audience.errors, ...inserted.errors].sort((a, b) => a.row - b.row);
     return { imported: inserted.imported, duplicates: inserted.errors.length, errors };
@@ -233,11 +317,22 @@ export async function listCampaigns(
       [tenantId, limit],
     ),
   );
-  return rows.map((r) => ({ id: r.id, name: r.name, status: r.status, leads: r.leads, createdAt: r.created_at.toISOString() }));
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    leads: r.leads,
+    createdAt: r.created_at.toISOString(),
+  }));
 }
 
 /** Adds leads; a running, paused or completed campaign is told at once (a completed one runs again). */
-export async function addLeads(deps: CampaignDeps, tenantId: string, id: string, input: LeadList): Promise<ImportResult> {
+export async function addLeads(
+  deps: CampaignDeps,
+  tenantId: string,
+  id: string,
+  input: LeadList,
+): Promise<ImportResult> {
   const found = await loadCampaign(deps.pool, tenantId, id);
   if (found.status === 'cancelled') throw conflict('the campaign is cancelled');
   const parsed = parseLeadList(input);
@@ -294,7 +389,11 @@ export async function transitionCampaign(
   if (!allowed.includes(found.status)) throw conflict(`cannot ${action} a ${found.status} campaign`);
   // The status row first: sends check it, so a pause holds even before the signal reaches every lead.
   await withTenant(deps.pool, tenantId, (c) =>
-    c.query('update campaigns set status = $3, updated_at = now() where tenant_id = $1 and id = $2', [tenantId, found.id, t.to]),
+    c.query('update campaigns set status = $3, updated_at = now() where tenant_id = $1 and id = $2', [
+      tenantId,
+      found.id,
+      t.to,
+    ]),
   );
   // A draft has no workflow yet: the row is all there is to change.
   if (found.status !== 'draft') {
@@ -313,18 +412,30 @@ export async function campaignProgress(
   return withTenant(deps.pool, tenantId, async (c) => {
     const args = [tenantId, found.id];
     const states = await c.query<{ state: string; n: number }>(
-      'select state, count(*)::int as n from campaign_leads where tenant_id = $1 and campaign_id = $2 group by state', args);
+      'select state, count(*)::int as n from campaign_leads where tenant_id = $1 and campaign_id = $2 group by state',
+      args,
+    );
     const sends = await c.query<{ today: number; total: number }>(
       `select count(*) filter (where day_bucket = (now() at time zone 'utc')::date)::int as today, count(*)::int as total
-         from email_sends where tenant_id = $1 and campaign_id = $2 and status = 'sent'`, args);
+         from email_sends where tenant_id = $1 and campaign_id = $2 and status = 'sent'`,
+      args,
+    );
     const replies = await c.query<{ n: number }>(
-      'select count(*)::int as n from inbound_emails where tenant_id = $1 and campaign_id = $2', args);
+      'select count(*)::int as n from inbound_emails where tenant_id = $1 and campaign_id = $2',
+      args,
+    );
     const engagement = await c.query<{ event: string; n: number }>(
-      'select event, count(*)::int as n from sendgrid_events where tenant_id = $1 and campaign_id = $2 group by event', args);
+      'select event, count(*)::int as n from sendgrid_events where tenant_id = $1 and campaign_id = $2 group by event',
+      args,
+    );
     const cost = await c.query<{ usd: string | null }>(
-      `select sum((data->>'costUsd')::numeric) as usd from lead_events where tenant_id = $1 and campaign_id = $2 and data ? 'costUsd'`, args);
+      `select sum((data->>'costUsd')::numeric) as usd from lead_events where tenant_id = $1 and campaign_id = $2 and data ? 'costUsd'`,
+      args,
+    );
     const approvals = await c.query<{ n: number }>(
-      `select count(*)::int as n from campaign_approvals where tenant_id = $1 and campaign_id = $2 and status = 'pending'`, args);
+      `select count(*)::int as n from campaign_approvals where tenant_id = $1 and campaign_id = $2 and status = 'pending'`,
+      args,
+    );
     const leads = Object.fromEntries(states.rows.map((r) => [r.state, r.n]));
     return {
       id: found.id,
@@ -356,8 +467,17 @@ export async function leadTimeline(
 ): Promise<Timeline> {
   const result = await withTenant(deps.pool, tenantId, async (c) => {
     const lead = await c.query<{
-      id: string; contact_id: string | null; email: string | null; phone: string | null; first_name: string | null;
-      last_name: string | null; company: string | null; timezone: string | null; state: string; step_index: number | null; brief: string | null;
+      id: string;
+      contact_id: string | null;
+      email: string | null;
+      phone: string | null;
+      first_name: string | null;
+      last_name: string | null;
+      company: string | null;
+      timezone: string | null;
+      state: string;
+      step_index: number | null;
+      brief: string | null;
     }>(
       `select id, contact_id, email, phone, first_name, last_name, company, timezone, state, step_index, brief
          from campaign_leads where tenant_id = $1 and campaign_id = $2 and id = $3`,
@@ -365,14 +485,27 @@ export async function leadTimeline(
     );
     const l = lead.rows[0];
     if (!l) return undefined;
-    const events = await c.query<{ id: string; kind: string; step_index: number | null; data: unknown; occurred_at: Date; recorded_at: Date }>(
+    const events = await c.query<{
+      id: string;
+      kind: string;
+      step_index: number | null;
+      data: unknown;
+      occurred_at: Date;
+      recorded_at: Date;
+    }>(
       `select id, kind, step_index, data, occurred_at, recorded_at from lead_events
         where tenant_id = $1 and campaign_id = $2 and lead_id = $3 order by id`,
       [tenantId, campaignId, leadId],
     );
     const emails = await c.query<{
-      send_key: string; kind: string; step_index: number | null; subject: string; status: string; message_id: string | null;
-      origin: string; sent_at: Date | null;
+      send_key: string;
+      kind: string;
+      step_index: number | null;
+      subject: string;
+      status: string;
+      message_id: string | null;
+      origin: string;
+      sent_at: Date | null;
     }>(
       `select send_key, kind, step_index, subject, status, message_id, origin, sent_at from email_sends
         where tenant_id = $1 and campaign_id = $2 and lead_id = $3 order by created_at`,
@@ -380,16 +513,35 @@ export async function leadTimeline(
     );
     return {
       lead: {
-        id: l.id, contactId: l.contact_id, email: l.email, phone: l.phone, firstName: l.first_name, lastName: l.last_name, company: l.company,
-        timezone: l.timezone, state: l.state, stepIndex: l.step_index, brief: l.brief,
+        id: l.id,
+        contactId: l.contact_id,
+        email: l.email,
+        phone: l.phone,
+        firstName: l.first_name,
+        lastName: l.last_name,
+        company: l.company,
+        timezone: l.timezone,
+        state: l.state,
+        stepIndex: l.step_index,
+        brief: l.brief,
       },
       workflowId: workflowIds.leadOutreach(tenantId, campaignId, leadId),
       emails: emails.rows.map((e) => ({
-        sendKey: e.send_key, kind: e.kind, stepIndex: e.step_index, subject: e.subject, status: e.status, messageId: e.message_id,
-        origin: e.origin, sentAt: e.sent_at?.toISOString() ?? null,
+        sendKey: e.send_key,
+        kind: e.kind,
+        stepIndex: e.step_index,
+        subject: e.subject,
+        status: e.status,
+        messageId: e.message_id,
+        origin: e.origin,
+        sentAt: e.sent_at?.toISOString() ?? null,
       })),
       events: events.rows.map((e) => ({
-        id: Number(e.id), kind: e.kind, stepIndex: e.step_index, data: e.data, at: e.occurred_at.toISOString(),
+        id: Number(e.id),
+        kind: e.kind,
+        stepIndex: e.step_index,
+        data: e.data,
+        at: e.occurred_at.toISOString(),
         recordedAt: e.recorded_at.toISOString(),
       })),
     };

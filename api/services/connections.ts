@@ -22,7 +22,10 @@ export const ConnectionStatus = z.object({
   provider: z.enum(['ghl', 'vapi', 'retell', 'sendgrid', 'anthropic']),
   state: z.enum(['connected', 'broken', 'missing']),
   mode: z.enum(['live', 'sandbox']),
-  via: z.enum(['oauth', 'private_token', 'api_key', 'platform']).nullable().describe("platform: the install's own keys"),
+  via: z
+    .enum(['oauth', 'private_token', 'api_key', 'platform'])
+    .nullable()
+    .describe("platform: the install's own keys"),
   account: z.string().nullable().describe('GHL location, Vapi org or SendGrid sender the credential is bound to'),
   accountName: z.string().nullable(),
   scopes: z.array(z.string()),
@@ -98,7 +101,11 @@ export async function connectVapiAccount(deps: ConnectionDeps, tenantId: string,
   return status(deps, tenantId, 'vapi');
 }
 
-export async function connectSendgridAccount(deps: ConnectionDeps, tenantId: string, input: z.infer<typeof SendgridConnect>) {
+export async function connectSendgridAccount(
+  deps: ConnectionDeps,
+  tenantId: string,
+  input: z.infer<typeof SendgridConnect>,
+) {
   await connectSendgrid(deps.connect, tenantId, input);
   return status(deps, tenantId, 'sendgrid');
 }
@@ -111,7 +118,8 @@ export async function connectAnthropicKey(deps: ConnectionDeps, tenantId: string
 /** Forgets the tenant's account; GHL's sync schedule pauses (calls still answer, CRM tools say why). */
 export async function disconnectProvider(deps: ConnectionDeps, tenantId: string, provider: string): Promise<void> {
   const parsed = ConnectedProvider.safeParse(provider);
-  if (!parsed.success) throw notFound(`no connection kind '${provider}' (one of ${ConnectedProvider.options.join(', ')})`);
+  if (!parsed.success)
+    throw notFound(`no connection kind '${provider}' (one of ${ConnectedProvider.options.join(', ')})`);
   const removed = await disconnect(deps.connect, tenantId, parsed.data);
   if (!removed) throw notFound(`this tenant has no ${parsed.data} connection of its own`);
   if (parsed.data === 'ghl') await pauseSyncSchedule(deps.temporal, tenantId, 'GoHighLevel disconnected');

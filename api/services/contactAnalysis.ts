@@ -13,18 +13,45 @@ import { notFound } from './errors.js';
 
 const Facts = z.object({
   contact: z.object({
-    id: z.string(), name: z.string().nullable(), email: z.string().nullable(), phone: z.string().nullable(), companyName: z.string().nullable(),
-    source: z.string().nullable(), tags: z.array(z.string()), dnd: z.boolean(), timezone: z.string().nullable(),
-    dateAdded: z.string().nullable(), dateUpdated: z.string().nullable(),
+    id: z.string(),
+    name: z.string().nullable(),
+    email: z.string().nullable(),
+    phone: z.string().nullable(),
+    companyName: z.string().nullable(),
+    source: z.string().nullable(),
+    tags: z.array(z.string()),
+    dnd: z.boolean(),
+    timezone: z.string().nullable(),
+    dateAdded: z.string().nullable(),
+    dateUpdated: z.string().nullable(),
   }),
-  opportunities: z.array(z.object({
-    id: z.string(), name: z.string(), status: z.string(), pipelineName: z.string().nullable(), stageName: z.string().nullable(),
-    monetaryValue: z.number().nullable(), createdAt: z.string().nullable(), updatedAt: z.string().nullable(), lastStatusChangeAt: z.string().nullable(),
-  })),
-  notes: z.array(z.object({ id: z.string(), body: z.string(), dateAdded: z.string().nullable() })).describe('newest first, at most 20'),
-  appointments: z.array(z.object({
-    id: z.string(), title: z.string().nullable(), status: z.string().nullable(), startTime: z.string().nullable(), endTime: z.string().nullable(),
-  })).describe('newest first, at most 20'),
+  opportunities: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      status: z.string(),
+      pipelineName: z.string().nullable(),
+      stageName: z.string().nullable(),
+      monetaryValue: z.number().nullable(),
+      createdAt: z.string().nullable(),
+      updatedAt: z.string().nullable(),
+      lastStatusChangeAt: z.string().nullable(),
+    }),
+  ),
+  notes: z
+    .array(z.object({ id: z.string(), body: z.string(), dateAdded: z.string().nullable() }))
+    .describe('newest first, at most 20'),
+  appointments: z
+    .array(
+      z.object({
+        id: z.string(),
+        title: z.string().nullable(),
+        status: z.string().nullable(),
+        startTime: z.string().nullable(),
+        endTime: z.string().nullable(),
+      }),
+    )
+    .describe('newest first, at most 20'),
 });
 
 export const AnalysisResponse = Facts.extend({
@@ -84,8 +111,13 @@ export async function analyzeCachedContact(
   const readStarted = performance.now();
   const facts = await loadFacts(pool, tenantId, contactId);
   await recordAudit(pool, {
-    tenantId, tool: 'crm_contact_facts', status: facts ? 'ok' : 'error', source: 'cache', durationMs: Math.round(performance.now() - readStarted),
-    params: { contactId }, ...(facts ? {} : { error: 'not found' }),
+    tenantId,
+    tool: 'crm_contact_facts',
+    status: facts ? 'ok' : 'error',
+    source: 'cache',
+    durationMs: Math.round(performance.now() - readStarted),
+    params: { contactId },
+    ...(facts ? {} : { error: 'not found' }),
   });
   if (!facts) throw notFound(`no contact '${contactId}' in the cache`);
 
@@ -94,10 +126,25 @@ export async function analyzeCachedContact(
   const started = performance.now();
   const run = await analyzeContact(llm, facts);
   await recordAudit(pool, {
-    tenantId, tool: 'llm_contact_analysis', activity: 'anthropic.messages.create', source: llm.source,
-    status: run.outcome.analysis ? 'ok' : 'error', durationMs: Math.round(performance.now() - started),
-    params: { contactId, model: run.model, ...(run.usage ? { inputTokens: run.usage.inputTokens, outputTokens: run.usage.outputTokens } : {}) },
+    tenantId,
+    tool: 'llm_contact_analysis',
+    activity: 'anthropic.messages.create',
+    source: llm.source,
+    status: run.outcome.analysis ? 'ok' : 'error',
+    durationMs: Math.round(performance.now() - started),
+    params: {
+      contactId,
+      model: run.model,
+      ...(run.usage ? { inputTokens: run.usage.inputTokens, outputTokens: run.usage.outputTokens } : {}),
+    },
     ...(run.outcome.error ? { error: run.outcome.error.slice(0, 1000) } : {}),
   });
-  return { ...facts, analysis: run.outcome.analysis, error: run.outcome.error, model: run.answered ? run.model : null, llmSource: llm.source, source: 'cache' as const };
+  return {
+    ...facts,
+    analysis: run.outcome.analysis,
+    error: run.outcome.error,
+    model: run.answered ? run.model : null,
+    llmSource: llm.source,
+    source: 'cache' as const,
+  };
 }

@@ -24,32 +24,56 @@ export const Contact = z.object({
 export type Contact = z.infer<typeof Contact>;
 
 interface ContactDbRow {
-  id: string; location_id: string; first_name: string | null; last_name: string | null; name: string | null; email: string | null;
-  phone: string | null; company_name: string | null; source: string | null; tags: string[]; dnd: boolean; timezone: string | null;
-  date_added: Date | null; date_updated: Date | null; synced_at: Date;
+  id: string;
+  location_id: string;
+  first_name: string | null;
+  last_name: string | null;
+  name: string | null;
+  email: string | null;
+  phone: string | null;
+  company_name: string | null;
+  source: string | null;
+  tags: string[];
+  dnd: boolean;
+  timezone: string | null;
+  date_added: Date | null;
+  date_updated: Date | null;
+  synced_at: Date;
 }
 const COLUMNS =
   'id, location_id, first_name, last_name, name, email, phone, company_name, source, tags, dnd, timezone, date_added, date_updated, synced_at';
 
 const toContact = (r: ContactDbRow): Contact => ({
-  id: r.id, locationId: r.location_id, firstName: r.first_name, lastName: r.last_name, name: r.name, email: r.email, phone: r.phone,
-  companyName: r.company_name, source: r.source, tags: r.tags, dnd: r.dnd, timezone: r.timezone,
-  dateAdded: r.date_added?.toISOString() ?? null, dateUpdated: r.date_updated?.toISOString() ?? null, syncedAt: r.synced_at.toISOString(),
+  id: r.id,
+  locationId: r.location_id,
+  firstName: r.first_name,
+  lastName: r.last_name,
+  name: r.name,
+  email: r.email,
+  phone: r.phone,
+  companyName: r.company_name,
+  source: r.source,
+  tags: r.tags,
+  dnd: r.dnd,
+  timezone: r.timezone,
+  dateAdded: r.date_added?.toISOString() ?? null,
+  dateUpdated: r.date_updated?.toISOString() ?? null,
+  syncedAt: r.synced_at.toISOString(),
 });
 
 /** Opaque page cursor: the offset into the result, so any ordering pages consistently. */
 const encodeCursor = (offset: number) => Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
-const Cursor = z
-  .string()
-  .transform((raw, ctx) => {
-    try {
-      const parsed = z.object({ o: z.number().int().min(0).max(100_000) }).parse(JSON.parse(Buffer.from(raw, 'base64url').toString()));
-      return parsed.o;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'not a cursor returned by this endpoint' });
-      return z.NEVER;
-    }
-  });
+const Cursor = z.string().transform((raw, ctx) => {
+  try {
+    const parsed = z
+      .object({ o: z.number().int().min(0).max(100_000) })
+      .parse(JSON.parse(Buffer.from(raw, 'base64url').toString()));
+    return parsed.o;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a cursor returned by this endpoint' });
+    return z.NEVER;
+  }
+});
 
 /** Search filters for cached contacts (REST querystring and the `crm_search_contacts` tool). */
 export const ContactSearch = z.strictObject({
@@ -91,13 +115,17 @@ export async function searchContacts(c: PoolClient, tenantId: string, q: Contact
 
 /** One cached contact and its timeline; null when the cache does not have it (each adapter words that its own way). */
 export async function getContact(c: PoolClient, tenantId: string, id: string): Promise<ContactWithTimeline | null> {
-  const row = (await c.query<ContactDbRow>(`select ${COLUMNS} from contacts where tenant_id = $1 and id = $2`, [tenantId, id])).rows[0];
+  const row = (
+    await c.query<ContactDbRow>(`select ${COLUMNS} from contacts where tenant_id = $1 and id = $2`, [tenantId, id])
+  ).rows[0];
   if (!row) return null;
   const contact = toContact(row);
   // Calls, notes, appointments and messages join this timeline as their workflows land.
   const created = `contact created${contact.source ? ` (source: ${contact.source})` : ''}`;
   const timeline = [
-    ...(contact.dateUpdated ? [{ at: contact.dateUpdated, kind: 'crm.updated', summary: 'contact updated in GoHighLevel' }] : []),
+    ...(contact.dateUpdated
+      ? [{ at: contact.dateUpdated, kind: 'crm.updated', summary: 'contact updated in GoHighLevel' }]
+      : []),
     ...(contact.dateAdded ? [{ at: contact.dateAdded, kind: 'crm.created', summary: created }] : []),
   ];
   return { contact, timeline };

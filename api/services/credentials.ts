@@ -30,26 +30,52 @@ export async function setCredential(
     throw badInput('authMode', `required for vapi (one of ${VapiAuthMode.options.join(', ')})`);
   }
   if (provider === 'retell' && authMode) throw badInput('authMode', 'not used by retell (it signs with the API key)');
-  const row = await withTenant(deps.pool, tenantId, async (c) =>
-    (await c.query<{ updated_at: Date }>(
-      `insert into tenant_credentials (tenant_id, provider, settings, secret_sealed, secret_hint) values ($1, $2, $3, $4, $5)
+  const row = await withTenant(
+    deps.pool,
+    tenantId,
+    async (c) =>
+      (
+        await c.query<{ updated_at: Date }>(
+          `insert into tenant_credentials (tenant_id, provider, settings, secret_sealed, secret_hint) values ($1, $2, $3, $4, $5)
        on conflict (tenant_id, provider) do update set settings = excluded.settings, secret_sealed = excluded.secret_sealed,
          secret_hint = excluded.secret_hint, updated_at = now()
        returning updated_at`,
-      [tenantId, provider, authMode ? { authMode } : {}, encryptSecret(deps.masterKey, tenantId, secret), secret.slice(-4)],
-    )).rows[0]!,
+          [
+            tenantId,
+            provider,
+            authMode ? { authMode } : {},
+            encryptSecret(deps.masterKey, tenantId, secret),
+            secret.slice(-4),
+          ],
+        )
+      ).rows[0]!,
   );
   deps.voice?.forget(tenantId);
-  return { provider, authMode: authMode ?? null, secretHint: secret.slice(-4), updatedAt: row.updated_at.toISOString() };
+  return {
+    provider,
+    authMode: authMode ?? null,
+    secretHint: secret.slice(-4),
+    updatedAt: row.updated_at.toISOString(),
+  };
 }
 
 /** The tenant's credentials, never the secrets. */
 export async function listCredentials(pool: Pool, tenantId: string): Promise<CredentialInfo[]> {
-  const rows = await withTenant(pool, tenantId, async (c) =>
-    (await c.query<{ provider: CredentialProvider; settings: { authMode?: string }; secret_hint: string; updated_at: Date }>(
-      'select provider, settings, secret_hint, updated_at from tenant_credentials where tenant_id = $1 order by provider',
-      [tenantId],
-    )).rows,
+  const rows = await withTenant(
+    pool,
+    tenantId,
+    async (c) =>
+      (
+        await c.query<{
+          provider: CredentialProvider;
+          settings: { authMode?: string };
+          secret_hint: string;
+          updated_at: Date;
+        }>(
+          'select provider, settings, secret_hint, updated_at from tenant_credentials where tenant_id = $1 order by provider',
+          [tenantId],
+        )
+      ).rows,
   );
   return rows.map((r) => ({
     provider: r.provider,

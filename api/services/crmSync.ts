@@ -71,7 +71,11 @@ export async function connectCrm(
 }
 
 /** Sets how often the connected location syncs (kept when omitted) and (re)starts its schedule. */
-export async function applySyncSettings(deps: CrmSyncDeps, tenantId: string, syncEveryMinutes?: number): Promise<CrmConnection> {
+export async function applySyncSettings(
+  deps: CrmSyncDeps,
+  tenantId: string,
+  syncEveryMinutes?: number,
+): Promise<CrmConnection> {
   const { rows } = await withTenant(deps.pool, tenantId, (c) =>
     c.query<{ location_id: string; sync_every_minutes: number; updated_at: Date }>(
       `update crm_connections set sync_every_minutes = coalesce($2, sync_every_minutes), updated_at = now()
@@ -82,7 +86,11 @@ export async function applySyncSettings(deps: CrmSyncDeps, tenantId: string, syn
   const row = rows[0];
   if (!row) throw new NotConnectedError('ghl', 'missing');
   await ensureSyncSchedule(deps.temporal, deps.taskQueue, tenantId, row.sync_every_minutes);
-  return { locationId: row.location_id, syncEveryMinutes: row.sync_every_minutes, updatedAt: row.updated_at.toISOString() };
+  return {
+    locationId: row.location_id,
+    syncEveryMinutes: row.sync_every_minutes,
+    updatedAt: row.updated_at.toISOString(),
+  };
 }
 
 /** Starts the tenant's sync, or returns the one already running (same workflow id). */
@@ -110,8 +118,13 @@ export async function startCrmSync(
 /** The tenant's sync as stored by the workflow's activities (no Temporal round trip). */
 export async function readSyncStatus(c: PoolClient, tenantId: string): Promise<SyncStatus> {
   const { rows } = await c.query<{
-    progress: Record<string, unknown> | null; running_workflow_id: string | null; high_water: Date | null;
-    last_finished_at: Date | null; last_error: string | null; last_status: string | null; cached: number;
+    progress: Record<string, unknown> | null;
+    running_workflow_id: string | null;
+    high_water: Date | null;
+    last_finished_at: Date | null;
+    last_error: string | null;
+    last_status: string | null;
+    cached: number;
   }>(
     `select s.progress, s.running_workflow_id, s.high_water, s.last_finished_at, s.last_error, s.last_status,
             (select count(*)::int from contacts where tenant_id = $1) as cached
@@ -120,7 +133,13 @@ export async function readSyncStatus(c: PoolClient, tenantId: string): Promise<S
   );
   const r = rows[0]!;
   const p = (r.progress ?? {}) as {
-    kind?: 'full' | 'incremental'; reason?: string; pages?: number; contacts?: number; total?: number | null; contactsPerS?: number; removed?: number;
+    kind?: 'full' | 'incremental';
+    reason?: string;
+    pages?: number;
+    contacts?: number;
+    total?: number | null;
+    contactsPerS?: number;
+    removed?: number;
   };
   const running = r.running_workflow_id !== null;
   const rate = p.contactsPerS ?? null;

@@ -27,9 +27,21 @@ const timeZone = z
   }, 'not an IANA time zone (e.g. America/New_York)');
 
 export const InsightsQuery = z.strictObject({
-  notContactedDays: z.coerce.number().int().min(1).max(365).default(7).describe('N: a hot lead has had no touch (note, appointment) for N days'),
+  notContactedDays: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(365)
+    .default(7)
+    .describe('N: a hot lead has had no touch (note, appointment) for N days'),
   activeDays: z.coerce.number().int().min(1).max(365).default(14).describe('recent activity window in days'),
-  peakDays: z.coerce.number().int().min(1).max(3650).default(90).describe('days of history the peak activity figures look at'),
+  peakDays: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3650)
+    .default(90)
+    .describe('days of history the peak activity figures look at'),
   tz: timeZone.default('UTC').describe('time zone for peak hours/days, and for contacts without a valid time zone'),
   asOf: z.iso.datetime({ offset: true }).optional().describe('evaluate the rules at this instant (default: now)'),
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('longest list of contacts per figure'),
@@ -38,38 +50,86 @@ export type InsightsQuery = z.infer<typeof InsightsQuery>;
 
 const Rules = z.record(z.string(), z.string());
 const HotLead = z.object({
-  id: z.string(), name: z.string().nullable(), phone: z.string().nullable(), email: z.string().nullable(), tags: z.array(z.string()),
-  lastActivityAt: z.string().nullable(), lastTouchAt: z.string().nullable(), openValue: z.number(), signals: z.array(z.string()), callableNow: z.boolean(),
+  id: z.string(),
+  name: z.string().nullable(),
+  phone: z.string().nullable(),
+  email: z.string().nullable(),
+  tags: z.array(z.string()),
+  lastActivityAt: z.string().nullable(),
+  lastTouchAt: z.string().nullable(),
+  openValue: z.number(),
+  signals: z.array(z.string()),
+  callableNow: z.boolean(),
 });
 const Stage = z.object({
-  id: z.string(), name: z.string(), position: z.number(), atStage: z.number(), reached: z.number(), lostHere: z.number(),
-  dropOffToNext: z.number().nullable().describe('1 − reached(next stage) / reached(this stage); null for the last stage'),
+  id: z.string(),
+  name: z.string(),
+  position: z.number(),
+  atStage: z.number(),
+  reached: z.number(),
+  lostHere: z.number(),
+  dropOffToNext: z
+    .number()
+    .nullable()
+    .describe('1 − reached(next stage) / reached(this stage); null for the last stage'),
 });
 
 export const InsightsResponse = z.object({
   asOf: z.string(),
-  params: z.object({ notContactedDays: z.number(), activeDays: z.number(), peakDays: z.number(), tz: z.string(), limit: z.number() }),
+  params: z.object({
+    notContactedDays: z.number(),
+    activeDays: z.number(),
+    peakDays: z.number(),
+    tz: z.string(),
+    limit: z.number(),
+  }),
   totals: z.object({
-    contacts: z.number(), withPhone: z.number(), withEmail: z.number(), dnd: z.number(), callable: z.number(),
-    opportunities: z.object({ total: z.number(), open: z.number(), won: z.number(), lost: z.number(), abandoned: z.number() }),
-    openPipelineValue: z.number(), wonValue: z.number(), upcomingAppointments: z.number(), notes: z.number(),
+    contacts: z.number(),
+    withPhone: z.number(),
+    withEmail: z.number(),
+    dnd: z.number(),
+    callable: z.number(),
+    opportunities: z.object({
+      total: z.number(),
+      open: z.number(),
+      won: z.number(),
+      lost: z.number(),
+      abandoned: z.number(),
+    }),
+    openPipelineValue: z.number(),
+    wonValue: z.number(),
+    upcomingAppointments: z.number(),
+    notes: z.number(),
     rules: Rules,
   }),
   actionableNow: z.object({ count: z.number(), contactIds: z.array(z.string()), rule: z.string() }),
   hotLeads: z.object({ count: z.number(), leads: z.array(HotLead), rule: z.string() }),
   peakActivity: z.object({
-    timezone: z.string(), windowDays: z.number(), events: z.number(),
+    timezone: z.string(),
+    windowDays: z.number(),
+    events: z.number(),
     byHour: z.array(z.object({ hour: z.number(), events: z.number() })),
     byWeekday: z.array(z.object({ day: z.enum(WEEKDAYS), events: z.number() })),
-    peakHours: z.array(z.number()), peakDays: z.array(z.enum(WEEKDAYS)),
+    peakHours: z.array(z.number()),
+    peakDays: z.array(z.enum(WEEKDAYS)),
     rule: z.string(),
   }),
   conversionBySource: z.object({
-    sources: z.array(z.object({ source: z.string(), contacts: z.number(), withOpportunity: z.number(), won: z.number(), conversionRate: z.number() })),
+    sources: z.array(
+      z.object({
+        source: z.string(),
+        contacts: z.number(),
+        withOpportunity: z.number(),
+        won: z.number(),
+        conversionRate: z.number(),
+      }),
+    ),
     rule: z.string(),
   }),
   pipelineDropOff: z.object({
-    pipelines: z.array(z.object({ id: z.string(), name: z.string(), opportunities: z.number(), stages: z.array(Stage) })),
+    pipelines: z.array(
+      z.object({ id: z.string(), name: z.string(), opportunities: z.number(), stages: z.array(Stage) }),
+    ),
     unstagedOpportunities: z.number(),
     rule: z.string(),
   }),
@@ -222,11 +282,29 @@ interface Raw {
     hotCount: number;
     segments: { callHotNow: Segment; followUpHot: Segment; hotWithoutNotes: Segment; stalledDeals: Segment };
   };
-  opportunities: { total: number; open: number; won: number; lost: number; abandoned: number; openValue: number; wonValue: number };
+  opportunities: {
+    total: number;
+    open: number;
+    won: number;
+    lost: number;
+    abandoned: number;
+    openValue: number;
+    wonValue: number;
+  };
   upcomingAppointments: number;
   notes: number;
-  hot: { id: string; name: string | null; phone: string | null; email: string | null; tags: string[]; last_activity: string | null; last_touch: string | null;
-    open_value: number; has_open: boolean; actionable: boolean }[];
+  hot: {
+    id: string;
+    name: string | null;
+    phone: string | null;
+    email: string | null;
+    tags: string[];
+    last_activity: string | null;
+    last_touch: string | null;
+    open_value: number;
+    has_open: boolean;
+    actionable: boolean;
+  }[];
   byHour: { hour: number; events: number }[];
   byDow: { dow: number; events: number }[];
   sources: Insights['conversionBySource']['sources'];
@@ -237,7 +315,11 @@ interface Raw {
 const iso = (v: string | null) => (v === null ? null : new Date(v).toISOString());
 /** The `limit` largest buckets with at least one event, biggest first (ties: earliest). */
 const peaks = <T>(buckets: { key: T; events: number }[], n = 3) =>
-  buckets.filter((b) => b.events > 0).sort((a, b) => b.events - a.events).slice(0, n).map((b) => b.key);
+  buckets
+    .filter((b) => b.events > 0)
+    .sort((a, b) => b.events - a.events)
+    .slice(0, n)
+    .map((b) => b.key);
 
 /** Time zones the database knows: static for the server's life, read once (the view is slow to scan). */
 let knownZones: Promise<Set<string>> | undefined;
@@ -257,15 +339,30 @@ export interface ComputedInsights {
   segments: Raw['c']['segments'];
 }
 
-export async function computeInsights(client: PoolClient, tenantId: string, q: InsightsQuery): Promise<ComputedInsights> {
+export async function computeInsights(
+  client: PoolClient,
+  tenantId: string,
+  q: InsightsQuery,
+): Promise<ComputedInsights> {
   const asOf = q.asOf ? new Date(q.asOf) : new Date();
   const zones = await databaseZones(client);
   if (!zones.has(q.tz)) throw badInput('tz', `time zone ${JSON.stringify(q.tz)} is unknown to the database`);
   // Contacts' own zones that Postgres knows; the rest fall back to tz.
-  const contactZones = await client.query<{ timezone: string }>('select distinct timezone from contacts where tenant_id = $1 and timezone is not null', [tenantId]);
+  const contactZones = await client.query<{ timezone: string }>(
+    'select distinct timezone from contacts where tenant_id = $1 and timezone is not null',
+    [tenantId],
+  );
   const valid = contactZones.rows.map((r) => r.timezone).filter((z) => zones.has(z));
   const { rows } = await client.query<{ insights: Raw }>(INSIGHTS_SQL, [
-    tenantId, asOf.toISOString(), q.notContactedDays, q.activeDays, q.peakDays, q.tz, q.limit, INTENT_TAGS, valid,
+    tenantId,
+    asOf.toISOString(),
+    q.notContactedDays,
+    q.activeDays,
+    q.peakDays,
+    q.tz,
+    q.limit,
+    INTENT_TAGS,
+    valid,
   ]);
   const r = rows[0]!.insights;
   const N = q.notContactedDays;
@@ -276,7 +373,13 @@ export async function computeInsights(client: PoolClient, tenantId: string, q: I
     params: { notContactedDays: N, activeDays: q.activeDays, peakDays: q.peakDays, tz: q.tz, limit: q.limit },
     totals: {
       ...r.c.totals,
-      opportunities: { total: r.opportunities.total, open: r.opportunities.open, won: r.opportunities.won, lost: r.opportunities.lost, abandoned: r.opportunities.abandoned },
+      opportunities: {
+        total: r.opportunities.total,
+        open: r.opportunities.open,
+        won: r.opportunities.won,
+        lost: r.opportunities.lost,
+        abandoned: r.opportunities.abandoned,
+      },
       openPipelineValue: r.opportunities.openValue,
       wonValue: r.opportunities.wonValue,
       upcomingAppointments: r.upcomingAppointments,
@@ -301,9 +404,22 @@ export async function computeInsights(client: PoolClient, tenantId: string, q: I
     hotLeads: {
       count: r.c.hotCount,
       leads: r.hot.map((h) => ({
-        id: h.id, name: h.name, phone: h.phone, email: h.email, tags: h.tags,
-        lastActivityAt: iso(h.last_activity), lastTouchAt: iso(h.last_touch), openValue: h.open_value, callableNow: h.actionable,
-        signals: [...h.tags.filter((t) => INTENT_TAGS.includes(t)).sort().map((t) => `tag "${t}"`), ...(h.has_open ? ['open opportunity'] : [])],
+        id: h.id,
+        name: h.name,
+        phone: h.phone,
+        email: h.email,
+        tags: h.tags,
+        lastActivityAt: iso(h.last_activity),
+        lastTouchAt: iso(h.last_touch),
+        openValue: h.open_value,
+        callableNow: h.actionable,
+        signals: [
+          ...h.tags
+            .filter((t) => INTENT_TAGS.includes(t))
+            .sort()
+            .map((t) => `tag "${t}"`),
+          ...(h.has_open ? ['open opportunity'] : []),
+        ],
       })),
       rule:
         `a hot lead: recent activity (contact created or updated in GoHighLevel, or one of its opportunities created or updated, within the last ${q.activeDays} days), ` +
@@ -343,7 +459,9 @@ export const Recommendation = z.object({
   title: z.string(),
   reasoning: z.string(),
   rule: z.string(),
-  tool: z.enum(['voice_start_call', 'campaign_create', 'crm_add_note']).describe('the tool or workflow that carries it out'),
+  tool: z
+    .enum(['voice_start_call', 'campaign_create', 'crm_add_note'])
+    .describe('the tool or workflow that carries it out'),
   contactCount: z.number(),
   contactIds: z.array(z.string()).describe('the contacts it covers (capped at limit)'),
 });
@@ -356,26 +474,35 @@ export function recommend({ insights, segments }: ComputedInsights): Recommendat
   const s = segments;
   if (s.callHotNow.count) {
     out.push({
-      id: 'call-hot-leads-now', tool: 'voice_start_call', title: `Call ${s.callHotNow.count} hot lead(s) now`,
+      id: 'call-hot-leads-now',
+      tool: 'voice_start_call',
+      title: `Call ${s.callHotNow.count} hot lead(s) now`,
       reasoning: `${s.callHotNow.count} hot lead(s) are inside their business hours right now and nobody has been in touch for ${N}+ days; a call while interest is fresh converts best.`,
       rule: 'hot lead (see /v1/insights hotLeads.rule) and callable now (actionableNow.rule)',
-      contactCount: s.callHotNow.count, contactIds: s.callHotNow.contactIds,
+      contactCount: s.callHotNow.count,
+      contactIds: s.callHotNow.contactIds,
     });
   }
   if (s.stalledDeals.count) {
     out.push({
-      id: 'revive-stalled-deals', tool: 'voice_start_call', title: `Check in on ${s.stalledDeals.count} stalled open deal(s)`,
+      id: 'revive-stalled-deals',
+      tool: 'voice_start_call',
+      title: `Check in on ${s.stalledDeals.count} stalled open deal(s)`,
       reasoning: `${s.stalledDeals.count} contact(s) have an open opportunity unchanged for ${insights.params.activeDays}+ days and no touch in ${N} days; a check-in call decides whether the deal is alive.`,
       rule: `an open opportunity not updated in ${insights.params.activeDays} days, no note or appointment in ${N} days, no upcoming appointment, reachable`,
-      contactCount: s.stalledDeals.count, contactIds: s.stalledDeals.contactIds,
+      contactCount: s.stalledDeals.count,
+      contactIds: s.stalledDeals.contactIds,
     });
   }
   if (s.followUpHot.count) {
     out.push({
-      id: 'follow-up-hot-leads', tool: 'campaign_create', title: `Follow up ${s.followUpHot.count} hot lead(s) by campaign`,
+      id: 'follow-up-hot-leads',
+      tool: 'campaign_create',
+      title: `Follow up ${s.followUpHot.count} hot lead(s) by campaign`,
       reasoning: `${s.followUpHot.count} hot lead(s) cannot be called right now (outside their business hours or no callable phone); a follow-up campaign (SMS/email, then a call in hours) reaches them without waiting.`,
       rule: 'hot lead that is not callable now',
-      contactCount: s.followUpHot.count, contactIds: s.followUpHot.contactIds,
+      contactCount: s.followUpHot.count,
+      contactIds: s.followUpHot.contactIds,
     });
   }
   const worst = insights.pipelineDropOff.pipelines
@@ -384,27 +511,36 @@ export function recommend({ insights, segments }: ComputedInsights): Recommendat
     .sort((a, b) => b.st.dropOffToNext! - a.st.dropOffToNext! || a.st.position - b.st.position)[0];
   if (worst && worst.st.dropOffToNext! >= 0.5 && worst.st.atStage > 0) {
     out.push({
-      id: `unblock-stage-${worst.st.id}`, tool: 'campaign_create',
+      id: `unblock-stage-${worst.st.id}`,
+      tool: 'campaign_create',
       title: `Nurture the "${worst.st.name}" stage of ${worst.p.name}`,
       reasoning: `${Math.round(worst.st.dropOffToNext! * 100)}% of opportunities that reach "${worst.st.name}" never get further (${worst.st.reached} reached it); a nurture campaign for the ${worst.st.atStage} opportunity(ies) sitting there now targets the biggest leak.`,
       rule: 'the stage with the highest drop-off to the next stage (at least 3 opportunities reached it, drop-off ≥ 50 %)',
       // The contacts are those of the opportunities at that stage; the API fills them in.
-      contactCount: 0, contactIds: [],
+      contactCount: 0,
+      contactIds: [],
     });
   }
   if (s.hotWithoutNotes.count) {
     out.push({
-      id: 'document-hot-leads', tool: 'crm_add_note', title: `Write context notes for ${s.hotWithoutNotes.count} hot lead(s)`,
+      id: 'document-hot-leads',
+      tool: 'crm_add_note',
+      title: `Write context notes for ${s.hotWithoutNotes.count} hot lead(s)`,
       reasoning: `${s.hotWithoutNotes.count} hot lead(s) have no note in the CRM; whoever (or whichever agent) calls them next has nothing to go on. A short note per lead (intent, last activity, open deal) fixes that.`,
       rule: 'hot lead with no CRM note',
-      contactCount: s.hotWithoutNotes.count, contactIds: s.hotWithoutNotes.contactIds,
+      contactCount: s.hotWithoutNotes.count,
+      contactIds: s.hotWithoutNotes.contactIds,
     });
   }
   return out.map((r, i) => ({ ...r, priority: i + 1 }));
 }
 
 /** Recommendations with the contacts each covers; those that cover nobody are dropped. */
-export async function computeRecommendations(c: PoolClient, tenantId: string, q: InsightsQuery): Promise<{ asOf: string; recommendations: Recommendation[] }> {
+export async function computeRecommendations(
+  c: PoolClient,
+  tenantId: string,
+  q: InsightsQuery,
+): Promise<{ asOf: string; recommendations: Recommendation[] }> {
   const computed = await computeInsights(c, tenantId, q);
   const recs = recommend(computed);
   for (const rec of recs) {
@@ -418,5 +554,8 @@ export async function computeRecommendations(c: PoolClient, tenantId: string, q:
     rec.contactCount = rows[0]!.n;
     rec.contactIds = rows[0]!.ids;
   }
-  return { asOf: computed.insights.asOf, recommendations: recs.filter((r) => r.contactCount > 0).map((r, i) => ({ ...r, priority: i + 1 })) };
+  return {
+    asOf: computed.insights.asOf,
+    recommendations: recs.filter((r) => r.contactCount > 0).map((r, i) => ({ ...r, priority: i + 1 })),
+  };
 }

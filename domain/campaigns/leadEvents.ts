@@ -26,8 +26,22 @@ export async function appendEvents(client: PoolClient, ref: LeadRef, events: Lea
      select $1, $2, $3, e.kind, e.step_index, coalesce(e.data, '{}'), to_timestamp(e.at / 1000.0), e.key
        from jsonb_to_recordset($4::jsonb) as e(kind text, step_index int, data jsonb, at double precision, key text)
      on conflict (tenant_id, event_key) do nothing`,
-    [ref.tenantId, ref.campaignId, ref.leadId, JSON.stringify(events.map((e) => ({ kind: e.kind, step_index: e.stepIndex ?? null, data: e.data ?? {}, at: e.at, key: e.key })))],
+    [
+      ref.tenantId,
+      ref.campaignId,
+      ref.leadId,
+      JSON.stringify(
+        events.map((e) => ({
+          kind: e.kind,
+          step_index: e.stepIndex ?? null,
+          data: e.data ?? {},
+          at: e.at,
+          key: e.key,
+        })),
+      ),
+    ],
   );
 }
 
-export const eventKey = (ref: LeadRef, ...parts: (string | number)[]) => [ref.campaignId, ref.leadId, ...parts].join(':');
+export const eventKey = (ref: LeadRef, ...parts: (string | number)[]) =>
+  [ref.campaignId, ref.leadId, ...parts].join(':');

@@ -11,11 +11,18 @@ const settingsCache = new Map<string, { name: string; goal: string; settings: Ca
 /** The campaign from this process's cache, or undefined (then loadCampaign reads it). */
 export const cachedCampaign = (tenantId: string, campaignId: string) => settingsCache.get(`${tenantId}:${campaignId}`);
 
-export async function loadCampaign(client: PoolClient, tenantId: string, campaignId: string): Promise<{ name: string; goal: string; settings: CampaignSettings }> {
+export async function loadCampaign(
+  client: PoolClient,
+  tenantId: string,
+  campaignId: string,
+): Promise<{ name: string; goal: string; settings: CampaignSettings }> {
   const cacheKey = `${tenantId}:${campaignId}`;
   const hit = settingsCache.get(cacheKey);
   if (hit) return hit;
-  const { rows } = await client.query<{ name: string; goal: string; definition: unknown }>('select name, goal, definition from campaigns where tenant_id = $1 and id = $2', [tenantId, campaignId]);
+  const { rows } = await client.query<{ name: string; goal: string; definition: unknown }>(
+    'select name, goal, definition from campaigns where tenant_id = $1 and id = $2',
+    [tenantId, campaignId],
+  );
   if (!rows[0]) throw new Error(`campaign ${campaignId} not found`);
   const { audience: _audience, ...settings } = CampaignDefinition.parse(rows[0].definition);
   const loaded = { name: rows[0].name, goal: rows[0].goal, settings };
@@ -49,10 +56,29 @@ export async function loadLead(client: PoolClient, ref: LeadRef): Promise<LeadRo
 }
 
 /** The lead as the prompts see it: its own fields plus what the CRM cache holds (tags, notes, opportunities). */
-export async function leadFacts(client: PoolClient, tenantId: string, lead: LeadRow): Promise<LeadFacts & { crmTimezone: string | null }> {
+export async function leadFacts(
+  client: PoolClient,
+  tenantId: string,
+  lead: LeadRow,
+): Promise<LeadFacts & { crmTimezone: string | null }> {
   const name = [lead.first_name, lead.last_name].filter(Boolean).join(' ') || null;
-  const base = { name, firstName: lead.first_name, email: lead.email, phone: lead.phone, company: lead.company, fields: lead.fields ?? {} };
-  const { rows } = await client.query<{ id: string; name: string | null; first_name: string | null; company_name: string | null; tags: string[]; source: string | null; timezone: string | null }>(
+  const base = {
+    name,
+    firstName: lead.first_name,
+    email: lead.email,
+    phone: lead.phone,
+    company: lead.company,
+    fields: lead.fields ?? {},
+  };
+  const { rows } = await client.query<{
+    id: string;
+    name: string | null;
+    first_name: string | null;
+    company_name: string | null;
+    tags: string[];
+    source: string | null;
+    timezone: string | null;
+  }>(
     `select id, name, first_name, company_name, tags, source, timezone from contacts
       where tenant_id = $1 and (id = $2 or ($2::text is null and ((email = $3 and $3 is not null) or (phone = $4 and $4 is not null))))
       order by date_updated desc nulls last limit 1`,
@@ -61,12 +87,15 @@ export async function leadFacts(client: PoolClient, tenantId: string, lead: Lead
   const contact = rows[0];
   if (!contact) return { ...base, crm: null, crmTimezone: null };
   // One connection runs one query at a time.
-  const notes = await client.query<{ body: string }>('select body from crm_notes where tenant_id = $1 and contact_id = $2 order by date_added desc nulls last limit 5', [tenantId, contact.id]);
+  const notes = await client.query<{ body: string }>(
+    'select body from crm_notes where tenant_id = $1 and contact_id = $2 order by date_added desc nulls last limit 5',
+    [tenantId, contact.id],
+  );
   const opportunities = await client.query<{ name: string; status: string; stage: string | null }>(
-      `select o.name, o.status, s.name as stage from crm_opportunities o
+    `select o.name, o.status, s.name as stage from crm_opportunities o
          left join crm_pipeline_stages s on s.tenant_id = o.tenant_id and s.pipeline_id = o.pipeline_id and s.id = o.stage_id
         where o.tenant_id = $1 and o.contact_id = $2 order by o.updated_at desc nulls last limit 5`,
-      [tenantId, contact.id],
+    [tenantId, contact.id],
   );
   return {
     ...base,

@@ -59,7 +59,11 @@ export async function connectGhlByToken(
   return { locationId: location.id, name: location.name };
 }
 
-export async function connectVapi(deps: ConnectDeps, tenantId: string, input: { apiKey: string }): Promise<{ orgId: string }> {
+export async function connectVapi(
+  deps: ConnectDeps,
+  tenantId: string,
+  input: { apiKey: string },
+): Promise<{ orgId: string }> {
   const { orgId } = await verifyVapiKey(deps.providers.vapi.baseUrl, input.apiKey, fingerprint(tenantId, input.apiKey));
   await withTenant(deps.pool, tenantId, (c) =>
     saveConnectionOn(c, deps.masterKey, tenantId, {
@@ -141,7 +145,15 @@ export async function connectionStatuses(deps: ConnectDeps, tenantId: string): P
     c.query<{ location_id: string }>('select location_id from crm_connections where tenant_id = $1', [tenantId]),
   );
   const retell = await readCredential(deps.pool, deps.masterKey, tenantId, 'retell');
-  const empty = { account: null, accountName: null, scopes: [], secretHint: null, expiresAt: null, lastError: null, updatedAt: null };
+  const empty = {
+    account: null,
+    accountName: null,
+    scopes: [],
+    secretHint: null,
+    expiresAt: null,
+    lastError: null,
+    updatedAt: null,
+  };
   const names: ProviderName[] = ['ghl', 'vapi', 'retell', 'sendgrid', 'anthropic'];
   return names.map((provider): ConnectionStatus => {
     const mode = deps.providers[provider].mode;
@@ -166,7 +178,8 @@ export async function connectionStatuses(deps: ConnectDeps, tenantId: string): P
       return { provider, state: 'connected', mode, via: 'platform', ...empty, account: crm.rows[0].location_id };
     }
     // Claude falls back to the platform's key for everyone; the others only for the platform tenant.
-    if (provider === 'anthropic' || (platform && provider !== 'ghl')) return { provider, state: 'connected', mode, via: 'platform', ...empty };
+    if (provider === 'anthropic' || (platform && provider !== 'ghl'))
+      return { provider, state: 'connected', mode, via: 'platform', ...empty };
     return { provider, state: 'missing', mode, via: null, ...empty };
   });
 }

@@ -68,7 +68,8 @@ async function tokenRequest(cfg: GhlOAuthConfig, grant: Record<string, string>):
   }
   if (!res.ok) throw new Error(`GoHighLevel token endpoint answered HTTP ${res.status}`);
   const parsed = TokenResponse.safeParse(json);
-  if (!parsed.success) throw new Error(`GoHighLevel token endpoint: unexpected answer (${parsed.error.issues[0]?.message})`);
+  if (!parsed.success)
+    throw new Error(`GoHighLevel token endpoint: unexpected answer (${parsed.error.issues[0]?.message})`);
   return parsed.data;
 }
 
@@ -118,12 +119,18 @@ export async function completeGhlAuthorization(
   if (!pending) throw new OAuthCallbackError('this authorization link is unknown, used or expired: start again');
   let token: TokenResponse;
   try {
-    token = await tokenRequest(cfg, { grant_type: 'authorization_code', code: input.code, redirect_uri: cfg.redirectUri() });
+    token = await tokenRequest(cfg, {
+      grant_type: 'authorization_code',
+      code: input.code,
+      redirect_uri: cfg.redirectUri(),
+    });
   } catch (err) {
     throw new OAuthCallbackError((err as Error).message);
   }
   if (!token.locationId) {
-    throw new OAuthCallbackError('GoHighLevel gave an agency-level token: install the app on one sub-account (location)');
+    throw new OAuthCallbackError(
+      'GoHighLevel gave an agency-level token: install the app on one sub-account (location)',
+    );
   }
   const locationId = token.locationId;
   await withTenant(pool, pending.tenant_id, async (c) => {

@@ -4,7 +4,13 @@ import { createAnthropicClient, type LlmClient, type LlmClientOptions } from '..
 import { readCredential } from '../credentials.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { refreshGhlAccessToken, REFRESH_AHEAD_MS, type GhlOAuthConfig } from './ghlOAuth.js';
-import { NotConnectedError, readConnection, recordedPlatformTenant, type Connection, type ConnectedProvider } from './store.js';
+import {
+  NotConnectedError,
+  readConnection,
+  recordedPlatformTenant,
+  type Connection,
+  type ConnectedProvider,
+} from './store.js';
 
 /**
  * The one resolver from a tenant id to the provider account it acts through. Every provider call
@@ -25,7 +31,6 @@ export interface ProviderAccessDeps {
 }
 
 export type AccessVia = 'platform' | 'oauth' | 'private_token' | 'api_key';
-
 
 export interface GhlAccess {
   mode: ProviderConfig['mode'];
@@ -157,7 +162,8 @@ export function createProviderAccess(deps: ProviderAccessDeps) {
         via: 'api_key',
         accountId: c.accountId,
         sender: { email: c.accountId, name },
-        eventWebhookPublicKey: typeof c.settings.eventWebhookPublicKey === 'string' ? c.settings.eventWebhookPublicKey : null,
+        eventWebhookPublicKey:
+          typeof c.settings.eventWebhookPublicKey === 'string' ? c.settings.eventWebhookPublicKey : null,
       };
     },
 

@@ -48,7 +48,15 @@ export interface CallerLookup {
 
 function summarize(c: GhlContact): ContactSummary {
   const name = c.contactName ?? ([c.firstName, c.lastName].filter(Boolean).join(' ') || null);
-  return { id: c.id, name, firstName: c.firstName ?? null, lastName: c.lastName ?? null, email: c.email ?? null, phone: toE164(c.phone), tags: c.tags };
+  return {
+    id: c.id,
+    name,
+    firstName: c.firstName ?? null,
+    lastName: c.lastName ?? null,
+    email: c.email ?? null,
+    phone: toE164(c.phone),
+    tags: c.tags,
+  };
 }
 
 /**
@@ -97,11 +105,24 @@ export async function tenantGhl(
  * `timeoutMs` (an unknown caller is a fine answer; a caller kept waiting is not). A live hit is
  * cached for the next call.
  */
-export async function lookupCallerContact(deps: CrmDeps, tenantId: string, rawPhone: string, timeoutMs: number): Promise<CallerLookup> {
+export async function lookupCallerContact(
+  deps: CrmDeps,
+  tenantId: string,
+  rawPhone: string,
+  timeoutMs: number,
+): Promise<CallerLookup> {
   const phone = toE164(rawPhone);
   if (!phone) return { found: false, source: 'none' };
   const cached = await withTenant(deps.pool, tenantId, async (c) => {
-    const { rows } = await c.query<{ id: string; name: string | null; first_name: string | null; last_name: string | null; email: string | null; phone: string | null; tags: string[] }>(
+    const { rows } = await c.query<{
+      id: string;
+      name: string | null;
+      first_name: string | null;
+      last_name: string | null;
+      email: string | null;
+      phone: string | null;
+      tags: string[];
+    }>(
       'select id, name, first_name, last_name, email, phone, tags from contacts where tenant_id = $1 and phone = $2 order by date_updated desc nulls last limit 1',
       [tenantId, phone],
     );
@@ -109,16 +130,32 @@ export async function lookupCallerContact(deps: CrmDeps, tenantId: string, rawPh
   });
   if (cached) {
     const r = cached;
-    return { found: true, source: 'cache', contact: { id: r.id, name: r.name, firstName: r.first_name, lastName: r.last_name, email: r.email, phone: r.phone, tags: r.tags } };
+    return {
+      found: true,
+      source: 'cache',
+      contact: {
+        id: r.id,
+        name: r.name,
+        firstName: r.first_name,
+        lastName: r.last_name,
+        email: r.email,
+        phone: r.phone,
+        tags: r.tags,
+      },
+    };
   }
   try {
     const crm = await openTenantCrm(deps, tenantId, { timeoutMs });
     const live = await Promise.race([
       crm.ghl.findDuplicateContact({ locationId: crm.locationId, number: phone }),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer from GHL within ${timeoutMs} ms`)), timeoutMs).unref()),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`no answer from GHL within ${timeoutMs} ms`)), timeoutMs).unref(),
+      ),
     ]);
     if (!live.contact) return { found: false, source: 'live' };
-    await withTenant(deps.pool, tenantId, (c) => c.query(UPSERT_CONTACTS, [tenantId, null, JSON.stringify([toContactRow(live.contact!)])]));
+    await withTenant(deps.pool, tenantId, (c) =>
+      c.query(UPSERT_CONTACTS, [tenantId, null, JSON.stringify([toContactRow(live.contact!)])]),
+    );
     return { found: true, source: 'live', contact: summarize(live.contact) };
   } catch (err) {
     return { found: false, source: 'none', degraded: (err as Error).message };

@@ -21,11 +21,20 @@ const remember = (key: string) => {
   confirmed.set(key, Date.now() + REMEMBER_MS);
 };
 
-export async function assertTenantContact(pool: Pool, tenantId: string, crm: TenantCrm, contactId: string): Promise<void> {
+export async function assertTenantContact(
+  pool: Pool,
+  tenantId: string,
+  crm: TenantCrm,
+  contactId: string,
+): Promise<void> {
   const key = `${tenantId}\u0000${crm.locationId}\u0000contact\u0000${contactId}`;
   if (remembered(key)) return;
   const cached = await withTenant(pool, tenantId, (c) =>
-    c.query('select 1 from contacts where tenant_id = $1 and id = $2 and location_id = $3', [tenantId, contactId, crm.locationId]),
+    c.query('select 1 from contacts where tenant_id = $1 and id = $2 and location_id = $3', [
+      tenantId,
+      contactId,
+      crm.locationId,
+    ]),
   );
   if (!cached.rowCount) {
     const live = await crm.ghl.getContact(contactId).catch((err: unknown) => {

@@ -7,6 +7,9 @@ import { defaultVoiceSettings, VoiceSettings } from '../../lib/voice.js';
 export const CALL_REF_KEY = 'switchboardCallRef';
 
 export async function loadVoiceSettings(client: PoolClient, tenantId: string): Promise<VoiceSettings> {
-  const { rows } = await client.query<{ settings: unknown }>('select settings from voice_settings where tenant_id = $1', [tenantId]);
+  const { rows } = await client.query<{ settings: unknown }>(
+    'select settings from voice_settings where tenant_id = $1',
+    [tenantId],
+  );
   return rows[0] ? VoiceSettings.parse(rows[0].settings) : defaultVoiceSettings;
 }

@@ -51,7 +51,12 @@ export class GhlBudget {
     return inTransaction(this.pool, async (client) => {
       // One admission decision at a time per location, across every process.
       await client.query('select pg_advisory_xact_lock(hashtext($1))', [`ghl-budget:${locationId}`]);
-      const { rows } = await client.query<{ used: number; oldest: Date | null; blocked_ms: number | null; daily_remaining: number | null }>(
+      const { rows } = await client.query<{
+        used: number;
+        oldest: Date | null;
+        blocked_ms: number | null;
+        daily_remaining: number | null;
+      }>(
         `with pruned as (delete from ghl_request_budget where location_id = $1 and admitted_at < clock_timestamp() - $2::interval)
          select (select count(*)::int from ghl_request_budget where location_id = $1 and admitted_at >= clock_timestamp() - $2::interval) as used,
                 (select min(admitted_at) from ghl_request_budget where location_id = $1 and admitted_at >= clock_timestamp() - $2::interval) as oldest,
@@ -67,7 +72,11 @@ export class GhlBudget {
         // The oldest admission leaves the window first; come back just after it does.
         waitMs = Math.max(10, windowMs + ARRIVAL_MARGIN_MS - (Date.now() - (r.oldest?.getTime() ?? Date.now())));
       }
-      if (waitMs === 0) await client.query('insert into ghl_request_budget (location_id, priority) values ($1, $2)', [locationId, priority]);
+      if (waitMs === 0)
+        await client.query('insert into ghl_request_budget (location_id, priority) values ($1, $2)', [
+          locationId,
+          priority,
+        ]);
       return waitMs;
     });
   }

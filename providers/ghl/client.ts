@@ -11,7 +11,12 @@ import { z } from 'zod';
  * Temporal activity) whether trying later can help.
  */
 
-export const GHL_VERSIONS = { contacts: '2021-07-28', opportunities: '2021-07-28', calendars: '2021-04-15', conversations: '2021-04-15' } as const;
+export const GHL_VERSIONS = {
+  contacts: '2021-07-28',
+  opportunities: '2021-07-28',
+  calendars: '2021-04-15',
+  conversations: '2021-04-15',
+} as const;
 type Family = keyof typeof GHL_VERSIONS;
 
 // --- response schemas (loose: GHL adds fields freely) ------------------------------------------
@@ -40,13 +45,27 @@ export const GhlContactSchema = z.looseObject({
 export type GhlContact = z.infer<typeof GhlContactSchema>;
 
 const SearchResponse = z.looseObject({ contacts: z.array(GhlContactSchema), total: z.number() });
-const DuplicateResponse = z.looseObject({ contact: GhlContactSchema.nullable().optional(), matchingField: z.string().nullish() });
+const DuplicateResponse = z.looseObject({
+  contact: GhlContactSchema.nullable().optional(),
+  matchingField: z.string().nullish(),
+});
 const UpsertResponse = z.looseObject({ new: z.boolean(), contact: GhlContactSchema });
 const ContactResponse = z.looseObject({ contact: GhlContactSchema });
 
-export const GhlNoteSchema = z.looseObject({ id: z.string(), body: z.string(), contactId: z.string().optional(), dateAdded: z.string().optional() });
+export const GhlNoteSchema = z.looseObject({
+  id: z.string(),
+  body: z.string(),
+  contactId: z.string().optional(),
+  dateAdded: z.string().optional(),
+});
 export type GhlNote = z.infer<typeof GhlNoteSchema>;
-export const GhlTaskSchema = z.looseObject({ id: z.string(), title: z.string(), dueDate: z.string().optional(), completed: z.boolean().optional(), contactId: z.string().optional() });
+export const GhlTaskSchema = z.looseObject({
+  id: z.string(),
+  title: z.string(),
+  dueDate: z.string().optional(),
+  completed: z.boolean().optional(),
+  contactId: z.string().optional(),
+});
 export type GhlTask = z.infer<typeof GhlTaskSchema>;
 
 export const GhlAppointmentSchema = z.looseObject({
@@ -60,7 +79,11 @@ export const GhlAppointmentSchema = z.looseObject({
 });
 export type GhlAppointment = z.infer<typeof GhlAppointmentSchema>;
 
-const SendMessageResponse = z.looseObject({ conversationId: z.string(), messageId: z.string(), status: z.string().optional() });
+const SendMessageResponse = z.looseObject({
+  conversationId: z.string(),
+  messageId: z.string(),
+  status: z.string().optional(),
+});
 export type GhlSentMessage = z.infer<typeof SendMessageResponse>;
 
 export const GhlOpportunitySchema = z.looseObject({
@@ -77,7 +100,11 @@ export const GhlOpportunitySchema = z.looseObject({
 export type GhlOpportunity = z.infer<typeof GhlOpportunitySchema>;
 const OpportunitySearchResponse = z.looseObject({
   opportunities: z.array(GhlOpportunitySchema),
-  meta: z.looseObject({ total: z.number(), startAfter: z.union([z.number(), z.string()]).nullish(), startAfterId: z.string().nullish() }),
+  meta: z.looseObject({
+    total: z.number(),
+    startAfter: z.union([z.number(), z.string()]).nullish(),
+    startAfterId: z.string().nullish(),
+  }),
 });
 export type GhlOpportunityPage = z.infer<typeof OpportunitySearchResponse>;
 
@@ -88,14 +115,25 @@ export const GhlPipelineSchema = z.looseObject({
 });
 export type GhlPipeline = z.infer<typeof GhlPipelineSchema>;
 
-const ErrorBody = z.looseObject({ statusCode: z.number().optional(), message: z.union([z.string(), z.array(z.string())]).optional() });
+const ErrorBody = z.looseObject({
+  statusCode: z.number().optional(),
+  message: z.union([z.string(), z.array(z.string())]).optional(),
+});
 
 // --- inputs ------------------------------------------------------------------------------------
 
 export type GhlFilter =
-  | { field: string; operator: 'eq' | 'not_eq' | 'contains' | 'not_contains'; value: string | number | boolean | string[] }
+  | {
+      field: string;
+      operator: 'eq' | 'not_eq' | 'contains' | 'not_contains';
+      value: string | number | boolean | string[];
+    }
   | { field: string; operator: 'exists' | 'not_exists' }
-  | { field: string; operator: 'range'; value: { gte?: string | number; lte?: string | number; gt?: string | number; lt?: string | number } }
+  | {
+      field: string;
+      operator: 'range';
+      value: { gte?: string | number; lte?: string | number; gt?: string | number; lt?: string | number };
+    }
   | { group: 'AND' | 'OR'; filters: GhlFilter[] };
 
 export interface ContactSearchInput {
@@ -206,7 +244,13 @@ export interface GhlClientOptions {
   timeoutMs?: number;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
-  onRetry?: (info: { method: string; path: string; attempt: number; status: number | undefined; delayMs: number }) => void;
+  onRetry?: (info: {
+    method: string;
+    path: string;
+    attempt: number;
+    status: number | undefined;
+    delayMs: number;
+  }) => void;
 }
 
 interface RequestSpec<T extends z.ZodType> {
@@ -244,10 +288,21 @@ export class GhlClient {
   // Contacts ------------------------------------------------------------------------------------
 
   searchContacts(input: ContactSearchInput): Promise<z.infer<typeof SearchResponse>> {
-    return this.request({ method: 'POST', path: '/contacts/search', family: 'contacts', body: input, schema: SearchResponse, idempotent: true });
+    return this.request({
+      method: 'POST',
+      path: '/contacts/search',
+      family: 'contacts',
+      body: input,
+      schema: SearchResponse,
+      idempotent: true,
+    });
   }
 
-  findDuplicateContact(input: { locationId: string; number?: string; email?: string }): Promise<{ contact: GhlContact | null; matchingField: string | null }> {
+  findDuplicateContact(input: {
+    locationId: string;
+    number?: string;
+    email?: string;
+  }): Promise<{ contact: GhlContact | null; matchingField: string | null }> {
     return this.request({
       method: 'GET',
       path: '/contacts/search/duplicate',
@@ -259,14 +314,27 @@ export class GhlClient {
   }
 
   async upsertContact(locationId: string, input: ContactInput): Promise<{ new: boolean; contact: GhlContact }> {
-    const r = await this.request({ method: 'POST', path: '/contacts/upsert', family: 'contacts', body: { ...input, locationId }, schema: UpsertResponse, idempotent: true });
+    const r = await this.request({
+      method: 'POST',
+      path: '/contacts/upsert',
+      family: 'contacts',
+      body: { ...input, locationId },
+      schema: UpsertResponse,
+      idempotent: true,
+    });
     return { new: r.new, contact: r.contact };
   }
 
   /** `null` when the contact does not exist. */
   async getContact(contactId: string): Promise<GhlContact | null> {
     try {
-      const r = await this.request({ method: 'GET', path: `/contacts/${enc(contactId)}`, family: 'contacts', schema: ContactResponse, idempotent: true });
+      const r = await this.request({
+        method: 'GET',
+        path: `/contacts/${enc(contactId)}`,
+        family: 'contacts',
+        schema: ContactResponse,
+        idempotent: true,
+      });
       return r.contact;
     } catch (err) {
       if (err instanceof GhlApiError && err.isNotFound) return null;
@@ -276,23 +344,49 @@ export class GhlClient {
 
   /** The body must not carry `locationId` (GHL rejects it on PUT), so the type has none. */
   async updateContact(contactId: string, patch: ContactInput): Promise<GhlContact> {
-    const r = await this.request({ method: 'PUT', path: `/contacts/${enc(contactId)}`, family: 'contacts', body: patch, schema: ContactResponse, idempotent: true });
+    const r = await this.request({
+      method: 'PUT',
+      path: `/contacts/${enc(contactId)}`,
+      family: 'contacts',
+      body: patch,
+      schema: ContactResponse,
+      idempotent: true,
+    });
     return r.contact;
   }
 
   async deleteContact(contactId: string): Promise<void> {
-    await this.request({ method: 'DELETE', path: `/contacts/${enc(contactId)}`, family: 'contacts', schema: z.unknown(), idempotent: true });
+    await this.request({
+      method: 'DELETE',
+      path: `/contacts/${enc(contactId)}`,
+      family: 'contacts',
+      schema: z.unknown(),
+      idempotent: true,
+    });
   }
 
   async addNote(contactId: string, note: { body: string; userId?: string; title?: string }): Promise<GhlNote> {
-    const r = await this.request({ method: 'POST', path: `/contacts/${enc(contactId)}/notes`, family: 'contacts', body: note, schema: z.looseObject({ note: GhlNoteSchema }), idempotent: false });
+    const r = await this.request({
+      method: 'POST',
+      path: `/contacts/${enc(contactId)}/notes`,
+      family: 'contacts',
+      body: note,
+      schema: z.looseObject({ note: GhlNoteSchema }),
+      idempotent: false,
+    });
     return r.note;
   }
 
   /** `null` when the contact does not exist. */
   async listNotes(contactId: string): Promise<GhlNote[] | null> {
     try {
-      const r = await this.request({ method: 'GET', path: `/contacts/${enc(contactId)}/notes`, family: 'contacts', schema: z.looseObject({ notes: z.array(GhlNoteSchema) }), idempotent: true });
+      const r = await this.request({
+        method: 'GET',
+        path: `/contacts/${enc(contactId)}/notes`,
+        family: 'contacts',
+        schema: z.looseObject({ notes: z.array(GhlNoteSchema) }),
+        idempotent: true,
+      });
       return r.notes;
     } catch (err) {
       if (err instanceof GhlApiError && err.isNotFound) return null;
@@ -300,19 +394,43 @@ export class GhlClient {
     }
   }
 
-  async createTask(contactId: string, task: { title: string; body?: string; dueDate: string; completed: boolean; assignedTo?: string }): Promise<GhlTask> {
-    const r = await this.request({ method: 'POST', path: `/contacts/${enc(contactId)}/tasks`, family: 'contacts', body: task, schema: z.looseObject({ task: GhlTaskSchema }), idempotent: false });
+  async createTask(
+    contactId: string,
+    task: { title: string; body?: string; dueDate: string; completed: boolean; assignedTo?: string },
+  ): Promise<GhlTask> {
+    const r = await this.request({
+      method: 'POST',
+      path: `/contacts/${enc(contactId)}/tasks`,
+      family: 'contacts',
+      body: task,
+      schema: z.looseObject({ task: GhlTaskSchema }),
+      idempotent: false,
+    });
     return r.task;
   }
 
   /** Adding tags is naturally idempotent. Returns the contact's tags. */
   async addTags(contactId: string, tags: string[]): Promise<string[]> {
-    const r = await this.request({ method: 'POST', path: `/contacts/${enc(contactId)}/tags`, family: 'contacts', body: { tags }, schema: z.looseObject({ tags: z.array(z.string()) }), idempotent: true });
+    const r = await this.request({
+      method: 'POST',
+      path: `/contacts/${enc(contactId)}/tags`,
+      family: 'contacts',
+      body: { tags },
+      schema: z.looseObject({ tags: z.array(z.string()) }),
+      idempotent: true,
+    });
     return r.tags;
   }
 
   async removeTags(contactId: string, tags: string[]): Promise<string[]> {
-    const r = await this.request({ method: 'DELETE', path: `/contacts/${enc(contactId)}/tags`, family: 'contacts', body: { tags }, schema: z.looseObject({ tags: z.array(z.string()) }), idempotent: true });
+    const r = await this.request({
+      method: 'DELETE',
+      path: `/contacts/${enc(contactId)}/tags`,
+      family: 'contacts',
+      body: { tags },
+      schema: z.looseObject({ tags: z.array(z.string()) }),
+      idempotent: true,
+    });
     return r.tags;
   }
 
@@ -332,7 +450,12 @@ export class GhlClient {
   }
 
   /** Free slots keyed by local date (`YYYY-MM-DD` → ISO start times with offset). Range ≤ 31 days. */
-  async getFreeSlots(input: { calendarId: string; startDate: Date | number; endDate: Date | number; timezone?: string }): Promise<Record<string, string[]>> {
+  async getFreeSlots(input: {
+    calendarId: string;
+    startDate: Date | number;
+    endDate: Date | number;
+    timezone?: string;
+  }): Promise<Record<string, string[]>> {
     const r = await this.request({
       method: 'GET',
       path: `/calendars/${enc(input.calendarId)}/free-slots`,
@@ -352,16 +475,33 @@ export class GhlClient {
 
   /** A taken slot throws a GhlApiError with `isSlotTaken`. */
   bookAppointment(input: AppointmentInput): Promise<GhlAppointment> {
-    return this.request({ method: 'POST', path: '/calendars/events/appointments', family: 'calendars', body: input, schema: GhlAppointmentSchema, idempotent: false });
+    return this.request({
+      method: 'POST',
+      path: '/calendars/events/appointments',
+      family: 'calendars',
+      body: input,
+      schema: GhlAppointmentSchema,
+      idempotent: false,
+    });
   }
 
   /** Appointments of a location (optionally one calendar) starting within [startTime, endTime] (epoch ms). */
-  async listAppointments(input: { locationId: string; calendarId?: string; startTime: number; endTime: number }): Promise<GhlAppointment[]> {
+  async listAppointments(input: {
+    locationId: string;
+    calendarId?: string;
+    startTime: number;
+    endTime: number;
+  }): Promise<GhlAppointment[]> {
     const r = await this.request({
       method: 'GET',
       path: '/calendars/events',
       family: 'calendars',
-      query: { locationId: input.locationId, calendarId: input.calendarId, startTime: input.startTime, endTime: input.endTime },
+      query: {
+        locationId: input.locationId,
+        calendarId: input.calendarId,
+        startTime: input.startTime,
+        endTime: input.endTime,
+      },
       schema: z.looseObject({ events: z.array(GhlAppointmentSchema) }),
       idempotent: true,
     });
@@ -371,7 +511,14 @@ export class GhlClient {
   // Conversations -------------------------------------------------------------------------------
 
   sendMessage(input: SendMessageInput): Promise<GhlSentMessage> {
-    return this.request({ method: 'POST', path: '/conversations/messages', family: 'conversations', body: input, schema: SendMessageResponse, idempotent: false });
+    return this.request({
+      method: 'POST',
+      path: '/conversations/messages',
+      family: 'conversations',
+      body: input,
+      schema: SendMessageResponse,
+      idempotent: false,
+    });
   }
 
   // Opportunities -------------------------------------------------------------------------------
@@ -406,12 +553,26 @@ export class GhlClient {
   }
 
   async createOpportunity(input: OpportunityInput): Promise<GhlOpportunity> {
-    const r = await this.request({ method: 'POST', path: '/opportunities/', family: 'opportunities', body: input, schema: z.looseObject({ opportunity: GhlOpportunitySchema }), idempotent: false });
+    const r = await this.request({
+      method: 'POST',
+      path: '/opportunities/',
+      family: 'opportunities',
+      body: input,
+      schema: z.looseObject({ opportunity: GhlOpportunitySchema }),
+      idempotent: false,
+    });
     return r.opportunity;
   }
 
   async listPipelines(locationId: string): Promise<GhlPipeline[]> {
-    const r = await this.request({ method: 'GET', path: '/opportunities/pipelines', family: 'opportunities', query: { locationId }, schema: z.looseObject({ pipelines: z.array(GhlPipelineSchema) }), idempotent: true });
+    const r = await this.request({
+      method: 'GET',
+      path: '/opportunities/pipelines',
+      family: 'opportunities',
+      query: { locationId },
+      schema: z.looseObject({ pipelines: z.array(GhlPipelineSchema) }),
+      idempotent: true,
+    });
     return r.pipelines;
   }
 
@@ -419,7 +580,8 @@ export class GhlClient {
 
   private async request<T extends z.ZodType>(spec: RequestSpec<T>): Promise<z.infer<T>> {
     const url = new URL(this.baseUrl + spec.path);
-    for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(spec.query ?? {}))
+      if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     const source = this.opts.token;
     let token = typeof source === 'string' ? source : await source.current();
     let renewed = false;
@@ -434,7 +596,12 @@ export class GhlClient {
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
-        res = await this.fetchFn(url, { method: spec.method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+        res = await this.fetchFn(url, {
+          method: spec.method,
+          headers,
+          body,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         if (spec.idempotent && attempt < this.maxRetries) {
@@ -449,7 +616,14 @@ export class GhlClient {
       if (res.ok) {
         const parsed = spec.schema.safeParse(json ?? {});
         if (!parsed.success) {
-          throw new GhlApiError(res.status, `unexpected response shape: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, spec.method, spec.path, json, false);
+          throw new GhlApiError(
+            res.status,
+            `unexpected response shape: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+            spec.method,
+            spec.path,
+            json,
+            false,
+          );
         }
         return parsed.data as z.infer<T>;
       }
@@ -462,12 +636,20 @@ export class GhlClient {
         continue;
       }
       const retryable = res.status === 429 || res.status >= 500 || res.status === 408;
-      const canRetry = attempt < this.maxRetries && (res.status === 429 ? !this.dailyExhausted() : retryable && spec.idempotent);
+      const canRetry =
+        attempt < this.maxRetries && (res.status === 429 ? !this.dailyExhausted() : retryable && spec.idempotent);
       if (canRetry) {
         await this.backoff(spec, attempt, res.status, this.retryDelay(res, attempt));
         continue;
       }
-      throw new GhlApiError(res.status, errorMessage(json, text, res.status), spec.method, spec.path, json ?? text, retryable);
+      throw new GhlApiError(
+        res.status,
+        errorMessage(json, text, res.status),
+        spec.method,
+        spec.path,
+        json ?? text,
+        retryable,
+      );
     }
   }
 
@@ -499,7 +681,12 @@ export class GhlClient {
     return Math.min(ms, this.maxRetryDelayMs);
   }
 
-  private async backoff(spec: { method: string; path: string }, attempt: number, status: number | undefined, delayMs: number): Promise<void> {
+  private async backoff(
+    spec: { method: string; path: string },
+    attempt: number,
+    status: number | undefined,
+    delayMs: number,
+  ): Promise<void> {
     this.opts.onRetry?.({ method: spec.method, path: spec.path, attempt: attempt + 1, status, delayMs });
     await this.sleep(delayMs);
   }

@@ -497,7 +497,12 @@ export async function registerOauthRoutes(app: FastifyInstance, deps: OAuthRoute
 
 const ClientBody = z.object({ clientId: z.string().min(1), clientSecret: z.string().min(1) });
 const ConfigBody = z.object({
-  accessTokenTtlS: z.number().int().min(1).max(10 * 365 * 86_400).optional(),
+  accessTokenTtlS: z
+    .number()
+    .int()
+    .min(1)
+    .max(10 * 365 * 86_400)
+    .optional(),
   codeTtlS: z.number().int().min(1).max(86_400).optional(),
 });
 const ExpireBody = z.object({ accessToken: z.string().min(1) });

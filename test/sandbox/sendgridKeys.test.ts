@@ -30,7 +30,11 @@ const message = (from: string) => ({ to: 'lead@example.com', from, subject: 'Hel
 const MISMATCH =
   'The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved.';
 /** The error @sendgrid/mail rejects with (it throws on non-2xx answers). */
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as SgError);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e as SgError,
+  );
 
 interface SgError {
   code: number;

@@ -3,7 +3,16 @@ import type { SendWindow } from '../../lib/campaign.js';
 import type { LeadOutcome } from '../../activities/campaigns/outreach.js';
 import { REPLY_CATEGORIES } from '../../domain/campaigns/prompts.js';
 import {
-  bookingRange, DAY, leadKey, LeadState, OUT_OF_OFFICE_MS, outcomeTag, pickSlot, replyStep, sendStep, worthWritingBack,
+  bookingRange,
+  DAY,
+  leadKey,
+  LeadState,
+  OUT_OF_OFFICE_MS,
+  outcomeTag,
+  pickSlot,
+  replyStep,
+  sendStep,
+  worthWritingBack,
 } from '../../workflows/leadOutreach.state.js';
 
 const weekdays9to17: SendWindow = { startHour: 9, endHour: 17, days: ['mon', 'tue', 'wed', 'thu', 'fri'] };

@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
-  LeadOutcome, LeadPlan, OutreachActivities, SendInput, SendResult,
+  LeadOutcome,
+  LeadPlan,
+  OutreachActivities,
+  SendInput,
+  SendResult,
 } from '../../activities/campaigns/outreach.js';
 import type { ReplyCategory } from '../../domain/campaigns/prompts.js';
 import type { LeadEvent } from '../../domain/campaigns/leadEvents.js';
@@ -15,9 +19,23 @@ import { bundleWorkflows, eventually, logged, startTimeSkippingEnv, stubWorker }
 
 type Activities = OutreachActivities & CrmActionActivities;
 const NAMES = [
-  'prepareLead', 'composeEmail', 'sendEmail', 'classifyLeadReply', 'draftAnswer', 'draftConfirmation', 'leadSuppressed',
-  'acquireCallSlot', 'releaseCallSlot', 'recordLeadEvents', 'finishLead', 'getFreeSlots', 'bookAppointment',
-  'upsertContact', 'sendSms', 'tagContact', 'addContactNote',
+  'prepareLead',
+  'composeEmail',
+  'sendEmail',
+  'classifyLeadReply',
+  'draftAnswer',
+  'draftConfirmation',
+  'leadSuppressed',
+  'acquireCallSlot',
+  'releaseCallSlot',
+  'recordLeadEvents',
+  'finishLead',
+  'getFreeSlots',
+  'bookAppointment',
+  'upsertContact',
+  'sendSms',
+  'tagContact',
+  'addContactNote',
 ] as const satisfies readonly (keyof Activities)[];
 
 const HOUR = 3_600_000;

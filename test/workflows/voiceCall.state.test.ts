@@ -7,7 +7,12 @@ type Inbound = Extract<VoiceCallInput, { direction: 'inbound' }>;
 type Outbound = Extract<VoiceCallInput, { direction: 'outbound' }>;
 const inbound: Inbound = { direction: 'inbound', tenantId: 't1', provider: 'vapi', providerCallId: 'pc1' };
 const outbound: Outbound = {
-  direction: 'outbound', tenantId: 't1', provider: 'vapi', callRef: 'r', to: '+1', purpose: 'x',
+  direction: 'outbound',
+  tenantId: 't1',
+  provider: 'vapi',
+  callRef: 'r',
+  to: '+1',
+  purpose: 'x',
 };
 const settings = (over: Partial<VoiceSettings> = {}): VoiceSettings => ({ ...defaultVoiceSettings, ...over });
 

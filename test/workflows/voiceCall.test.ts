@@ -9,15 +9,31 @@ import type { VoiceCallActivities } from '../../activities/voice/calls.js';
 import type { VoiceToolActivities, VoiceToolRequest, VoiceToolResult } from '../../activities/voice/tools.js';
 import { defaultVoiceSettings, type VoiceSettings } from '../../lib/voice.js';
 import {
-  callEventSignal, callStateQuery, toolCallsUpdate, type CallEvent, type ToolCallRequest, type VoiceCallInput,
+  callEventSignal,
+  callStateQuery,
+  toolCallsUpdate,
+  type CallEvent,
+  type ToolCallRequest,
+  type VoiceCallInput,
 } from '../../workflows/voiceCall.contract.js';
 import type { voiceCall } from '../../workflows/voiceCall.js';
 import { bundleWorkflows, eventually, logged, startTimeSkippingEnv, stubWorker } from '../support/timeSkipping.js';
 
 type Activities = VoiceCallActivities & CrmActionActivities & VoiceToolActivities;
 const NAMES = [
-  'openCall', 'recordCallStatus', 'placeCall', 'fetchProviderCall', 'persistCallRecord', 'analyzeCall',
-  'recordToolCall', 'finishCall', 'upsertContact', 'addContactNote', 'tagContact', 'createFollowUpTask', 'runVoiceTool',
+  'openCall',
+  'recordCallStatus',
+  'placeCall',
+  'fetchProviderCall',
+  'persistCallRecord',
+  'analyzeCall',
+  'recordToolCall',
+  'finishCall',
+  'upsertContact',
+  'addContactNote',
+  'tagContact',
+  'createFollowUpTask',
+  'runVoiceTool',
 ] as const satisfies readonly (keyof Activities)[];
 
 const EventType = protos.temporal.api.enums.v1.EventType;
@@ -42,7 +58,11 @@ describe('voiceCall workflow (stubbed activities)', () => {
   /** Stubs that answer like a plain answered call and log every call (name, input). */
   function fakeActivities(settings: VoiceSettings, over: Partial<Activities> = {}) {
     const analysis: CallAnalysis = {
-      summary: 'Talked.', sentiment: 'positive', outcome: 'question-answered', nextAction: 'none', followUp: false,
+      summary: 'Talked.',
+      sentiment: 'positive',
+      outcome: 'question-answered',
+      nextAction: 'none',
+      followUp: false,
     };
     const answered = { ...silent, utterances: 4, endedReason: 'customer-ended-call' };
     const defaults: Partial<Activities> = {
@@ -72,7 +92,11 @@ describe('voiceCall workflow (stubbed activities)', () => {
 
   async function startInbound(providerCallId: string, extra: Partial<VoiceCallInput> = {}) {
     const input: VoiceCallInput = {
-      direction: 'inbound', tenantId: 'tenant-a', provider: 'vapi', providerCallId, customerPhone: '+15550100',
+      direction: 'inbound',
+      tenantId: 'tenant-a',
+      provider: 'vapi',
+      providerCallId,
+      customerPhone: '+15550100',
       ...extra,
     } as VoiceCallInput;
     return env.client.workflow.start<typeof voiceCall>('voiceCall', {
@@ -83,10 +107,16 @@ describe('voiceCall workflow (stubbed activities)', () => {
   }
 
   const status = (key: string, providerCallId: string, s: string): CallEvent => ({
-    key, providerCallId, kind: 'status', status: s,
+    key,
+    providerCallId,
+    kind: 'status',
+    status: s,
   });
   const report = (key: string, providerCallId: string): CallEvent => ({
-    key, providerCallId, kind: 'report', endedReason: 'hangup',
+    key,
+    providerCallId,
+    kind: 'report',
+    endedReason: 'hangup',
   });
 
   /** True once the worker has completed a workflow task after the last signal (so it applied them all). */
@@ -217,7 +247,10 @@ describe('voiceCall workflow (stubbed activities)', () => {
 
   it('a missing end-of-call report: the call ends from the provider’s REST API after the (capped) grace', async () => {
     const pc = `rest-${id()}`;
-    const answers = [{ ended: false, eventKey: `rest:${pc}:1` }, { ended: true, eventKey: `rest:${pc}:ended` }];
+    const answers = [
+      { ended: false, eventKey: `rest:${pc}:1` },
+      { ended: true, eventKey: `rest:${pc}:ended` },
+    ];
     const fake = fakeActivities(settings({ reportGraceSeconds: 300 }), {
       fetchProviderCall: async () => answers.shift()!,
       persistCallRecord: async () => ({ ...silent, endedReason: 'silence-timed-out' }),

@@ -4,7 +4,12 @@ import { createCrmActionActivities } from '../../../activities/crm/actions.js';
 import { lookupCallerContact } from '../../../domain/crm/callerLookup.js';
 import { PhoneNumber } from '../../../lib/phone.js';
 import {
-  Contact, ContactSearch, ContactWithTimeline, getContact, searchContacts, type ContactPage,
+  Contact,
+  ContactSearch,
+  ContactWithTimeline,
+  getContact,
+  searchContacts,
+  type ContactPage,
 } from '../../services/contacts.js';
 import { IdempotencyKey, runCrmAction } from '../crmActions.js';
 import { defineTool, READ_ONLY, ToolError } from '../tool.js';
@@ -20,15 +25,25 @@ const IsoDateTime = z.iso.datetime({ offset: true }).describe('ISO date-time wit
 const TimeZone = z.string().trim().min(1).max(64).describe('IANA time zone, e.g. America/New_York');
 
 /** Writes that cost money or reach people. */
-const REACHES_PEOPLE = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true } as const;
+const REACHES_PEOPLE = {
+  readOnlyHint: false,
+  destructiveHint: true,
+  idempotentHint: true,
+  openWorldHint: true,
+} as const;
 /** Writes to the CRM record only. */
 const CRM_RECORD = { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true } as const;
 
 /** The workflow every write ran as, and whether a repeated idempotency key returned an earlier result. */
-const Handle = { workflowId: z.string(), repeated: z.boolean().describe('true when the idempotencyKey was used before: nothing was done again') };
+const Handle = {
+  workflowId: z.string(),
+  repeated: z.boolean().describe('true when the idempotencyKey was used before: nothing was done again'),
+};
 /** A write still running after the tool stopped waiting: follow it with workflow_describe. */
 const pending = (workflowId: string, repeated: boolean) =>
-  new ToolError(`still running after 30 s; follow workflow ${workflowId} with workflow_describe${repeated ? ' (repeated key)' : ''}`);
+  new ToolError(
+    `still running after 30 s; follow workflow ${workflowId} with workflow_describe${repeated ? ' (repeated key)' : ''}`,
+  );
 
 /** Activity errors GoHighLevel will repeat (no calendar, bad range) are the caller's to fix. */
 const asToolError = (err: unknown): never => {
@@ -43,7 +58,11 @@ export const crmTools = [
       'Search CRM contacts: words of a name, email or company (fuzzy on names), exact phone (any format), email or tag. Answers from the cache; a phone the cache does not know is looked up in GoHighLevel (source "live"). Pages with nextCursor.',
     scope: 'read',
     input: ContactSearch,
-    output: z.object({ contacts: z.array(Contact.partial().required({ id: true })), nextCursor: z.string().nullable(), source: z.enum(['cache', 'live']) }),
+    output: z.object({
+      contacts: z.array(Contact.partial().required({ id: true })),
+      nextCursor: z.string().nullable(),
+      source: z.enum(['cache', 'live']),
+    }),
     annotations: READ_ONLY,
     run: async (args, call) => {
       const page: ContactPage = await call.read((c) => searchContacts(c, call.tenantId, args));
@@ -55,7 +74,19 @@ export const crmTools = [
       if (live.degraded) return { ...page, source: 'cache' as const };
       const c = live.contact;
       return {
-        contacts: c ? [{ id: c.id, name: c.name, firstName: c.firstName, lastName: c.lastName, email: c.email, phone: c.phone, tags: c.tags }] : [],
+        contacts: c
+          ? [
+              {
+                id: c.id,
+                name: c.name,
+                firstName: c.firstName,
+                lastName: c.lastName,
+                email: c.email,
+                phone: c.phone,
+                tags: c.tags,
+              },
+            ]
+          : [],
         nextCursor: null,
         source: 'live' as const,
       };
@@ -72,7 +103,10 @@ export const crmTools = [
     run: async (args, call) => {
       const found = await call.read(async (c) => {
         const hit = await getContact(c, call.tenantId, args.contactId);
-        if (!hit) throw new ToolError(`no contact '${args.contactId}' in the cache (search with crm_search_contacts; crm_sync_now refreshes the cache)`);
+        if (!hit)
+          throw new ToolError(
+            `no contact '${args.contactId}' in the cache (search with crm_search_contacts; crm_sync_now refreshes the cache)`,
+          );
         return hit;
       });
       return { ...found, source: 'cache' as const };
@@ -81,28 +115,43 @@ export const crmTools = [
   defineTool({
     name: 'crm_get_free_slots',
     title: 'Free appointment slots',
-    description: "Free times on the tenant's calendar (or calendarId) from startDate to endDate inclusive, asked live from GoHighLevel. Book one with crm_book_appointment.",
+    description:
+      "Free times on the tenant's calendar (or calendarId) from startDate to endDate inclusive, asked live from GoHighLevel. Book one with crm_book_appointment.",
     scope: 'read',
     input: z.strictObject({
       startDate: IsoDate,
       endDate: IsoDate.optional().describe('default: startDate; at most 29 days after it'),
-      calendarId: z.string().trim().min(1).max(100).optional().describe("default: the tenant's calendar (voice settings)"),
+      calendarId: z
+        .string()
+        .trim()
+        .min(1)
+        .max(100)
+        .optional()
+        .describe("default: the tenant's calendar (voice settings)"),
       timezone: TimeZone.optional().describe("default: the tenant's time zone"),
     }),
-    output: z.object({ calendarId: z.string(), timezone: z.string(), slots: z.array(z.string()), source: z.enum(['live', 'sandbox']) }),
+    output: z.object({
+      calendarId: z.string(),
+      timezone: z.string(),
+      slots: z.array(z.string()),
+      source: z.enum(['live', 'sandbox']),
+    }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     run: async (args, call) => {
       if (args.endDate && args.endDate < args.startDate) throw new ToolError('endDate: before startDate');
       call.note({ source: call.deps.crm.access.mode('ghl') });
       // A read: it asks GoHighLevel directly (on the location's live budget), no workflow needed.
-      const free = await createCrmActionActivities(call.deps.crm).getFreeSlots({ tenantId: call.tenantId, ...args }).catch(asToolError);
+      const free = await createCrmActionActivities(call.deps.crm)
+        .getFreeSlots({ tenantId: call.tenantId, ...args })
+        .catch(asToolError);
       return { ...free, source: call.deps.crm.access.mode('ghl') };
     },
   }),
   defineTool({
     name: 'crm_upsert_contact',
     title: 'Create or update a contact',
-    description: 'Create a GoHighLevel contact, or update the one with this email or phone (tags replace the existing ones). Runs as a workflow.',
+    description:
+      'Create a GoHighLevel contact, or update the one with this email or phone (tags replace the existing ones). Runs as a workflow.',
     scope: 'act',
     input: z
       .strictObject({
@@ -118,9 +167,18 @@ export const crmTools = [
     output: z.object({ contactId: z.string(), created: z.boolean(), ...Handle }),
     annotations: CRM_RECORD,
     run: async ({ idempotencyKey, ...args }, call) => {
-      const run = await runCrmAction(call, { action: 'upsertContact', tenantId: call.tenantId, ...args }, idempotencyKey);
+      const run = await runCrmAction(
+        call,
+        { action: 'upsertContact', tenantId: call.tenantId, ...args },
+        idempotencyKey,
+      );
       if (!run.result) throw pending(run.workflowId, run.repeated);
-      return { contactId: run.result.contactId, created: run.result.created, workflowId: run.workflowId, repeated: run.repeated };
+      return {
+        contactId: run.result.contactId,
+        created: run.result.created,
+        workflowId: run.workflowId,
+        repeated: run.repeated,
+      };
     },
   }),
   defineTool({
@@ -128,11 +186,19 @@ export const crmTools = [
     title: 'Add a note to a contact',
     description: "Add a note to a contact's GoHighLevel record. Runs as a workflow; idempotent by idempotencyKey.",
     scope: 'act',
-    input: z.strictObject({ contactId: ContactId, body: z.string().trim().min(1).max(5000), idempotencyKey: IdempotencyKey.optional() }),
+    input: z.strictObject({
+      contactId: ContactId,
+      body: z.string().trim().min(1).max(5000),
+      idempotencyKey: IdempotencyKey.optional(),
+    }),
     output: z.object({ noteId: z.string(), ...Handle }),
     annotations: CRM_RECORD,
     run: async ({ idempotencyKey, ...args }, call) => {
-      const run = await runCrmAction(call, { action: 'addContactNote', tenantId: call.tenantId, ...args }, idempotencyKey);
+      const run = await runCrmAction(
+        call,
+        { action: 'addContactNote', tenantId: call.tenantId, ...args },
+        idempotencyKey,
+      );
       if (!run.result) throw pending(run.workflowId, run.repeated);
       return { noteId: run.result.noteId, workflowId: run.workflowId, repeated: run.repeated };
     },
@@ -154,11 +220,24 @@ export const crmTools = [
         title: z.string().trim().min(1).max(200).optional(),
         idempotencyKey: IdempotencyKey.optional(),
       })
-      .refine((a) => a.contactId || a.phone || a.email, { message: 'contactId, phone or email is needed', path: ['contactId'] }),
-    output: z.object({ appointmentId: z.string(), contactId: z.string(), startTime: z.string(), endTime: z.string(), ...Handle }),
+      .refine((a) => a.contactId || a.phone || a.email, {
+        message: 'contactId, phone or email is needed',
+        path: ['contactId'],
+      }),
+    output: z.object({
+      appointmentId: z.string(),
+      contactId: z.string(),
+      startTime: z.string(),
+      endTime: z.string(),
+      ...Handle,
+    }),
     annotations: REACHES_PEOPLE,
     run: async ({ idempotencyKey, ...args }, call) => {
-      const run = await runCrmAction(call, { action: 'bookAppointment', tenantId: call.tenantId, ...args }, idempotencyKey);
+      const run = await runCrmAction(
+        call,
+        { action: 'bookAppointment', tenantId: call.tenantId, ...args },
+        idempotencyKey,
+      );
       if (!run.result) throw pending(run.workflowId, run.repeated);
       const { action: _, ...booked } = run.result;
       return { ...booked, workflowId: run.workflowId, repeated: run.repeated };
@@ -167,9 +246,14 @@ export const crmTools = [
   defineTool({
     name: 'crm_send_sms',
     title: 'Send an SMS',
-    description: 'Text a contact through GoHighLevel. Runs as a workflow; pass idempotencyKey so a retry never texts twice.',
+    description:
+      'Text a contact through GoHighLevel. Runs as a workflow; pass idempotencyKey so a retry never texts twice.',
     scope: 'act',
-    input: z.strictObject({ contactId: ContactId, message: z.string().trim().min(1).max(1600), idempotencyKey: IdempotencyKey.optional() }),
+    input: z.strictObject({
+      contactId: ContactId,
+      message: z.string().trim().min(1).max(1600),
+      idempotencyKey: IdempotencyKey.optional(),
+    }),
     output: z.object({ messageId: z.string(), ...Handle }),
     annotations: REACHES_PEOPLE,
     run: async ({ idempotencyKey, ...args }, call) => {

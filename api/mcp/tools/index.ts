@@ -8,4 +8,12 @@ import { syncTools } from './sync.js';
 import { voiceTools } from './voice.js';
 
 /** Every tool the MCP adapter offers, by family; each key sees the ones its scopes allow. */
-export const allTools: readonly AnyTool[] = [...memoryTools, ...crmTools, ...syncTools, ...voiceTools, ...campaignTools, ...insightTools, ...opsTools];
+export const allTools: readonly AnyTool[] = [
+  ...memoryTools,
+  ...crmTools,
+  ...syncTools,
+  ...voiceTools,
+  ...campaignTools,
+  ...insightTools,
+  ...opsTools,
+];

@@ -1,7 +1,11 @@
 import { z } from 'zod';
 import { AnalysisResponse, analyzeCachedContact } from '../../services/contactAnalysis.js';
 import {
-  computeInsights, computeRecommendations, InsightsQuery, InsightsResponse, Recommendation,
+  computeInsights,
+  computeRecommendations,
+  InsightsQuery,
+  InsightsResponse,
+  Recommendation,
 } from '../../services/insights.js';
 import { defineTool, READ_ONLY } from '../tool.js';
 
@@ -11,7 +15,8 @@ export const insightTools = [
   defineTool({
     name: 'insights_overview',
     title: 'CRM insights',
-    description: 'Figures from the CRM cache — totals, contacts callable now, hot leads, peak hours/days, conversion by source, pipeline drop-off — each with its rule in words.',
+    description:
+      'Figures from the CRM cache — totals, contacts callable now, hot leads, peak hours/days, conversion by source, pipeline drop-off — each with its rule in words.',
     scope: 'read',
     input: InsightsQuery,
     output: InsightsResponse,
@@ -21,7 +26,8 @@ export const insightTools = [
   defineTool({
     name: 'insights_recommendations',
     title: 'Recommended actions',
-    description: 'Prioritized actions derived from the insights rules: reasoning, the contacts each covers, and the tool that carries it out.',
+    description:
+      'Prioritized actions derived from the insights rules: reasoning, the contacts each covers, and the tool that carries it out.',
     scope: 'read',
     input: InsightsQuery,
     output: z.object({ asOf: z.string(), recommendations: z.array(Recommendation), source: z.literal('cache') }),
@@ -34,14 +40,19 @@ export const insightTools = [
   defineTool({
     name: 'insights_analyze_contact',
     title: 'Analyze a contact',
-    description: "A contact's cached facts (opportunities, notes, appointments) and a Claude analysis grounded only in them; analysis is null with an error when the model is unavailable.",
+    description:
+      "A contact's cached facts (opportunities, notes, appointments) and a Claude analysis grounded only in them; analysis is null with an error when the model is unavailable.",
     scope: 'read',
     input: z.strictObject({ contactId: z.string().trim().min(1).max(100) }),
     output: AnalysisResponse,
     // Reads only, but asks a model: not idempotent in wording, and it reaches an outside service.
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     run: async (args, call) => {
-      const result = await analyzeCachedContact({ pool: call.deps.pool, access: call.deps.access, model: call.deps.anthropicModel }, call.tenantId, args.contactId);
+      const result = await analyzeCachedContact(
+        { pool: call.deps.pool, access: call.deps.access, model: call.deps.anthropicModel },
+        call.tenantId,
+        args.contactId,
+      );
       call.note({ source: 'cache' });
       return result;
     },

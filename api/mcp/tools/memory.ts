@@ -7,7 +7,12 @@ import { defineTool, READ_ONLY } from '../tool.js';
  * so these write Postgres directly (idempotent by key, audited) instead of starting a workflow.
  */
 
-const Subject = z.string().trim().min(1).max(MEMORY_LIMITS.subject).describe('what it is about: a contact id or an E.164 phone');
+const Subject = z
+  .string()
+  .trim()
+  .min(1)
+  .max(MEMORY_LIMITS.subject)
+  .describe('what it is about: a contact id or an E.164 phone');
 const Tags = z.array(z.string().trim().min(1).max(MEMORY_LIMITS.tag)).max(MEMORY_LIMITS.tags);
 const Limit = z.number().int().min(1).max(MEMORY_LIMITS.recall).default(10);
 const Items = z.object({ items: z.array(MemoryItem), source: z.literal('memory') });
@@ -16,7 +21,8 @@ export const memoryTools = [
   defineTool({
     name: 'remember',
     title: 'Remember a fact',
-    description: 'Store a short fact for this tenant (e.g. a caller preference), optionally about a subject, with tags. Same idempotencyKey → stored once.',
+    description:
+      'Store a short fact for this tenant (e.g. a caller preference), optionally about a subject, with tags. Same idempotencyKey → stored once.',
     scope: 'act',
     input: z.strictObject({
       content: z.string().trim().min(1).max(MEMORY_LIMITS.content),
@@ -24,25 +30,35 @@ export const memoryTools = [
       tags: Tags.optional(),
       idempotencyKey: z.string().min(1).max(MEMORY_LIMITS.idempotencyKey).optional(),
     }),
-    output: z.object({ id: z.string(), created: z.boolean().describe('false when the idempotencyKey was used before') }),
+    output: z.object({
+      id: z.string(),
+      created: z.boolean().describe('false when the idempotencyKey was used before'),
+    }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     run: (args, call) =>
-      call.read((c) => remember(c, { tenantId: call.tenantId, ...args, provenance: { source: 'mcp', apiKeyId: call.apiKeyId } })),
+      call.read((c) =>
+        remember(c, { tenantId: call.tenantId, ...args, provenance: { source: 'mcp', apiKeyId: call.apiKeyId } }),
+      ),
   }),
   defineTool({
     name: 'recall',
     title: 'Recall memories',
-    description: 'Full-text search of this tenant\'s memories, best match first (words are stemmed; "quoted phrase", -exclude and OR work). Empty query lists the newest.',
+    description:
+      'Full-text search of this tenant\'s memories, best match first (words are stemmed; "quoted phrase", -exclude and OR work). Empty query lists the newest.',
     scope: 'read',
     input: z.strictObject({ query: z.string().max(500), subject: Subject.optional(), limit: Limit }),
     output: Items,
     annotations: READ_ONLY,
-    run: async (args, call) => ({ items: await call.read((c) => recall(c, { tenantId: call.tenantId, ...args })), source: 'memory' as const }),
+    run: async (args, call) => ({
+      items: await call.read((c) => recall(c, { tenantId: call.tenantId, ...args })),
+      source: 'memory' as const,
+    }),
   }),
   defineTool({
     name: 'search_memory',
     title: 'Search memories with filters',
-    description: 'Like recall, filtered by tags (all must match), provenance source (mcp, voice, api) and creation time.',
+    description:
+      'Like recall, filtered by tags (all must match), provenance source (mcp, voice, api) and creation time.',
     scope: 'read',
     input: z.strictObject({
       query: z.string().max(500).default(''),
@@ -54,7 +70,10 @@ export const memoryTools = [
     }),
     output: Items,
     annotations: READ_ONLY,
-    run: async (args, call) => ({ items: await call.read((c) => recall(c, { tenantId: call.tenantId, ...args })), source: 'memory' as const }),
+    run: async (args, call) => ({
+      items: await call.read((c) => recall(c, { tenantId: call.tenantId, ...args })),
+      source: 'memory' as const,
+    }),
   }),
   defineTool({
     name: 'forget',

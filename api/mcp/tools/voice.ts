@@ -9,7 +9,9 @@ import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
 /** Phone calls: start an outbound voiceCall workflow, read calls from the Postgres read model (api/services/calls.ts). */
 
 const readCall = (call: ToolCall, id: string) =>
-  withTenant(call.deps.pool, call.tenantId, (c) => getCall(c, call.tenantId, id, { namespace: call.deps.namespace, webUiUrl: call.deps.temporalUiUrl }));
+  withTenant(call.deps.pool, call.tenantId, (c) =>
+    getCall(c, call.tenantId, id, { namespace: call.deps.namespace, webUiUrl: call.deps.temporalUiUrl }),
+  );
 
 export const voiceTools = [
   defineTool({
@@ -22,7 +24,13 @@ export const voiceTools = [
       to: PhoneNumber.describe('the number to call, any common format'),
       purpose: z.string().trim().min(1).max(1000).describe('what the call is for; the agent is told'),
       contactId: z.string().trim().min(1).max(100).optional(),
-      assistant: z.string().trim().min(1).max(100).optional().describe('provider assistant / agent id instead of the tenant default'),
+      assistant: z
+        .string()
+        .trim()
+        .min(1)
+        .max(100)
+        .optional()
+        .describe('provider assistant / agent id instead of the tenant default'),
       provider: z.enum(['vapi', 'retell']).optional(),
       idempotencyKey: IdempotencyKey.optional(),
       followSeconds: FollowSeconds,
@@ -40,13 +48,24 @@ export const voiceTools = [
       const started = await startOutboundCall(call.deps, call.tenantId, request);
       call.note({ workflowId: started.workflowId, source: 'live' });
       const state = call.wantsProgress
-        ? await followWorkflow(call, started, async () => {
-            const now = await readCall(call, started.workflowId);
-            return { snapshot: now, message: now ? `call ${now.status} (attempt ${now.attempts})` : 'call starting' };
-          }, followSeconds)
+        ? await followWorkflow(
+            call,
+            started,
+            async () => {
+              const now = await readCall(call, started.workflowId);
+              return { snapshot: now, message: now ? `call ${now.status} (attempt ${now.attempts})` : 'call starting' };
+            },
+            followSeconds,
+          )
         : await readCall(call, started.workflowId);
       const summary = state ? CallSummary.parse(state) : null;
-      return { callId: started.workflowId, workflowId: started.workflowId, existing: started.existing, call: summary, followWith: 'voice_get_call' as const };
+      return {
+        callId: started.workflowId,
+        workflowId: started.workflowId,
+        existing: started.existing,
+        call: summary,
+        followWith: 'voice_get_call' as const,
+      };
     },
   }),
   defineTool({
@@ -56,25 +75,38 @@ export const voiceTools = [
     scope: 'read',
     input: z.strictObject({
       phone: PhoneNumber.optional(),
-      status: z.string().trim().min(1).max(40).optional().describe('e.g. in-progress, completed, no-answer, busy, voicemail, failed'),
+      status: z
+        .string()
+        .trim()
+        .min(1)
+        .max(40)
+        .optional()
+        .describe('e.g. in-progress, completed, no-answer, busy, voicemail, failed'),
       since: z.iso.datetime({ offset: true }).optional(),
       limit: z.number().int().min(1).max(200).default(50),
     }),
     output: z.object({ calls: z.array(CallSummary), source: z.literal('cache') }),
     annotations: READ_ONLY,
-    run: async (args, call) => ({ calls: await call.read((c) => listCalls(c, call.tenantId, args)), source: 'cache' as const }),
+    run: async (args, call) => ({
+      calls: await call.read((c) => listCalls(c, call.tenantId, args)),
+      source: 'cache' as const,
+    }),
   }),
   defineTool({
     name: 'voice_get_call',
     title: 'Get a call',
-    description: 'One call by its id (workflow id) or the provider call id: status, attempts, transcript, tool calls with results and latency, summary, sentiment, outcome, next action, CRM effects.',
+    description:
+      'One call by its id (workflow id) or the provider call id: status, attempts, transcript, tool calls with results and latency, summary, sentiment, outcome, next action, CRM effects.',
     scope: 'read',
     input: z.strictObject({ callId: z.string().trim().min(1).max(300) }),
     output: CallDetail.extend({ source: z.literal('cache') }),
     annotations: READ_ONLY,
     run: async (args, call) => {
       const found = await call.read(async (c) => {
-        const hit = await getCall(c, call.tenantId, args.callId, { namespace: call.deps.namespace, webUiUrl: call.deps.temporalUiUrl });
+        const hit = await getCall(c, call.tenantId, args.callId, {
+          namespace: call.deps.namespace,
+          webUiUrl: call.deps.temporalUiUrl,
+        });
         if (!hit) throw new ToolError(`no call '${args.callId}' for this tenant`);
         return hit;
       });
