@@ -70,6 +70,7 @@ describe('every tenant on its own provider accounts', () => {
     await sandbox.control('POST', '/ghl/tokens', { token: PIT_B, locationId: LOC_B });
     await sandbox.control('POST', '/ghl/calendars', { id: 'cal_conn_a', locationId: LOC_A });
     await sandbox.control('POST', '/ghl/calendars', { id: 'cal_conn_b', locationId: LOC_B });
+    await sandbox.control('POST', '/ghl/calendars', { id: 'cal_conn_oauth', locationId: LOC_OAUTH });
     tp = await startTestPlatform({
       env: {
         // A multi-tenant install: providers live (here: the sandbox), no tenant on the platform's keys.
@@ -285,6 +286,19 @@ describe('every tenant on its own provider accounts', () => {
       await Promise.all(processes.map((p) => p.pool.end()));
     }
 
+    // The tenant also takes calls, booking on its location's calendar.
+    const secret = 'vapi-webhook-secret-conn-d';
+    const cred = await call(tp.baseUrl, 'PUT', '/v1/admin/tenants/conn-d/credentials/vapi', {
+      key: keyD,
+      body: { secret, authMode: 'x-vapi-secret' },
+    });
+    expect(cred.status).toBe(200);
+    const settings = await call(tp.baseUrl, 'PUT', '/v1/voice/settings', {
+      key: keyD,
+      body: { calendarId: 'cal_conn_oauth' },
+    });
+    expect(settings.status, JSON.stringify(settings.body)).toBe(200);
+
     // GHL revokes the app's tokens: the next sync finds out, the connection is broken, and says why.
     await sandbox.control('POST', '/ghl/oauth/revoke', { locationId: LOC_OAUTH });
     tp.platform.access.forget('conn-d');
@@ -303,6 +317,33 @@ describe('every tenant on its own provider accounts', () => {
     const again = await call(tp.baseUrl, 'POST', '/v1/sync', { key: keyD, body: {} });
     expect(again.status).toBe(409);
     expect(again.body.message).toContain('reconnect');
+
+    // A live call meanwhile: its CRM tool answers at once with a sentence the agent can say.
+    const day = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10);
+    const toolCall = await call(tp.baseUrl, 'POST', '/webhooks/vapi/conn-d', {
+      headers: { 'x-vapi-secret': secret },
+      body: {
+        message: {
+          type: 'tool-calls',
+          timestamp: Date.now(),
+          call: { id: 'broken-crm-call-1', type: 'inboundPhoneCall', customer: { number: '+15555550188' } },
+          toolCallList: [
+            {
+              id: 'tc-slots-1',
+              type: 'function',
+              function: { name: 'get_free_slots', arguments: JSON.stringify({ startDate: day }) },
+            },
+          ],
+        },
+      },
+    });
+    expect(toolCall.status).toBe(200);
+    expect(toolCall.body.results).toEqual([
+      expect.objectContaining({
+        toolCallId: 'tc-slots-1',
+        error: expect.stringContaining('the booking system is not reachable right now; offer to take a message'),
+      }),
+    ]);
   });
 });
 

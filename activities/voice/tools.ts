@@ -71,7 +71,13 @@ function tool<S extends z.ZodType>(def: {
         const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`);
         return refuse(`${ctx.req.name}: ${issues.join('; ')}`);
       }
-      return def.run(ctx, parsed.data);
+      return def.run(ctx, parsed.data).catch((err: unknown) => {
+        // The caller hears a sentence they can act on, not an API path; the audit keeps the detail.
+        if (err instanceof ApplicationFailure && err.type === 'NotConnected') {
+          return refuse(`${ctx.req.name}: the booking system is not reachable right now; offer to take a message`);
+        }
+        throw err;
+      });
     },
   };
 }
