@@ -31,6 +31,8 @@ export default async function benchCampaign(): Promise<void> {
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
   // Providers "live" at the sandbox process (its own CPU and memory); the in-process one is idle.
   const platformConfig = await benchConfig(dataDir, {
+    // One business on the platform's keys (the sandbox's accounts).
+    SWITCHBOARD_PLATFORM_TENANT: TENANT,
     ANTHROPIC_API_KEY: 'bench-key',
     ANTHROPIC_BASE_URL: `${sandbox.url}/anthropic`,
     SENDGRID_API_KEY: 'SG.bench-key',

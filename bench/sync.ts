@@ -45,7 +45,13 @@ async function platformWith(
 ): Promise<Platform> {
   const config = await benchConfig(
     dataDir,
-    { GHL_API_TOKEN: 'bench-token', GHL_BASE_URL: `${sandboxUrl}/ghl`, GHL_RATE_LIMIT_BURST: String(burst) },
+    {
+      // One business on the platform's GHL token.
+      SWITCHBOARD_PLATFORM_TENANT: TENANT,
+      GHL_API_TOKEN: 'bench-token',
+      GHL_BASE_URL: `${sandboxUrl}/ghl`,
+      GHL_RATE_LIMIT_BURST: String(burst),
+    },
     ports,
   );
   return startBenchPlatform(config);

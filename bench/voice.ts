@@ -29,6 +29,8 @@ export default async function voiceBench(): Promise<void> {
   const sandbox = await startSandboxProcess();
   const sb = sandbox.url;
   const config = await benchConfig(dataDir, {
+    // One business on the platform's keys (the sandbox's accounts).
+    SWITCHBOARD_PLATFORM_TENANT: TENANT,
     GHL_API_TOKEN: 'bench-token',
     GHL_BASE_URL: `${sb}/ghl`,
     VAPI_API_KEY: 'bench-vapi',
