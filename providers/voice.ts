@@ -137,18 +137,28 @@ export function retellApi(cfg: ProviderConfig, apiKey: string) {
     async getCall(id: string): Promise<Record<string, unknown>> {
       return z.record(z.string(), z.unknown()).parse(await call('GET', `/v2/get-call/${encodeURIComponent(id)}`));
     },
+    /** A call to `to` carrying this metadata value, paging through every such call of the account. */
     async findCall(to: string, key: string, value: string): Promise<string | undefined> {
-      const page = z
-        .looseObject({ items: z.array(z.looseObject({ call_id: z.string(), metadata: z.unknown() })) })
-        .parse(
+      const Page = z.looseObject({
+        items: z.array(z.looseObject({ call_id: z.string(), metadata: z.unknown() })),
+        pagination_key: z.string().optional(),
+      });
+      let after: string | undefined;
+      for (let page = 0; page < 200; page++) {
+        const list = Page.parse(
           await call('POST', '/v3/list-calls', {
             filter_criteria: { to_number: [to] },
             limit: 100,
             sort_order: 'descending',
+            ...(after ? { pagination_key: after } : {}),
           }),
         );
-      return page.items.find((c) => (c.metadata as Record<string, unknown> | null | undefined)?.[key] === value)
-        ?.call_id;
+        const hit = list.items.find((c) => (c.metadata as Record<string, unknown> | null | undefined)?.[key] === value);
+        if (hit) return hit.call_id;
+        if (!list.pagination_key || list.pagination_key === after) return undefined;
+        after = list.pagination_key;
+      }
+      return undefined;
     },
   };
 }
