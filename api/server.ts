@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
@@ -73,6 +74,11 @@ export interface ApiDeps {
 export interface McpSettings {
   allowedHosts: string[];
   allowedOrigins: string[];
+  /**
+   * Serve the MCP conformance suite's diagnostic tools, resources and prompts beside the tenant's
+   * (api/mcp/conformance.ts). Set in code by the conformance test only; no config or env reads it.
+   */
+  conformanceProfile?: boolean;
 }
 
 /** What the MCP tools run on, from the API's own dependencies (the stdio entry builds the same). */
@@ -80,7 +86,7 @@ export function mcpToolDeps(
   deps: Pick<
     ApiDeps,
     'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'access' | 'anthropicModel' | 'webUiUrl' | 'ghlBudget'
-  >,
+  > & { masterKey?: Buffer },
 ): ToolDeps {
   return {
     pool: deps.pool,
@@ -92,6 +98,10 @@ export function mcpToolDeps(
     anthropicModel: deps.anthropicModel,
     temporalUiUrl: deps.webUiUrl,
     crm: { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget },
+    // Derived from the master key, so every replica verifies the others' state; stdio (one process) may use a random one.
+    requestStateKey: deps.masterKey
+      ? createHmac('sha256', deps.masterKey).update('switchboard mcp requestState v1').digest()
+      : randomBytes(32),
   };
 }
 
@@ -228,6 +238,7 @@ export async function buildApi(deps: ApiDeps) {
     allowedHosts: mcp.allowedHosts,
     allowedOrigins: mcp.allowedOrigins,
     bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,
+    conformanceProfile: mcp.conformanceProfile === true,
   });
   return app;
 }

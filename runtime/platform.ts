@@ -27,6 +27,8 @@ export interface PlatformOptions {
   roles: Role[];
   /** Start embedded Postgres / Temporal dev server when their URLs are unset (`npm start`). */
   embed: boolean;
+  /** Test only (test/mcpConformance.test.ts): the MCP conformance suite's fixtures on /mcp. Never set by a start. */
+  mcpConformanceProfile?: boolean;
 }
 
 export interface Platform {
@@ -262,6 +264,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         mcp: {
           allowedHosts: config.mcp.allowedHosts,
           allowedOrigins: config.mcp.allowedOrigins,
+          conformanceProfile: opts.mcpConformanceProfile === true,
         },
       });
       platform.apiUrl = await api.listen({ host: config.api.host, port: config.api.port });

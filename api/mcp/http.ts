@@ -11,6 +11,7 @@ import {
 } from '@modelcontextprotocol/server';
 import { recordAudit } from '../../domain/audit.js';
 import type { TenantPrincipal } from '../apiKeys.js';
+import { CONFORMANCE_STREAMING_TOOLS } from './conformance.js';
 import { createToolServer, refusedCallAudit } from './server.js';
 import type { ToolDeps } from './tool.js';
 
@@ -28,6 +29,8 @@ export interface McpRouteOptions {
   allowedOrigins: string[];
   /** Largest request body, the API's own limit (Fastify answers 413 above it). */
   bodyLimitBytes: number;
+  /** The conformance suite's fixtures beside the tenant's tools (test only; see api/mcp/conformance.ts). */
+  conformanceProfile?: boolean;
 }
 
 /** Headers that describe the Node connection, not the MCP request. */
@@ -62,13 +65,16 @@ function toWebRequest(req: FastifyRequest, signal: AbortSignal): Request {
   return new Request(`http://${req.headers.host ?? 'localhost'}${req.url}`, { method: req.method, headers, signal });
 }
 
-/** Whether a 2025-era POST wants progress notifications (then its answer must be an SSE stream). */
-function wantsStream(body: unknown): boolean {
+/**
+ * Whether a 2025-era POST needs an SSE answer: it wants progress notifications, or it calls a tool
+ * that sends notifications while it runs.
+ */
+function wantsStream(body: unknown, streamingTools: ReadonlySet<string>): boolean {
   const messages = Array.isArray(body) ? body : [body];
-  return messages.some(
-    (m) =>
-      (m as { params?: { _meta?: { progressToken?: unknown } } } | null)?.params?._meta?.progressToken !== undefined,
-  );
+  return messages.some((m) => {
+    const p = (m as { params?: { name?: unknown; _meta?: { progressToken?: unknown } } } | null)?.params;
+    return p?._meta?.progressToken !== undefined || (typeof p?.name === 'string' && streamingTools.has(p.name));
+  });
 }
 
 export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) => {
@@ -78,9 +84,10 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
       principalOf(ctx.authInfo),
       opts.deps,
       { transport: 'http', era: ctx.era },
-      typeof onlyTool === 'string' ? { onlyTool } : {},
+      { ...(typeof onlyTool === 'string' ? { onlyTool } : {}), conformanceProfile: opts.conformanceProfile === true },
     );
   };
+  const streamingTools: ReadonlySet<string> = opts.conformanceProfile ? CONFORMANCE_STREAMING_TOOLS : new Set();
   const onerror = (err: Error) => app.log.debug({ err: err.message }, 'mcp request rejected');
   // 2026-07-28 traffic: the SDK's per-request entry (JSON unless the tool streams progress).
   const modern = createMcpHandler(factory, { legacy: 'reject', maxRequestBodySize: opts.bodyLimitBytes, onerror });
@@ -106,7 +113,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
   const handle = async (request: Request, authInfo: AuthInfo, parsedBody: unknown): Promise<Response> => {
     if (!(await isLegacyRequest(request, parsedBody, { maxRequestBodySize: opts.bodyLimitBytes })))
       return modern.fetch(request, { authInfo, parsedBody });
-    return wantsStream(parsedBody)
+    return wantsStream(parsedBody, streamingTools)
       ? legacyStream(request, { authInfo, parsedBody })
       : legacyJson(request, authInfo, parsedBody);
   };

@@ -1,10 +1,17 @@
-import { McpServer, type ServerContext } from '@modelcontextprotocol/server';
+import {
+  createRequestStateCodec,
+  McpServer,
+  type RequestStateCodec,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
 import { insertAudit, recordAudit, redactParams, type AuditEntry } from '../../domain/audit.js';
 import { withTenant } from '../../lib/db.js';
 import type { Scope, TenantPrincipal } from '../apiKeys.js';
 import { asServiceError } from '../services/errors.js';
 import { advertisedSchema, describeIssues, ToolError, type AnyTool, type ToolCall, type ToolDeps } from './tool.js';
 import { allTools } from './tools/index.js';
+import { registerConformanceProfile } from './conformance.js';
+import { registerTenantContext } from './context.js';
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 
@@ -75,12 +82,36 @@ export function createToolServer(
   principal: TenantPrincipal,
   deps: ToolDeps,
   origin: CallOrigin,
-  opts: { onlyTool?: string } = {},
+  opts: { onlyTool?: string; conformanceProfile?: boolean } = {},
 ): McpServer {
+  const codec = requestStateCodec(deps);
   const server = new McpServer(SERVER_INFO, {
-    capabilities: { tools: { listChanged: false } },
+    capabilities: {
+      tools: { listChanged: false },
+      resources: { listChanged: false },
+      prompts: { listChanged: false },
+      completions: {},
+      logging: {},
+    },
     instructions: INSTRUCTIONS,
+    // What a key sees depends on its scopes and tenant: cacheable by that client only, briefly.
+    cacheHints: {
+      'tools/list': { ttlMs: LIST_TTL_MS, cacheScope: 'private' },
+      'prompts/list': { ttlMs: LIST_TTL_MS, cacheScope: 'private' },
+      'resources/list': { ttlMs: 0, cacheScope: 'private' },
+      'resources/templates/list': { ttlMs: LIST_TTL_MS, cacheScope: 'private' },
+      'resources/read': { ttlMs: 0, cacheScope: 'private' },
+      'server/discover': { ttlMs: LIST_TTL_MS, cacheScope: 'private' },
+    },
+    // requestState comes back from the client: signed, bound to the key and the method, short-lived.
+    requestState: { verify: (state, ctx) => codec.verify(state, ctx) },
   });
+  // Stateless: no level survives the request, so setLevel is accepted and each request's own level applies.
+  server.server.setRequestHandler('logging/setLevel', async () => ({}));
+  // No prompt argument is cheaply enumerable: an empty completion, not an error.
+  server.server.setRequestHandler('completion/complete', async () => ({
+    completion: { values: [], total: 0, hasMore: false },
+  }));
   const allowed = toolsFor(principal.scopes);
   // A per-request server answering one tools/call needs only that tool (an unknown name gets them all, and "not found").
   const needed = opts.onlyTool ? allowed.filter((t) => t.name === opts.onlyTool) : [];
@@ -97,7 +128,27 @@ export function createToolServer(
       (args: unknown, ctx: ServerContext) => invoke(tool, args, ctx, principal, deps, origin),
     );
   }
+  registerTenantContext(server, principal, deps);
+  if (opts.conformanceProfile) registerConformanceProfile(server, (payload, ctx) => codec.mint(payload, ctx));
   return server;
+}
+
+/** How long a client may reuse a list answer (the lists change only with a deploy or a key's scopes). */
+const LIST_TTL_MS = 60_000;
+
+const codecs = new WeakMap<ToolDeps, RequestStateCodec>();
+function requestStateCodec(deps: ToolDeps): RequestStateCodec {
+  let codec = codecs.get(deps);
+  if (!codec)
+    codecs.set(
+      deps,
+      (codec = createRequestStateCodec({
+        key: deps.requestStateKey,
+        ttlSeconds: 600,
+        bind: (ctx) => `${ctx.mcpReq.method}\0${ctx.http?.authInfo?.clientId ?? 'stdio'}`,
+      })),
+    );
+  return codec;
 }
 
 const schemas = new WeakMap<

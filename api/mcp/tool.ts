@@ -21,6 +21,8 @@ export interface ToolDeps {
   access: ProviderAccess;
   /** Claude model for `insights_analyze_contact` (the key is the tenant's or the platform's). */
   anthropicModel?: string;
+  /** HMAC key for the `requestState` of input_required rounds; every replica must share it. */
+  requestStateKey: Uint8Array;
   /** GoHighLevel for live reads (free slots, caller lookup) from this process, on the shared request budget. */
   crm: CrmActionDeps;
 }

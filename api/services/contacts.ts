@@ -130,3 +130,35 @@ export async function getContact(c: PoolClient, tenantId: string, id: string): P
   ];
   return { contact, timeline };
 }
+
+export const UpcomingAppointment = z.object({
+  id: z.string(),
+  title: z.string().nullable(),
+  status: z.string().nullable(),
+  startTime: z.string(),
+  contactId: z.string().nullable(),
+});
+export type UpcomingAppointment = z.infer<typeof UpcomingAppointment>;
+
+/** The tenant's next appointment from the CRM cache (not cancelled), or null. */
+export async function nextAppointment(
+  c: PoolClient,
+  tenantId: string,
+  now = new Date(),
+): Promise<UpcomingAppointment | null> {
+  const { rows } = await c.query<{
+    id: string;
+    title: string | null;
+    status: string | null;
+    start_time: Date;
+    contact_id: string | null;
+  }>(
+    `select id, title, status, start_time, contact_id from crm_appointments
+      where tenant_id = $1 and not deleted and start_time >= $2 and coalesce(status, '') not in ('cancelled', 'invalid')
+      order by start_time, id limit 1`,
+    [tenantId, now],
+  );
+  const a = rows[0];
+  if (!a) return null;
+  return { id: a.id, title: a.title, status: a.status, startTime: a.start_time.toISOString(), contactId: a.contact_id };
+}

@@ -45,7 +45,7 @@ export interface TestPlatform {
  * task queue, so test files can run side by side against the shared servers.
  */
 export async function startTestPlatform(
-  opts: { roles?: Role[]; env?: Record<string, string>; databaseUrl?: string } = {},
+  opts: { roles?: Role[]; env?: Record<string, string>; databaseUrl?: string; mcpConformanceProfile?: boolean } = {},
 ): Promise<TestPlatform> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-platform-'));
   const db = opts.databaseUrl ? undefined : await createTestDatabase();
@@ -66,6 +66,7 @@ export async function startTestPlatform(
   const platform = await startPlatform(config, createLogger('warn', { pretty: false }), {
     roles: opts.roles ?? ['api', 'worker'],
     embed: false,
+    mcpConformanceProfile: opts.mcpConformanceProfile,
   });
   return {
     platform,

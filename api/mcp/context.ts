@@ -1,0 +1,170 @@
+import { ResourceNotFoundError, ResourceTemplate, type McpServer } from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import { withTenant } from '../../lib/db.js';
+import type { TenantPrincipal } from '../apiKeys.js';
+import { getCall } from '../services/calls.js';
+import { campaignProgress } from '../services/campaigns.js';
+import { getContact, nextAppointment } from '../services/contacts.js';
+import { asServiceError } from '../services/errors.js';
+import type { ToolDeps } from './tool.js';
+
+/**
+ * The tenant's context as MCP resources and prompts: a contact, a call's transcript, a campaign's
+ * progress, and prompts built on them. The tenant is the calling key's; an id in a URI or an
+ * argument is looked up within that tenant only (row-level security and `tenant_id` in every
+ * query), so another tenant's id reads as "not found". Read scope, like the read tools.
+ */
+
+const Id = z.string().min(1).max(200);
+const json = (uri: URL, value: unknown) => ({
+  contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(value) }],
+});
+
+export function registerTenantContext(server: McpServer, principal: TenantPrincipal, deps: ToolDeps): void {
+  if (!principal.scopes.includes('read')) return;
+  const { tenantId } = principal;
+  const idOf = (uri: URL, v: unknown): string => {
+    const parsed = Id.safeParse(Array.isArray(v) ? v[0] : v);
+    if (!parsed.success) throw new ResourceNotFoundError(uri.href);
+    return parsed.data;
+  };
+
+  server.registerResource(
+    'contact',
+    new ResourceTemplate('switchboard://contacts/{contactId}', { list: undefined }),
+    {
+      title: 'Contact',
+      description: 'A CRM contact from the Switchboard cache, with its recent timeline (calls, notes, messages).',
+      mimeType: 'application/json',
+    },
+    async (uri, vars) => {
+      const contact = await withTenant(deps.pool, tenantId, (c) => getContact(c, tenantId, idOf(uri, vars.contactId)));
+      if (!contact) throw new ResourceNotFoundError(uri.href);
+      return json(uri, contact);
+    },
+  );
+  server.registerResource(
+    'call-transcript',
+    new ResourceTemplate('switchboard://calls/{callId}/transcript', { list: undefined }),
+    {
+      title: 'Call transcript',
+      description: 'What was said on a call (by workflow id or provider call id), turn by turn, with its outcome.',
+      mimeType: 'application/json',
+    },
+    async (uri, vars) => {
+      const call = await withTenant(deps.pool, tenantId, (c) =>
+        getCall(c, tenantId, idOf(uri, vars.callId), { namespace: deps.namespace, webUiUrl: deps.temporalUiUrl }),
+      );
+      if (!call) throw new ResourceNotFoundError(uri.href);
+      const { id, status, outcome, summary, nextAction, transcript } = call;
+      return json(uri, { callId: id, status, outcome, summary, nextAction, transcript });
+    },
+  );
+  server.registerResource(
+    'campaign-progress',
+    new ResourceTemplate('switchboard://campaigns/{campaignId}/progress', { list: undefined }),
+    {
+      title: 'Campaign progress',
+      description: 'Leads per state, sends, replies, meetings, approvals waiting, engagement and cost of a campaign.',
+      mimeType: 'application/json',
+    },
+    async (uri, vars) => {
+      try {
+        return json(uri, await campaignProgress(deps, tenantId, idOf(uri, vars.campaignId)));
+      } catch (err) {
+        if (asServiceError(err)?.status === 404) throw new ResourceNotFoundError(uri.href);
+        throw err;
+      }
+    },
+  );
+
+  server.registerPrompt(
+    'prepare_next_appointment',
+    {
+      title: 'Prepare me for my next appointment',
+      description: 'Briefing for the next booked appointment: who it is with and their recent history.',
+    },
+    async () => {
+      const brief = await withTenant(deps.pool, tenantId, async (c) => {
+        const next = await nextAppointment(c, tenantId);
+        const contact = next?.contactId ? await getContact(c, tenantId, next.contactId) : null;
+        return { next, contact };
+      });
+      if (!brief.next)
+        return {
+          description: 'No upcoming appointment',
+          messages: [
+            {
+              role: 'user',
+              content: { type: 'text', text: 'I have no upcoming appointments booked. Suggest who to follow up with.' },
+            },
+          ],
+        };
+      return {
+        description: `Briefing for ${brief.next.title ?? 'the next appointment'}`,
+        messages: [
+          {
+            role: 'user',
+            content: {
+              type: 'text',
+              text:
+                `Prepare me for my next appointment (${brief.next.title ?? 'untitled'}, ${brief.next.startTime}). ` +
+                'Summarise who it is with, what happened so far and what I should ask or offer.',
+            },
+          },
+          ...(brief.contact
+            ? [
+                {
+                  role: 'user' as const,
+                  content: {
+                    type: 'resource' as const,
+                    resource: {
+                      uri: `switchboard://contacts/${encodeURIComponent(brief.contact.contact.id)}`,
+                      mimeType: 'application/json',
+                      text: JSON.stringify(brief.contact),
+                    },
+                  },
+                },
+              ]
+            : []),
+        ],
+      };
+    },
+  );
+  server.registerPrompt(
+    'review_call',
+    {
+      title: 'Review a call',
+      description: 'What was agreed on a call and what to do next, from its transcript.',
+      argsSchema: z.object({ callId: Id.describe('Workflow id or provider call id of the call') }),
+    },
+    async ({ callId }) => {
+      const call = await withTenant(deps.pool, tenantId, (c) =>
+        getCall(c, tenantId, callId, { namespace: deps.namespace, webUiUrl: deps.temporalUiUrl }),
+      );
+      if (!call) throw new ResourceNotFoundError(`switchboard://calls/${encodeURIComponent(callId)}/transcript`);
+      return {
+        messages: [
+          {
+            role: 'user',
+            content: {
+              type: 'resource',
+              resource: {
+                uri: `switchboard://calls/${encodeURIComponent(callId)}/transcript`,
+                mimeType: 'application/json',
+                text: JSON.stringify(call.transcript),
+              },
+            },
+          },
+          {
+            role: 'user',
+            content: {
+              type: 'text',
+              text: 'Review this call: what did the caller want, what was agreed, and what is the next step?',
+            },
+          },
+        ],
+      };
+    },
+  );
+}
