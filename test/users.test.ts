@@ -365,6 +365,13 @@ describe('tenant users: invites, sessions, roles, password reset', () => {
     expect((await api('POST', '/v1/auth/reset', { body: { email: 'ghost@clinic.example' } })).status).toBe(429);
   });
 
+  it('the new routes are in the OpenAPI document', async () => {
+    const docs = await call(tp.baseUrl, 'GET', '/docs/json');
+    expect(docs.status).toBe(200);
+    for (const path of ['/v1/auth/signin', '/v1/auth/reset', '/v1/users/{id}', '/v1/admin/tenants/{tenantId}/invites'])
+      expect(Object.keys(docs.body.paths)).toContain(path);
+  });
+
   it('bad input names the field', async () => {
     const res = await api('POST', '/v1/auth/signin', { body: { email: 'owner@clinic.example' } });
     expect(res.status).toBe(400);
