@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AttemptLimiter } from '../api/users/attempts.js';
 import { withTenant } from '../lib/db.js';
 import { createTenant, sandboxEmails, waitFor } from './support/campaign.js';
 import { connectSendgrid } from './support/connections.js';
@@ -392,5 +393,28 @@ describe('tenant users: invites, sessions, roles, password reset', () => {
       body: { email: 'a@b.example', role: 'viewer' },
     });
     expect(noTenant.status).toBe(404);
+  });
+});
+
+describe('the sign-in attempt limiter', () => {
+  it('blocks a key after max hits until its window ends, and stays within its capacity', () => {
+    let now = 1_000_000;
+    const limiter = new AttemptLimiter({ max: 3, windowMs: 60_000, capacity: 2, now: () => now });
+    for (let i = 0; i < 3; i++) {
+      expect(limiter.blockedFor('a')).toBe(0);
+      limiter.hit('a');
+    }
+    expect(limiter.blockedFor('a')).toBe(60);
+    now += 30_000;
+    expect(limiter.blockedFor('a')).toBe(30);
+    now += 30_000;
+    expect(limiter.blockedFor('a')).toBe(0);
+    // Bounded: the least recently touched key is dropped first.
+    for (const k of ['x', 'y', 'z']) for (let i = 0; i < 3; i++) limiter.hit(k);
+    expect(limiter.blockedFor('x')).toBe(0);
+    expect(limiter.blockedFor('y')).toBeGreaterThan(0);
+    expect(limiter.blockedFor('z')).toBeGreaterThan(0);
+    limiter.clear('z');
+    expect(limiter.blockedFor('z')).toBe(0);
   });
 });

@@ -280,6 +280,13 @@ export async function signIn(
   deps.limits.signIn.clear(limitKey);
   const user = opened[0]!;
   const session = await createSession(deps.pool, user.tenant_id, user.id);
+  // Housekeeping: the user's sessions dead for a month go (recent ones stay, to show what happened).
+  void deps.pool
+    .query(
+      `delete from sessions where user_id = $1 and coalesce(revoked_at, expires_at) < now() - interval '30 days'`,
+      [user.id],
+    )
+    .catch(() => undefined);
   deps.log.info({ tenantId: user.tenant_id, userId: user.id, sessionId: session.id }, 'user signed in');
   return { user: view(user), scopes: ROLE_SCOPES[user.role], session };
 }
