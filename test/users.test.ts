@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttemptLimiter } from '../api/users/attempts.js';
+import { createLimits, requestPasswordReset } from '../api/services/users.js';
 import { withTenant } from '../lib/db.js';
+import { pino } from 'pino';
 import { createTenant, sandboxEmails, waitFor } from './support/campaign.js';
 import { connectSendgrid } from './support/connections.js';
 import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './support/platform.js';
@@ -311,6 +313,28 @@ describe('tenant users: invites, sessions, roles, password reset', () => {
       (await api('POST', '/v1/auth/reset/confirm', { body: { token, password: 'b owner new passphrase' } })).status,
     ).toBe(204);
     await signIn('owner@b.example', 'b owner new passphrase');
+  });
+
+  it('in sandbox mode the reset link is logged at info, and no other line carries the token', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const deps = {
+      pool: tp.platform.pool,
+      access: tp.platform.access,
+      providers: tp.config.providers,
+      log,
+      limits: createLimits(),
+    };
+    const work = await requestPasswordReset(deps, { email: 'owner@b.example', tenantId: B }, '127.0.0.1', 'http://x');
+    await work();
+    const linkLines = lines.filter((l) => l.msg === 'password reset link (sandbox mode)');
+    expect(linkLines).toHaveLength(1);
+    const resetUrl = String(linkLines[0]!.resetUrl);
+    expect(resetUrl).toMatch(/^http:\/\/x\/console\/reset\?token=sbr_/);
+    const token = new URL(resetUrl).searchParams.get('token')!;
+    const others = lines.filter((l) => l !== linkLines[0]);
+    expect(others.length).toBeGreaterThan(0);
+    for (const l of others) expect(JSON.stringify(l)).not.toContain(token);
   });
 
   it('changing the password ends every other session and hands this one a new cookie', async () => {
