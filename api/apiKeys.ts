@@ -10,6 +10,9 @@ export interface TenantPrincipal {
   keyId: string;
   tenantId: string;
   scopes: Scope[];
+  /** Set when a user's sign-in session authenticated the request (keyId is then `user:<userId>`). */
+  userId?: string;
+  sessionId?: string;
 }
 /** The platform admin key (SWITCHBOARD_ADMIN_KEY or `<data dir>/admin-key`): manages tenants, bound to none. */
 export interface AdminPrincipal {

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from '../lib/db.js';
 import { findTenantKey, hashKey, sameKey, type Principal, type Scope, type TenantPrincipal } from './apiKeys.js';
 import { fail } from './http/errors.js';
+import { authenticateSession } from './sessions.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -58,6 +59,16 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(
     /** Sets req.principal, or answers 401 and returns false. */
     const identify = async (req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
       const key = presentedKey(req);
+      // No key: a user's sign-in session cookie (api/sessions.ts) authenticates /v1 routes alike.
+      const session = key ? undefined : await authenticateSession(opts.pool, req);
+      if (session?.kind === 'ok') {
+        req.principal = session.principal;
+        return true;
+      }
+      if (session?.kind === 'refused') {
+        void fail(reply, session.status, session.message);
+        return false;
+      }
       if (!key) {
         void reply.header('WWW-Authenticate', 'Bearer realm="switchboard"');
         void fail(reply, 401, 'missing API key: send Authorization: Bearer <key> or x-api-key');
@@ -83,7 +94,8 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(
         return notForAdmin(reply);
       }
       if (!principal.scopes.includes(scope)) {
-        return fail(reply, 403, `this API key lacks the '${scope}' scope`);
+        const who = principal.userId ? "this user's role" : 'this API key';
+        return fail(reply, 403, `${who} lacks the '${scope}' scope`);
       }
     });
     app.decorate('requireTenantKey', () => async (req: FastifyRequest, reply: FastifyReply) => {

@@ -38,6 +38,7 @@ import { callRoutes } from './routes/calls.js';
 import { voiceWebhookRoutes } from './routes/voiceWebhooks.js';
 import { tenantVoiceCache } from './voiceTenants.js';
 import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
+import { userRoutes } from './routes/users.js';
 import { asServiceError } from './services/errors.js';
 
 export interface ApiDeps {
@@ -185,6 +186,12 @@ export async function buildApi(deps: ApiDeps) {
     probeTimeoutMs: deps.probeTimeoutMs,
   });
   await app.register(adminRoutes, { pool: deps.pool });
+  await app.register(userRoutes, {
+    pool: deps.pool,
+    access: deps.access,
+    providers: deps.providers,
+    publicUrl: deps.publicUrl,
+  });
   await app.register(auditRoutes, { pool: deps.pool });
   const voice = tenantVoiceCache(deps.pool, deps.masterKey);
   await app.register(credentialRoutes, { pool: deps.pool, masterKey: deps.masterKey, voice });

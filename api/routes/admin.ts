@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Pool } from '../../lib/db.js';
+import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId } from '../../lib/ids.js';
 import { createApiKey, Scope } from '../apiKeys.js';
 import { assertTenantAccess, tenantOf } from '../auth.js';
@@ -170,14 +170,28 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     {
       preHandler: app.requireScope('read'),
       schema: {
-        summary: 'The tenant and scopes of the calling key',
+        summary: 'The tenant and scopes of the calling key, and the user when signed in with a session',
         tags: ['admin'],
-        response: { 200: z.object({ tenantId: z.string(), keyId: z.string(), scopes: z.array(z.string()) }) },
+        response: {
+          200: z.object({
+            tenantId: z.string(),
+            keyId: z.string(),
+            scopes: z.array(z.string()),
+            user: z.object({ id: z.string(), email: z.string(), role: z.string() }).optional(),
+          }),
+        },
       },
     },
     async (req) => {
       const p = tenantOf(req);
-      return { tenantId: p.tenantId, keyId: p.keyId, scopes: p.scopes };
+      if (!p.userId) return { tenantId: p.tenantId, keyId: p.keyId, scopes: p.scopes };
+      const { rows } = await withTenant(pool, p.tenantId, (c) =>
+        c.query<{ id: string; email: string; role: string }>(
+          'select id, email, role from users where tenant_id = $1 and id = $2',
+          [p.tenantId, p.userId],
+        ),
+      );
+      return { tenantId: p.tenantId, keyId: p.keyId, scopes: p.scopes, ...(rows[0] ? { user: rows[0] } : {}) };
     },
   );
 };
