@@ -209,7 +209,8 @@ export const REPLY_CATEGORIES = [
   'unsubscribe',
   'wrong_person',
 ] as const;
-export type ReplyCategory = (typeof REPLY_CATEGORIES)[number];
+/** What Claude may say a reply is, plus `handoff`: the conversation reached its limits and a person takes over. */
+export type ReplyCategory = (typeof REPLY_CATEGORIES)[number] | 'handoff';
 
 // Shown to the model in words; listed most-decisive first (an opt-out outranks everything).
 const CATEGORY_WORDS: Record<string, ReplyCategory> = {
