@@ -238,6 +238,8 @@ export async function buildApi(deps: ApiDeps) {
     temporal: deps.temporal,
     access: deps.access,
     publicKey: deps.sendgridWebhookKey,
+    masterKey: deps.masterKey,
+    publicUrl: deps.publicUrl,
   });
   const mcp = deps.mcp ?? { allowedHosts: LOOPBACK, allowedOrigins: LOOPBACK };
   await app.register(mcpRoutes, {

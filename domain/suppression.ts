@@ -58,3 +58,30 @@ export async function suppress(
   );
   return rowCount ?? 0;
 }
+
+export type OutboundChannel = 'email' | 'call' | 'sms';
+
+/** Why someone may not be contacted: on the suppression list, or marked do-not-disturb in the CRM. */
+export type ContactBlock = 'suppressed' | 'dnd';
+
+/**
+ * The one check every outbound email, call and SMS passes (campaigns, voice tools, MCP, REST):
+ * the tenant's suppression list by any key, and the DND flag of any cached CRM contact the keys
+ * name. The channel is accepted for the callers' clarity; consent withdrawn anywhere holds everywhere.
+ */
+export async function contactBlocked(
+  client: PoolClient,
+  input: ContactKeys & { channel: OutboundChannel },
+): Promise<ContactBlock | null> {
+  if (await isSuppressed(client, input)) return 'suppressed';
+  const email = input.email?.trim().toLowerCase() || null;
+  const phone = toE164(input.phone) ?? null;
+  const contactId = input.contactId || null;
+  if (!email && !phone && !contactId) return null;
+  const { rowCount } = await client.query(
+    `select 1 from contacts where tenant_id = $1 and dnd
+        and (id = $2 or ($3::text is not null and phone = $3) or ($4::text is not null and lower(email) = $4)) limit 1`,
+    [input.tenantId, contactId, phone, email],
+  );
+  return rowCount ? 'dnd' : null;
+}

@@ -86,6 +86,16 @@ export const Policy = z.strictObject({
   reviewMode: z.boolean().default(false),
   /** GHL calendar for meetings; default: the tenant's voice settings' calendar. */
   calendarId: z.string().trim().min(1).max(100).optional(),
+  /**
+   * A lead's email conversation is bounded: past this many accepted replies, or this much reply
+   * text in all, the lead is handed to a person (it ends as `replied`) instead of Claude answering on.
+   */
+  conversation: z
+    .strictObject({
+      maxReplies: z.number().int().min(1).max(50).default(8),
+      maxHistoryChars: z.number().int().min(1000).max(500_000).default(60_000),
+    })
+    .default({ maxReplies: 8, maxHistoryChars: 60_000 }),
 });
 export type Policy = z.infer<typeof Policy>;
 
@@ -94,6 +104,8 @@ export const Sender = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),
   /** Address whose domain SendGrid Inbound Parse receives; replies come back as `local+token@domain`. */
   replyTo: Email.optional(),
+  /** The sender's postal address, printed in every campaign email's footer (CAN-SPAM); required when the sequence emails. */
+  postalAddress: z.string().trim().min(10, 'a full postal address (street, city, postcode)').max(300).optional(),
 });
 export type Sender = z.infer<typeof Sender>;
 
@@ -124,7 +136,8 @@ export const Audience = z.discriminatedUnion('type', [
 ]);
 export type Audience = z.infer<typeof Audience>;
 
-export const CampaignDefinition = z
+/** A campaign as stored (read back leniently: campaigns created before a rule was added still load). */
+export const StoredCampaignDefinition = z
   .strictObject({
     name: z.string().trim().min(1).max(200),
     goal: z.string().trim().min(1).max(2000),
@@ -137,7 +150,16 @@ export const CampaignDefinition = z
     message: 'the sequence needs at least one email, call or sms step',
     path: ['sequence'],
   });
-export type CampaignDefinition = z.infer<typeof CampaignDefinition>;
+export type CampaignDefinition = z.infer<typeof StoredCampaignDefinition>;
+
+/** A campaign as created (REST, MCP): email campaigns must name the sender's postal address. */
+export const CampaignDefinition = StoredCampaignDefinition.refine(
+  (c) => !c.sequence.some((s) => s.type === 'email') || Boolean(c.sender.postalAddress),
+  {
+    message: "sender.postalAddress is required for a campaign that sends email (CAN-SPAM: the sender's postal address)",
+    path: ['sender', 'postalAddress'],
+  },
+);
 
 /** What the workflows and activities keep of a campaign (the audience is imported into leads at once). */
 export type CampaignSettings = Omit<CampaignDefinition, 'audience'>;

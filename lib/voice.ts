@@ -12,6 +12,32 @@ export type VoiceToolName = ToolName;
 
 const hhmm = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'expected HH:MM (24 h)');
 
+/**
+ * What the voice tools may do on a caller's say-so. Callers are strangers: by default every tool acts
+ * only for the number the call is on. Each widening names its risk.
+ */
+export const VoiceToolPolicy = z.strictObject({
+  lookupOtherNumbers: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Let lookup_caller read the CRM record of any number the caller names. Risk: anyone who calls can learn another customer's name, email and tags.",
+    ),
+  memoryAcrossCallers: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Let recall search everything remembered and remember file facts under any subject. Risk: a caller hears what other callers said, and can plant notes on someone else's record.",
+    ),
+  bookForOthers: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Let book_appointment book for a person other than the caller (another name, email or phone). Risk: anyone can fill your calendar in other people’s names and create CRM contacts for them.',
+    ),
+});
+export type VoiceToolPolicy = z.infer<typeof VoiceToolPolicy>;
+
 export const VoiceSettings = z.strictObject({
   /** Provider for outbound calls when a request does not name one. */
   defaultProvider: z.enum(['vapi', 'retell']).default('vapi'),
@@ -40,6 +66,8 @@ export const VoiceSettings = z.strictObject({
     .max(8000)
     .default('You are a friendly front-desk assistant. Book appointments, take notes and answer briefly.'),
   tools: z.array(VoiceToolName).default([...VOICE_TOOL_NAMES]),
+  /** Defaults keep every tool to the caller's own record; see VoiceToolPolicy for what each widening risks. */
+  toolPolicy: VoiceToolPolicy.default({ lookupOtherNumbers: false, memoryAcrossCallers: false, bookForOthers: false }),
   calendarId: z.string().min(1).optional(),
   timezone: z.string().min(1).default('America/New_York'),
   appointmentMinutes: z.number().int().min(5).max(480).default(30),

@@ -16,6 +16,8 @@ export interface OutgoingEmail {
   text: string;
   /** Returned flattened in every Event Webhook event for this email: how events find their lead. */
   customArgs: Record<string, string>;
+  /** Extra headers (List-Unsubscribe, List-Unsubscribe-Post). */
+  headers?: Record<string, string>;
 }
 
 export class SendgridError extends Error {
@@ -55,6 +57,7 @@ export function createSendgridMailer(provider: ProviderConfig): Mailer {
           subject: email.subject,
           text: email.text,
           customArgs: email.customArgs,
+          ...(email.headers ? { headers: email.headers } : {}),
         });
         const messageId = res.headers['x-message-id'];
         if (typeof messageId !== 'string' || !messageId)

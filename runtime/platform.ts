@@ -230,7 +230,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
 
     if (opts.roles.includes('worker')) {
       const ghlBudget = new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst });
-      const deps = { pool, access, ghlBudget, anthropicModel: config.anthropicModel, publicUrl: apiBaseUrl };
+      const deps = { pool, access, ghlBudget, anthropicModel: config.anthropicModel, publicUrl: apiBaseUrl, masterKey };
       platform.worker = await startWorker({ config, connection, deps, log });
       const worker = platform.worker;
       cleanups.push(() => worker.shutdown());

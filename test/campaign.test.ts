@@ -29,7 +29,12 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
       body: {
         name: 'Spring cleaning',
         goal: 'Book a free dental check-up',
-        sender: { email: 'desk@clinic.example', name: 'Front Desk', replyTo: 'replies@inbound.clinic.example' },
+        sender: {
+          email: 'desk@clinic.example',
+          name: 'Front Desk',
+          replyTo: 'replies@inbound.clinic.example',
+          postalAddress: '1 Harbour Street, Springfield, IL 62701, USA',
+        },
         policy: { sendWindow: allWeek },
         sequence: [
           { type: 'email', prompt: 'Invite them to a free check-up' },
@@ -71,7 +76,7 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
   const base = {
     name: 'N',
     goal: 'G',
-    sender: { email: 'desk@clinic.example' },
+    sender: { email: 'desk@clinic.example', postalAddress: '1 Harbour Street, Springfield, IL 62701, USA' },
     sequence: [{ type: 'email', subject: 'Hi', template: 'Hello' }],
   };
 
@@ -83,7 +88,9 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
       [{ ...base, policy: { sendWindow: { startHour: 18, endHour: 9 } } }, 'body.policy.sendWindow.endHour'],
       [{ ...base, policy: { timezone: 'Mars/Olympus' } }, 'body.policy.timezone'],
       [{ ...base, sequence: [{ type: 'email' }] }, 'body.sequence.0'],
-      [{ ...base, sender: { email: 'nope' } }, 'body.sender.email'],
+      [{ ...base, sender: { ...base.sender, email: 'nope' } }, 'body.sender.email'],
+      // CAN-SPAM: an email campaign names the sender's postal address.
+      [{ ...base, sender: { email: 'desk@clinic.example' } }, 'body.sender.postalAddress'],
     ] as const) {
       const res = await call(tp.baseUrl, 'POST', '/v1/campaigns', { key, body });
       expect(res.status, JSON.stringify(body)).toBe(400);

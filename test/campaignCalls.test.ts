@@ -47,7 +47,11 @@ describe('campaign call steps: voiceCall children through the outbound path', ()
       body: {
         name: 'Calls',
         goal: 'Book check-ups',
-        sender: { email: 'desk@clinic.example', replyTo: 'replies@inbound.clinic.example' },
+        sender: {
+          email: 'desk@clinic.example',
+          replyTo: 'replies@inbound.clinic.example',
+          postalAddress: '1 Harbour Street, Springfield, IL 62701, USA',
+        },
         policy: { sendWindow: allWeek, maxConcurrentCalls: 1 },
         sequence: [
           { type: 'call', purpose: 'Offer a check-up and book it' },

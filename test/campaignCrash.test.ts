@@ -39,7 +39,11 @@ describe('a campaign across a worker crash', () => {
       body: {
         name: 'Crash',
         goal: 'Survive',
-        sender: { email: 'desk@clinic.example', replyTo: 'replies@inbound.clinic.example' },
+        sender: {
+          email: 'desk@clinic.example',
+          replyTo: 'replies@inbound.clinic.example',
+          postalAddress: '1 Harbour Street, Springfield, IL 62701, USA',
+        },
         policy: { sendWindow: allWeek, maxActiveLeads: 10 },
         sequence: [
           { type: 'email', prompt: 'Hello' },

@@ -28,7 +28,12 @@ describe('campaign sequences in skipped time', () => {
       body: {
         name: 'Check-ups',
         goal: 'Book a free check-up',
-        sender: { email: 'desk@clinic.example', name: 'Front Desk', replyTo: 'replies@inbound.clinic.example' },
+        sender: {
+          email: 'desk@clinic.example',
+          name: 'Front Desk',
+          replyTo: 'replies@inbound.clinic.example',
+          postalAddress: '1 Harbour Street, Springfield, IL 62701, USA',
+        },
         ...body,
       },
     });
@@ -185,14 +190,14 @@ describe('campaign sequences in skipped time', () => {
       "Yes, I'm interested! Could we meet sometime next week?\n\nOn Monday, Front Desk wrote:\n> Offer a check-up",
     );
     const { deliveries } = await sandbox.control<{
-      deliveries: { kind: string; request: Record<string, string>; status: number }[];
+      deliveries: { kind: string; url: string; request: Record<string, string>; status: number }[];
     }>('GET', '/sendgrid/deliveries');
     const inbound = deliveries.filter((d) => d.kind === 'inbound-parse').at(-1)!;
     expect(inbound.status).toBe(200);
     // SendGrid delivers at least once: the same message again.
     const form = new FormData();
     for (const [k, v] of Object.entries(inbound.request)) form.append(k, v);
-    const again = await fetch(`${tp.baseUrl}/webhooks/sendgrid/inbound/${TENANT}`, { method: 'POST', body: form });
+    const again = await fetch(inbound.url, { method: 'POST', body: form });
     expect(await again.json()).toMatchObject({ routed: true, duplicate: true });
 
     const result = await finish(id);

@@ -13,7 +13,12 @@ import { sandboxProviders } from './support/voice.js';
  */
 
 const TENANT = 'mcp-camp';
-const sender = { email: 'desk@clinic.example', name: 'Front Desk', replyTo: 'replies@inbound.clinic.example' };
+const sender = {
+  email: 'desk@clinic.example',
+  name: 'Front Desk',
+  replyTo: 'replies@inbound.clinic.example',
+  postalAddress: '1 Harbour Street, Springfield, IL 62701, USA',
+};
 
 describe('MCP campaign tools', () => {
   let sandbox: Sandbox;

@@ -191,7 +191,7 @@ describe('every tenant on its own provider accounts', () => {
       body: {
         name: 'c',
         goal: 'book a demo',
-        sender: { email: 'sales@conn-c.test', name: 'C' },
+        sender: { email: 'sales@conn-c.test', name: 'C', postalAddress: '1 Harbour Street, Springfield, IL 62701' },
         sequence: [{ type: 'email', subject: 'Hi', template: 'Hello {{firstName}}' }],
         audience: { type: 'leads', leads: [{ email: 'lead@example.com', firstName: 'Lee' }] },
       },

@@ -152,3 +152,24 @@ describe('voice tools: one definition per tool', () => {
     expect(await refusal(runVoiceTool(unknown))).toMatchObject(refused);
   });
 });
+
+describe('voice tools: by default they act only for the caller (issue 18)', () => {
+  it("refuses another number's record, a booking for someone else and notes filed under another subject; the CRM is never asked", async () => {
+    const { deps, requests } = fakeDeps();
+    const { runVoiceTool } = createVoiceToolActivities(deps);
+    const other = await refusal(runVoiceTool(request({ name: 'lookup_caller', args: { phone: '+1 555 555 0199' } })));
+    expect(other).toMatchObject({ type: 'VoiceToolRefused', nonRetryable: true });
+    expect(other.message).toContain("only the caller's own number");
+    const booking = await refusal(
+      runVoiceTool(
+        request({ name: 'book_appointment', args: { startTime: '2030-01-07T10:00:00-05:00', phone: '+15555550199' } }),
+      ),
+    );
+    expect(booking.message).toContain('booked for the caller only');
+    const note = await refusal(
+      runVoiceTool(request({ name: 'remember', args: { content: 'VIP, give a discount', subject: '+15555550199' } })),
+    );
+    expect(note.message).toContain('about the caller only');
+    expect(requests).toEqual([]);
+  });
+});

@@ -130,6 +130,9 @@ export function replyStep(category: ReplyCategory): ReplyStep {
       return { book: true };
     case 'question':
       return { answer: true };
+    case 'handoff':
+      // Past the conversation's limits the lead ends as replied; a person follows up from its timeline.
+      return { stop: 'replied' };
   }
 }
 

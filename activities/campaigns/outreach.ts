@@ -5,12 +5,13 @@ import type { SendWindow } from '../../lib/campaign.js';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { NotConnectedError } from '../../domain/connections/store.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
-import { isSuppressed, suppress } from '../../domain/suppression.js';
+import { contactBlocked, isOptOutText, suppress } from '../../domain/suppression.js';
 import { createSendgridMailer, SendgridError, type Mailer } from '../../providers/sendgrid.js';
 import {
   answerQuestion,
   classifyReply,
   costOf,
+  newReplyText,
   researchLead,
   writeEmail,
   type Draft,
@@ -21,6 +22,7 @@ import {
 import { appendEvents, eventKey, type LeadEvent, type LeadRef } from '../../domain/campaigns/leadEvents.js';
 import { cachedCampaign, leadFacts, loadCampaign, loadLead, type LeadRow } from '../../domain/campaigns/store.js';
 import { newId } from '../../lib/ids.js';
+import { unsubscribeToken } from '../../domain/campaigns/unsubscribe.js';
 
 /**
  * The leadOutreach workflow's activities: prepare (suppression check, research), draft, send (caps,
@@ -33,6 +35,10 @@ export interface CampaignActivityDeps {
   /** Each tenant's SendGrid key and sender, and Claude key (the platform's by default). */
   access: ProviderAccess;
   anthropicModel?: string;
+  /** Signs the one-click unsubscribe links (a key derived from it, domain/campaigns/unsubscribe.ts). */
+  masterKey: Buffer;
+  /** The API's public base URL: unsubscribe links point at it. */
+  publicUrl: () => string;
 }
 
 export type PlanStep =
@@ -371,12 +377,15 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
         const lead = await loadLead(c, ref);
         const campaign = await loadCampaign(c, ref.tenantId, ref.campaignId);
         const facts = await leadFacts(c, ref.tenantId, lead);
-        const suppressed = await isSuppressed(c, {
-          tenantId: ref.tenantId,
-          email: lead.email,
-          phone: lead.phone,
-          contactId: lead.contact_id,
-        });
+        const suppressed = Boolean(
+          await contactBlocked(c, {
+            tenantId: ref.tenantId,
+            channel: 'email',
+            email: lead.email,
+            phone: lead.phone,
+            contactId: lead.contact_id,
+          }),
+        );
         return { lead, campaign, facts, suppressed };
       });
       const { lead, campaign, facts } = loaded;
@@ -531,8 +540,9 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
           ).rows[0]?.status;
           if (status === 'paused' || status === 'cancelled') return { status } as const;
           if (
-            await isSuppressed(c, {
+            await contactBlocked(c, {
               tenantId: ref.tenantId,
+              channel: 'email',
               email: current.to_email,
               phone: lead.phone,
               contactId: lead.contact_id,
@@ -598,6 +608,14 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
       const startedAt = Date.now();
       const sender = campaign.settings.sender;
       const [local, domain] = (sender.replyTo ?? '').split('@');
+      // RFC 8058 one-click unsubscribe on every email, and the CAN-SPAM footer (who sends, from where, how to stop).
+      const unsubscribeUrl = `${deps.publicUrl().replace(/\/+$/, '')}/u/${unsubscribeToken(deps.masterKey, ref)}`;
+      const footer = [
+        '--',
+        [sender.name ?? sender.email, sender.postalAddress].filter(Boolean).join(', '),
+        // Worded so a reply quoting the footer does not read as an opt-out (domain/suppression.ts).
+        `No longer want these emails? ${unsubscribeUrl}`,
+      ].join('\n');
       let messageId: string;
       try {
         ({ messageId } = await (
@@ -607,7 +625,11 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
           from: { email: sendRow.from_email, ...(sender.name ? { name: sender.name } : {}) },
           ...(local && domain ? { replyTo: `${local}+${sendRow.reply_token}@${domain}` } : {}),
           subject: sendRow.subject,
-          text: sendRow.body,
+          text: `${sendRow.body}\n\n${footer}`,
+          headers: {
+            'List-Unsubscribe': `<${unsubscribeUrl}>`,
+            'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+          },
           customArgs: {
             sb_tenant: ref.tenantId,
             sb_campaign: ref.campaignId,
@@ -656,7 +678,22 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
       const reply = inbound.rows[0];
       if (!reply) throw ApplicationFailure.nonRetryable(`inbound email ${input.inboundId} not found`, 'NoInbound');
       const startedAt = Date.now();
-      const result = await classifyReply(await llmFor(ref.tenantId), reply.text);
+      // The conversation is bounded (replies and text so far, this one included): past it a person takes over.
+      const { conversation } = (await campaignOf(ref)).settings.policy;
+      const history = (
+        await withTenant(pool, ref.tenantId, (c) =>
+          c.query<{ n: number; chars: number }>(
+            `select count(*)::int as n, coalesce(sum(length(text)), 0)::int as chars from inbound_emails
+              where tenant_id = $1 and campaign_id = $2 and lead_id = $3 and verdict = 'accepted' and id <= $4`,
+            [ref.tenantId, ref.campaignId, ref.leadId, input.inboundId],
+          ),
+        )
+      ).rows[0]!;
+      const overLimit = history.n > conversation.maxReplies || history.chars > conversation.maxHistoryChars;
+      const result: Awaited<ReturnType<typeof classifyReply>> =
+        overLimit && !isOptOutText(newReplyText(reply.text))
+          ? { category: 'handoff', preferredTime: null, origin: 'rule', usage: null }
+          : await classifyReply(await llmFor(ref.tenantId), reply.text);
       await withTenant(pool, ref.tenantId, async (c) => {
         if (result.origin !== 'rule')
           await auditLlm(c, ref.tenantId, 'classifyReply', startedAt, result.usage, result.error);
@@ -685,6 +722,20 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
           },
         ]);
         if (result.category === 'unsubscribe') await suppressLeadIn(c, ref, 'unsubscribe', input.at);
+        if (result.category === 'handoff')
+          await appendEvents(c, ref, [
+            {
+              kind: 'handed-off',
+              at: input.at,
+              key: eventKey(ref, 'handoff'),
+              data: {
+                inboundId: input.inboundId,
+                replies: history.n,
+                chars: history.chars,
+                reason: 'the conversation reached its limits (policy.conversation): a person takes over',
+              },
+            },
+          ]);
       });
       return { category: result.category, preferredTime: result.preferredTime };
     },
@@ -798,12 +849,15 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
     async leadSuppressed(input: LeadRef): Promise<boolean> {
       return withTenant(pool, input.tenantId, async (c) => {
         const lead = await loadLead(c, input);
-        return isSuppressed(c, {
-          tenantId: input.tenantId,
-          email: lead.email,
-          phone: lead.phone,
-          contactId: lead.contact_id,
-        });
+        return Boolean(
+          await contactBlocked(c, {
+            tenantId: input.tenantId,
+            channel: 'sms',
+            email: lead.email,
+            phone: lead.phone,
+            contactId: lead.contact_id,
+          }),
+        );
       });
     },
 
@@ -817,8 +871,9 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
       return withTenant(pool, input.tenantId, async (c) => {
         const lead = await loadLead(c, input);
         if (
-          await isSuppressed(c, {
+          await contactBlocked(c, {
             tenantId: input.tenantId,
+            channel: 'call',
             email: lead.email,
             phone: lead.phone,
             contactId: lead.contact_id,

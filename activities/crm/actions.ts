@@ -10,6 +10,7 @@ import {
 } from '../../domain/crm/callerLookup.js';
 import { assertTenantCalendar, assertTenantContact, NotTenantsRecordError } from '../../domain/crm/ownership.js';
 import { withTenant } from '../../lib/db.js';
+import { contactBlocked } from '../../domain/suppression.js';
 import { toE164 } from '../../lib/phone.js';
 import { GhlApiError } from '../../providers/ghl/client.js';
 
@@ -280,6 +281,27 @@ export function createCrmActionActivities(
     }): Promise<{ messageId: string }> {
       const crm = await tenantCrm(input.tenantId);
       await ownContact(input.tenantId, crm, input.contactId);
+      // Every SMS (voice tool, MCP, campaign) passes the one contactability check first.
+      const blocked = await withTenant(pool, input.tenantId, async (c) => {
+        const { rows } = await c.query<{ phone: string | null; email: string | null }>(
+          'select phone, email from contacts where tenant_id = $1 and id = $2',
+          [input.tenantId, input.contactId],
+        );
+        return contactBlocked(c, {
+          tenantId: input.tenantId,
+          channel: 'sms',
+          contactId: input.contactId,
+          phone: rows[0]?.phone,
+          email: rows[0]?.email,
+        });
+      });
+      if (blocked)
+        throw ApplicationFailure.nonRetryable(
+          blocked === 'dnd'
+            ? `contact ${input.contactId} is marked do-not-disturb: no text sent`
+            : `contact ${input.contactId} opted out (suppression list): no text sent`,
+          'ContactSuppressed',
+        );
       return once(input.tenantId, input.idempotencyKey, 'sms', async () => {
         const sent = await crm.ghl.sendMessage({ type: 'SMS', contactId: input.contactId, message: input.message });
         return { messageId: sent.messageId };

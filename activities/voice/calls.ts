@@ -3,7 +3,7 @@ import { insertAudit, recordAudit } from '../../domain/audit.js';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { NotConnectedError } from '../../domain/connections/store.js';
 import { withTenant, type Pool } from '../../lib/db.js';
-import { isSuppressed } from '../../domain/suppression.js';
+import { contactBlocked } from '../../domain/suppression.js';
 import type { VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
 import { analyzeCallTranscript, type CallAnalysis } from '../../domain/callAnalysis.js';
@@ -122,7 +122,14 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       metadata: Record<string, string>;
     }): Promise<{ providerCallId: string; suppressed?: undefined } | { suppressed: true }> {
       const prior = await withTenant(pool, input.tenantId, async (c) => {
-        if (await isSuppressed(c, { tenantId: input.tenantId, phone: input.to, contactId: input.contactId }))
+        if (
+          await contactBlocked(c, {
+            tenantId: input.tenantId,
+            channel: 'call',
+            phone: input.to,
+            contactId: input.contactId,
+          })
+        )
           return { suppressed: true as const };
         const { rows } = await c.query<{ provider_call_id: string; created_at: Date }>(
           'select provider_call_id, created_at from call_provider_ids where tenant_id = $1 and workflow_id = $2 and attempt = $3',

@@ -4,6 +4,9 @@ import { withTenant, type Pool } from '../../lib/db.js';
 import { recall, remember } from '../../domain/memory.js';
 import { openTenantCrm, type TenantCrm } from '../../domain/crm/callerLookup.js';
 import type { VoiceToolName } from '../../lib/voiceToolNames.js';
+import { toE164 } from '../../lib/phone.js';
+import type { VoiceSettings, VoiceToolPolicy } from '../../lib/voice.js';
+import { loadVoiceSettings } from '../../domain/voice/settings.js';
 import { createCrmActionActivities, type CrmActionActivities, type CrmActionDeps } from '../crm/actions.js';
 
 /**
@@ -43,6 +46,8 @@ export interface VoiceToolContext {
   key: string;
   /** The caller's number, when the call has one. */
   caller: string | undefined;
+  /** The tenant's voice tool policy (read on first use): by default tools act only for the caller. */
+  policy: () => Promise<VoiceToolPolicy>;
 }
 
 export interface VoiceToolDefinition {
@@ -76,6 +81,9 @@ function tool<S extends z.ZodType>(def: {
         if (err instanceof ApplicationFailure && err.type === 'NotConnected') {
           return refuse(`${ctx.req.name}: the booking system is not reachable right now; offer to take a message`);
         }
+        if (err instanceof ApplicationFailure && err.type === 'ContactSuppressed') {
+          return refuse(`${ctx.req.name}: this person asked not to be texted; do not send messages to them`);
+        }
         throw err;
       });
     },
@@ -97,13 +105,18 @@ const isoDateTime = z
     'expected an ISO date-time with offset',
   );
 const phone = z.string().min(5).max(32);
+/** Two spellings of one number (`(555) 555-0100`, `+15555550100`) are the same number. */
+const samePhone = (a: string | undefined, b: string | undefined) =>
+  Boolean(a && b) && (toE164(a) ?? a) === (toE164(b) ?? b);
 
 export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = {
   lookup_caller: tool({
     description:
       "Look up the caller (or another phone number) in the CRM: name, email, tags. Defaults to the caller's number.",
     args: z.object({ phone: phone.optional() }),
-    async run({ req, crm, caller }, a) {
+    async run({ req, crm, caller, policy }, a) {
+      if (a.phone && !samePhone(a.phone, caller) && !(await policy()).lookupOtherNumbers)
+        return refuse("lookup_caller: only the caller's own number can be looked up; ask how else you can help");
       const found = await crm.lookupCaller({ tenantId: req.tenantId, phone: a.phone ?? caller ?? '' });
       if (!found.contact) {
         const degraded = found.degraded ? ' (CRM did not answer in time)' : '';
@@ -115,7 +128,7 @@ export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = 
       return {
         text: `Found ${c.name ?? 'a contact'}${email}${tags} (contact ${c.id}).`,
         // Another number's contact is not the caller's.
-        ...(!a.phone || a.phone === caller ? { contactId: c.id } : {}),
+        ...(!a.phone || samePhone(a.phone, caller) ? { contactId: c.id } : {}),
       };
     },
   }),
@@ -139,12 +152,19 @@ export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = 
       phone: phone.optional(),
       title: z.string().min(1).max(200).optional(),
     }),
-    async run({ req, crm, caller }, a) {
+    async run({ req, crm, caller, policy }, a) {
+      // Another number, or no verified number at all (then the name and email alone say who it is).
+      const forOther = Boolean(a.phone && !samePhone(a.phone, caller)) || (!caller && !req.contactId);
+      if (forOther && !(await policy()).bookForOthers)
+        return refuse(
+          'book_appointment: appointments are booked for the caller only, under their own number; offer to book for them',
+        );
       const r = await crm.bookAppointment({
         tenantId: req.tenantId,
         // Keyed by the time, not the tool call: the agent asking twice books once.
         idempotencyKey: `${req.workflowId}:book:${Date.parse(a.startTime)}`,
-        contactId: req.contactId ?? undefined,
+        // Someone else's booking is filed under their own contact, never the caller's.
+        contactId: forOther ? undefined : (req.contactId ?? undefined),
         phone: a.phone ?? caller,
         email: a.email,
         name: a.name,
@@ -152,7 +172,8 @@ export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = 
         title: a.title,
       });
       const text = `Booked for ${r.startTime} (appointment ${r.appointmentId}).`;
-      return { text, contactId: r.contactId, appointmentId: r.appointmentId };
+      // Another person's contact never becomes the call's: later tools (send_sms, add_note) stay with the caller.
+      return { text, ...(forOther ? {} : { contactId: r.contactId }), appointmentId: r.appointmentId };
     },
   }),
   add_note: tool({
@@ -178,9 +199,11 @@ export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = 
   remember: tool({
     description: 'Remember a fact for later calls (per business, searchable).',
     args: z.object({ content: z.string().min(1).max(2000), subject: z.string().min(1).max(200).optional() }),
-    async run({ req, pool, key, caller }, a) {
+    async run({ req, pool, key, caller, policy }, a) {
       const { tenantId, workflowId } = req;
       const provenance = { source: 'voice' as const, workflowId };
+      if (a.subject && a.subject !== caller && !(await policy()).memoryAcrossCallers)
+        return refuse('remember: facts are kept about the caller only');
       await withTenant(pool, tenantId, (c) =>
         remember(c, { tenantId, content: a.content, subject: a.subject ?? caller, provenance, idempotencyKey: key }),
       );
@@ -188,11 +211,18 @@ export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = 
     },
   }),
   recall: tool({
-    description: 'Search what was remembered earlier.',
+    description: 'Search what was remembered earlier about this caller, and the business facts.',
     args: z.object({ query: z.string().min(1).max(500) }),
-    async run({ req, pool }, a) {
+    async run({ req, pool, caller, policy }, a) {
       const { tenantId } = req;
-      const items = await withTenant(pool, tenantId, (c) => recall(c, { tenantId, query: a.query, limit: 3 }));
+      const across = (await policy()).memoryAcrossCallers;
+      const items = await withTenant(pool, tenantId, async (c) => {
+        if (across) return recall(c, { tenantId, query: a.query, limit: 3 });
+        // What was remembered about this caller, and the business's public facts (tagged `public`): nobody else's.
+        const own = caller ? await recall(c, { tenantId, query: a.query, subject: caller, limit: 3 }) : [];
+        const pub = await recall(c, { tenantId, query: a.query, tags: ['public'], limit: 3 });
+        return [...own, ...pub.filter((p) => !own.some((o) => o.id === p.id))].slice(0, 3);
+      });
       if (!items.length) return { text: `Nothing remembered about "${a.query}".` };
       return { text: items.map((i) => i.content).join(' | ') };
     },
@@ -217,9 +247,12 @@ export function toolDefinitions(names: readonly VoiceToolName[]) {
 }
 
 /** The tenant's CRM (connection and settings), opened at most once however many CRM actions one tool call takes. */
-function readOnce(deps: CrmActionDeps): (tenantId: string) => Promise<TenantCrm> {
+function readOnce(
+  deps: CrmActionDeps,
+  settings: () => Promise<VoiceSettings>,
+): (tenantId: string) => Promise<TenantCrm> {
   let crm: Promise<TenantCrm> | undefined;
-  return (tenantId) => (crm ??= openTenantCrm(deps, tenantId));
+  return (tenantId) => (crm ??= openTenantCrm(deps, tenantId, { settings }));
 }
 
 export function createVoiceToolActivities(deps: CrmActionDeps) {
@@ -227,9 +260,13 @@ export function createVoiceToolActivities(deps: CrmActionDeps) {
     async runVoiceTool(req: VoiceToolRequest): Promise<VoiceToolResult> {
       // The workflow checks names; an unknown one here (an old history?) is refused, not a TypeError.
       if (!Object.hasOwn(voiceTools, req.name)) return refuse(`unknown tool ${req.name}`);
+      // Read once per tool call (shared with the CRM's settings): a tightened policy applies to calls in progress.
+      let read: Promise<VoiceSettings> | undefined;
+      const settings = () => (read ??= withTenant(deps.pool, req.tenantId, (c) => loadVoiceSettings(c, req.tenantId)));
       const ctx: VoiceToolContext = {
+        policy: async () => (await settings()).toolPolicy,
         req,
-        crm: createCrmActionActivities(deps, { tenantCrm: readOnce(deps) }),
+        crm: createCrmActionActivities(deps, { tenantCrm: readOnce(deps, settings) }),
         pool: deps.pool,
         key: `${req.workflowId}:tool:${req.toolCallId}`,
         caller: req.customerPhone ?? undefined,

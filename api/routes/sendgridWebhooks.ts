@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { appendEvents, type LeadRef } from '../../domain/campaigns/leadEvents.js';
 import { withTenant, type Pool } from '../../lib/db.js';
@@ -9,6 +9,12 @@ import { TenantId, workflowIds } from '../../lib/ids.js';
 import { isOptOutText, suppress } from '../../domain/suppression.js';
 import { replyReceivedSignal } from '../../workflows/leadOutreach.contract.js';
 import { fail } from '../http/errors.js';
+import { tenantOf } from '../auth.js';
+import { loadCampaign } from '../../domain/campaigns/store.js';
+import { newReplyText } from '../../domain/campaigns/prompts.js';
+import { newInboundSecret, secretMatches, verifyUnsubscribeToken } from '../../domain/campaigns/unsubscribe.js';
+import { decryptSecret, encryptSecret } from '../../lib/secrets.js';
+import type { PoolClient } from '../../lib/db.js';
 
 /** SendGrid re-signs every delivery; an older signature is a replay. */
 const MAX_AGE_S = 10 * 60;
@@ -34,7 +40,67 @@ const Inbound = z.object({
   html: z.string().default(''),
   headers: z.string().default(''),
   envelope: z.string().optional(),
+  /** SendGrid's verdicts on the incoming message: `pass|fail|softfail|neutral|none`, and `{@domain : pass, ...}`. */
+  SPF: z.string().max(100).optional(),
+  dkim: z.string().max(2000).optional(),
 });
+
+/** Replies carry text, not attachments we use: far below SendGrid's 30 MB, so a flood costs little. */
+const INBOUND_BODY_LIMIT = 2 * 1024 * 1024;
+
+/** What became of a reply: acted on, or held for a person (and why). */
+type Verdict = 'accepted' | 'unauthenticated' | 'sender-mismatch' | 'over-limit';
+
+const domainOf = (email: string) => email.split('@')[1]?.toLowerCase() ?? '';
+const aligned = (a: string, b: string) => Boolean(a) && (a === b || a.endsWith(`.${b}`) || b.endsWith(`.${a}`));
+
+/**
+ * DMARC-style alignment on SendGrid's verdicts: a DKIM pass for the From domain, or an SPF pass
+ * for an envelope sender in the From domain. Anything else may be forged.
+ */
+export function senderAuthenticated(
+  from: string,
+  spf: string | undefined,
+  dkim: string | undefined,
+  envelopeFrom: string,
+): boolean {
+  const fromDomain = domainOf(from);
+  const dkimPass = [...(dkim ?? '').matchAll(/@([^\s:,{}]+)\s*:\s*(\w+)/g)].some(
+    ([, d, result]) => result!.toLowerCase() === 'pass' && aligned(d!.toLowerCase(), fromDomain),
+  );
+  const spfPass = spf?.trim().toLowerCase() === 'pass' && aligned(domainOf(address(envelopeFrom)), fromDomain);
+  return dkimPass || spfPass;
+}
+
+/** Suppresses every key of the lead (its email, phone, CRM contact); false when there is no such lead. */
+async function suppressLead(c: PoolClient, ref: LeadRef, source: string): Promise<boolean> {
+  const { rows } = await c.query<{ email: string | null; phone: string | null; contact_id: string | null }>(
+    'select email, phone, contact_id from campaign_leads where tenant_id = $1 and campaign_id = $2 and id = $3',
+    [ref.tenantId, ref.campaignId, ref.leadId],
+  );
+  const lead = rows[0];
+  if (!lead) return false;
+  await suppress(c, {
+    tenantId: ref.tenantId,
+    email: lead.email,
+    phone: lead.phone,
+    contactId: lead.contact_id,
+    reason: 'unsubscribe',
+    source,
+  });
+  return true;
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
+const page = (title: string, text: string, extra = '') =>
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>` +
+  `<meta name="viewport" content="width=device-width, initial-scale=1"></head>` +
+  `<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto; padding: 0 1rem">` +
+  `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>${extra}</body></html>`;
+
+/** Inbound Parse is limited per tenant (the path names it), not per SendGrid IP, which all tenants share. */
+const inboundRateKey = (req: FastifyRequest) => `sg-inbound:${(req.params as { tenantId?: string }).tenantId ?? ''}`;
 
 /** `Name <a@b>` or `a@b` → `a@b`, lower-cased. */
 const address = (raw: string) => (/<([^>]+)>/.exec(raw)?.[1] ?? raw).trim().toLowerCase();
@@ -59,15 +125,22 @@ export function sendgridPublicKey(raw: string): KeyObject {
  * SendGrid's two webhooks, per tenant:
  * - `POST /webhooks/sendgrid/events/:tenantId`: the Event Webhook, ECDSA-verified, each `sg_event_id`
  *   applied once: bounces and spam reports suppress the address, opens and clicks join the lead's timeline.
- * - `POST /webhooks/sendgrid/inbound/:tenantId`: Inbound Parse (multipart): a reply is stored once (by
- *   its Message-ID) and signalled to its lead's workflow, which ignores a reply it already has.
+ * - `POST /webhooks/sendgrid/inbound/:tenantId/:secret`: Inbound Parse (multipart), authenticated by the
+ *   tenant's secret: a reply is routed by our own token, stored once (by its Message-ID) and signalled to
+ *   its lead's workflow only when SPF/DKIM vouch for the sender and the sender is the lead; else held.
+ * - `/u/:token`: one-click unsubscribe links (signed), and the admin routes that show the parse URL.
  */
 export const sendgridWebhookRoutes: FastifyPluginAsync<{
   pool: Pool;
   temporal: Client;
   access: ProviderAccess;
   publicKey: string | undefined;
-}> = async (app, { pool, temporal, access, publicKey }) => {
+  masterKey: Buffer;
+  /** Base of the URLs shown to tenants; default: the request's own host. */
+  publicUrl?: string;
+  /** Inbound Parse posts per tenant per minute. */
+  inboundPerMinute?: number;
+}> = async (app, { pool, temporal, access, publicKey, masterKey, publicUrl, inboundPerMinute = 300 }) => {
   const platformKey = publicKey ? sendgridPublicKey(publicKey) : undefined;
   /**
    * Events are signed by the tenant's own SendGrid account: its key verifies them. The platform's
@@ -81,8 +154,12 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser(
     'multipart/form-data',
-    { parseAs: 'buffer', bodyLimit: 30 * 1024 * 1024 },
+    { parseAs: 'buffer', bodyLimit: INBOUND_BODY_LIMIT },
     (_req, body, done) => done(null, body),
+  );
+  // Mail clients post `List-Unsubscribe=One-Click` form-encoded (RFC 8058); its content does not matter.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
+    done(null, body),
   );
 
   const tenantExists = async (tenantId: string) =>
@@ -185,101 +262,246 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
     },
   );
 
-  app.post<{ Params: { tenantId: string } }>(
-    '/webhooks/sendgrid/inbound/:tenantId',
-    { config: { rateLimit: false }, schema: { summary: 'SendGrid Inbound Parse (replies)', tags: ['webhooks'] } },
-    async (req, reply) => {
-      const raw = req.body;
-      const contentType = req.headers['content-type'];
-      if (!Buffer.isBuffer(raw) || !contentType?.startsWith('multipart/form-data'))
-        return fail(reply, 400, 'expected multipart/form-data (SendGrid Inbound Parse)');
-      const { tenantId } = req.params;
-      // 4xx makes SendGrid drop the message: right for a wrong URL, so a missing tenant is a 404.
-      if (!(await tenantExists(tenantId))) return fail(reply, 404, `no tenant ${tenantId}`);
-      let form: FormData;
+  /** The tenant's Inbound Parse secret (unsealed), created on first use. */
+  const inboundSecret = async (tenantId: string, rotate = false): Promise<string> =>
+    withTenant(pool, tenantId, async (c) => {
+      const sealed = encryptSecret(masterKey, tenantId, newInboundSecret());
+      await c.query(
+        `insert into inbound_parse_secrets (tenant_id, secret) values ($1, $2)
+         on conflict (tenant_id) do ${rotate ? 'update set secret = excluded.secret, created_at = now()' : 'nothing'}`,
+        [tenantId, sealed],
+      );
+      const { rows } = await c.query<{ secret: string }>(
+        'select secret from inbound_parse_secrets where tenant_id = $1',
+        [tenantId],
+      );
+      return decryptSecret(masterKey, tenantId, rows[0]!.secret);
+    });
+  /** The stored secret without creating one: a tenant that never asked for its URL has none to match. */
+  const storedSecret = async (tenantId: string): Promise<string | undefined> => {
+    const { rows } = await withTenant(pool, tenantId, (c) =>
+      c.query<{ secret: string }>('select secret from inbound_parse_secrets where tenant_id = $1', [tenantId]),
+    );
+    return rows[0] ? decryptSecret(masterKey, tenantId, rows[0].secret) : undefined;
+  };
+  const inboundUrl = (req: FastifyRequest, tenantId: string, secret: string) =>
+    `${(publicUrl ?? `${req.protocol}://${req.host}`).replace(/\/+$/, '')}/webhooks/sendgrid/inbound/${tenantId}/${secret}`;
+
+  for (const rotate of [false, true]) {
+    app.route<{ Params: Record<string, never> }>({
+      method: rotate ? 'POST' : 'GET',
+      url: rotate ? '/v1/connections/sendgrid/inbound-parse/rotate' : '/v1/connections/sendgrid/inbound-parse',
+      preHandler: app.requireScope('admin'),
+      schema: {
+        summary: rotate
+          ? 'Replace the Inbound Parse secret (the old URL stops working at once)'
+          : "The tenant's SendGrid Inbound Parse URL, with its secret (set it as the parse host's destination URL)",
+        tags: ['connections'],
+      },
+      handler: async (req) => {
+        const { tenantId } = tenantOf(req);
+        return { url: inboundUrl(req, tenantId, await inboundSecret(tenantId, rotate)) };
+      },
+    });
+  }
+
+  /** SendGrid cannot sign Parse posts: the secret (path or basic-auth password) is the only proof of origin. */
+  const handleInbound = async (
+    req: FastifyRequest<{ Params: { tenantId: string; secret?: string } }>,
+    reply: FastifyReply,
+  ) => {
+    const { tenantId } = req.params;
+    // 4xx makes SendGrid drop the message: right for a wrong URL, so a missing tenant is a 404.
+    if (!(await tenantExists(tenantId))) return fail(reply, 404, `no tenant ${tenantId}`);
+    const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const presented =
+      req.params.secret ?? (basic ? Buffer.from(basic, 'base64').toString('utf8').split(':').slice(1).join(':') : '');
+    const expected = await storedSecret(tenantId);
+    if (!presented || !expected || !secretMatches(presented, expected))
+      return fail(
+        reply,
+        401,
+        'Inbound Parse needs the tenant secret in the URL (/webhooks/sendgrid/inbound/{tenantId}/{secret}) or as the basic-auth password; GET /v1/connections/sendgrid/inbound-parse gives the URL',
+      );
+    const raw = req.body;
+    const contentType = req.headers['content-type'];
+    if (!Buffer.isBuffer(raw) || !contentType?.startsWith('multipart/form-data'))
+      return fail(reply, 400, 'expected multipart/form-data (SendGrid Inbound Parse)');
+    let form: FormData;
+    try {
+      form = await new Response(new Uint8Array(raw), { headers: { 'content-type': contentType } }).formData();
+    } catch {
+      return fail(reply, 400, 'malformed multipart body');
+    }
+    const fields = Object.fromEntries([...form.entries()].filter(([, v]) => typeof v === 'string'));
+    const parsed = Inbound.safeParse(fields);
+    if (!parsed.success)
+      return fail(reply, 400, parsed.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
+    const m = parsed.data;
+    const text = m.text.trim() || stripHtml(m.html);
+    if (!text) return fail(reply, 400, 'body.text: the reply has no text or html');
+    const from = address(m.from);
+    const envelope = (() => {
       try {
-        form = await new Response(new Uint8Array(raw), { headers: { 'content-type': contentType } }).formData();
+        return m.envelope ? (JSON.parse(m.envelope) as { to?: unknown; from?: unknown }) : {};
       } catch {
-        return fail(reply, 400, 'malformed multipart body');
+        return {}; // a malformed envelope still leaves `to` and the headers to route by
       }
-      const fields = Object.fromEntries([...form.entries()].filter(([, v]) => typeof v === 'string'));
-      const parsed = Inbound.safeParse(fields);
-      if (!parsed.success)
-        return fail(reply, 400, parsed.error.issues.map((i) => `body.${i.path.join('.')}: ${i.message}`).join('; '));
-      const m = parsed.data;
-      const text = m.text.trim() || stripHtml(m.html);
-      if (!text) return fail(reply, 400, 'body.text: the reply has no text or html');
-      const from = address(m.from);
-      const envelopeTo = (() => {
-        try {
-          return m.envelope ? String((JSON.parse(m.envelope) as { to?: unknown }).to ?? '') : '';
-        } catch {
-          return ''; // a malformed envelope still leaves `to` and the headers to route by
-        }
-      })();
-      const toAddresses = [m.to, envelopeTo].join(',');
-      const token = /\+([a-z0-9]+)@/i.exec(toAddresses)?.[1]?.toLowerCase();
-      const inReplyTo = header(m.headers, 'In-Reply-To')?.replace(/^<|>$/g, '').split('@')[0];
-      const dedupeKey =
-        header(m.headers, 'Message-ID') ?? createHash('sha256').update(`${from}\n${m.subject}\n${text}`).digest('hex');
+    })();
+    const toAddresses = [m.to, String(envelope.to ?? '')].join(',');
+    // Routed only by what we put on our own mail: the reply-to token, else the Message-ID replied to.
+    const token = /\+([a-z0-9]+)@/i.exec(toAddresses)?.[1]?.toLowerCase();
+    const inReplyTo = header(m.headers, 'In-Reply-To')?.replace(/^<|>$/g, '').split('@')[0];
+    const dedupeKey =
+      header(m.headers, 'Message-ID') ?? createHash('sha256').update(`${from}\n${m.subject}\n${text}`).digest('hex');
+    const authenticated = senderAuthenticated(
+      from,
+      m.SPF,
+      m.dkim,
+      typeof envelope.from === 'string' ? envelope.from : '',
+    );
 
-      const stored = await withTenant(pool, tenantId, async (c) => {
-        // The lead: by the reply-to token, else by the message replied to, else the latest email we sent to this address.
-        const route = await c.query<{ campaign_id: string; lead_id: string }>(
-          `select campaign_id, lead_id from email_sends where tenant_id = $1 and (
-            ($2::text is not null and reply_token = $2) or ($3::text is not null and message_id = $3) or (to_email = $4 and status = 'sent'))
-          order by (reply_token = $2) desc nulls last, (message_id = $3) desc nulls last, sent_at desc nulls last limit 1`,
-          [tenantId, token ?? null, inReplyTo ?? null, from],
+    const stored = await withTenant(pool, tenantId, async (c) => {
+      const route = await c.query<{ campaign_id: string; lead_id: string }>(
+        `select campaign_id, lead_id from email_sends where tenant_id = $1 and (
+            ($2::text is not null and reply_token = $2) or ($3::text is not null and message_id = $3))
+          order by (reply_token = $2) desc nulls last, sent_at desc nulls last limit 1`,
+        [tenantId, token ?? null, inReplyTo ?? null],
+      );
+      const routed = route.rows[0];
+      let verdict: Verdict = 'accepted';
+      if (routed) {
+        const lead = await c.query<{ email: string | null }>(
+          'select email from campaign_leads where tenant_id = $1 and campaign_id = $2 and id = $3',
+          [tenantId, routed.campaign_id, routed.lead_id],
         );
-        const lead = route.rows[0];
-        const inserted = await c.query<{ id: string }>(
-          `insert into inbound_emails (tenant_id, dedupe_key, from_email, to_email, subject, text, campaign_id, lead_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (tenant_id, dedupe_key) do nothing returning id`,
-          [
-            tenantId,
-            dedupeKey,
-            from,
-            m.to,
-            m.subject,
-            text.slice(0, 100_000),
-            lead?.campaign_id ?? null,
-            lead?.lead_id ?? null,
-          ],
+        const history = await c.query<{ n: number; chars: number }>(
+          `select count(*)::int as n, coalesce(sum(length(text)), 0)::int as chars from inbound_emails
+            where tenant_id = $1 and campaign_id = $2 and lead_id = $3 and verdict = 'accepted' and dedupe_key <> $4`,
+          [tenantId, routed.campaign_id, routed.lead_id, dedupeKey],
         );
-        const id =
-          inserted.rows[0]?.id ??
-          (
-            await c.query<{ id: string }>('select id from inbound_emails where tenant_id = $1 and dedupe_key = $2', [
-              tenantId,
-              dedupeKey,
-            ])
-          ).rows[0]!.id;
-        return { id: String(id), lead, duplicate: !inserted.rowCount };
+        const { conversation } = (await loadCampaign(c, tenantId, routed.campaign_id)).settings.policy;
+        if (!authenticated) verdict = 'unauthenticated';
+        else if (!lead.rows[0]?.email || lead.rows[0].email !== from) verdict = 'sender-mismatch';
+        // One past the limit still reaches the lead (which hands it to a person); later ones are only stored.
+        else if (history.rows[0]!.n > conversation.maxReplies) verdict = 'over-limit';
+      }
+      const inserted = await c.query<{ id: string }>(
+        `insert into inbound_emails (tenant_id, dedupe_key, from_email, to_email, subject, text, campaign_id, lead_id, spf, dkim, verdict)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (tenant_id, dedupe_key) do nothing returning id`,
+        [
+          tenantId,
+          dedupeKey,
+          from,
+          m.to,
+          m.subject,
+          text.slice(0, 100_000),
+          routed?.campaign_id ?? null,
+          routed?.lead_id ?? null,
+          m.SPF ?? null,
+          m.dkim ?? null,
+          verdict,
+        ],
+      );
+      const prior = inserted.rows[0]
+        ? undefined
+        : (
+            await c.query<{ id: string; verdict: Verdict }>(
+              'select id, verdict from inbound_emails where tenant_id = $1 and dedupe_key = $2',
+              [tenantId, dedupeKey],
+            )
+          ).rows[0]!;
+      const id = String(inserted.rows[0]?.id ?? prior!.id);
+      verdict = prior?.verdict ?? verdict;
+      if (routed && verdict !== 'accepted' && !prior) {
+        // Held for a person: on the lead's timeline, never acted on (no booking, no answer, no opt-out).
+        await appendEvents(c, { tenantId, campaignId: routed.campaign_id, leadId: routed.lead_id }, [
+          {
+            kind: 'reply-held',
+            at: Date.now(),
+            key: `${routed.campaign_id}:${routed.lead_id}:held:${id}`,
+            data: { inboundId: id, from, reason: verdict, spf: m.SPF ?? null, dkim: m.dkim ?? null },
+          },
+        ]);
+      }
+      return { id, lead: routed, duplicate: !inserted.rowCount, verdict };
+    });
+    if (!stored.lead) return { ok: true, routed: false, duplicate: stored.duplicate };
+    const ref: LeadRef = { tenantId, campaignId: stored.lead.campaign_id, leadId: stored.lead.lead_id };
+    const answer = { ok: true, routed: true, duplicate: stored.duplicate, inboundId: stored.id, leadId: ref.leadId };
+    if (stored.verdict !== 'accepted') return { ...answer, held: stored.verdict };
+    try {
+      // Signalled even for a duplicate delivery: the workflow keeps the first and ignores the rest.
+      const lead = temporal.workflow.getHandle(workflowIds.leadOutreach(tenantId, ref.campaignId, ref.leadId));
+      await lead.signal(replyReceivedSignal, { inboundId: stored.id });
+    } catch (err) {
+      if ((err as { name?: string }).name !== 'WorkflowNotFoundError') throw err;
+      // The lead's workflow has ended: the reply joins its timeline, and an opt-out is honoured all the same.
+      await withTenant(pool, tenantId, async (c) => {
+        await appendEvents(c, ref, [
+          {
+            kind: 'reply-after-finish',
+            at: Date.now(),
+            key: `${ref.campaignId}:${ref.leadId}:late-reply:${stored.id}`,
+            data: { inboundId: stored.id, from },
+          },
+        ]);
+        // The lead's own keys are suppressed, never the address a message claims to be from.
+        if (isOptOutText(newReplyText(text))) await suppressLead(c, ref, `campaign:${ref.campaignId}`);
       });
-      if (!stored.lead) return { ok: true, routed: false, duplicate: stored.duplicate };
+    }
+    return answer;
+  };
 
-      const ref: LeadRef = { tenantId, campaignId: stored.lead.campaign_id, leadId: stored.lead.lead_id };
-      try {
-        // Signalled even for a duplicate delivery: the workflow keeps the first and ignores the rest.
-        const lead = temporal.workflow.getHandle(workflowIds.leadOutreach(tenantId, ref.campaignId, ref.leadId));
-        await lead.signal(replyReceivedSignal, { inboundId: stored.id });
-      } catch (err) {
-        if ((err as { name?: string }).name !== 'WorkflowNotFoundError') throw err;
-        // The lead's workflow has ended: the reply joins its timeline, and an opt-out is honoured all the same.
-        await withTenant(pool, tenantId, async (c) => {
+  const inboundOptions = {
+    bodyLimit: INBOUND_BODY_LIMIT,
+    config: {
+      rateLimit: { max: inboundPerMinute, timeWindow: '1 minute', keyGenerator: inboundRateKey },
+    },
+    schema: { summary: 'SendGrid Inbound Parse (replies), authenticated by the tenant secret', tags: ['webhooks'] },
+  };
+  app.post<{ Params: { tenantId: string; secret: string } }>(
+    '/webhooks/sendgrid/inbound/:tenantId/:secret',
+    inboundOptions,
+    handleInbound,
+  );
+  // The basic-auth form (https://user:secret@host/webhooks/sendgrid/inbound/{tenantId}).
+  app.post<{ Params: { tenantId: string } }>('/webhooks/sendgrid/inbound/:tenantId', inboundOptions, handleInbound);
+
+  /** One-click unsubscribe (RFC 8058): POST honours it at once; GET (a person following the link) confirms first. */
+  const unsubscribeRef = (token: string) => verifyUnsubscribeToken(masterKey, token);
+  app.get<{ Params: { token: string } }>(
+    '/u/:token',
+    { schema: { summary: 'Unsubscribe link: a confirm page', tags: ['webhooks'] } },
+    async (req, reply) => {
+      const ref = unsubscribeRef(req.params.token);
+      reply.type('text/html; charset=utf-8');
+      if (!ref) return reply.code(400).send(page('Link not valid', 'This unsubscribe link is damaged or not ours.'));
+      return page(
+        'Unsubscribe',
+        'Stop all further messages from this sender?',
+        `<form method="post"><button type="submit" name="List-Unsubscribe" value="One-Click">Unsubscribe</button></form>`,
+      );
+    },
+  );
+  app.post<{ Params: { token: string } }>(
+    '/u/:token',
+    { schema: { summary: 'One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)', tags: ['webhooks'] } },
+    async (req, reply) => {
+      const ref = unsubscribeRef(req.params.token);
+      if (!ref) return fail(reply, 400, 'token: not a valid unsubscribe link');
+      if (!(await tenantExists(ref.tenantId))) return fail(reply, 404, 'token: the sender no longer exists');
+      const found = await withTenant(pool, ref.tenantId, async (c) => {
+        const done = await suppressLead(c, ref, `unsubscribe-link:${ref.campaignId}`);
+        if (done)
           await appendEvents(c, ref, [
-            {
-              kind: 'reply-after-finish',
-              at: Date.now(),
-              key: `${ref.campaignId}:${ref.leadId}:late-reply:${stored.id}`,
-              data: { inboundId: stored.id, from },
-            },
+            { kind: 'unsubscribed', at: Date.now(), key: `${ref.campaignId}:${ref.leadId}:unsubscribe-link`, data: {} },
           ]);
-          if (isOptOutText(text))
-            await suppress(c, { tenantId, email: from, reason: 'unsubscribe', source: `campaign:${ref.campaignId}` });
-        });
-      }
-      return { ok: true, routed: true, duplicate: stored.duplicate, inboundId: stored.id, leadId: ref.leadId };
+        return done;
+      });
+      if (!found) return fail(reply, 404, 'token: no such recipient');
+      reply.type('text/html; charset=utf-8');
+      return page('Unsubscribed', 'You will not hear from this sender again.');
     },
   );
 };

@@ -6,7 +6,7 @@ import { verifyVapiResources } from '../../domain/connections/verify.js';
 import { loadVoiceSettings } from '../../domain/voice/settings.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
-import { isSuppressed } from '../../domain/suppression.js';
+import { contactBlocked } from '../../domain/suppression.js';
 import { voiceCall } from '../../workflows/voiceCall.js';
 import { conflict } from './errors.js';
 
@@ -129,7 +129,9 @@ export async function startOutboundCall(
 ): Promise<{ workflowId: string; existing: boolean }> {
   const { settings, suppressed } = await withTenant(deps.pool, tenantId, async (c) => ({
     settings: await loadVoiceSettings(c, tenantId),
-    suppressed: await isSuppressed(c, { tenantId, phone: req.to, contactId: req.contactId }),
+    suppressed: Boolean(
+      await contactBlocked(c, { tenantId, channel: 'call', phone: req.to, contactId: req.contactId }),
+    ),
   }));
   if (suppressed) throw conflict(`${req.to} opted out of contact (suppression list); no call placed`);
   const provider = req.provider ?? settings.defaultProvider;

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
-import { CampaignDefinition, leadsFromCsv, validateLeads, type LeadInput, type RowError } from '../../lib/campaign.js';
+import {
+  CampaignDefinition,
+  StoredCampaignDefinition,
+  leadsFromCsv,
+  validateLeads,
+  type LeadInput,
+  type RowError,
+} from '../../lib/campaign.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { newId, workflowIds } from '../../lib/ids.js';
@@ -246,7 +253,7 @@ async function loadCampaign(pool: Pool, tenantId: string, id: string): Promise<C
 
 /** Starts (or signals) the campaign workflow; a finished run is started again and picks up pending leads. */
 async function startCampaignWorkflow(deps: CampaignDeps, tenantId: string, row: CampaignRow, leadsAdded: boolean) {
-  const def = CampaignDefinition.parse(row.definition);
+  const def = StoredCampaignDefinition.parse(row.definition);
   const args: Parameters<typeof campaign> = [
     { tenantId, campaignId: row.id, maxActiveLeads: def.policy.maxActiveLeads },
   ];

@@ -1,4 +1,4 @@
-import { CampaignDefinition, type CampaignSettings } from '../../lib/campaign.js';
+import { StoredCampaignDefinition, type CampaignSettings } from '../../lib/campaign.js';
 import type { PoolClient } from '../../lib/db.js';
 import type { LeadRef } from './leadEvents.js';
 import type { LeadFacts } from './prompts.js';
@@ -24,7 +24,7 @@ export async function loadCampaign(
     [tenantId, campaignId],
   );
   if (!rows[0]) throw new Error(`campaign ${campaignId} not found`);
-  const { audience: _audience, ...settings } = CampaignDefinition.parse(rows[0].definition);
+  const { audience: _audience, ...settings } = StoredCampaignDefinition.parse(rows[0].definition);
   const loaded = { name: rows[0].name, goal: rows[0].goal, settings };
   if (settingsCache.size > 1000) settingsCache.clear();
   settingsCache.set(cacheKey, loaded);

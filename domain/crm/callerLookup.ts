@@ -5,6 +5,7 @@ import { GhlClient, type GhlContact } from '../../providers/ghl/client.js';
 import type { ProviderAccess } from '../connections/providerAccess.js';
 import { toContactRow, UPSERT_CONTACTS } from '../contactCache.js';
 import { loadVoiceSettings } from '../voice/settings.js';
+import type { VoiceSettings } from '../../lib/voice.js';
 
 /**
  * The tenant's CRM as the front office sees it: its own connected GHL location and booking
@@ -66,11 +67,12 @@ function summarize(c: GhlContact): ContactSummary {
 export async function openTenantCrm(
   deps: CrmDeps,
   tenantId: string,
-  opts: { priority?: 'live' | 'bulk'; timeoutMs?: number } = {},
+  opts: { priority?: 'live' | 'bulk'; timeoutMs?: number; settings?: () => Promise<VoiceSettings> } = {},
 ): Promise<TenantCrm> {
   const [{ ghl, locationId, source }, settings] = await Promise.all([
     tenantGhl(deps, tenantId, opts),
-    withTenant(deps.pool, tenantId, (c) => loadVoiceSettings(c, tenantId)),
+    // A caller that read the settings already (a voice tool call) shares its read.
+    opts.settings?.() ?? withTenant(deps.pool, tenantId, (c) => loadVoiceSettings(c, tenantId)),
   ]);
   return {
     locationId,

@@ -36,10 +36,20 @@ export async function wireSendgrid(sandbox: Sandbox, baseUrl: string, tenantId: 
   await connectSendgrid(sandbox, baseUrl, key, tenantId);
   await sandbox.control('POST', '/sendgrid/config', {
     eventWebhookUrl: `${baseUrl}/webhooks/sendgrid/events/${tenantId}`,
-    inboundParseUrl: `${baseUrl}/webhooks/sendgrid/inbound/${tenantId}`,
+    inboundParseUrl: await inboundParseUrl(baseUrl, key),
     autoEvents: ['processed', 'delivered'],
   });
 }
+
+/** The tenant's Inbound Parse URL, secret included, as its admin is shown it. */
+export async function inboundParseUrl(baseUrl: string, key: string): Promise<string> {
+  const res = await call(baseUrl, 'GET', '/v1/connections/sendgrid/inbound-parse', { key });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body.url as string;
+}
+
+/** A sender with the postal address every email campaign must show. */
+export const POSTAL_ADDRESS = '1 Harbour Street, Springfield, IL 62701, USA';
 
 export async function sandboxEmails(sandbox: Sandbox, to?: string): Promise<SandboxEmail[]> {
   const q = to ? `?to=${encodeURIComponent(to)}&limit=10000` : '?limit=10000';
