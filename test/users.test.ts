@@ -76,7 +76,11 @@ describe('tenant users: invites, sessions, roles, password reset', () => {
   const campaign = (name: string) => ({
     name,
     goal: 'Book a check-up',
-    sender: { email: 'desk@clinic.example', name: 'Front Desk' },
+    sender: {
+      email: 'desk@clinic.example',
+      name: 'Front Desk',
+      postalAddress: '1 Harbour Street, Springfield, IL 62701, USA',
+    },
     sequence: [{ type: 'email', subject: 'Hello', template: 'Hi {{firstName}}' }],
   });
 
