@@ -8,6 +8,7 @@ import {
   type CrmDeps,
   type TenantCrm,
 } from '../../domain/crm/callerLookup.js';
+import { freeSlots, FreeSlotsRefused } from '../../domain/crm/freeSlots.js';
 import { assertTenantCalendar, assertTenantContact, NotTenantsRecordError } from '../../domain/crm/ownership.js';
 import { withTenant } from '../../lib/db.js';
 import { contactBlocked } from '../../domain/suppression.js';
@@ -27,6 +28,7 @@ function asActivityError(err: unknown): never {
   if (err instanceof GhlApiError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'CrmRejected');
   if (err instanceof NotConnectedError) throw ApplicationFailure.nonRetryable(err.message, 'NotConnected');
   if (err instanceof NotTenantsRecordError) throw ApplicationFailure.nonRetryable(err.message, 'NotTenantsRecord');
+  if (err instanceof FreeSlotsRefused) throw ApplicationFailure.nonRetryable(err.message, err.kind);
   throw err;
 }
 
@@ -125,28 +127,7 @@ export function createCrmActionActivities(
       timezone?: string;
     }): Promise<{ calendarId: string; timezone: string; slots: string[] }> {
       const crm = await tenantCrm(input.tenantId);
-      const calendarId = input.calendarId ?? crm.calendarId;
-      if (!calendarId)
-        throw ApplicationFailure.nonRetryable(
-          'no calendar configured for this tenant (voice settings: calendarId)',
-          'NoCalendar',
-        );
-      const timezone = input.timezone ?? crm.timezone;
-      // Whole local days: from the start of startDate to the end of endDate, padded a day each side
-      // for time zones, then filtered to the asked dates by GHL's own date keys.
-      const from = Date.parse(`${input.startDate}T00:00:00Z`) - 86_400_000;
-      const to = Date.parse(`${input.endDate ?? input.startDate}T23:59:59Z`) + 86_400_000;
-      if (to - from > 31 * 86_400_000)
-        throw ApplicationFailure.nonRetryable('get_free_slots: at most 29 days at a time', 'InvalidArguments');
-      await ownCalendar(input.tenantId, crm, calendarId);
-      const days = await crm.ghl
-        .getFreeSlots({ calendarId, startDate: Math.max(from, Date.now()), endDate: to, timezone })
-        .catch(asActivityError);
-      const slots = Object.entries(days)
-        .filter(([day]) => day >= input.startDate && day <= (input.endDate ?? input.startDate))
-        .flatMap(([, s]) => s)
-        .sort();
-      return { calendarId, timezone, slots };
+      return freeSlots(input.tenantId, crm, input).catch(asActivityError);
     },
 
     /**

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { ApplicationFailure } from '@temporalio/common';
-import { createCrmActionActivities } from '../../../activities/crm/actions.js';
-import { lookupCallerContact } from '../../../domain/crm/callerLookup.js';
+import { lookupCallerContact, openTenantCrm } from '../../../domain/crm/callerLookup.js';
+import { freeSlots, FreeSlotsRefused } from '../../../domain/crm/freeSlots.js';
+import { GhlApiError } from '../../../providers/ghl/client.js';
 import { PhoneNumber } from '../../../lib/phone.js';
 import {
   Contact,
@@ -44,11 +44,6 @@ const pending = (workflowId: string, repeated: boolean) =>
   new ToolError(
     `still running after 30 s; follow workflow ${workflowId} with workflow_describe${repeated ? ' (repeated key)' : ''}`,
   );
-
-/** Activity errors GoHighLevel will repeat (no calendar, bad range) are the caller's to fix. */
-const asToolError = (err: unknown): never => {
-  throw err instanceof ApplicationFailure ? new ToolError(err.message) : err;
-};
 
 export const crmTools = [
   defineTool({
@@ -141,9 +136,12 @@ export const crmTools = [
       if (args.endDate && args.endDate < args.startDate) throw new ToolError('endDate: before startDate');
       call.note({ source: call.deps.crm.access.mode('ghl') });
       // A read: it asks GoHighLevel directly (on the location's live budget), no workflow needed.
-      const free = await createCrmActionActivities(call.deps.crm)
-        .getFreeSlots({ tenantId: call.tenantId, ...args })
-        .catch(asToolError);
+      const crm = await openTenantCrm(call.deps.crm, call.tenantId);
+      const free = await freeSlots(call.tenantId, crm, args).catch((err: unknown) => {
+        if (err instanceof FreeSlotsRefused || (err instanceof GhlApiError && !err.retryable))
+          throw new ToolError(err.message);
+        throw err;
+      });
       return { ...free, source: call.deps.crm.access.mode('ghl') };
     },
   }),
