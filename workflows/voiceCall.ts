@@ -144,6 +144,7 @@ async function runTool(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer
       result: answer.result ?? null,
       error: answer.error ?? null,
       latencyMs: Date.now() - started,
+      at: started,
     }),
   );
   return answer;

@@ -352,10 +352,14 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       result: string | null;
       error: string | null;
       latencyMs: number;
+      /** When the tool call came in (workflow time, epoch ms): the call's page lists them in that order. */
+      at?: number;
     }): Promise<void> {
       await withTenant(pool, input.tenantId, async (c) => {
+        // The row may be written late (a worker crashed after answering): it keeps the call's time.
         const { rowCount } = await c.query(
-          `insert into call_tool_calls (tenant_id, workflow_id, tool_call_id, name, arguments, result, error, latency_ms) values ($1, $2, $3, $4, $5, $6, $7, $8)
+          `insert into call_tool_calls (tenant_id, workflow_id, tool_call_id, name, arguments, result, error, latency_ms, created_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, coalesce(to_timestamp($9::double precision / 1000), now()))
            on conflict do nothing`,
           [
             input.tenantId,
@@ -366,6 +370,7 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
             input.result,
             input.error,
             input.latencyMs,
+            input.at ?? null,
           ],
         );
         // Rule 4: every tool call in the audit log too (once, even if this activity is retried).
