@@ -1,4 +1,4 @@
-import { Client } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordHistory } from './support/histories.js';
@@ -100,6 +100,86 @@ describe('MCP scenario against the sandbox', () => {
     expect((await ghlAppointments('ct_demo')).length).toBe(before);
   });
 
+  it('a 2026 client that can show a form is asked before a booking: nothing is booked until the user says yes, a no books nothing', async () => {
+    const slot = slots[7]!;
+    const atSlot = async () =>
+      (await ghlAppointments('ct_demo')).filter((a) => Date.parse(a.startTime) === Date.parse(slot)).length;
+    const asked: { message: string; bookedMeanwhile: number }[] = [];
+    let answer: 'accept' | 'decline' = 'decline';
+    const client = new Client(
+      { name: 'confirming', version: '1.0.0' },
+      { capabilities: { elicitation: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    client.setRequestHandler('elicitation/create', async (req) => {
+      // The question is open: the booking must not have happened yet.
+      asked.push({ message: req.params.message, bookedMeanwhile: await atSlot() });
+      return answer === 'accept' ? { action: 'accept', content: { confirm: true } } : { action: 'decline' };
+    });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${tp.baseUrl}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${key}` } },
+      }),
+    );
+    clients.push(client);
+    const args = { contactId: 'ct_demo', startTime: slot, title: 'Checkup' };
+
+    const denied = await client.callTool({
+      name: 'crm_book_appointment',
+      arguments: { ...args, idempotencyKey: 'book-asked-no' },
+    });
+    expect(errorText(denied)).toMatch(/not done: the user declined/);
+    expect(asked).toEqual([{ message: expect.stringContaining('contact ct_demo'), bookedMeanwhile: 0 }]);
+    expect(await atSlot()).toBe(0);
+
+    // confirm: true does not skip the question for a client that can be asked.
+    answer = 'accept';
+    const booked = structured(
+      await client.callTool({
+        name: 'crm_book_appointment',
+        arguments: { ...args, idempotencyKey: 'book-asked-yes', confirm: true },
+      }),
+    );
+    expect(asked).toHaveLength(2);
+    expect(asked[1]!.bookedMeanwhile).toBe(0);
+    expect(Date.parse(booked.startTime)).toBe(Date.parse(slot));
+    expect(await atSlot()).toBe(1);
+
+    // The audit trail says how each call was confirmed.
+    const audit = await tp.platform.pool.query<{ status: string; confirmation: string }>(
+      `select status, params->>'confirmation' as confirmation from audit_log
+        where tenant_id = $1 and tool = 'crm_book_appointment' and params->'args'->>'title' = 'Checkup' order by id`,
+      [TENANT],
+    );
+    expect(audit.rows.map((r) => `${r.status}:${r.confirmation}`)).toEqual([
+      'ok:asked',
+      'error:declined',
+      'ok:asked',
+      'ok:user',
+    ]);
+  });
+
+  it('a client that cannot be asked must pass confirm: true: without it nothing is booked or dialed', async () => {
+    const client = await connectHttp(tp.baseUrl, key);
+    clients.push(client);
+    const before = (await ghlAppointments('ct_demo')).length;
+    const book = await client.callTool({
+      name: 'crm_book_appointment',
+      arguments: { contactId: 'ct_demo', startTime: slots[8]!, idempotencyKey: 'book-unconfirmed' },
+    });
+    expect(errorText(book)).toMatch(/not done, confirmation needed: Book at .* for contact ct_demo\?.*confirm: true/);
+    const dial = await client.callTool({
+      name: 'voice_start_call',
+      arguments: { to: '(555) 555-0100', purpose: 'Unconfirmed call', idempotencyKey: 'call-unconfirmed' },
+    });
+    expect(errorText(dial)).toMatch(/confirmation needed: Call \+15555550100 now: Unconfirmed call\?/);
+    expect((await ghlAppointments('ct_demo')).length).toBe(before);
+    const calls = await tp.platform.pool.query(
+      `select 1 from calls where tenant_id = $1 and purpose = 'Unconfirmed call'`,
+      [TENANT],
+    );
+    expect(calls.rowCount).toBe(0);
+  });
+
   /** The scenario, the same over any transport: each run books its own slot and places its own call. */
   async function scenario(
     client: Client,
@@ -118,7 +198,14 @@ describe('MCP scenario against the sandbox', () => {
     expect(free).toMatchObject({ calendarId: 'cal_demo', source: 'live' }); // 'live': the GHL client has a key (pointed at the sandbox)
     expect(free.slots.map(Date.parse)).toContain(Date.parse(slot));
 
-    const bookArgs = { contactId: 'ct_demo', startTime: slot, title: 'Cleaning', idempotencyKey: `book-${run}` };
+    // These clients cannot be asked (2025-era): the model passes confirm: true once the user agreed.
+    const bookArgs = {
+      contactId: 'ct_demo',
+      startTime: slot,
+      title: 'Cleaning',
+      idempotencyKey: `book-${run}`,
+      confirm: true,
+    };
     const booked = structured(await client.callTool({ name: 'crm_book_appointment', arguments: bookArgs }));
     expect(booked).toMatchObject({
       contactId: 'ct_demo',
@@ -138,6 +225,7 @@ describe('MCP scenario against the sandbox', () => {
       phone: `+1555555${run === 'http' ? '0171' : '0172'}`,
       name: `Other ${run}`,
       idempotencyKey: `book-${run}-other`,
+      confirm: true,
     };
     expect(errorText(await client.callTool({ name: 'crm_book_appointment', arguments: other }))).toMatch(
       /crm_book_appointment|bookAppointment failed: .*(not a free slot|just taken)/,
@@ -158,6 +246,7 @@ describe('MCP scenario against the sandbox', () => {
             contactId: 'ct_demo',
             purpose: `Confirm the cleaning (${run})`,
             idempotencyKey: `confirm-${run}`,
+            confirm: true,
             ...(opts.followProgress ? { followSeconds: 55 } : {}),
           },
         },

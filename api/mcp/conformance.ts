@@ -1,9 +1,7 @@
 import {
   acceptedContent,
-  CLIENT_CAPABILITIES_META_KEY,
   type ClientCapabilities,
   inputRequired,
-  MissingRequiredClientCapabilityError,
   ResourceTemplate,
   type CallToolResult,
   type InputRequests,
@@ -11,6 +9,8 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod';
+import { clientCapabilities, type ToolOutcome, type ToolTable } from './dispatch.js';
+import { advertisedSchema } from './tool.js';
 
 /**
  * The conformance profile: the diagnostic tools, resources and prompts through which the official
@@ -40,23 +40,26 @@ const nameForm = (message: string, field = 'name') =>
 /** Names of the profile's tools, so the HTTP route can answer their 2025-era calls on an SSE stream. */
 export const CONFORMANCE_STREAMING_TOOLS = new Set(['test_tool_with_logging', 'test_tool_with_progress']);
 
-type Fixture = (
-  args: Record<string, unknown>,
-  ctx: ServerContext,
-) => Promise<CallToolResult | ReturnType<typeof inputRequired>>;
+type Fixture = (args: Record<string, unknown>, ctx: ServerContext) => Promise<ToolOutcome>;
 
 const READ_ONLY_HINTS = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
 
+const NO_ARGS_SCHEMA = advertisedSchema(NO_ARGS, 'input');
+
 export function registerConformanceProfile(
   server: McpServer,
+  table: ToolTable,
   mint: (payload: unknown, ctx: ServerContext) => Promise<string>,
 ): void {
-  const tool = (name: string, description: string, run: Fixture, input: z.ZodType = NO_ARGS) =>
-    server.registerTool(
-      name,
-      { title: name, description, inputSchema: input, annotations: READ_ONLY_HINTS },
-      (args: unknown, ctx: ServerContext) => run((args ?? {}) as Record<string, unknown>, ctx),
-    );
+  const tool = (name: string, description: string, run: Fixture, requires?: ClientCapabilities) =>
+    table.add(name, {
+      title: name,
+      description,
+      inputSchema: NO_ARGS_SCHEMA,
+      annotations: READ_ONLY_HINTS,
+      ...(requires ? { requires: () => requires } : {}),
+      run,
+    });
 
   tool('test_simple_text', 'Simple text content', async () => text('This is a simple text response for testing.'));
   tool('test_image_content', 'Image content', async () => ({
@@ -118,16 +121,10 @@ export function registerConformanceProfile(
     isError: true,
   }));
 
-  // The SDK lifts the per-request envelope off _meta, keyed by the spec's meta keys.
-  const caps = (ctx: ServerContext): ClientCapabilities =>
-    ((ctx.mcpReq.envelope as Record<string, unknown> | undefined)?.[
-      CLIENT_CAPABILITIES_META_KEY
-    ] as ClientCapabilities) ??
-    ctx.mcpReq._meta?.[CLIENT_CAPABILITIES_META_KEY] ??
-    {};
-  tool('test_missing_capability', 'Needs the sampling capability', async (_args, ctx) => {
-    if (!caps(ctx).sampling) throw new MissingRequiredClientCapabilityError({ requiredCapabilities: { sampling: {} } });
-    return text('sampling declared');
+  const caps = (ctx: ServerContext) => clientCapabilities(server, ctx);
+  // Our dispatch answers -32021 (HTTP 400) before the tool runs when sampling was not declared.
+  tool('test_missing_capability', 'Needs the sampling capability', async () => text('sampling declared'), {
+    sampling: {},
   });
   tool('test_streaming_elicitation', 'Asks for input on the response stream', async (_args, ctx) => {
     const name = acceptedContent<{ name?: string }>(ctx.mcpReq.inputResponses, 'user_name');

@@ -24,7 +24,16 @@ export function registerTenantContext(server: McpServer, principal: TenantPrinci
   if (!principal.scopes.includes('read')) return;
   const { tenantId } = principal;
   const idOf = (uri: URL, v: unknown): string => {
-    const parsed = Id.safeParse(Array.isArray(v) ? v[0] : v);
+    // The template hands over the segment as written: ids with ':' (workflow ids) arrive percent-encoded.
+    const raw = Array.isArray(v) ? v[0] : v;
+    const decode = (x: unknown): unknown => {
+      try {
+        return typeof x === 'string' ? decodeURIComponent(x) : x;
+      } catch {
+        throw new ResourceNotFoundError(uri.href);
+      }
+    };
+    const parsed = Id.safeParse(decode(raw));
     if (!parsed.success) throw new ResourceNotFoundError(uri.href);
     return parsed.data;
   };

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
 import {
   createRequestStateCodec,
+  inputRequired,
+  inputResponse,
   McpServer,
   type RequestStateCodec,
   type ServerContext,
@@ -11,6 +14,7 @@ import { asServiceError } from '../services/errors.js';
 import { advertisedSchema, describeIssues, ToolError, type AnyTool, type ToolCall, type ToolDeps } from './tool.js';
 import { allTools } from './tools/index.js';
 import { registerConformanceProfile } from './conformance.js';
+import { clientCapabilities, missingCapabilities, toolTable, type ToolOutcome } from './dispatch.js';
 import { registerTenantContext } from './context.js';
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
@@ -115,21 +119,30 @@ export function createToolServer(
   const allowed = toolsFor(principal.scopes);
   // A per-request server answering one tools/call needs only that tool (an unknown name gets them all, and "not found").
   const needed = opts.onlyTool ? allowed.filter((t) => t.name === opts.onlyTool) : [];
+  const table = toolTable(server);
+  const mint = (payload: unknown, ctx: ServerContext) => codec.mint(payload, ctx);
   for (const tool of needed.length ? needed : allowed) {
-    server.registerTool(
-      tool.name,
-      {
-        title: tool.title,
-        description: tool.description,
-        inputSchema: schemaCache(tool).input,
-        outputSchema: schemaCache(tool).output,
-        annotations: tool.annotations,
-      },
-      (args: unknown, ctx: ServerContext) => invoke(tool, args, ctx, principal, deps, origin),
-    );
+    table.add(tool.name, {
+      title: tool.title,
+      description: tool.description,
+      inputSchema: schemaCache(tool).input,
+      outputSchema: schemaCache(tool).output,
+      annotations: tool.annotations,
+      ...(tool.requires
+        ? {
+            // Judged on valid arguments only; bad ones are reported (and audited) by invoke.
+            requires: (args: Record<string, unknown>) => {
+              const parsed = tool.input.safeParse(args);
+              return parsed.success ? tool.requires!(parsed.data) : undefined;
+            },
+          }
+        : {}),
+      run: (args, ctx) => invoke(tool, args, ctx, principal, deps, origin, { server, mint }),
+    });
   }
   registerTenantContext(server, principal, deps);
-  if (opts.conformanceProfile) registerConformanceProfile(server, (payload, ctx) => codec.mint(payload, ctx));
+  if (opts.conformanceProfile) registerConformanceProfile(server, table, mint);
+  table.install();
   return server;
 }
 
@@ -172,10 +185,13 @@ async function invoke(
   principal: TenantPrincipal,
   deps: ToolDeps,
   origin: CallOrigin,
-) {
+  rounds: { server: McpServer; mint: (payload: unknown, ctx: ServerContext) => Promise<string> },
+): Promise<ToolOutcome> {
   const started = performance.now();
   const { tenantId, keyId } = principal;
-  const facts: { workflowId?: string; source: AuditEntry['source'] } = { source: 'cache' };
+  const facts: { workflowId?: string; source: AuditEntry['source']; confirmation?: Confirmation } = {
+    source: 'cache',
+  };
   let audited = false;
   const audit = (status: 'ok' | 'error', error?: string): AuditEntry => ({
     tenantId,
@@ -185,7 +201,13 @@ async function invoke(
     durationMs: Math.round(performance.now() - started),
     ...(facts.workflowId ? { workflowId: facts.workflowId } : {}),
     // Arguments are kept for operators (secret-looking keys are masked by the audit module).
-    params: { args: auditedArgs(rawArgs), keyId, via: `mcp-${origin.transport}`, era: origin.era },
+    params: {
+      args: auditedArgs(rawArgs),
+      keyId,
+      via: `mcp-${origin.transport}`,
+      era: origin.era,
+      ...(facts.confirmation ? { confirmation: facts.confirmation } : {}),
+    },
     ...(error ? { error: error.slice(0, AUDIT_ERROR_CHARS) } : {}),
   });
 
@@ -232,9 +254,25 @@ async function invoke(
 
   const parsed = tool.input.safeParse(rawArgs ?? {});
   if (!parsed.success) return fail(`invalid arguments: ${describeIssues(parsed.error)}`);
+  let args: unknown = parsed.data;
+  if (tool.confirm) {
+    const { confirm, ...rest } = parsed.data as { confirm?: boolean } & Record<string, unknown>;
+    args = rest;
+    const gate = await confirmation(tool, rest, confirm === true, ctx, rounds);
+    facts.confirmation = gate.kind;
+    if (gate.kind === 'asked') {
+      await recordAudit(deps.pool, audit('ok'));
+      return gate.result;
+    }
+    if (gate.kind === 'declined') return fail(`not done: the user declined (${gate.question})`);
+    if (gate.kind === 'needed')
+      return fail(
+        `not done, confirmation needed: ${gate.question} Ask the user; call again with confirm: true only if they agree.`,
+      );
+  }
   let result: unknown;
   try {
-    result = await tool.run(parsed.data, call);
+    result = await tool.run(args, call);
   } catch (err) {
     // The services' refusals (not found, conflict, bad field) are the caller's to act on, like a ToolError.
     const refused = err instanceof ToolError ? err : asServiceError(err);
@@ -245,4 +283,58 @@ async function invoke(
   if (!audited) await recordAudit(deps.pool, audit('ok'));
   const structured = result as Record<string, unknown>;
   return { content: [{ type: 'text' as const, text: JSON.stringify(structured) }], structuredContent: structured };
+}
+
+/** How a confirming tool's call was confirmed (kept in the audit row). */
+type Confirmation = 'asked' | 'user' | 'declined' | 'argument' | 'needed';
+
+const CONFIRM_KEY = 'confirm';
+
+/**
+ * The user's yes before a tool acts. A client that can show a form (declared `elicitation`) is
+ * asked with an `input_required` round; its answer counts only with the signed requestState of
+ * that round, which names the tool and a digest of exactly these arguments (so an answer cannot be
+ * replayed onto other arguments) and is bound to the key and expires (see requestStateCodec).
+ * Such a client cannot skip the form with `confirm: true`. Any other client (2025-era stateless
+ * HTTP has no channel to ask on) must pass `confirm: true`.
+ */
+async function confirmation(
+  tool: AnyTool,
+  args: Record<string, unknown>,
+  confirmArg: boolean,
+  ctx: ServerContext,
+  rounds: { server: McpServer; mint: (payload: unknown, ctx: ServerContext) => Promise<string> },
+): Promise<
+  | { kind: 'asked'; result: ToolOutcome }
+  | { kind: 'user' | 'argument' }
+  | { kind: 'declined' | 'needed'; question: string }
+> {
+  const question = tool.confirm!(args);
+  const canAsk = !missingCapabilities({ elicitation: {} }, clientCapabilities(rounds.server, ctx));
+  if (!canAsk) return confirmArg ? { kind: 'argument' } : { kind: 'needed', question };
+  const digest = createHash('sha256')
+    .update(JSON.stringify([tool.name, args]))
+    .digest('base64url');
+  const state = ctx.mcpReq.requestState<{ confirms?: unknown }>();
+  const answer = inputResponse(ctx.mcpReq.inputResponses, CONFIRM_KEY);
+  if (state?.confirms === digest && answer.kind === 'elicit')
+    return answer.action === 'accept' && answer.content?.confirm === true
+      ? { kind: 'user' }
+      : { kind: 'declined', question };
+  return {
+    kind: 'asked',
+    result: inputRequired({
+      inputRequests: {
+        [CONFIRM_KEY]: inputRequired.elicit({
+          message: question,
+          requestedSchema: {
+            type: 'object',
+            properties: { confirm: { type: 'boolean', title: 'Go ahead?', description: question } },
+            required: ['confirm'],
+          },
+        }),
+      },
+      requestState: await rounds.mint({ confirms: digest }, ctx),
+    }),
+  };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
-import type { StandardSchemaWithJSON, ToolAnnotations } from '@modelcontextprotocol/server';
+import type { ClientCapabilities, StandardSchemaWithJSON, ToolAnnotations } from '@modelcontextprotocol/server';
 import type { CrmActionDeps } from '../../activities/crm/actions.js';
 import type { AuditEntry } from '../../domain/audit.js';
 import type { Pool, PoolClient } from '../../lib/db.js';
@@ -67,6 +67,17 @@ export interface ToolDef<I extends z.ZodType, O extends z.ZodType> {
   input: I;
   output: O;
   annotations: ToolAnnotations;
+  /**
+   * Client capabilities a call needs (given its arguments): without them the call is answered
+   * JSON-RPC -32021 (HTTP 400) before it runs, so the client can declare them and retry.
+   */
+  requires?(args: z.output<I>): ClientCapabilities | undefined;
+  /**
+   * The question the user must say yes to before the tool acts (it books, dials, decides). Asked
+   * as an `input_required` form when the client can show one, else `confirm: true` is needed (the
+   * input schema must then have the `confirm` field, see `Confirm`).
+   */
+  confirm?(args: z.output<I>): string;
   run(args: z.output<I>, call: ToolCall): Promise<z.input<O>>;
 }
 
@@ -79,12 +90,23 @@ export interface AnyTool {
   input: z.ZodType;
   output: z.ZodType;
   annotations: ToolAnnotations;
+  requires?(args: unknown): ClientCapabilities | undefined;
+  confirm?(args: unknown): string;
   run(args: unknown, call: ToolCall): Promise<unknown>;
 }
 
 export function defineTool<I extends z.ZodType, O extends z.ZodType>(def: ToolDef<I, O>): AnyTool {
   return def as unknown as AnyTool;
 }
+
+/**
+ * The fallback confirmation of a tool with `confirm`, for clients that cannot show a form (2025-era
+ * HTTP clients, 2026 clients without `elicitation`). A client that can show one is always asked.
+ */
+export const Confirm = z
+  .boolean()
+  .optional()
+  .describe('true only after the user agreed to exactly this action; clients that can show a form are asked instead');
 
 /** Read tools: they change nothing and answer from Switchboard's own data. */
 export const READ_ONLY: ToolAnnotations = {

@@ -12,7 +12,7 @@ import {
   type ContactPage,
 } from '../../services/contacts.js';
 import { IdempotencyKey, runCrmAction } from '../crmActions.js';
-import { defineTool, READ_ONLY, ToolError } from '../tool.js';
+import { Confirm, defineTool, READ_ONLY, ToolError } from '../tool.js';
 
 /**
  * CRM tools. Reads answer from the contacts cache the crmSync workflow keeps (a phone search the
@@ -217,6 +217,7 @@ export const crmTools = [
         calendarId: z.string().trim().min(1).max(100).optional(),
         title: z.string().trim().min(1).max(200).optional(),
         idempotencyKey: IdempotencyKey.optional(),
+        confirm: Confirm,
       })
       .refine((a) => a.contactId || a.phone || a.email, {
         message: 'contactId, phone or email is needed',
@@ -230,6 +231,8 @@ export const crmTools = [
       ...Handle,
     }),
     annotations: REACHES_PEOPLE,
+    confirm: (a) =>
+      `Book ${a.title ? `"${a.title}" ` : ''}at ${a.startTime} for ${a.contactId ? `contact ${a.contactId}` : (a.name ?? a.phone ?? a.email)}${a.calendarId ? ` on calendar '${a.calendarId}'` : ''}?`,
     run: async ({ idempotencyKey, ...args }, call) => {
       const run = await runCrmAction(
         call,

@@ -4,7 +4,7 @@ import { PhoneNumber } from '../../../lib/phone.js';
 import { CallDetail, CallSummary, getCall, listCalls, startOutboundCall } from '../../services/calls.js';
 import { IdempotencyKey } from '../crmActions.js';
 import { FollowSeconds, followWorkflow } from '../follow.js';
-import { defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
+import { Confirm, defineTool, READ_ONLY, ToolError, type ToolCall } from '../tool.js';
 
 /** Phone calls: start an outbound voiceCall workflow, read calls from the Postgres read model (api/services/calls.ts). */
 
@@ -34,6 +34,7 @@ export const voiceTools = [
       provider: z.enum(['vapi', 'retell']).optional(),
       idempotencyKey: IdempotencyKey.optional(),
       followSeconds: FollowSeconds,
+      confirm: Confirm,
     }),
     output: z.object({
       callId: z.string(),
@@ -43,6 +44,7 @@ export const voiceTools = [
       followWith: z.literal('voice_get_call'),
     }),
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
+    confirm: (a) => `Call ${a.to}${a.contactId ? ` (contact ${a.contactId})` : ''} now: ${a.purpose}?`,
     run: async (args, call) => {
       const { followSeconds, ...request } = args;
       const started = await startOutboundCall(call.deps, call.tenantId, request);
