@@ -161,9 +161,10 @@ describe('every tenant on its own provider accounts', () => {
       expect(errorText(slots)).toContain("calendar 'cal_conn_a' is not a calendar of this tenant's location");
       const book = await mcp.callTool({
         name: 'crm_book_appointment',
-        arguments: { contactId: contactB, calendarId: 'cal_conn_a', startTime: `${day}T15:00:00Z` },
+        // Confirmed by the user: the refusal is about ownership, not a missing confirmation.
+        arguments: { contactId: contactB, calendarId: 'cal_conn_a', startTime: `${day}T15:00:00Z`, confirm: true },
       });
-      expect(errorText(book)).toContain("calendar 'cal_conn_a'");
+      expect(errorText(book)).toContain("calendar 'cal_conn_a' is not a calendar of this tenant's location");
       expect(await ghlWritesSince(before)).toEqual([]);
 
       // The same tool on B's own contact goes through: the refusal above was about ownership.
