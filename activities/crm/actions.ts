@@ -262,20 +262,29 @@ export function createCrmActionActivities(
     }): Promise<{ messageId: string }> {
       const crm = await tenantCrm(input.tenantId);
       await ownContact(input.tenantId, crm, input.contactId);
-      // Every SMS (voice tool, MCP, campaign) passes the one contactability check first.
-      const blocked = await withTenant(pool, input.tenantId, async (c) => {
-        const { rows } = await c.query<{ phone: string | null; email: string | null }>(
+      // Every SMS (voice tool, MCP, campaign) passes the one contactability check first. The number
+      // texted is the contact's: from the cache, else from GHL (an opted-out number of a contact not
+      // synced yet is still an opted-out number), and GHL's own DND flag counts as well.
+      const cached = await withTenant(pool, input.tenantId, (c) =>
+        c.query<{ phone: string | null; email: string | null }>(
           'select phone, email from contacts where tenant_id = $1 and id = $2',
           [input.tenantId, input.contactId],
-        );
-        return contactBlocked(c, {
-          tenantId: input.tenantId,
-          channel: 'sms',
-          contactId: input.contactId,
-          phone: rows[0]?.phone,
-          email: rows[0]?.email,
-        });
-      });
+        ),
+      );
+      const live = cached.rows[0] ? undefined : await crm.ghl.getContact(input.contactId).catch(asActivityError);
+      const keys = cached.rows[0] ?? { phone: live?.phone ?? null, email: live?.email ?? null };
+      const blocked =
+        live?.dnd === true
+          ? 'dnd'
+          : await withTenant(pool, input.tenantId, (c) =>
+              contactBlocked(c, {
+                tenantId: input.tenantId,
+                channel: 'sms',
+                contactId: input.contactId,
+                phone: keys.phone,
+                email: keys.email,
+              }),
+            );
       if (blocked)
         throw ApplicationFailure.nonRetryable(
           blocked === 'dnd'
