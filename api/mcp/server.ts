@@ -11,7 +11,15 @@ import { insertAudit, recordAudit, redactParams, type AuditEntry } from '../../d
 import { withTenant } from '../../lib/db.js';
 import type { Scope, TenantPrincipal } from '../apiKeys.js';
 import { asServiceError } from '../services/errors.js';
-import { advertisedSchema, describeIssues, ToolError, type AnyTool, type ToolCall, type ToolDeps } from './tool.js';
+import {
+  advertisedSchema,
+  describeIssues,
+  ToolError,
+  type AnyTool,
+  type AskForm,
+  type ToolCall,
+  type ToolDeps,
+} from './tool.js';
 import { allTools } from './tools/index.js';
 import { registerConformanceProfile } from './conformance.js';
 import { clientCapabilities, missingCapabilities, toolTable, type ToolOutcome } from './dispatch.js';
@@ -252,11 +260,64 @@ async function invoke(
     return { content: [{ type: 'text' as const, text: message }], isError: true };
   };
 
+  // The services' refusals (not found, conflict, bad field) are the caller's to act on, like a ToolError.
+  const refuse = (err: unknown) => {
+    const refused = err instanceof ToolError ? err : asServiceError(err);
+    if (refused) return fail(refused.message);
+    deps.log.error({ err, tool: tool.name, tenantId }, 'tool failed');
+    return fail(`${tool.name} failed: internal error (see the server log)`);
+  };
+
   const parsed = tool.input.safeParse(rawArgs ?? {});
   if (!parsed.success) return fail(`invalid arguments: ${describeIssues(parsed.error)}`);
   let args: unknown = parsed.data;
+  if (tool.ask?.needed(args)) {
+    const ask = tool.ask;
+    if (!canElicit(rounds.server, ctx)) {
+      facts.confirmation = 'needed';
+      return fail(
+        `not done: ${ask.field} is required; this client cannot be asked for it (no elicitation capability), so ask the user and pass ${ask.field}.`,
+      );
+    }
+    const digest = argsDigest(tool.name, 'ask', args);
+    const state = ctx.mcpReq.requestState<{ asks?: unknown }>();
+    const answer = inputResponse(ctx.mcpReq.inputResponses, ask.field);
+    if (state?.asks === digest && answer.kind === 'elicit') {
+      if (answer.action !== 'accept') {
+        facts.confirmation = 'declined';
+        return fail(`not done: the user declined to give ${ask.field}; nothing was changed`);
+      }
+      facts.confirmation = 'user';
+      const merged = tool.input.safeParse(ask.merge(args, answer.content ?? {}));
+      if (!merged.success) return fail(`invalid answer: ${describeIssues(merged.error)}`);
+      if (ask.needed(merged.data)) return fail(`not done: the answer gave no ${ask.field}`);
+      args = merged.data;
+    } else {
+      // Built in the tenant's own transaction (row-level security), which also carries the audit row.
+      let form: AskForm;
+      try {
+        form = await withTenant(
+          deps.pool,
+          tenantId,
+          async (c) => {
+            const built = await ask.form(args, c, tenantId);
+            facts.confirmation = 'asked';
+            await insertAudit(c, audit('ok'));
+            return built;
+          },
+          { asyncCommit: true },
+        );
+      } catch (err) {
+        return refuse(err);
+      }
+      return inputRequired({
+        inputRequests: { [ask.field]: inputRequired.elicit(form) },
+        requestState: await rounds.mint({ asks: digest }, ctx),
+      });
+    }
+  }
   if (tool.confirm) {
-    const { confirm, ...rest } = parsed.data as { confirm?: boolean } & Record<string, unknown>;
+    const { confirm, ...rest } = args as { confirm?: boolean } & Record<string, unknown>;
     args = rest;
     const gate = await confirmation(tool, rest, confirm === true, ctx, rounds);
     facts.confirmation = gate.kind;
@@ -274,11 +335,7 @@ async function invoke(
   try {
     result = await tool.run(args, call);
   } catch (err) {
-    // The services' refusals (not found, conflict, bad field) are the caller's to act on, like a ToolError.
-    const refused = err instanceof ToolError ? err : asServiceError(err);
-    if (refused) return fail(refused.message);
-    deps.log.error({ err, tool: tool.name, tenantId }, 'tool failed');
-    return fail(`${tool.name} failed: internal error (see the server log)`);
+    return refuse(err);
   }
   if (!audited) await recordAudit(deps.pool, audit('ok'));
   const structured = result as Record<string, unknown>;
@@ -289,6 +346,16 @@ async function invoke(
 type Confirmation = 'asked' | 'user' | 'declined' | 'argument' | 'needed';
 
 const CONFIRM_KEY = 'confirm';
+
+/** True when the client can be shown a form (it declared `elicitation`). */
+function canElicit(server: McpServer, ctx: ServerContext): boolean {
+  return !missingCapabilities({ elicitation: {} }, clientCapabilities(server, ctx));
+}
+
+/** Names exactly these arguments in a round's requestState, so an answer cannot be replayed onto others. */
+function argsDigest(...parts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+}
 
 /**
  * The user's yes before a tool acts. A client that can show a form (declared `elicitation`) is
@@ -310,11 +377,8 @@ async function confirmation(
   | { kind: 'declined' | 'needed'; question: string }
 > {
   const question = tool.confirm!(args);
-  const canAsk = !missingCapabilities({ elicitation: {} }, clientCapabilities(rounds.server, ctx));
-  if (!canAsk) return confirmArg ? { kind: 'argument' } : { kind: 'needed', question };
-  const digest = createHash('sha256')
-    .update(JSON.stringify([tool.name, args]))
-    .digest('base64url');
+  if (!canElicit(rounds.server, ctx)) return confirmArg ? { kind: 'argument' } : { kind: 'needed', question };
+  const digest = argsDigest(tool.name, args);
   const state = ctx.mcpReq.requestState<{ confirms?: unknown }>();
   const answer = inputResponse(ctx.mcpReq.inputResponses, CONFIRM_KEY);
   if (state?.confirms === digest && answer.kind === 'elicit')

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
-import type { ClientCapabilities, StandardSchemaWithJSON, ToolAnnotations } from '@modelcontextprotocol/server';
+import type {
+  ClientCapabilities,
+  ElicitRequestFormParams,
+  StandardSchemaWithJSON,
+  ToolAnnotations,
+} from '@modelcontextprotocol/server';
 import type { CrmActionDeps } from '../../activities/crm/actions.js';
 import type { AuditEntry } from '../../domain/audit.js';
 import type { Pool, PoolClient } from '../../lib/db.js';
@@ -78,7 +83,29 @@ export interface ToolDef<I extends z.ZodType, O extends z.ZodType> {
    * input schema must then have the `confirm` field, see `Confirm`).
    */
   confirm?(args: z.output<I>): string;
+  /** What only the user can say (a decision), asked as a form when the call leaves it out; see `Ask`. */
+  ask?: Ask<z.output<I>>;
   run(args: z.output<I>, call: ToolCall): Promise<z.input<O>>;
+}
+
+/** A form shown in an `input_required` round. */
+export interface AskForm {
+  message: string;
+  requestedSchema: ElicitRequestFormParams['requestedSchema'];
+}
+
+/**
+ * Arguments the user gives rather than the model: when `needed` says the call left them out, a
+ * client that declared `elicitation` is shown `form` (built in a tenant transaction, so an id of
+ * another tenant fails before anything is shown) and its retried call runs with the answer merged
+ * in (`merge`, validated again by the input schema). A client that cannot be asked is refused,
+ * naming `field`.
+ */
+export interface Ask<A> {
+  field: string;
+  needed(args: A): boolean;
+  form(args: A, c: PoolClient, tenantId: string): Promise<AskForm>;
+  merge(args: A, answer: Record<string, unknown>): unknown;
 }
 
 /** A tool with its types erased, so families of tools can sit in one list. */
@@ -92,6 +119,7 @@ export interface AnyTool {
   annotations: ToolAnnotations;
   requires?(args: unknown): ClientCapabilities | undefined;
   confirm?(args: unknown): string;
+  ask?: Ask<unknown>;
   run(args: unknown, call: ToolCall): Promise<unknown>;
 }
 

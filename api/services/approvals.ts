@@ -92,6 +92,24 @@ export async function listApprovals(c: PoolClient, tenantId: string, q: Approval
   return rows.map(toApproval);
 }
 
+/** One held draft and who it is for (the review form shows both); undefined when the tenant has none by that id. */
+export async function getApproval(
+  c: PoolClient,
+  tenantId: string,
+  id: string,
+): Promise<{ approval: Approval; lead: { name: string | null; email: string | null } } | undefined> {
+  const { rows } = await c.query<ApprovalRow & { lead_name: string | null; lead_email: string | null }>(
+    `${SELECT.replace(
+      ' from campaign_approvals a',
+      `, nullif(concat_ws(' ', l.first_name, l.last_name), '') as lead_name, l.email as lead_email from campaign_approvals a
+  left join campaign_leads l on l.tenant_id = a.tenant_id and l.campaign_id = a.campaign_id and l.id = a.lead_id`,
+    )} where a.tenant_id = $1 and a.id = $2`,
+    [tenantId, id],
+  );
+  const row = rows[0];
+  return row && { approval: toApproval(row), lead: { name: row.lead_name, email: row.lead_email } };
+}
+
 /**
  * Records a decision on a held draft (by the API key `decidedBy`) and tells the lead's workflow by
  * signal. Unknown → not found, already decided → conflict. A failed signal is returned, not thrown:

@@ -6,8 +6,8 @@ import {
   ApprovalQuery,
   decideApproval,
   DecisionFields,
+  getApproval,
   listApprovals,
-  withDecisionRules,
 } from '../../services/approvals.js';
 import {
   campaignProgress,
@@ -18,8 +18,9 @@ import {
   transitionCampaign,
   type CampaignTransition,
 } from '../../services/campaigns.js';
+import { conflict, notFound } from '../../services/errors.js';
 import { FollowSeconds, followWorkflow } from '../follow.js';
-import { defineTool, READ_ONLY } from '../tool.js';
+import { defineTool, READ_ONLY, ToolError, type Ask } from '../tool.js';
 
 /**
  * Campaigns and review-mode approvals: the same service as /v1/campaigns and /v1/approvals (every
@@ -50,6 +51,84 @@ function transitionTool(action: CampaignTransition, title: string, description: 
     },
   });
 }
+
+/** A decision on a held draft; without `decision` the user is asked in a form (see `askDecision`). */
+const DecideInput = z
+  .strictObject({
+    approvalId: z.string().trim().min(1).max(64),
+    ...DecisionFields,
+    decision: DecisionFields.decision
+      .optional()
+      .describe('leave it out to let the user decide in a form (clients that declared elicitation)'),
+  })
+  // The REST rules (withDecisionRules), with the decision possibly still to come from the form.
+  .refine((d) => d.decision !== 'edit' || d.subject || d.body, {
+    message: 'an edit needs a subject or a body',
+    path: ['body'],
+  })
+  .refine((d) => d.decision === 'edit' || (!d.subject && !d.body), {
+    message: 'subject and body are only taken with decision "edit"',
+    path: ['decision'],
+  });
+type DecideInput = z.output<typeof DecideInput>;
+
+/** Lines of the draft's body shown in the form (the full body is in the editable field). */
+const PREVIEW_LINES = 6;
+const PREVIEW_CHARS = 600;
+
+const text = (v: unknown) => (typeof v === 'string' && v.trim() ? v : undefined);
+
+const askDecision: Ask<DecideInput> = {
+  field: 'decision',
+  needed: (args) => args.decision === undefined,
+  async form({ approvalId }, c, tenantId) {
+    const found = await getApproval(c, tenantId, approvalId);
+    if (!found) throw notFound(`no approval ${approvalId}`);
+    const { approval, lead } = found;
+    if (approval.status !== 'pending') throw conflict(`approval ${approval.id} was already ${approval.status}`);
+    const lines = approval.draft.body.split('\n');
+    let preview = lines.slice(0, PREVIEW_LINES).join('\n');
+    if (preview.length > PREVIEW_CHARS) preview = preview.slice(0, PREVIEW_CHARS);
+    const more = preview.length < approval.draft.body.length ? '\n…' : '';
+    const to = approval.to ?? lead.email ?? 'no address';
+    return {
+      message:
+        `Draft ${approval.kind === 'reply' ? 'reply' : 'email'} to ${lead.name ? `${lead.name} <${to}>` : to} ` +
+        `(lead ${approval.leadId}, campaign ${approval.campaignId})\n\nSubject: ${approval.draft.subject}\n\n${preview}${more}\n\n` +
+        'Approve it as is, send it with your edits (subject/body below), or reject it (optionally with a note).',
+      requestedSchema: {
+        type: 'object',
+        properties: {
+          decision: {
+            type: 'string',
+            title: 'Decision',
+            oneOf: [
+              { const: 'approve', title: 'Approve and send as is' },
+              { const: 'edit', title: 'Send with my edits' },
+              { const: 'reject', title: 'Reject (nothing is sent)' },
+            ],
+          },
+          subject: {
+            type: 'string',
+            title: 'Subject (used when editing)',
+            maxLength: 200,
+            default: approval.draft.subject,
+          },
+          body: { type: 'string', title: 'Body (used when editing)', maxLength: 20_000, default: approval.draft.body },
+          note: { type: 'string', title: 'Note (optional, e.g. why it was rejected)', maxLength: 2000 },
+        },
+        required: ['decision'],
+      },
+    };
+  },
+  // Only an edit takes the text fields (forms send their defaults back with any choice).
+  merge: (args, answer) => ({
+    ...args,
+    decision: answer.decision,
+    ...(answer.decision === 'edit' ? { subject: text(answer.subject), body: text(answer.body) } : {}),
+    note: text(answer.note),
+  }),
+};
 
 export const campaignTools = [
   defineTool({
@@ -143,17 +222,20 @@ export const campaignTools = [
     name: 'approval_decide',
     title: 'Approve, edit or reject a draft',
     description:
-      "Decide on a held draft: approve it as is, edit its subject/body (then it is sent as edited), or reject it. The lead's workflow continues at once.",
+      "Decide on a held draft: approve it as is, edit its subject/body (then it is sent as edited), or reject it. The lead's workflow continues at once. Leave out `decision` to let the user decide: clients that can show a form (elicitation) are shown the draft and asked.",
     scope: 'act',
-    input: withDecisionRules(z.strictObject({ approvalId: z.string().trim().min(1).max(64), ...DecisionFields })),
+    input: DecideInput,
     output: Approval,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
-    run: async ({ approvalId, ...decision }, call) => {
+    ask: askDecision,
+    run: async ({ approvalId, decision, ...fields }, call) => {
+      // invoke asks for a missing decision (or refuses the call) before run.
+      if (!decision) throw new ToolError('decision: required');
       const { approval, signalError } = await decideApproval(
         call.deps,
         call.tenantId,
         approvalId,
-        decision,
+        { decision, ...fields },
         call.apiKeyId,
       );
       call.note({
