@@ -98,7 +98,7 @@ describe('API keys, scopes and tenant isolation', () => {
   });
 
   it('stores only a hash of each key and shows a key once', async () => {
-    const { rows } = await tp.platform.pool.query('select key_hash, key_prefix from api_keys');
+    const { rows } = await tp.adminPool.query('select key_hash, key_prefix from api_keys');
     expect(rows.length).toBeGreaterThanOrEqual(3);
     for (const r of rows) expect(Buffer.from(r.key_hash).toString()).not.toContain(keyA);
     const list = await call(tp.baseUrl, 'GET', '/v1/admin/tenants/tenant-a/keys', { key: keyA });
@@ -132,7 +132,7 @@ describe('API keys, scopes and tenant isolation', () => {
     });
     expect(extra.status).toBe(400);
     expect(extra.body.message).toContain('plan');
-    const { rows } = await tp.platform.pool.query(`select id from tenants where id in ('ok-id')`);
+    const { rows } = await tp.adminPool.query(`select id from tenants where id in ('ok-id')`);
     expect(rows).toHaveLength(0);
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, withTenant, type Pool } from '../lib/db.js';
+import { asSystem, createPool, withTenant, type Pool } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { forget, recall, remember } from '../domain/memory.js';
 import { migrate } from '../runtime/migrate.js';
@@ -12,7 +12,7 @@ describe('memory (domain/memory.ts over sql/006_memory.sql)', () => {
     db = await createTestDatabase();
     pool = createPool(db.url, 3);
     await migrate(pool, createLogger('silent', { pretty: false }));
-    await pool.query(`insert into tenants (id, name) values ('tenant-a', 'A'), ('tenant-b', 'B')`);
+    await asSystem(pool, (c) => c.query(`insert into tenants (id, name) values ('tenant-a', 'A'), ('tenant-b', 'B')`));
   });
   afterAll(async () => {
     await pool.end();

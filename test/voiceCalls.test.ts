@@ -284,7 +284,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
       body: { message: { type: 'user-interrupted', call: { id: 'x-1' } } },
     });
     expect(unknown.status).toBe(200);
-    const { rows } = await tp.platform.pool.query(
+    const { rows } = await tp.adminPool.query(
       `select count(*)::int as n from calls where workflow_id like '%intruder%' or workflow_id like '%:big' or workflow_id like '%:x-1'`,
     );
     expect(rows[0].n).toBe(0);

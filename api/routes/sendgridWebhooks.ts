@@ -87,7 +87,9 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
 
   const tenantExists = async (tenantId: string) =>
     TenantId.safeParse(tenantId).success &&
-    Boolean((await pool.query('select 1 from tenants where id = $1', [tenantId])).rowCount);
+    Boolean(
+      (await withTenant(pool, tenantId, (c) => c.query('select 1 from tenants where id = $1', [tenantId]))).rowCount,
+    );
 
   app.post<{ Params: { tenantId: string } }>(
     '/webhooks/sendgrid/events/:tenantId',

@@ -1,0 +1,44 @@
+-- Row-level security applies to the tables' owner too (FORCE): the app's own connecting user owns
+-- every table, so a query that forgets `withTenant` now sees no tenant's rows instead of all of them.
+-- The few queries that must cross tenants (API key lookup, tenant existence, OAuth state, webhook
+-- routing by location, schedules at start, admin) say so: they run as `switchboard_system`
+-- (lib/db.ts `asSystem`), the only role with a policy that spans tenants.
+
+do $$
+begin
+  create role switchboard_system nologin;
+exception when duplicate_object then null;
+end $$;
+grant switchboard_system to current_user;
+grant usage on schema public to switchboard_system;
+
+-- Every table that holds tenant data: `tenants` itself and each table with a tenant_id column.
+do $$
+declare
+  t regclass;
+begin
+  for t in
+    select c.oid::regclass
+      from pg_class c
+      join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = current_schema()
+       and c.relkind in ('r', 'p')
+       and (c.relname = 'tenants'
+            or exists (select 1 from pg_attribute a
+                        where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped))
+  loop
+    execute format('alter table %s enable row level security', t);
+    execute format('alter table %s force row level security', t);
+    execute format('drop policy if exists system_access on %s', t);
+    -- By current_user, not `to switchboard_system`: a policy for a role also applies to its members,
+    -- and the connecting user is a member (it must be, to switch to it).
+    execute format($p$create policy system_access on %s
+      using (current_user = 'switchboard_system') with check (current_user = 'switchboard_system')$p$, t);
+    execute format('grant select, insert, update, delete on %s to switchboard_system', t);
+  end loop;
+end $$;
+
+-- The sync activity now keeps its state through withTenant (it created the row as the owner before).
+grant insert on crm_sync_state to switchboard_tenant;
+-- A tenant's keys are created and revoked in its own transaction (the owner did it before).
+grant insert, update (last_used_at, revoked_at) on api_keys to switchboard_tenant;
