@@ -205,4 +205,16 @@ describe('rate limiting', () => {
     expect((await call(tp.baseUrl, 'GET', '/v1/me', { key: 'sb_other' })).status).toBe(401);
     for (let i = 0; i < 5; i++) expect((await call(tp.baseUrl, 'GET', '/health')).status).toBe(200);
   });
+
+  it("a made-up key per request is no fresh budget: unverified keys share their IP's", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++)
+      statuses.push((await call(tp.baseUrl, 'GET', '/v1/me', { key: `sb_made_up_${i}_${Date.now()}` })).status);
+    // The IP's budget (3) is spent by made-up keys (one went to 'sb_other' above); the rest never
+    // reach the key lookup.
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(3);
+    expect(statuses.slice(-3)).toEqual([429, 429, 429]);
+    // The admin key, verified, still has its own bucket (spent above): not the IP's.
+    expect((await call(tp.baseUrl, 'GET', '/v1/me', { key: TEST_ADMIN_KEY })).status).toBe(429);
+  });
 });

@@ -236,6 +236,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
     const body = {
       message: { type: 'status-update', timestamp: Date.now(), status: 'ringing', call: { id: 'intruder-1' } },
     };
+    const refusals: unknown[] = [];
     for (const headers of [
       {},
       { 'x-vapi-secret': 'wrong-secret-value' },
@@ -243,6 +244,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
     ] as Record<string, string>[]) {
       const res = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, { headers, body });
       expect(res.status).toBe(401);
+      refusals.push(res.body);
     }
     const retell = await call(tp.baseUrl, 'POST', `/webhooks/retell/${TENANT}`, {
       headers: { 'x-retell-signature': `v=${Date.now()},d=00ff` },
@@ -254,6 +256,10 @@ describe('voiceCall: phone calls as durable workflows', () => {
       body,
     });
     expect(unknownTenant.status).toBe(401);
+    // An unknown tenant (or a malformed id) is answered exactly like a known one with a bad credential.
+    const malformed = await call(tp.baseUrl, 'POST', '/webhooks/vapi/Not_A_Tenant!', { headers: {}, body });
+    expect(malformed.status).toBe(401);
+    for (const r of [...refusals, malformed.body]) expect(r).toEqual(unknownTenant.body);
     await expect(
       tp.platform.temporal!.workflow.getHandle(`call:${TENANT}:vapi:intruder-1`).describe(),
     ).rejects.toBeInstanceOf(WorkflowNotFoundError);

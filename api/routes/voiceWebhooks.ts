@@ -34,6 +34,9 @@ import type { TenantVoice, TenantVoiceCache } from '../voiceTenants.js';
  */
 
 const SIGNATURE_MAX_SKEW_MS = 5 * 60_000;
+// One answer for an unknown tenant and for a known one with a bad credential: the URL alone must
+// not tell which tenant ids exist. The log keeps the real reason.
+const REFUSED = 'webhook authentication failed';
 const STILL_WORKING = 'Still working on that; please give me a moment and ask again.';
 
 export interface VoiceWebhookDeps {
@@ -317,7 +320,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     provider: VoiceProvider,
   ): Promise<{ tenantId: string; tenant: TenantVoice; json: unknown } | undefined> {
     const params = z.object({ tenantId: TenantId }).safeParse(req.params);
-    if (!params.success) return void fail(reply, 404, 'unknown tenant');
+    if (!params.success) return void fail(reply, 401, REFUSED);
     const raw = req.body;
     if (!Buffer.isBuffer(raw)) return void fail(reply, 415, 'expected application/json');
     const tenantId = params.data.tenantId;
@@ -329,7 +332,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
       : 'unknown tenant';
     if (problem) {
       req.log.warn({ tenantId, provider, problem }, 'voice webhook refused');
-      return void fail(reply, 401, problem);
+      return void fail(reply, 401, REFUSED);
     }
     const json = parseJson(raw);
     if (!json.ok) return void fail(reply, 400, 'body is not valid JSON');
