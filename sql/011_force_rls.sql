@@ -12,6 +12,19 @@ end $$;
 grant switchboard_system to current_user;
 grant usage on schema public to switchboard_system;
 
+-- Vapi messages already received (by call, type and message.timestamp), kept for the window in
+-- which a message counts as fresh: a replay inside it is recognised, one outside it is stale.
+create table vapi_message_receipts (
+  tenant_id    text not null references tenants(id) on delete cascade,
+  message_key  text not null,
+  received_at  timestamptz not null default now(),
+  primary key (tenant_id, message_key)
+);
+create index vapi_message_receipts_received on vapi_message_receipts (received_at);
+alter table vapi_message_receipts enable row level security;
+create policy tenant_isolation on vapi_message_receipts using (tenant_id = current_setting('app.tenant_id', true));
+grant select, insert, delete on vapi_message_receipts to switchboard_tenant;
+
 -- Every table that holds tenant data: `tenants` itself and each table with a tenant_id column.
 do $$
 declare
