@@ -234,6 +234,36 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
     });
   });
 
+  it("SendGrid events naming another tenant (sb_tenant) are not applied to the URL's tenant", async () => {
+    const keyB = await createTenant(tp.baseUrl, 'camp-b');
+    expect(keyB).toBeTruthy();
+    const [email] = await sandboxEmails(sandbox, 'bob@example.com');
+    // camp-a's events, delivered (validly signed) to camp-b's webhook URL.
+    await sandbox.control('POST', '/sendgrid/config', {
+      eventWebhookUrl: `${tp.baseUrl}/webhooks/sendgrid/events/camp-b`,
+    });
+    try {
+      const res = await sandbox.control('POST', '/sendgrid/events', { messageId: email!.messageId, event: 'bounce' });
+      expect(res.events.map((e: { sb_tenant: string }) => e.sb_tenant)).toEqual([TENANT]);
+      expect(res.deliveries.map((d: { status: number }) => d.status)).toEqual([200]);
+    } finally {
+      await sandbox.control('POST', '/sendgrid/config', {
+        eventWebhookUrl: `${tp.baseUrl}/webhooks/sendgrid/events/${TENANT}`,
+      });
+    }
+    for (const tenant of ['camp-b', TENANT]) {
+      const seen = await withTenant(tp.platform.pool, tenant, async (c) => ({
+        bounces: (
+          await c.query(
+            `select count(*)::int as n from sendgrid_events where email = 'bob@example.com' and event = 'bounce'`,
+          )
+        ).rows[0].n,
+        suppressed: (await c.query(`select value from suppressions where value = 'bob@example.com'`)).rows,
+      }));
+      expect(seen, tenant).toEqual({ bounces: 0, suppressed: [] });
+    }
+  });
+
   it('an audience of cached CRM contacts by tag, researched from the CRM record and its notes', async () => {
     await tp.adminPool.query(
       `insert into crm_connections (tenant_id, location_id) values ($1, 'loc_camp_a') on conflict do nothing`,
