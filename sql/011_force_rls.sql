@@ -55,3 +55,12 @@ end $$;
 grant insert on crm_sync_state to switchboard_tenant;
 -- A tenant's keys are created and revoked in its own transaction (the owner did it before).
 grant insert, update (last_used_at, revoked_at) on api_keys to switchboard_tenant;
+
+-- crm_effects: a claim is taken before acting, so two concurrent attempts never both act. A claim
+-- ('claimed') is kept fresh by its holder while it acts; a stale or released one is taken over,
+-- and the new holder asks GHL whether the first one got through before acting again.
+alter table crm_effects
+  add column status text not null default 'done' check (status in ('claimed', 'done')),
+  add column claim_token text,
+  add column claimed_at timestamptz,
+  alter column result drop not null;
