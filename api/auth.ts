@@ -25,6 +25,9 @@ const KEY_CACHE_MS = 5_000;
 const KEY_CACHE_MAX = 10_000;
 // Keys that failed: cached apart, so a flood of made-up keys cannot push out the real ones.
 const BAD_KEY_CACHE_MAX = 2_000;
+// Which rate-limit bucket a verified key draws from: remembered longer than the key itself (a
+// revoked key still fails auth), so its requests stay on its own budget between lookups.
+const BUCKET_MS = 60 * 60_000;
 
 function presentedKey(req: FastifyRequest): string | undefined {
   const header = req.headers.authorization;
@@ -49,14 +52,17 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(
     // through this process stops at once; through another replica, within KEY_CACHE_MS.
     const cache = new Lru<string, TenantPrincipal>(KEY_CACHE_MAX, KEY_CACHE_MS);
     const bad = new Lru<string, true>(BAD_KEY_CACHE_MAX, KEY_CACHE_MS);
+    const buckets = new Lru<string, string>(KEY_CACHE_MAX, BUCKET_MS);
     const lookup = async (key: string): Promise<TenantPrincipal | undefined> => {
       const id = hashKey(key).toString('base64url');
       const hit = cache.get(id);
       if (hit) return hit;
       if (bad.get(id)) return undefined;
       const principal = await findTenantKey(opts.pool, key);
-      if (principal) cache.set(id, principal);
-      else bad.set(id, true);
+      if (principal) {
+        cache.set(id, principal);
+        buckets.set(id, `key:${principal.keyId}`);
+      } else bad.set(id, true);
       return principal;
     };
     app.decorate('forgetApiKey', (keyId: string) => cache.deleteWhere((p) => p.keyId === keyId));
@@ -65,8 +71,7 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(
       if (!key) return undefined;
       const hash = hashKey(key);
       if (sameKey(hash, adminHash)) return 'admin';
-      const principal = cache.get(hash.toString('base64url'));
-      return principal ? `key:${principal.keyId}` : undefined;
+      return buckets.get(hash.toString('base64url'));
     });
 
     /** Sets req.principal, or answers 401 and returns false. */

@@ -165,6 +165,8 @@ describe('MCP over Streamable HTTP', () => {
     });
 
     it('rate-limits per key: one key over its budget gets 429, another key is unaffected', async () => {
+      // Until a key is verified once its requests draw on its IP's budget: verified first here.
+      expect((await rawPost(tp.baseUrl, { authorization: `Bearer ${a.limited}` }, initialize)).status).toBe(200);
       const statuses: number[] = [];
       for (let i = 0; i < RATE_LIMIT + 5; i += 50) {
         const batch = await Promise.all(
