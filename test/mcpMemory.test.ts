@@ -104,8 +104,9 @@ describe('memory (domain/memory.ts over sql/006_memory.sql)', () => {
       }),
     );
     expect(other.created).toBe(true);
-    const { rows } = await pool.query(
-      `select tenant_id from memories where idempotency_key = 'wf-1:step-3' order by tenant_id`,
+    // Across tenants: the owner itself sees no tenant's rows (row-level security is forced).
+    const { rows } = await asSystem(pool, (c) =>
+      c.query(`select tenant_id from memories where idempotency_key = 'wf-1:step-3' order by tenant_id`),
     );
     expect(rows.map((r) => r.tenant_id)).toEqual(['tenant-a', 'tenant-b']);
   });
