@@ -26,7 +26,9 @@ create policy tenant_isolation on vapi_message_receipts using (tenant_id = curre
 grant select, insert, delete on vapi_message_receipts to switchboard_tenant;
 
 -- Every table that holds tenant data: `tenants` itself and each table with a tenant_id column.
-do $$
+-- A function, so a later migration adding tenant tables ends with `select switchboard_force_rls();`
+-- (test/migrations.test.ts fails for any tenant table left unforced).
+create or replace function switchboard_force_rls() returns void language plpgsql as $fn$
 declare
   t regclass;
 begin
@@ -49,7 +51,8 @@ begin
       using (current_user = 'switchboard_system') with check (current_user = 'switchboard_system')$p$, t);
     execute format('grant select, insert, update, delete on %s to switchboard_system', t);
   end loop;
-end $$;
+end $fn$;
+select switchboard_force_rls();
 
 -- The sync activity now keeps its state through withTenant (it created the row as the owner before).
 grant insert on crm_sync_state to switchboard_tenant;
