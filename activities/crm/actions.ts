@@ -80,7 +80,9 @@ export function createCrmActionActivities(
              from crm_effects where tenant_id = $1 and idempotency_key = $2 for update`,
           [tenantId, key, CLAIM_LEASE_MS],
         )
-      ).rows[0]!;
+      ).rows[0];
+      // Gone since the insert collided (its tenant deleted): act as a taker-over would, GHL first.
+      if (!row) return { state: 'mine', token, takenOver: true, since: new Date(Date.now() - CLAIM_LEASE_MS) };
       if (row.status === 'done') return { state: 'done', result: row.result };
       const since = row.since ?? new Date();
       if (!row.abandoned) return { state: 'busy', since };
