@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import type { Pool } from '../lib/db.js';
+import { asSystem, withTenant, type Pool } from '../lib/db.js';
 
 export const Scope = z.enum(['read', 'act', 'admin']);
 export type Scope = z.infer<typeof Scope>;
@@ -48,24 +48,31 @@ export async function createApiKey(pool: Pool, tenantId: string, name: string, s
   const key = generateKey();
   const id = `key_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
   const keyPrefix = key.slice(0, 10);
-  const { rows } = await pool.query<{ created_at: Date }>(
-    `insert into api_keys (id, tenant_id, name, key_hash, key_prefix, scopes) values ($1, $2, $3, $4, $5, $6) returning created_at`,
-    [id, tenantId, name, hashKey(key), keyPrefix, scopes],
+  const { rows } = await withTenant(pool, tenantId, (c) =>
+    c.query<{ created_at: Date }>(
+      `insert into api_keys (id, tenant_id, name, key_hash, key_prefix, scopes) values ($1, $2, $3, $4, $5, $6) returning created_at`,
+      [id, tenantId, name, hashKey(key), keyPrefix, scopes],
+    ),
   );
   return { id, tenantId, name, scopes, key, keyPrefix, createdAt: rows[0]!.created_at.toISOString() };
 }
 
 /** Looks a presented key up by hash; revoked keys do not authenticate. */
 export async function findTenantKey(pool: Pool, key: string): Promise<TenantPrincipal | undefined> {
-  const { rows } = await pool.query<{ id: string; tenant_id: string; scopes: Scope[]; stale: boolean }>(
-    `select id, tenant_id, scopes, (last_used_at is null or last_used_at < now() - interval '1 minute') as stale
-       from api_keys where key_hash = $1 and revoked_at is null`,
-    [hashKey(key)],
+  // Cross-tenant: the key is what tells us the tenant.
+  const { rows } = await asSystem(pool, (c) =>
+    c.query<{ id: string; tenant_id: string; scopes: Scope[]; stale: boolean }>(
+      `select id, tenant_id, scopes, (last_used_at is null or last_used_at < now() - interval '1 minute') as stale
+         from api_keys where key_hash = $1 and revoked_at is null`,
+      [hashKey(key)],
+    ),
   );
   const row = rows[0];
   if (!row) return undefined;
   // last_used_at is advisory: updated at most once a minute, off the request's critical path.
   if (row.stale)
-    void pool.query('update api_keys set last_used_at = now() where id = $1', [row.id]).catch(() => undefined);
+    void withTenant(pool, row.tenant_id, (c) =>
+      c.query('update api_keys set last_used_at = now() where id = $1', [row.id]),
+    ).catch(() => undefined);
   return { kind: 'tenant', keyId: row.id, tenantId: row.tenant_id, scopes: row.scopes };
 }

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from '../lib/db.js';
 import { findTenantKey, hashKey, sameKey, type Principal, type Scope, type TenantPrincipal } from './apiKeys.js';
+import { Lru } from '../lib/lru.js';
 import { fail } from './http/errors.js';
 import { authenticateSession } from './sessions.js';
 
@@ -16,10 +17,18 @@ declare module 'fastify' {
     requireTenantKey(): (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
     /** Drops a revoked key from this process's lookup cache at once. */
     forgetApiKey(keyId: string): void;
+    /** The rate-limit bucket of a key this process has verified recently (no lookup); else undefined. */
+    verifiedKeyBucket(req: FastifyRequest): string | undefined;
   }
 }
 
 const KEY_CACHE_MS = 5_000;
+const KEY_CACHE_MAX = 10_000;
+// Keys that failed: cached apart, so a flood of made-up keys cannot push out the real ones.
+const BAD_KEY_CACHE_MAX = 2_000;
+// Which rate-limit bucket a verified key draws from: remembered longer than the key itself (a
+// revoked key still fails auth), so its requests stay on its own budget between lookups.
+const BUCKET_MS = 60 * 60_000;
 
 function presentedKey(req: FastifyRequest): string | undefined {
   const header = req.headers.authorization;
@@ -42,18 +51,28 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(
 
     // Key lookups are cached briefly (hot read paths authenticate every request). A key revoked
     // through this process stops at once; through another replica, within KEY_CACHE_MS.
-    const cache = new Map<string, { principal: TenantPrincipal | undefined; until: number }>();
+    const cache = new Lru<string, TenantPrincipal>(KEY_CACHE_MAX, KEY_CACHE_MS);
+    const bad = new Lru<string, true>(BAD_KEY_CACHE_MAX, KEY_CACHE_MS);
+    const buckets = new Lru<string, string>(KEY_CACHE_MAX, BUCKET_MS);
     const lookup = async (key: string): Promise<TenantPrincipal | undefined> => {
       const id = hashKey(key).toString('base64url');
       const hit = cache.get(id);
-      if (hit && hit.until > Date.now()) return hit.principal;
+      if (hit) return hit;
+      if (bad.get(id)) return undefined;
       const principal = await findTenantKey(opts.pool, key);
-      if (cache.size >= 10_000) cache.clear();
-      cache.set(id, { principal, until: Date.now() + KEY_CACHE_MS });
+      if (principal) {
+        cache.set(id, principal);
+        buckets.set(id, `key:${principal.keyId}`);
+      } else bad.set(id, true);
       return principal;
     };
-    app.decorate('forgetApiKey', (keyId: string) => {
-      for (const [id, entry] of cache) if (entry.principal?.keyId === keyId) cache.delete(id);
+    app.decorate('forgetApiKey', (keyId: string) => cache.deleteWhere((p) => p.keyId === keyId));
+    app.decorate('verifiedKeyBucket', (req: FastifyRequest) => {
+      const key = presentedKey(req);
+      if (!key) return undefined;
+      const hash = hashKey(key);
+      if (sameKey(hash, adminHash)) return 'admin';
+      return buckets.get(hash.toString('base64url'));
     });
 
     /** Sets req.principal, or answers 401 and returns false. */

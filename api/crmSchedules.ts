@@ -1,5 +1,5 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import type { Pool } from '../lib/db.js';
+import { asSystem, type Pool } from '../lib/db.js';
 import { workflowIds } from '../lib/ids.js';
 import { TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import { crmSync } from '../workflows/crmSync.js';
@@ -59,11 +59,14 @@ export async function ensureAllSyncSchedules(
   taskQueue: string,
   platformTenant: string | undefined,
 ): Promise<number> {
-  const { rows } = await pool.query<{ tenant_id: string; sync_every_minutes: number }>(
-    `select c.tenant_id, c.sync_every_minutes from crm_connections c
-      where c.tenant_id = $1
-         or exists (select 1 from provider_connections p where p.tenant_id = c.tenant_id and p.provider = 'ghl')`,
-    [platformTenant ?? null],
+  // Cross-tenant: every connected tenant's schedule, at start.
+  const { rows } = await asSystem(pool, (c) =>
+    c.query<{ tenant_id: string; sync_every_minutes: number }>(
+      `select c.tenant_id, c.sync_every_minutes from crm_connections c
+        where c.tenant_id = $1
+           or exists (select 1 from provider_connections p where p.tenant_id = c.tenant_id and p.provider = 'ghl')`,
+      [platformTenant ?? null],
+    ),
   );
   for (const r of rows) await ensureSyncSchedule(client, taskQueue, r.tenant_id, r.sync_every_minutes);
   return rows.length;

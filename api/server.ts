@@ -18,7 +18,6 @@ import type { ProviderConfig, ProviderName } from '../lib/config.js';
 import { connectionRoutes } from './routes/connections.js';
 import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
-import { hashKey } from './apiKeys.js';
 import { authPlugin } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
 import { errorBody, serviceErrorBody } from './http/errors.js';
@@ -149,14 +148,13 @@ export async function buildApi(deps: ApiDeps) {
     // The Swagger UI at /docs needs its inline scripts and styles.
     contentSecurityPolicy: false,
   });
+  await app.register(authPlugin, { pool: deps.pool, adminKey: deps.adminKey });
   await app.register(rateLimit, {
     max: deps.rateLimitPerMinute,
     timeWindow: '1 minute',
-    // Per API key when one is sent (hashed: keys never sit in memory maps), else per client IP.
-    keyGenerator: (req) => {
-      const key = req.headers['x-api-key'] ?? req.headers.authorization;
-      return typeof key === 'string' ? `k:${hashKey(key).toString('base64url').slice(0, 22)}` : `ip:${req.ip}`;
-    },
+    // Per API key once this process has verified it, else per client IP: a made-up key per request
+    // is not a fresh budget, and each one's lookup is paid from its IP's budget.
+    keyGenerator: (req) => app.verifiedKeyBucket(req) ?? `ip:${req.ip}`,
   });
   await app.register(swagger, {
     openapi: {
@@ -176,7 +174,6 @@ export async function buildApi(deps: ApiDeps) {
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(authPlugin, { pool: deps.pool, adminKey: deps.adminKey });
 
   await app.register(healthRoutes, {
     pool: deps.pool,

@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Pool } from '../lib/db.js';
+import { asSystem, withTenant, type Pool } from '../lib/db.js';
 import { sameKey, type Scope, type TenantPrincipal } from './apiKeys.js';
 
 /**
@@ -104,34 +104,39 @@ export interface CreatedSession {
 export async function createSession(pool: Pool, tenantId: string, userId: string): Promise<CreatedSession> {
   const token = newToken('sbs');
   const id = newUserId('ses');
-  const { rows } = await pool.query<{ expires_at: Date }>(
-    `insert into sessions (id, tenant_id, user_id, token_hash, expires_at)
-     values ($1, $2, $3, $4, now() + make_interval(secs => $5)) returning expires_at`,
-    [id, tenantId, userId, hashToken(token), SESSION_IDLE_MS / 1000],
+  const { rows } = await withTenant(pool, tenantId, (c) =>
+    c.query<{ expires_at: Date }>(
+      `insert into sessions (id, tenant_id, user_id, token_hash, expires_at)
+       values ($1, $2, $3, $4, now() + make_interval(secs => $5)) returning expires_at`,
+      [id, tenantId, userId, hashToken(token), SESSION_IDLE_MS / 1000],
+    ),
   );
   return { id, token, csrfToken: csrfTokenOf(token), expiresAt: rows[0]!.expires_at };
 }
 
 /** Looks a session token up: live (not revoked, not expired) sessions only, with the user's role now. */
 export async function findSession(pool: Pool, token: string): Promise<SessionPrincipal | undefined> {
-  const { rows } = await pool.query<{ id: string; tenant_id: string; user_id: string; role: Role; stale: boolean }>(
-    `select s.id, s.tenant_id, s.user_id, u.role, (s.last_seen_at < now() - interval '1 minute') as stale
-       from sessions s join users u on u.id = s.user_id and u.tenant_id = s.tenant_id
-      where s.token_hash = $1 and s.revoked_at is null and s.expires_at > now()`,
-    [hashToken(token)],
+  // The cookie's token is all a request has: its session (and tenant) is found across tenants.
+  const { rows } = await asSystem(pool, (c) =>
+    c.query<{ id: string; tenant_id: string; user_id: string; role: Role; stale: boolean }>(
+      `select s.id, s.tenant_id, s.user_id, u.role, (s.last_seen_at < now() - interval '1 minute') as stale
+         from sessions s join users u on u.id = s.user_id and u.tenant_id = s.tenant_id
+        where s.token_hash = $1 and s.revoked_at is null and s.expires_at > now()`,
+      [hashToken(token)],
+    ),
   );
   const row = rows[0];
   if (!row) return undefined;
   // Rolling expiry, written at most once a minute and off the request's critical path.
   if (row.stale)
-    void pool
-      .query(
+    void withTenant(pool, row.tenant_id, (c) =>
+      c.query(
         `update sessions set last_seen_at = now(),
                 expires_at = least(created_at + make_interval(secs => $2), now() + make_interval(secs => $3))
           where id = $1 and revoked_at is null`,
         [row.id, SESSION_MAX_MS / 1000, SESSION_IDLE_MS / 1000],
-      )
-      .catch(() => undefined);
+      ),
+    ).catch(() => undefined);
   return {
     kind: 'tenant',
     keyId: `user:${row.user_id}`,
@@ -169,8 +174,4 @@ export async function authenticateSession(pool: Pool, req: FastifyRequest): Prom
     }
   }
   return { kind: 'ok', principal };
-}
-
-export async function revokeSession(pool: Pool, sessionId: string): Promise<void> {
-  await pool.query('update sessions set revoked_at = coalesce(revoked_at, now()) where id = $1', [sessionId]);
 }

@@ -55,3 +55,13 @@ export async function withTenant<T>(
     (opts.asyncCommit ? `, set_config('synchronous_commit', 'off', true)` : '');
   return inTransaction(pool, fn, begin);
 }
+
+/**
+ * Runs `fn` as `switchboard_system`, the one role whose policy spans tenants (sql/011_force_rls.sql).
+ * Row-level security is forced on tenant tables, so the pool's own user sees no tenant's rows;
+ * only queries that must cross tenants (API key lookup, tenant existence, webhook routing, admin)
+ * come through here, each saying why at its call site.
+ */
+export async function asSystem<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, fn, `begin; select set_config('role', 'switchboard_system', true)`);
+}

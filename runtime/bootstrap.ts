@@ -3,7 +3,7 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../lib/config.js';
 import { parseMasterKey } from '../lib/secrets.js';
-import type { Pool } from '../lib/db.js';
+import { asSystem, withTenant, type Pool } from '../lib/db.js';
 import { createApiKey, findTenantKey, generateKey } from '../api/apiKeys.js';
 
 export const DEMO_TENANT = 'demo';
@@ -55,14 +55,17 @@ export async function ensureDemoTenant(
 ): Promise<{ tenantId: string; keyFile: string } | undefined> {
   if (Object.values(config.providers).some((p) => p.mode === 'live')) return undefined;
   const keyFile = path.join(config.dataDir, 'demo-api-key');
-  await pool.query(
-    `insert into tenants (id, name) values ($1, 'Demo (sandbox providers)') on conflict (id) do nothing`,
-    [DEMO_TENANT],
+  // Creating a tenant is a platform (cross-tenant) act; its connection row is the tenant's own.
+  await asSystem(pool, (c) =>
+    c.query(`insert into tenants (id, name) values ($1, 'Demo (sandbox providers)') on conflict (id) do nothing`, [
+      DEMO_TENANT,
+    ]),
   );
   // The sandbox's demo GoHighLevel location (see sandbox/README.md).
-  await pool.query(
-    `insert into crm_connections (tenant_id, location_id) values ($1, 'loc_demo') on conflict do nothing`,
-    [DEMO_TENANT],
+  await withTenant(pool, DEMO_TENANT, (c) =>
+    c.query(`insert into crm_connections (tenant_id, location_id) values ($1, 'loc_demo') on conflict do nothing`, [
+      DEMO_TENANT,
+    ]),
   );
   const existing = await readTrimmed(keyFile);
   const valid = existing ? await findTenantKey(pool, existing) : undefined;

@@ -98,7 +98,7 @@ describe('API keys, scopes and tenant isolation', () => {
   });
 
   it('stores only a hash of each key and shows a key once', async () => {
-    const { rows } = await tp.platform.pool.query('select key_hash, key_prefix from api_keys');
+    const { rows } = await tp.adminPool.query('select key_hash, key_prefix from api_keys');
     expect(rows.length).toBeGreaterThanOrEqual(3);
     for (const r of rows) expect(Buffer.from(r.key_hash).toString()).not.toContain(keyA);
     const list = await call(tp.baseUrl, 'GET', '/v1/admin/tenants/tenant-a/keys', { key: keyA });
@@ -132,7 +132,7 @@ describe('API keys, scopes and tenant isolation', () => {
     });
     expect(extra.status).toBe(400);
     expect(extra.body.message).toContain('plan');
-    const { rows } = await tp.platform.pool.query(`select id from tenants where id in ('ok-id')`);
+    const { rows } = await tp.adminPool.query(`select id from tenants where id in ('ok-id')`);
     expect(rows).toHaveLength(0);
   });
 
@@ -204,5 +204,17 @@ describe('rate limiting', () => {
     // Another key has its own budget; health checks are never limited.
     expect((await call(tp.baseUrl, 'GET', '/v1/me', { key: 'sb_other' })).status).toBe(401);
     for (let i = 0; i < 5; i++) expect((await call(tp.baseUrl, 'GET', '/health')).status).toBe(200);
+  });
+
+  it("a made-up key per request is no fresh budget: unverified keys share their IP's", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++)
+      statuses.push((await call(tp.baseUrl, 'GET', '/v1/me', { key: `sb_made_up_${i}_${Date.now()}` })).status);
+    // The IP's budget (3) is spent by made-up keys (one went to 'sb_other' above); the rest never
+    // reach the key lookup.
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(3);
+    expect(statuses.slice(-3)).toEqual([429, 429, 429]);
+    // The admin key, verified, still has its own bucket (spent above): not the IP's.
+    expect((await call(tp.baseUrl, 'GET', '/v1/me', { key: TEST_ADMIN_KEY })).status).toBe(429);
   });
 });

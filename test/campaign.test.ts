@@ -81,7 +81,7 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
   };
 
   it('rejects a bad definition naming the field, with nothing written; a CSV with bad rows imports the good ones and lists the rest', async () => {
-    const before = await tp.platform.pool.query('select count(*)::int as n from campaigns');
+    const before = await tp.adminPool.query('select count(*)::int as n from campaigns');
     for (const [body, field] of [
       [{ ...base, sequence: [] }, 'body.sequence'],
       [{ ...base, colour: 'red' }, 'colour'],
@@ -96,7 +96,7 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.body.message).toContain(field);
     }
-    expect((await tp.platform.pool.query('select count(*)::int as n from campaigns')).rows[0].n).toBe(before.rows[0].n);
+    expect((await tp.adminPool.query('select count(*)::int as n from campaigns')).rows[0].n).toBe(before.rows[0].n);
 
     const csv = [
       'email,phone,first_name,company,timezone,plan',
@@ -241,19 +241,49 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
     });
   });
 
+  it("SendGrid events naming another tenant (sb_tenant) are not applied to the URL's tenant", async () => {
+    const keyB = await createTenant(tp.baseUrl, 'camp-b');
+    expect(keyB).toBeTruthy();
+    const [email] = await sandboxEmails(sandbox, 'bob@example.com');
+    // camp-a's events, delivered (validly signed) to camp-b's webhook URL.
+    await sandbox.control('POST', '/sendgrid/config', {
+      eventWebhookUrl: `${tp.baseUrl}/webhooks/sendgrid/events/camp-b`,
+    });
+    try {
+      const res = await sandbox.control('POST', '/sendgrid/events', { messageId: email!.messageId, event: 'bounce' });
+      expect(res.events.map((e: { sb_tenant: string }) => e.sb_tenant)).toEqual([TENANT]);
+      expect(res.deliveries.map((d: { status: number }) => d.status)).toEqual([200]);
+    } finally {
+      await sandbox.control('POST', '/sendgrid/config', {
+        eventWebhookUrl: `${tp.baseUrl}/webhooks/sendgrid/events/${TENANT}`,
+      });
+    }
+    for (const tenant of ['camp-b', TENANT]) {
+      const seen = await withTenant(tp.platform.pool, tenant, async (c) => ({
+        bounces: (
+          await c.query(
+            `select count(*)::int as n from sendgrid_events where email = 'bob@example.com' and event = 'bounce'`,
+          )
+        ).rows[0].n,
+        suppressed: (await c.query(`select value from suppressions where value = 'bob@example.com'`)).rows,
+      }));
+      expect(seen, tenant).toEqual({ bounces: 0, suppressed: [] });
+    }
+  });
+
   it('an audience of cached CRM contacts by tag, researched from the CRM record and its notes', async () => {
-    await tp.platform.pool.query(
+    await tp.adminPool.query(
       `insert into crm_connections (tenant_id, location_id) values ($1, 'loc_camp_a') on conflict do nothing`,
       [TENANT],
     );
-    await tp.platform.pool.query(
+    await tp.adminPool.query(
       `insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, tags, timezone) values
          ($1, 'c_vip1', 'loc_camp_a', 'Vera', 'Ip', 'Vera Ip', 'vera@example.com', '+15550001111', '{vip}', 'Europe/Paris'),
          ($1, 'c_vip2', 'loc_camp_a', 'Vic', 'Po', 'Vic Po', 'vic@example.com', null, '{vip,old}', null),
          ($1, 'c_other', 'loc_camp_a', 'Ola', 'No', 'Ola No', 'ola@example.com', null, '{other}', null)`,
       [TENANT],
     );
-    await tp.platform.pool.query(
+    await tp.adminPool.query(
       `insert into crm_notes (tenant_id, id, contact_id, body, date_added) values ($1, 'n1', 'c_vip1', 'Asked about teeth whitening prices in March; prefers mornings.', now())`,
       [TENANT],
     );

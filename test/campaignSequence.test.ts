@@ -111,7 +111,7 @@ describe('campaign sequences in skipped time', () => {
     key = await createTenant(tp.baseUrl, TENANT);
     await wireSendgrid(sandbox, tp.baseUrl, TENANT, key);
     // Its location is the sandbox's demo location (no sync schedule: the test server has no schedules).
-    await tp.platform.pool.query(
+    await tp.adminPool.query(
       `insert into crm_connections (tenant_id, location_id, sync_every_minutes) values ($1, 'loc_demo', 1440)`,
       [TENANT],
     );

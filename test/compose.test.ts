@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 
 /** The compose CLI that can parse the file, if this machine has one (no engine is needed to parse). */
 function composeCli(): string[] | undefined {
@@ -11,8 +13,37 @@ function composeCli(): string[] | undefined {
 }
 
 const cli = composeCli();
-// The file insists on a master key (no default for a secret); any well-formed one will do here.
-const env = { ...process.env, SWITCHBOARD_MASTER_KEY: '0'.repeat(64) };
+// The file insists on its secrets (no defaults for them); any well-formed ones will do here.
+const env = {
+  ...process.env,
+  SWITCHBOARD_MASTER_KEY: '0'.repeat(64),
+  SWITCHBOARD_ADMIN_KEY: 'a'.repeat(32),
+  POSTGRES_PASSWORD: 'pg-superuser-secret',
+  SWITCHBOARD_DB_PASSWORD: 'app-secret',
+  TEMPORAL_DB_PASSWORD: 'temporal-secret',
+};
+const SERVICES = ['api', 'postgres', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'worker'];
+
+interface Service {
+  image?: string;
+  ports?: (string | { published?: string | number; target?: number; host_ip?: string })[];
+  environment?: Record<string, string | number>;
+  depends_on?: Record<string, { condition: string }>;
+  command?: string | string[];
+  volumes?: string[];
+}
+const file = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+  'x-switchboard-env': Record<string, string>;
+};
+const services = file.services;
+const command = (s: Service) => [s.command ?? []].flat().join(' ');
+/** postgres://user:password@host:port/db, where the password is a ${...} placeholder (no URL parser takes it). */
+function dbUrl(): { username: string; password: string } {
+  const m = /^postgres:\/\/([^:@]+):(.+)@[^@]+$/.exec(file['x-switchboard-env'].DATABASE_URL ?? '');
+  expect(m, 'DATABASE_URL').not.toBeNull();
+  return { username: m![1]!, password: m![2]! };
+}
 
 describe('docker-compose.yml', () => {
   // Skipped only where neither `docker compose` nor `docker-compose` is installed (.ci/run installs one).
@@ -22,28 +53,75 @@ describe('docker-compose.yml', () => {
       env,
     });
     expect(check.status, check.stderr).toBe(0);
-    const services = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '--services'], {
+    const listed = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '--services'], {
       encoding: 'utf8',
       env,
     });
-    expect(services.stdout.split('\n').filter(Boolean).sort()).toEqual([
-      'api',
-      'postgres',
-      'temporal',
-      'temporal-ui',
-      'worker',
-    ]);
+    expect(listed.stdout.split('\n').filter(Boolean).sort()).toEqual(SERVICES);
     const full = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config'], {
       encoding: 'utf8',
       env,
     });
     expect(full.stdout).toMatch(/worker:[\s\S]*replicas: 2/);
-    // Without the master key the file refuses to start, naming what to set.
-    const missing = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '-q'], {
-      encoding: 'utf8',
-      env: { ...env, SWITCHBOARD_MASTER_KEY: '' },
+    // Without a secret the file refuses to start, naming what to set.
+    for (const name of ['SWITCHBOARD_MASTER_KEY', 'SWITCHBOARD_ADMIN_KEY', 'SWITCHBOARD_DB_PASSWORD']) {
+      const missing = spawnSync(cli![0]!, [...cli!.slice(1), '-f', 'docker-compose.yml', 'config', '-q'], {
+        encoding: 'utf8',
+        env: { ...env, [name]: '' },
+      });
+      expect(missing.status, name).not.toBe(0);
+      expect(missing.stderr).toContain(name);
+    }
+  });
+
+  // From the parsed YAML: holds whether or not a compose CLI is installed.
+  it('ships no known secret: the admin key and every password must be supplied', () => {
+    expect(Object.keys(services).sort()).toEqual(SERVICES);
+    const appEnv = file['x-switchboard-env'];
+    expect(appEnv.SWITCHBOARD_ADMIN_KEY).toMatch(/^\$\{SWITCHBOARD_ADMIN_KEY:\?[^}]*\}$/);
+    expect(appEnv.SWITCHBOARD_MASTER_KEY).toMatch(/^\$\{SWITCHBOARD_MASTER_KEY:\?[^}]*\}$/);
+    expect(dbUrl().password).toMatch(/^\$\{SWITCHBOARD_DB_PASSWORD:\?/);
+    for (const [name, s] of Object.entries(services))
+      for (const [k, v] of Object.entries(s.environment ?? {}))
+        if (/PASSWORD|PWD|_KEY$/.test(k) && !/^(GHL|VAPI|RETELL|ANTHROPIC|SENDGRID)_/.test(k))
+          expect(String(v), `${name}: ${k}`).toMatch(/^\$\{[A-Z_]+:\?[^}]*\}$/);
+  });
+
+  it('connects Switchboard and Temporal as roles that are not superusers', () => {
+    const url = dbUrl();
+    const superuser = String(services.postgres!.environment?.POSTGRES_USER ?? 'postgres');
+    expect(url.username).not.toBe(superuser);
+    expect(services.temporal!.environment?.POSTGRES_USER).not.toBe(superuser);
+    // The roles come from the init script the Postgres image runs on a new volume.
+    const mount = services.postgres!.volumes!.find((v) => v.includes('/docker-entrypoint-initdb.d/'));
+    expect(mount).toBeDefined();
+    const init = readFileSync(mount!.split(':')[0]!, 'utf8');
+    for (const role of [url.username, String(services.temporal!.environment?.POSTGRES_USER)]) {
+      const line = new RegExp(`create role ${role} login ([a-z ]*)password`).exec(init);
+      expect(line, role).not.toBeNull();
+      expect(line![1]!.split(' ')).toContain('nosuperuser');
+    }
+  });
+
+  it('runs the maintained Temporal images, schema by admin-tools, and publishes no Temporal port', () => {
+    const images = Object.values(services).map((s) => s.image ?? '');
+    expect(images.filter((i) => i.includes('auto-setup'))).toEqual([]);
+    expect(services.temporal!.image).toMatch(/^temporalio\/server:\d/);
+    const schema = services['temporal-schema']!;
+    expect(schema.image).toMatch(/^temporalio\/admin-tools:\d/);
+    expect(command(schema)).toMatch(/temporal-sql-tool --plugin postgres12 .*setup-schema/);
+    expect(command(schema)).toMatch(/update-schema -d \/etc\/temporal\/schema\/postgresql\/v12\//);
+    expect(services.temporal!.depends_on?.['temporal-schema']).toEqual({
+      condition: 'service_completed_successfully',
     });
-    expect(missing.status).not.toBe(0);
-    expect(missing.stderr).toContain('SWITCHBOARD_MASTER_KEY');
+    expect(services.temporal!.environment?.DB).toBe('postgres12');
+    // Whoever reaches 7233 can act as any tenant: never published; the UI on loopback only.
+    expect(services.temporal!.ports).toBeUndefined();
+    for (const [name, s] of Object.entries(services))
+      for (const p of s.ports ?? []) {
+        const spec = typeof p === 'string' ? p : `${p.host_ip ?? ''}:${p.published}:${p.target}`;
+        expect(spec, name).not.toMatch(/7233/);
+      }
+    expect(services['temporal-ui']!.ports).toEqual(['127.0.0.1:8080:8080']);
   });
 });

@@ -55,7 +55,7 @@ describe('tenant voice credentials through the admin API', () => {
     expect(res.body).toMatchObject({ provider: 'vapi', authMode: 'hmac', secretHint: '6789' });
     expect(JSON.stringify(res.body)).not.toContain(secret);
 
-    const { rows } = await tp.platform.pool.query('select secret_sealed from tenant_credentials');
+    const { rows } = await tp.adminPool.query('select secret_sealed from tenant_credentials');
     expect(rows).toHaveLength(1);
     expect(rows[0].secret_sealed).not.toContain(secret);
     const masterKey = parseMasterKey((await readFile(path.join(tp.dataDir, 'master-key'), 'utf8')).trim())!;
@@ -97,9 +97,7 @@ describe('tenant voice credentials through the admin API', () => {
     });
     expect(unknown.status).toBe(400);
     expect(unknown.body.message).toMatch(/^params\.provider/);
-    const { rows } = await tp.platform.pool.query(
-      `select provider, secret_hint from tenant_credentials order by provider`,
-    );
+    const { rows } = await tp.adminPool.query(`select provider, secret_hint from tenant_credentials order by provider`);
     expect(rows).toEqual([{ provider: 'vapi', secret_hint: '6789' }]);
   });
 });

@@ -239,7 +239,7 @@ describe('insights, recommendations and contact analysis', () => {
     keyA = await tenantWithKey(A, ['read']);
     keyB = await tenantWithKey(B, ['read']);
 
-    const pool = tp.platform.pool;
+    const pool = tp.adminPool;
     await pool.query(
       `insert into contacts (tenant_id, id, location_id, name, phone, email, timezone, tags, source, date_added, date_updated, dnd)
        select $1, r.id, 'loc_fx', r.name, r.phone, r.email, r.tz, r.tags, r.source, r.added, r.updated, r.dnd

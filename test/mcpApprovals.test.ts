@@ -175,7 +175,7 @@ describe('MCP approval_decide asks the person', () => {
     expect(await sandboxEmails(sandbox, 'appr-no@example.com')).toHaveLength(0);
 
     // The audit trail says how each call was decided, as for the other confirmations.
-    const audit = await tp.platform.pool.query<{ approval: string; status: string; confirmation: string }>(
+    const audit = await tp.adminPool.query<{ approval: string; status: string; confirmation: string }>(
       `select params->'args'->>'approvalId' as approval, status, params->>'confirmation' as confirmation
          from audit_log where tenant_id = $1 and tool = 'approval_decide' order by id`,
       [TENANT],

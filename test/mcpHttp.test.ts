@@ -78,7 +78,7 @@ describe('MCP over Streamable HTTP', () => {
     });
     b = await createTenantWithKeys(tp.baseUrl, 'mcp-b', { all: ['read', 'act'], admin: ['admin'] });
     // Cached contacts, written the way the sync writes them.
-    await tp.platform.pool.query(
+    await tp.adminPool.query(
       `insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, tags, date_added, date_updated) values
         ('mcp-a', 'ca1', 'loc_a', 'Alice', 'Archer', 'Alice Archer', 'alice@a.example', '+15125550101', '{vip}', now() - interval '3 days', now() - interval '1 day'),
         ('mcp-a', 'ca2', 'loc_a', 'Alan', 'Smith', 'Alan Smith', 'alan@a.example', '+15125550102', '{}', now() - interval '2 days', now()),
@@ -165,6 +165,8 @@ describe('MCP over Streamable HTTP', () => {
     });
 
     it('rate-limits per key: one key over its budget gets 429, another key is unaffected', async () => {
+      // Until a key is verified once its requests draw on its IP's budget: verified first here.
+      expect((await rawPost(tp.baseUrl, { authorization: `Bearer ${a.limited}` }, initialize)).status).toBe(200);
       const statuses: number[] = [];
       for (let i = 0; i < RATE_LIMIT + 5; i += 50) {
         const batch = await Promise.all(
@@ -194,7 +196,7 @@ describe('MCP over Streamable HTTP', () => {
         (err: Error) => err.message,
       );
       expect(refused).toMatch(/remember/);
-      const { rows } = await tp.platform.pool.query(`select count(*)::int as n from memories where content = 'sneaky'`);
+      const { rows } = await tp.adminPool.query(`select count(*)::int as n from memories where content = 'sneaky'`);
       expect(rows[0].n).toBe(0);
       // The attempt is on the audit trail.
       const audited = await withTenant(tp.platform.pool, 'mcp-a', (c) =>

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, withTenant, type Pool } from '../lib/db.js';
+import { asSystem, createPool, withTenant, type Pool } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { forget, recall, remember } from '../domain/memory.js';
 import { migrate } from '../runtime/migrate.js';
@@ -12,7 +12,7 @@ describe('memory (domain/memory.ts over sql/006_memory.sql)', () => {
     db = await createTestDatabase();
     pool = createPool(db.url, 3);
     await migrate(pool, createLogger('silent', { pretty: false }));
-    await pool.query(`insert into tenants (id, name) values ('tenant-a', 'A'), ('tenant-b', 'B')`);
+    await asSystem(pool, (c) => c.query(`insert into tenants (id, name) values ('tenant-a', 'A'), ('tenant-b', 'B')`));
   });
   afterAll(async () => {
     await pool.end();
@@ -104,8 +104,9 @@ describe('memory (domain/memory.ts over sql/006_memory.sql)', () => {
       }),
     );
     expect(other.created).toBe(true);
-    const { rows } = await pool.query(
-      `select tenant_id from memories where idempotency_key = 'wf-1:step-3' order by tenant_id`,
+    // Across tenants: the owner itself sees no tenant's rows (row-level security is forced).
+    const { rows } = await asSystem(pool, (c) =>
+      c.query(`select tenant_id from memories where idempotency_key = 'wf-1:step-3' order by tenant_id`),
     );
     expect(rows.map((r) => r.tenant_id)).toEqual(['tenant-a', 'tenant-b']);
   });

@@ -19,7 +19,7 @@ describe('MCP resources and prompts', () => {
     tp = await startTestPlatform();
     const ka = await createTenantWithKeys(tp.baseUrl, 'res-a', { all: ['read', 'act'] });
     const kb = await createTenantWithKeys(tp.baseUrl, 'res-b', { all: ['read', 'act'] });
-    const db = tp.platform.pool;
+    const db = tp.adminPool;
     await db.query(
       `insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, tags, date_added, date_updated) values
         ('res-a', 'ra1', 'loc_a', 'Rita', 'Archer', 'Rita Archer', 'rita@a.example', '+15125550111', '{}', now(), now()),

@@ -145,7 +145,7 @@ describe('MCP scenario against the sandbox', () => {
     expect(await atSlot()).toBe(1);
 
     // The audit trail says how each call was confirmed.
-    const audit = await tp.platform.pool.query<{ status: string; confirmation: string }>(
+    const audit = await tp.adminPool.query<{ status: string; confirmation: string }>(
       `select status, params->>'confirmation' as confirmation from audit_log
         where tenant_id = $1 and tool = 'crm_book_appointment' and params->'args'->>'title' = 'Checkup' order by id`,
       [TENANT],
@@ -173,7 +173,7 @@ describe('MCP scenario against the sandbox', () => {
     });
     expect(errorText(dial)).toMatch(/confirmation needed: Call \+15555550100 now: Unconfirmed call\?/);
     expect((await ghlAppointments('ct_demo')).length).toBe(before);
-    const calls = await tp.platform.pool.query(
+    const calls = await tp.adminPool.query(
       `select 1 from calls where tenant_id = $1 and purpose = 'Unconfirmed call'`,
       [TENANT],
     );

@@ -23,7 +23,7 @@ describe('GET /ready', () => {
       expect(res.body.checks[part].ms).toBeGreaterThan(0);
     }
     // The probe really went through the worker: its row is in Postgres.
-    const { rows } = await tp.platform.pool.query('select count(*)::int as n from readiness_probes');
+    const { rows } = await tp.adminPool.query('select count(*)::int as n from readiness_probes');
     expect(rows[0].n).toBeGreaterThanOrEqual(1);
   });
 

@@ -37,7 +37,11 @@ describe('upgrade: the one tenant of an install keeps its platform keys', () => 
     );
     await pool.end();
     // The new release starts on that database with the same environment as before.
-    tp = await startTestPlatform({ databaseUrl: db.url, env: { GHL_BASE_URL: `${sandbox.url}/ghl` } });
+    tp = await startTestPlatform({
+      databaseUrl: db.url,
+      adminUrl: db.adminUrl,
+      env: { GHL_BASE_URL: `${sandbox.url}/ghl` },
+    });
   });
   afterAll(async () => {
     await tp?.stop();

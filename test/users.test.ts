@@ -115,7 +115,7 @@ describe('tenant users: invites, sessions, roles, password reset', () => {
     const mailed = await sandboxEmails(sandbox, 'owner@clinic.example');
     expect(mailed.at(-1)!.content[0]!.value).toContain(inv.inviteUrl);
     // Only a hash of the token is stored.
-    const stored = await tp.platform.pool.query('select token_hash from user_invites');
+    const stored = await tp.adminPool.query('select token_hash from user_invites');
     for (const r of stored.rows) expect(Buffer.from(r.token_hash).toString()).not.toContain(inv.token);
 
     const weak = await api('POST', '/v1/auth/invites/accept', { body: { token: inv.token, password: 'short' } });
@@ -127,7 +127,7 @@ describe('tenant users: invites, sessions, roles, password reset', () => {
     const again = await api('POST', '/v1/auth/invites/accept', { body: { token: inv.token, password: PASSWORD } });
     expect(again.status).toBe(400);
     expect(again.body.message).toMatch(/^body\.token: /);
-    const { rows } = await tp.platform.pool.query('select password_hash from users where id = $1', [accepted.body.id]);
+    const { rows } = await tp.adminPool.query('select password_hash from users where id = $1', [accepted.body.id]);
     expect(rows[0].password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
 
     const s = await signIn('owner@clinic.example', PASSWORD);
@@ -155,7 +155,7 @@ describe('tenant users: invites, sessions, roles, password reset', () => {
     expect(wrongCsrf.status).toBe(403);
     const made = await api('POST', '/v1/campaigns', { session: s, body: campaign('with csrf') });
     expect(made.status, JSON.stringify(made.body)).toBe(201);
-    const names = (await tp.platform.pool.query('select name from campaigns')).rows.map((r) => r.name);
+    const names = (await tp.adminPool.query('select name from campaigns')).rows.map((r) => r.name);
     expect(names).toEqual(['with csrf']);
 
     // API keys are unaffected: no cookie, no CSRF header.

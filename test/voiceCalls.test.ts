@@ -232,10 +232,38 @@ describe('voiceCall: phone calls as durable workflows', () => {
     expect(runs).toHaveLength(1);
   });
 
+  it('secret mode: a stale or timestamp-less message is refused; a replay inside the window is not applied', async () => {
+    const callObj = { id: 'replay-call-1', type: 'inboundPhoneCall', customer: { number: '+15555550178' } };
+    const send = (message: Record<string, unknown>) =>
+      call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, {
+        headers: { 'x-vapi-secret': VAPI_SECRET },
+        body: { message: { call: callObj, ...message } },
+      });
+    const stale = await send({ type: 'status-update', status: 'ringing', timestamp: Date.now() - 10 * 60_000 });
+    expect(stale.status).toBe(401);
+    expect(stale.body.message).toMatch(/message\.timestamp/);
+    const undated = await send({ type: 'status-update', status: 'ringing' });
+    expect(undated.status).toBe(401);
+    const workflowId = `call:${TENANT}:vapi:${callObj.id}`;
+    await expect(tp.platform.temporal!.workflow.getHandle(workflowId).describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
+
+    const ringing = { type: 'status-update', status: 'ringing', timestamp: Date.now() };
+    expect((await send(ringing)).body).toEqual({});
+    for (let i = 0; i < 3; i++) expect((await send(ringing)).body).toEqual({ duplicate: true });
+    const history = await tp.platform.temporal!.workflow.getHandle(workflowId).fetchHistory();
+    const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes);
+    // The first message's signal (signal-with-start); the replays added none.
+    expect(signals.length).toBe(1);
+    await tp.platform.temporal!.workflow.getHandle(workflowId).terminate('test done');
+  });
+
   it('bad credentials get 401 and start nothing; bad bodies get 400 naming the problem; unknown types 200', async () => {
     const body = {
       message: { type: 'status-update', timestamp: Date.now(), status: 'ringing', call: { id: 'intruder-1' } },
     };
+    const refusals: unknown[] = [];
     for (const headers of [
       {},
       { 'x-vapi-secret': 'wrong-secret-value' },
@@ -243,6 +271,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
     ] as Record<string, string>[]) {
       const res = await call(tp.baseUrl, 'POST', `/webhooks/vapi/${TENANT}`, { headers, body });
       expect(res.status).toBe(401);
+      refusals.push(res.body);
     }
     const retell = await call(tp.baseUrl, 'POST', `/webhooks/retell/${TENANT}`, {
       headers: { 'x-retell-signature': `v=${Date.now()},d=00ff` },
@@ -254,6 +283,10 @@ describe('voiceCall: phone calls as durable workflows', () => {
       body,
     });
     expect(unknownTenant.status).toBe(401);
+    // An unknown tenant (or a malformed id) is answered exactly like a known one with a bad credential.
+    const malformed = await call(tp.baseUrl, 'POST', '/webhooks/vapi/Not_A_Tenant!', { headers: {}, body });
+    expect(malformed.status).toBe(401);
+    for (const r of [...refusals, malformed.body]) expect(r).toEqual(unknownTenant.body);
     await expect(
       tp.platform.temporal!.workflow.getHandle(`call:${TENANT}:vapi:intruder-1`).describe(),
     ).rejects.toBeInstanceOf(WorkflowNotFoundError);
@@ -284,7 +317,7 @@ describe('voiceCall: phone calls as durable workflows', () => {
       body: { message: { type: 'user-interrupted', call: { id: 'x-1' } } },
     });
     expect(unknown.status).toBe(200);
-    const { rows } = await tp.platform.pool.query(
+    const { rows } = await tp.adminPool.query(
       `select count(*)::int as n from calls where workflow_id like '%intruder%' or workflow_id like '%:big' or workflow_id like '%:x-1'`,
     );
     expect(rows[0].n).toBe(0);

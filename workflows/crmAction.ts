@@ -3,7 +3,10 @@ import type { CrmActionActivities } from '../activities/crm/actions.js';
 import type { CrmActionInput, CrmActionResult } from './crmAction.contract.js';
 
 const crm = proxyActivities<CrmActionActivities>({
-  startToCloseTimeout: '30 seconds',
+  // Above what one attempt may take: the GHL client's own retries (live: 3 tries of ≤ 10 s with
+  // ≤ 30 s between, 90 s a request; a booking makes up to four) plus waiting on another attempt's
+  // claim (40 s). Shorter, Temporal would start a second attempt while the first still acts.
+  startToCloseTimeout: '8 minutes',
   // Rejections GoHighLevel will repeat (slot taken, bad input) are non-retryable in the activity.
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
 });

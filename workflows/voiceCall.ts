@@ -61,7 +61,8 @@ const bookkeeping = proxyActivities<VoiceCallActivities>({
 });
 // Post-call work: the analysis, then the CRM writes.
 const postCall = proxyActivities<VoiceCallActivities & CrmActionActivities>({
-  startToCloseTimeout: '2 minutes',
+  // Above a CRM write's GHL retry budget (90 s a request, two when a claim is taken over) plus a claim wait.
+  startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 30 },
 });
 

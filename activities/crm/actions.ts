@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
 import { NotConnectedError } from '../../domain/connections/store.js';
@@ -22,6 +24,14 @@ import { GhlApiError } from '../../providers/ghl/client.js';
  * again before anything is repeated.
  */
 export type CrmActionDeps = CrmDeps;
+
+// A claim's holder refreshes it while it acts; one not refreshed for CLAIM_LEASE_MS is a dead
+// attempt's (crash) and is taken over. A second attempt meeting a live claim waits up to
+// CLAIM_WAIT_MS for its result, then asks GHL, then gives up for now (retryable).
+const CLAIM_LEASE_MS = 30_000;
+const CLAIM_REFRESH_MS = 5_000;
+const CLAIM_WAIT_MS = 40_000;
+const CLAIM_POLL_MS = 250;
 
 /** A CRM failure that retrying cannot fix becomes non-retryable, so the caller hears about it at once. */
 function asActivityError(err: unknown): never {
@@ -51,32 +61,94 @@ export function createCrmActionActivities(
   const ownCalendar = (tenantId: string, crm: TenantCrm, calendarId: string) =>
     assertTenantCalendar(tenantId, crm, calendarId).catch(asActivityError);
 
-  /** The first recorded result for `key`, else `recheck` (GHL already has it), else `perform`; recorded once. */
+  type Claim<T> =
+    | { state: 'done'; result: T }
+    | { state: 'mine'; token: string; takenOver: boolean; since: Date }
+    | { state: 'busy'; since: Date };
+
+  /** Claims `key` (inserts it as 'claimed') before anything acts; or finds it done, held, or abandoned. */
+  async function claim<T>(tenantId: string, key: string, kind: string): Promise<Claim<T>> {
+    const token = randomUUID();
+    return withTenant(pool, tenantId, async (c) => {
+      const fresh = await c.query<{ claimed_at: Date }>(
+        `insert into crm_effects (tenant_id, idempotency_key, kind, status, claim_token, claimed_at)
+         values ($1, $2, $3, 'claimed', $4, now()) on conflict do nothing returning claimed_at`,
+        [tenantId, key, kind, token],
+      );
+      if (fresh.rows[0]) return { state: 'mine', token, takenOver: false, since: fresh.rows[0].claimed_at };
+      const row = (
+        await c.query<{ status: 'claimed' | 'done'; result: T; since: Date | null; abandoned: boolean }>(
+          `select status, result, coalesce(created_at, claimed_at) as since,
+                  (claim_token is null or claimed_at < now() - $3 * interval '1 millisecond') as abandoned
+             from crm_effects where tenant_id = $1 and idempotency_key = $2 for update`,
+          [tenantId, key, CLAIM_LEASE_MS],
+        )
+      ).rows[0];
+      // Gone since the insert collided (its tenant deleted): act as a taker-over would, GHL first.
+      if (!row) return { state: 'mine', token, takenOver: true, since: new Date(Date.now() - CLAIM_LEASE_MS) };
+      if (row.status === 'done') return { state: 'done', result: row.result };
+      const since = row.since ?? new Date();
+      if (!row.abandoned) return { state: 'busy', since };
+      await c.query(
+        `update crm_effects set claim_token = $3, claimed_at = now() where tenant_id = $1 and idempotency_key = $2`,
+        [tenantId, key, token],
+      );
+      return { state: 'mine', token, takenOver: true, since };
+    });
+  }
+
+  /**
+   * The recorded result for `key`, else acts once. The claim comes first, so two concurrent
+   * attempts never both act: the second waits for the first's result. An attempt taking over an
+   * abandoned claim (its holder crashed, maybe after GHL acted) runs `recheck` first — does GHL
+   * already have it, since the claim was first taken? — and acts only if not.
+   */
   async function once<T>(
     tenantId: string,
     key: string,
     kind: string,
     perform: () => Promise<T>,
-    recheck?: () => Promise<T | undefined>,
+    recheck?: (since: Date) => Promise<T | undefined>,
   ): Promise<T> {
-    const prior = await withTenant(
-      pool,
-      tenantId,
-      async (c) =>
-        (
-          await c.query<{ result: T }>('select result from crm_effects where tenant_id = $1 and idempotency_key = $2', [
-            tenantId,
-            key,
-          ])
-        ).rows[0],
-    );
-    if (prior) return prior.result;
-    const result = (await recheck?.()) ?? (await perform().catch(asActivityError));
-    await withTenant(pool, tenantId, (c) =>
-      c.query(
-        'insert into crm_effects (tenant_id, idempotency_key, kind, result) values ($1, $2, $3, $4) on conflict do nothing',
-        [tenantId, key, kind, JSON.stringify(result)],
-      ),
+    const waitUntil = Date.now() + CLAIM_WAIT_MS;
+    let held = await claim<T>(tenantId, key, kind);
+    while (held.state === 'busy' && Date.now() < waitUntil) {
+      await sleep(CLAIM_POLL_MS);
+      held = await claim<T>(tenantId, key, kind);
+    }
+    if (held.state === 'done') return held.result;
+    if (held.state === 'busy') {
+      const there = await recheck?.(held.since).catch(() => undefined);
+      if (there) return there;
+      throw ApplicationFailure.retryable(`another attempt is still performing ${kind} ${key}`, 'EffectInProgress');
+    }
+    const { token } = held;
+    const onlyMine = (sql: string, params: unknown[]) =>
+      withTenant(pool, tenantId, (c) => c.query(sql, [tenantId, key, token, ...params]));
+    // Alive: the claim stays fresh however long GHL's retries take.
+    const refresh = setInterval(() => {
+      void onlyMine(
+        'update crm_effects set claimed_at = now() where tenant_id = $1 and idempotency_key = $2 and claim_token = $3',
+        [],
+      ).catch(() => undefined);
+    }, CLAIM_REFRESH_MS);
+    let result: T;
+    try {
+      result = (held.takenOver ? await recheck?.(held.since) : undefined) ?? (await perform());
+    } catch (err) {
+      // Released, not deleted: GHL may have acted before the failure, so the next attempt rechecks.
+      await onlyMine(
+        'update crm_effects set claim_token = null where tenant_id = $1 and idempotency_key = $2 and claim_token = $3',
+        [],
+      ).catch(() => undefined);
+      return asActivityError(err);
+    } finally {
+      clearInterval(refresh);
+    }
+    await onlyMine(
+      `update crm_effects set status = 'done', result = $4, claim_token = null
+        where tenant_id = $1 and idempotency_key = $2 and claim_token = $3`,
+      [JSON.stringify(result)],
     );
     return result;
   }
@@ -292,10 +364,25 @@ export function createCrmActionActivities(
             : `contact ${input.contactId} opted out (suppression list): no text sent`,
           'ContactSuppressed',
         );
-      return once(input.tenantId, input.idempotencyKey, 'sms', async () => {
-        const sent = await crm.ghl.sendMessage({ type: 'SMS', contactId: input.contactId, message: input.message });
-        return { messageId: sent.messageId };
-      });
+      return once(
+        input.tenantId,
+        input.idempotencyKey,
+        'sms',
+        async () => {
+          const sent = await crm.ghl.sendMessage({ type: 'SMS', contactId: input.contactId, message: input.message });
+          return { messageId: sent.messageId };
+        },
+        // The text is the customer's to read (no marker): the same text, sent to them since the claim.
+        async (since) => {
+          const sent = (await crm.ghl.recentMessages(crm.locationId, input.contactId)).find(
+            (m) =>
+              m.direction === 'outbound' &&
+              m.body === input.message &&
+              Date.parse(m.dateAdded ?? '') >= since.getTime() - 5_000,
+          );
+          return sent ? { messageId: sent.id } : undefined;
+        },
+      );
     },
 
     /** Tags and a follow-up task: tags are naturally idempotent; the task is kept once per key. */
@@ -315,15 +402,26 @@ export function createCrmActionActivities(
     }): Promise<{ taskId: string }> {
       const crm = await tenantCrm(input.tenantId);
       await ownContact(input.tenantId, crm, input.contactId);
-      return once(input.tenantId, input.idempotencyKey, 'task', async () => {
-        const task = await crm.ghl.createTask(input.contactId, {
-          title: input.title,
-          body: input.body,
-          dueDate: input.dueDate,
-          completed: false,
-        });
-        return { taskId: task.id };
-      });
+      // As with notes: the key in the task's body lets a retry after a crash find it at GHL.
+      const marker = `ref: ${input.tenantId}/${input.idempotencyKey}`;
+      return once(
+        input.tenantId,
+        input.idempotencyKey,
+        'task',
+        async () => {
+          const task = await crm.ghl.createTask(input.contactId, {
+            title: input.title,
+            body: input.body ? `${input.body}\n\n${marker}` : marker,
+            dueDate: input.dueDate,
+            completed: false,
+          });
+          return { taskId: task.id };
+        },
+        async () => {
+          const mine = (await crm.ghl.listTasks(input.contactId)).find((t) => t.body?.endsWith(marker));
+          return mine ? { taskId: mine.id } : undefined;
+        },
+      );
     },
   };
 }

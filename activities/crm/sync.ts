@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context, activityInfo, heartbeat } from '@temporalio/activity';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
+import type { QueryResultRow } from 'pg';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
 import { NotConnectedError } from '../../domain/connections/store.js';
@@ -55,6 +56,10 @@ const STALE_CLAIM = '15 minutes';
 
 export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps) {
   /** The tenant's own connection, or a non-retryable failure the sync status shows as its reason. */
+  // The sync's state is the tenant's own row: each statement runs under its row-level security
+  // (the tenant is the first parameter of every one).
+  const stateQuery = <R extends QueryResultRow = QueryResultRow>(sql: string, params: [string, ...unknown[]]) =>
+    withTenant(pool, params[0], (c) => c.query<R>(sql, params));
   const bulkClient = async (tenantId: string) => {
     try {
       return (await tenantGhl({ access, ghlBudget }, tenantId, { priority: 'bulk' })).ghl;
@@ -76,10 +81,10 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
       const ghl = await bulkClient(tenantId);
       const { locationId } = await access.ghl(tenantId);
 
-      await pool.query(`insert into crm_sync_state (tenant_id, source) values ($1, 'ghl') on conflict do nothing`, [
+      await stateQuery(`insert into crm_sync_state (tenant_id, source) values ($1, 'ghl') on conflict do nothing`, [
         tenantId,
       ]);
-      const claimed = await pool.query<{ high_water: Date | null; last_full_at: Date | null }>(
+      const claimed = await stateQuery<{ high_water: Date | null; last_full_at: Date | null }>(
         `update crm_sync_state set running_workflow_id = $2, running_sync_key = $3, running_since = coalesce(running_since, now())
           where tenant_id = $1 and source = 'ghl'
             and (running_sync_key is null or running_sync_key = $3
@@ -89,7 +94,7 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
       );
       const state = claimed.rows[0];
       if (!state) {
-        const running = await pool.query<{ running_workflow_id: string | null }>(
+        const running = await stateQuery<{ running_workflow_id: string | null }>(
           `select running_workflow_id from crm_sync_state where tenant_id = $1 and source = 'ghl'`,
           [tenantId],
         );
@@ -127,7 +132,7 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
         startedAt: new Date().toISOString(),
         reason,
       };
-      await pool.query(
+      await stateQuery(
         `update crm_sync_state set progress = $3 where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`,
         [
           tenantId,
@@ -156,7 +161,7 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
       const { plan } = input;
       let position: SyncCursor = input.from;
       if (activityInfo().attempt > 1) {
-        const saved = await pool.query<{ progress: (SyncCursor & { syncKey?: string }) | null }>(
+        const saved = await stateQuery<{ progress: (SyncCursor & { syncKey?: string }) | null }>(
           `select progress from crm_sync_state where tenant_id = $1 and source = 'ghl' and running_sync_key = $2`,
           [plan.tenantId, plan.syncKey],
         );
@@ -256,7 +261,7 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
         );
         removed = del.rowCount ?? 0;
       }
-      await pool.query(
+      await stateQuery(
         `update crm_sync_state set
            high_water = case when $3::text is null then greatest(high_water, $4::timestamptz) else high_water end,
            last_full_at = case when $3::text is null and $5 then $6::timestamptz else last_full_at end,

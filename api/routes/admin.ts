@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { withTenant, type Pool } from '../../lib/db.js';
+import { asSystem, withTenant, type Pool } from '../../lib/db.js';
 import { TenantId } from '../../lib/ids.js';
 import { createApiKey, Scope } from '../apiKeys.js';
 import { assertTenantAccess, tenantOf } from '../auth.js';
@@ -41,9 +41,12 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
       if (req.principal?.kind !== 'admin') {
         return fail(reply, 403, 'only the platform admin key creates tenants');
       }
-      const { rows } = await pool.query<{ id: string; name: string; created_at: Date }>(
-        'insert into tenants (id, name) values ($1, $2) on conflict (id) do nothing returning id, name, created_at',
-        [req.body.id, req.body.name],
+      // Cross-tenant by nature: the tenant does not exist yet.
+      const { rows } = await asSystem(pool, (c) =>
+        c.query<{ id: string; name: string; created_at: Date }>(
+          'insert into tenants (id, name) values ($1, $2) on conflict (id) do nothing returning id, name, created_at',
+          [req.body.id, req.body.name],
+        ),
       );
       const row = rows[0];
       if (!row) return fail(reply, 409, `tenant '${req.body.id}' already exists`);
@@ -63,10 +66,10 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     },
     async (req) => {
       const own = req.principal?.kind === 'tenant' ? req.principal.tenantId : null;
-      const { rows } = await pool.query<{ id: string; name: string; created_at: Date }>(
-        'select id, name, created_at from tenants where $1::text is null or id = $1 order by id',
-        [own],
-      );
+      const list = (c: { query: typeof pool.query }) =>
+        c.query<{ id: string; name: string; created_at: Date }>('select id, name, created_at from tenants order by id');
+      // The platform admin lists every tenant (cross-tenant); a tenant key sees its own row only.
+      const { rows } = own ? await withTenant(pool, own, list) : await asSystem(pool, list);
       return { tenants: rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at.toISOString() })) };
     },
   );
@@ -95,7 +98,10 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     },
     async (req, reply) => {
       if (!assertTenantAccess(req, reply, req.params.tenantId)) return reply;
-      const exists = await pool.query('select 1 from tenants where id = $1', [req.params.tenantId]);
+      const tenantId = req.params.tenantId;
+      const exists = await withTenant(pool, tenantId, (c) =>
+        c.query('select 1 from tenants where id = $1', [tenantId]),
+      );
       if (!exists.rowCount) return fail(reply, 404, `tenant '${req.params.tenantId}' does not exist`);
       const created = await createApiKey(pool, req.params.tenantId, req.body.name, req.body.scopes);
       return reply.code(201).send(created);
@@ -115,18 +121,20 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     },
     async (req, reply) => {
       if (!assertTenantAccess(req, reply, req.params.tenantId)) return reply;
-      const { rows } = await pool.query<{
-        id: string;
-        tenant_id: string;
-        name: string;
-        key_prefix: string;
-        scopes: Scope[];
-        created_at: Date;
-        last_used_at: Date | null;
-        revoked_at: Date | null;
-      }>(
-        'select id, tenant_id, name, key_prefix, scopes, created_at, last_used_at, revoked_at from api_keys where tenant_id = $1 order by created_at',
-        [req.params.tenantId],
+      const { rows } = await withTenant(pool, req.params.tenantId, (c) =>
+        c.query<{
+          id: string;
+          tenant_id: string;
+          name: string;
+          key_prefix: string;
+          scopes: Scope[];
+          created_at: Date;
+          last_used_at: Date | null;
+          revoked_at: Date | null;
+        }>(
+          'select id, tenant_id, name, key_prefix, scopes, created_at, last_used_at, revoked_at from api_keys where tenant_id = $1 order by created_at',
+          [req.params.tenantId],
+        ),
       );
       return {
         keys: rows.map((r) => ({
@@ -156,9 +164,11 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
     },
     async (req, reply) => {
       if (!assertTenantAccess(req, reply, req.params.tenantId)) return reply;
-      const { rowCount } = await pool.query(
-        'update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1 and tenant_id = $2',
-        [req.params.keyId, req.params.tenantId],
+      const { rowCount } = await withTenant(pool, req.params.tenantId, (c) =>
+        c.query('update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1 and tenant_id = $2', [
+          req.params.keyId,
+          req.params.tenantId,
+        ]),
       );
       if (!rowCount) return fail(reply, 404, `no key '${req.params.keyId}' in tenant '${req.params.tenantId}'`);
       app.forgetApiKey(req.params.keyId);

@@ -2,7 +2,7 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { FastifyPluginAsync } from 'fastify';
 import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
-import { withTenant, type Pool } from '../../lib/db.js';
+import { asSystem, withTenant, type Pool } from '../../lib/db.js';
 import { fail } from '../http/errors.js';
 
 /** GHL rejects nothing on our side but a 429 is retried; replays older than this are refused. */
@@ -106,9 +106,11 @@ export const ghlWebhookRoutes: FastifyPluginAsync<{ pool: Pool; keys: GhlWebhook
       if (Math.abs(Date.now() - Date.parse(event.timestamp)) > MAX_AGE_MS) {
         return fail(reply, 401, `stale webhook: timestamp ${event.timestamp} is more than 5 minutes off`);
       }
-      const tenant = await pool.query<{ tenant_id: string }>(
-        'select tenant_id from crm_connections where location_id = $1',
-        [event.locationId],
+      // Cross-tenant: the location is what tells us the tenant.
+      const tenant = await asSystem(pool, (c) =>
+        c.query<{ tenant_id: string }>('select tenant_id from crm_connections where location_id = $1', [
+          event.locationId,
+        ]),
       );
       const tenantId = tenant.rows[0]?.tenant_id;
       // Not ours (any more): acknowledged so GHL does not retry, and nothing is written.

@@ -164,7 +164,9 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
 
   const tenantExists = async (tenantId: string) =>
     TenantId.safeParse(tenantId).success &&
-    Boolean((await pool.query('select 1 from tenants where id = $1', [tenantId])).rowCount);
+    Boolean(
+      (await withTenant(pool, tenantId, (c) => c.query('select 1 from tenants where id = $1', [tenantId]))).rowCount,
+    );
 
   app.post<{ Params: { tenantId: string } }>(
     '/webhooks/sendgrid/events/:tenantId',
@@ -205,7 +207,14 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
       const counts = await withTenant(pool, tenantId, async (c) => {
         let applied = 0;
         let duplicates = 0;
+        let otherTenant = 0;
         for (const e of parsed) {
+          // Our sends name their tenant (custom arg sb_tenant): an event naming another one came to the
+          // wrong URL (a shared SendGrid account, a misconfigured webhook) and must not touch this tenant.
+          if (e.sb_tenant !== undefined && e.sb_tenant !== tenantId) {
+            otherTenant++;
+            continue;
+          }
           const messageId = e.sg_message_id?.split('.')[0] ?? null;
           const inserted = await c.query(
             `insert into sendgrid_events (tenant_id, sg_event_id, event, email, message_id, campaign_id, lead_id, send_key, payload)
@@ -256,8 +265,10 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
             ]);
           }
         }
-        return { applied, duplicates };
+        return { applied, duplicates, otherTenant };
       });
+      if (counts.otherTenant)
+        req.log.warn({ tenantId, ignored: counts.otherTenant }, 'SendGrid events naming another tenant ignored');
       return { received: parsed.length, ...counts };
     },
   );

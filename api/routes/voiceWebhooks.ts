@@ -34,6 +34,9 @@ import type { TenantVoice, TenantVoiceCache } from '../voiceTenants.js';
  */
 
 const SIGNATURE_MAX_SKEW_MS = 5 * 60_000;
+// One answer for an unknown tenant and for a known one with a bad credential: the URL alone must
+// not tell which tenant ids exist. The log keeps the real reason.
+const REFUSED = 'webhook authentication failed';
 const STILL_WORKING = 'Still working on that; please give me a moment and ask again.';
 
 export interface VoiceWebhookDeps {
@@ -55,6 +58,13 @@ function header(req: FastifyRequest, name: string): string | undefined {
 function sameSecret(given: string | undefined, expected: string): boolean {
   if (given === undefined) return false;
   return timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest());
+}
+
+/** Vapi's message.timestamp: epoch milliseconds (a number, or digits, or an ISO date). */
+function messageTime(ts: number | string | undefined): number | undefined {
+  if (ts === undefined) return undefined;
+  if (typeof ts === 'number') return ts;
+  return /^\d+$/.test(ts) ? Number(ts) : Date.parse(ts);
 }
 
 function freshTimestamp(ms: number): boolean {
@@ -216,6 +226,23 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
 
   const baseUrl = (req: FastifyRequest) => deps.publicUrl ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
 
+  /** Records a Vapi message as received; false if it was already (receipts outlive the freshness window). */
+  async function firstReceipt(tenantId: string, messageKey: string): Promise<boolean> {
+    return withTenant(pool, tenantId, async (c) => {
+      const first = await c.query(
+        'insert into vapi_message_receipts (tenant_id, message_key) values ($1, $2) on conflict do nothing',
+        [tenantId, messageKey.slice(0, 500)],
+      );
+      // Now and then, the tenant's receipts older than any fresh message go.
+      if (Math.random() < 0.02)
+        await c.query(
+          `delete from vapi_message_receipts where tenant_id = $1 and received_at < now() - interval '15 minutes'`,
+          [tenantId],
+        );
+      return first.rowCount === 1;
+    });
+  }
+
   /** Stores a body worth keeping (reports, final call objects) once per key. */
   async function storeEvent(
     tenantId: string,
@@ -317,7 +344,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     provider: VoiceProvider,
   ): Promise<{ tenantId: string; tenant: TenantVoice; json: unknown } | undefined> {
     const params = z.object({ tenantId: TenantId }).safeParse(req.params);
-    if (!params.success) return void fail(reply, 404, 'unknown tenant');
+    if (!params.success) return void fail(reply, 401, REFUSED);
     const raw = req.body;
     if (!Buffer.isBuffer(raw)) return void fail(reply, 415, 'expected application/json');
     const tenantId = params.data.tenantId;
@@ -329,7 +356,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
       : 'unknown tenant';
     if (problem) {
       req.log.warn({ tenantId, provider, problem }, 'voice webhook refused');
-      return void fail(reply, 401, problem);
+      return void fail(reply, 401, REFUSED);
     }
     const json = parseJson(raw);
     if (!json.ok) return void fail(reply, 400, 'body is not valid JSON');
@@ -361,6 +388,11 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const parsedCall = VapiCall.safeParse(message.call);
     if (!parsedCall.success) return fail(reply, 400, issues(parsedCall.error, 'body.message.call'));
     const call = parsedCall.data;
+    // A shared secret or bearer token signs nothing: without this, a captured message could be
+    // replayed forever. Fresh only within the skew HMAC mode allows; a repeat inside it is recognised below.
+    const sentAt = messageTime(message.timestamp);
+    if (sentAt === undefined || !freshTimestamp(sentAt))
+      return fail(reply, 401, 'body.message.timestamp: missing or more than 5 minutes off (stale or replayed message)');
     const ref = callRefOf(call);
     const workflowId = ref
       ? workflowIds.voiceCall(tenantId, 'vapi', ref)
@@ -380,6 +412,15 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     // Vapi's idempotency key: the message type and its timestamp (re-sent bodies differ byte for byte).
     const key = `${message.type}:${message.timestamp ?? message.status ?? ''}`;
     const log = req.log.child({ tenantId, workflowId, type: message.type });
+    // Events are applied once: a repeat inside the window (a replay, or Vapi re-sending) is
+    // acknowledged and not delivered. Tool calls and assistant requests still get their answer:
+    // the workflow answers a repeated tool call id from what it already did.
+    if (!['assistant-request', 'tool-calls', 'function-call'].includes(message.type)) {
+      if (!(await firstReceipt(tenantId, `${call.id}:${key}`))) {
+        log.info({ key }, 'repeated Vapi message acknowledged, not applied');
+        return { duplicate: true };
+      }
+    }
 
     switch (message.type) {
       case 'assistant-request': {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { NotConnectedError } from '../../domain/connections/store.js';
 import type { ProviderConfig, ProviderName } from '../../lib/config.js';
-import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
+import { asSystem, withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
 import { createSendgridMailer } from '../../providers/sendgrid.js';
 import {
@@ -165,7 +165,9 @@ export async function createInvite(
   invitedBy: string,
   publicUrl: string,
 ): Promise<CreatedInvite> {
-  const tenant = await deps.pool.query<{ name: string }>('select name from tenants where id = $1', [tenantId]);
+  const tenant = await withTenant(deps.pool, tenantId, (c) =>
+    c.query<{ name: string }>('select name from tenants where id = $1', [tenantId]),
+  );
   if (!tenant.rows[0]) throw notFound(`tenant '${tenantId}' does not exist`);
   const token = newToken('sbi');
   const id = newUserId('inv');
@@ -208,10 +210,13 @@ export async function createInvite(
 
 /** Accepting an invite creates the user with the password chosen; the link then stops working. */
 export async function acceptInvite(deps: UserDeps, input: { token: string; password: string }): Promise<UserView> {
-  const { rows } = await deps.pool.query<{ id: string; tenant_id: string }>(
-    `select id, tenant_id from user_invites
-      where token_hash = $1 and accepted_at is null and revoked_at is null and expires_at > now()`,
-    [hashToken(input.token)],
+  // The invite token is all the caller has: its tenant is found across tenants.
+  const { rows } = await asSystem(deps.pool, (c) =>
+    c.query<{ id: string; tenant_id: string }>(
+      `select id, tenant_id from user_invites
+        where token_hash = $1 and accepted_at is null and revoked_at is null and expires_at > now()`,
+      [hashToken(input.token)],
+    ),
   );
   const invite = rows[0];
   if (!invite) throw badInput('token', 'this invite link is invalid, used or expired');
@@ -262,10 +267,13 @@ export async function signIn(
   const limitKey = `${input.email}\u0000${ip}`;
   const wait = deps.limits.signIn.blockedFor(limitKey);
   if (wait > 0) throw new AuthRefused(429, 'too many failed sign-ins; try again later', wait);
-  const { rows } = await deps.pool.query<UserRow>(
-    `select id, tenant_id, email, role, password_hash, created_at from users
-      where email = $1 and ($2::text is null or tenant_id = $2) order by created_at limit $3`,
-    [input.email, input.tenantId ?? null, MAX_ACCOUNTS_PER_EMAIL],
+  // Sign-in names an email, not a tenant: its accounts are found across tenants.
+  const { rows } = await asSystem(deps.pool, (c) =>
+    c.query<UserRow>(
+      `select id, tenant_id, email, role, password_hash, created_at from users
+        where email = $1 and ($2::text is null or tenant_id = $2) order by created_at limit $3`,
+      [input.email, input.tenantId ?? null, MAX_ACCOUNTS_PER_EMAIL],
+    ),
   );
   const opened: UserRow[] = [];
   if (rows.length === 0) await burnVerify(input.password);
@@ -327,10 +335,13 @@ export async function requestPasswordReset(
   deps.limits.reset.hit(limitKey);
   // The work runs after the answer, so its duration says nothing either.
   return async () => {
-    const { rows } = await deps.pool.query<{ id: string; tenant_id: string; tenant_name: string }>(
-      `select u.id, u.tenant_id, t.name as tenant_name from users u join tenants t on t.id = u.tenant_id
-        where u.email = $1 and ($2::text is null or u.tenant_id = $2) order by u.created_at limit $3`,
-      [input.email, input.tenantId ?? null, MAX_ACCOUNTS_PER_EMAIL],
+    // A reset names an email, not a tenant: its accounts are found across tenants.
+    const { rows } = await asSystem(deps.pool, (c) =>
+      c.query<{ id: string; tenant_id: string; tenant_name: string }>(
+        `select u.id, u.tenant_id, t.name as tenant_name from users u join tenants t on t.id = u.tenant_id
+          where u.email = $1 and ($2::text is null or u.tenant_id = $2) order by u.created_at limit $3`,
+        [input.email, input.tenantId ?? null, MAX_ACCOUNTS_PER_EMAIL],
+      ),
     );
     if (!rows.length) {
       deps.log.info({ tenantId: input.tenantId }, 'password reset asked for an address with no account; nothing sent');
@@ -366,10 +377,13 @@ export async function requestPasswordReset(
 
 /** Sets the new password and ends every session of the user; the link works once. */
 export async function confirmPasswordReset(deps: UserDeps, input: { token: string; password: string }): Promise<void> {
-  const { rows } = await deps.pool.query<{ id: string; tenant_id: string; user_id: string }>(
-    `select id, tenant_id, user_id from password_resets
-      where token_hash = $1 and used_at is null and expires_at > now()`,
-    [hashToken(input.token)],
+  // The reset token is all the caller has: its tenant is found across tenants.
+  const { rows } = await asSystem(deps.pool, (c) =>
+    c.query<{ id: string; tenant_id: string; user_id: string }>(
+      `select id, tenant_id, user_id from password_resets
+        where token_hash = $1 and used_at is null and expires_at > now()`,
+      [hashToken(input.token)],
+    ),
   );
   const reset = rows[0];
   if (!reset) throw badInput('token', 'this reset link is invalid, used or expired');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { inTransaction, withTenant, type Pool, type PoolClient } from '../../lib/db.js';
+import { asSystem, withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { markBrokenOn, NotConnectedError, readConnectionOn, saveConnectionOn, storeRefreshedOn } from './store.js';
 
 /**
@@ -111,9 +111,11 @@ export async function completeGhlAuthorization(
   input: { state: string; code: string },
 ): Promise<{ tenantId: string; locationId: string; returnTo: string | null }> {
   // The state is looked up before any tenant is known: a privileged, single-row delete.
-  const { rows } = await pool.query<{ tenant_id: string; return_to: string | null }>(
-    `delete from oauth_states where state = $1 and provider = 'ghl' and expires_at > now() returning tenant_id, return_to`,
-    [input.state],
+  const { rows } = await asSystem(pool, (c) =>
+    c.query<{ tenant_id: string; return_to: string | null }>(
+      `delete from oauth_states where state = $1 and provider = 'ghl' and expires_at > now() returning tenant_id, return_to`,
+      [input.state],
+    ),
   );
   const pending = rows[0];
   if (!pending) throw new OAuthCallbackError('this authorization link is unknown, used or expired: start again');
@@ -208,5 +210,6 @@ export async function refreshGhlAccessToken(
 
 /** Drops expired authorization states (called now and then; they are harmless but clutter). */
 export async function pruneOAuthStates(pool: Pool): Promise<void> {
-  await inTransaction(pool, (c) => c.query('delete from oauth_states where expires_at < now()'));
+  // Cross-tenant housekeeping: every tenant's expired states.
+  await asSystem(pool, (c) => c.query('delete from oauth_states where expires_at < now()'));
 }

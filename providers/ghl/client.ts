@@ -62,6 +62,7 @@ export type GhlNote = z.infer<typeof GhlNoteSchema>;
 export const GhlTaskSchema = z.looseObject({
   id: z.string(),
   title: z.string(),
+  body: z.string().nullish(),
   dueDate: z.string().optional(),
   completed: z.boolean().optional(),
   contactId: z.string().optional(),
@@ -78,6 +79,14 @@ export const GhlAppointmentSchema = z.looseObject({
   title: z.string().optional(),
 });
 export type GhlAppointment = z.infer<typeof GhlAppointmentSchema>;
+
+const GhlMessageSchema = z.looseObject({
+  id: z.string(),
+  body: z.string().nullish(),
+  direction: z.string().nullish(),
+  dateAdded: z.string().nullish(),
+});
+export type GhlMessage = z.infer<typeof GhlMessageSchema>;
 
 const SendMessageResponse = z.looseObject({
   conversationId: z.string(),
@@ -394,6 +403,17 @@ export class GhlClient {
     }
   }
 
+  async listTasks(contactId: string): Promise<GhlTask[]> {
+    const r = await this.request({
+      method: 'GET',
+      path: `/contacts/${enc(contactId)}/tasks`,
+      family: 'contacts',
+      schema: z.looseObject({ tasks: z.array(GhlTaskSchema) }),
+      idempotent: true,
+    });
+    return r.tasks;
+  }
+
   async createTask(
     contactId: string,
     task: { title: string; body?: string; dueDate: string; completed: boolean; assignedTo?: string },
@@ -519,6 +539,28 @@ export class GhlClient {
       schema: SendMessageResponse,
       idempotent: false,
     });
+  }
+
+  /** The messages of a contact's most recent conversation (none yet: empty). */
+  async recentMessages(locationId: string, contactId: string): Promise<GhlMessage[]> {
+    const found = await this.request({
+      method: 'GET',
+      path: '/conversations/search',
+      query: { locationId, contactId, limit: 1 },
+      family: 'conversations',
+      schema: z.looseObject({ conversations: z.array(z.looseObject({ id: z.string() })) }),
+      idempotent: true,
+    });
+    const conversation = found.conversations[0];
+    if (!conversation) return [];
+    const r = await this.request({
+      method: 'GET',
+      path: `/conversations/${enc(conversation.id)}/messages`,
+      family: 'conversations',
+      schema: z.looseObject({ messages: z.looseObject({ messages: z.array(GhlMessageSchema) }) }),
+      idempotent: true,
+    });
+    return r.messages.messages;
   }
 
   // Opportunities -------------------------------------------------------------------------------

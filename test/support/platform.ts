@@ -11,20 +11,42 @@ import { runEntry, waitForOutput, type StartedProcess } from './process.js';
 
 export const TEST_ADMIN_KEY = 'sbadmin_test_key_0123456789abcdefghij';
 
-/** A fresh database on the run's Postgres server, dropped by `drop()`. */
-export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const adminUrl = inject('postgresAdminUrl');
+/**
+ * The role test databases belong to: a login that is not a superuser (as in production), so
+ * row-level security — forced on tenant tables — applies to the platform's own queries.
+ */
+export const TEST_APP_ROLE = 'sbtest_app';
+
+async function ensureAppRole(admin: pg.Client): Promise<void> {
+  // Test files start at once: a concurrent create of the same role is fine.
+  await admin.query(`do $$ begin
+      create role ${TEST_APP_ROLE} login nosuperuser createrole password '${TEST_APP_ROLE}';
+    exception when duplicate_object or unique_violation then null; end $$`);
+}
+
+/**
+ * A fresh database on the run's Postgres server, owned by TEST_APP_ROLE and dropped by `drop()`:
+ * `url` connects as that owner (what the platform uses), `adminUrl` as the server's superuser
+ * (for fixtures that write across tenants, as an operator would).
+ */
+export async function createTestDatabase(): Promise<{ url: string; adminUrl: string; drop(): Promise<void> }> {
+  const serverUrl = inject('postgresAdminUrl');
   const name = `sbtest_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
+  const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
-  await admin.query(`create database ${name}`);
+  await ensureAppRole(admin);
+  await admin.query(`create database ${name} owner ${TEST_APP_ROLE}`);
   await admin.end();
+  const adminUrl = new URL(serverUrl);
+  adminUrl.pathname = `/${name}`;
   const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  url.username = TEST_APP_ROLE;
+  url.password = TEST_APP_ROLE;
   return {
     url: url.toString(),
+    adminUrl: adminUrl.toString(),
     async drop() {
-      const c = new pg.Client({ connectionString: adminUrl });
+      const c = new pg.Client({ connectionString: serverUrl });
       await c.connect();
       await c.query(`drop database if exists ${name} with (force)`);
       await c.end();
@@ -34,6 +56,8 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 
 export interface TestPlatform {
   platform: Platform;
+  /** The same database as the superuser: fixtures and checks that span tenants. */
+  adminPool: pg.Pool;
   config: Config;
   baseUrl: string;
   dataDir: string;
@@ -45,7 +69,13 @@ export interface TestPlatform {
  * task queue, so test files can run side by side against the shared servers.
  */
 export async function startTestPlatform(
-  opts: { roles?: Role[]; env?: Record<string, string>; databaseUrl?: string; mcpConformanceProfile?: boolean } = {},
+  opts: {
+    roles?: Role[];
+    env?: Record<string, string>;
+    databaseUrl?: string;
+    adminUrl?: string;
+    mcpConformanceProfile?: boolean;
+  } = {},
 ): Promise<TestPlatform> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-platform-'));
   const db = opts.databaseUrl ? undefined : await createTestDatabase();
@@ -68,13 +98,17 @@ export async function startTestPlatform(
     embed: false,
     mcpConformanceProfile: opts.mcpConformanceProfile,
   });
+  const adminPool = new pg.Pool({ connectionString: opts.adminUrl ?? db?.adminUrl ?? opts.databaseUrl, max: 2 });
+  adminPool.on('error', () => undefined);
   return {
     platform,
+    adminPool,
     config,
     baseUrl: platform.apiUrl ?? '',
     dataDir,
     async stop() {
       await platform.stop();
+      await adminPool.end();
       await db?.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
