@@ -1,17 +1,25 @@
 import type { Logger } from '../lib/logger.js';
 
 /**
- * SIGINT/SIGTERM run `stop` once and exit 0; a second signal while stopping exits at once (1).
- * Errors at start print one readable message instead of a stack trace.
+ * One Ctrl-C reaches us twice: the terminal signals the whole foreground group and `npm start`
+ * forwards its own copy. Signals this close together are one request to stop.
+ */
+const SAME_CTRL_C_MS = 1000;
+
+/**
+ * SIGINT/SIGTERM run `stop` once and exit 0; a second signal while stopping (a second Ctrl-C, not
+ * the echo of the first) exits at once (1). Errors at start print one readable message instead of a
+ * stack trace.
  */
 export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      if (Date.now() - stoppingSince < SAME_CTRL_C_MS) return;
       log.warn({ signal }, 'second signal: exiting without waiting');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     log.info({ signal }, 'shutting down: API stops accepting, worker drains, embedded servers stop');
     stop().then(
       () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFile, mkdtemp, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,11 @@ import { tearDown } from './support/teardown.js';
 /** `npm start` with nothing configured: embedded Postgres + Temporal dev server + worker + API. */
 describe('`npm start`, embedded default', () => {
   let dataDir: string;
-  afterAll(() => tearDown({ dataDir }));
+  let ctrlCDir: string;
+  afterAll(async () => {
+    await tearDown({ dataDir });
+    await tearDown({ dataDir: ctrlCDir });
+  });
 
   it('starts embedded Postgres and Temporal, migrates, serves, and SIGTERM to npm leaves nothing running', async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-start-'));
@@ -53,6 +58,43 @@ describe('`npm start`, embedded default', () => {
       await expect(fetch(`${apiUrl}/health`)).rejects.toThrow();
     } finally {
       app.child.kill('SIGKILL');
+      await app.exited;
+    }
+  });
+
+  it('Ctrl-C at a terminal (SIGINT to npm and our process at once, plus npm forwarding its own) stops cleanly', async () => {
+    ctrlCDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-ctrl-c-'));
+    const env = await embeddedEnv(ctrlCDir);
+    const app = runCommand('npm', ['start'], { ...env, LOG_LEVEL: 'info' }, { ownGroup: true });
+    try {
+      await waitForOutput(app, /Ctrl-C stops everything/);
+      const pids = await embeddedPids(ctrlCDir);
+      expect(isAlive(pids.postgres) && isAlive(pids.temporal)).toBe(true);
+      // The terminal signals the whole foreground group; npm also forwards a copy: one Ctrl-C, twice.
+      // (npm's copy can come before or after the terminal's; the second one here makes it certain.)
+      const ours = Number(
+        execFileSync('pgrep', ['-P', String(app.child.pid), '-f', 'runtime/start.ts'])
+          .toString()
+          .trim(),
+      );
+      process.kill(-app.child.pid!, 'SIGINT');
+      await new Promise((r) => setTimeout(r, 150));
+      if (isAlive(ours)) process.kill(ours, 'SIGINT');
+      await app.exited;
+      // npm may return before our process has finished stopping: give the shutdown its few seconds.
+      for (let i = 0; i < 100 && (isAlive(pids.postgres) || isAlive(pids.temporal)); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(app.output()).toContain('stopped cleanly');
+      expect(app.output()).not.toContain('second signal');
+      expect(isAlive(pids.postgres)).toBe(false);
+      expect(isAlive(pids.temporal)).toBe(false);
+    } finally {
+      try {
+        process.kill(-app.child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
       await app.exited;
     }
   });

@@ -19,11 +19,24 @@ export function runEntryArgs(entry: string, args: string[], env: Record<string, 
   return runCommand(process.execPath, ['--import', 'tsx', entry, ...args], env);
 }
 
-/** Any command (e.g. `npm start`, as the README says), capturing its output. */
-export function runCommand(command: string, args: string[], env: Record<string, string | undefined>): StartedProcess {
+/**
+ * Any command (e.g. `npm start`, as the README says), capturing its output. `ownGroup`: the command
+ * leads its own process group, which a test can signal as a terminal's Ctrl-C does (every process
+ * in the foreground group gets it).
+ */
+export function runCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+  opts: { ownGroup?: boolean } = {},
+): StartedProcess {
   const fullEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) fullEnv[k] = v;
-  const child = spawn(command, args, { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    env: fullEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.ownGroup ?? false,
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
