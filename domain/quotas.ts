@@ -158,7 +158,12 @@ export async function quotaStatus(c: PoolClient, tenantId: string, defaults: Quo
   const out: QuotaStatus[] = [];
   for (const quota of QUOTAS) {
     const { start, resetsAt } = quotaWindow(quota);
-    out.push({ quota, limit: limits[quota], used: await usedNow(c, tenantId, quota, start), resetsAt: resetsAt.toISOString() });
+    out.push({
+      quota,
+      limit: limits[quota],
+      used: await usedNow(c, tenantId, quota, start),
+      resetsAt: resetsAt.toISOString(),
+    });
   }
   return out;
 }

@@ -127,7 +127,10 @@ describe('quotas', () => {
     });
     expect(deferred.cap).toBe('emails_per_day');
     expect(Date.parse(deferred.retryAt)).toBeGreaterThan(Date.now());
-    const emails = [...(await sandboxEmails(sandbox, 'qa@example.com')), ...(await sandboxEmails(sandbox, 'qb@example.com'))];
+    const emails = [
+      ...(await sandboxEmails(sandbox, 'qa@example.com')),
+      ...(await sandboxEmails(sandbox, 'qb@example.com')),
+    ];
     expect(emails).toHaveLength(1);
     const wf = await tp.platform.temporal!.workflow.getHandle(`campaign:quota-mail:${id}`).describe();
     expect(wf.status.name).toBe('RUNNING');
@@ -151,7 +154,8 @@ describe('quotas', () => {
     for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(QuotaExceeded);
 
     const once = { ...DEFAULT_QUOTA_LIMITS, contact_analyses_per_hour: 10 };
-    for (let i = 0; i < 3; i++) await consume(pool, 'quota-mail', 'contact_analyses_per_hour', 1, { defaults: once, key: 'retry-me' });
+    for (let i = 0; i < 3; i++)
+      await consume(pool, 'quota-mail', 'contact_analyses_per_hour', 1, { defaults: once, key: 'retry-me' });
     const used = await withTenant(pool, 'quota-mail', (c) =>
       c.query<{ used: string }>(
         "select used from quota_counters where tenant_id = 'quota-mail' and quota = 'contact_analyses_per_hour'",

@@ -370,7 +370,8 @@ export function createCrmActionActivities(
         defaults: deps.access.quotaDefaults,
         key: `sms:${input.idempotencyKey}`,
       }).catch((err: unknown) => {
-        if (err instanceof QuotaExceeded) throw ApplicationFailure.nonRetryable(`${err.message}: no text sent`, 'QuotaExceeded');
+        if (err instanceof QuotaExceeded)
+          throw ApplicationFailure.nonRetryable(`${err.message}: no text sent`, 'QuotaExceeded');
         throw err;
       });
       return once(

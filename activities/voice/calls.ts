@@ -148,10 +148,10 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
         // Past the daily call quota the attempt is not placed: it waits for the reset (the retry
         // is scheduled then), with no workflow change; the read model says why.
         await withTenant(pool, input.tenantId, (c) =>
-          c.query(`update calls set status = 'quota-wait', updated_at = now() where tenant_id = $1 and workflow_id = $2`, [
-            input.tenantId,
-            input.workflowId,
-          ]),
+          c.query(
+            `update calls set status = 'quota-wait', updated_at = now() where tenant_id = $1 and workflow_id = $2`,
+            [input.tenantId, input.workflowId],
+          ),
         );
         throw ApplicationFailure.create({
           message: err.message,

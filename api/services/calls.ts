@@ -150,7 +150,10 @@ export async function startOutboundCall(
   const workflowId = workflowIds.voiceCall(tenantId, provider, callRef);
   // Past the daily call quota nothing starts (429). Keyed by the call: a repeated request and the
   // workflow's own placeCall (same key) count once.
-  await consume(deps.pool, tenantId, 'calls_per_day', 1, { defaults: deps.access.quotaDefaults, key: callQuotaKey(workflowId) });
+  await consume(deps.pool, tenantId, 'calls_per_day', 1, {
+    defaults: deps.access.quotaDefaults,
+    key: callQuotaKey(workflowId),
+  });
   let existing = false;
   try {
     await deps.temporal.workflow.start(voiceCall, {
