@@ -39,6 +39,7 @@ import { tenantVoiceCache } from './voiceTenants.js';
 import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
 import { userRoutes } from './routes/users.js';
 import { asServiceError } from './services/errors.js';
+import { quotaRoutes } from './routes/quotas.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -131,7 +132,11 @@ export async function buildApi(deps: ApiDeps) {
     }
     // A service's refusal (not found, conflict, bad field): routes let it through to here.
     const refused = asServiceError(err);
-    if (refused) return reply.code(refused.status).send(serviceErrorBody(refused, req.routeOptions.schema));
+    if (refused) {
+      if (refused.retryAt)
+        reply.header('retry-after', Math.max(1, Math.ceil((refused.retryAt.getTime() - Date.now()) / 1000)));
+      return reply.code(refused.status).send(serviceErrorBody(refused, req.routeOptions.schema));
+    }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
     return reply.code(status).send({
@@ -204,6 +209,7 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(contactRoutes, { pool: deps.pool });
   await app.register(insightRoutes, { pool: deps.pool });
   await app.register(analysisRoutes, { pool: deps.pool, access: deps.access, model: deps.anthropicModel });
+  await app.register(quotaRoutes, { pool: deps.pool, access: deps.access });
   await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
   const crm = { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget };
   await app.register(callRoutes, {

@@ -4,6 +4,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
 import { parseMasterKey } from './secrets.js';
 import { TENANT_ID_PATTERN } from './ids.js';
+import { DEFAULT_QUOTA_LIMITS, type QuotaLimits } from '../domain/quotas.js';
 
 /**
  * Every setting comes from the environment (optionally seeded from a `.env` file) and is parsed
@@ -190,6 +191,11 @@ const EnvSchema = z.object({
   ANTHROPIC_MODEL: text(),
   SENDGRID_API_KEY: text(),
   SENDGRID_BASE_URL: httpUrl(),
+  QUOTA_CALLS_PER_DAY: nonNegativeInt(1_000_000_000),
+  QUOTA_SMS_PER_DAY: nonNegativeInt(1_000_000_000),
+  QUOTA_EMAILS_PER_DAY: nonNegativeInt(1_000_000_000),
+  QUOTA_CLAUDE_TOKENS_PER_DAY: nonNegativeInt(1_000_000_000),
+  QUOTA_CONTACT_ANALYSES_PER_HOUR: nonNegativeInt(1_000_000_000),
   SENDGRID_WEBHOOK_PUBLIC_KEY: envVar((raw) => {
     const pem = raw.replaceAll('\\n', '\n');
     return pem.includes('BEGIN PUBLIC KEY') || /^[A-Za-z0-9+/]{40,}={0,2}$/.test(raw)
@@ -265,6 +271,8 @@ export interface Config {
   ghlWebhookKeys: { rsa: string | undefined; ed25519: string | undefined };
   /** Verifies SendGrid Event Webhook signatures (ECDSA P-256); sandbox: fetched from it. */
   sendgridWebhookKey: string | undefined;
+  /** Each tenant's quotas on paid actions unless the platform admin set others (domain/quotas.ts). */
+  quotas: QuotaLimits;
 }
 
 export class ConfigError extends Error {
@@ -380,6 +388,13 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
     },
     sandboxPort,
     ghlRateLimitBurst: e.GHL_RATE_LIMIT_BURST ?? 100,
+    quotas: {
+      calls_per_day: e.QUOTA_CALLS_PER_DAY ?? DEFAULT_QUOTA_LIMITS.calls_per_day,
+      sms_per_day: e.QUOTA_SMS_PER_DAY ?? DEFAULT_QUOTA_LIMITS.sms_per_day,
+      emails_per_day: e.QUOTA_EMAILS_PER_DAY ?? DEFAULT_QUOTA_LIMITS.emails_per_day,
+      claude_tokens_per_day: e.QUOTA_CLAUDE_TOKENS_PER_DAY ?? DEFAULT_QUOTA_LIMITS.claude_tokens_per_day,
+      contact_analyses_per_hour: e.QUOTA_CONTACT_ANALYSES_PER_HOUR ?? DEFAULT_QUOTA_LIMITS.contact_analyses_per_hour,
+    },
     platformTenant: e.SWITCHBOARD_PLATFORM_TENANT,
     ghlOAuth: ghlOAuth && {
       ...ghlOAuth,

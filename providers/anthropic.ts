@@ -23,9 +23,30 @@ export interface LlmClientOptions {
   timeoutMs?: number;
 }
 
-export function createAnthropicClient(provider: ProviderConfig, opts: LlmClientOptions = {}): LlmClient {
+/**
+ * `meter` hears the tokens of every answer (input + output), for the tenant's daily quota. It reads
+ * a clone of the response, so the SDK gets the body untouched; a failed count never fails the call.
+ */
+export function createAnthropicClient(
+  provider: ProviderConfig,
+  opts: LlmClientOptions = {},
+  meter?: (tokens: number) => Promise<void>,
+): LlmClient {
+  const metered: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    if (meter && res.ok && res.headers.get('content-type')?.includes('application/json')) {
+      const body = (await res
+        .clone()
+        .json()
+        .catch(() => undefined)) as { usage?: { input_tokens?: number; output_tokens?: number } } | undefined;
+      const tokens = (body?.usage?.input_tokens ?? 0) + (body?.usage?.output_tokens ?? 0);
+      if (tokens > 0) await meter(tokens).catch(() => undefined);
+    }
+    return res;
+  };
   return {
     client: new Anthropic({
+      fetch: metered,
       apiKey: provider.apiKey,
       baseURL: provider.baseUrl,
       maxRetries: opts.maxRetries ?? 2,

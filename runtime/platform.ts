@@ -207,6 +207,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
       masterKey,
       providers: config.providers,
       platformTenant,
+      quotas: config.quotas,
       ghlOAuth: config.ghlOAuth && {
         ...config.ghlOAuth,
         tokenUrl: `${config.providers.ghl.baseUrl.replace(/\/+$/, '')}/oauth/token`,

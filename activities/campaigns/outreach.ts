@@ -23,6 +23,7 @@ import { appendEvents, eventKey, type LeadEvent, type LeadRef } from '../../doma
 import { cachedCampaign, leadFacts, loadCampaign, loadLead, type LeadRow } from '../../domain/campaigns/store.js';
 import { newId } from '../../lib/ids.js';
 import { unsubscribeToken } from '../../domain/campaigns/unsubscribe.js';
+import { consume, QuotaExceeded } from '../../domain/quotas.js';
 
 /**
  * The leadOutreach workflow's activities: prepare (suppression check, research), draft, send (caps,
@@ -289,6 +290,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
     sender: string,
     caps: Record<string, number | undefined>,
     at: number,
+    sendKey: string,
   ): Promise<{ hour: Date; day: Date }> {
     const hour = new Date(Math.floor(at / HOUR) * HOUR);
     const day = new Date(Math.floor(at / DAY) * DAY);
@@ -308,6 +310,13 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
       );
       if (!rowCount) throw new CapReached(cap, next);
     }
+    // The tenant's daily email quota, like a cap: past it the send is deferred until the reset.
+    await consume(c, tenantId, 'emails_per_day', 1, { defaults: access.quotaDefaults, key: `email:${sendKey}` }).catch(
+      (err: unknown) => {
+        if (err instanceof QuotaExceeded) throw new CapReached(err.quota, err.resetsAt.getTime());
+        throw err;
+      },
+    );
     return { hour, day };
   }
 
@@ -569,7 +578,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
             // Reserved once: a send released after a failed attempt keeps the reservation it had.
             const buckets = current.hour_bucket
               ? null
-              : await reserveCaps(c, ref.tenantId, current.from_email, campaign.settings.policy.caps, at);
+              : await reserveCaps(c, ref.tenantId, current.from_email, campaign.settings.policy.caps, at, sendKey);
             await c.query(
               `update email_sends set status = 'sending', claimed_at = clock_timestamp(), sent_at = to_timestamp($3 / 1000.0),
                       hour_bucket = coalesce(hour_bucket, $4), day_bucket = coalesce(day_bucket, $5::date)

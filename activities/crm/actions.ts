@@ -14,6 +14,7 @@ import { freeSlots, FreeSlotsRefused } from '../../domain/crm/freeSlots.js';
 import { assertTenantCalendar, assertTenantContact, NotTenantsRecordError } from '../../domain/crm/ownership.js';
 import { withTenant } from '../../lib/db.js';
 import { contactBlocked } from '../../domain/suppression.js';
+import { consume, QuotaExceeded } from '../../domain/quotas.js';
 import { toE164 } from '../../lib/phone.js';
 import { GhlApiError } from '../../providers/ghl/client.js';
 
@@ -364,6 +365,15 @@ export function createCrmActionActivities(
             : `contact ${input.contactId} opted out (suppression list): no text sent`,
           'ContactSuppressed',
         );
+      // Past the daily SMS quota no text goes out (counted once per idempotency key: retries too).
+      await consume(pool, input.tenantId, 'sms_per_day', 1, {
+        defaults: deps.access.quotaDefaults,
+        key: `sms:${input.idempotencyKey}`,
+      }).catch((err: unknown) => {
+        if (err instanceof QuotaExceeded)
+          throw ApplicationFailure.nonRetryable(`${err.message}: no text sent`, 'QuotaExceeded');
+        throw err;
+      });
       return once(
         input.tenantId,
         input.idempotencyKey,

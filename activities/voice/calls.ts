@@ -4,6 +4,7 @@ import type { ProviderAccess } from '../../domain/connections/providerAccess.js'
 import { NotConnectedError } from '../../domain/connections/store.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { contactBlocked } from '../../domain/suppression.js';
+import { callQuotaKey, consume, QuotaExceeded } from '../../domain/quotas.js';
 import type { VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
 import { analyzeCallTranscript, type CallAnalysis } from '../../domain/callAnalysis.js';
@@ -135,7 +136,28 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
           'select provider_call_id, created_at from call_provider_ids where tenant_id = $1 and workflow_id = $2 and attempt = $3',
           [input.tenantId, input.workflowId, input.attempt],
         );
+        // Counted once per call (the REST request that started it may have counted it already).
+        if (!rows[0])
+          await consume(c, input.tenantId, 'calls_per_day', 1, {
+            defaults: access.quotaDefaults,
+            key: callQuotaKey(input.workflowId),
+          });
         return { row: rows[0], settings: await loadVoiceSettings(c, input.tenantId) };
+      }).catch(async (err: unknown) => {
+        if (!(err instanceof QuotaExceeded)) throw err;
+        // Past the daily call quota the attempt is not placed: it waits for the reset (the retry
+        // is scheduled then), with no workflow change; the read model says why.
+        await withTenant(pool, input.tenantId, (c) =>
+          c.query(
+            `update calls set status = 'quota-wait', updated_at = now() where tenant_id = $1 and workflow_id = $2`,
+            [input.tenantId, input.workflowId],
+          ),
+        );
+        throw ApplicationFailure.create({
+          message: err.message,
+          type: 'QuotaExceeded',
+          nextRetryDelay: Math.max(1000, err.resetsAt.getTime() - Date.now()),
+        });
       });
       if ('suppressed' in prior) return { suppressed: true };
       if (prior.row) return { providerCallId: prior.row.provider_call_id };

@@ -84,6 +84,11 @@ function tool<S extends z.ZodType>(def: {
         if (err instanceof ApplicationFailure && err.type === 'ContactSuppressed') {
           return refuse(`${ctx.req.name}: this person asked not to be texted; do not send messages to them`);
         }
+        if (err instanceof ApplicationFailure && err.type === 'QuotaExceeded') {
+          return refuse(
+            `${ctx.req.name}: no more texts can be sent today; tell the caller you will follow up another way`,
+          );
+        }
         throw err;
       });
     },

@@ -67,6 +67,7 @@ export const callRoutes: FastifyPluginAsyncZod<CallRouteOptions> = async (app, o
           202: z.object({ callId: z.string(), workflowId: z.string(), statusUrl: z.string(), existing: z.boolean() }),
           400: ErrorBody,
           409: ErrorBody,
+          429: ErrorBody,
         },
       },
     },

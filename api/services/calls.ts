@@ -7,6 +7,7 @@ import { loadVoiceSettings } from '../../domain/voice/settings.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
 import { contactBlocked } from '../../domain/suppression.js';
+import { callQuotaKey, consume } from '../../domain/quotas.js';
 import { voiceCall } from '../../workflows/voiceCall.js';
 import { conflict } from './errors.js';
 
@@ -147,6 +148,12 @@ export async function startOutboundCall(
   }
   const callRef = `out-${req.idempotencyKey ?? randomUUID()}`;
   const workflowId = workflowIds.voiceCall(tenantId, provider, callRef);
+  // Past the daily call quota nothing starts (429). Keyed by the call: a repeated request and the
+  // workflow's own placeCall (same key) count once.
+  await consume(deps.pool, tenantId, 'calls_per_day', 1, {
+    defaults: deps.access.quotaDefaults,
+    key: callQuotaKey(workflowId),
+  });
   let existing = false;
   try {
     await deps.temporal.workflow.start(voiceCall, {

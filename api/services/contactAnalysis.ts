@@ -3,6 +3,7 @@ import type { ProviderAccess } from '../../domain/connections/providerAccess.js'
 import { analyzeContact, ContactAnalysis, type ContactFacts } from '../../domain/contactAnalysis.js';
 import { recordAudit } from '../../domain/audit.js';
 import { withTenant, type Pool } from '../../lib/db.js';
+import { consume } from '../../domain/quotas.js';
 import { notFound } from './errors.js';
 
 /**
@@ -121,6 +122,8 @@ export async function analyzeCachedContact(
   });
   if (!facts) throw notFound(`no contact '${contactId}' in the cache`);
 
+  // Each analysis is a paid model call: counted before it is made (REST 429 past the hourly quota).
+  await consume(pool, tenantId, 'contact_analyses_per_hour', 1, { defaults: deps.access.quotaDefaults });
   // The tenant's own Claude key when it connected one, else the platform's.
   const llm = await deps.access.llm(tenantId, deps.model ? { model: deps.model } : {});
   const started = performance.now();

@@ -1,13 +1,14 @@
 import { CredentialRejected } from '../../domain/connections/verify.js';
 import { AccountTakenError, NotConnectedError } from '../../domain/connections/store.js';
 import { NotTenantsRecordError } from '../../domain/crm/ownership.js';
+import { QuotaExceeded } from '../../domain/quotas.js';
 
 /**
  * What a service refuses, in one vocabulary for both adapters: REST answers with `status` and the
  * shared error body (api/http/errors.ts), MCP with the message as an `isError` result
  * (api/mcp/server.ts). Anything else a service throws is an internal error.
  */
-export type ServiceStatus = 400 | 404 | 409;
+export type ServiceStatus = 400 | 404 | 409 | 429;
 
 export class ServiceError extends Error {
   override readonly name: string = 'ServiceError';
@@ -16,6 +17,8 @@ export class ServiceError extends Error {
     message: string,
     /** The input field at fault (400): REST prefixes the request part it came in, e.g. `querystring.tz`. */
     readonly field?: string,
+    /** 429: when the refused action may be tried again (REST sends it as `Retry-After`). */
+    readonly retryAt?: Date,
   ) {
     super(message);
   }
@@ -40,5 +43,6 @@ export function asServiceError(err: unknown): ServiceError | undefined {
   if (err instanceof NotConnectedError || err instanceof AccountTakenError) return conflict(err.message);
   if (err instanceof CredentialRejected) return badInput(err.field.replace(/^body\./, ''), err.problem);
   if (err instanceof NotTenantsRecordError) return new ServiceError(400, err.message);
+  if (err instanceof QuotaExceeded) return new ServiceError(429, err.message, undefined, err.resetsAt);
   return undefined;
 }

@@ -2,6 +2,7 @@ import type { GhlTokenSource } from '../../providers/ghl/client.js';
 import type { ProviderConfig, ProviderName } from '../../lib/config.js';
 import { createAnthropicClient, type LlmClient, type LlmClientOptions } from '../../providers/anthropic.js';
 import { readCredential } from '../credentials.js';
+import { consume, DEFAULT_QUOTA_LIMITS, ensureRemaining, type QuotaLimits } from '../quotas.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { refreshGhlAccessToken, REFRESH_AHEAD_MS, type GhlOAuthConfig } from './ghlOAuth.js';
 import {
@@ -28,6 +29,8 @@ export interface ProviderAccessDeps {
   ghlOAuth: GhlOAuthConfig | undefined;
   /** How long a resolved connection is reused in this process (default 10 s). */
   cacheMs?: number;
+  /** Each tenant's quota limits unless the platform admin set others (default: domain/quotas.ts). */
+  quotas?: QuotaLimits;
 }
 
 export type AccessVia = 'platform' | 'oauth' | 'private_token' | 'api_key';
@@ -104,8 +107,11 @@ export function createProviderAccess(deps: ProviderAccessDeps) {
 
   const llms = new Map<string, { apiKey: string; llm: LlmClient }>();
 
+  const quotaDefaults = deps.quotas ?? DEFAULT_QUOTA_LIMITS;
   const access = {
     isPlatformTenant: isPlatform,
+    /** The platform's quota limits, for `consume` (domain/quotas.ts) wherever a paid action happens. */
+    quotaDefaults,
     /** The GoHighLevel Marketplace app tenants connect through; undefined: private tokens only. */
     ghlOAuth: deps.ghlOAuth,
     /** Whether a provider is the live service or the local sandbox (the same for every tenant). */
@@ -188,11 +194,16 @@ export function createProviderAccess(deps: ProviderAccessDeps) {
 
     /** A Claude client on the tenant's key (or the platform's), reused while the key stays the same. */
     async llm(tenantId: string, opts: LlmClientOptions = {}): Promise<LlmClient> {
+      // Tokens are known only from the answer: a tenant past its daily tokens gets no client; the
+      // tokens of each answer are counted as it arrives (meter below).
+      await ensureRemaining(deps.pool, tenantId, 'claude_tokens_per_day', quotaDefaults);
       const key = await access.anthropic(tenantId);
       const memo = `${tenantId}\u0000${opts.model ?? ''}\u0000${opts.maxRetries ?? ''}\u0000${opts.timeoutMs ?? ''}`;
       const hit = llms.get(memo);
       if (hit && hit.apiKey === key.apiKey) return hit.llm;
-      const llm = createAnthropicClient(key, opts);
+      const llm = createAnthropicClient(key, opts, async (tokens) => {
+        await consume(deps.pool, tenantId, 'claude_tokens_per_day', tokens, { defaults: quotaDefaults, record: true });
+      });
       llms.set(memo, { apiKey: key.apiKey, llm });
       return llm;
     },
