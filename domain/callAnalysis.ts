@@ -1,6 +1,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
 import type { LlmClient } from '../providers/anthropic.js';
+import { DATA_RULE, dataBlock } from '../lib/untrusted.js';
 
 /**
  * Claude's reading of one finished call: summary, sentiment, outcome and the next action, through a
@@ -63,14 +64,14 @@ export async function analyzeCallTranscript(llm: LlmClient, facts: CallFacts): P
   const msg = await llm.client.messages.create({
     model: llm.model,
     max_tokens: 800,
-    system:
-      'You summarize phone calls for a small business front office. Summarize the call: be factual, use only the transcript.',
+    system: `You summarize phone calls for a small business front office. Summarize the call: be factual, use only the transcript. ${DATA_RULE}`,
     tools: [TOOL],
     tool_choice: { type: 'tool', name: TOOL.name },
     messages: [
       {
         role: 'user',
-        content: `Summarize this call.\n${facts.appointmentIds.length ? `Appointments booked during the call: ${facts.appointmentIds.join(', ')}.\n` : ''}Transcript:\n${transcript}`,
+        // The caller's words are data: they arrive in a labelled block, never as instructions.
+        content: `Summarize this call.\n${facts.appointmentIds.length ? `Appointments booked during the call: ${facts.appointmentIds.join(', ')}.\n` : ''}${dataBlock('transcript', transcript)}`,
       },
     ],
   });
