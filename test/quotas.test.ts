@@ -142,6 +142,35 @@ describe('quotas', () => {
     await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/cancel`, { key: mailKey });
   });
 
+  it('past the day’s Claude tokens a drafted email waits for the reset instead of failing', async () => {
+    await setQuota('quota-mail', { emails_per_day: 100, claude_tokens_per_day: 1 });
+    const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
+      key: mailKey,
+      body: {
+        name: 'Tokens',
+        goal: 'Book',
+        sender: { email: 'desk@clinic.example', postalAddress: POSTAL_ADDRESS },
+        policy: { sendWindow: allWeek },
+        sequence: [{ type: 'email', prompt: 'Invite them to a check-up' }],
+        audience: { type: 'leads', leads: [{ email: 'qt@example.com', firstName: 'Qt' }] },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    expect((await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/start`, { key: mailKey })).status).toBe(202);
+    const deferred = await waitFor('a send deferred for tokens', async () => {
+      const { rows } = await tp.adminPool.query(
+        `select data from lead_events where tenant_id = 'quota-mail' and kind = 'send-deferred' and data->>'cap' = 'claude_tokens_per_day'`,
+      );
+      return rows[0]?.data as { cap: string; retryAt: string } | undefined;
+    });
+    expect(Date.parse(deferred.retryAt)).toBeGreaterThan(Date.now());
+    expect(await sandboxEmails(sandbox, 'qt@example.com')).toHaveLength(0);
+    const wf = await tp.platform.temporal!.workflow.getHandle(`campaign:quota-mail:${id}`).describe();
+    expect(wf.status.name).toBe('RUNNING');
+    await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/cancel`, { key: mailKey });
+  });
+
   it('concurrent consumption never passes the limit; a retried key counts once', async () => {
     const pool = tp.platform.pool;
     const defaults = { ...DEFAULT_QUOTA_LIMITS, sms_per_day: 5 };

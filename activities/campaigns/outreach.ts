@@ -9,6 +9,7 @@ import { contactBlocked, isOptOutText, suppress } from '../../domain/suppression
 import { createSendgridMailer, SendgridError, type Mailer } from '../../providers/sendgrid.js';
 import {
   answerQuestion,
+  briefWithoutModel,
   classifyReply,
   costOf,
   newReplyText,
@@ -449,7 +450,15 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
       let research: Awaited<ReturnType<typeof researchLead>> | undefined;
       const startedAt = Date.now();
       if (brief === null) {
-        research = await researchLead(await llmFor(ref.tenantId), facts, campaign.goal);
+        // Past the day's Claude tokens the lead still goes on, with its facts as the brief.
+        const llm = await llmFor(ref.tenantId).catch((err: unknown) => {
+          if (err instanceof QuotaExceeded) return err;
+          throw err;
+        });
+        research =
+          llm instanceof QuotaExceeded
+            ? briefWithoutModel(facts, llm.message)
+            : await researchLead(llm, facts, campaign.goal);
         brief = research.text;
         events.push({
           kind: 'researched',
@@ -508,7 +517,25 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
         if (input.stepIndex === null)
           throw ApplicationFailure.nonRetryable(`no email drafted for ${sendKey}`, 'NoDraft');
         if (!lead.email) return { status: 'no-email' };
-        draft = await composeDraft(ref, input.stepIndex, lead, loaded.facts!, campaign);
+        try {
+          draft = await composeDraft(ref, input.stepIndex, lead, loaded.facts!, campaign);
+        } catch (err) {
+          // The day's Claude tokens are spent: the email waits for the reset, like a cap.
+          if (!(err instanceof QuotaExceeded)) throw err;
+          const retryAt = err.resetsAt.getTime();
+          await withTenant(pool, ref.tenantId, (c) =>
+            appendEvents(c, ref, [
+              {
+                kind: 'send-deferred',
+                stepIndex: input.stepIndex,
+                at: input.at,
+                key: eventKey(ref, 'deferred', sendKey, err.quota, retryAt),
+                data: { sendKey, cap: err.quota, retryAt: err.resetsAt.toISOString() },
+              },
+            ]),
+          );
+          return { status: 'deferred', retryAt, reason: err.quota };
+        }
       } else {
         if (row.status === 'sent') return { status: 'sent', messageId: row.message_id! };
         if (row.status === 'suppressed' || row.status === 'rejected') return { status: row.status };

@@ -83,6 +83,11 @@ export interface Brief {
 }
 
 /** A short brief grounded only in what we hold about the lead. */
+/** The brief when the model may not be asked (the tenant's Claude quota is spent): the facts themselves. */
+export function briefWithoutModel(facts: LeadFacts, why: string): Brief {
+  return { text: factsText(facts), origin: 'fallback', usage: null, error: why };
+}
+
 export async function researchLead(llm: LlmClient, facts: LeadFacts, goal: string): Promise<Brief> {
   const material = factsText(facts);
   const r = await ask(llm, {
