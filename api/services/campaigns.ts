@@ -10,6 +10,7 @@ import {
 } from '../../lib/campaign.js';
 import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
+import type { LeadRow } from '../../domain/campaigns/store.js';
 import { newId, workflowIds } from '../../lib/ids.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
 import { campaign } from '../../workflows/campaign.js';
@@ -473,19 +474,7 @@ export async function leadTimeline(
   leadId: string,
 ): Promise<Timeline> {
   const result = await withTenant(deps.pool, tenantId, async (c) => {
-    const lead = await c.query<{
-      id: string;
-      contact_id: string | null;
-      email: string | null;
-      phone: string | null;
-      first_name: string | null;
-      last_name: string | null;
-      company: string | null;
-      timezone: string | null;
-      state: string;
-      step_index: number | null;
-      brief: string | null;
-    }>(
+    const lead = await c.query<Omit<LeadRow, 'fields'> & { step_index: number | null }>(
       `select id, contact_id, email, phone, first_name, last_name, company, timezone, state, step_index, brief
          from campaign_leads where tenant_id = $1 and campaign_id = $2 and id = $3`,
       [tenantId, campaignId, leadId],
