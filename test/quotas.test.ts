@@ -171,6 +171,77 @@ describe('quotas', () => {
     await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/cancel`, { key: mailKey });
   });
 
+  it('past the day’s Claude tokens a template email still goes out; a reply waits for the reset to be read; a “stop” is honoured at once', async () => {
+    await setQuota('quota-mail', { emails_per_day: 100, claude_tokens_per_day: 0 });
+    const created = await call(tp.baseUrl, 'POST', '/v1/campaigns', {
+      key: mailKey,
+      body: {
+        name: 'Replies',
+        goal: 'Book',
+        sender: { email: 'desk@clinic.example', postalAddress: POSTAL_ADDRESS },
+        policy: { sendWindow: allWeek },
+        // The wait keeps each lead listening for replies after its first email.
+        sequence: [
+          { type: 'email', subject: 'Hi', template: 'Hello {{firstName}}' },
+          { type: 'wait', days: 3 },
+          { type: 'email', subject: 'Again', template: 'Hello again {{firstName}}' },
+        ],
+        audience: {
+          type: 'leads',
+          leads: [
+            { email: 'qi@example.com', firstName: 'Qi' },
+            { email: 'qs@example.com', firstName: 'Qs' },
+          ],
+        },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    expect((await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/start`, { key: mailKey })).status).toBe(202);
+    const reply = async (to: string, text: string) => {
+      const [email] = await waitFor(`the email to ${to}`, async () => {
+        const sent = await sandboxEmails(sandbox, to);
+        return sent.length ? sent : undefined;
+      });
+      await sandbox.control('POST', '/sendgrid/reply', { messageId: email!.messageId, text });
+    };
+    const leadId = async (email: string) =>
+      (
+        await tp.adminPool.query<{ id: string }>(
+          "select id from campaign_leads where tenant_id = 'quota-mail' and campaign_id = $1 and email = $2",
+          [id, email],
+        )
+      ).rows[0]!.id;
+    await reply('qi@example.com', 'Yes please, I am interested. Thursday works.');
+    await reply('qs@example.com', 'STOP');
+    // The "stop" needs no model: suppressed now.
+    await waitFor('the stop reply honoured', async () => {
+      const { rows } = await tp.adminPool.query(
+        "select 1 from suppressions where tenant_id = 'quota-mail' and channel = 'email' and value = 'qs@example.com'",
+      );
+      return rows.length > 0;
+    });
+    // The interested reply waits: its classification (a local activity) failed on the quota and its
+    // next attempt is a timer set for the reset; the lead does not fail.
+    const handle = tp.platform.temporal!.workflow.getHandle(`lead:quota-mail:${id}:${await leadId('qi@example.com')}`);
+    const backoff = await waitFor('classification waiting for the token quota', async () => {
+      const events = (await handle.fetchHistory()).events ?? [];
+      const refused = events.findIndex((e) =>
+        /claude_tokens_per_day/.test(e.markerRecordedEventAttributes?.failure?.message ?? ''),
+      );
+      if (refused < 0) return undefined;
+      return events.slice(refused).find((e) => e.timerStartedEventAttributes)?.timerStartedEventAttributes;
+    });
+    expect(Number(backoff?.startToFireTimeout?.seconds ?? 0)).toBeGreaterThan(60);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    const classified = await tp.adminPool.query(
+      "select 1 from lead_events where tenant_id = 'quota-mail' and campaign_id = $1 and kind = 'reply-classified' and data->>'category' <> 'unsubscribe'",
+      [id],
+    );
+    expect(classified.rows).toHaveLength(0);
+    await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/cancel`, { key: mailKey });
+  });
+
   it('concurrent consumption never passes the limit; a retried key counts once', async () => {
     const pool = tp.platform.pool;
     const defaults = { ...DEFAULT_QUOTA_LIMITS, sms_per_day: 5 };

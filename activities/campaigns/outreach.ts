@@ -25,6 +25,7 @@ import { cachedCampaign, leadFacts, loadCampaign, loadLead, type LeadRow } from 
 import { newId } from '../../lib/ids.js';
 import { unsubscribeToken } from '../../domain/campaigns/unsubscribe.js';
 import { consume, QuotaExceeded } from '../../domain/quotas.js';
+import { waitForQuotaReset } from '../quotaWait.js';
 
 /**
  * The leadOutreach workflow's activities: prepare (suppression check, research), draft, send (caps,
@@ -165,7 +166,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
         'NotAnEmailStep',
       );
     const startedAt = Date.now();
-    const draft = await writeEmail(await llmFor(ref.tenantId), {
+    const draft = await writeEmail(() => llmFor(ref.tenantId), {
       campaignName: campaign.name,
       goal: campaign.goal,
       stepNumber: campaign.settings.sequence.slice(0, stepIndex + 1).filter((s) => s.type === 'email').length,
@@ -729,7 +730,8 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
       const result: Awaited<ReturnType<typeof classifyReply>> =
         overLimit && !isOptOutText(newReplyText(reply.text))
           ? { category: 'handoff', preferredTime: null, origin: 'rule', usage: null }
-          : await classifyReply(await llmFor(ref.tenantId), reply.text);
+          : // Past the day's Claude tokens the reply waits for the reset (an opt-out is still honoured now).
+            await classifyReply(() => llmFor(ref.tenantId).catch(waitForQuotaReset), reply.text);
       await withTenant(pool, ref.tenantId, async (c) => {
         if (result.origin !== 'rule')
           await auditLlm(c, ref.tenantId, 'classifyReply', startedAt, result.usage, result.error);
@@ -795,7 +797,8 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
       if (!inbound || !lead.email)
         throw ApplicationFailure.nonRetryable(`nothing to answer for ${sendKey}`, 'NoQuestion');
       const startedAt = Date.now();
-      const answer = await answerQuestion(await llmFor(ref.tenantId), {
+      // Past the day's Claude tokens the answer waits for the reset rather than failing the lead.
+      const answer = await answerQuestion(await llmFor(ref.tenantId).catch(waitForQuotaReset), {
         goal: campaign.goal,
         question: inbound.text,
         brief: lead.brief ?? '',

@@ -5,6 +5,7 @@ import { NotConnectedError } from '../../domain/connections/store.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { contactBlocked } from '../../domain/suppression.js';
 import { callQuotaKey, consume, QuotaExceeded } from '../../domain/quotas.js';
+import { waitForQuotaReset } from '../quotaWait.js';
 import type { VoiceSettings } from '../../lib/voice.js';
 import { z } from 'zod';
 import { analyzeCallTranscript, type CallAnalysis } from '../../domain/callAnalysis.js';
@@ -153,11 +154,7 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
             [input.tenantId, input.workflowId],
           ),
         );
-        throw ApplicationFailure.create({
-          message: err.message,
-          type: 'QuotaExceeded',
-          nextRetryDelay: Math.max(1000, err.resetsAt.getTime() - Date.now()),
-        });
+        waitForQuotaReset(err);
       });
       if ('suppressed' in prior) return { suppressed: true };
       if (prior.row) return { providerCallId: prior.row.provider_call_id };

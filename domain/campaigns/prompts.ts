@@ -163,7 +163,8 @@ export function clampLine(text: string, max: number): string {
   return `${cut.slice(0, Math.max(cut.lastIndexOf(' '), max / 2)).trimEnd()}…`;
 }
 
-export async function writeEmail(llm: LlmClient, ctx: EmailContext): Promise<Draft> {
+/** `llm` is asked for only when the model must write (a plain template needs no model, nor its quota). */
+export async function writeEmail(llm: () => Promise<LlmClient>, ctx: EmailContext): Promise<Draft> {
   const fromTemplate = ctx.template
     ? {
         subject: renderTemplate(ctx.template.subject, ctx.facts, ctx.sender.name),
@@ -171,7 +172,7 @@ export async function writeEmail(llm: LlmClient, ctx: EmailContext): Promise<Dra
       }
     : undefined;
   if (!ctx.prompt && fromTemplate) return { ...fromTemplate, origin: 'template', usage: null };
-  const r = await ask(llm, {
+  const r = await ask(await llm(), {
     max_tokens: 800,
     system: [
       `You write email ${ctx.stepNumber} of the outbound campaign "${ctx.campaignName}" for ${ctx.sender.name ?? ctx.sender.email}.`,
@@ -269,11 +270,12 @@ export function newReplyText(text: string): string {
   return lines.join('\n').trim() || text.trim();
 }
 
-export async function classifyReply(llm: LlmClient, replyText: string): Promise<ReplyClassification> {
+/** `llm` is asked for only when the rules cannot decide (an opt-out needs no model, nor its quota). */
+export async function classifyReply(llm: () => Promise<LlmClient>, replyText: string): Promise<ReplyClassification> {
   const text = newReplyText(replyText).slice(0, 4000);
-  // An opt-out is honoured even when the model is down or wrong.
+  // An opt-out is honoured even when the model is down, wrong or out of quota.
   if (isOptOutText(text)) return { category: 'unsubscribe', preferredTime: null, origin: 'rule', usage: null };
-  const r = await ask(llm, {
+  const r = await ask(await llm(), {
     max_tokens: 200,
     system: [
       'You triage replies to an outbound sales email. Classify the reply as exactly one of: interested (wants a meeting or to learn more),',
