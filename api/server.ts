@@ -51,6 +51,8 @@ export interface ApiDeps {
   masterKey: Buffer;
   log: Logger;
   rateLimitPerMinute: number;
+  /** Proxies whose X-Forwarded-For gives the client IP (hops or addresses); unset: the socket's peer. */
+  trustProxy?: number | string[];
   probeTimeoutMs: number;
   ghlWebhookKeys: GhlWebhookKeys;
   /** SendGrid Event Webhook verification key (base64 DER or PEM). */
@@ -108,12 +110,19 @@ export function mcpToolDeps(
 
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
 
+/** Fastify's form of API_TRUST_PROXY: addresses as they are; a hop count as "the nearest n hops". */
+function trustedProxies(trust: number | string[]): string[] | ((address: string, hop: number) => boolean) {
+  return typeof trust === 'number' ? (_address, hop) => hop < trust : trust;
+}
+
 export async function buildApi(deps: ApiDeps) {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }),
     bodyLimit: deps.bodyLimitBytes ?? 1024 * 1024,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
+    // Off unless configured: a forged X-Forwarded-For must not pick its own sign-in limit bucket.
+    ...(deps.trustProxy !== undefined ? { trustProxy: trustedProxies(deps.trustProxy) } : {}),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

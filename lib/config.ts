@@ -128,12 +128,32 @@ const hostList = () =>
       : { ok: false, expected: 'comma-separated hostnames without scheme or port (or *)' };
   });
 
+/**
+ * Which proxies' X-Forwarded-For to believe (the client IP behind them keys sign-in limits and
+ * logs): a number of hops, or comma-separated addresses / CIDR ranges of the proxies. Unset: none.
+ */
+const trustProxy = () =>
+  envVar<number | string[]>((raw) => {
+    if (/^\d{1,2}$/.test(raw) && Number(raw) >= 1) return { ok: true, value: Number(raw) };
+    const items = raw
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
+    const ok =
+      items.length > 0 &&
+      items.every((h) => /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]*:[0-9a-fA-F:.]*)(\/\d{1,3})?$/.test(h));
+    return ok
+      ? { ok: true, value: items }
+      : { ok: false, expected: 'a number of proxy hops (1-99) or comma-separated proxy addresses / CIDR ranges' };
+  });
+
 const EnvSchema = z.object({
   LOG_LEVEL: logLevel(),
   SWITCHBOARD_DATA_DIR: text(),
   API_HOST: text(),
   API_PORT: port(),
   API_RATE_LIMIT_PER_MINUTE: positiveInt(),
+  API_TRUST_PROXY: trustProxy(),
   READY_PROBE_TIMEOUT_MS: positiveInt(120_000),
   SWITCHBOARD_PUBLIC_URL: httpUrl(),
   SWITCHBOARD_ADMIN_KEY: secretKey(24),
@@ -234,7 +254,14 @@ export interface TemporalConfig {
 export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   dataDir: string;
-  api: { host: string; port: number; rateLimitPerMinute: number; readyProbeTimeoutMs: number };
+  api: {
+    host: string;
+    port: number;
+    rateLimitPerMinute: number;
+    readyProbeTimeoutMs: number;
+    /** API_TRUST_PROXY: proxy hops, or the proxies' addresses / CIDR ranges. */
+    trustProxy?: number | string[];
+  };
   /** Where Vapi / Retell reach our webhooks (outbound calls name it); unset: the API's own address. */
   publicUrl: string | undefined;
   /**
@@ -347,6 +374,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
       host: e.API_HOST ?? '127.0.0.1',
       port: e.API_PORT ?? 3000,
       rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE ?? 600,
+      trustProxy: e.API_TRUST_PROXY,
       readyProbeTimeoutMs: e.READY_PROBE_TIMEOUT_MS ?? 5000,
     },
     publicUrl: e.SWITCHBOARD_PUBLIC_URL?.replace(/\/+$/, ''),

@@ -253,6 +253,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         masterKey,
         log,
         rateLimitPerMinute: config.api.rateLimitPerMinute,
+        trustProxy: config.api.trustProxy,
         probeTimeoutMs: config.api.readyProbeTimeoutMs,
         ghlWebhookKeys: await resolveGhlWebhookKeys(config, log),
         sendgridWebhookKey: await resolveSendgridWebhookKey(config, log),

@@ -44,6 +44,18 @@ describe('configuration from the environment', () => {
     expect(problemsOf({ TEMPORAL_TLS_CERT_PATH: '/nope/cert.pem' })[0]).toMatch(/^TEMPORAL_TLS_CERT_PATH: /);
   });
 
+  it('API_TRUST_PROXY takes a hop count or proxy addresses, and names anything else', () => {
+    expect(parseConfig({}).api.trustProxy).toBeUndefined();
+    expect(parseConfig({ API_TRUST_PROXY: '2' }).api.trustProxy).toBe(2);
+    expect(parseConfig({ API_TRUST_PROXY: '10.0.0.0/8, 192.168.1.7' }).api.trustProxy).toEqual([
+      '10.0.0.0/8',
+      '192.168.1.7',
+    ]);
+    expect(() => parseConfig({ API_TRUST_PROXY: 'yes please' })).toThrow(
+      /API_TRUST_PROXY: expected a number of proxy hops/,
+    );
+  });
+
   it('Temporal Cloud settings turn TLS on', () => {
     const c = parseConfig({
       TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',

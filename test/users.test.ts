@@ -386,12 +386,44 @@ describe('tenant users: invites, sessions, roles, password reset', () => {
     });
     expect(locked.status).toBe(429);
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    // No proxy is trusted by default: a forged X-Forwarded-For does not open a fresh bucket.
+    const forged = await call(tp.baseUrl, 'POST', '/v1/auth/signin', {
+      body: { email: 'locked@clinic.example', password: PASSWORD },
+      headers: { 'x-forwarded-for': '203.0.113.9' },
+    });
+    expect(forged.status).toBe(429);
     // Another address from the same IP is not locked.
     await signIn('viewer@clinic.example', PASSWORD);
     // Reset requests are limited the same way, whether or not the address exists.
     for (let i = 0; i < 5; i++)
       expect((await api('POST', '/v1/auth/reset', { body: { email: 'ghost@clinic.example' } })).status).toBe(202);
     expect((await api('POST', '/v1/auth/reset', { body: { email: 'ghost@clinic.example' } })).status).toBe(429);
+  });
+
+  it('behind a trusted proxy (API_TRUST_PROXY=1) each client IP from X-Forwarded-For has its own sign-in budget', async () => {
+    const proxied = await startTestPlatform({ env: { API_TRUST_PROXY: '1' } });
+    try {
+      const admin = { key: TEST_ADMIN_KEY };
+      await call(proxied.baseUrl, 'POST', '/v1/admin/tenants', { ...admin, body: { id: 'usr-proxy', name: 'P' } });
+      const inv = await call(proxied.baseUrl, 'POST', '/v1/admin/tenants/usr-proxy/invites', {
+        ...admin,
+        body: { email: 'proxied@clinic.example', role: 'viewer' },
+      });
+      expect(inv.status, JSON.stringify(inv.body)).toBe(201);
+      const accept = { body: { token: inv.body.token, password: PASSWORD } };
+      expect((await call(proxied.baseUrl, 'POST', '/v1/auth/invites/accept', accept)).status).toBe(201);
+      const attempt = (ip: string, password: string) =>
+        call(proxied.baseUrl, 'POST', '/v1/auth/signin', {
+          body: { email: 'proxied@clinic.example', password },
+          headers: { 'x-forwarded-for': ip },
+        });
+      for (let i = 0; i < 5; i++) expect((await attempt('198.51.100.1', `wrong-${i}`)).status).toBe(401);
+      expect((await attempt('198.51.100.1', PASSWORD)).status).toBe(429);
+      // The office next door, behind the same proxy, still signs in.
+      expect((await attempt('198.51.100.2', PASSWORD)).status).toBe(200);
+    } finally {
+      await proxied.stop();
+    }
   });
 
   it('the new routes are in the OpenAPI document', async () => {
