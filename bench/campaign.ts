@@ -67,7 +67,12 @@ export default async function benchCampaign(): Promise<void> {
     const { id } = await api<{ id: string }>(base, 'POST', '/v1/campaigns', key, {
       name: 'Bench',
       goal: 'Book a demo',
-      sender: { email: 'desk@bench.example', name: 'Bench', replyTo: 'replies@inbound.bench.example' },
+      sender: {
+        email: 'desk@bench.example',
+        name: 'Bench',
+        replyTo: 'replies@inbound.bench.example',
+        postalAddress: '1 Bench Street, Springfield, IL 62701, USA',
+      },
       policy: {
         sendWindow: { startHour: 0, endHour: 24, days: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] },
         maxActiveLeads: MAX_ACTIVE,

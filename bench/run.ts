@@ -4,6 +4,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { stopAll } from './lib/cleanup.js';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
 const available = (await readdir(dir))
@@ -14,6 +15,16 @@ if (!name || !available.includes(name)) {
   console.error(`usage: npm run bench -- <name>   (available: ${available.join(', ') || 'none'})`);
   process.exit(2);
 }
+// Interrupted (Ctrl-C, a CI timeout): stop what the benchmark started, then go.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => void stopAll().finally(() => process.exit(130)));
 const mod = (await import(`./${name}.ts`)) as { default: () => Promise<void> };
-await mod.default();
-process.exit(0);
+try {
+  await mod.default();
+} catch (err) {
+  console.error(`bench ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
+process.exit(process.exitCode ?? 0);

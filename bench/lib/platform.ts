@@ -11,6 +11,7 @@ import { createLogger } from '../../lib/logger.js';
 import { startPlatform, type Platform } from '../../runtime/platform.js';
 import { freePort } from '../../test/support/ports.js';
 import { runEntry, waitForOutput } from '../../test/support/process.js';
+import { stopOnExit } from './cleanup.js';
 
 export const BENCH_ADMIN_KEY = 'sbadmin_bench_key_0123456789abcdef';
 
@@ -64,8 +65,12 @@ export async function benchConfig(
 }
 
 /** API and worker in this process on the embedded Postgres and Temporal dev server. */
-export function startBenchPlatform(config: Config): Promise<Platform> {
-  return startPlatform(config, createLogger('warn', { pretty: false }), { roles: ['api', 'worker'], embed: true });
+export async function startBenchPlatform(config: Config): Promise<Platform> {
+  const platform = await startPlatform(config, createLogger('warn', { pretty: false }), {
+    roles: ['api', 'worker'],
+    embed: true,
+  });
+  return { ...platform, stop: stopOnExit('platform', () => platform.stop()) };
 }
 
 export interface SandboxProcess {
@@ -83,10 +88,10 @@ export async function startSandboxProcess(): Promise<SandboxProcess> {
     SANDBOX_HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
   });
-  const stop = async () => {
+  const stop = stopOnExit('sandbox', async () => {
     child.child.kill('SIGTERM');
     await child.exited;
-  };
+  });
   try {
     await waitForOutput(child, /provider sandbox on http/);
   } catch (err) {
