@@ -205,6 +205,8 @@ export interface VapiCall {
   type: 'inboundPhoneCall' | 'outboundPhoneCall';
   status: 'queued' | 'ringing' | 'in-progress' | 'forwarding' | 'ended';
   endedReason?: string;
+  /** Where the call was forwarded (a transfer). */
+  destination?: Record<string, unknown>;
   phoneNumberId: string;
   assistantId?: string;
   assistantOverrides?: Record<string, unknown>;
@@ -254,6 +256,12 @@ export interface VapiSimulation {
   problems: string[];
   /** What our server sent to `call.monitor.controlUrl` (live call control). */
   controls: { at: string; body: unknown }[];
+  /** Set when the call was forwarded: to where, and what asked for it. */
+  transfer?: {
+    destination: Record<string, unknown>;
+    via: 'control-url' | 'transfer-destination-request' | 'assistant-request';
+    at: string;
+  };
   finishedAt?: string;
 }
 
@@ -674,7 +682,7 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
           if (check.kind === 'destination') {
             // Transferred straight away: Vapi forwards the caller and the assistant never speaks.
             call.startedAt = new Date().toISOString();
-            await setStatus('forwarding', { destination: check.value });
+            forwardTo(check.value as Record<string, unknown>, 'assistant-request');
             return await end('assistant-forwarded-call');
           }
         }
@@ -698,7 +706,9 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         else if ('pauseMs' in step) await sleep(step.pauseMs, ctx.shutdown);
         else if ('functionCall' in step) await functionCall(step);
         else if ('message' in step) await send(step.message, step.fields ?? {});
-        else await toolCalls('tool' in step ? [{ name: step.tool, arguments: step.arguments }] : step.tools);
+        else if ('transferCall' in step) {
+          if (await transferRequest()) return await end('assistant-forwarded-call');
+        } else await toolCalls('tool' in step ? [{ name: step.tool, arguments: step.arguments }] : step.tools);
       }
       await end(takeControls() ?? (script.endedBy === 'assistant' ? 'assistant-ended-call' : 'customer-ended-call'));
     } finally {
@@ -720,7 +730,10 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
           if (c.endCallAfterSpoken) reason = 'assistant-said-end-call-phrase';
         }
         if (c.type === 'end-call') reason = 'assistant-ended-call';
-        if (c.type === 'transfer') reason = 'assistant-forwarded-call';
+        if (c.type === 'transfer') {
+          forwardTo(c.destination, 'control-url');
+          reason = 'assistant-forwarded-call';
+        }
       }
       return reason;
     }
@@ -793,7 +806,32 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       await say('assistant', typeof result === 'string' ? result : JSON.stringify(result ?? 'Done.'));
     }
 
+    /** Records where the call goes; `end` tells our server it is forwarding before it ends. */
+    function forwardTo(destination: Record<string, unknown>, via: NonNullable<VapiSimulation['transfer']>['via']) {
+      call.destination = destination;
+      sim.transfer = { destination, via, at: new Date().toISOString() };
+    }
+
+    /** The assistant's transfer tool without a number: asks our server where to (true: forwarded). */
+    async function transferRequest(): Promise<boolean> {
+      const d = await send('transfer-destination-request', {}, TOOL_CALLS_TIMEOUT_MS);
+      if (!d) return false;
+      const body = (d.response?.body ?? {}) as { destination?: unknown; error?: unknown };
+      const dest = body.destination as Record<string, unknown> | undefined;
+      if (dest && typeof dest === 'object' && (typeof dest.number === 'string' || typeof dest.sipUri === 'string')) {
+        if (typeof dest.number === 'string' && !E164.test(dest.number))
+          d.problems.push('destination.number must be E.164');
+        forwardTo(dest, 'transfer-destination-request');
+        return true;
+      }
+      if (typeof body.error === 'string') await say('assistant', body.error);
+      else d.problems.push('transfer-destination-request answer needs destination {type, number|sipUri} or error');
+      return false;
+    }
+
     async function end(endedReason: string, spokenError: string[] = []) {
+      if (call.destination && call.status !== 'forwarding')
+        await setStatus('forwarding', { destination: call.destination });
       for (const e of spokenError)
         artifact.push({ role: 'bot', message: e, time: Date.now(), secondsFromStart: clock });
       const durationSeconds = Math.round(clock * 100) / 100;
