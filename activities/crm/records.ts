@@ -409,6 +409,18 @@ export function createCrmRecordActions(kit: CrmActionKit) {
       );
     },
 
+    async listPipelines(input: { tenantId: string }) {
+      const crm = await kit.tenantCrm(input.tenantId);
+      const pipelines = await crm.ghl.listPipelines(crm.locationId).catch(kit.fail);
+      return {
+        pipelines: pipelines.map((p) => ({
+          id: p.id,
+          name: p.name,
+          stages: p.stages.map((st) => ({ id: st.id, name: st.name })),
+        })),
+      };
+    },
+
     async listWorkflows(input: { tenantId: string }) {
       const crm = await kit.tenantCrm(input.tenantId);
       const workflows = await crm.ghl.listWorkflows(crm.locationId).catch(kit.fail);
