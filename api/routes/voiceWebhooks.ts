@@ -13,7 +13,7 @@ import { CALL_REF_KEY } from '../../domain/voice/settings.js';
 import type { VoiceProvider } from '../../providers/voice.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
-import { toolDefinitions } from '../../activities/voice/tools.js';
+import { assistantFor } from '../services/voiceProvision.js';
 import type { VoiceSettings } from '../../lib/voice.js';
 import { voiceCall } from '../../workflows/voiceCall.js';
 import {
@@ -197,28 +197,7 @@ function variablesFor(lookup: CallerLookup, phone: string | undefined): Record<s
 }
 
 /** The assistant we hand Vapi when the tenant has no saved one: its tools are the tenant's list. */
-function transientAssistant(settings: VoiceSettings, serverUrl: string) {
-  return {
-    name: 'Switchboard front desk',
-    firstMessage: settings.greeting,
-    model: {
-      provider: 'anthropic',
-      model: 'claude-sonnet-4-5',
-      messages: [
-        {
-          role: 'system',
-          content: `${settings.instructions}\nCaller: {{customerName}} ({{customerPhone}}), known: {{knownCaller}}.`,
-        },
-      ],
-      tools: toolDefinitions(settings.tools).map((t) => ({
-        type: 'function',
-        function: t,
-        server: { url: serverUrl },
-      })),
-    },
-    server: { url: serverUrl },
-  };
-}
+const transientAssistant = (settings: VoiceSettings, serverUrl: string) => assistantFor(settings, { url: serverUrl });
 
 export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (app, deps) => {
   const { pool, temporal, taskQueue, voice } = deps;
