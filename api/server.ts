@@ -27,6 +27,8 @@ import { analysisRoutes } from './routes/analysis.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { campaignRoutes } from './routes/campaigns.js';
+import { crmRecordRoutes } from './routes/crmRecords.js';
+import { voiceProvisionRoutes } from './routes/voiceProvision.js';
 import { contactRoutes } from './routes/contacts.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { crmSyncRoutes } from './routes/crmSync.js';
@@ -230,6 +232,8 @@ export async function buildApi(deps: ApiDeps) {
     voice,
     crm,
   });
+  await app.register(crmRecordRoutes, { temporal: deps.temporal, taskQueue: deps.taskQueue, crm });
+  await app.register(voiceProvisionRoutes, { pool: deps.pool, voice, crm, publicUrl: deps.publicUrl });
   await app.register(voiceWebhookRoutes, {
     pool: deps.pool,
     temporal: deps.temporal,

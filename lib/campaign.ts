@@ -87,6 +87,25 @@ export const Policy = z.strictObject({
   /** GHL calendar for meetings; default: the tenant's voice settings' calendar. */
   calendarId: z.string().trim().min(1).max(100).optional(),
   /**
+   * Where a lead's GHL opportunity goes on this pipeline when it books, replies or opts out (created
+   * there if the contact has none). Stages not named leave the opportunity where it is.
+   */
+  pipeline: z
+    .strictObject({
+      pipelineId: z.string().trim().min(1).max(100),
+      stages: z
+        .strictObject({
+          booked: z.string().trim().min(1).max(100).optional(),
+          replied: z.string().trim().min(1).max(100).optional(),
+          opted_out: z.string().trim().min(1).max(100).optional(),
+        })
+        .refine(
+          (st) => st.booked || st.replied || st.opted_out,
+          'name at least one stage (booked, replied, opted_out)',
+        ),
+    })
+    .optional(),
+  /**
    * A lead's email conversation is bounded: past this many accepted replies, or this much reply
    * text in all, the lead is handed to a person (it ends as `replied`) instead of Claude answering on.
    */

@@ -11,6 +11,13 @@ export const VoiceToolName = z.enum(VOICE_TOOL_NAMES);
 export type VoiceToolName = ToolName;
 
 const hhmm = z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'expected HH:MM (24 h)');
+const Hours = z
+  .strictObject({
+    start: hhmm.default('09:00'),
+    end: hhmm.default('18:00'),
+    days: z.array(z.number().int().min(1).max(7)).min(1).default([1, 2, 3, 4, 5]),
+  })
+  .refine((h) => h.start < h.end, { message: 'start must be before end', path: ['end'] });
 
 /**
  * What the voice tools may do on a caller's say-so. Callers are strangers: by default every tool acts
@@ -34,6 +41,12 @@ export const VoiceToolPolicy = z.strictObject({
     .default(false)
     .describe(
       'Let book_appointment book for a person other than the caller (another name, email or phone). Risk: anyone can fill your calendar in other people’s names and create CRM contacts for them.',
+    ),
+  appointmentsOfOthers: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Let reschedule_appointment and cancel_appointment change appointments that are not the caller's own. Risk: anyone who learns an appointment id can move or cancel another customer's visit.",
     ),
 });
 export type VoiceToolPolicy = z.infer<typeof VoiceToolPolicy>;
@@ -67,7 +80,12 @@ export const VoiceSettings = z.strictObject({
     .default('You are a friendly front-desk assistant. Book appointments, take notes and answer briefly.'),
   tools: z.array(VoiceToolName).default([...VOICE_TOOL_NAMES]),
   /** Defaults keep every tool to the caller's own record; see VoiceToolPolicy for what each widening risks. */
-  toolPolicy: VoiceToolPolicy.default({ lookupOtherNumbers: false, memoryAcrossCallers: false, bookForOthers: false }),
+  toolPolicy: VoiceToolPolicy.default({
+    lookupOtherNumbers: false,
+    memoryAcrossCallers: false,
+    bookForOthers: false,
+    appointmentsOfOthers: false,
+  }),
   calendarId: z.string().min(1).optional(),
   timezone: z.string().min(1).default('America/New_York'),
   appointmentMinutes: z.number().int().min(5).max(480).default(30),
@@ -76,14 +94,15 @@ export const VoiceSettings = z.strictObject({
     .regex(/^\+[1-9]\d{6,14}$/, 'expected an E.164 number')
     .optional(),
   /** Outbound calls ring only inside these local hours and days (1 = Monday … 7 = Sunday). */
-  callingHours: z
-    .strictObject({
-      start: hhmm.default('09:00'),
-      end: hhmm.default('18:00'),
-      days: z.array(z.number().int().min(1).max(7)).min(1).default([1, 2, 3, 4, 5]),
-    })
-    .refine((h) => h.start < h.end, { message: 'start must be before end', path: ['end'] })
-    .default({ start: '09:00', end: '18:00', days: [1, 2, 3, 4, 5] }),
+  callingHours: Hours.default({ start: '09:00', end: '18:00', days: [1, 2, 3, 4, 5] }),
+  /** transfer_to_human forwards the call only inside these local hours (unset: the calling hours); outside, it takes a message. */
+  transferHours: Hours.optional(),
+  /** GHL user id the messages taken on calls (take_message, a transfer outside hours) are assigned to as tasks. */
+  messageUserId: z.string().min(1).max(100).optional(),
+  /** A call that books moves the caller's opportunity on this pipeline to this stage (created there if missing). */
+  pipeline: z
+    .strictObject({ pipelineId: z.string().min(1).max(100), bookedStageId: z.string().min(1).max(100) })
+    .optional(),
   /** No answer / busy / voicemail: try again up to this many attempts in all, this far apart. */
   retry: z
     .strictObject({

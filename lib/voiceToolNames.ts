@@ -11,6 +11,10 @@ export const VOICE_TOOL_NAMES = [
   'remember',
   'recall',
   'transfer_to_human',
+  'find_appointments',
+  'reschedule_appointment',
+  'cancel_appointment',
+  'take_message',
 ] as const;
 export type VoiceToolName = (typeof VOICE_TOOL_NAMES)[number];
 

@@ -25,7 +25,7 @@ async function requestJson(
   provider: VoiceProvider,
   base: string,
   token: string,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PATCH',
   path: string,
   body?: unknown,
 ): Promise<unknown> {
@@ -69,10 +69,39 @@ export interface PlaceCallRequest {
   serverUrl: string;
 }
 
+/** An assistant or phone number as Vapi answers it (we read the fields we set; Vapi adds more). */
+export const VapiResource = z.looseObject({ id: z.string() });
+export type VapiResource = z.infer<typeof VapiResource>;
+
 export function vapiApi(cfg: ProviderConfig) {
-  const call = (method: 'GET' | 'POST', path: string, body?: unknown) =>
+  const call = (method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown) =>
     requestJson('vapi', cfg.baseUrl, cfg.apiKey, method, path, body);
+  const enc = encodeURIComponent;
   return {
+    async listAssistants(): Promise<VapiResource[]> {
+      return z.array(VapiResource).parse(await call('GET', '/assistant?limit=1000'));
+    },
+    /** `null` when the key's org has no such assistant. */
+    async getAssistant(id: string): Promise<VapiResource | null> {
+      try {
+        return VapiResource.parse(await call('GET', `/assistant/${enc(id)}`));
+      } catch (err) {
+        if (err instanceof VoiceApiError && err.status === 404) return null;
+        throw err;
+      }
+    },
+    async createAssistant(body: Record<string, unknown>): Promise<VapiResource> {
+      return VapiResource.parse(await call('POST', '/assistant', body));
+    },
+    async updateAssistant(id: string, body: Record<string, unknown>): Promise<VapiResource> {
+      return VapiResource.parse(await call('PATCH', `/assistant/${enc(id)}`, body));
+    },
+    async listPhoneNumbers(): Promise<VapiResource[]> {
+      return z.array(VapiResource).parse(await call('GET', '/phone-number?limit=1000'));
+    },
+    async updatePhoneNumber(id: string, body: Record<string, unknown>): Promise<VapiResource> {
+      return VapiResource.parse(await call('PATCH', `/phone-number/${enc(id)}`, body));
+    },
     async createCall(input: PlaceCallRequest & { assistantId: string; phoneNumberId: string }): Promise<string> {
       const created = CallId.parse(
         await call('POST', '/call', {

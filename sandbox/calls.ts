@@ -18,6 +18,12 @@ export const ScriptStep = z.union([
   /** Vapi's legacy `function-call` message, answered with `{result}`. */
   z.object({ functionCall: z.string().min(1), parameters: Args.optional() }).strict(),
   z.object({ pauseMs: z.number().int().min(0).max(60_000) }).strict(),
+  /**
+   * The assistant's own transfer tool, with no fixed number. Vapi: a `transfer-destination-request`
+   * (an answered destination forwards the call; an error is spoken and the call goes on). Retell: the
+   * agent's transfer_call tool, with the number the last function answer gave (`transfer_number`).
+   */
+  z.object({ transferCall: z.literal(true) }).strict(),
   /** Any other message type (Vapi: `hang`, `user-interrupted`, …; Retell: an event name) with extra fields: our server must acknowledge unknown types with 200. */
   z.object({ message: z.string().min(1), fields: Args.optional() }).strict(),
 ]);

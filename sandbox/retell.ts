@@ -124,6 +124,8 @@ export interface RetellCall {
   recording_url?: string;
   public_log_url?: string;
   disconnection_reason?: string;
+  /** Where transfer_call sent the caller. */
+  transfer_destination?: string;
   call_analysis?: {
     call_summary: string;
     user_sentiment: string;
@@ -148,6 +150,8 @@ export interface RetellSimulation {
   call: RetellCall;
   deliveries: Delivery[];
   problems: string[];
+  /** Set when the agent's transfer_call tool forwarded the call. */
+  transfer?: { destination: string; at: string };
   finishedAt?: string;
 }
 
@@ -253,6 +257,8 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
     const { call } = sim;
     const script = opts.script;
     const transcript: { role: 'agent' | 'user'; content: string; words: unknown[] }[] = [];
+    /** The number a function answer gave the agent's transfer_call tool. */
+    let transferTo: string | undefined;
     const withTools: unknown[] = [];
     let clock = 0;
     const webhookTimeout = script.webhookTimeoutMs ?? WEBHOOK_TIMEOUT_MS;
@@ -344,6 +350,12 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
       }
       for (const step of script.steps ?? defaultSteps) {
         if (ctx.shutdown.aborted) return;
+        if (transferTo) return await transfer(transferTo);
+        if ('transferCall' in step) {
+          if (transferTo) return await transfer(transferTo);
+          await say('agent', 'I have no number to transfer you to.');
+          continue;
+        }
         if ('user' in step) await say('user', step.user);
         else if ('assistant' in step) await say('agent', step.assistant);
         else if ('pauseMs' in step) await sleep(step.pauseMs, ctx.shutdown);
@@ -365,6 +377,7 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
           for (const t of list) await customFunction(t.name, t.arguments ?? {});
         }
       }
+      if (transferTo) return await transfer(transferTo);
       await end(script.endedBy === 'assistant' ? 'agent_hangup' : 'user_hangup');
     } finally {
       sim.state = 'done';
@@ -396,7 +409,22 @@ export function createRetell(ctx: SandboxContext): ProviderModule {
       });
       const spoken =
         typeof body === 'object' && body && 'result' in body ? String((body as { result: unknown }).result) : text;
+      // The agent's transfer_call tool is set to the dynamic number `{{transfer_number}}`: a function
+      // answer that fills it (a response variable) has the agent transfer the caller next.
+      const number =
+        typeof body === 'object' && body ? (body as { transfer_number?: unknown }).transfer_number : undefined;
+      if (typeof number === 'string') {
+        if (E164.test(number)) transferTo = number;
+        else d.problems.push('transfer_number must be an E.164 number');
+      }
       await say('agent', spoken.replace(/\s+/g, ' ').slice(0, 500) || 'Done.');
+    }
+
+    async function transfer(destination: string) {
+      call.transfer_destination = destination;
+      sim.transfer = { destination, at: new Date().toISOString() };
+      await say('agent', 'Transferring you now.');
+      await end('call_transfer');
     }
 
     async function end(reason: string) {

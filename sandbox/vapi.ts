@@ -46,7 +46,8 @@ export const VapiCredential = z.union([
 export type VapiCredential = z.infer<typeof VapiCredential>;
 
 const SimulateBody = z.object({
-  serverUrl: z.string().url(),
+  /** Default (inbound): the server the called number was given (`PATCH /phone-number/{id}`), with its secret. */
+  serverUrl: z.string().url().optional(),
   credential: VapiCredential.default({ type: 'none' }),
   direction: z.enum(['inbound', 'outbound']).default('inbound'),
   /** Default: the org owning the number called (inbound), else the default org. */
@@ -99,6 +100,41 @@ const OrgBody = z.object({
     .max(1000)
     .default([]),
 });
+
+const ServerBody = z
+  .object({
+    url: z.string().url(),
+    secret: z.string().min(1).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    timeoutSeconds: z.number().int().min(1).max(300).optional(),
+  })
+  .strict();
+/** The assistant fields the sandbox checks; anything else (voice, transcriber, …) is kept as given. */
+const AssistantBody = z
+  .object({
+    name: z.string().min(1).max(40).optional(),
+    firstMessage: z.string().optional(),
+    model: z
+      .object({
+        provider: z.string().min(1),
+        model: z.string().min(1),
+        messages: z.array(z.object({ role: z.string(), content: z.string() }).loose()).optional(),
+        tools: z.array(z.object({ type: z.string() }).loose()).optional(),
+      })
+      .loose()
+      .optional(),
+    server: ServerBody.optional(),
+    serverMessages: z.array(z.string()).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  })
+  .loose();
+const PhoneNumberPatch = z
+  .object({
+    name: z.string().min(1).max(40).optional(),
+    assistantId: z.string().min(1).nullable().optional(),
+    server: ServerBody.nullable().optional(),
+  })
+  .strict();
 
 const BulkBody = z.object({
   count: z.number().int().min(1).max(5000),
@@ -159,6 +195,16 @@ export interface VapiAssistant {
   name: string;
   createdAt: string;
   updatedAt: string;
+  /** Whatever else `POST /assistant` / `PATCH /assistant/{id}` set (model, tools, server, metadata …). */
+  [field: string]: unknown;
+}
+
+/** Where Vapi sends a number's or an assistant's server messages, and how it proves itself. */
+export interface VapiServer {
+  url: string;
+  secret?: string;
+  headers?: Record<string, string>;
+  timeoutSeconds?: number;
 }
 
 export interface VapiPhoneNumber {
@@ -168,6 +214,8 @@ export interface VapiPhoneNumber {
   number: string;
   name?: string;
   assistantId?: string;
+  /** Set through `PATCH /phone-number/{id}`: inbound calls' server messages go here. */
+  server?: VapiServer;
   status: 'active';
   twilioAccountSid: string;
   createdAt: string;
@@ -205,6 +253,8 @@ export interface VapiCall {
   type: 'inboundPhoneCall' | 'outboundPhoneCall';
   status: 'queued' | 'ringing' | 'in-progress' | 'forwarding' | 'ended';
   endedReason?: string;
+  /** Where the call was forwarded (a transfer). */
+  destination?: Record<string, unknown>;
   phoneNumberId: string;
   assistantId?: string;
   assistantOverrides?: Record<string, unknown>;
@@ -254,6 +304,12 @@ export interface VapiSimulation {
   problems: string[];
   /** What our server sent to `call.monitor.controlUrl` (live call control). */
   controls: { at: string; body: unknown }[];
+  /** Set when the call was forwarded: to where, and what asked for it. */
+  transfer?: {
+    destination: Record<string, unknown>;
+    via: 'control-url' | 'transfer-destination-request' | 'assistant-request';
+    at: string;
+  };
   finishedAt?: string;
 }
 
@@ -674,7 +730,7 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
           if (check.kind === 'destination') {
             // Transferred straight away: Vapi forwards the caller and the assistant never speaks.
             call.startedAt = new Date().toISOString();
-            await setStatus('forwarding', { destination: check.value });
+            forwardTo(check.value as Record<string, unknown>, 'assistant-request');
             return await end('assistant-forwarded-call');
           }
         }
@@ -698,7 +754,9 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
         else if ('pauseMs' in step) await sleep(step.pauseMs, ctx.shutdown);
         else if ('functionCall' in step) await functionCall(step);
         else if ('message' in step) await send(step.message, step.fields ?? {});
-        else await toolCalls('tool' in step ? [{ name: step.tool, arguments: step.arguments }] : step.tools);
+        else if ('transferCall' in step) {
+          if (await transferRequest()) return await end('assistant-forwarded-call');
+        } else await toolCalls('tool' in step ? [{ name: step.tool, arguments: step.arguments }] : step.tools);
       }
       await end(takeControls() ?? (script.endedBy === 'assistant' ? 'assistant-ended-call' : 'customer-ended-call'));
     } finally {
@@ -720,7 +778,10 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
           if (c.endCallAfterSpoken) reason = 'assistant-said-end-call-phrase';
         }
         if (c.type === 'end-call') reason = 'assistant-ended-call';
-        if (c.type === 'transfer') reason = 'assistant-forwarded-call';
+        if (c.type === 'transfer') {
+          forwardTo(c.destination, 'control-url');
+          reason = 'assistant-forwarded-call';
+        }
       }
       return reason;
     }
@@ -793,7 +854,32 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       await say('assistant', typeof result === 'string' ? result : JSON.stringify(result ?? 'Done.'));
     }
 
+    /** Records where the call goes; `end` tells our server it is forwarding before it ends. */
+    function forwardTo(destination: Record<string, unknown>, via: NonNullable<VapiSimulation['transfer']>['via']) {
+      call.destination = destination;
+      sim.transfer = { destination, via, at: new Date().toISOString() };
+    }
+
+    /** The assistant's transfer tool without a number: asks our server where to (true: forwarded). */
+    async function transferRequest(): Promise<boolean> {
+      const d = await send('transfer-destination-request', {}, TOOL_CALLS_TIMEOUT_MS);
+      if (!d) return false;
+      const body = (d.response?.body ?? {}) as { destination?: unknown; error?: unknown };
+      const dest = body.destination as Record<string, unknown> | undefined;
+      if (dest && typeof dest === 'object' && (typeof dest.number === 'string' || typeof dest.sipUri === 'string')) {
+        if (typeof dest.number === 'string' && !E164.test(dest.number))
+          d.problems.push('destination.number must be E.164');
+        forwardTo(dest, 'transfer-destination-request');
+        return true;
+      }
+      if (typeof body.error === 'string') await say('assistant', body.error);
+      else d.problems.push('transfer-destination-request answer needs destination {type, number|sipUri} or error');
+      return false;
+    }
+
     async function end(endedReason: string, spokenError: string[] = []) {
+      if (call.destination && call.status !== 'forwarding')
+        await setStatus('forwarding', { destination: call.destination });
       for (const e of spokenError)
         artifact.push({ role: 'bot', message: e, time: Date.now(), secondsFromStart: clock });
       const durationSeconds = Math.round(clock * 100) / 100;
@@ -962,6 +1048,53 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
           orgOf(req).assistants.get(id) ?? fail(404, `Couldn't Get Assistant. \`assistantId\` ${id} Does Not Exist.`)
         );
       });
+      // Assistants and numbers are configured as at Vapi: create, update (only a real change moves updatedAt).
+      app.post('/assistant', async (req, reply) => {
+        const parsed = AssistantBody.safeParse(req.body ?? {});
+        if (!parsed.success) return fail(400, issueLines(parsed.error.issues));
+        const org = orgOf(req);
+        const now = new Date().toISOString();
+        const a: VapiAssistant = {
+          ...parsed.data,
+          id: ids.uuid(),
+          orgId: org.id,
+          name: parsed.data.name ?? ASSISTANT_NAME,
+          createdAt: now,
+          updatedAt: now,
+        };
+        org.assistants.set(a.id, a);
+        return reply.status(201).send(a);
+      });
+      app.patch('/assistant/:id', async (req) => {
+        const { id } = req.params as { id: string };
+        const a =
+          orgOf(req).assistants.get(id) ?? fail(404, `Couldn't Get Assistant. \`assistantId\` ${id} Does Not Exist.`);
+        const parsed = AssistantBody.safeParse(req.body ?? {});
+        if (!parsed.success) return fail(400, issueLines(parsed.error.issues));
+        if (changes(a, parsed.data)) Object.assign(a, parsed.data, { updatedAt: new Date().toISOString() });
+        return a;
+      });
+      app.patch('/phone-number/:id', async (req) => {
+        const { id } = req.params as { id: string };
+        const org = orgOf(req);
+        const p =
+          org.phoneNumbers.get(id) ?? fail(404, `Couldn't Get Phone Number. \`phoneNumberId\` ${id} Does Not Exist.`);
+        const parsed = PhoneNumberPatch.safeParse(req.body ?? {});
+        if (!parsed.success) return fail(400, issueLines(parsed.error.issues));
+        const b = parsed.data;
+        if (b.assistantId && !org.assistants.has(b.assistantId))
+          fail(400, `Couldn't Get Assistant. \`assistantId\` ${b.assistantId} Does Not Exist.`);
+        const next: Partial<VapiPhoneNumber> = {
+          ...(b.name !== undefined ? { name: b.name } : {}),
+          ...(b.assistantId !== undefined ? { assistantId: b.assistantId ?? undefined } : {}),
+          ...(b.server !== undefined ? { server: b.server ?? undefined } : {}),
+        };
+        if (changes(p, next)) {
+          Object.assign(p, next, { updatedAt: new Date().toISOString() });
+          for (const k of ['assistantId', 'server'] as const) if (p[k] === undefined) delete p[k];
+        }
+        return p;
+      });
       app.get('/phone-number', async (req) => listOf(orgOf(req).phoneNumbers.values(), req.query));
       app.get('/phone-number/:id', async (req) => {
         const { id } = req.params as { id: string };
@@ -1011,9 +1144,20 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
             phoneNumberId: phoneNumber.id,
             assistantId,
           });
+          // Not given: where the number was pointed, authenticated the way its server says.
+          const server = inbound ? phoneNumber.server : undefined;
+          const serverUrl = b.serverUrl ?? server?.url ?? org.server?.serverUrl ?? null;
+          const credential: VapiCredential =
+            b.serverUrl || b.credential.type !== 'none'
+              ? b.credential
+              : server?.secret
+                ? { type: 'x-vapi-secret', secret: server.secret }
+                : server?.headers?.authorization?.startsWith('Bearer ')
+                  ? { type: 'bearer', secret: server.headers.authorization.slice(7) }
+                  : (org.server?.credential ?? { type: 'none' });
           return startSimulation(call, {
-            serverUrl: b.serverUrl,
-            credential: b.credential,
+            serverUrl,
+            credential,
             direction: b.direction,
             script: b.script,
             askAssistant: inbound && !assistantId,
@@ -1116,6 +1260,23 @@ export function createVapi(ctx: SandboxContext): ProviderModule {
       answerDelayMs: org.answerDelayMs,
     };
   }
+}
+
+/** Would `patch` change `target`? (Compared as JSON, key order aside.) */
+function changes(target: object, patch: object): boolean {
+  const canon = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canon)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v as Record<string, unknown>)
+              .filter(([, x]) => x !== undefined)
+              .sort(([a], [b]) => (a < b ? -1 : 1))
+              .map(([k, x]) => [k, canon(x)]),
+          )
+        : v;
+  const t = target as Record<string, unknown>;
+  return Object.entries(patch).some(([k, v]) => JSON.stringify(canon(t[k])) !== JSON.stringify(canon(v)));
 }
 
 /** A stable, Twilio-looking account SID per org (not drawn from the seeded stream, so ids elsewhere stay put). */

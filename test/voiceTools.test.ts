@@ -36,6 +36,8 @@ function fakeDeps() {
     'GET /contacts/ct-new': { contact: { id: 'ct-new', locationId: 'loc-1', tags: [] } },
     'GET /contacts/ct-new/notes': { notes: [] },
     'POST /contacts/ct-new/notes': { note: { id: 'note-1', body: 'x' } },
+    'GET /contacts/ct-new/tasks': { tasks: [] },
+    'POST /contacts/ct-new/tasks': { task: { id: 'task-1', title: 'x' } },
   };
   const fakeFetch = async (url: string | URL | Request, init?: RequestInit) => {
     const route = `${init?.method ?? 'GET'} ${new URL(String(url)).pathname}`;
@@ -132,16 +134,22 @@ describe('voice tools: one definition per tool', () => {
     });
   });
 
-  it('transfer: the number from the call’s settings, or a refusal the agent can act on', async () => {
-    const { deps, sql } = fakeDeps();
+  it('transfer with nobody to put the caller through to: the message is passed on as a task, and the call records it', async () => {
+    const { deps, sql, requests, bodies } = fakeDeps();
     const { runVoiceTool } = createVoiceToolActivities(deps);
-    expect(await runVoiceTool(request({ name: 'transfer_to_human', transferNumber: '+15550199' }))).toEqual({
-      text: 'Transfer the caller to +15550199.',
-    });
-    expect((await refusal(runVoiceTool(request({ name: 'transfer_to_human' })))).message).toBe(
-      'nobody is available to take the call; offer to take a message',
+    const r = await runVoiceTool(
+      request({ name: 'transfer_to_human', args: { reason: 'billing', message: 'Invoice 42 is wrong' } }),
     );
-    expect(sql).toEqual([]);
+    expect(r).toEqual({
+      text: 'Nobody can take the call right now (no transfer number set); the message was passed on (task task-1) and someone will call back on +15550100.',
+      contactId: 'ct-new',
+    });
+    expect(requests.at(-1)).toBe('POST /contacts/ct-new/tasks');
+    expect(bodies.at(-1)).toMatchObject({
+      title: 'Call back +15550100 (+15550100): Invoice 42 is wrong',
+      completed: false,
+    });
+    expect(sql.some((q) => /insert into call_transfers/.test(q))).toBe(true);
   });
 
   it('an unknown name is refused, not a crash', async () => {

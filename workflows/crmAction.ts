@@ -12,7 +12,8 @@ const crm = proxyActivities<CrmActionActivities>({
 });
 
 /**
- * One CRM change asked for through the API or MCP (upsert a contact, book, note, text): a short
+ * One CRM change asked for through the API or MCP (upsert a contact, book, note, text, move or cancel
+ * an appointment, a task, an opportunity's stage or status, a workflow enrollment): a short
  * workflow, so the change is durable, visible in the Web UI and retried past GoHighLevel hiccups,
  * while the caller waits for its result. Its id carries the caller's idempotency key, so the same
  * request never acts twice; the activity's own key is the workflow id (recorded in `crm_effects`).
@@ -36,6 +37,38 @@ export async function crmAction(input: CrmActionInput): Promise<CrmActionResult>
     case 'sendSms': {
       const { action, ...args } = input;
       return { action, ...(await crm.sendSms({ ...args, idempotencyKey: workflowId })) };
+    }
+    case 'rescheduleAppointment': {
+      const { action, ...args } = input;
+      return { action, ...(await crm.rescheduleAppointment({ ...args, idempotencyKey: workflowId })) };
+    }
+    case 'cancelAppointment': {
+      const { action, ...args } = input;
+      return { action, ...(await crm.cancelAppointment({ ...args, idempotencyKey: workflowId })) };
+    }
+    case 'createTask': {
+      const { action, ...args } = input;
+      return { action, ...(await crm.createFollowUpTask({ ...args, idempotencyKey: workflowId })) };
+    }
+    case 'completeTask': {
+      const { action, ...args } = input;
+      return { action, ...(await crm.completeTask(args)) };
+    }
+    case 'createOpportunity': {
+      const { action, ...args } = input;
+      return { action, ...(await crm.createOpportunity({ ...args, idempotencyKey: workflowId })) };
+    }
+    case 'moveOpportunity': {
+      const { action, ...args } = input;
+      return { action, ...(await crm.moveOpportunity(args)) };
+    }
+    case 'setOpportunityStatus': {
+      const { action, ...args } = input;
+      return { action, ...(await crm.setOpportunityStatus(args)) };
+    }
+    case 'addToWorkflow': {
+      const { action, ...args } = input;
+      return { action, ...(await crm.addToWorkflow(args)) };
     }
   }
 }

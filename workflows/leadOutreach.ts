@@ -485,6 +485,21 @@ async function writeBack(lead: Lead, plan: LeadPlan, outcome: LeadOutcome): Prom
       contactId: plan.contactId,
       body: `Campaign ${ref.campaignId}: ${outcome.replace(/_/g, ' ')} (workflow ${workflowInfo().workflowId}).`,
     });
+    // The campaign's pipeline stage for this outcome. Plans recorded before policy.pipeline existed
+    // carry none, so their replays issue no new command here.
+    const stageId =
+      outcome === 'booked' || outcome === 'replied' || outcome === 'opted_out'
+        ? plan.pipeline?.stages[outcome]
+        : undefined;
+    if (plan.pipeline && stageId)
+      await crm.advanceContactOpportunity({
+        tenantId: ref.tenantId,
+        idempotencyKey: leadKey(ref, 'opportunity-stage'),
+        contactId: plan.contactId,
+        pipelineId: plan.pipeline.pipelineId,
+        stageId,
+        name: `Campaign ${ref.campaignId}: ${plan.name ?? plan.email ?? plan.phone ?? plan.contactId}`,
+      });
   } catch (err) {
     if (isCancellation(err)) throw err;
     await record(lead, 'crm-writeback-failed', 'crm-writeback', { reason: failureMessage(err) });

@@ -60,6 +60,8 @@ export interface LeadPlan {
   reviewMode: boolean;
   maxConcurrentCalls: number;
   calendarId: string | null;
+  /** The campaign's pipeline stages by outcome (policy.pipeline); absent in plans made before it existed. */
+  pipeline?: { pipelineId: string; stages: Partial<Record<'booked' | 'replied' | 'opted_out', string>> } | null;
   email: string | null;
   phone: string | null;
   contactId: string | null;
@@ -430,6 +432,7 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
         reviewMode: s.policy.reviewMode,
         maxConcurrentCalls: s.policy.maxConcurrentCalls,
         calendarId: s.policy.calendarId ?? null,
+        pipeline: s.policy.pipeline ?? null,
         email: lead.email,
         phone: lead.phone,
         contactId: lead.contact_id,

@@ -17,6 +17,8 @@ import { contactBlocked } from '../../domain/suppression.js';
 import { consume, QuotaExceeded } from '../../domain/quotas.js';
 import { toE164 } from '../../lib/phone.js';
 import { GhlApiError } from '../../providers/ghl/client.js';
+import { createCrmRecordActions } from './records.js';
+import { cacheAppointments } from '../../domain/crm/appointments.js';
 
 /**
  * What the front office does in the CRM on someone's behalf — look a caller up, offer and book
@@ -39,6 +41,7 @@ function asActivityError(err: unknown): never {
   if (err instanceof GhlApiError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'CrmRejected');
   if (err instanceof NotConnectedError) throw ApplicationFailure.nonRetryable(err.message, 'NotConnected');
   if (err instanceof NotTenantsRecordError) throw ApplicationFailure.nonRetryable(err.message, 'NotTenantsRecord');
+  if (err instanceof ApplicationFailure) throw err;
   if (err instanceof FreeSlotsRefused) throw ApplicationFailure.nonRetryable(err.message, err.kind);
   throw err;
 }
@@ -185,8 +188,42 @@ export function createCrmActionActivities(
     return { contactId: r.contact.id, created: r.new };
   }
 
+  /** One note per key. The key is written into the note, so a retry after a crash finds it at GHL. */
+  async function addContactNote(input: {
+    tenantId: string;
+    idempotencyKey: string;
+    contactId: string;
+    body: string;
+  }): Promise<{ noteId: string }> {
+    const crm = await tenantCrm(input.tenantId);
+    await ownContact(input.tenantId, crm, input.contactId);
+    const ghl = crm.ghl;
+    // The marker names the tenant too: two tenants' keys never find each other's notes.
+    const marker = `ref: ${input.tenantId}/${input.idempotencyKey}`;
+    return once(
+      input.tenantId,
+      input.idempotencyKey,
+      'note',
+      async () => ({ noteId: (await ghl.addNote(input.contactId, { body: `${input.body}\n\n${marker}` })).id }),
+      async () => {
+        const mine = (await ghl.listNotes(input.contactId))?.find((n) => n.body.endsWith(marker));
+        return mine ? { noteId: mine.id } : undefined;
+      },
+    );
+  }
+
+  const records = createCrmRecordActions({
+    pool,
+    tenantCrm,
+    ownContact,
+    once,
+    fail: asActivityError,
+    addContactNote,
+  });
+
   return {
     upsertContact,
+    ...records,
 
     async lookupCaller(input: { tenantId: string; phone: string; timeoutMs?: number }): Promise<CallerLookup> {
       return lookupCallerContact(deps, input.tenantId, input.phone, input.timeoutMs ?? 3000);
@@ -289,6 +326,8 @@ export function createCrmActionActivities(
               title: input.title ?? 'Appointment',
               appointmentStatus: 'confirmed',
             });
+            // Into the cache at once: the caller asking "what do I have booked?" next sees it.
+            await withTenant(pool, input.tenantId, (c) => cacheAppointments(c, input.tenantId, crm.locationId, [appt]));
             return { appointmentId: appt.id, contactId, startTime: appt.startTime, endTime: appt.endTime };
           } catch (err) {
             if (err instanceof GhlApiError && err.isSlotTaken)
@@ -303,29 +342,7 @@ export function createCrmActionActivities(
       );
     },
 
-    /** One note per key. The key is written into the note, so a retry after a crash finds it at GHL. */
-    async addContactNote(input: {
-      tenantId: string;
-      idempotencyKey: string;
-      contactId: string;
-      body: string;
-    }): Promise<{ noteId: string }> {
-      const crm = await tenantCrm(input.tenantId);
-      await ownContact(input.tenantId, crm, input.contactId);
-      const ghl = crm.ghl;
-      // The marker names the tenant too: two tenants' keys never find each other's notes.
-      const marker = `ref: ${input.tenantId}/${input.idempotencyKey}`;
-      return once(
-        input.tenantId,
-        input.idempotencyKey,
-        'note',
-        async () => ({ noteId: (await ghl.addNote(input.contactId, { body: `${input.body}\n\n${marker}` })).id }),
-        async () => {
-          const mine = (await ghl.listNotes(input.contactId))?.find((n) => n.body.endsWith(marker));
-          return mine ? { noteId: mine.id } : undefined;
-        },
-      );
-    },
+    addContactNote,
 
     async sendSms(input: {
       tenantId: string;
@@ -409,6 +426,8 @@ export function createCrmActionActivities(
       title: string;
       body?: string;
       dueDate: string;
+      /** GHL user the task is assigned to (e.g. whoever takes phone messages). */
+      assignedTo?: string;
     }): Promise<{ taskId: string }> {
       const crm = await tenantCrm(input.tenantId);
       await ownContact(input.tenantId, crm, input.contactId);
@@ -424,6 +443,7 @@ export function createCrmActionActivities(
             body: input.body ? `${input.body}\n\n${marker}` : marker,
             dueDate: input.dueDate,
             completed: false,
+            ...(input.assignedTo ? { assignedTo: input.assignedTo } : {}),
           });
           return { taskId: task.id };
         },

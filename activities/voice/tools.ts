@@ -8,6 +8,15 @@ import { toE164 } from '../../lib/phone.js';
 import type { VoiceSettings, VoiceToolPolicy } from '../../lib/voice.js';
 import { loadVoiceSettings } from '../../domain/voice/settings.js';
 import { createCrmActionActivities, type CrmActionActivities, type CrmActionDeps } from '../crm/actions.js';
+import { createHash } from 'node:crypto';
+import { spokenTime } from '../../domain/crm/appointments.js';
+import {
+  requestTransfer,
+  saveTransfer,
+  transferHoursText,
+  transferOpen,
+  providerOf,
+} from '../../domain/voice/transfer.js';
 
 /**
  * The voice agent's tools, one definition each: its description, the zod schema of its
@@ -48,6 +57,9 @@ export interface VoiceToolContext {
   caller: string | undefined;
   /** The tenant's voice tool policy (read on first use): by default tools act only for the caller. */
   policy: () => Promise<VoiceToolPolicy>;
+  /** The tenant's voice settings (the same one read as `policy`). */
+  settings: () => Promise<VoiceSettings>;
+  deps: CrmActionDeps;
 }
 
 export interface VoiceToolDefinition {
@@ -100,6 +112,47 @@ async function callerContact({ req, crm }: VoiceToolContext): Promise<string> {
   if (req.contactId) return req.contactId;
   if (!req.customerPhone) return refuse('the caller has no number to file this under');
   return (await crm.upsertContact({ tenantId: req.tenantId, phone: req.customerPhone })).contactId;
+}
+
+/** The caller's contact if the CRM knows them (never creates one): the call's, else by their number. */
+async function knownCaller({ req, crm, caller }: VoiceToolContext): Promise<string | undefined> {
+  if (req.contactId) return req.contactId;
+  if (!caller) return undefined;
+  return (await crm.lookupCaller({ tenantId: req.tenantId, phone: caller })).contact?.id;
+}
+
+/** The contact whose appointment may be changed: the caller's own, unless the policy widens it. */
+async function appointmentOwner(ctx: VoiceToolContext, tool: string): Promise<string | undefined> {
+  if ((await ctx.policy()).appointmentsOfOthers) return undefined;
+  const mine = await knownCaller(ctx);
+  return mine ?? refuse(`${tool}: no appointments are on file under the caller's number; offer to book one`);
+}
+
+const digest = (...parts: (string | undefined)[]) =>
+  createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 16);
+
+/**
+ * A message for the business's staff as a GHL task on the caller's record, assigned to the tenant's
+ * message taker. Keyed by the call and the message's words: the agent passing it on twice files one task.
+ */
+async function fileMessage(
+  ctx: VoiceToolContext,
+  m: { name?: string; callbackNumber?: string; about: string; why: string },
+): Promise<{ taskId: string; contactId: string; callback: string }> {
+  const settings = await ctx.settings();
+  const contactId = await callerContact(ctx);
+  const callback = m.callbackNumber ?? ctx.caller ?? 'none given';
+  const who = m.name ?? ctx.caller ?? 'a caller';
+  const task = await ctx.crm.createFollowUpTask({
+    tenantId: ctx.req.tenantId,
+    idempotencyKey: `${ctx.req.workflowId}:message:${digest(m.name, m.callbackNumber, m.about)}`,
+    contactId,
+    title: `Call back ${who} (${callback}): ${m.about.slice(0, 80)}`,
+    body: `Message taken on a call (${m.why}).\nFrom: ${who}\nCallback number: ${callback}\nAbout: ${m.about}\nCall: ${ctx.req.workflowId}`,
+    dueDate: new Date(Date.now() + 86_400_000).toISOString(),
+    ...(settings.messageUserId ? { assignedTo: settings.messageUserId } : {}),
+  });
+  return { taskId: task.taskId, contactId, callback };
 }
 
 const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date YYYY-MM-DD');
@@ -157,7 +210,7 @@ export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = 
       phone: phone.optional(),
       title: z.string().min(1).max(200).optional(),
     }),
-    async run({ req, crm, caller, policy }, a) {
+    async run({ req, crm, caller, policy, settings }, a) {
       // Another number, or no verified number at all (then the name and email alone say who it is).
       const forOther = Boolean(a.phone && !samePhone(a.phone, caller)) || (!caller && !req.contactId);
       if (forOther && !(await policy()).bookForOthers)
@@ -177,6 +230,19 @@ export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = 
         title: a.title,
       });
       const text = `Booked for ${r.startTime} (appointment ${r.appointmentId}).`;
+      // Per voice settings, the caller's deal moves to the booked stage; the booking stands whatever happens to that.
+      const pipeline = forOther ? undefined : (await settings()).pipeline;
+      if (pipeline)
+        await crm
+          .advanceContactOpportunity({
+            tenantId: req.tenantId,
+            idempotencyKey: `${req.workflowId}:opportunity:booked`,
+            contactId: r.contactId,
+            pipelineId: pipeline.pipelineId,
+            stageId: pipeline.bookedStageId,
+            name: `Booked by phone (${r.contactId})`,
+          })
+          .catch(() => undefined);
       // Another person's contact never becomes the call's: later tools (send_sms, add_note) stay with the caller.
       return { text, ...(forOther ? {} : { contactId: r.contactId }), appointmentId: r.appointmentId };
     },
@@ -233,11 +299,122 @@ export const voiceTools: Readonly<Record<VoiceToolName, VoiceToolDefinition>> = 
     },
   }),
   transfer_to_human: tool({
-    description: 'Hand the call to a person; returns the number to transfer to.',
-    args: z.object({ reason: z.string().max(500).optional() }),
-    async run({ req }) {
-      if (!req.transferNumber) return refuse('nobody is available to take the call; offer to take a message');
-      return { text: `Transfer the caller to ${req.transferNumber}.` };
+    description:
+      'Put the caller through to a person now. Outside the business’s transfer hours nobody can take the call: then pass on what the caller wants (name, callback number, message) and a team member calls back.',
+    args: z.object({
+      reason: z.string().max(500).optional(),
+      name: z.string().min(1).max(200).optional(),
+      callbackNumber: phone.optional(),
+      message: z.string().min(1).max(2000).optional(),
+    }),
+    async run(ctx, a) {
+      const settings = await ctx.settings();
+      const { tenantId, workflowId } = ctx.req;
+      const destination = settings.transferNumber;
+      if (!destination || !transferOpen(settings)) {
+        // Nobody to put them through to: the message goes to the team as a task, once per call and message.
+        const why = destination ? `outside transfer hours (${transferHoursText(settings)})` : 'no transfer number set';
+        const m = await fileMessage(ctx, {
+          name: a.name,
+          callbackNumber: a.callbackNumber,
+          about: a.message ?? a.reason ?? 'asked to speak to a person',
+          why,
+        });
+        await saveTransfer(ctx.pool, tenantId, workflowId, {
+          provider: providerOf(workflowId),
+          providerCallId: null,
+          status: 'message-taken',
+          destination: null,
+          reason: a.reason ?? null,
+          taskId: m.taskId,
+          detail: why,
+        });
+        return {
+          text: `Nobody can take the call right now (${why}); the message was passed on (task ${m.taskId}) and someone will call back on ${m.callback}.`,
+          contactId: m.contactId,
+        };
+      }
+      const t = await requestTransfer(ctx.deps, { tenantId, workflowId, destination, reason: a.reason ?? null });
+      if (t.status === 'failed')
+        return refuse('transfer_to_human: the call could not be put through; offer to take a message instead');
+      return { text: `Putting the caller through to a person now (${destination}).` };
+    },
+  }),
+  find_appointments: tool({
+    description:
+      "The caller's upcoming appointments, with their ids (needed to move or cancel one) and times in the business's time zone.",
+    args: z.object({}),
+    async run(ctx) {
+      const contactId = await knownCaller(ctx);
+      if (!contactId) return { text: 'No appointments on file for this caller.' };
+      const r = await ctx.crm.listAppointments({
+        tenantId: ctx.req.tenantId,
+        contactId,
+        from: new Date().toISOString(),
+      });
+      if (!r.appointments.length) return { text: 'No upcoming appointments for this caller.', contactId };
+      const list = r.appointments
+        .slice(0, 5)
+        .map((x) => `${spokenTime(x.startTime!, r.timezone)} (appointment ${x.id}, ${x.startTime})`);
+      const more = r.appointments.length > 5 ? ` and ${r.appointments.length - 5} more` : '';
+      const n = r.appointments.length;
+      return { text: `${n} upcoming (${r.timezone}): ${list.join('; ')}${more}.`, contactId };
+    },
+  }),
+  reschedule_appointment: tool({
+    description:
+      "Move one of the caller's appointments to one of the free times (get_free_slots); the old time is given up only once the new one is held.",
+    args: z.object({ appointmentId: z.string().min(1).max(100), startTime: isoDateTime }),
+    async run(ctx, a) {
+      const owner = await appointmentOwner(ctx, 'reschedule_appointment');
+      const r = await ctx.crm.rescheduleAppointment({
+        tenantId: ctx.req.tenantId,
+        // Keyed by the appointment and the new time: asked twice, it moves once.
+        idempotencyKey: `${ctx.req.workflowId}:reschedule:${a.appointmentId}:${Date.parse(a.startTime)}`,
+        appointmentId: a.appointmentId,
+        startTime: a.startTime,
+        contactId: owner,
+      });
+      const tz = (await ctx.settings()).timezone;
+      const text = r.moved
+        ? `Moved from ${spokenTime(r.previousStartTime, tz)} to ${spokenTime(r.startTime, tz)} (appointment ${r.appointmentId}).`
+        : `Appointment ${r.appointmentId} is already at ${spokenTime(r.startTime, tz)}.`;
+      return { text, ...(owner ? { contactId: r.contactId } : {}) };
+    },
+  }),
+  cancel_appointment: tool({
+    description: "Cancel one of the caller's appointments; the reason is noted on their record.",
+    args: z.object({ appointmentId: z.string().min(1).max(100), reason: z.string().min(1).max(500).optional() }),
+    async run(ctx, a) {
+      const owner = await appointmentOwner(ctx, 'cancel_appointment');
+      const r = await ctx.crm.cancelAppointment({
+        tenantId: ctx.req.tenantId,
+        idempotencyKey: `${ctx.req.workflowId}:cancel:${a.appointmentId}`,
+        appointmentId: a.appointmentId,
+        reason: a.reason,
+        contactId: owner,
+      });
+      const tz = (await ctx.settings()).timezone;
+      return {
+        text: `Cancelled the ${spokenTime(r.startTime, tz)} appointment (${r.appointmentId}); noted on the record.`,
+        ...(owner ? { contactId: r.contactId } : {}),
+      };
+    },
+  }),
+  take_message: tool({
+    description:
+      'Pass a message on to the team: who is calling, the number to call back, and what it is about. A team member gets it as a task.',
+    args: z.object({
+      name: z.string().min(1).max(200).optional(),
+      callbackNumber: phone.optional(),
+      about: z.string().min(1).max(2000),
+    }),
+    async run(ctx, a) {
+      const m = await fileMessage(ctx, { ...a, why: 'take_message' });
+      return {
+        text: `Message passed on (task ${m.taskId}); someone will call back on ${m.callback}.`,
+        contactId: m.contactId,
+      };
     },
   }),
 };
@@ -270,6 +447,8 @@ export function createVoiceToolActivities(deps: CrmActionDeps) {
       const settings = () => (read ??= withTenant(deps.pool, req.tenantId, (c) => loadVoiceSettings(c, req.tenantId)));
       const ctx: VoiceToolContext = {
         policy: async () => (await settings()).toolPolicy,
+        settings,
+        deps,
         req,
         crm: createCrmActionActivities(deps, { tenantCrm: readOnce(deps, settings) }),
         pool: deps.pool,

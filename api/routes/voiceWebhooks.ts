@@ -13,7 +13,7 @@ import { CALL_REF_KEY } from '../../domain/voice/settings.js';
 import type { VoiceProvider } from '../../providers/voice.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
-import { toolDefinitions } from '../../activities/voice/tools.js';
+import { assistantFor } from '../services/voiceProvision.js';
 import type { VoiceSettings } from '../../lib/voice.js';
 import { voiceCall } from '../../workflows/voiceCall.js';
 import {
@@ -25,6 +25,7 @@ import {
   type VoiceCallInput,
 } from '../../workflows/voiceCall.contract.js';
 import { fail } from '../http/errors.js';
+import { loadTransfer, saveTransfer, transferHoursText, transferOpen } from '../../domain/voice/transfer.js';
 import type { TenantVoice, TenantVoiceCache } from '../voiceTenants.js';
 
 /**
@@ -196,28 +197,7 @@ function variablesFor(lookup: CallerLookup, phone: string | undefined): Record<s
 }
 
 /** The assistant we hand Vapi when the tenant has no saved one: its tools are the tenant's list. */
-function transientAssistant(settings: VoiceSettings, serverUrl: string) {
-  return {
-    name: 'Switchboard front desk',
-    firstMessage: settings.greeting,
-    model: {
-      provider: 'anthropic',
-      model: 'claude-sonnet-4-5',
-      messages: [
-        {
-          role: 'system',
-          content: `${settings.instructions}\nCaller: {{customerName}} ({{customerPhone}}), known: {{knownCaller}}.`,
-        },
-      ],
-      tools: toolDefinitions(settings.tools).map((t) => ({
-        type: 'function',
-        function: t,
-        server: { url: serverUrl },
-      })),
-    },
-    server: { url: serverUrl },
-  };
-}
+const transientAssistant = (settings: VoiceSettings, serverUrl: string) => assistantFor(settings, { url: serverUrl });
 
 export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (app, deps) => {
   const { pool, temporal, taskQueue, voice } = deps;
@@ -383,6 +363,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
       'function-call',
       'transcript',
       'hang',
+      'transfer-destination-request',
     ];
     if (!handled.includes(message.type)) return reply.code(200).send({});
     const parsedCall = VapiCall.safeParse(message.call);
@@ -415,7 +396,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     // Events are applied once: a repeat inside the window (a replay, or Vapi re-sending) is
     // acknowledged and not delivered. Tool calls and assistant requests still get their answer:
     // the workflow answers a repeated tool call id from what it already did.
-    if (!['assistant-request', 'tool-calls', 'function-call'].includes(message.type)) {
+    if (!['assistant-request', 'tool-calls', 'function-call', 'transfer-destination-request'].includes(message.type)) {
       if (!(await firstReceipt(tenantId, `${call.id}:${key}`))) {
         log.info({ key }, 'repeated Vapi message acknowledged, not applied');
         return { duplicate: true };
@@ -466,6 +447,26 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
           tenant.settings.toolDeadlineMs,
         );
         return { result: answer?.error !== undefined ? `Error: ${answer.error}` : (answer?.result ?? '') };
+      }
+      case 'transfer-destination-request': {
+        // The assistant's own transfer tool has no fixed number: ours, inside the transfer hours.
+        const settings = tenant.settings;
+        if (!settings.transferNumber || !transferOpen(settings)) {
+          const why = settings.transferNumber
+            ? `nobody can take the call now (transfer hours ${transferHoursText(settings)})`
+            : 'nobody is available to take the call';
+          return { error: `${why}; take a message with take_message instead` };
+        }
+        await saveTransfer(pool, tenantId, workflowId, {
+          provider: 'vapi',
+          providerCallId: call.id,
+          status: 'requested',
+          destination: settings.transferNumber,
+          reason: null,
+          taskId: null,
+          detail: 'transfer-destination-request',
+        });
+        return { destination: { type: 'number', number: settings.transferNumber, message: 'Connecting you now.' } };
       }
       case 'end-of-call-report': {
         const event: CallEvent = {
@@ -615,6 +616,13 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
       [{ id, name, args }],
       auth.tenant.settings.toolDeadlineMs,
     );
+    if (name === 'transfer_to_human' && answer?.error === undefined) {
+      // Retell transfers through the agent's transfer_call tool: our answer hands it the number
+      // (a response variable `transfer_number`), once the tool has recorded the transfer.
+      const t = await withTenant(pool, auth.tenantId, (c) => loadTransfer(c, auth.tenantId, workflowId));
+      if (t?.status === 'requested' && t.destination)
+        return reply.send({ result: answer?.result ?? '', transfer_number: t.destination });
+    }
     return reply
       .type('text/plain; charset=utf-8')
       .send(answer?.error !== undefined ? `Error: ${answer.error}` : (answer?.result ?? ''));

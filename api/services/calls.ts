@@ -1,3 +1,4 @@
+import { loadTransfer, transferOutcome } from '../../domain/voice/transfer.js';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
@@ -54,6 +55,18 @@ export const CallDetail = CallSummary.extend({
   ),
   providerCallIds: z.array(z.string()),
   webUiUrl: z.string().nullable(),
+  /** What transfer_to_human did: put through (and whether the call ended forwarded), or a message taken. */
+  transfer: z
+    .object({
+      status: z.enum(['pending', 'requested', 'message-taken', 'failed']),
+      outcome: z.enum(['forwarded', 'transferring', 'not-forwarded', 'message-taken', 'failed']),
+      destination: z.string().nullable(),
+      reason: z.string().nullable(),
+      taskId: z.string().nullable(),
+      detail: z.string().nullable(),
+      at: z.string(),
+    })
+    .nullable(),
 });
 export type CallDetail = z.infer<typeof CallDetail>;
 
@@ -234,6 +247,7 @@ export async function getCall(
     'select provider_call_id from call_provider_ids where tenant_id = $1 and workflow_id = $2 order by attempt, created_at',
     [tenantId, call.workflow_id],
   );
+  const transfer = await loadTransfer(c, tenantId, call.workflow_id);
   const ns = encodeURIComponent(ui.namespace);
   return {
     ...summaryOf(call),
@@ -258,6 +272,17 @@ export async function getCall(
     providerCallIds: ids.rows.map((r) => r.provider_call_id),
     webUiUrl: ui.webUiUrl
       ? `${ui.webUiUrl.replace(/\/+$/, '')}/namespaces/${ns}/workflows/${encodeURIComponent(call.workflow_id)}`
+      : null,
+    transfer: transfer
+      ? {
+          status: transfer.status,
+          outcome: transferOutcome(transfer, { status: call.status, endedReason: call.ended_reason }),
+          destination: transfer.destination,
+          reason: transfer.reason,
+          taskId: transfer.taskId,
+          detail: transfer.detail,
+          at: transfer.at,
+        }
       : null,
   };
 }

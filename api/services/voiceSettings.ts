@@ -1,6 +1,6 @@
 import { verifyVapiResources } from '../../domain/connections/verify.js';
 import { openTenantCrm, type CrmDeps } from '../../domain/crm/callerLookup.js';
-import { assertTenantCalendar, NotTenantsRecordError } from '../../domain/crm/ownership.js';
+import { assertTenantCalendar, assertTenantPipeline, NotTenantsRecordError } from '../../domain/crm/ownership.js';
 import { loadVoiceSettings } from '../../domain/voice/settings.js';
 import { badInput } from './errors.js';
 import { withTenant, type Pool } from '../../lib/db.js';
@@ -29,11 +29,17 @@ export async function saveVoiceSettings(
       { field: 'body.vapi.phoneNumberId', kind: 'phone-number', id: settings.vapi.phoneNumberId },
     ]);
   }
-  if (settings.calendarId) {
+  if (settings.calendarId || settings.pipeline) {
     const crm = await openTenantCrm(deps.crm, tenantId);
-    await assertTenantCalendar(tenantId, crm, settings.calendarId).catch((err: unknown) => {
-      throw err instanceof NotTenantsRecordError ? badInput('calendarId', err.message) : err;
-    });
+    if (settings.calendarId)
+      await assertTenantCalendar(tenantId, crm, settings.calendarId).catch((err: unknown) => {
+        throw err instanceof NotTenantsRecordError ? badInput('calendarId', err.message) : err;
+      });
+    const p = settings.pipeline;
+    if (p)
+      await assertTenantPipeline(tenantId, crm, p.pipelineId, p.bookedStageId).catch((err: unknown) => {
+        throw err instanceof NotTenantsRecordError ? badInput('pipeline', err.message) : err;
+      });
   }
   await withTenant(deps.pool, tenantId, (c) =>
     c.query(

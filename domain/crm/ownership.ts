@@ -58,3 +58,57 @@ export async function assertTenantCalendar(tenantId: string, crm: TenantCrm, cal
   }
   remember(key);
 }
+
+/** GHL's answer when a token reaches for another location's record (or none): treated as "not yours". */
+const notReachable = (err: unknown) =>
+  err instanceof GhlApiError && (err.status === 403 || err.status === 401 || err.status === 422)
+    ? null
+    : Promise.reject(err);
+
+/**
+ * The appointment, once it is known to be on one of the tenant's calendars in its location. Not
+ * remembered: an appointment changes (moved, cancelled), so each use reads it.
+ */
+export async function tenantAppointment(tenantId: string, crm: TenantCrm, appointmentId: string) {
+  const appt = await crm.ghl.getAppointment(appointmentId).catch(notReachable);
+  if (!appt || (appt.locationId !== undefined && appt.locationId !== crm.locationId))
+    throw new NotTenantsRecordError(`appointment '${appointmentId}' is not in this tenant's CRM`);
+  await assertTenantCalendar(tenantId, crm, appt.calendarId);
+  return appt;
+}
+
+/** A pipeline of the tenant's location, and (when given) one of its stages. */
+export async function assertTenantPipeline(
+  tenantId: string,
+  crm: TenantCrm,
+  pipelineId: string,
+  stageId?: string,
+): Promise<void> {
+  const key = `${tenantId}\u0000${crm.locationId}\u0000pipeline\u0000${pipelineId}\u0000${stageId ?? ''}`;
+  if (remembered(key)) return;
+  const pipeline = (await crm.ghl.listPipelines(crm.locationId)).find((p) => p.id === pipelineId);
+  if (!pipeline)
+    throw new NotTenantsRecordError(`pipeline '${pipelineId}' is not a pipeline of this tenant's location`);
+  if (stageId && !pipeline.stages.some((s) => s.id === stageId))
+    throw new NotTenantsRecordError(`stage '${stageId}' is not a stage of pipeline '${pipelineId}'`);
+  remember(key);
+}
+
+/** The opportunity, once it is known to be in the tenant's location (and on one of its pipelines). */
+export async function tenantOpportunity(tenantId: string, crm: TenantCrm, opportunityId: string) {
+  const opp = await crm.ghl.getOpportunity(opportunityId).catch(notReachable);
+  const location = opp && typeof opp.locationId === 'string' ? opp.locationId : undefined;
+  if (!opp || (location !== undefined && location !== crm.locationId))
+    throw new NotTenantsRecordError(`opportunity '${opportunityId}' is not in this tenant's CRM`);
+  await assertTenantPipeline(tenantId, crm, opp.pipelineId);
+  return opp;
+}
+
+/** A GHL workflow (automation) of the tenant's location. */
+export async function assertTenantWorkflow(tenantId: string, crm: TenantCrm, workflowId: string): Promise<void> {
+  const key = `${tenantId}\u0000${crm.locationId}\u0000workflow\u0000${workflowId}`;
+  if (remembered(key)) return;
+  if (!(await crm.ghl.listWorkflows(crm.locationId)).some((w) => w.id === workflowId))
+    throw new NotTenantsRecordError(`workflow '${workflowId}' is not a workflow of this tenant's location`);
+  remember(key);
+}

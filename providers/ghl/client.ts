@@ -77,6 +77,7 @@ export const GhlAppointmentSchema = z.looseObject({
   endTime: z.string(),
   appointmentStatus: z.string().optional(),
   title: z.string().optional(),
+  locationId: z.string().optional(),
 });
 export type GhlAppointment = z.infer<typeof GhlAppointmentSchema>;
 
@@ -123,6 +124,14 @@ export const GhlPipelineSchema = z.looseObject({
   stages: z.array(z.looseObject({ id: z.string(), name: z.string() })),
 });
 export type GhlPipeline = z.infer<typeof GhlPipelineSchema>;
+
+export const GhlWorkflowSchema = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  status: z.string().optional(),
+  locationId: z.string().optional(),
+});
+export type GhlWorkflow = z.infer<typeof GhlWorkflowSchema>;
 
 const ErrorBody = z.looseObject({
   statusCode: z.number().optional(),
@@ -178,6 +187,14 @@ export interface AppointmentInput {
   endTime?: string;
   title?: string;
   appointmentStatus?: 'new' | 'confirmed' | 'cancelled' | 'showed' | 'noshow' | 'invalid';
+}
+
+/** `PUT /calendars/events/appointments/{id}`: a new time (GHL checks the slot), a status, a title. */
+export interface AppointmentPatch {
+  startTime?: string;
+  endTime?: string;
+  title?: string;
+  appointmentStatus?: AppointmentInput['appointmentStatus'];
 }
 
 export interface SendMessageInput {
@@ -429,6 +446,57 @@ export class GhlClient {
     return r.task;
   }
 
+  /** Marks a task done (or not): naturally idempotent. */
+  async completeTask(contactId: string, taskId: string, completed = true): Promise<GhlTask> {
+    const r = await this.request({
+      method: 'PUT',
+      path: `/contacts/${enc(contactId)}/tasks/${enc(taskId)}/completed`,
+      family: 'contacts',
+      body: { completed },
+      schema: z.looseObject({ task: GhlTaskSchema }),
+      idempotent: true,
+    });
+    return r.task;
+  }
+
+  /** Every appointment of a contact, on any calendar, cancelled ones included. */
+  async contactAppointments(contactId: string): Promise<GhlAppointment[]> {
+    const r = await this.request({
+      method: 'GET',
+      path: `/contacts/${enc(contactId)}/appointments`,
+      family: 'contacts',
+      schema: z.looseObject({ events: z.array(GhlAppointmentSchema) }),
+      idempotent: true,
+    });
+    return r.events;
+  }
+
+  // Workflows -----------------------------------------------------------------------------------
+
+  async listWorkflows(locationId: string): Promise<GhlWorkflow[]> {
+    const r = await this.request({
+      method: 'GET',
+      path: '/workflows/',
+      family: 'contacts',
+      query: { locationId },
+      schema: z.looseObject({ workflows: z.array(GhlWorkflowSchema) }),
+      idempotent: true,
+    });
+    return r.workflows;
+  }
+
+  /** Adds the contact to the workflow; GHL keeps one enrollment per contact and workflow, so a repeat is harmless. */
+  async addToWorkflow(contactId: string, workflowId: string, eventStartTime?: string): Promise<void> {
+    await this.request({
+      method: 'POST',
+      path: `/contacts/${enc(contactId)}/workflow/${enc(workflowId)}`,
+      family: 'contacts',
+      body: eventStartTime ? { eventStartTime } : {},
+      schema: z.unknown(),
+      idempotent: true,
+    });
+  }
+
   /** Adding tags is naturally idempotent. Returns the contact's tags. */
   async addTags(contactId: string, tags: string[]): Promise<string[]> {
     const r = await this.request({
@@ -528,6 +596,50 @@ export class GhlClient {
     return r.events;
   }
 
+  /** `null` when there is no such appointment. */
+  async getAppointment(eventId: string): Promise<GhlAppointment | null> {
+    try {
+      const r = await this.request({
+        method: 'GET',
+        path: `/calendars/events/appointments/${enc(eventId)}`,
+        family: 'calendars',
+        schema: z.looseObject({ appointment: GhlAppointmentSchema }),
+        idempotent: true,
+      });
+      return r.appointment;
+    } catch (err) {
+      if (err instanceof GhlApiError && err.isNotFound) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Moves (new `startTime`) or changes an appointment in one request: GHL holds the new slot and frees
+   * the old one together, so the old time is never released before the new one is held. A taken
+   * slot throws a GhlApiError with `isSlotTaken`. Repeating the same change is harmless.
+   */
+  updateAppointment(eventId: string, patch: AppointmentPatch): Promise<GhlAppointment> {
+    return this.request({
+      method: 'PUT',
+      path: `/calendars/events/appointments/${enc(eventId)}`,
+      family: 'calendars',
+      body: patch,
+      schema: GhlAppointmentSchema,
+      idempotent: true,
+    });
+  }
+
+  /** Deletes the calendar event (its slot is free again). Prefer `appointmentStatus: 'cancelled'` to keep a record. */
+  async deleteEvent(eventId: string): Promise<void> {
+    await this.request({
+      method: 'DELETE',
+      path: `/calendars/events/${enc(eventId)}`,
+      family: 'calendars',
+      schema: z.unknown(),
+      idempotent: true,
+    });
+  }
+
   // Conversations -------------------------------------------------------------------------------
 
   sendMessage(input: SendMessageInput): Promise<GhlSentMessage> {
@@ -604,6 +716,50 @@ export class GhlClient {
       idempotent: false,
     });
     return r.opportunity;
+  }
+
+  /** `null` when there is no such opportunity. */
+  async getOpportunity(id: string): Promise<GhlOpportunity | null> {
+    try {
+      const r = await this.request({
+        method: 'GET',
+        path: `/opportunities/${enc(id)}`,
+        family: 'opportunities',
+        schema: z.looseObject({ opportunity: GhlOpportunitySchema }),
+        idempotent: true,
+      });
+      return r.opportunity;
+    } catch (err) {
+      if (err instanceof GhlApiError && err.isNotFound) return null;
+      throw err;
+    }
+  }
+
+  /** Stage, name, value or status; the body must not carry `locationId` or `contactId`. */
+  async updateOpportunity(
+    id: string,
+    patch: Partial<Pick<OpportunityInput, 'pipelineId' | 'pipelineStageId' | 'name' | 'status' | 'monetaryValue'>>,
+  ): Promise<GhlOpportunity> {
+    const r = await this.request({
+      method: 'PUT',
+      path: `/opportunities/${enc(id)}`,
+      family: 'opportunities',
+      body: patch,
+      schema: z.looseObject({ opportunity: GhlOpportunitySchema }),
+      idempotent: true,
+    });
+    return r.opportunity;
+  }
+
+  async setOpportunityStatus(id: string, status: OpportunityInput['status']): Promise<void> {
+    await this.request({
+      method: 'PUT',
+      path: `/opportunities/${enc(id)}/status`,
+      family: 'opportunities',
+      body: { status },
+      schema: z.unknown(),
+      idempotent: true,
+    });
   }
 
   async listPipelines(locationId: string): Promise<GhlPipeline[]> {

@@ -49,7 +49,7 @@ const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100_000).default(100),
   offset: z.coerce.number().int().min(0).default(0),
 });
-const collections = ['contacts', 'notes', 'tasks', 'appointments', 'messages', 'opportunities'] as const;
+const collections = ['contacts', 'notes', 'tasks', 'appointments', 'messages', 'opportunities', 'enrollments'] as const;
 
 export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlStore; webhooks: GhlWebhooks } {
   let store = new GhlStore(ctx.seed());
@@ -105,6 +105,9 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
       case 'opportunities':
         all = byLoc(store.opportunities.values());
         break;
+      case 'enrollments':
+        all = byLoc(store.enrollments);
+        break;
     }
     return { items: all.slice(q.offset, q.offset + q.limit), total: all.length };
   }
@@ -148,6 +151,9 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
           return { [name]: items, total };
         });
       }
+
+      // Live appointments that overlap on one calendar: empty unless something booked a taken slot.
+      app.get('/double-bookings', async () => ({ doubleBookings: store.doubleBookings() }));
 
       app.post('/limits', async (req, reply) => {
         const body = LimitsBody.safeParse(req.body ?? {});

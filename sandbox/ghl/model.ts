@@ -175,6 +175,25 @@ export interface Opportunity {
   updatedAt: string;
 }
 
+export interface Workflow {
+  id: string;
+  locationId: string;
+  name: string;
+  status: 'published' | 'draft';
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A contact added to a workflow (`POST /contacts/{id}/workflow/{workflowId}`), once per pair. */
+export interface Enrollment {
+  contactId: string;
+  workflowId: string;
+  locationId: string;
+  eventStartTime: string | null;
+  enrolledAt: string;
+}
+
 export const DEMO = {
   locationId: 'loc_demo',
   calendarId: 'cal_demo',
@@ -184,6 +203,10 @@ export const DEMO = {
     { id: 'stage_contacted', name: 'Contacted' },
     { id: 'stage_booked', name: 'Appointment Booked' },
     { id: 'stage_won', name: 'Won' },
+  ],
+  workflows: [
+    { id: 'wf_demo_followup', name: 'New lead follow-up' },
+    { id: 'wf_demo_reminder', name: 'Appointment reminder' },
   ],
 } as const;
 

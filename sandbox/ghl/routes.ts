@@ -522,6 +522,51 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     return { task, traceId: traceId() };
   });
 
+  // A contact's appointments (every calendar, cancelled ones too, oldest first), as GHL lists them.
+  app.get('/contacts/:contactId/appointments', async (req) => {
+    const { contactId } = req.params as { contactId: string };
+    const store = deps.store();
+    requireContact(store, contactId);
+    const events = [...store.appointments.values()]
+      .filter((a) => a.contactId === contactId)
+      .sort((a, b) => a.startMs - b.startMs)
+      .map(appointmentOut);
+    return { events, traceId: traceId() };
+  });
+
+  // Workflows: the location's automations, and adding a contact to one (once per contact and workflow).
+  app.get('/workflows/', async (req) => {
+    const q = parse(z.object({ locationId: z.string().min(1, 'should not be empty') }), req.query);
+    return { workflows: deps.store().ensureWorkflows(q.locationId), traceId: traceId() };
+  });
+
+  app.post('/contacts/:contactId/workflow/:workflowId', async (req, reply) => {
+    const { contactId, workflowId } = req.params as { contactId: string; workflowId: string };
+    const body = parse(z.object({ eventStartTime: isoDate.optional() }), req.body);
+    const store = deps.store();
+    const contact = requireContact(store, contactId).contact;
+    const wf = store.ensureWorkflows(contact.locationId).find((w) => w.id === workflowId);
+    if (!wf) return fail(400, 'Workflow not found');
+    if (!store.enrollments.some((e) => e.contactId === contactId && e.workflowId === workflowId))
+      store.enrollments.push({
+        contactId,
+        workflowId,
+        locationId: contact.locationId,
+        eventStartTime: body.eventStartTime ?? null,
+        enrolledAt: nowIso(),
+      });
+    return reply.status(201).send({ succeded: true, traceId: traceId() });
+  });
+
+  app.delete('/contacts/:contactId/workflow/:workflowId', async (req) => {
+    const { contactId, workflowId } = req.params as { contactId: string; workflowId: string };
+    const store = deps.store();
+    requireContact(store, contactId);
+    const i = store.enrollments.findIndex((e) => e.contactId === contactId && e.workflowId === workflowId);
+    if (i >= 0) store.enrollments.splice(i, 1);
+    return { succeded: true, traceId: traceId() };
+  });
+
   const changeTags = (add: boolean) => async (req: FastifyRequest, reply: FastifyReply) => {
     const { contactId } = req.params as { contactId: string };
     const body = parse(TagsBody, req.body);

@@ -12,6 +12,8 @@ import {
   type Opportunity,
   type Pipeline,
   type Task,
+  type Enrollment,
+  type Workflow,
 } from './model.js';
 import { generateContacts } from './seed.js';
 
@@ -29,6 +31,8 @@ export class GhlStore {
   readonly messages: Message[] = [];
   readonly pipelines = new Map<string, Pipeline>();
   readonly opportunities = new Map<string, Opportunity>();
+  readonly workflows = new Map<string, Workflow>();
+  readonly enrollments: Enrollment[] = [];
   private readonly seededCount = new Map<string, number>();
   readonly ids: IdFactory;
   /** How long a write takes to show in `POST /contacts/search` (0 = at once). */
@@ -178,6 +182,40 @@ export class GhlStore {
     return pipeline;
   }
 
+  /** Every location has two published workflows; the demo ones have fixed, documented ids. */
+  ensureWorkflows(locationId: string): Workflow[] {
+    const have = [...this.workflows.values()].filter((w) => w.locationId === locationId);
+    if (have.length) return have;
+    const demo = locationId === DEMO.locationId;
+    const at = new Date(startOfUtcDay(Date.now()) - 60 * DAY_MS).toISOString();
+    return DEMO.workflows.map((w) => {
+      const wf: Workflow = {
+        id: demo ? w.id : `${w.id.replace('_demo', '')}_${locationId}`,
+        locationId,
+        name: w.name,
+        status: 'published',
+        version: 1,
+        createdAt: at,
+        updatedAt: at,
+      };
+      this.workflows.set(wf.id, wf);
+      return wf;
+    });
+  }
+
+  /** Overlapping live (not cancelled) appointments on one calendar: what a double booking looks like. */
+  doubleBookings(): { calendarId: string; appointmentIds: [string, string] }[] {
+    const live = [...this.appointments.values()]
+      .filter((a) => a.appointmentStatus !== 'cancelled')
+      .sort((a, b) => a.startMs - b.startMs);
+    const out: { calendarId: string; appointmentIds: [string, string] }[] = [];
+    for (let i = 0; i < live.length; i++)
+      for (let j = i + 1; j < live.length && live[j]!.startMs < live[i]!.endMs; j++)
+        if (live[j]!.calendarId === live[i]!.calendarId)
+          out.push({ calendarId: live[i]!.calendarId, appointmentIds: [live[i]!.id, live[j]!.id] });
+    return out;
+  }
+
   counts(): Record<string, number> {
     let contacts = 0;
     for (const loc of this.locations.values()) contacts += loc.size;
@@ -196,6 +234,7 @@ export class GhlStore {
       messages: this.messages.length,
       pipelines: this.pipelines.size,
       opportunities: this.opportunities.size,
+      enrollments: this.enrollments.length,
     };
   }
 }

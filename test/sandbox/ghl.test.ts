@@ -353,6 +353,116 @@ describe('GoHighLevel calendars, messages, opportunities', () => {
   });
 });
 
+describe('GoHighLevel appointments keep state: booked slots stay taken, released ones come back', () => {
+  it('moves, cancels and deletes appointments; a double booking would show', async () => {
+    const day = new Date(nextTuesday().getTime() + 7 * 86_400_000);
+    const range = { calendarId: 'cal_demo', startDate: day, endDate: day.getTime() + 86_400_000 - 1 };
+    const slotsOf = async () => Object.values(await ghl.getFreeSlots(range)).flat();
+    const [a, b, c] = await slotsOf();
+    const appt = await ghl.bookAppointment({
+      calendarId: 'cal_demo',
+      locationId: 'loc_demo',
+      contactId: 'ct_demo',
+      startTime: a!,
+    });
+    expect(await slotsOf()).not.toContain(a);
+
+    // Moved: the new slot is held and the old one free, in one request; repeating it changes nothing.
+    const moved = await ghl.updateAppointment(appt.id, { startTime: b! });
+    expect(Date.parse(moved.startTime)).toBe(Date.parse(b!));
+    await ghl.updateAppointment(appt.id, { startTime: b! });
+    const afterMove = await slotsOf();
+    expect(afterMove).toContain(a);
+    expect(afterMove).not.toContain(b);
+
+    // Someone else cannot take the moved-to slot; a move onto a taken slot is refused and changes nothing.
+    const other = await ghl.bookAppointment({
+      calendarId: 'cal_demo',
+      locationId: 'loc_demo',
+      contactId: 'ct_demo',
+      startTime: c!,
+    });
+    const refused = await ghl.updateAppointment(other.id, { startTime: b! }).catch((e: unknown) => e);
+    expect((refused as GhlApiError).isSlotTaken).toBe(true);
+    expect(Date.parse((await ghl.getAppointment(other.id))!.startTime)).toBe(Date.parse(c!));
+
+    const mine = await ghl.contactAppointments('ct_demo');
+    expect(mine.map((x) => x.id)).toEqual(expect.arrayContaining([appt.id, other.id]));
+
+    // Cancelled: the record stays, the slot is free again; deleted: gone, its slot free.
+    await ghl.updateAppointment(appt.id, { appointmentStatus: 'cancelled' });
+    expect((await ghl.getAppointment(appt.id))!.appointmentStatus).toBe('cancelled');
+    expect(await slotsOf()).toContain(b);
+    await ghl.deleteEvent(other.id);
+    expect(await ghl.getAppointment(other.id)).toBeNull();
+    expect(await slotsOf()).toContain(c);
+
+    // Only a booking that skipped the slot check can overlap; the control API shows it.
+    expect((await control<{ doubleBookings: unknown[] }>(sb, 'GET', '/ghl/double-bookings')).doubleBookings).toEqual(
+      [],
+    );
+    const forced = await fetch(`${sb.url}/ghl/calendars/events/appointments`, {
+      method: 'POST',
+      headers: headers('2021-04-15'),
+      body: JSON.stringify({
+        calendarId: 'cal_demo',
+        locationId: 'loc_demo',
+        contactId: 'ct_demo',
+        startTime: a,
+        ignoreFreeSlotValidation: true,
+      }),
+    });
+    expect(forced.status).toBe(200);
+    const again = await fetch(`${sb.url}/ghl/calendars/events/appointments`, {
+      method: 'POST',
+      headers: headers('2021-04-15'),
+      body: JSON.stringify({
+        calendarId: 'cal_demo',
+        locationId: 'loc_demo',
+        contactId: 'ct_demo',
+        startTime: a,
+        ignoreFreeSlotValidation: true,
+      }),
+    });
+    expect(again.status).toBe(200);
+    const doubles = await control<{ doubleBookings: { calendarId: string }[] }>(sb, 'GET', '/ghl/double-bookings');
+    expect(doubles.doubleBookings).toHaveLength(1);
+  });
+
+  it('completes tasks, moves opportunities, lists workflows and enrolls a contact once', async () => {
+    const task = await ghl.createTask('ct_demo', {
+      title: 'Call back',
+      dueDate: new Date().toISOString(),
+      completed: false,
+    });
+    expect((await ghl.completeTask('ct_demo', task.id)).completed).toBe(true);
+    expect((await ghl.listTasks('ct_demo')).find((t) => t.id === task.id)?.completed).toBe(true);
+
+    const opp = await ghl.createOpportunity({
+      pipelineId: 'pipe_demo',
+      locationId: 'loc_demo',
+      name: 'Stage mover',
+      status: 'open',
+      contactId: 'ct_demo',
+    });
+    expect(opp.pipelineStageId).toBe('stage_new');
+    const movedOpp = await ghl.updateOpportunity(opp.id, { pipelineStageId: 'stage_booked' });
+    expect(movedOpp.pipelineStageId).toBe('stage_booked');
+    await ghl.setOpportunityStatus(opp.id, 'won');
+    expect((await ghl.getOpportunity(opp.id))!.status).toBe('won');
+    expect(await ghl.getOpportunity('nope')).toBeNull();
+
+    const workflows = await ghl.listWorkflows('loc_demo');
+    expect(workflows.map((w) => w.id)).toEqual(['wf_demo_followup', 'wf_demo_reminder']);
+    await ghl.addToWorkflow('ct_demo', 'wf_demo_followup');
+    await ghl.addToWorkflow('ct_demo', 'wf_demo_followup');
+    const enrolled = await control<{ enrollments: unknown[] }>(sb, 'GET', '/ghl/enrollments?contactId=ct_demo');
+    expect(enrolled.enrollments).toHaveLength(1);
+    const unknown = await ghl.addToWorkflow('ct_demo', 'wf_other').catch((e: unknown) => e);
+    expect((unknown as GhlApiError).status).toBe(400);
+  });
+});
+
 describe('GoHighLevel rate limiting and faults', () => {
   it('answers 150 requests in 10 s with exactly 100 OK and 50 × 429 carrying the five headers', async () => {
     await control(sb, 'POST', '/ghl/seed', { locationId: 'loc_rl', contacts: 1, seed: 1 });

@@ -1,6 +1,7 @@
 import type { AnyTool } from '../tool.js';
 import { campaignTools } from './campaigns.js';
 import { crmTools } from './crm.js';
+import { frontDeskTools } from './frontDesk.js';
 import { insightTools } from './insights.js';
 import { memoryTools } from './memory.js';
 import { opsTools } from './ops.js';
@@ -11,6 +12,7 @@ import { voiceTools } from './voice.js';
 export const allTools: readonly AnyTool[] = [
   ...memoryTools,
   ...crmTools,
+  ...frontDeskTools,
   ...syncTools,
   ...voiceTools,
   ...campaignTools,
