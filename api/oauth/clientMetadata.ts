@@ -22,7 +22,11 @@ export interface MetadataFetchPolicy {
   maxBytes: number;
 }
 
-export const DEFAULT_METADATA_POLICY: MetadataFetchPolicy = { allowLoopback: false, timeoutMs: 5_000, maxBytes: 65_536 };
+export const DEFAULT_METADATA_POLICY: MetadataFetchPolicy = {
+  allowLoopback: false,
+  timeoutMs: 5_000,
+  maxBytes: 65_536,
+};
 
 // Special-use ranges: private, loopback, link-local, CGNAT, multicast, documentation, reserved.
 const blocked = new BlockList();
@@ -64,7 +68,10 @@ loopback.addSubnet('127.0.0.0', 8, 'ipv4');
 loopback.addAddress('::1', 'ipv6');
 
 /** Why an address may not be contacted, or undefined when it may. */
-export function addressRefusal(address: string, policy: Pick<MetadataFetchPolicy, 'allowLoopback'>): string | undefined {
+export function addressRefusal(
+  address: string,
+  policy: Pick<MetadataFetchPolicy, 'allowLoopback'>,
+): string | undefined {
   let ip = address.replace(/^\[|\]$/g, '');
   const family = isIP(ip);
   if (!family) return `not an IP address: ${address}`;
@@ -91,7 +98,8 @@ export async function metadataUrlRefusal(raw: string, policy: MetadataFetchPolic
   if (url.protocol !== 'https:' && !(policy.allowLoopback && url.protocol === 'http:'))
     return 'the client metadata document must be served over https';
   if (url.username || url.password) return 'the URL must not carry credentials';
-  if ((host === 'localhost' || host.endsWith('.localhost')) && !policy.allowLoopback) return `${host} is a loopback name`;
+  if ((host === 'localhost' || host.endsWith('.localhost')) && !policy.allowLoopback)
+    return `${host} is a loopback name`;
   let addresses: string[];
   if (isIP(host)) addresses = [host];
   else
@@ -131,7 +139,10 @@ function guardedLookup(policy: MetadataFetchPolicy): LookupFunction {
  * above, redirects answered as they are (never followed), the body cut off past `maxBytes`.
  */
 export function guardedFetch(policy: MetadataFetchPolicy) {
-  return async (input: URL | string, init: { method?: string; headers?: ConstructorParameters<typeof Headers>[0]; body?: unknown } = {}) => {
+  return async (
+    input: URL | string,
+    init: { method?: string; headers?: ConstructorParameters<typeof Headers>[0]; body?: unknown } = {},
+  ) => {
     const url = new URL(String(input));
     const refusal = await metadataUrlRefusal(url.href, policy);
     if (refusal) throw new Error(`outgoing request refused: ${refusal}`);

@@ -101,6 +101,7 @@ export function createProvider(s: ProviderSettings): Provider {
     claims: { openid: ['sub'] },
     scopes: ['openid', 'offline_access', ...OAUTH_SCOPES],
     responseTypes: ['code'],
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post'],
     pkce: { required: () => true },
     cookies: {
       keys: [derivedKey(s.masterKey, 'cookies').toString('base64url')],
@@ -131,7 +132,8 @@ export function createProvider(s: ProviderSettings): Provider {
         defaultResource: () => audience,
         useGrantedResource: () => true,
         getResourceServerInfo(_ctx, resourceIndicator) {
-          if (resourceIndicator !== audience) throw new errors.InvalidTarget(`this server issues tokens for ${audience} only`);
+          if (resourceIndicator !== audience)
+            throw new errors.InvalidTarget(`this server issues tokens for ${audience} only`);
           return {
             scope: OAUTH_SCOPES.join(' '),
             audience,
@@ -175,13 +177,13 @@ export function createProvider(s: ProviderSettings): Provider {
     renderError(ctx, out) {
       ctx.type = 'html';
       ctx.set('content-security-policy', "default-src 'none'; base-uri 'none'; frame-ancestors 'none'");
-      const esc = (v: unknown) =>
-        String(v ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+      const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
       ctx.body = `<!doctype html><meta charset="utf-8"><title>Sign-in failed</title><h1>Sign-in failed</h1><p>${esc(out.error)}: ${esc(out.error_description)}</p><p>Start again from the app that sent you here.</p>`;
     },
   };
   const provider = new Provider(urls.issuer, configuration);
-  if (urls.issuer.startsWith('https:')) provider.proxy = true;
+  // Host and X-Forwarded-Proto are set from the issuer before each request reaches it (routes.ts).
+  provider.proxy = true;
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oauth server error'));
   provider.on('grant.error', (_ctx, err) => log.info({ err: err.message }, 'oauth grant refused'));
   return provider;

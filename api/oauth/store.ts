@@ -19,6 +19,22 @@ export function parseAccountId(accountId: unknown): { tenantId: string; userId: 
   return { tenantId: accountId.slice(0, slash), userId: accountId.slice(slash + 1) };
 }
 
+/**
+ * Models whose id is a credential (a token, a code): their payload's `jti` (the same value) is not
+ * stored; find() puts it back from the id it was asked for.
+ */
+const SECRET_ID_MODELS = new Set([
+  'AccessToken',
+  'RefreshToken',
+  'AuthorizationCode',
+  'ClientCredentials',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+  'RegistrationAccessToken',
+  'InitialAccessToken',
+  'PushedAuthorizationRequest',
+]);
+
 /** One adapter per model, as the library asks (`new Adapter(name)`). */
 export function postgresAdapter(pool: Pool): new (model: string) => Adapter {
   return class PostgresAdapter implements Adapter {
@@ -27,6 +43,7 @@ export function postgresAdapter(pool: Pool): new (model: string) => Adapter {
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const account = parseAccountId(payload.accountId);
       const grantId = this.model === 'Grant' ? id : (payload.grantId ?? null);
+      const stored = SECRET_ID_MODELS.has(this.model) ? { ...payload, jti: undefined } : payload;
       // The id names the row; the library alone decides its content (cross-tenant by nature).
       await asSystem(pool, (c) =>
         c.query(
@@ -38,7 +55,7 @@ export function postgresAdapter(pool: Pool): new (model: string) => Adapter {
           [
             this.model,
             hashId(id),
-            JSON.stringify(payload),
+            JSON.stringify(stored),
             grantId,
             payload.uid ?? null,
             payload.userCode ?? null,
@@ -65,8 +82,9 @@ export function postgresAdapter(pool: Pool): new (model: string) => Adapter {
       return row.consumed ? { ...row.payload, consumed: row.consumed } : row.payload;
     }
 
-    find(id: string) {
-      return this.findWhere('id_hash', hashId(id));
+    async find(id: string) {
+      const payload = await this.findWhere('id_hash', hashId(id));
+      return payload && SECRET_ID_MODELS.has(this.model) ? { ...payload, jti: id } : payload;
     }
     findByUid(uid: string) {
       return this.findWhere('uid', uid);

@@ -12,7 +12,11 @@ export async function listOAuthClients(pool: Pool, tenantId: string): Promise<Co
   return listConnectedClients(pool, tenantId);
 }
 
-export async function revokeOAuthClient(pool: Pool, tenantId: string, clientId: string): Promise<{ revokedGrants: number }> {
+export async function revokeOAuthClient(
+  pool: Pool,
+  tenantId: string,
+  clientId: string,
+): Promise<{ revokedGrants: number }> {
   const revokedGrants = await revokeClientGrants(pool, tenantId, clientId);
   if (!revokedGrants) throw notFound(`no connected OAuth client '${clientId}' in this tenant`);
   return { revokedGrants };
