@@ -152,7 +152,7 @@ describe('OAuth 2.1 for /mcp', () => {
     const res = await fetch(mcpUrl(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe(
-      `Bearer resource_metadata="${tp.baseUrl}/.well-known/oauth-protected-resource/mcp", scope="read act admin"`,
+      `Bearer realm="switchboard", resource_metadata="${tp.baseUrl}/.well-known/oauth-protected-resource/mcp", scope="read act admin"`,
     );
     const bad = await mcpPost('not-a-real-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', recallCall);
     expect(bad.status).toBe(401);
@@ -405,7 +405,7 @@ describe('OAuth 2.1 for /mcp', () => {
     });
     expect(res.status).toBe(403);
     expect(res.headers.get('www-authenticate')).toBe(
-      `Bearer resource_metadata="${tp.baseUrl}/.well-known/oauth-protected-resource/mcp", scope="read act", error="insufficient_scope"`,
+      `Bearer realm="switchboard", resource_metadata="${tp.baseUrl}/.well-known/oauth-protected-resource/mcp", scope="read act", error="insufficient_scope"`,
     );
     const { rows } = await tp.adminPool.query(
       `select params, error from audit_log where tool = 'remember' and status = 'error' order by id desc limit 1`,

@@ -62,7 +62,8 @@ export function createMcpOAuth(s: OAuthSettings): McpOAuth & { provider(): Provi
     challenge(opts = {}) {
       const scopes = opts.scopes ?? OAUTH_SCOPES;
       return [
-        `Bearer resource_metadata="${urlsNow().resourceMetadata}"`,
+        `Bearer realm="switchboard"`,
+        `resource_metadata="${urlsNow().resourceMetadata}"`,
         `scope="${scopes.join(' ')}"`,
         ...(opts.error ? [`error="${opts.error}"`] : []),
       ].join(', ');
@@ -136,6 +137,12 @@ export const oauthRoutes: FastifyPluginAsync<{
       delete req.raw.headers['x-forwarded-host'];
       if (rewrite)
         req.raw.url = rewrite + (req.raw.url?.includes('?') ? req.raw.url.slice(req.raw.url.indexOf('?')) : '');
+      // A client that names no scope asks for the default: all of ours, narrowed by the user's role at consent.
+      const asked = new URL(req.raw.url ?? '/', 'http://x');
+      if (asked.pathname === OAUTH_ROUTES.authorization && req.method === 'GET' && !asked.searchParams.get('scope')) {
+        asked.searchParams.set('scope', OAUTH_SCOPES.join(' '));
+        req.raw.url = asked.pathname + asked.search;
+      }
       callback(req.raw, reply.raw);
     };
     const methods = ['GET', 'POST', 'OPTIONS', 'DELETE', 'PUT'] as const;
