@@ -288,6 +288,54 @@ describe('OAuth 2.1 for /mcp', () => {
     await client.close().catch(() => undefined);
   });
 
+  it("registration accepts Claude's callbacks and loopback redirects on any port; plain http elsewhere is refused", async () => {
+    const register = (body: object) => call(tp.baseUrl, 'POST', '/oauth/register', { body });
+    const claude = await register({
+      client_name: 'Claude',
+      redirect_uris: ['https://claude.ai/api/mcp/auth_callback', 'https://claude.com/api/mcp/auth_callback'],
+      token_endpoint_auth_method: 'none',
+    });
+    expect(claude.status, JSON.stringify(claude.body)).toBe(201);
+    const plainHttp = await register({
+      redirect_uris: ['http://evil.example/callback'],
+      token_endpoint_auth_method: 'none',
+    });
+    expect(plainHttp.status).toBe(400);
+    expect(plainHttp.body.error).toBe('invalid_redirect_uri');
+    // A CLI that registers a localhost callback without saying it is native still gets port-agnostic loopback.
+    const cli = await register({
+      client_name: 'CLI',
+      redirect_uris: ['http://localhost:8765/callback'],
+      token_endpoint_auth_method: 'none',
+    });
+    expect(cli.status, JSON.stringify(cli.body)).toBe(201);
+    expect(cli.body.application_type).toBe('native');
+    const browser = new Browser(new URL(tp.baseUrl).origin);
+    const url = new URL(`${tp.baseUrl}/oauth/authorize`);
+    url.search = new URLSearchParams({
+      response_type: 'code',
+      client_id: cli.body.client_id,
+      redirect_uri: 'http://localhost:40123/callback',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+      scope: 'read',
+      resource: `${tp.baseUrl}/mcp`,
+      state: 'st',
+    }).toString();
+    const back = await browser.authorize(url.href, {
+      signIn: { email: 'owner@a.example', password: PASSWORD },
+      decision: 'allow',
+    });
+    expect(back.origin).toBe('http://localhost:40123');
+    expect(back.searchParams.get('code')).toBeTruthy();
+    expect(back.searchParams.get('state')).toBe('st');
+    // PKCE is required: a request without a code challenge is refused.
+    url.searchParams.delete('code_challenge');
+    url.searchParams.delete('code_challenge_method');
+    const noPkce = await browser.follow(await browser.request(url.href), url.href);
+    expect(new URL(noPkce.leftTo!).searchParams.get('error')).toBe('invalid_request');
+  });
+
   /** A live token of `email` through the CIMD client (fresh browser, password sign-in). */
   async function tokenFor(email: string, doc = 'desktop.json', tenantId?: string) {
     const provider = new TestOAuthClient(new Browser(new URL(tp.baseUrl).origin), {

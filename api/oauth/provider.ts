@@ -75,6 +75,32 @@ function signingJwk(masterKey: Buffer) {
   return { ...jwk, kid: createHmac('sha256', seed).update('kid').digest('base64url').slice(0, 16), use: 'sig' };
 }
 
+const POLICY_HOOK = 'x_switchboard_policy';
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Redirect URIs (OAuth 2.1 §2.3.1, RFC 8252): https anywhere (Claude's
+ * https://claude.ai/api/mcp/auth_callback and https://claude.com/api/mcp/auth_callback), plain http
+ * only on a loopback host. A client whose redirect URIs are all loopback http is a native app
+ * (desktop, CLI), whatever it declared: its redirect may then use any port at request time.
+ */
+function redirectPolicy(_ctx: unknown, key: string, _value: unknown, metadata: Record<string, unknown>) {
+  if (key !== POLICY_HOOK) return;
+  delete metadata[POLICY_HOOK];
+  const uris = Array.isArray(metadata.redirect_uris) ? metadata.redirect_uris.map(String) : [];
+  const loopback = (u: URL) => u.protocol === 'http:' && LOOPBACK_HOSTS.has(u.hostname);
+  let parsed: URL[];
+  try {
+    parsed = uris.map((u) => new URL(u));
+  } catch {
+    throw new errors.InvalidRedirectUri('redirect_uris must be absolute URLs');
+  }
+  for (const u of parsed)
+    if (u.protocol === 'http:' && !loopback(u))
+      throw new errors.InvalidRedirectUri(`redirect URI ${u.href}: http is allowed on loopback hosts only; use https`);
+  if (parsed.length && parsed.every(loopback)) metadata.application_type = 'native';
+}
+
 export interface ProviderSettings {
   pool: Pool;
   masterKey: Buffer;
@@ -117,6 +143,8 @@ export function createProvider(s: ProviderSettings): Provider {
       id_token_signed_response_alg: 'EdDSA',
     },
     routes: OAUTH_ROUTES,
+    // Runs on every client (registered or from a metadata document) before the library validates it.
+    extraClientMetadata: { properties: [POLICY_HOOK], validator: redirectPolicy },
     interactions: { url: (_ctx, interaction) => `/oauth/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
