@@ -155,12 +155,17 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
     const principal = req.principal as TenantPrincipal;
     const token = (req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? req.headers['x-api-key']) as string;
     const oauth = opts.oauth;
+    const era = (req.body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta?.[
+      PROTOCOL_VERSION_META_KEY
+    ]
+      ? 'modern'
+      : 'legacy';
     // Step-up (MCP authorization): an OAuth token without the scope a called tool needs is told
     // which scopes to ask for. API keys keep their answer ("not found") — a key cannot be re-consented.
     const needed = principal.oauthClientId && oauth ? missingScope(principal, req.body) : undefined;
     if (needed && oauth) {
       for (const message of Array.isArray(req.body) ? req.body : [req.body]) {
-        const refused = refusedCallAudit(principal, message, { transport: 'http', era: 'legacy' });
+        const refused = refusedCallAudit(principal, message, { transport: 'http', era });
         if (refused) await recordAudit(opts.deps.pool, refused);
       }
       void reply.header(
@@ -175,11 +180,6 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
       if (!reply.raw.writableFinished) abort.abort();
     });
     // A call to a tool outside the key's scopes is answered "not found" by the SDK; it is audited here.
-    const era = (req.body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta?.[
-      PROTOCOL_VERSION_META_KEY
-    ]
-      ? 'modern'
-      : 'legacy';
     for (const message of Array.isArray(req.body) ? req.body : [req.body]) {
       const refused = refusedCallAudit(principal, message, { transport: 'http', era });
       if (refused) await recordAudit(opts.deps.pool, refused);
