@@ -22,6 +22,7 @@ const TLS = {
   key: readFileSync('test/fixtures/oauth/cimd-test.key', 'utf8'),
 };
 const PASSWORD = 'correct horse battery staple';
+const VERIFIER = 'a-pkce-code-verifier-of-the-test-long-enough-0123456789';
 const A = 'oauth-a';
 const B = 'oauth-b';
 /** Claude's own callback: the flow ends at a redirect there (the browser never fetches it). */
@@ -316,7 +317,7 @@ describe('OAuth 2.1 for /mcp', () => {
       response_type: 'code',
       client_id: cli.body.client_id,
       redirect_uri: 'http://localhost:40123/callback',
-      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge: createHash('sha256').update(VERIFIER).digest('base64url'),
       code_challenge_method: 'S256',
       scope: 'read',
       resource: `${tp.baseUrl}/mcp`,
@@ -329,6 +330,22 @@ describe('OAuth 2.1 for /mcp', () => {
     expect(back.origin).toBe('http://localhost:40123');
     expect(back.searchParams.get('code')).toBeTruthy();
     expect(back.searchParams.get('state')).toBe('st');
+    // The code is redeemed once, even by two requests at the same moment.
+    const redeem = () =>
+      fetch(`${tp.baseUrl}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: back.searchParams.get('code')!,
+          redirect_uri: 'http://localhost:40123/callback',
+          code_verifier: VERIFIER,
+          client_id: cli.body.client_id,
+          resource: `${tp.baseUrl}/mcp`,
+        }).toString(),
+      });
+    const statuses = (await Promise.all([redeem(), redeem()])).map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 400]);
     // PKCE is required: a request without a code challenge is refused.
     url.searchParams.delete('code_challenge');
     url.searchParams.delete('code_challenge_method');

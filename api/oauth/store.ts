@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { asSystem, withTenant, type Pool } from '../../lib/db.js';
 
 /**
@@ -107,12 +107,14 @@ export function postgresAdapter(pool: Pool): new (model: string) => Adapter {
     }
 
     async consume(id: string): Promise<void> {
-      await asSystem(pool, (c) =>
-        c.query('update oauth_store set consumed_at = now() where model = $1 and id_hash = $2', [
-          this.model,
-          hashId(id),
-        ]),
+      // Atomic: of two requests redeeming the same code or refresh token at once, one wins.
+      const { rowCount } = await asSystem(pool, (c) =>
+        c.query(
+          'update oauth_store set consumed_at = now() where model = $1 and id_hash = $2 and consumed_at is null',
+          [this.model, hashId(id)],
+        ),
       );
+      if (!rowCount) throw new errors.InvalidGrant(`${this.model} already used`);
     }
 
     async destroy(id: string): Promise<void> {
@@ -157,7 +159,7 @@ export async function findLiveAccessToken(pool: Pool, token: string): Promise<Li
                             and (g.expires_at is null or g.expires_at > now())
          join users u on u.id = g.user_id and u.tenant_id = g.tenant_id
         where t.model = 'AccessToken' and t.id_hash = $1 and t.expires_at > now()
-          and t.tenant_id = g.tenant_id and t.user_id = g.user_id`,
+          and t.tenant_id = g.tenant_id and t.user_id = g.user_id and t.client_id = g.client_id`,
       [hashId(token)],
     ),
   );
