@@ -149,13 +149,21 @@ describe('OAuth 2.1 for /mcp', () => {
         response_types_supported: ['code'],
       });
       expect(as.body.grant_types_supported).toEqual(['authorization_code', 'refresh_token']);
+      // Only what is served is advertised: no PAR endpoint, no DPoP.
+      expect(as.body.pushed_authorization_request_endpoint).toBeUndefined();
+      expect(as.body.dpop_signing_alg_values_supported).toBeUndefined();
+      expect(as.body.token_endpoint_auth_methods_supported).toEqual([
+        'none',
+        'client_secret_basic',
+        'client_secret_post',
+      ]);
     }
     const res = await fetch(mcpUrl(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe(
       `Bearer realm="switchboard", resource_metadata="${tp.baseUrl}/.well-known/oauth-protected-resource/mcp", scope="read act admin"`,
     );
-    const bad = await mcpPost('not-a-real-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', recallCall);
+    const bad = await mcpPost('x'.repeat(43), recallCall); // shaped like our access tokens, unknown
     expect(bad.status).toBe(401);
     expect(bad.headers.get('www-authenticate')).toContain('error="invalid_token"');
     // API keys work on /mcp exactly as before (dual auth).

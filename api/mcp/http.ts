@@ -12,7 +12,7 @@ import {
 import { recordAudit } from '../../domain/audit.js';
 import type { TenantPrincipal } from '../apiKeys.js';
 import { fail } from '../http/errors.js';
-import { isApiKeyShaped, type McpOAuth } from '../oauth/routes.js';
+import { isAccessTokenShaped, type McpOAuth } from '../oauth/routes.js';
 import { allTools } from './tools/index.js';
 import { CONFORMANCE_STREAMING_TOOLS } from './conformance.js';
 import { createToolServer, refusedCallAudit } from './server.js';
@@ -195,10 +195,11 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
   const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
     const oauth = opts.oauth;
     const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
-    if (oauth && bearer && !isApiKeyShaped(bearer)) {
+    if (oauth && bearer && isAccessTokenShaped(bearer)) {
       const principal = await oauth.verify(bearer);
       if (!principal) return fail(reply, 401, 'invalid, expired or revoked access token');
       req.principal = principal;
+      app.rememberVerifiedBucket(bearer, principal.keyId);
       return;
     }
     return keyAuth(req, reply);

@@ -152,6 +152,9 @@ export function createProvider(s: ProviderSettings): Provider {
       revocation: { enabled: true },
       userinfo: { enabled: false },
       rpInitiatedLogout: { enabled: false },
+      // Not served (and so not advertised): /mcp checks bearer tokens only, and clients use plain redirects.
+      dPoP: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
       // RFC 7591: the fallback for clients without a metadata document. Open, as MCP expects.
       registration: { enabled: true },
       resourceIndicators: {

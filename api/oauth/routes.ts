@@ -42,8 +42,11 @@ export interface McpOAuth {
   verify(token: string): Promise<TenantPrincipal | undefined>;
 }
 
-/** API keys are `sb_` + 43 characters; the server's opaque access tokens are 43 characters, unprefixed. */
-export const isApiKeyShaped = (token: string): boolean => /^sb(admin)?_.{40,}$/.test(token);
+/**
+ * The authorization server's opaque access tokens are 43 base64url characters (32 random bytes);
+ * API keys are `sb_` + 43, so the two never look alike.
+ */
+export const isAccessTokenShaped = (token: string): boolean => /^[A-Za-z0-9_-]{43}$/.test(token);
 
 export function createMcpOAuth(s: OAuthSettings): McpOAuth & { provider(): Provider } {
   let urls: OAuthUrls | undefined;
