@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { auth, Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createTenantWithKeys, structured } from './support/mcp.js';
 import { addUser, Browser, TestOAuthClient } from './support/oauth.js';
 import { call, startTestPlatform, type TestPlatform } from './support/platform.js';
@@ -283,6 +283,27 @@ describe('OAuth 2.1 for /mcp', () => {
     expect(revokeFromB.status).toBe(404);
     expect((await mcpPost(token, recallCall)).status).toBe(200);
 
+    // A second API replica on the same database (same public URL, as behind a load balancer).
+    const replica = await startTestPlatform({
+      roles: ['api'],
+      databaseUrl: tp.platform.databaseUrl,
+      adminUrl: tp.config.database.url,
+      env: { SWITCHBOARD_PUBLIC_URL: tp.baseUrl },
+    });
+    onTestFinished(() => replica.stop());
+    const onReplica = (t: string) =>
+      fetch(`${replica.baseUrl}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${t}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, ...recallCall }),
+      });
+    expect((await onReplica(token)).status).toBe(200);
+
     const revoked = await call(
       tp.baseUrl,
       'DELETE',
@@ -294,6 +315,8 @@ describe('OAuth 2.1 for /mcp', () => {
     const after = await mcpPost(token, recallCall);
     expect(after.status).toBe(401);
     expect(after.headers.get('www-authenticate')).toContain('resource_metadata=');
+    // …and on the other replica, at once: no replica keeps a token cache that outlives revocation.
+    expect((await onReplica(token)).status).toBe(401);
     await client.close().catch(() => undefined);
   });
 
