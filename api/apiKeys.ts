@@ -13,6 +13,8 @@ export interface TenantPrincipal {
   /** Set when a user's sign-in session authenticated the request (keyId is then `user:<userId>`). */
   userId?: string;
   sessionId?: string;
+  /** Set when an OAuth access token authenticated the request (/mcp): the client it was issued to (keyId is `oauth:<grant>`). */
+  oauthClientId?: string;
 }
 /** The platform admin key (SWITCHBOARD_ADMIN_KEY or `<data dir>/admin-key`): manages tenants, bound to none. */
 export interface AdminPrincipal {

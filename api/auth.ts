@@ -19,6 +19,11 @@ declare module 'fastify' {
     forgetApiKey(keyId: string): void;
     /** The rate-limit bucket of a key this process has verified recently (no lookup); else undefined. */
     verifiedKeyBucket(req: FastifyRequest): string | undefined;
+    /**
+     * Records the bucket of a bearer credential verified elsewhere (an OAuth access token on /mcp), so
+     * its next requests draw from its own budget, not its IP's (Claude's connectors share addresses).
+     */
+    rememberVerifiedBucket(token: string, bucket: string): void;
   }
 }
 
@@ -67,6 +72,9 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(
       return principal;
     };
     app.decorate('forgetApiKey', (keyId: string) => cache.deleteWhere((p) => p.keyId === keyId));
+    app.decorate('rememberVerifiedBucket', (token: string, bucket: string) =>
+      buckets.set(hashKey(token).toString('base64url'), bucket),
+    );
     app.decorate('verifiedKeyBucket', (req: FastifyRequest) => {
       const key = presentedKey(req);
       if (!key) return undefined;

@@ -42,6 +42,8 @@ import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
 import { userRoutes } from './routes/users.js';
 import { asServiceError } from './services/errors.js';
 import { quotaRoutes } from './routes/quotas.js';
+import { oauthClientRoutes } from './routes/oauthClients.js';
+import { createMcpOAuth, oauthRoutes, type OAuthSettings } from './oauth/routes.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -74,6 +76,13 @@ export interface ApiDeps {
   bodyLimitBytes?: number;
   /** The MCP adapter at /mcp (default: loopback hosts and origins only). */
   mcp?: McpSettings;
+  /**
+   * The base URL OAuth's issuer and resource derive from, read at the first OAuth request:
+   * SWITCHBOARD_PUBLIC_URL, else the address the API listens on. Unset: publicUrl, else the request's own.
+   */
+  oauthBaseUrl?: () => string;
+  /** Test only (set in code by tests, never from env): client metadata documents on loopback hosts. */
+  oauthMetadataPolicy?: OAuthSettings['metadataPolicy'];
 }
 
 export interface McpSettings {
@@ -257,6 +266,18 @@ export async function buildApi(deps: ApiDeps) {
     masterKey: deps.masterKey,
     publicUrl: deps.publicUrl,
   });
+  await app.register(oauthClientRoutes, { pool: deps.pool });
+  const oauthSettings: OAuthSettings = {
+    pool: deps.pool,
+    masterKey: deps.masterKey,
+    log: deps.log,
+    baseUrl: deps.oauthBaseUrl ?? (() => deps.publicUrl ?? `http://localhost:${addressPort(app)}`),
+    metadataPolicy: deps.oauthMetadataPolicy,
+    access: deps.access,
+    providers: deps.providers,
+  };
+  const oauth = createMcpOAuth(oauthSettings);
+  await app.register(oauthRoutes, { oauth, settings: oauthSettings });
   const mcp = deps.mcp ?? { allowedHosts: LOOPBACK, allowedOrigins: LOOPBACK };
   await app.register(mcpRoutes, {
     deps: mcpToolDeps(deps),
@@ -264,6 +285,12 @@ export async function buildApi(deps: ApiDeps) {
     allowedOrigins: mcp.allowedOrigins,
     bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,
     conformanceProfile: mcp.conformanceProfile === true,
+    oauth,
   });
   return app;
+}
+
+function addressPort(app: { server: { address(): unknown } }): number {
+  const address = app.server.address() as { port?: number } | null;
+  return address?.port ?? 0;
 }

@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger.js';
 import { customSearchAttributes } from '../lib/searchAttributes.js';
 import { defaultBudget, GhlBudget } from '../providers/ghl/budget.js';
 import { ensureAllSyncSchedules } from '../api/crmSchedules.js';
-import { buildApi } from '../api/server.js';
+import { buildApi, type ApiDeps } from '../api/server.js';
 import { startSandbox } from '../sandbox/server.js';
 import { connectNative, startWorker, type WorkerHandle } from '../workers/worker.js';
 import {
@@ -29,6 +29,8 @@ export interface PlatformOptions {
   embed: boolean;
   /** Test only (test/mcpConformance.test.ts): the MCP conformance suite's fixtures on /mcp. Never set by a start. */
   mcpConformanceProfile?: boolean;
+  /** Test only (test/mcpOAuth.test.ts): client metadata documents on loopback hosts. Never set by a start. */
+  oauthMetadataPolicy?: ApiDeps['oauthMetadataPolicy'];
 }
 
 export interface Platform {
@@ -262,6 +264,8 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         anthropicModel: config.anthropicModel,
         ghlBudget: new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
         publicUrl: config.publicUrl,
+        oauthBaseUrl: apiBaseUrl,
+        oauthMetadataPolicy: opts.oauthMetadataPolicy,
         webUiUrl: platform.temporalUiUrl,
         mcp: {
           allowedHosts: config.mcp.allowedHosts,

@@ -11,6 +11,9 @@ import {
 } from '@modelcontextprotocol/server';
 import { recordAudit } from '../../domain/audit.js';
 import type { TenantPrincipal } from '../apiKeys.js';
+import { fail } from '../http/errors.js';
+import { isAccessTokenShaped, type McpOAuth } from '../oauth/routes.js';
+import { allTools } from './tools/index.js';
 import { CONFORMANCE_STREAMING_TOOLS } from './conformance.js';
 import { createToolServer, refusedCallAudit } from './server.js';
 import type { ToolDeps } from './tool.js';
@@ -31,6 +34,8 @@ export interface McpRouteOptions {
   bodyLimitBytes: number;
   /** The conformance suite's fixtures beside the tenant's tools (test only; see api/mcp/conformance.ts). */
   conformanceProfile?: boolean;
+  /** OAuth 2.1 (api/oauth/): bearer access tokens beside API keys, and the 401/403 challenges that point at it. */
+  oauth?: McpOAuth;
 }
 
 /** Headers that describe the Node connection, not the MCP request. */
@@ -45,14 +50,38 @@ function authInfoOf(p: TenantPrincipal, token: string, onlyTool: string | undefi
     token,
     clientId: p.keyId,
     scopes: p.scopes,
-    extra: { tenantId: p.tenantId, ...(onlyTool ? { onlyTool } : {}) },
+    extra: {
+      tenantId: p.tenantId,
+      ...(onlyTool ? { onlyTool } : {}),
+      ...(p.userId ? { userId: p.userId } : {}),
+      ...(p.oauthClientId ? { oauthClientId: p.oauthClientId } : {}),
+    },
   };
 }
 function principalOf(info: AuthInfo | undefined): TenantPrincipal {
   const tenantId = info?.extra?.tenantId;
   if (!info || typeof tenantId !== 'string')
     throw new Error('MCP request reached the server factory without an authenticated key');
-  return { kind: 'tenant', keyId: info.clientId, tenantId, scopes: info.scopes as TenantPrincipal['scopes'] };
+  const { userId, oauthClientId } = info.extra ?? {};
+  return {
+    kind: 'tenant',
+    keyId: info.clientId,
+    tenantId,
+    scopes: info.scopes as TenantPrincipal['scopes'],
+    ...(typeof userId === 'string' ? { userId } : {}),
+    ...(typeof oauthClientId === 'string' ? { oauthClientId } : {}),
+  };
+}
+
+/** The tool a `tools/call` names that the principal's scopes do not cover, with the scope it needs. */
+function missingScope(principal: TenantPrincipal, body: unknown): string | undefined {
+  for (const m of Array.isArray(body) ? body : [body]) {
+    const call = m as { method?: unknown; params?: { name?: unknown } } | null;
+    if (call?.method !== 'tools/call' || typeof call.params?.name !== 'string') continue;
+    const tool = allTools.find((t) => t.name === call.params!.name);
+    if (tool && !principal.scopes.includes(tool.scope)) return tool.scope;
+  }
+  return undefined;
 }
 
 function toWebRequest(req: FastifyRequest, signal: AbortSignal): Request {
@@ -125,17 +154,32 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
   const serve = async (req: FastifyRequest, reply: FastifyReply) => {
     const principal = req.principal as TenantPrincipal;
     const token = (req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? req.headers['x-api-key']) as string;
+    const oauth = opts.oauth;
+    const era = (req.body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta?.[
+      PROTOCOL_VERSION_META_KEY
+    ]
+      ? 'modern'
+      : 'legacy';
+    // Step-up (MCP authorization): an OAuth token without the scope a called tool needs is told
+    // which scopes to ask for. API keys keep their answer ("not found") — a key cannot be re-consented.
+    const needed = principal.oauthClientId && oauth ? missingScope(principal, req.body) : undefined;
+    if (needed && oauth) {
+      for (const message of Array.isArray(req.body) ? req.body : [req.body]) {
+        const refused = refusedCallAudit(principal, message, { transport: 'http', era });
+        if (refused) await recordAudit(opts.deps.pool, refused);
+      }
+      void reply.header(
+        'WWW-Authenticate',
+        oauth.challenge({ error: 'insufficient_scope', scopes: [...new Set([...principal.scopes, needed])] }),
+      );
+      return fail(reply, 403, `this access token lacks the '${needed}' scope; authorize again with it`);
+    }
     // Aborted when the client goes away mid-answer (e.g. closes an SSE stream), so the call is cancelled.
     const abort = new AbortController();
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) abort.abort();
     });
     // A call to a tool outside the key's scopes is answered "not found" by the SDK; it is audited here.
-    const era = (req.body as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta?.[
-      PROTOCOL_VERSION_META_KEY
-    ]
-      ? 'modern'
-      : 'legacy';
     for (const message of Array.isArray(req.body) ? req.body : [req.body]) {
       const refused = refusedCallAudit(principal, message, { transport: 'http', era });
       if (refused) await recordAudit(opts.deps.pool, refused);
@@ -146,12 +190,36 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
     return reply.send(await handle(toWebRequest(req, abort.signal), authInfoOf(principal, token, onlyTool), req.body));
   };
 
+  const keyAuth = app.requireTenantKey();
+  /** Dual auth: an OAuth access token (checked against Postgres on every request), else an API key as before. */
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
+    const oauth = opts.oauth;
+    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
+    if (oauth && bearer && isAccessTokenShaped(bearer)) {
+      const principal = await oauth.verify(bearer);
+      if (!principal) return fail(reply, 401, 'invalid, expired or revoked access token');
+      req.principal = principal;
+      app.rememberVerifiedBucket(bearer, principal.keyId);
+      return;
+    }
+    return keyAuth(req, reply);
+  };
+  // Every 401 from /mcp points the client at the authorization server (RFC 9728 §5.1).
+  const challenge = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (reply.statusCode === 401 && opts.oauth) {
+      const presented = !!req.headers.authorization || !!req.headers['x-api-key'];
+      void reply.header('WWW-Authenticate', opts.oauth.challenge(presented ? { error: 'invalid_token' } : {}));
+    }
+    return payload;
+  };
+
   for (const method of ['POST', 'GET', 'DELETE'] as const) {
     app.route({
       method,
       url: '/mcp',
       onRequest: guards,
-      preHandler: app.requireTenantKey(),
+      onSend: challenge,
+      preHandler: authenticate,
       schema: {
         summary:
           method === 'POST'

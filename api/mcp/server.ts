@@ -66,10 +66,19 @@ export function refusedCallAudit(
     params: {
       args: auditedArgs(m.params.arguments),
       keyId: principal.keyId,
+      ...whoCalled(principal),
       via: `mcp-${origin.transport}`,
       era: origin.era,
     },
-    error: `refused: this API key lacks the '${tool.scope}' scope`,
+    error: `refused: this ${principal.oauthClientId ? 'access token' : 'API key'} lacks the '${tool.scope}' scope`,
+  };
+}
+
+/** Who made the call beyond the key id: the user and the OAuth client, when a token was issued to them. */
+function whoCalled(principal: TenantPrincipal): { userId?: string; clientId?: string } {
+  return {
+    ...(principal.userId ? { userId: principal.userId } : {}),
+    ...(principal.oauthClientId ? { clientId: principal.oauthClientId } : {}),
   };
 }
 
@@ -212,6 +221,7 @@ async function invoke(
     params: {
       args: auditedArgs(rawArgs),
       keyId,
+      ...whoCalled(principal),
       via: `mcp-${origin.transport}`,
       era: origin.era,
       ...(facts.confirmation ? { confirmation: facts.confirmation } : {}),

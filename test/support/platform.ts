@@ -6,7 +6,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { parseConfig, type Config } from '../../lib/config.js';
 import { createLogger } from '../../lib/logger.js';
-import { startPlatform, type Platform, type Role } from '../../runtime/platform.js';
+import { startPlatform, type Platform, type PlatformOptions, type Role } from '../../runtime/platform.js';
 import { runEntry, waitForOutput, type StartedProcess } from './process.js';
 
 export const TEST_ADMIN_KEY = 'sbadmin_test_key_0123456789abcdefghij';
@@ -75,6 +75,7 @@ export async function startTestPlatform(
     databaseUrl?: string;
     adminUrl?: string;
     mcpConformanceProfile?: boolean;
+    oauthMetadataPolicy?: PlatformOptions['oauthMetadataPolicy'];
   } = {},
 ): Promise<TestPlatform> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-platform-'));
@@ -97,6 +98,7 @@ export async function startTestPlatform(
     roles: opts.roles ?? ['api', 'worker'],
     embed: false,
     mcpConformanceProfile: opts.mcpConformanceProfile,
+    oauthMetadataPolicy: opts.oauthMetadataPolicy,
   });
   const adminPool = new pg.Pool({ connectionString: opts.adminUrl ?? db?.adminUrl ?? opts.databaseUrl, max: 2 });
   adminPool.on('error', () => undefined);
