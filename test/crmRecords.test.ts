@@ -318,6 +318,21 @@ describe('CRM records: appointments, tasks, opportunities and workflows through 
     expect((await sandbox.control('GET', '/ghl/enrollments?locationId=loc_crm_b')).enrollments).toEqual([]);
   });
 
+  it('the routes are in the OpenAPI document', async () => {
+    const docs = await call(tp.baseUrl, 'GET', '/docs/json');
+    expect(docs.status).toBe(200);
+    for (const path of [
+      '/v1/appointments',
+      '/v1/appointments/{id}/reschedule',
+      '/v1/appointments/{id}/cancel',
+      '/v1/contacts/{id}/tasks',
+      '/v1/opportunities/{id}/stage',
+      '/v1/crm/workflows',
+      '/v1/voice/provision',
+    ])
+      expect(Object.keys(docs.body.paths)).toContain(path);
+  });
+
   it('MCP refuses bad arguments by field, and a read key has no write tools', async () => {
     const bad = errorText(
       await mcp.callTool({ name: 'crm_reschedule_appointment', arguments: { appointmentId: 'x', startTime: 'soon' } }),
