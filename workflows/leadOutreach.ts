@@ -495,7 +495,12 @@ async function workflowStep(lead: Lead, plan: LeadPlan, step: Step<'workflow'>, 
       };
       plan.contactId = (await crm.upsertContact({ tenantId: ref.tenantId, ...who })).contactId;
     }
-    await crm.addToWorkflow({ tenantId: ref.tenantId, contactId: plan.contactId, workflowId: step.workflowId });
+    await crm.addToWorkflow({
+      tenantId: ref.tenantId,
+      idempotencyKey: leadKey(ref, `${i}:workflow`),
+      contactId: plan.contactId,
+      workflowId: step.workflowId,
+    });
     await record(lead, 'workflow-enrolled', `workflow:${i}`, { workflowId: step.workflowId });
   } catch (err) {
     if (isCancellation(err)) throw err;
