@@ -59,7 +59,12 @@ export const SmsStep = z.strictObject({
   type: z.literal('sms'),
   message: z.string().trim().min(1).max(1600),
 });
-export const Step = z.discriminatedUnion('type', [EmailStep, WaitStep, CallStep, SmsStep]);
+/** Adds the lead's CRM contact to one of the location's GoHighLevel workflows (its automation takes over). */
+export const WorkflowStep = z.strictObject({
+  type: z.literal('workflow'),
+  workflowId: z.string().trim().min(1).max(100),
+});
+export const Step = z.discriminatedUnion('type', [EmailStep, WaitStep, CallStep, SmsStep, WorkflowStep]);
 export type Step = z.infer<typeof Step>;
 
 export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;

@@ -281,6 +281,58 @@ describe('CRM records: appointments, tasks, opportunities and workflows through 
     ]);
   });
 
+  it('a campaign workflow step adds the lead to the GHL workflow; a workflow of no location of the tenant is refused', async () => {
+    const created = await rest('POST', '/v1/campaigns', {
+      name: 'Reminders',
+      goal: 'Hand leads to the reminder automation',
+      sender: { email: 'desk@clinic.example' },
+      policy: { sendWindow: allWeek },
+      sequence: [
+        { type: 'workflow', workflowId: 'wf_demo_reminder' },
+        { type: 'workflow', workflowId: 'wf_followup_loc_crm_b' },
+      ],
+      audience: { type: 'leads', leads: [{ phone: '+15555550163', firstName: 'Rae' }] },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    await rest('POST', `/v1/campaigns/${created.body.id}/start`, {});
+    const result = await tp.platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${created.body.id}`).result();
+    expect(result.outcomes).toEqual({ exhausted: 1 });
+    const leadId = (
+      await tp.adminPool.query<{ id: string }>('select id from campaign_leads where campaign_id = $1', [
+        created.body.id,
+      ])
+    ).rows[0]!.id;
+    const events = (await rest('GET', `/v1/campaigns/${created.body.id}/leads/${leadId}`)).body.events as {
+      kind: string;
+      data: { workflowId?: string; reason?: string };
+    }[];
+    expect(events.find((e) => e.kind === 'workflow-enrolled')!.data.workflowId).toBe('wf_demo_reminder');
+    expect(events.find((e) => e.kind === 'workflow-failed')!.data.reason).toMatch(/not a workflow of this tenant/);
+    const enrollments = (await sandbox.control('GET', '/ghl/enrollments?locationId=loc_demo')).enrollments as {
+      workflowId: string;
+      contactId: string;
+    }[];
+    const rae = (await sandbox.ghl('GET', '/contacts/search/duplicate?locationId=loc_demo&number=%2B15555550163')).body
+      .contact.id as string;
+    expect(enrollments.filter((e) => e.contactId === rae).map((e) => e.workflowId)).toEqual(['wf_demo_reminder']);
+    expect((await sandbox.control('GET', '/ghl/enrollments?locationId=loc_crm_b')).enrollments).toEqual([]);
+  });
+
+  it('the routes are in the OpenAPI document', async () => {
+    const docs = await call(tp.baseUrl, 'GET', '/docs/json');
+    expect(docs.status).toBe(200);
+    for (const path of [
+      '/v1/appointments',
+      '/v1/appointments/{id}/reschedule',
+      '/v1/appointments/{id}/cancel',
+      '/v1/contacts/{id}/tasks',
+      '/v1/opportunities/{id}/stage',
+      '/v1/crm/workflows',
+      '/v1/voice/provision',
+    ])
+      expect(Object.keys(docs.body.paths)).toContain(path);
+  });
+
   it('MCP refuses bad arguments by field, and a read key has no write tools', async () => {
     const bad = errorText(
       await mcp.callTool({ name: 'crm_reschedule_appointment', arguments: { appointmentId: 'x', startTime: 'soon' } }),

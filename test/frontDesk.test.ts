@@ -225,6 +225,17 @@ describe('front desk: appointments, transfers and messages on the call', () => {
     // The caller's last line was never heard by the assistant: the call had gone to the person.
     expect(JSON.stringify(sim.call.messages)).not.toContain('Are you still there');
 
+    // The same tool call delivered again is answered from the call's history: no second transfer request.
+    const again = await redeliver(sim.deliveries.find((d: Delivery) => d.type === 'tool-calls')!);
+    expect(again.body.results[0].result).toBe(toolAnswers(sim)[0]!.result);
+    const controlPosts = (
+      await sandbox.control<{ requests: { method: string; url: string }[] }>(
+        'GET',
+        '/requests?provider=vapi&limit=20000',
+      )
+    ).requests.filter((r) => r.method === 'POST' && r.url.endsWith(`/call/${sim.call.id}/control`));
+    expect(controlPosts).toHaveLength(1);
+
     const workflowId = `call:${TENANT}:vapi:${sim.call.id}`;
     const done = await waitForCall(tp.baseUrl, key, workflowId, (c) => c.status === 'completed');
     expect(done.endedReason).toBe('assistant-forwarded-call');
@@ -268,8 +279,11 @@ describe('front desk: appointments, transfers and messages on the call', () => {
     expect(sim.problems).toEqual([]);
     expect(sim.call.disconnection_reason).toBe('call_transfer');
     expect(sim.call.transfer_destination).toBe(TRANSFER_TO);
-    const done = await waitForCall(tp.baseUrl, key, `call:${TENANT}:retell:${sim.call.call_id}`, (c) =>
-      ['completed', 'failed'].includes(c.status),
+    const done = await waitForCall(
+      tp.baseUrl,
+      key,
+      `call:${TENANT}:retell:${sim.call.call_id}`,
+      (c) => c.status === 'completed',
     );
     expect(done.transfer).toMatchObject({ status: 'requested', outcome: 'forwarded', destination: TRANSFER_TO });
   });

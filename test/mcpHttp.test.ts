@@ -51,7 +51,7 @@ const initialize = JSON.stringify({
 describe('MCP over Streamable HTTP', () => {
   let tp: TestPlatform;
   let sandbox: Sandbox;
-  let a: { all: string; read: string; act: string; limited: string };
+  let a: { all: string; read: string; act: string; limited: string; fuzz: string };
   let b: { all: string; admin: string };
   const clients: Client[] = [];
   const connect = async (key: string, era: 'legacy' | 'modern' = 'legacy') => {
@@ -75,6 +75,8 @@ describe('MCP over Streamable HTTP', () => {
       read: ['read'],
       act: ['act'],
       limited: ['read'],
+      // A second key with every tool: the fuzzing below spreads its calls over both, under the per-key limit.
+      fuzz: ['read', 'act'],
     });
     b = await createTenantWithKeys(tp.baseUrl, 'mcp-b', { all: ['read', 'act'], admin: ['admin'] });
     // Cached contacts, written the way the sync writes them.
@@ -294,20 +296,21 @@ describe('MCP over Streamable HTTP', () => {
     };
 
     it('every tool answers wrong types, huge strings and unknown fields with isError naming the field, and writes nothing', async () => {
-      const client = await connect(a.all, 'modern');
+      const clients = [await connect(a.all, 'modern'), await connect(a.fuzz, 'modern')];
+      const client = clients[0]!;
       const { tools } = await client.listTools();
       const before = await withTenant(tp.platform.pool, 'mcp-a', async (c) => ({
         memories: (await c.query('select count(*)::int as n from memories')).rows[0].n as number,
         contacts: (await c.query('select count(*)::int as n from contacts')).rows[0].n as number,
       }));
       let cases = 0;
-      for (const tool of tools) {
+      for (const [t, tool] of tools.entries()) {
         const props = (tool.inputSchema.properties ?? {}) as Record<string, { type?: string; enum?: unknown[] }>;
         const attempts: Record<string, unknown>[] = [{ zz_unknown_field: 1 }];
         for (const [field, schema] of Object.entries(props))
           for (const value of wrongValues(schema)) attempts.push({ [field]: value });
         for (const args of attempts) {
-          const result = await client.callTool({ name: tool.name, arguments: args });
+          const result = await clients[t % 2]!.callTool({ name: tool.name, arguments: args });
           const text = errorText(result);
           const field = Object.keys(args)[0]!;
           // The message names the field (or, for a tool whose required field is missing, that one).

@@ -68,7 +68,7 @@ export async function crmAction(input: CrmActionInput): Promise<CrmActionResult>
     }
     case 'addToWorkflow': {
       const { action, ...args } = input;
-      return { action, ...(await crm.addToWorkflow(args)) };
+      return { action, ...(await crm.addToWorkflow({ ...args, idempotencyKey: workflowId })) };
     }
   }
 }

@@ -145,6 +145,8 @@ function runStep(lead: Lead, plan: LeadPlan, step: LeadPlan['steps'][number], i:
       return callStep(lead, plan, step, i);
     case 'sms':
       return smsStep(lead, plan, step, i);
+    case 'workflow':
+      return workflowStep(lead, plan, step, i);
   }
 }
 
@@ -469,6 +471,43 @@ async function smsStep(lead: Lead, plan: LeadPlan, step: Step<'sms'>, i: number)
   } catch (err) {
     if (isCancellation(err)) throw err;
     await record(lead, 'sms-failed', `sms-failed:${i}`, { reason: failureMessage(err) });
+  }
+  return null;
+}
+
+/**
+ * A GoHighLevel workflow step: the lead's contact (created from its phone or email if new) is added
+ * to the workflow, whose automation reaches them from then on — so an opted-out lead is not added.
+ */
+async function workflowStep(lead: Lead, plan: LeadPlan, step: Step<'workflow'>, i: number): Promise<StepEnd> {
+  const { ref } = lead;
+  if (await act.leadSuppressed(ref)) return 'suppressed';
+  try {
+    if (!plan.contactId) {
+      if (!plan.phone && !plan.email) {
+        await record(lead, 'step-skipped', `skip:${i}`, { reason: 'no phone or email for a CRM contact' });
+        return null;
+      }
+      const who = {
+        ...(plan.phone ? { phone: plan.phone } : {}),
+        ...(plan.email ? { email: plan.email } : {}),
+        ...(plan.name ? { name: plan.name } : {}),
+      };
+      plan.contactId = (await crm.upsertContact({ tenantId: ref.tenantId, ...who })).contactId;
+    }
+    await crm.addToWorkflow({
+      tenantId: ref.tenantId,
+      idempotencyKey: leadKey(ref, `${i}:workflow`),
+      contactId: plan.contactId,
+      workflowId: step.workflowId,
+    });
+    await record(lead, 'workflow-enrolled', `workflow:${i}`, { workflowId: step.workflowId });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    await record(lead, 'workflow-failed', `workflow-failed:${i}`, {
+      workflowId: step.workflowId,
+      reason: failureMessage(err),
+    });
   }
   return null;
 }

@@ -48,7 +48,8 @@ export type PlanStep =
   | { type: 'email' }
   | { type: 'wait'; days: number }
   | { type: 'call'; purpose: string; provider: 'vapi' | 'retell'; assistant?: string }
-  | { type: 'sms'; message: string };
+  | { type: 'sms'; message: string }
+  | { type: 'workflow'; workflowId: string };
 
 export interface LeadPlan {
   status: 'ready' | 'suppressed' | 'finished';
@@ -426,6 +427,8 @@ export function createOutreachActivities(deps: CampaignActivityDeps) {
                   .replace(/\{\{\s*firstName\s*\}\}/g, facts.firstName ?? 'there')
                   .replace(/\{\{\s*company\s*\}\}/g, facts.company ?? ''),
               };
+            case 'workflow':
+              return { type: 'workflow', workflowId: step.workflowId };
           }
         }),
         window: s.policy.sendWindow,

@@ -427,13 +427,18 @@ export function createCrmRecordActions(kit: CrmActionKit) {
       return { workflows: workflows.map((w) => ({ id: w.id, name: w.name, status: w.status ?? null })) };
     },
 
-    /** Adds one of the tenant's contacts to one of its GHL workflows (GHL enrolls a contact once). */
-    async addToWorkflow(input: { tenantId: string; contactId: string; workflowId: string }) {
+    /**
+     * Adds one of the tenant's contacts to one of its GHL workflows, once per key: a workflow that
+     * allows re-entry would run its automation again for a second enrollment.
+     */
+    async addToWorkflow(input: { tenantId: string; idempotencyKey: string; contactId: string; workflowId: string }) {
       const crm = await kit.tenantCrm(input.tenantId);
       await kit.ownContact(input.tenantId, crm, input.contactId);
       await assertTenantWorkflow(input.tenantId, crm, input.workflowId).catch(kit.fail);
-      await crm.ghl.addToWorkflow(input.contactId, input.workflowId).catch(kit.fail);
-      return { contactId: input.contactId, workflowId: input.workflowId, enrolled: true };
+      return kit.once(input.tenantId, input.idempotencyKey, 'workflow-enrollment', async () => {
+        await crm.ghl.addToWorkflow(input.contactId, input.workflowId);
+        return { contactId: input.contactId, workflowId: input.workflowId, enrolled: true };
+      });
     },
   };
 }

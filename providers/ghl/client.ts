@@ -485,7 +485,10 @@ export class GhlClient {
     return r.workflows;
   }
 
-  /** Adds the contact to the workflow; GHL keeps one enrollment per contact and workflow, so a repeat is harmless. */
+  /**
+   * Adds the contact to the workflow. Not retried after a 5xx: a workflow that allows re-entry would
+   * run its automation twice (callers key it, see activities/crm/records.ts).
+   */
   async addToWorkflow(contactId: string, workflowId: string, eventStartTime?: string): Promise<void> {
     await this.request({
       method: 'POST',
@@ -493,7 +496,7 @@ export class GhlClient {
       family: 'contacts',
       body: eventStartTime ? { eventStartTime } : {},
       schema: z.unknown(),
-      idempotent: true,
+      idempotent: false,
     });
   }
 
