@@ -40,6 +40,7 @@ import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
 import { userRoutes } from './routes/users.js';
 import { asServiceError } from './services/errors.js';
 import { quotaRoutes } from './routes/quotas.js';
+import { knowledgeRoutes } from './routes/knowledge.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -210,6 +211,7 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(insightRoutes, { pool: deps.pool });
   await app.register(analysisRoutes, { pool: deps.pool, access: deps.access, model: deps.anthropicModel });
   await app.register(quotaRoutes, { pool: deps.pool, access: deps.access });
+  await app.register(knowledgeRoutes, { pool: deps.pool });
   await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
   const crm = { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget };
   await app.register(callRoutes, {

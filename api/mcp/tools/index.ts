@@ -2,6 +2,7 @@ import type { AnyTool } from '../tool.js';
 import { campaignTools } from './campaigns.js';
 import { crmTools } from './crm.js';
 import { insightTools } from './insights.js';
+import { knowledgeTools } from './knowledge.js';
 import { memoryTools } from './memory.js';
 import { opsTools } from './ops.js';
 import { syncTools } from './sync.js';
@@ -16,4 +17,5 @@ export const allTools: readonly AnyTool[] = [
   ...campaignTools,
   ...insightTools,
   ...opsTools,
+  ...knowledgeTools,
 ];
