@@ -41,6 +41,9 @@ import { userRoutes } from './routes/users.js';
 import { asServiceError } from './services/errors.js';
 import { quotaRoutes } from './routes/quotas.js';
 import { knowledgeRoutes } from './routes/knowledge.js';
+import { agentRoutes } from './routes/agents.js';
+import { ChatNotifier } from './chatStream.js';
+import { DEFAULT_AGENT_SETTINGS, type AgentConversationSettings } from '../lib/config.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -71,6 +74,8 @@ export interface ApiDeps {
   bodyLimitBytes?: number;
   /** The MCP adapter at /mcp (default: loopback hosts and origins only). */
   mcp?: McpSettings;
+  /** Persona agents' conversation limits (lib/config.ts `AGENT_*`). */
+  agents?: AgentConversationSettings;
 }
 
 export interface McpSettings {
@@ -212,6 +217,15 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(analysisRoutes, { pool: deps.pool, access: deps.access, model: deps.anthropicModel });
   await app.register(quotaRoutes, { pool: deps.pool, access: deps.access });
   await app.register(knowledgeRoutes, { pool: deps.pool });
+  const notifier = ChatNotifier.fromPool(deps.pool, deps.log.child({ component: 'chat' }));
+  app.addHook('onClose', () => notifier.close());
+  await app.register(agentRoutes, {
+    pool: deps.pool,
+    temporal: deps.temporal,
+    taskQueue: deps.taskQueue,
+    settings: deps.agents ?? DEFAULT_AGENT_SETTINGS,
+    notifier,
+  });
   await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
   const crm = { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget };
   await app.register(callRoutes, {

@@ -5,3 +5,4 @@ export { voiceCall } from './voiceCall.js';
 export { campaign } from './campaign.js';
 export { leadOutreach } from './leadOutreach.js';
 export { crmAction } from './crmAction.js';
+export { conversation } from './conversation.js';
