@@ -204,7 +204,7 @@ describe('persona agents', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.status).toBe('answered');
     expect(res.body.tools).toEqual([{ name: 'ask_agent', ok: true }]);
-    expect(res.body.reply.text).toMatch(/ask_agent: Closer answered: Here is what I found\. insights:/);
+    expect(res.body.reply.text).toMatch(/ask_agent: Closer answered: Here is what I found\..* insights:/);
     const list = await call(tp.baseUrl, 'GET', '/v1/conversations?agent=closer', { key });
     const child = list.body.conversations.find(
       (c: { parentId: string | null }) => c.parentId === res.body.conversationId,

@@ -6,3 +6,4 @@ export { campaign } from './campaign.js';
 export { leadOutreach } from './leadOutreach.js';
 export { crmAction } from './crmAction.js';
 export { conversation } from './conversation.js';
+export { agentBrief } from './agentBrief.js';

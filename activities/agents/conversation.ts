@@ -24,6 +24,8 @@ import {
 } from '../../domain/agents/conversations.js';
 import type { OpenedConversation } from '../../workflows/conversation.state.js';
 import { createCrmActionActivities, type CrmActionDeps } from '../crm/actions.js';
+import { computeInsights, InsightsQuery } from '../../api/services/insights.js';
+import { listCalls } from '../../api/services/calls.js';
 import { agentTools, AgentToolRefused, parseToolArgs, toolSpecs } from './tools.js';
 
 /**
@@ -548,10 +550,65 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       });
     },
 
+    /**
+     * The brief's material, gathered for the agent: the CRM insights, the last day's calls and the
+     * campaigns, as data blocks in the brief's first message. Skipped when the agent is disabled or
+     * already briefed this local day.
+     */
+    async prepareBrief(input: {
+      tenantId: string;
+      agentId: string;
+      timezone: string;
+    }): Promise<{ conversationId: string; messageId: string; title: string; text: string } | { skip: string }> {
+      const { tenantId, agentId } = input;
+      const day = localDay(new Date(), input.timezone);
+      const conversationId = `brief-${agentId}-${day.replaceAll('-', '')}`;
+      return withTenant(pool, tenantId, async (c) => {
+        const agent = await getAgent(c, tenantId, agentId);
+        if (!agent?.enabled) return { skip: `agent ${agentId} is not enabled` };
+        if (await getConversation(c, tenantId, conversationId)) return { skip: `already briefed on ${day}` };
+        const { insights } = await computeInsights(c, tenantId, InsightsQuery.parse({ tz: safeZone(input.timezone) }));
+        const calls = await listCalls(c, tenantId, {
+          since: new Date(Date.now() - 86_400_000).toISOString(),
+          limit: 20,
+        });
+        const { rows: campaigns } = await c.query<{ id: string; name: string; status: string }>(
+          'select id, name, status from campaigns where tenant_id = $1 order by created_at desc limit 10',
+          [tenantId],
+        );
+        const text = [
+          `Write today's brief (${day}) for the owner: what needs attention first — leads going quiet, callbacks asked for, campaigns stalling — in at most eight short lines, each with the next action. Check details with your tools where it helps.`,
+          dataBlock('insights', JSON.stringify(insights).slice(0, 8000)),
+          dataBlock('calls-last-24h', JSON.stringify(calls).slice(0, 6000)),
+          dataBlock('campaigns', JSON.stringify(campaigns)),
+        ].join('\n\n');
+        return { conversationId, messageId: `${conversationId}-q`, title: `${agent.name} brief, ${day}`, text };
+      });
+    },
+
     async closeConversation(input: { tenantId: string; conversationId: string }): Promise<void> {
       await withTenant(pool, input.tenantId, (c) => closeConversation(c, input.tenantId, input.conversationId));
     },
   };
+}
+
+/** YYYY-MM-DD in the zone (UTC when the zone is not one Intl knows). */
+export function localDay(at: Date, timezone: string): string {
+  return new Intl.DateTimeFormat('en-CA', {
+    timeZone: safeZone(timezone),
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(at);
+}
+
+function safeZone(timezone: string): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+    return timezone;
+  } catch {
+    return 'UTC';
+  }
 }
 
 function isRefusal(err: unknown): boolean {

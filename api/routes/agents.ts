@@ -27,7 +27,8 @@ import {
   type ChatDeps,
   type PreparedTurn,
 } from '../services/agents.js';
-import { asServiceError } from '../services/errors.js';
+import { asServiceError, badInput, notFound } from '../services/errors.js';
+import { deleteBriefSchedule, describeBriefSchedule, ensureBriefSchedule, triggerBrief } from '../briefSchedules.js';
 
 const AgentParams = z.object({ agent: z.string().min(1).max(100) });
 const ConversationParams = z.object({ id: z.string().min(1).max(120) });
@@ -76,8 +77,130 @@ export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotif
         response: { 200: Agent, 400: ErrorBody, 404: ErrorBody },
       },
     },
-    async (req) => changeAgent(pool, tenantOf(req).tenantId, req.params.agent, req.body),
+    async (req) => {
+      const { tenantId } = tenantOf(req);
+      const agent = await changeAgent(pool, tenantId, req.params.agent, req.body);
+      // A changed cron, a removed brief or a disabled agent: its schedule follows.
+      if (req.body.brief !== undefined || req.body.enabled !== undefined) await syncSchedule(tenantId, agent.id);
+      return agent;
+    },
   );
+  const BriefScheduleBody = z.object({
+    cron: z.string(),
+    scheduleId: z.string(),
+    timezone: z.string(),
+    paused: z.boolean(),
+    nextRuns: z.array(z.string()),
+  });
+  const agentOf = async (tenantId: string, id: string) => {
+    const agent = (await agentsOf(pool, tenantId)).find((a) => a.id === id);
+    if (!agent) throw notFound(`no agent ${id}`);
+    return agent;
+  };
+  /** The agent's schedule made to match it: its cron in the zone, or none when it has no brief or is disabled. */
+  const syncSchedule = async (tenantId: string, id: string, timezone?: string) => {
+    const agent = await agentOf(tenantId, id);
+    const current = await describeBriefSchedule(deps.temporal, tenantId, id);
+    const zone = timezone ?? current?.timezone;
+    if (!agent.brief || !agent.enabled || !zone) {
+      if (current) await deleteBriefSchedule(deps.temporal, tenantId, id);
+      return undefined;
+    }
+    const s = await ensureBriefSchedule(deps.temporal, deps.taskQueue, deps.settings, {
+      tenantId,
+      agentId: id,
+      cron: agent.brief.cron,
+      timezone: zone,
+    });
+    return { ...s, cron: agent.brief.cron };
+  };
+  app.put(
+    '/v1/agents/:agent/schedule',
+    {
+      preHandler: app.requireScope('admin'),
+      schema: {
+        summary: 'Turn on the agent’s brief: its cron, in this time zone, on a Temporal Schedule',
+        tags,
+        params: AgentParams,
+        body: z.strictObject({
+          timezone: z
+            .string()
+            .min(1)
+            .max(64)
+            .refine((tz) => {
+              try {
+                new Intl.DateTimeFormat('en-US', { timeZone: tz });
+                return true;
+              } catch {
+                return false;
+              }
+            }, 'expected an IANA time zone such as America/Chicago'),
+        }),
+        response: { 200: BriefScheduleBody, 400: ErrorBody, 404: ErrorBody },
+      },
+    },
+    async (req) => {
+      const { tenantId } = tenantOf(req);
+      const agent = await agentOf(tenantId, req.params.agent);
+      if (!agent.brief) throw badInput('brief', `agent ${agent.id} has no brief cron; set one with PATCH first`);
+      if (!agent.enabled) throw badInput('agent', `agent ${agent.id} is disabled`);
+      return (await syncSchedule(tenantId, agent.id, req.body.timezone))!;
+    },
+  );
+  app.get(
+    '/v1/agents/:agent/schedule',
+    {
+      preHandler: app.requireScope('read'),
+      schema: {
+        summary: 'The agent’s brief schedule and its next runs',
+        tags,
+        params: AgentParams,
+        response: { 200: BriefScheduleBody, 404: ErrorBody },
+      },
+    },
+    async (req) => {
+      const { tenantId } = tenantOf(req);
+      const agent = await agentOf(tenantId, req.params.agent);
+      const s = await describeBriefSchedule(deps.temporal, tenantId, agent.id);
+      if (!s) throw notFound(`agent ${agent.id} has no brief schedule`);
+      return { ...s, cron: agent.brief?.cron ?? '' };
+    },
+  );
+  app.delete(
+    '/v1/agents/:agent/schedule',
+    {
+      preHandler: app.requireScope('admin'),
+      schema: {
+        summary: 'Turn off the agent’s brief',
+        tags,
+        params: AgentParams,
+        response: { 204: z.null(), 404: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      if (!(await deleteBriefSchedule(deps.temporal, tenantOf(req).tenantId, req.params.agent)))
+        throw notFound(`agent ${req.params.agent} has no brief schedule`);
+      return reply.code(204).send(null);
+    },
+  );
+  app.post(
+    '/v1/agents/:agent/brief',
+    {
+      preHandler: app.requireScope('act'),
+      schema: {
+        summary: 'Run the agent’s brief now, as its schedule would (once per local day)',
+        tags,
+        params: AgentParams,
+        response: { 202: z.object({ triggered: z.literal(true) }), 404: ErrorBody },
+      },
+    },
+    async (req, reply) => {
+      if (!(await triggerBrief(deps.temporal, tenantOf(req).tenantId, req.params.agent)))
+        throw notFound(`agent ${req.params.agent} has no brief schedule`);
+      return reply.code(202).send({ triggered: true as const });
+    },
+  );
+
   app.get(
     '/v1/agents/usage',
     {

@@ -176,5 +176,10 @@ function closing(asked: string, done: Done): string {
   );
   const cited = [...new Set(done.results.flatMap((r) => r.text.match(/\[\/[a-z0-9/._-]+\]/g) ?? []))];
   const sources = cited.length ? ` Sources: ${cited.join(' ')}.` : '';
-  return `Here is what I found. ${parts.join(' ')}${sources}`;
+  // People the results name (contacts in insights, calls), so a brief reads like one.
+  const people = [
+    ...new Set(done.results.flatMap((r) => [...r.text.matchAll(/"name":"([^"]{1,80})"/g)].map((m) => m[1]!))),
+  ];
+  const named = people.length ? ` People to look at: ${people.slice(0, 8).join(', ')}.` : '';
+  return `Here is what I found.${named} ${parts.join(' ')}${sources}`;
 }
