@@ -93,7 +93,7 @@ export function mcpToolDeps(
   deps: Pick<
     ApiDeps,
     'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'access' | 'anthropicModel' | 'webUiUrl' | 'ghlBudget'
-  > & { masterKey?: Buffer },
+  > & { masterKey?: Buffer; agents?: AgentConversationSettings },
 ): ToolDeps {
   return {
     pool: deps.pool,
@@ -105,6 +105,7 @@ export function mcpToolDeps(
     anthropicModel: deps.anthropicModel,
     temporalUiUrl: deps.webUiUrl,
     crm: { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget },
+    agents: deps.agents,
     // Derived from the master key, so every replica verifies the others' state; stdio (one process) may use a random one.
     requestStateKey: deps.masterKey
       ? createHmac('sha256', deps.masterKey).update('switchboard mcp requestState v1').digest()

@@ -4,6 +4,7 @@ import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './su
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { demoFreeSlots, sandboxProviders, setUpVoiceTenant } from './support/voice.js';
 import { eventually } from './support/timeSkipping.js';
+import { connectHttp, errorText, structured } from './support/mcp.js';
 
 /**
  * Persona agents end to end: the real platform (API, worker, Postgres, Temporal) with Claude and
@@ -285,6 +286,50 @@ describe('persona agents', () => {
     const history = await handle.query('history');
     expect(history).toMatchObject({ turns: 4, runTurns: 1 });
   }, 90_000);
+
+  it('over MCP: agent_chat, knowledge_search / knowledge_browse, and each persona as a prompt', async () => {
+    const client = await connectHttp(tp.baseUrl, key);
+    try {
+      const prompts = (await client.listPrompts()).prompts.map((p) => p.name);
+      expect(prompts).toEqual(
+        expect.arrayContaining(['agent_strategist', 'agent_builder', 'agent_closer', 'agent_operator']),
+      );
+      const closer = await client.getPrompt({ name: 'agent_closer', arguments: { question: 'Who is hot?' } });
+      const promptText = (closer.messages[0]!.content as { text: string }).text;
+      expect(promptText).toMatch(/You are the Closer/);
+      expect(promptText).toContain('<untrusted owner-question>');
+
+      const found = structured(
+        await client.callTool({ name: 'knowledge_search', arguments: { query: 'discount policy prepay' } }),
+      );
+      expect(found.hits[0].path).toBe('/sales/pricing/discount-policy');
+      const browsed = structured(await client.callTool({ name: 'knowledge_browse', arguments: { path: '/sales' } }));
+      expect(browsed.children.map((c: { path: string }) => c.path)).toEqual(['/sales/pricing']);
+
+      const chat = structured(
+        await client.callTool({
+          name: 'agent_chat',
+          arguments: { agent: 'closer', text: 'Search the knowledge base for discount policy.' },
+        }),
+      );
+      expect(chat.status).toBe('answered');
+      expect(chat.reply.text).toContain('[/sales/pricing/discount-policy]');
+      const next = structured(
+        await client.callTool({
+          name: 'agent_chat',
+          arguments: { conversationId: chat.conversationId, text: 'Thanks.' },
+        }),
+      );
+      expect(next.status).toBe('answered');
+      const bad = await client.callTool({
+        name: 'agent_chat',
+        arguments: { agent: 'closer', conversationId: 'x', text: 'hi' },
+      });
+      expect(errorText(bad)).toMatch(/agent: give either agent/);
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
 
   it('refuses bad input with a 400 naming the field, writing nothing', async () => {
     const before = await conversationCount();

@@ -3,6 +3,7 @@ import { campaignTools } from './campaigns.js';
 import { crmTools } from './crm.js';
 import { insightTools } from './insights.js';
 import { knowledgeTools } from './knowledge.js';
+import { agentTools } from './agents.js';
 import { memoryTools } from './memory.js';
 import { opsTools } from './ops.js';
 import { syncTools } from './sync.js';
@@ -18,4 +19,5 @@ export const allTools: readonly AnyTool[] = [
   ...insightTools,
   ...opsTools,
   ...knowledgeTools,
+  ...agentTools,
 ];
