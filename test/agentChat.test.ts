@@ -197,6 +197,31 @@ describe('persona agents', () => {
     expect(Number(audited.rows[0].n)).toBeGreaterThanOrEqual(4);
   }, 120_000);
 
+  it('places an outbound call only after the yes: the call is its own voiceCall workflow', async () => {
+    const asked = await call(tp.baseUrl, 'POST', '/v1/agents/closer/conversations', {
+      key,
+      body: { text: 'Call +15125550777 to confirm the demo time.' },
+    });
+    expect(asked.body.status, JSON.stringify(asked.body)).toBe('awaiting_confirmation');
+    expect(asked.body.confirmation.question).toBe('Call +15125550777 to confirm the demo time?');
+    const yes = await call(tp.baseUrl, 'POST', `/v1/conversations/${asked.body.conversationId}/confirmations`, {
+      key,
+      body: { confirmationId: asked.body.confirmation.id, approve: true },
+    });
+    expect(yes.body.status, JSON.stringify(yes.body)).toBe('answered');
+    const workflowId = /\((call:chat-a:vapi:agent-[^)]+)\)/.exec(yes.body.reply.text)?.[1];
+    expect(workflowId, yes.body.reply.text).toBeDefined();
+    const placed = await eventually(
+      'the call placed',
+      async () => {
+        const r = await call(tp.baseUrl, 'GET', `/v1/calls/${encodeURIComponent(workflowId!)}`, { key });
+        return r.status === 200 ? r.body : undefined;
+      },
+      30_000,
+    );
+    expect(placed).toMatchObject({ direction: 'outbound', phone: '+15125550777', purpose: 'confirm the demo time' });
+  }, 60_000);
+
   it('asks another agent: a child conversation whose answer is the tool result', async () => {
     const res = await call(tp.baseUrl, 'POST', '/v1/agents/strategist/conversations', {
       key,

@@ -5,6 +5,7 @@ import {
   executeChild,
   proxyActivities,
   setHandler,
+  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { AgentActivities, ModelStepResult, ToolUse } from '../activities/agents/conversation.js';
@@ -290,6 +291,10 @@ export async function conversation(input: ConversationInput): Promise<Conversati
         return;
       }
     }
+    if (use.name === 'calls_start_outbound') {
+      turn.tools.push({ name: use.name, ok: await placeCall(use, record) });
+      return;
+    }
     const r = await tools.runAgentTool({
       tenantId,
       conversationId,
@@ -301,6 +306,31 @@ export async function conversation(input: ConversationInput): Promise<Conversati
       input: use.input,
     });
     turn.tools.push({ name: use.name, ok: !r.isError });
+  }
+
+  /** calls_start_outbound (approved): the call is its own voiceCall workflow, left running when the chat ends. */
+  async function placeCall(
+    use: ToolUse,
+    record: (text: string, isError: boolean) => Promise<unknown>,
+  ): Promise<boolean> {
+    const prepared = await books.prepareAgentCall({ tenantId, conversationId, toolUseId: use.id, input: use.input });
+    if ('refused' in prepared) {
+      await record(prepared.refused, true);
+      return false;
+    }
+    try {
+      await startChild('voiceCall', {
+        workflowId: prepared.workflowId,
+        args: [prepared.call],
+        parentClosePolicy: 'ABANDON',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+    } catch (err) {
+      // Started before (the same tool use): the call is that one.
+      if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
+    }
+    await record(`Call to ${prepared.call.to} started (${prepared.workflowId}); follow it with calls_get.`, false);
+    return true;
   }
 
   /** ask_agent: a child conversation with another persona; its answer is the tool result. */

@@ -26,6 +26,9 @@ import type { OpenedConversation } from '../../workflows/conversation.state.js';
 import { createCrmActionActivities, type CrmActionDeps } from '../crm/actions.js';
 import { computeInsights, InsightsQuery } from '../../api/services/insights.js';
 import { listCalls } from '../../api/services/calls.js';
+import { prepareOutbound } from '../../domain/voice/outbound.js';
+import { toE164 } from '../../lib/phone.js';
+import type { VoiceCallInput } from '../../workflows/voiceCall.contract.js';
 import { agentTools, AgentToolRefused, parseToolArgs, toolSpecs } from './tools.js';
 
 /**
@@ -435,6 +438,41 @@ export function createAgentActivities(deps: AgentActivityDeps) {
           toolMessage(input.conversationId, input.turn, input.toolUseId, input.name, input.text, input.isError),
         ),
       );
+    },
+
+    /**
+     * calls_start_outbound, approved: the call's checks (suppression, the tenant's own voice
+     * account, the daily quota, keyed by the call) before the workflow starts its voiceCall child.
+     */
+    async prepareAgentCall(input: {
+      tenantId: string;
+      conversationId: string;
+      toolUseId: string;
+      input: Record<string, unknown>;
+    }): Promise<
+      { workflowId: string; call: Extract<VoiceCallInput, { direction: 'outbound' }> } | { refused: string }
+    > {
+      const parsed = parseToolArgs('calls_start_outbound', input.input);
+      if (!parsed.ok) return { refused: `calls_start_outbound: ${parsed.problem}` };
+      const a = parsed.args as { to: string; purpose: string; contactId?: string };
+      const to = toE164(a.to);
+      if (!to) return { refused: `calls_start_outbound: to: not a phone number: ${a.to}` };
+      try {
+        const prepared = await prepareOutbound(deps, input.tenantId, {
+          to,
+          purpose: a.purpose,
+          ...(a.contactId ? { contactId: a.contactId } : {}),
+          callRef: `agent-${input.conversationId}-${input.toolUseId.replace(/[^A-Za-z0-9]/g, '').slice(-12)}`,
+        });
+        return { workflowId: prepared.workflowId, call: prepared.input };
+      } catch (err) {
+        if (
+          isRefusal(err) ||
+          ['OutboundRefused', 'NotConnectedError', 'CredentialRejected'].includes((err as Error).name)
+        )
+          return { refused: `calls_start_outbound: ${(err as Error).message}` };
+        throw err;
+      }
     },
 
     /** ask_agent's arguments: another enabled agent of the tenant, and a question. */

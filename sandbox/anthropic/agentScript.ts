@@ -20,7 +20,7 @@ import {
  * - "remember X" → memory_remember; "note X on contact C" → crm_add_note
  * - "book" (optionally "contact C", "on YYYY-MM-DD") → crm_free_slots, then crm_book_appointment
  *   at the first free time for the contact named (or the first one a search found)
- * - "text contact C: …" → crm_send_sms
+ * - "text contact C: …" → crm_send_sms; "call +1… to …" → calls_start_outbound
  * Deterministic: the same conversation gets the same calls and the same words.
  */
 
@@ -45,6 +45,7 @@ const CONTACT_ID = /\bcontact\s+([A-Za-z0-9_-]{3,})/i;
 const DATE = /\b(\d{4}-\d{2}-\d{2})\b/;
 const REMEMBER = /\bremember\s+(?:that\s+)?([^.?!]+)/i;
 const NOTE = /\bnote\s+(?:that\s+)?"?([^"]+?)"?\s+on\s+contact\s+([A-Za-z0-9_-]+)/i;
+const CALL = /\bcall\s+(\+?\d[\d\s().-]{7,}\d)(?:\s+(?:to|about)\s+([^.?!]+))?/i;
 const SMS = /\btext\s+contact\s+([A-Za-z0-9_-]+)\s*:\s*(.+)$/i;
 
 /** The user's own words this turn: the last user message that is not only tool results. */
@@ -137,6 +138,16 @@ function plan(words: string): Step[] {
       },
     });
   }
+  const dial = CALL.exec(asked);
+  if (dial)
+    steps.push({
+      tool: 'calls_start_outbound',
+      input: () => ({
+        to: dial[1]!.replace(/[^\d+]/g, ''),
+        purpose: dial[2]?.trim() ?? 'a follow-up call',
+        ...(CONTACT_ID.exec(asked) ? { contactId: CONTACT_ID.exec(asked)![1] } : {}),
+      }),
+    });
   const sms = SMS.exec(asked);
   if (sms) steps.push({ tool: 'crm_send_sms', input: () => ({ contactId: sms[1]!, message: sms[2]!.trim() }) });
   return steps;
