@@ -5,6 +5,7 @@ import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { demoFreeSlots, sandboxProviders, setUpVoiceTenant } from './support/voice.js';
 import { eventually } from './support/timeSkipping.js';
 import { connectHttp, errorText, structured } from './support/mcp.js';
+import { recordHistory } from './support/histories.js';
 
 /**
  * Persona agents end to end: the real platform (API, worker, Postgres, Temporal) with Claude and
@@ -179,6 +180,7 @@ describe('persona agents', () => {
     );
     expect(messages.filter((m: { role: string }) => m.role === 'user')).toHaveLength(3);
     expect(await appointmentsOf(contactId)).toHaveLength(1);
+    await recordHistory(tp.platform.temporal!, workflowIds.conversation(T, conv), 'conversation-book-confirm');
 
     // The retrieval is in the usage log, cited by the answer.
     const usage = await call(tp.baseUrl, 'GET', `/v1/knowledge/usage?conversationId=${conv}`, { key });
@@ -241,6 +243,7 @@ describe('persona agents', () => {
       role: 'user',
       text: 'which hot leads went quiet this week?',
     });
+    await recordHistory(tp.platform.temporal!, workflowIds.conversation(T, child.id), 'conversation-ask-agent-child');
   }, 90_000);
 
   it('streams the reply as SSE in order, and a reconnect gets the rest, not a duplicate', async () => {
