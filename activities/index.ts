@@ -5,6 +5,7 @@ import { createCrmSyncActivities, type CrmSyncDeps } from './crm/sync.js';
 import { createPostgresActivities, type PostgresActivityDeps } from './postgres.js';
 import { createVoiceCallActivities, type VoiceCallDeps } from './voice/calls.js';
 import { createVoiceToolActivities } from './voice/tools.js';
+import { createAgentActivities } from './agents/conversation.js';
 
 export type ActivityDeps = PostgresActivityDeps &
   CrmSyncDeps &
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createVoiceCallActivities(deps),
     ...createVoiceToolActivities(deps),
     ...createCampaignActivities(deps),
+    ...createAgentActivities(deps),
   };
 }
 

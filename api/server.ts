@@ -44,6 +44,10 @@ import { asServiceError } from './services/errors.js';
 import { quotaRoutes } from './routes/quotas.js';
 import { oauthClientRoutes } from './routes/oauthClients.js';
 import { createMcpOAuth, oauthRoutes, type OAuthSettings } from './oauth/routes.js';
+import { knowledgeRoutes } from './routes/knowledge.js';
+import { agentRoutes } from './routes/agents.js';
+import { ChatNotifier } from './chatStream.js';
+import { DEFAULT_AGENT_SETTINGS, type AgentConversationSettings } from '../lib/config.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -83,6 +87,8 @@ export interface ApiDeps {
   oauthBaseUrl?: () => string;
   /** Test only (set in code by tests, never from env): client metadata documents on loopback hosts. */
   oauthMetadataPolicy?: OAuthSettings['metadataPolicy'];
+  /** Persona agents' conversation limits (lib/config.ts `AGENT_*`). */
+  agents?: AgentConversationSettings;
 }
 
 export interface McpSettings {
@@ -100,7 +106,7 @@ export function mcpToolDeps(
   deps: Pick<
     ApiDeps,
     'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'access' | 'anthropicModel' | 'webUiUrl' | 'ghlBudget'
-  > & { masterKey?: Buffer },
+  > & { masterKey?: Buffer; agents?: AgentConversationSettings },
 ): ToolDeps {
   return {
     pool: deps.pool,
@@ -112,6 +118,7 @@ export function mcpToolDeps(
     anthropicModel: deps.anthropicModel,
     temporalUiUrl: deps.webUiUrl,
     crm: { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget },
+    agents: deps.agents,
     // Derived from the master key, so every replica verifies the others' state; stdio (one process) may use a random one.
     requestStateKey: deps.masterKey
       ? createHmac('sha256', deps.masterKey).update('switchboard mcp requestState v1').digest()
@@ -230,6 +237,16 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(insightRoutes, { pool: deps.pool });
   await app.register(analysisRoutes, { pool: deps.pool, access: deps.access, model: deps.anthropicModel });
   await app.register(quotaRoutes, { pool: deps.pool, access: deps.access });
+  await app.register(knowledgeRoutes, { pool: deps.pool });
+  const notifier = ChatNotifier.fromPool(deps.pool, deps.log.child({ component: 'chat' }));
+  app.addHook('onClose', () => notifier.close());
+  await app.register(agentRoutes, {
+    pool: deps.pool,
+    temporal: deps.temporal,
+    taskQueue: deps.taskQueue,
+    settings: deps.agents ?? DEFAULT_AGENT_SETTINGS,
+    notifier,
+  });
   await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
   const crm = { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget };
   await app.register(callRoutes, {

@@ -216,6 +216,12 @@ const EnvSchema = z.object({
   QUOTA_EMAILS_PER_DAY: nonNegativeInt(1_000_000_000),
   QUOTA_CLAUDE_TOKENS_PER_DAY: nonNegativeInt(1_000_000_000),
   QUOTA_CONTACT_ANALYSES_PER_HOUR: nonNegativeInt(1_000_000_000),
+  AGENT_MAX_TOOL_STEPS: positiveInt(50),
+  AGENT_TURN_LIMIT: positiveInt(100_000),
+  AGENT_TOKEN_BUDGET: positiveInt(1_000_000_000),
+  AGENT_CONFIRM_TIMEOUT_SECONDS: positiveInt(7 * 86_400),
+  AGENT_IDLE_TIMEOUT_MINUTES: positiveInt(30 * 1440),
+  AGENT_CONTINUE_AS_NEW_TURNS: positiveInt(10_000),
   SENDGRID_WEBHOOK_PUBLIC_KEY: envVar((raw) => {
     const pem = raw.replaceAll('\\n', '\n');
     return pem.includes('BEGIN PUBLIC KEY') || /^[A-Za-z0-9+/]{40,}={0,2}$/.test(raw)
@@ -300,6 +306,27 @@ export interface Config {
   sendgridWebhookKey: string | undefined;
   /** Each tenant's quotas on paid actions unless the platform admin set others (domain/quotas.ts). */
   quotas: QuotaLimits;
+  /** Persona agents' conversations: limits and timeouts each conversation workflow runs with. */
+  agents: AgentConversationSettings;
+}
+
+export const DEFAULT_AGENT_SETTINGS: AgentConversationSettings = {
+  maxToolSteps: 6,
+  turnLimit: 500,
+  tokenBudget: 1_000_000,
+  confirmTimeoutMs: 900_000,
+  idleTimeoutMs: 3_600_000,
+  continueAsNewEvery: 20,
+};
+
+/** Mirrors workflows/conversation.contract.ts ConversationSettings (kept apart: config is not workflow code). */
+export interface AgentConversationSettings {
+  maxToolSteps: number;
+  turnLimit: number;
+  tokenBudget: number;
+  confirmTimeoutMs: number;
+  idleTimeoutMs: number;
+  continueAsNewEvery: number;
 }
 
 export class ConfigError extends Error {
@@ -422,6 +449,18 @@ export function parseConfig(env: Record<string, string | undefined>, cwd = proce
       emails_per_day: e.QUOTA_EMAILS_PER_DAY ?? DEFAULT_QUOTA_LIMITS.emails_per_day,
       claude_tokens_per_day: e.QUOTA_CLAUDE_TOKENS_PER_DAY ?? DEFAULT_QUOTA_LIMITS.claude_tokens_per_day,
       contact_analyses_per_hour: e.QUOTA_CONTACT_ANALYSES_PER_HOUR ?? DEFAULT_QUOTA_LIMITS.contact_analyses_per_hour,
+    },
+    agents: {
+      maxToolSteps: e.AGENT_MAX_TOOL_STEPS ?? DEFAULT_AGENT_SETTINGS.maxToolSteps,
+      turnLimit: e.AGENT_TURN_LIMIT ?? DEFAULT_AGENT_SETTINGS.turnLimit,
+      tokenBudget: e.AGENT_TOKEN_BUDGET ?? DEFAULT_AGENT_SETTINGS.tokenBudget,
+      confirmTimeoutMs: e.AGENT_CONFIRM_TIMEOUT_SECONDS
+        ? e.AGENT_CONFIRM_TIMEOUT_SECONDS * 1000
+        : DEFAULT_AGENT_SETTINGS.confirmTimeoutMs,
+      idleTimeoutMs: e.AGENT_IDLE_TIMEOUT_MINUTES
+        ? e.AGENT_IDLE_TIMEOUT_MINUTES * 60_000
+        : DEFAULT_AGENT_SETTINGS.idleTimeoutMs,
+      continueAsNewEvery: e.AGENT_CONTINUE_AS_NEW_TURNS ?? DEFAULT_AGENT_SETTINGS.continueAsNewEvery,
     },
     platformTenant: e.SWITCHBOARD_PLATFORM_TENANT,
     ghlOAuth: ghlOAuth && {

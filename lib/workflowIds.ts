@@ -7,5 +7,6 @@ export const workflowIds = {
   crmSync: (tenant: string, source: string) => `sync:${tenant}:${source}`,
   crmAction: (tenant: string, action: string, idempotencyKey: string) => `crm:${tenant}:${action}:${idempotencyKey}`,
   conversation: (tenant: string, conversationId: string) => `chat:${tenant}:${conversationId}`,
+  agentBrief: (tenant: string, agent: string) => `brief:${tenant}:${agent}`,
   readinessProbe: (probeId: string) => `probe:${probeId}`,
 };

@@ -262,6 +262,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
         access,
         providers: config.providers,
         anthropicModel: config.anthropicModel,
+        agents: config.agents,
         ghlBudget: new GhlBudget(pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
         publicUrl: config.publicUrl,
         oauthBaseUrl: apiBaseUrl,

@@ -5,3 +5,5 @@ export { voiceCall } from './voiceCall.js';
 export { campaign } from './campaign.js';
 export { leadOutreach } from './leadOutreach.js';
 export { crmAction } from './crmAction.js';
+export { conversation } from './conversation.js';
+export { agentBrief } from './agentBrief.js';

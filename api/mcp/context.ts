@@ -7,6 +7,9 @@ import { campaignProgress } from '../services/campaigns.js';
 import { getContact, nextAppointment } from '../services/contacts.js';
 import { asServiceError } from '../services/errors.js';
 import type { ToolDeps } from './tool.js';
+import { PERSONAS, SHARED_RULES } from '../../domain/agents/personas.js';
+import { agentPrompt, getAgent } from '../../domain/agents/store.js';
+import { DATA_RULE, dataBlock } from '../../lib/untrusted.js';
 
 /**
  * The tenant's context as MCP resources and prompts: a contact, a call's transcript, a campaign's
@@ -86,6 +89,31 @@ export function registerTenantContext(server: McpServer, principal: TenantPrinci
       }
     },
   );
+
+  // Each persona as a prompt: its current prompt (the tenant may have edited it) for the client's own model.
+  for (const persona of PERSONAS) {
+    server.registerPrompt(
+      `agent_${persona.id}`,
+      {
+        title: `${persona.name}: ${persona.role}`,
+        description: `Take on Switchboard's ${persona.name} persona for this business (agent_chat talks to the agent itself).`,
+        argsSchema: z.object({ question: z.string().max(4000).optional().describe('what to ask the agent') }),
+      },
+      async ({ question }) => {
+        const prompt = await withTenant(deps.pool, tenantId, async (c) => {
+          const agent = await getAgent(c, tenantId, persona.id);
+          return agent ? agentPrompt(c, tenantId, persona.id, agent.promptVersion) : persona.prompt;
+        });
+        const ask = question ? `\n\nThe owner asks:\n${dataBlock('owner-question', question)}` : '';
+        return {
+          description: `${persona.name} persona`,
+          messages: [
+            { role: 'user', content: { type: 'text', text: `${prompt}\n\n${SHARED_RULES}\n${DATA_RULE}${ask}` } },
+          ],
+        };
+      },
+    );
+  }
 
   server.registerPrompt(
     'prepare_next_appointment',

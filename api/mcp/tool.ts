@@ -10,6 +10,7 @@ import type {
 import type { CrmActionDeps } from '../../activities/crm/actions.js';
 import type { AuditEntry } from '../../domain/audit.js';
 import type { Pool, PoolClient } from '../../lib/db.js';
+import type { AgentConversationSettings } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Scope } from '../apiKeys.js';
 
@@ -30,6 +31,8 @@ export interface ToolDeps {
   requestStateKey: Uint8Array;
   /** GoHighLevel for live reads (free slots, caller lookup) from this process, on the shared request budget. */
   crm: CrmActionDeps;
+  /** Persona agents' conversation limits (`agent_chat`); unset: the defaults. */
+  agents?: AgentConversationSettings;
 }
 
 /** One tool call, as the tool's `run` sees it. Tool arguments never choose the tenant: this does. */

@@ -3,12 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
-import { verifyVapiResources } from '../../domain/connections/verify.js';
-import { loadVoiceSettings } from '../../domain/voice/settings.js';
-import { withTenant, type Pool, type PoolClient } from '../../lib/db.js';
-import { workflowIds } from '../../lib/ids.js';
-import { contactBlocked } from '../../domain/suppression.js';
-import { callQuotaKey, consume } from '../../domain/quotas.js';
+import { OutboundRefused, prepareOutbound } from '../../domain/voice/outbound.js';
+import type { Pool, PoolClient } from '../../lib/db.js';
 import { voiceCall } from '../../workflows/voiceCall.js';
 import { conflict } from './errors.js';
 
@@ -141,32 +137,14 @@ export async function startOutboundCall(
   tenantId: string,
   req: OutboundCallRequest,
 ): Promise<{ workflowId: string; existing: boolean }> {
-  const { settings, suppressed } = await withTenant(deps.pool, tenantId, async (c) => ({
-    settings: await loadVoiceSettings(c, tenantId),
-    suppressed: Boolean(
-      await contactBlocked(c, { tenantId, channel: 'call', phone: req.to, contactId: req.contactId }),
-    ),
-  }));
-  if (suppressed) throw conflict(`${req.to} opted out of contact (suppression list); no call placed`);
-  const provider = req.provider ?? settings.defaultProvider;
-  // Before any workflow starts: the tenant has its own account there (409), and an assistant the
-  // caller names belongs to it (400), never another business's on a shared account.
-  if (provider === 'vapi') {
-    const vapi = await deps.access.vapi(tenantId);
-    await verifyVapiResources(vapi.baseUrl, vapi.apiKey, [
-      { field: 'assistant', kind: 'assistant', id: req.assistant },
-    ]);
-  } else {
-    await deps.access.retell(tenantId);
-  }
-  const callRef = `out-${req.idempotencyKey ?? randomUUID()}`;
-  const workflowId = workflowIds.voiceCall(tenantId, provider, callRef);
-  // Past the daily call quota nothing starts (429). Keyed by the call: a repeated request and the
-  // workflow's own placeCall (same key) count once.
-  await consume(deps.pool, tenantId, 'calls_per_day', 1, {
-    defaults: deps.access.quotaDefaults,
-    key: callQuotaKey(workflowId),
+  const prepared = await prepareOutbound(deps, tenantId, {
+    ...req,
+    callRef: `out-${req.idempotencyKey ?? randomUUID()}`,
+  }).catch((err: unknown) => {
+    if (err instanceof OutboundRefused) throw conflict(err.message);
+    throw err;
   });
+  const { workflowId } = prepared;
   let existing = false;
   try {
     await deps.temporal.workflow.start(voiceCall, {
@@ -174,18 +152,7 @@ export async function startOutboundCall(
       workflowId,
       // The same idempotency key never places a second call, even after the first has finished.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      args: [
-        {
-          direction: 'outbound',
-          tenantId,
-          provider,
-          callRef,
-          to: req.to,
-          purpose: req.purpose,
-          ...(req.contactId ? { contactId: req.contactId } : {}),
-          ...(req.assistant ? { assistant: req.assistant } : {}),
-        },
-      ],
+      args: [prepared.input],
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ProviderHttpError, type ProviderModule, type SandboxContext } from '../context.js';
 import { deriveSeed, IdFactory, Rng } from '../random.js';
 import { answer, countTokens, type ModelMessage, type ModelTool, type OutputBlock } from './model.js';
+import { agentAnswer } from './agentScript.js';
 
 /** Anthropic Messages API: `POST /v1/messages` (plain and SSE) and `POST /v1/messages/count_tokens`. */
 
@@ -193,17 +194,17 @@ export function createAnthropic(ctx: SandboxContext): ProviderModule {
     const body = parseBody(req);
     checkConversation(body);
     const system = typeof body.system === 'string' ? body.system : (body.system ?? []).map((b) => b.text).join('\n');
-    const result = answer(
-      {
-        system,
-        messages: body.messages as ModelMessage[],
-        tools: (body.tools ?? []) as ModelTool[],
-        toolChoice: body.tool_choice
-          ? { type: body.tool_choice.type, ...('name' in body.tool_choice ? { name: body.tool_choice.name } : {}) }
-          : { type: 'auto' },
-      },
-      () => `toolu_01${ids.alnum(22)}`,
-    );
+    const modelRequest = {
+      system,
+      messages: body.messages as ModelMessage[],
+      tools: (body.tools ?? []) as ModelTool[],
+      toolChoice: body.tool_choice
+        ? { type: body.tool_choice.type, ...('name' in body.tool_choice ? { name: body.tool_choice.name } : {}) }
+        : { type: 'auto' as const },
+    };
+    const newToolUseId = () => `toolu_01${ids.alnum(22)}`;
+    // Switchboard's persona agents get the tool-use script (agentScript.ts); everything else the generic model.
+    const result = agentAnswer(modelRequest, newToolUseId) ?? answer(modelRequest, newToolUseId);
 
     // max_tokens and stop_sequences cut the text like the real model would.
     let stopReason: string = result.stopReason;
@@ -318,10 +319,18 @@ export function createAnthropic(ctx: SandboxContext): ProviderModule {
       }),
     );
     events.push(sse('message_stop', { type: 'message_stop' }));
+    // A model named `…paced-N…` streams its events N ms apart (tests watch a reply being written).
+    const pace = Math.min(1000, Number(/paced-(\d+)/.exec(body.model)?.[1] ?? 0));
+    const paced = async function* () {
+      for (const e of events) {
+        yield e;
+        await new Promise((r) => setTimeout(r, pace));
+      }
+    };
     return reply
       .header('content-type', 'text/event-stream; charset=utf-8')
       .header('cache-control', 'no-cache')
-      .send(Readable.from(events));
+      .send(Readable.from(pace > 0 ? paced() : events));
   }
 
   return {

@@ -3,6 +3,8 @@ import { campaignTools } from './campaigns.js';
 import { crmTools } from './crm.js';
 import { frontDeskTools } from './frontDesk.js';
 import { insightTools } from './insights.js';
+import { knowledgeTools } from './knowledge.js';
+import { agentTools } from './agents.js';
 import { memoryTools } from './memory.js';
 import { opsTools } from './ops.js';
 import { syncTools } from './sync.js';
@@ -18,4 +20,6 @@ export const allTools: readonly AnyTool[] = [
   ...campaignTools,
   ...insightTools,
   ...opsTools,
+  ...knowledgeTools,
+  ...agentTools,
 ];
