@@ -102,7 +102,8 @@ describe('no orphan servers after a killed `npm start`', () => {
       throw new Error(`${err.message}\nlisteners: ${holders.join('\n') || 'none'}`);
     });
     apps.push(second.app);
-    expect(second.app.output()).toContain('stopped an orphaned Temporal dev server');
+    // The start on the orphan's ports came up, so the orphan was stopped first: by this start (which
+    // says so), or by another start on this machine that got to the shared registry before it.
     expect(isAlive(first.pids.temporal)).toBe(false);
     expect(second.pids.temporal).not.toBe(first.pids.temporal);
 
