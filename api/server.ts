@@ -40,6 +40,9 @@ import { sendgridWebhookRoutes } from './routes/sendgridWebhooks.js';
 import { userRoutes } from './routes/users.js';
 import { asServiceError } from './services/errors.js';
 import { quotaRoutes } from './routes/quotas.js';
+import { consoleRoutes, type ConsoleOptions } from './routes/console.js';
+import { callStreamRoutes } from './routes/callStream.js';
+import { sandboxTourRoutes } from './routes/sandboxTour.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -70,6 +73,8 @@ export interface ApiDeps {
   bodyLimitBytes?: number;
   /** The MCP adapter at /mcp (default: loopback hosts and origins only). */
   mcp?: McpSettings;
+  /** The web console at /console/ (api/routes/console.ts); default: console/dist. */
+  console?: ConsoleOptions;
 }
 
 export interface McpSettings {
@@ -221,6 +226,18 @@ export async function buildApi(deps: ApiDeps) {
     voice,
     crm,
   });
+  await app.register(callStreamRoutes, { pool: deps.pool });
+  // The console's first-run tour plays calls through the local Vapi simulator: sandbox installs only.
+  if (deps.providers.vapi.mode === 'sandbox') {
+    await app.register(sandboxTourRoutes, {
+      pool: deps.pool,
+      masterKey: deps.masterKey,
+      voice,
+      crm,
+      controlUrl: `${deps.providers.vapi.baseUrl.replace(/\/vapi\/?$/, '')}/__sandbox`,
+      publicUrl: deps.publicUrl,
+    });
+  }
   await app.register(voiceWebhookRoutes, {
     pool: deps.pool,
     temporal: deps.temporal,
@@ -244,6 +261,10 @@ export async function buildApi(deps: ApiDeps) {
     masterKey: deps.masterKey,
     publicUrl: deps.publicUrl,
   });
+  const sandboxOrigins = (['vapi', 'retell'] as const)
+    .filter((p) => deps.providers[p].mode === 'sandbox')
+    .map((p) => new URL(deps.providers[p].baseUrl).origin);
+  await app.register(consoleRoutes, { mediaOrigins: [...new Set(sandboxOrigins)], ...deps.console });
   const mcp = deps.mcp ?? { allowedHosts: LOOPBACK, allowedOrigins: LOOPBACK };
   await app.register(mcpRoutes, {
     deps: mcpToolDeps(deps),
