@@ -122,9 +122,16 @@ export const sandboxTourRoutes: FastifyPluginAsyncZod<SandboxTourOptions> = asyn
         return fail(reply, 502, `the sandbox's call simulator did not start the call: ${why}`);
       }
       const { id } = (await res.json()) as { id: string };
-      return reply
-        .code(202)
-        .send({ workflowId: workflowIds.voiceCall(tenantId, 'vapi', id), providerCallId: id, booking: slot });
+      const workflowId = workflowIds.voiceCall(tenantId, 'vapi', id);
+      // Answer once the call is on record, so a client that opens it at once finds it.
+      for (let waited = 0; waited < 10_000; waited += 200) {
+        const found = await withTenant(opts.pool, tenantId, (c) =>
+          c.query('select 1 from calls where tenant_id = $1 and workflow_id = $2', [tenantId, workflowId]),
+        );
+        if (found.rowCount) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return reply.code(202).send({ workflowId, providerCallId: id, booking: slot });
     },
   );
 };
