@@ -34,7 +34,7 @@ export function BarChart({
             maintainAspectRatio: false,
             animation: false,
             plugins: { legend: { display: false } },
-            scales: { x: { beginAtZero: true }, y: { beginAtZero: true } },
+            scales: { x: { beginAtZero: true, ticks: { precision: 0 } }, y: { beginAtZero: true, ticks: { precision: 0 } } },
           }}
         />
       </div>

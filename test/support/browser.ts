@@ -75,9 +75,9 @@ export async function expectAccessible(page: Page, what: string): Promise<void> 
 }
 
 /** A full-page screenshot under test/artifacts/ (git-ignored). */
-export async function screenshot(page: Page, name: string): Promise<string> {
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<string> {
   await mkdir(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
   return file;
 }

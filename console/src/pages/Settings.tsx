@@ -83,7 +83,7 @@ function Connections({ admin }: { admin: boolean }) {
                 {c.mode}
                 {c.via ? `, ${c.via.replace('_', ' ')}` : ''}
                 {c.account ? `, ${c.account}` : ''}
-                {c.secretHint ? ` (…${c.secretHint})` : ''}
+                {c.secretHint ? ` (${c.secretHint})` : ''}
               </span>
             </div>
             {c.lastError ? (
@@ -254,7 +254,7 @@ function Sync({ mayAct }: { mayAct: boolean }) {
 
 interface VoiceSettings {
   greeting: string;
-  systemPrompt: string;
+  instructions: string;
   calendarId?: string;
   timezone: string;
   defaultProvider: 'vapi' | 'retell';
@@ -279,7 +279,7 @@ function Voice({ admin }: { admin: boolean }) {
     const next: VoiceSettings = {
       ...v,
       greeting: s('greeting'),
-      systemPrompt: s('systemPrompt'),
+      instructions: s('instructions'),
       timezone: s('timezone'),
       defaultProvider: s('defaultProvider') === 'retell' ? 'retell' : 'vapi',
       callingHours: { ...v.callingHours, start: s('start'), end: s('end') },
@@ -301,7 +301,7 @@ function Voice({ admin }: { admin: boolean }) {
           </label>
           <label>
             Instructions for the agent
-            <textarea name="systemPrompt" rows={3} defaultValue={v.systemPrompt} disabled={!admin} />
+            <textarea name="instructions" rows={3} defaultValue={v.instructions} disabled={!admin} />
           </label>
           <div className="row">
             <label>
