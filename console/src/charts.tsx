@@ -34,7 +34,10 @@ export function BarChart({
             maintainAspectRatio: false,
             animation: false,
             plugins: { legend: { display: false } },
-            scales: { x: { beginAtZero: true, ticks: { precision: 0 } }, y: { beginAtZero: true, ticks: { precision: 0 } } },
+            scales: {
+              x: { beginAtZero: true, ticks: { precision: 0 } },
+              y: { beginAtZero: true, ticks: { precision: 0 } },
+            },
           }}
         />
       </div>

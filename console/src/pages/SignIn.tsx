@@ -88,6 +88,9 @@ export function SignIn() {
       <p>
         <Link to="/reset">Forgot your password?</Link>
       </p>
+      <p className="muted small">
+        First run on the sandbox? The demo owner&apos;s email and password are in <code>.data/demo-console-login</code>.
+      </p>
     </Card>
   );
 }
