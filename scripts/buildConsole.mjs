@@ -8,7 +8,9 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// `--root=<dir>`: another checkout's console (the build script's own test uses a scratch copy).
+const rootArg = process.argv.find((a) => a.startsWith('--root='))?.slice('--root='.length);
+const root = rootArg ? path.resolve(rootArg) : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const consoleDir = path.join(root, 'console');
 const outDir = path.join(consoleDir, 'dist');
 const hashFile = path.join(outDir, '.source-hash');
