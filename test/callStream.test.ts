@@ -84,8 +84,9 @@ describe('the live call stream', () => {
       env: { ...sandboxProviders(sandbox) },
     });
   });
+  let replicaStopped = false;
   afterAll(async () => {
-    await replica?.stop();
+    if (!replicaStopped) await replica?.stop();
     await tp?.stop();
     await sandbox?.close();
   });
@@ -120,5 +121,16 @@ describe('the live call stream', () => {
     expect((await fetch(`${tp.baseUrl}/v1/calls/stream`)).status).toBe(401);
     expect((await call(tp.baseUrl, 'GET', '/v1/calls/stream', { key: TEST_ADMIN_KEY })).status).toBe(403);
     expect((await call(replica.baseUrl, 'POST', '/v1/sandbox/calls', { key, body: {} })).status).toBe(404);
+  });
+
+  it('an API replica stopping ends its open streams instead of waiting for the browsers to leave', async () => {
+    const res = await fetch(`${replica.baseUrl}/v1/calls/stream`, { headers: { authorization: `Bearer ${key}` } });
+    const reader = res.body!.getReader();
+    await reader.read(); // connected
+    const started = Date.now();
+    replicaStopped = true;
+    await replica.stop();
+    expect(Date.now() - started).toBeLessThan(10_000);
+    for (;;) if ((await reader.read()).done) break; // the stream ended
   });
 });

@@ -26,9 +26,10 @@ const BATCH = 200;
 export const callStreamRoutes: FastifyPluginAsyncZod<CallStreamOptions> = async (app, opts) => {
   const pollMs = opts.pollMs ?? 1000;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
-  // Open streams end when the API closes (a hijacked response would otherwise hold close() open).
+  // Open streams end when the API closes: before the server waits for its connections (preClose),
+  // or a hijacked response would hold close() open until the browser went away.
   const open = new Set<() => void>();
-  app.addHook('onClose', async () => {
+  app.addHook('preClose', async () => {
     for (const end of [...open]) end();
   });
 

@@ -3,7 +3,7 @@ import { useQuery } from '@tanstack/react-query';
 import { get, type CallDetail } from '../api';
 import { Badge, ErrorNote, Loading, Page, When } from '../ui';
 
-const FINAL = new Set(['completed', 'failed', 'cancelled', 'no-answer', 'busy', 'voicemail']);
+const FINAL = new Set(['completed', 'failed', 'cancelled', 'no-answer', 'busy', 'voicemail', 'suppressed']);
 
 function json(value: unknown): string {
   try {

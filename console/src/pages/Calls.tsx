@@ -6,12 +6,28 @@ import { useCallStream } from '../callStream';
 import { useMe } from '../session';
 import { Badge, canAct, Empty, ErrorNote, Loading, Page, When } from '../ui';
 
-const STATUSES = ['queued', 'ringing', 'in-progress', 'ended', 'completed', 'failed', 'no-answer', 'quota-wait'];
+const STATUSES = [
+  'scheduled',
+  'queued',
+  'ringing',
+  'in-progress',
+  'forwarding',
+  'ended',
+  'quota-wait',
+  'completed',
+  'no-answer',
+  'busy',
+  'voicemail',
+  'failed',
+  'suppressed',
+];
 
 /** Does a call belong in the list as filtered? (the live feed sends every call of the tenant) */
 function matches(call: CallSummary, f: { phone: string; status: string; date: string }) {
   if (f.status && call.status !== f.status) return false;
-  if (f.phone && call.phone !== f.phone.replace(/[^\d+]/g, '')) return false;
+  // The API matches the number in any format (as E.164); here its digits end the call's.
+  const digits = f.phone.replace(/\D/g, '');
+  if (digits && !(call.phone ?? '').replace(/\D/g, '').endsWith(digits.replace(/^1(?=\d{10}$)/, ''))) return false;
   if (f.date && call.createdAt < new Date(`${f.date}T00:00:00`).toISOString()) return false;
   return true;
 }

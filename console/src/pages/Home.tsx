@@ -13,7 +13,8 @@ import {
 import { useMe } from '../session';
 import { canAct, ErrorNote, Page, startOfToday, When } from '../ui';
 
-const FINAL = new Set(['completed', 'failed', 'cancelled', 'no-answer', 'busy', 'voicemail', 'ended']);
+// A call in one of these for half an hour is stuck (waiting for calling hours or a quota is not).
+const IN_CALL = new Set(['queued', 'ringing', 'in-progress', 'forwarding', 'ended']);
 const STUCK_AFTER_MS = 30 * 60_000;
 
 /** Today at a glance, what is broken, and — on the keyless sandbox — a first-run tour. */
@@ -66,7 +67,7 @@ export function Home() {
       to: '/settings#sync',
     });
   for (const c of todays)
-    if (!FINAL.has(c.status) && Date.now() - Date.parse(c.createdAt) > STUCK_AFTER_MS)
+    if (IN_CALL.has(c.status) && Date.now() - Date.parse(c.createdAt) > STUCK_AFTER_MS)
       broken.push({
         key: c.id,
         text: `Call ${c.phone ?? c.id} has been “${c.status}” for over 30 minutes`,
