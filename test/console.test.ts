@@ -263,6 +263,9 @@ describe('the web console in Chromium', () => {
     await page.locator('li[data-provider="ghl"]').getByText('connected').waitFor();
     await page.getByRole('button', { name: 'Sync now' }).click();
     await page.locator('#sync').getByText('completed').waitFor({ timeout: 60_000 });
+    await page.getByLabel('Sync every (minutes)').fill('60');
+    await page.getByRole('button', { name: 'Save the schedule' }).click();
+    await page.getByRole('status').filter({ hasText: 'Syncs every 60 minutes.' }).waitFor();
     await page.getByLabel('Greeting').fill('Hello from the console test');
     await page.getByRole('button', { name: 'Save voice settings' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();

@@ -44,7 +44,7 @@ export function Settings() {
         <a href="#audit">Audit log</a>
       </nav>
       <Connections admin={admin} />
-      <Sync mayAct={canAct(me.data?.scopes)} />
+      <Sync mayAct={canAct(me.data?.scopes)} admin={admin} />
       <Voice admin={admin} />
       {admin && me.data ? <Users /> : null}
       {admin && me.data ? <ApiKeys tenantId={me.data.tenantId} /> : null}
@@ -208,8 +208,17 @@ function KeyForms({ onDone }: { onDone: () => void }) {
   );
 }
 
-function Sync({ mayAct }: { mayAct: boolean }) {
+function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
   const queryClient = useQueryClient();
+  const connections = useQuery({
+    queryKey: ['connections'],
+    queryFn: () => get<{ connections: Connection[] }>('/v1/connections').then((r) => r.connections),
+  });
+  const location = connections.data?.find((c) => c.provider === 'ghl' && c.state !== 'missing')?.account;
+  const schedule = useMutation({
+    mutationFn: (syncEveryMinutes: number) =>
+      api<{ syncEveryMinutes: number }>('PUT', '/v1/crm/connection', { locationId: location, syncEveryMinutes }),
+  });
   const status = useQuery({
     queryKey: ['sync'],
     queryFn: () => get<SyncStatus>('/v1/sync/status'),
@@ -247,7 +256,26 @@ function Sync({ mayAct }: { mayAct: boolean }) {
         </button>
       ) : null}
       <ErrorNote error={now.error} />
-      <p className="muted small">Scheduled syncs run on the connection&apos;s schedule (set with the GHL token).</p>
+      {admin && location ? (
+        <form
+          className="row"
+          aria-label="Sync schedule"
+          onSubmit={(e) => {
+            e.preventDefault();
+            schedule.mutate(Number(new FormData(e.currentTarget).get('every')));
+          }}
+        >
+          <label>
+            Sync every (minutes)
+            <input name="every" type="number" min={1} max={1440} required defaultValue={15} />
+          </label>
+          <button type="submit" disabled={schedule.isPending}>
+            Save the schedule
+          </button>
+        </form>
+      ) : null}
+      <ErrorNote error={schedule.error} />
+      {schedule.data ? <p role="status">Syncs every {schedule.data.syncEveryMinutes} minutes.</p> : null}
     </section>
   );
 }
