@@ -224,6 +224,42 @@ describe('the web console in Chromium', () => {
     expect(await sandboxEmails(sandbox, other)).toHaveLength(0); // still held
   });
 
+  it('a viewer reads but is offered no action; signing out sends every page back to sign-in', async () => {
+    const invite = await call(tp.baseUrl, 'POST', `/v1/admin/tenants/${TENANT}/invites`, {
+      key: TEST_ADMIN_KEY,
+      body: { email: 'viewer@console.example', role: 'viewer' },
+    });
+    await call(tp.baseUrl, 'POST', '/v1/auth/invites/accept', {
+      body: { token: invite.body.token, password: PASSWORD },
+    });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const w = await watchedPage(ctx);
+      watched.push(w);
+      const page = w.page;
+      await signIn(page, 'viewer@console.example');
+      await page.getByText('viewer@console.example (viewer)').waitFor();
+      expect(await page.getByRole('button', { name: 'Simulate an inbound call' }).count()).toBe(0);
+      await page.getByRole('link', { name: 'Calls', exact: true }).click();
+      await page.getByRole('heading', { level: 1, name: 'Calls' }).waitFor();
+      expect(await page.getByRole('button', { name: 'Place an outbound call' }).count()).toBe(0);
+      await page.getByRole('link', { name: 'Settings', exact: true }).click();
+      await page.getByRole('heading', { name: 'Provider connections' }).waitFor();
+      expect(await page.getByRole('heading', { name: 'Users and roles' }).count()).toBe(0);
+      expect(await page.getByRole('button', { name: 'Connect GoHighLevel (OAuth)' }).count()).toBe(0);
+      await expectAccessible(page, 'settings as a viewer');
+
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+      await page.goto(`${tp.baseUrl}/console/calls?status=completed`);
+      await page.waitForURL(/\/console\/signin\?next=%2Fcalls%3Fstatus%3Dcompleted$/);
+      // The refused /v1/me (401) is logged by the browser itself: expected here.
+      w.errors.splice(0, w.errors.length, ...w.errors.filter((e) => !/status of 401/.test(e)));
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('connects GoHighLevel through the sandbox’s OAuth consent page', async () => {
     await call(tp.baseUrl, 'POST', '/v1/admin/tenants', {
       key: TEST_ADMIN_KEY,
