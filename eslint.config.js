@@ -116,7 +116,7 @@ function workflowImportRules(fromRoot, libPrefix) {
 }
 
 export default defineConfig(
-  { ignores: ['node_modules/', '.data/', 'bench/results/', 'test/histories/'] },
+  { ignores: ['node_modules/', '.data/', 'bench/results/', 'test/histories/', 'console/dist/', 'test/artifacts/'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
@@ -137,6 +137,24 @@ export default defineConfig(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: {
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', fetch: 'readonly' },
+    },
+  },
+  {
+    // The web console runs in the browser, not on Node: none of the server's modules, no Node built-ins.
+    files: ['console/src/**/*.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*'], message: 'The console runs in the browser.' },
+            {
+              group: ['../../*', '../../../*'],
+              message: 'The console reads only the REST API: import nothing of the server (api/, lib/, domain/).',
+            },
+          ],
+        },
+      ],
     },
   },
   {

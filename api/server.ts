@@ -48,6 +48,9 @@ import { knowledgeRoutes } from './routes/knowledge.js';
 import { agentRoutes } from './routes/agents.js';
 import { ChatNotifier } from './chatStream.js';
 import { DEFAULT_AGENT_SETTINGS, type AgentConversationSettings } from '../lib/config.js';
+import { consoleRoutes, type ConsoleOptions } from './routes/console.js';
+import { callStreamRoutes } from './routes/callStream.js';
+import { sandboxTourRoutes } from './routes/sandboxTour.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -89,6 +92,8 @@ export interface ApiDeps {
   oauthMetadataPolicy?: OAuthSettings['metadataPolicy'];
   /** Persona agents' conversation limits (lib/config.ts `AGENT_*`). */
   agents?: AgentConversationSettings;
+  /** The web console at /console/ (api/routes/console.ts); default: console/dist. */
+  console?: ConsoleOptions;
 }
 
 export interface McpSettings {
@@ -260,6 +265,18 @@ export async function buildApi(deps: ApiDeps) {
   });
   await app.register(crmRecordRoutes, { temporal: deps.temporal, taskQueue: deps.taskQueue, crm });
   await app.register(voiceProvisionRoutes, { pool: deps.pool, voice, crm, publicUrl: deps.publicUrl });
+  await app.register(callStreamRoutes, { pool: deps.pool });
+  // The console's first-run tour plays calls through the local Vapi simulator: sandbox installs only.
+  if (deps.providers.vapi.mode === 'sandbox') {
+    await app.register(sandboxTourRoutes, {
+      pool: deps.pool,
+      masterKey: deps.masterKey,
+      voice,
+      crm,
+      controlUrl: `${deps.providers.vapi.baseUrl.replace(/\/vapi\/?$/, '')}/__sandbox`,
+      publicUrl: deps.publicUrl,
+    });
+  }
   await app.register(voiceWebhookRoutes, {
     pool: deps.pool,
     temporal: deps.temporal,
@@ -295,6 +312,10 @@ export async function buildApi(deps: ApiDeps) {
   };
   const oauth = createMcpOAuth(oauthSettings);
   await app.register(oauthRoutes, { oauth, settings: oauthSettings });
+  const sandboxOrigins = (['vapi', 'retell'] as const)
+    .filter((p) => deps.providers[p].mode === 'sandbox')
+    .map((p) => new URL(deps.providers[p].baseUrl).origin);
+  await app.register(consoleRoutes, { mediaOrigins: [...new Set(sandboxOrigins)], ...deps.console });
   const mcp = deps.mcp ?? { allowedHosts: LOOPBACK, allowedOrigins: LOOPBACK };
   await app.register(mcpRoutes, {
     deps: mcpToolDeps(deps),

@@ -11,6 +11,7 @@ export function banner(p: Platform): string {
     '',
     '  Switchboard is up',
     `    API              ${p.apiUrl ?? '(not in this process)'}`,
+    `    Console          ${p.apiUrl ? `${p.apiUrl}/console/` : '-'}${p.demo?.loginFile ? ` (sign-in in ${p.demo.loginFile})` : ''}`,
     `    OpenAPI docs     ${p.apiUrl ? `${p.apiUrl}/docs` : '-'}`,
     `    MCP endpoint     ${p.apiUrl ? `${p.apiUrl}/mcp` : '-'} (stdio: npm run mcp)`,
     `    Temporal         ${p.temporalAddress}${p.embedded.temporal ? ` (embedded dev server: ${p.embedded.temporal.binary})` : ''}`,

@@ -5,6 +5,8 @@ import type { Config } from '../lib/config.js';
 import { parseMasterKey } from '../lib/secrets.js';
 import { asSystem, withTenant, type Pool } from '../lib/db.js';
 import { createApiKey, findTenantKey, generateKey } from '../api/apiKeys.js';
+import { newUserId } from '../api/sessions.js';
+import { hashPassword } from '../api/users/passwords.js';
 
 export const DEMO_TENANT = 'demo';
 
@@ -74,4 +76,31 @@ export async function ensureDemoTenant(
     await writeFile(keyFile, `${created.key}\n`, { mode: 0o600 });
   }
   return { tenantId: DEMO_TENANT, keyFile };
+}
+
+export const DEMO_OWNER_EMAIL = 'owner@demo.switchboard.example';
+
+/**
+ * On the keyless sandbox, an owner of the demo tenant to sign in to the console with: its email and
+ * a generated password are written to `<data dir>/demo-console-login` (0600) when the user is
+ * created, like the demo API key. An existing user is left as it is (its password may have changed).
+ */
+export async function ensureDemoOwner(config: Config, pool: Pool, tenantId: string): Promise<string> {
+  const file = path.join(config.dataDir, 'demo-console-login');
+  const { rowCount } = await withTenant(pool, tenantId, (c) =>
+    c.query('select 1 from users where tenant_id = $1 and email = $2', [tenantId, DEMO_OWNER_EMAIL]),
+  );
+  if (rowCount) return file;
+  const password = randomBytes(12).toString('base64url');
+  const hash = await hashPassword(password);
+  const created = await withTenant(pool, tenantId, (c) =>
+    c.query(
+      `insert into users (id, tenant_id, email, password_hash, role) values ($1, $2, $3, $4, 'owner')
+       on conflict (tenant_id, email) do nothing`,
+      [newUserId('usr'), tenantId, DEMO_OWNER_EMAIL, hash],
+    ),
+  );
+  // Another process created it at the same moment: its file is the one that holds.
+  if (created.rowCount) await writeFile(file, `${DEMO_OWNER_EMAIL} ${password}\n`, { mode: 0o600 });
+  return file;
 }

@@ -16,7 +16,7 @@ import {
   resolvePlatformTenant,
   type ProviderAccess,
 } from '../domain/connections/providerAccess.js';
-import { DEMO_TENANT, ensureAdminKey, ensureDemoTenant, ensureMasterKey } from './bootstrap.js';
+import { DEMO_TENANT, ensureAdminKey, ensureDemoOwner, ensureDemoTenant, ensureMasterKey } from './bootstrap.js';
 import { embeddedPostgresUrl, startEmbeddedPostgres, type EmbeddedPostgres } from './embeddedPostgres.js';
 import { migrate } from './migrate.js';
 import { connectionOptions, startDevServer, type DevServer } from './temporal.js';
@@ -43,7 +43,7 @@ export interface Platform {
   sandboxUrl?: string;
   apiUrl?: string;
   adminKeyFile?: string;
-  demo?: { tenantId: string; keyFile: string };
+  demo?: { tenantId: string; keyFile: string; loginFile?: string };
   worker?: WorkerHandle;
   /** The Temporal client (the API's, the stdio MCP server's), on the shared connection. */
   temporal?: Client;
@@ -245,6 +245,7 @@ export async function startPlatform(config: Config, log: Logger, opts: PlatformO
       const admin = await ensureAdminKey(config);
       platform.adminKeyFile = admin.file;
       platform.demo = await ensureDemoTenant(config, pool);
+      if (platform.demo) platform.demo.loginFile = await ensureDemoOwner(config, pool, platform.demo.tenantId);
       await ensureAllSyncSchedules(temporal, pool, config.temporal.taskQueue, platformTenant);
       const api = await buildApi({
         pool,

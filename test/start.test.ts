@@ -45,6 +45,36 @@ describe('`npm start`, embedded default', () => {
       const me = await call(apiUrl!, 'GET', '/v1/me', { key: demoKey });
       expect(me.body.tenantId).toBe('demo');
       expect((await stat(path.join(dataDir, 'admin-key'))).mode & 0o777).toBe(0o600);
+      // The console: served, its demo owner signs in, and the first-run tour's call books on the sandbox.
+      expect(out).toMatch(/Console\s+http:\/\/127\.0\.0\.1:\d+\/console\//);
+      expect((await fetch(`${apiUrl}/console/`)).status).toBe(200);
+      const [email, password] = (await readFile(path.join(dataDir, 'demo-console-login'), 'utf8')).trim().split(' ');
+      const signin = await fetch(`${apiUrl}/v1/auth/signin`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+      });
+      expect(signin.status).toBe(200);
+      const { csrfToken } = (await signin.json()) as { csrfToken: string };
+      const cookie = signin.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; ');
+      const tour = await fetch(`${apiUrl}/v1/sandbox/calls`, {
+        method: 'POST',
+        headers: { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(tour.status).toBe(202);
+      const { workflowId, booking } = (await tour.json()) as { workflowId: string; booking: string | null };
+      expect(booking).toBeTruthy();
+      await expect
+        .poll(
+          async () =>
+            (await call(apiUrl!, 'GET', `/v1/calls/${encodeURIComponent(workflowId)}`, { key: demoKey })).body.outcome,
+          { timeout: 60_000, interval: 500 },
+        )
+        .toBe('booked');
       const docs = await fetch(`${apiUrl}/docs/json`);
       expect(((await docs.json()) as { paths: Record<string, unknown> }).paths).toHaveProperty('/ready');
 

@@ -9,7 +9,9 @@ import {
   createCampaign,
   ImportResult,
   leadTimeline,
+  LeadListItem,
   listCampaigns,
+  listLeads,
   Progress,
   startCampaign,
   Timeline,
@@ -125,6 +127,25 @@ export const campaignRoutes: FastifyPluginAsyncZod<CampaignDeps> = async (
       },
     },
     async (req) => campaignProgress(deps, tenantOf(req).tenantId, req.params.id),
+  );
+
+  app.get(
+    '/v1/campaigns/:id/leads',
+    {
+      preHandler: app.requireScope('read'),
+      schema: {
+        summary: "The campaign's leads in the order they were added, with their state",
+        tags: ['campaigns'],
+        params: CampaignParams,
+        querystring: z.strictObject({
+          state: z.string().min(1).max(40).optional(),
+          limit: z.coerce.number().int().min(1).max(500).default(100),
+          after: z.string().min(1).max(64).optional().describe('cursor: the last lead id of the previous page'),
+        }),
+        response: { 200: z.object({ leads: z.array(LeadListItem) }), 404: ErrorBody },
+      },
+    },
+    async (req) => ({ leads: await listLeads(deps, tenantOf(req).tenantId, req.params.id, req.query) }),
   );
 
   app.get(

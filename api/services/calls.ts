@@ -176,6 +176,23 @@ export async function listCalls(
 }
 
 /**
+ * Calls changed at or after `since` (the live list's feed), oldest change first, each with the
+ * change time it was seen at (`updated_at`), so a follower can move its cursor.
+ */
+export async function callsChangedSince(
+  c: PoolClient,
+  tenantId: string,
+  since: Date,
+  limit: number,
+): Promise<{ call: CallSummary; updatedAt: Date }[]> {
+  const { rows } = await c.query<CallRow & { updated_at: Date }>(
+    `select * from calls where tenant_id = $1 and updated_at >= $2 order by updated_at, workflow_id limit $3`,
+    [tenantId, since, limit],
+  );
+  return rows.map((r) => ({ call: summaryOf(r), updatedAt: r.updated_at }));
+}
+
+/**
  * One call by workflow id or provider call id, with transcript and tool calls; null when unknown
  * (each adapter words "not found" its own way).
  */

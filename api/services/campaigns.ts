@@ -334,6 +334,59 @@ export async function listCampaigns(
   }));
 }
 
+export const LeadListItem = z.object({
+  id: z.string(),
+  email: z.string().nullable(),
+  phone: z.string().nullable(),
+  firstName: z.string().nullable(),
+  lastName: z.string().nullable(),
+  company: z.string().nullable(),
+  state: z.string(),
+  stepIndex: z.number().nullable(),
+});
+export type LeadListItem = z.infer<typeof LeadListItem>;
+
+/** A campaign's leads in the order they were added (`after`: the last id of the previous page); 404 for another tenant's campaign. */
+export async function listLeads(
+  deps: Pick<CampaignDeps, 'pool'>,
+  tenantId: string,
+  campaignId: string,
+  q: { state?: string; limit: number; after?: string },
+): Promise<LeadListItem[]> {
+  const rows = await withTenant(deps.pool, tenantId, async (c) => {
+    const found = await c.query('select 1 from campaigns where tenant_id = $1 and id = $2', [tenantId, campaignId]);
+    if (!found.rowCount) return undefined;
+    const leads = await c.query<{
+      id: string;
+      email: string | null;
+      phone: string | null;
+      first_name: string | null;
+      last_name: string | null;
+      company: string | null;
+      state: string;
+      step_index: number | null;
+    }>(
+      `select id, email, phone, first_name, last_name, company, state, step_index from campaign_leads
+        where tenant_id = $1 and campaign_id = $2 and ($3::text is null or state = $3)
+          and ($4::text is null or seq > (select seq from campaign_leads where tenant_id = $1 and campaign_id = $2 and id = $4))
+        order by seq limit $5`,
+      [tenantId, campaignId, q.state ?? null, q.after ?? null, q.limit],
+    );
+    return leads.rows;
+  });
+  if (!rows) throw notFound(`no campaign ${campaignId}`);
+  return rows.map((r) => ({
+    id: r.id,
+    email: r.email,
+    phone: r.phone,
+    firstName: r.first_name,
+    lastName: r.last_name,
+    company: r.company,
+    state: r.state,
+    stepIndex: r.step_index,
+  }));
+}
+
 /** Adds leads; a running, paused or completed campaign is told at once (a completed one runs again). */
 export async function addLeads(
   deps: CampaignDeps,
