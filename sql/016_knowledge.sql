@@ -85,4 +85,40 @@ alter table knowledge_usage enable row level security;
 create policy tenant_isolation on knowledge_usage using (tenant_id = current_setting('app.tenant_id', true));
 grant select, insert, update on knowledge_usage to switchboard_tenant;
 
+-- Per-tenant term statistics for ranking (how many nodes hold each lexeme: rare terms weigh
+-- more). Recomputed from the nodes by the first search after a change (`dirty`), so writes stay
+-- cheap and searches never count documents themselves.
+create table knowledge_term_stats (
+  tenant_id  text not null references tenants(id) on delete cascade,
+  lexeme     text not null,
+  ndoc       integer not null,
+  primary key (tenant_id, lexeme)
+);
+alter table knowledge_term_stats enable row level security;
+create policy tenant_isolation on knowledge_term_stats using (tenant_id = current_setting('app.tenant_id', true));
+grant select, insert, update, delete on knowledge_term_stats to switchboard_tenant;
+
+create table knowledge_stats_state (
+  tenant_id  text primary key references tenants(id) on delete cascade,
+  dirty      boolean not null default true,
+  total      integer not null default 0
+);
+alter table knowledge_stats_state enable row level security;
+create policy tenant_isolation on knowledge_stats_state using (tenant_id = current_setting('app.tenant_id', true));
+grant select, insert, update on knowledge_stats_state to switchboard_tenant;
+
+create or replace function knowledge_mark_dirty() returns trigger language plpgsql as $fn$
+begin
+  insert into knowledge_stats_state (tenant_id, dirty)
+  select distinct tenant_id, true from changed
+  on conflict (tenant_id) do update set dirty = true where knowledge_stats_state.dirty = false;
+  return null;
+end $fn$;
+create trigger knowledge_nodes_dirty_ins after insert on knowledge_nodes
+  referencing new table as changed for each statement execute function knowledge_mark_dirty();
+create trigger knowledge_nodes_dirty_upd after update on knowledge_nodes
+  referencing new table as changed for each statement execute function knowledge_mark_dirty();
+create trigger knowledge_nodes_dirty_del after delete on knowledge_nodes
+  referencing old table as changed for each statement execute function knowledge_mark_dirty();
+
 select switchboard_force_rls();

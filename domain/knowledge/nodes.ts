@@ -258,28 +258,112 @@ export const SearchQuery = z.strictObject({
 });
 export type SearchQuery = z.input<typeof SearchQuery>;
 
+// English function words, and the words questions are phrased with ("can you show me the … we
+// use when dealing with …"), which say nothing about what is wanted.
 const STOP = new Set(
-  'a an the and or of to for in on at by with from is are was were be do does how what which who why when where can i we you my our your it this that these those should would could about into'.split(
-    ' ',
-  ),
+  (
+    'a an the and or of to for in on at by with from is are was were be do does did how what which who whom why when where ' +
+    'can could i we you my our your it its this that these those should would about into me us there any please ' +
+    'show find tell give need want know use using used dealing deal handle handling get look looking see help ' +
+    'thing things something way ways like have has had will just also than then'
+  ).split(' '),
 );
 
-/** The query's plain words (lowercase, stop words out): compared with labels and intent tags. */
+/** The query's plain words (lowercase, stop words out): the search terms, also compared with labels and intent tags. */
 export function queryWords(query: string): string[] {
   const words = query
     .toLowerCase()
     .split(/[^a-z0-9]+/)
     .filter((w) => w.length > 1 && !STOP.has(w));
-  return [...new Set(words.flatMap((w) => (w.endsWith('s') && w.length > 3 ? [w, w.slice(0, -1)] : [w])))];
+  return [...new Set(words)];
+}
+
+/** The query's terms with their weight: how many nodes hold each (rare terms weigh more, as in BM25's idf). */
+const TERMS_SQL = `
+  with terms as (
+    select t.word, plainto_tsquery('english', t.word) as q,
+           (select min(l.lexeme) from unnest(to_tsvector('english', t.word)) l) as lexeme
+      from unnest($2::text[]) as t(word)
+  ),
+  total as (select greatest(coalesce((select s.total from knowledge_stats_state s where s.tenant_id = $1), 1), 1) as n),
+  -- The search's settings ride along: the typo threshold, and index scans costed as on SSDs (the
+  -- default prices a GIN lookup over a few thousand rows above reading them all).
+  stale as (
+    select coalesce((select s.dirty from knowledge_stats_state s where s.tenant_id = $1), true) as dirty,
+           set_config('pg_trgm.word_similarity_threshold', '0.5', true) as t,
+           set_config('random_page_cost', '1.1', true) as r
+  )
+  select t.word, t.q::text as q, coalesce(st.ndoc, 0)::int as df, total.n::int as total, false as dirty
+    from terms t cross join total
+    left join knowledge_term_stats st on st.tenant_id = $1 and st.lexeme = t.lexeme
+   cross join stale
+   where t.lexeme is not null and not stale.dirty
+  union all
+  -- Stale statistics (nodes changed since): one row saying so, and the caller recomputes them.
+  select '', '', 0, 0, true from stale where stale.dirty`;
+
+/**
+ * Candidates: nodes matching the candidate query ($8, the rarer terms OR'ed), and titles holding a
+ * word similar to a typo ($9, words no node holds). Score: each term's full-text rank times its
+ * idf ($6, $7), the typo similarity, and the label, intent and scope boosts.
+ */
+const SEARCH_SQL = `
+  with candidates as (
+    select n.id from knowledge_nodes n
+     where n.tenant_id = $1 and $8::text <> '' and n.search @@ $8::text::tsquery
+    union
+    select x.id from unnest($9::text[]) as t(word),
+           lateral (select k.id from knowledge_nodes k where k.tenant_id = $1 and t.word <% k.title) x
+  )
+  select n.id, n.path, n.type, n.title, n.labels, n.intent_tags,
+         left(regexp_replace(n.body, '\\s+', ' ', 'g'), 240) as snippet,
+         (coalesce((select sum(w.idf * ts_rank('{0.2, 0.4, 0.7, 1.0}', n.search, w.q::tsquery))
+                      from unnest($6::text[], $7::float8[]) as w(q, idf)), 0) * 3
+          + coalesce((select max(word_similarity(t.word, n.title)) from unnest($9::text[]) as t(word)), 0) * 1.5
+          + 0.3 * cardinality(array(select unnest(n.labels) intersect select unnest($2::text[])))
+          + 0.3 * cardinality(array(select unnest(n.intent_tags) intersect select unnest($2::text[])))
+          + case when $4::text is not null and $4 = any(n.intent_tags) then 2.0 else 0 end
+          + case when $5::text[] is not null and n.labels @> $5 then 1.0 else 0 end
+          + case when $3::text is not null and n.path like $3 || '/%' then 0.2 else 0 end)::float8 as score
+    from knowledge_nodes n join candidates using (id)
+   where n.tenant_id = $1
+     and ($3::text is null or n.path = $3 or n.path like $3 || '/%')
+     and ($10::text[] is null or n.type = any($10))
+   order by score desc, n.path
+   limit $11`;
+
+/**
+ * Recomputes the term statistics search ranks with, after nodes changed (a write marks them
+ * dirty). One recompute at a time per tenant; a concurrent search waits for it, then finds them fresh.
+ */
+async function freshTermStats(c: PoolClient, tenantId: string): Promise<void> {
+  await c.query('select pg_advisory_xact_lock(hashtext($1))', [`knowledge-stats:${tenantId}`]);
+  const again = await c.query<{ dirty: boolean }>('select dirty from knowledge_stats_state where tenant_id = $1', [
+    tenantId,
+  ]);
+  if (again.rows[0] && !again.rows[0].dirty) return;
+  await c.query('delete from knowledge_term_stats where tenant_id = $1', [tenantId]);
+  // ts_stat runs its query as this role, under row-level security: the tenant's nodes only.
+  await c.query(
+    `insert into knowledge_term_stats (tenant_id, lexeme, ndoc)
+     select $1, word, ndoc from ts_stat(format('select search from knowledge_nodes where tenant_id = %L', $1::text))`,
+    [tenantId],
+  );
+  await c.query(
+    `insert into knowledge_stats_state (tenant_id, dirty, total)
+     values ($1, false, (select count(*) from knowledge_nodes where tenant_id = $1))
+     on conflict (tenant_id) do update set dirty = false, total = excluded.total`,
+    [tenantId],
+  );
 }
 
 /**
- * Ranked search. Candidates: any query word in the full-text index (words OR'ed, so a long
- * question still matches), a title holding a word trigram-similar to a query word (typos), or a
- * label naming a query word. Score: the full-text rank (title weighs most), the best trigram
- * similarity of a query word in the title, and boosts for labels and intent tags
- * that name query words, the wanted intent and the scope. The weights were set against
- * bench/knowledge (recall@5).
+ * Ranked search, in one statement. Terms are the query's words (question phrasing dropped),
+ * weighed by how rare they are among the tenant's nodes (idf, as BM25 does): a candidate holds a
+ * term that is not everywhere, a title word trigram-similar to a word found nowhere (a typo), or a
+ * label naming a query word. Score: each term's full-text rank (title over labels and path over
+ * body) times its idf, the typo similarity, and boosts for labels and intent tags naming query
+ * words, the wanted intent and labels, and the scope. Tuned on bench/knowledge (recall@5, MRR).
  */
 export async function searchNodes(
   c: PoolClient,
@@ -287,8 +371,21 @@ export async function searchNodes(
   q: z.output<typeof SearchQuery>,
 ): Promise<SearchHit[]> {
   const words = queryWords(q.query);
-  // Typos: a query word (4+ letters) whose trigrams mostly appear in a word of the title.
-  await c.query(`select set_config('pg_trgm.word_similarity_threshold', '0.5', true)`);
+  if (!words.length && !q.intent && !q.labels) return [];
+  type Term = { word: string; q: string; df: number; total: number; dirty: boolean };
+  let terms = (await c.query<Term>(TERMS_SQL, [tenantId, words])).rows;
+  if (terms[0]?.dirty) {
+    await freshTermStats(c, tenantId);
+    terms = (await c.query<Term>(TERMS_SQL, [tenantId, words])).rows;
+  }
+  const total = terms[0]?.total ?? 1;
+  // A term most nodes hold does not count; candidates come from the rarer ones (all, when every one is common).
+  const weighed = terms
+    .filter((t) => t.df > 0 && t.df <= Math.max(30, total * 0.5))
+    .map((t) => ({ ...t, idf: Math.log(1 + (total - t.df + 0.5) / (t.df + 0.5)) }));
+  const rare = weighed.filter((t) => t.df <= Math.max(30, total * 0.05));
+  const candidateQuery = (rare.length ? rare : weighed).map((t) => t.q).join(' | ');
+  const typos = terms.filter((t) => t.df === 0 && t.word.length >= 5).map((t) => t.word);
   const { rows } = await c.query<{
     id: string;
     path: string;
@@ -298,46 +395,19 @@ export async function searchNodes(
     intent_tags: string[];
     snippet: string;
     score: number;
-  }>(
-    `with q as (
-       select nullif(replace(plainto_tsquery('english', $2)::text, ' & ', ' | '), '')::tsquery as ts
-     ),
-     candidates as (
-       select n.id from knowledge_nodes n, q
-        where n.tenant_id = $1 and q.ts is not null and n.search @@ q.ts
-       union
-       select t.id from unnest($9::text[]) w,
-              lateral (select n.id from knowledge_nodes n where n.tenant_id = $1 and n.title %> w) t
-       union
-       select n.id from knowledge_nodes n where n.tenant_id = $1 and n.labels && $3::text[]
-     )
-     select n.id, n.path, n.type, n.title, n.labels, n.intent_tags,
-            left(regexp_replace(n.body, '\\s+', ' ', 'g'), 240) as snippet,
-            (coalesce(ts_rank_cd('{0.1, 0.3, 0.6, 1.0}', n.search, q.ts, 33), 0) * 3
-              + coalesce((select max(word_similarity(w, n.title)) from unnest($9::text[]) w), 0) * 0.4
-              + 0.35 * cardinality(array(select unnest(n.labels) intersect select unnest($3::text[])))
-              + 0.25 * cardinality(array(select unnest(n.intent_tags) intersect select unnest($3::text[])))
-              + case when $5::text is not null and $5 = any(n.intent_tags) then 2.0 else 0 end
-              + case when $6::text[] is not null and n.labels @> $6 then 1.0 else 0 end
-              + case when $4::text is not null and n.path like $4 || '/%' then 0.2 else 0 end)::float8 as score
-       from knowledge_nodes n join candidates using (id), q
-      where n.tenant_id = $1
-        and ($4::text is null or n.path = $4 or n.path like $4 || '/%')
-        and ($7::text[] is null or n.type = any($7))
-      order by score desc, n.path
-      limit $8`,
-    [
-      tenantId,
-      q.query,
-      words,
-      q.scope ?? null,
-      q.intent ?? null,
-      q.labels ?? null,
-      q.types ?? null,
-      q.limit,
-      words.filter((w) => w.length >= 4),
-    ],
-  );
+  }>(SEARCH_SQL, [
+    tenantId,
+    words,
+    q.scope ?? null,
+    q.intent ?? null,
+    q.labels ?? null,
+    weighed.map((t) => t.q),
+    weighed.map((t) => t.idf),
+    candidateQuery,
+    typos,
+    q.types ?? null,
+    q.limit,
+  ]);
   return rows.map((r) => ({
     id: r.id,
     path: r.path,
