@@ -16,7 +16,7 @@ import type { Logger } from '../lib/logger.js';
 import { authPlugin } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
 import { errorBody, fail, serviceErrorBody } from './http/errors.js';
-import { documentRoute, MAX_PARAM_LENGTH, methodNotAllowed, securitySchemes } from './http/openapi.js';
+import { documentRoute, MAX_PARAM_LENGTH, requestRules, securitySchemes } from './http/openapi.js';
 import { mcpRoutes } from './mcp/http.js';
 import type { ToolDeps } from './mcp/tool.js';
 import { analysisRoutes } from './routes/analysis.js';
@@ -114,7 +114,7 @@ export async function buildApi(deps: ApiDeps) {
     // Router refusals (a bad URL encoding, a path parameter past the limit) in the shared error body.
     frameworkErrors: (err, _req, reply) => fail(reply, err.statusCode ?? 400, err.message),
   });
-  await app.register(methodNotAllowed);
+  await app.register(requestRules);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addHook('onSend', async (req, reply) => {

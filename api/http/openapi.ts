@@ -110,6 +110,10 @@ export const documentRoute: SwaggerTransform = (input) => {
       responses[code] ??= { description: r };
       continue;
     }
+    if (!r.types.length) {
+      responses[code] ??= { type: 'null', description: r.description }; // no content
+      continue;
+    }
     const content: Record<string, unknown> = {};
     for (const type of r.types) content[type] = { schema: type === 'application/json' ? {} : { type: 'string' } };
     // Validation and auth errors come from the shared handler, in JSON, whatever the route serves.
@@ -141,15 +145,31 @@ export const documentRoute: SwaggerTransform = (input) => {
 };
 
 /**
- * zod states an email check twice, as `format: email` and as the pattern it really applies; the
- * two disagree at the edges (a domain label ending in a dash), so the pattern alone is documented.
+ * String rules the document states for every input: zod states an email check twice, as `format:
+ * email` and as the pattern it really applies, and the two disagree at the edges (a domain label
+ * ending in a dash), so the pattern alone is documented; and no string may hold a NUL character
+ * (Postgres text cannot store one; refusedNul below answers 400 for it).
  */
 function patternsOverFormats(node: unknown): void {
   if (Array.isArray(node)) return node.forEach(patternsOverFormats);
   if (!node || typeof node !== 'object') return;
   const o = node as Record<string, unknown>;
   if (o.format === 'email' && typeof o.pattern === 'string') delete o.format;
+  if (o.type === 'string' && o.pattern === undefined && o.enum === undefined && o.format === undefined)
+    o.pattern = NO_NUL;
   Object.values(o).forEach(patternsOverFormats);
+}
+const NO_NUL = '^[^\\x00]*$';
+
+/** The first string holding a NUL character, as `part.path`; undefined when there is none. */
+export function nulAt(value: unknown, where: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? where : undefined;
+  if (!value || typeof value !== 'object' || Buffer.isBuffer(value)) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const found = nulAt(v, `${where}.${k}`);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 type JsonObject = { type?: string; properties?: Record<string, Record<string, unknown>>; required?: string[] };
@@ -167,10 +187,11 @@ function boundParams(params: JsonObject | undefined, url: string): JsonObject {
 }
 
 /**
- * 405 with `Allow` for a method a known path does not serve (instead of 404), answered before the
- * body is read or anything is authenticated. Paths are matched against every registered route.
+ * Rules for every request, so every route keeps what the document says: 405 with `Allow` for a
+ * method a known path does not serve (instead of 404), answered before the body is read or anything
+ * is authenticated (paths are matched against every registered route); and no NUL in any input.
  */
-export const methodNotAllowed = fp(
+export const requestRules = fp(
   async (app) => {
     const routes: { pattern: RegExp; methods: Set<string> }[] = [];
     app.addHook('onRoute', (route) => {
@@ -179,6 +200,11 @@ export const methodNotAllowed = fp(
       let entry = routes.find((r) => r.pattern.source === pattern.source);
       if (!entry) routes.push((entry = { pattern, methods: new Set() }));
       for (const m of [route.method].flat()) entry.methods.add(m.toUpperCase());
+    });
+    // No input string may hold a NUL: refused naming the field, before any handler stores it.
+    app.addHook('preValidation', async (req: FastifyRequest, reply: FastifyReply) => {
+      const at = nulAt(req.params, 'params') ?? nulAt(req.query, 'querystring') ?? nulAt(req.body, 'body');
+      if (at) return fail(reply, 400, `${at}: NUL characters are not allowed`);
     });
     app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       if (!req.is404) return;
@@ -190,7 +216,7 @@ export const methodNotAllowed = fp(
       return fail(reply, 405, `${req.method} is not allowed on ${path}; allowed: ${[...allowed].sort().join(', ')}`);
     });
   },
-  { name: 'switchboard-405' },
+  { name: 'switchboard-request-rules' },
 );
 
 /** A Fastify route URL (`/a/:id/b`, `/files/*`) as a regular expression over a request path. */

@@ -182,7 +182,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
             description: 'the JSON-RPC answer, or an event stream of it',
             types: ['application/json', 'text/event-stream'],
           },
-          202: 'a notification or response accepted',
+          202: { description: 'a notification or response accepted', types: [] },
           400: { description: 'not a valid JSON-RPC message (a JSON-RPC error)', types: ['application/json'] },
           406: { description: 'Accept lacks JSON or the event stream (a JSON-RPC error)', types: ['application/json'] },
           415: { description: 'not JSON (a JSON-RPC error)', types: ['application/json'] },

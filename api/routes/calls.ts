@@ -135,7 +135,7 @@ export const callRoutes: FastifyPluginAsyncZod<CallRouteOptions> = async (app, o
         summary: "The tenant's voice setup: assistant, tools it may call, calendar, calling hours, retries, deadlines",
         tags: ['calls'],
         body: VoiceSettings,
-        response: { 200: VoiceSettings, 400: ErrorBody },
+        response: { 200: VoiceSettings, 400: ErrorBody, 409: ErrorBody },
       },
     },
     async (req) => saveVoiceSettings({ pool, voice, crm }, tenantOf(req).tenantId, req.body),
