@@ -13,7 +13,7 @@ const TENANT = 'fuzz';
 const LOCATION = 'loc_fuzz';
 const CONFIG = fileURLToPath(new URL('./fuzz/schemathesis.toml', import.meta.url));
 /** Generated cases per operation and phase: bounded so the three runs fit in about two minutes. */
-const EXAMPLES = process.env.FUZZ_EXAMPLES ?? '3';
+const EXAMPLES = process.env.FUZZ_EXAMPLES ?? '2';
 const SEED = process.env.FUZZ_SEED ?? '20';
 /** Tables whose rows record refused requests by design (the audit trail of refused tool calls). */
 const LOGS = new Set(['audit_log']);

@@ -140,15 +140,26 @@ export const documentRoute: SwaggerTransform = (input) => {
   schema.response = responses;
 
   if (hasParams) schema.params = boundParams(schema.params as JsonObject | undefined, input.url);
-  for (const part of ['body', 'querystring', 'params'] as const) if (schema[part]) patternsOverFormats(schema[part]);
+  // Path parameters stay without the NUL pattern: no client can send one there but as %00 (still refused).
+  for (const part of ['body', 'querystring'] as const) if (schema[part]) patternsOverFormats(schema[part]);
+  if (schema.params) emailPatternOnly(schema.params);
   return { schema, url: out.url };
 };
+
+/** Path parameters: only the email rule below (the pattern, not `format: email`). */
+function emailPatternOnly(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(emailPatternOnly);
+  if (!node || typeof node !== 'object') return;
+  const o = node as Record<string, unknown>;
+  if (o.format === 'email' && typeof o.pattern === 'string') delete o.format;
+  Object.values(o).forEach(emailPatternOnly);
+}
 
 /**
  * String rules the document states for every input: zod states an email check twice, as `format:
  * email` and as the pattern it really applies, and the two disagree at the edges (a domain label
  * ending in a dash), so the pattern alone is documented; and no string may hold a NUL character
- * (Postgres text cannot store one; refusedNul below answers 400 for it).
+ * (Postgres text cannot store one; requestRules below answers 400 for it).
  */
 function patternsOverFormats(node: unknown): void {
   if (Array.isArray(node)) return node.forEach(patternsOverFormats);

@@ -75,6 +75,7 @@ export const connectionRoutes: FastifyPluginAsyncZod<ConnectionDeps> = async (ap
             302: 'back to returnTo',
             400: { description: 'not connected: the page says why', types: ['text/html'] },
           },
+          errors: [409], // GoHighLevel OAuth not configured on this server
         },
       },
       schema: {
