@@ -88,6 +88,8 @@ describe('OpenAPI document vs behaviour (schemathesis)', () => {
       ...args,
     ];
     const done = await execFileAsync(schemathesis, argv, {
+      // Its crash cache (.schemathesis/) goes to the run's data directory, not the checkout.
+      cwd: tp.dataDir,
       timeout: 150_000,
       maxBuffer: 64 * 1024 * 1024,
       env: { ...process.env, NO_COLOR: '1', COLUMNS: '200' },
