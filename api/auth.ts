@@ -4,6 +4,7 @@ import type { Pool } from '../lib/db.js';
 import { findTenantKey, hashKey, sameKey, type Principal, type Scope, type TenantPrincipal } from './apiKeys.js';
 import { Lru } from '../lib/lru.js';
 import { fail } from './http/errors.js';
+import { markAuth } from './http/openapi.js';
 import { authenticateSession } from './sessions.js';
 
 declare module 'fastify' {
@@ -113,22 +114,27 @@ export const authPlugin = fp<{ pool: Pool; adminKey: string }>(
     const notForAdmin = (reply: FastifyReply) =>
       fail(reply, 403, 'the platform admin key is not bound to a tenant; use a tenant API key');
 
-    app.decorate('requireScope', (scope: Scope) => async (req: FastifyRequest, reply: FastifyReply) => {
-      if (!(await identify(req, reply))) return reply;
-      const principal = req.principal!;
-      if (principal.kind === 'admin') {
-        if (scope === 'admin') return;
-        return notForAdmin(reply);
-      }
-      if (!principal.scopes.includes(scope)) {
-        const who = principal.userId ? "this user's role" : 'this API key';
-        return fail(reply, 403, `${who} lacks the '${scope}' scope`);
-      }
-    });
-    app.decorate('requireTenantKey', () => async (req: FastifyRequest, reply: FastifyReply) => {
-      if (!(await identify(req, reply))) return reply;
-      if (req.principal!.kind === 'admin') return notForAdmin(reply);
-    });
+    // Marked, so the OpenAPI document declares the route's security and its 401/403 (api/http/openapi.ts).
+    app.decorate('requireScope', (scope: Scope) =>
+      markAuth(async (req: FastifyRequest, reply: FastifyReply) => {
+        if (!(await identify(req, reply))) return reply;
+        const principal = req.principal!;
+        if (principal.kind === 'admin') {
+          if (scope === 'admin') return;
+          return notForAdmin(reply);
+        }
+        if (!principal.scopes.includes(scope)) {
+          const who = principal.userId ? "this user's role" : 'this API key';
+          return fail(reply, 403, `${who} lacks the '${scope}' scope`);
+        }
+      }),
+    );
+    app.decorate('requireTenantKey', () =>
+      markAuth(async (req: FastifyRequest, reply: FastifyReply) => {
+        if (!(await identify(req, reply))) return reply;
+        if (req.principal!.kind === 'admin') return notForAdmin(reply);
+      }),
+    );
   },
   { name: 'switchboard-auth' },
 );

@@ -4,12 +4,7 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import {
-  hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-} from 'fastify-type-provider-zod';
+import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Client } from '@temporalio/client';
 import type { CrmActionDeps } from '../activities/crm/actions.js';
 import type { ConnectDeps } from '../domain/connections/connect.js';
@@ -20,7 +15,8 @@ import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { authPlugin } from './auth.js';
 import { adminRoutes } from './routes/admin.js';
-import { errorBody, serviceErrorBody } from './http/errors.js';
+import { errorBody, fail, serviceErrorBody } from './http/errors.js';
+import { documentRoute, MAX_PARAM_LENGTH, requestRules, securitySchemes } from './http/openapi.js';
 import { mcpRoutes } from './mcp/http.js';
 import type { ToolDeps } from './mcp/tool.js';
 import { analysisRoutes } from './routes/analysis.js';
@@ -146,7 +142,11 @@ export async function buildApi(deps: ApiDeps) {
     genReqId: () => crypto.randomUUID(),
     // Off unless configured: a forged X-Forwarded-For must not pick its own sign-in limit bucket.
     ...(deps.trustProxy !== undefined ? { trustProxy: trustedProxies(deps.trustProxy) } : {}),
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Router refusals (a bad URL encoding, a path parameter past the limit) in the shared error body.
+    frameworkErrors: (err, _req, reply) => fail(reply, err.statusCode ?? 400, err.message),
   });
+  await app.register(requestRules);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addHook('onSend', async (req, reply) => {
@@ -200,15 +200,11 @@ export async function buildApi(deps: ApiDeps) {
         version: '0.1.0',
         description: 'Start, signal, update and query the front office workflows.',
       },
-      components: {
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer' },
-          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
-        },
-      },
-      security: [{ bearer: [] }, { apiKey: [] }],
+      components: { securitySchemes },
+      security: [{ bearer: [] }, { apiKey: [] }, { session: [] }],
     },
-    transform: jsonSchemaTransform,
+    // Security, shared error statuses and limits for every route (api/http/openapi.ts).
+    transform: documentRoute,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

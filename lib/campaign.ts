@@ -166,7 +166,12 @@ export const StoredCampaignDefinition = z
     name: z.string().trim().min(1).max(200),
     goal: z.string().trim().min(1).max(2000),
     audience: Audience.optional(),
-    sequence: z.array(Step).min(1).max(30),
+    // Not every step a wait (the refine below), as the document states it.
+    sequence: z
+      .array(Step)
+      .min(1)
+      .max(30)
+      .meta({ not: { items: { properties: { type: { enum: ['wait'] } }, required: ['type'] } } }),
     sender: Sender,
     policy: Policy.default(Policy.parse({})),
   })

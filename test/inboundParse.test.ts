@@ -156,7 +156,7 @@ describe('email replies and opt-outs cannot be spoofed', () => {
 
     const forgedLink = link!.replace(/\.[^.]+$/, '.AAAAAAAAAAAAAAAAAAAAAA');
     const bad = await fetch(forgedLink, { method: 'POST', body: 'List-Unsubscribe=One-Click' });
-    expect(bad.status).toBe(400);
+    expect(bad.status).toBe(404); // a link we did not sign is no link of ours
 
     const done = await fetch(link!, {
       method: 'POST',

@@ -213,21 +213,66 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
     return payload;
   };
 
-  for (const method of ['POST', 'GET', 'DELETE'] as const) {
+  app.route({
+    method: 'POST',
+    url: '/mcp',
+    onRequest: guards,
+    onSend: challenge,
+    preHandler: authenticate,
+    schema: {
+      summary: 'MCP Streamable HTTP: JSON-RPC messages (stateless; 2025-06-18 … 2026-07-28)',
+      tags: ['mcp'],
+    },
+    config: {
+      openapi: {
+        requestBody: {
+          contentType: 'application/json',
+          schema: {
+            type: 'object',
+            properties: {
+              jsonrpc: { type: 'string', enum: ['2.0'] },
+              method: { type: 'string', minLength: 1, maxLength: 200 },
+              id: { oneOf: [{ type: 'string', maxLength: 200 }, { type: 'integer' }] },
+              params: { type: 'object' },
+            },
+            required: ['jsonrpc', 'method'],
+            additionalProperties: false,
+          },
+        },
+        // The transport's own check: 406 unless the client takes both JSON and an event stream.
+        headers: {
+          type: 'object',
+          properties: { accept: { type: 'string', enum: ['application/json, text/event-stream'] } },
+          required: ['accept'],
+        },
+        responses: {
+          200: {
+            description: 'the JSON-RPC answer, or an event stream of it',
+            types: ['application/json', 'text/event-stream'],
+          },
+          202: { description: 'a notification or response accepted', types: [] },
+          400: { description: 'not a valid JSON-RPC message (a JSON-RPC error)', types: ['application/json'] },
+          406: { description: 'Accept lacks JSON or the event stream (a JSON-RPC error)', types: ['application/json'] },
+          415: { description: 'not JSON (a JSON-RPC error)', types: ['application/json'] },
+        },
+      },
+    },
+    handler: serve,
+  });
+  // No sessions, so no SSE stream to open (GET) or session to end (DELETE): 405, as the transport
+  // allows, whoever asks; not in the OpenAPI document, where POST is the only method of /mcp.
+  for (const method of ['GET', 'DELETE'] as const) {
     app.route({
       method,
       url: '/mcp',
       onRequest: guards,
-      onSend: challenge,
-      preHandler: authenticate,
-      schema: {
-        summary:
-          method === 'POST'
-            ? 'MCP Streamable HTTP: JSON-RPC messages (stateless; 2025-06-18 … 2026-07-28)'
-            : 'MCP Streamable HTTP: no sessions, answers 405',
-        tags: ['mcp'],
-      },
-      handler: serve,
+      schema: { hide: true },
+      config: { openapi: { refusesMethod: true } },
+      handler: async (_req, reply) =>
+        reply
+          .code(405)
+          .header('allow', 'POST')
+          .send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed.' }, id: null }),
     });
   }
 };

@@ -87,7 +87,8 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
           scopes: z
             .array(Scope)
             .min(1)
-            .refine((s) => new Set(s).size === s.length, 'scopes must not repeat'),
+            .refine((s) => new Set(s).size === s.length, 'scopes must not repeat')
+            .meta({ uniqueItems: true }),
         }),
         response: {
           201: ApiKeyInfo.omit({ lastUsedAt: true, revokedAt: true }).extend({ key: z.string() }),

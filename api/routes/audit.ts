@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Instant } from '../../lib/instant.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Pool } from '../../lib/db.js';
 import { tenantOf } from '../auth.js';
@@ -15,12 +16,13 @@ export const auditRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
         querystring: z.strictObject({
           tool: z.string().min(1).optional(),
           workflowId: z.string().min(1).optional(),
-          since: z.iso.datetime({ offset: true }).optional().describe('ISO 8601 timestamp; only rows at or after it'),
+          since: Instant.optional().describe('ISO 8601 timestamp; only rows at or after it'),
           limit: z.coerce.number().int().min(1).max(500).default(100),
           before: z.coerce
             .number()
             .int()
             .positive()
+            .max(Number.MAX_SAFE_INTEGER)
             .optional()
             .describe('cursor: the id of the last row of the previous page'),
         }),

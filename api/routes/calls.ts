@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { Instant } from '../../lib/instant.js';
 import type { Client } from '@temporalio/client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { CrmDeps } from '../../domain/crm/callerLookup.js';
 import { withTenant, type Pool } from '../../lib/db.js';
-import { toE164 } from '../../lib/phone.js';
+import { PhoneInput, toE164 } from '../../lib/phone.js';
 import { VoiceSettings } from '../../lib/voice.js';
 import { tenantOf } from '../auth.js';
 import { ErrorBody, fail } from '../http/errors.js';
@@ -12,7 +13,7 @@ import { readVoiceSettings, saveVoiceSettings } from '../services/voiceSettings.
 import type { TenantVoiceCache } from '../voiceTenants.js';
 
 const StartCall = z.strictObject({
-  to: z.string().trim().min(5).max(32).describe('E.164 number to call'),
+  to: PhoneInput.describe('the number to call, any common format (E.164 best)'),
   contactId: z.string().trim().min(1).max(100).optional(),
   purpose: z.string().trim().min(1).max(1000),
   assistant: z
@@ -32,9 +33,9 @@ const StartCall = z.strictObject({
     .optional(),
 });
 const CallQuery = z.strictObject({
-  phone: z.string().trim().min(5).max(32).optional(),
+  phone: PhoneInput.optional(),
   status: z.string().trim().min(1).max(40).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
+  since: Instant.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 
@@ -134,7 +135,7 @@ export const callRoutes: FastifyPluginAsyncZod<CallRouteOptions> = async (app, o
         summary: "The tenant's voice setup: assistant, tools it may call, calendar, calling hours, retries, deadlines",
         tags: ['calls'],
         body: VoiceSettings,
-        response: { 200: VoiceSettings, 400: ErrorBody },
+        response: { 200: VoiceSettings, 400: ErrorBody, 409: ErrorBody },
       },
     },
     async (req) => saveVoiceSettings({ pool, voice, crm }, tenantOf(req).tenantId, req.body),

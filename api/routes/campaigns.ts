@@ -51,6 +51,7 @@ export const campaignRoutes: FastifyPluginAsyncZod<CampaignDeps> = async (
         response: {
           201: z.object({ id: z.string(), status: z.string(), workflowId: z.string(), leads: ImportResult }),
           400: ErrorBody,
+          409: ErrorBody,
         },
       },
     },

@@ -68,6 +68,16 @@ export const connectionRoutes: FastifyPluginAsyncZod<ConnectionDeps> = async (ap
   app.get(
     '/oauth/ghl/callback',
     {
+      config: {
+        openapi: {
+          responses: {
+            200: { description: 'connected', types: ['text/html'] },
+            302: 'back to returnTo',
+            400: { description: 'not connected: the page says why', types: ['text/html'] },
+          },
+          errors: [409], // GoHighLevel OAuth not configured on this server
+        },
+      },
       schema: {
         summary: 'Where GoHighLevel sends the browser back after consent (state names the tenant, once)',
         tags: ['connections'],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApiKeyField } from '../services/connections.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { CredentialProvider, VapiAuthMode } from '../../domain/credentials.js';
 import type { Pool } from '../../lib/db.js';
@@ -30,7 +31,7 @@ export const credentialRoutes: FastifyPluginAsyncZod<CredentialDeps> = async (ap
         tags: ['admin'],
         params: Params,
         body: z.strictObject({
-          secret: z.string().trim().min(8).max(512).describe('Vapi server secret / HMAC key, or the Retell API key'),
+          secret: ApiKeyField.describe('Vapi server secret / HMAC key, or the Retell API key'),
           authMode: VapiAuthMode.optional().describe('Vapi only: how Vapi authenticates to us'),
         }),
         response: { 200: CredentialInfo, 400: ErrorBody, 403: ErrorBody },

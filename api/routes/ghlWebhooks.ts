@@ -77,7 +77,13 @@ export const ghlWebhookRoutes: FastifyPluginAsync<{ pool: Pool; keys: GhlWebhook
 
   app.post(
     '/webhooks/ghl',
-    { config: { rateLimit: false }, schema: { summary: 'GoHighLevel webhooks', tags: ['webhooks'] } },
+    {
+      config: {
+        rateLimit: false,
+        openapi: { requestBody: { contentType: 'application/json' }, errors: [401], responses: { 200: 'applied' } },
+      },
+      schema: { summary: 'GoHighLevel webhooks', tags: ['webhooks'] },
+    },
     async (req, reply) => {
       const raw = req.body;
       if (!Buffer.isBuffer(raw)) return fail(reply, 415, 'expected application/json');

@@ -170,7 +170,17 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
 
   app.post<{ Params: { tenantId: string } }>(
     '/webhooks/sendgrid/events/:tenantId',
-    { config: { rateLimit: false }, schema: { summary: 'SendGrid Event Webhook (signed)', tags: ['webhooks'] } },
+    {
+      config: {
+        rateLimit: false,
+        openapi: {
+          requestBody: { contentType: 'application/json' },
+          errors: [401, 404],
+          responses: { 200: 'applied' },
+        },
+      },
+      schema: { summary: 'SendGrid Event Webhook (signed)', tags: ['webhooks'] },
+    },
     async (req, reply) => {
       const raw = req.body;
       if (!Buffer.isBuffer(raw)) return fail(reply, 400, 'expected application/json');
@@ -468,6 +478,11 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
     bodyLimit: INBOUND_BODY_LIMIT,
     config: {
       rateLimit: { max: inboundPerMinute, timeWindow: '1 minute', keyGenerator: inboundRateKey },
+      openapi: {
+        requestBody: { contentType: 'multipart/form-data', schema: { type: 'object' } },
+        errors: [401, 404],
+        responses: { 200: 'stored (or a duplicate)' },
+      },
     },
     schema: { summary: 'SendGrid Inbound Parse (replies), authenticated by the tenant secret', tags: ['webhooks'] },
   };
@@ -483,11 +498,22 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
   const unsubscribeRef = (token: string) => verifyUnsubscribeToken(masterKey, token);
   app.get<{ Params: { token: string } }>(
     '/u/:token',
-    { schema: { summary: 'Unsubscribe link: a confirm page', tags: ['webhooks'] } },
+    {
+      config: {
+        openapi: {
+          responses: {
+            200: { description: 'the confirm page', types: ['text/html'] },
+            404: { description: 'not our link', types: ['text/html'] },
+          },
+        },
+      },
+      schema: { summary: 'Unsubscribe link: a confirm page', tags: ['webhooks'] },
+    },
     async (req, reply) => {
       const ref = unsubscribeRef(req.params.token);
       reply.type('text/html; charset=utf-8');
-      if (!ref) return reply.code(400).send(page('Link not valid', 'This unsubscribe link is damaged or not ours.'));
+      // A token we did not sign is no link of ours: not found.
+      if (!ref) return reply.code(404).send(page('Link not valid', 'This unsubscribe link is damaged or not ours.'));
       return page(
         'Unsubscribe',
         'Stop all further messages from this sender?',
@@ -497,10 +523,13 @@ export const sendgridWebhookRoutes: FastifyPluginAsync<{
   );
   app.post<{ Params: { token: string } }>(
     '/u/:token',
-    { schema: { summary: 'One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)', tags: ['webhooks'] } },
+    {
+      config: { openapi: { responses: { 200: { description: 'unsubscribed', types: ['text/html'] } } } },
+      schema: { summary: 'One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)', tags: ['webhooks'] },
+    },
     async (req, reply) => {
       const ref = unsubscribeRef(req.params.token);
-      if (!ref) return fail(reply, 400, 'token: not a valid unsubscribe link');
+      if (!ref) return fail(reply, 404, 'token: not a valid unsubscribe link');
       if (!(await tenantExists(ref.tenantId))) return fail(reply, 404, 'token: the sender no longer exists');
       const found = await withTenant(pool, ref.tenantId, async (c) => {
         const done = await suppressLead(c, ref, `unsubscribe-link:${ref.campaignId}`);

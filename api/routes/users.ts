@@ -254,7 +254,7 @@ export const userRoutes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, o
     },
     async (req, reply) => {
       const p = req.principal as TenantPrincipal;
-      if (!p.sessionId) return fail(reply, 400, 'signed in with an API key, not a session: nothing to sign out');
+      if (!p.sessionId) return fail(reply, 403, 'signed in with an API key, not a session: nothing to sign out');
       await signOut(deps, p.tenantId, p.sessionId);
       clearSessionCookies(reply, cookies);
       return reply.code(204).send(null);
@@ -274,7 +274,7 @@ export const userRoutes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, o
     },
     async (req, reply) => {
       const p = req.principal as TenantPrincipal;
-      if (!p.userId) return fail(reply, 400, 'signed in with an API key, not a session: no user password to change');
+      if (!p.userId) return fail(reply, 403, 'signed in with an API key, not a session: no user password to change');
       try {
         const session = await changePassword(deps, p.tenantId, p.userId, req.body, req.ip);
         setSessionCookies(reply, session.token, cookies);

@@ -343,8 +343,18 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     return { tenantId, tenant, json: json.value };
   }
 
-  const routeOpts = (summary: string) => ({
-    config: { rateLimit: false as const },
+  const routeOpts = (summary: string, ok: 200 | 204 = 200) => ({
+    config: {
+      rateLimit: false as const,
+      openapi: {
+        requestBody: { contentType: 'application/json' },
+        errors: [401, 404],
+        responses: (ok === 204 ? { 204: 'received', 200: 'received' } : { 200: 'the answer' }) as Record<
+          number,
+          string
+        >,
+      },
+    },
     schema: { summary, tags: ['webhooks'] },
   });
 
@@ -536,7 +546,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     };
   }
 
-  app.post('/webhooks/retell/:tenantId', routeOpts('Retell call events'), async (req, reply) => {
+  app.post('/webhooks/retell/:tenantId', routeOpts('Retell call events', 204), async (req, reply) => {
     const auth = await authenticate(req, reply, 'retell');
     if (!auth) return reply;
     const { tenantId } = auth;

@@ -73,7 +73,14 @@ export const withDecisionRules = <T extends z.ZodType<DecisionShape>>(schema: T)
       message: 'subject and body are only taken with decision "edit"',
       path: ['decision'],
     });
-export const Decision = withDecisionRules(z.strictObject(DecisionFields));
+const TEXT_FIELDS = { anyOf: [{ required: ['subject'] }, { required: ['body'] }] };
+export const Decision = withDecisionRules(z.strictObject(DecisionFields)).meta({
+  // The rules above, as the document states them.
+  anyOf: [
+    { properties: { decision: { enum: ['approve', 'reject'] } }, not: TEXT_FIELDS },
+    { properties: { decision: { enum: ['edit'] } }, ...TEXT_FIELDS },
+  ],
+});
 export type Decision = z.output<typeof Decision>;
 
 export const ApprovalQuery = z.object({

@@ -36,7 +36,13 @@ export const ConnectionStatus = z.object({
 });
 export type ConnectionStatus = z.infer<typeof ConnectionStatus>;
 
-export const ApiKeyField = z.string().trim().min(8).max(512);
+// Keys travel in HTTP headers to the provider: visible ASCII only (anything else could not be sent).
+export const ApiKeyField = z
+  .string()
+  .trim()
+  .min(8)
+  .max(512)
+  .regex(/^[\x21-\x7e]+$/, 'visible ASCII characters only (no spaces)');
 export const GhlTokenConnect = z.strictObject({
   token: ApiKeyField.optional().describe('a Private Integration Token of the location (pit-…)'),
   locationId: z.string().trim().min(1).max(100),

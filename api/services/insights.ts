@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { Instant } from '../../lib/instant.js';
+import { IanaTimeZone } from '../../lib/timeZones.js';
 import type { PoolClient } from '../../lib/db.js';
 import { badInput } from './errors.js';
 
@@ -12,19 +14,7 @@ export const INTENT_TAGS = ['hot', 'callback', 'follow-up', 'new lead', 'interes
 const BUSINESS_HOURS = { fromHour: 9, toHour: 17 };
 const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
 
-const timeZone = z
-  .string()
-  .trim()
-  .min(1)
-  .max(64)
-  .refine((tz) => {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: tz });
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'not an IANA time zone (e.g. America/New_York)');
+const timeZone = IanaTimeZone;
 
 export const InsightsQuery = z.strictObject({
   notContactedDays: z.coerce
@@ -43,7 +33,7 @@ export const InsightsQuery = z.strictObject({
     .default(90)
     .describe('days of history the peak activity figures look at'),
   tz: timeZone.default('UTC').describe('time zone for peak hours/days, and for contacts without a valid time zone'),
-  asOf: z.iso.datetime({ offset: true }).optional().describe('evaluate the rules at this instant (default: now)'),
+  asOf: Instant.optional().describe('evaluate the rules at this instant (default: now)'),
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('longest list of contacts per figure'),
 });
 export type InsightsQuery = z.infer<typeof InsightsQuery>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Instant } from '../../../lib/instant.js';
 import { forget, MEMORY_LIMITS, MemoryItem, MemorySource, recall, remember } from '../../../domain/memory.js';
 import { defineTool, READ_ONLY } from '../tool.js';
 
@@ -65,7 +66,7 @@ export const memoryTools = [
       subject: Subject.optional(),
       tags: Tags.optional(),
       source: MemorySource.optional(),
-      since: z.iso.datetime({ offset: true }).optional().describe('only memories created at or after this instant'),
+      since: Instant.optional().describe('only memories created at or after this instant'),
       limit: Limit,
     }),
     output: Items,

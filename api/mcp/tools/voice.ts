@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Instant } from '../../../lib/instant.js';
 import { withTenant } from '../../../lib/db.js';
 import { PhoneNumber } from '../../../lib/phone.js';
 import { CallDetail, CallSummary, getCall, listCalls, startOutboundCall } from '../../services/calls.js';
@@ -84,7 +85,7 @@ export const voiceTools = [
         .max(40)
         .optional()
         .describe('e.g. in-progress, completed, no-answer, busy, voicemail, failed'),
-      since: z.iso.datetime({ offset: true }).optional(),
+      since: Instant.optional(),
       limit: z.number().int().min(1).max(200).default(50),
     }),
     output: z.object({ calls: z.array(CallSummary), source: z.literal('cache') }),
