@@ -1,3 +1,4 @@
+import { markAuth } from '../http/openapi.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { hostHeaderValidation, originValidation } from '@modelcontextprotocol/fastify';
 import {
@@ -192,7 +193,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
 
   const keyAuth = app.requireTenantKey();
   /** Dual auth: an OAuth access token (checked against Postgres on every request), else an API key as before. */
-  const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
+  const authenticate = markAuth(async (req: FastifyRequest, reply: FastifyReply) => {
     const oauth = opts.oauth;
     const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
     if (oauth && bearer && isAccessTokenShaped(bearer)) {
@@ -203,7 +204,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
       return;
     }
     return keyAuth(req, reply);
-  };
+  });
   // Every 401 from /mcp points the client at the authorization server (RFC 9728 §5.1).
   const challenge = async (req: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     if (reply.statusCode === 401 && opts.oauth) {

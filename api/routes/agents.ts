@@ -1,3 +1,4 @@
+import { IanaTimeZone } from '../../lib/timeZones.js';
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -27,7 +28,7 @@ import {
   type ChatDeps,
   type PreparedTurn,
 } from '../services/agents.js';
-import { asServiceError, badInput, notFound } from '../services/errors.js';
+import { asServiceError, badInput, notFound, conflict } from '../services/errors.js';
 import { deleteBriefSchedule, describeBriefSchedule, ensureBriefSchedule, triggerBrief } from '../briefSchedules.js';
 
 const AgentParams = z.object({ agent: z.string().min(1).max(100) });
@@ -123,18 +124,7 @@ export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotif
         tags,
         params: AgentParams,
         body: z.strictObject({
-          timezone: z
-            .string()
-            .min(1)
-            .max(64)
-            .refine((tz) => {
-              try {
-                new Intl.DateTimeFormat('en-US', { timeZone: tz });
-                return true;
-              } catch {
-                return false;
-              }
-            }, 'expected an IANA time zone such as America/Chicago'),
+          timezone: IanaTimeZone,
         }),
         response: { 200: BriefScheduleBody, 400: ErrorBody, 404: ErrorBody },
       },
@@ -142,7 +132,8 @@ export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotif
     async (req) => {
       const { tenantId } = tenantOf(req);
       const agent = await agentOf(tenantId, req.params.agent);
-      if (!agent.brief) throw badInput('brief', `agent ${agent.id} has no brief cron; set one with PATCH first`);
+      // The agent's state, not this request, is what is missing: a conflict, as for other state.
+      if (!agent.brief) throw conflict(`agent ${agent.id} has no brief cron; set one with PATCH first`);
       if (!agent.enabled) throw badInput('agent', `agent ${agent.id} is disabled`);
       return (await syncSchedule(tenantId, agent.id, req.body.timezone))!;
     },

@@ -38,7 +38,10 @@ export const callStreamRoutes: FastifyPluginAsyncZod<CallStreamOptions> = async 
     {
       preHandler: app.requireScope('read'),
       // One long request per open console: not counted against the per-minute request budget.
-      config: { rateLimit: false },
+      config: {
+        rateLimit: false,
+        openapi: { responses: { 200: { description: 'the event stream', types: ['text/event-stream'] } } },
+      },
       schema: {
         summary: 'Live calls (Server-Sent Events): `event: call` with the call summary on every new call and change',
         tags: ['calls'],

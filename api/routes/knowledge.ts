@@ -7,6 +7,7 @@ import {
   EdgeInput,
   KnowledgeEdge,
   KnowledgeNode,
+  KnowledgePath,
   NodeInput,
   NodePatch,
   SearchHit,
@@ -129,7 +130,7 @@ export const knowledgeRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app
       schema: {
         summary: 'A path like a folder: its node, its children (with how many nodes each holds) and edges',
         tags,
-        querystring: z.object({ path: z.string().max(500).default('/') }),
+        querystring: z.object({ path: z.union([z.literal('/'), KnowledgePath]).default('/') }),
         response: { 200: BrowseResult, 400: ErrorBody },
       },
     },

@@ -40,15 +40,16 @@ export const IdempotencyKey = z
 export const AppointmentQuery = z
   .strictObject({
     contactId: Id.optional().describe("the contact's appointments (cache first, then GoHighLevel)"),
-    from: IsoDateTime.optional().describe('appointments starting at or after this (required without contactId)'),
-    to: IsoDateTime.optional().describe('appointments starting at or before this (required without contactId)'),
+    from: IsoDateTime.optional().describe('appointments starting at or after this (without contactId: default now)'),
+    to: IsoDateTime.optional().describe(
+      'appointments starting at or before this (without contactId: default from + 30 days)',
+    ),
     calendarId: Id.optional(),
     includeCancelled: z
       .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
       .optional()
       .describe('also list cancelled appointments'),
   })
-  .refine((q) => q.contactId || (q.from && q.to), { message: 'give contactId, or from and to', path: ['contactId'] })
   .refine((q) => !q.from || !q.to || Date.parse(q.from) <= Date.parse(q.to), {
     message: 'before from',
     path: ['to'],
@@ -213,8 +214,14 @@ export async function runCrmWrite<A extends CrmActionName>(
 
 // --- the operations -------------------------------------------------------------------------------
 
+const DEFAULT_RANGE_MS = 30 * 86_400_000;
+
+/** A contact's appointments, or the location's in a range (no range given: the next 30 days). */
 export function listAppointments(deps: CrmRecordDeps, tenantId: string, q: AppointmentQuery) {
-  return read(reads(deps).listAppointments({ tenantId, ...q }));
+  if (q.contactId) return read(reads(deps).listAppointments({ tenantId, ...q }));
+  const from = q.from ?? new Date(q.to ? Date.parse(q.to) - DEFAULT_RANGE_MS : Date.now()).toISOString();
+  const to = q.to ?? new Date(Date.parse(from) + DEFAULT_RANGE_MS).toISOString();
+  return read(reads(deps).listAppointments({ tenantId, ...q, from, to }));
 }
 
 export function rescheduleAppointment(

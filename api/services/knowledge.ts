@@ -132,6 +132,12 @@ export async function importKnowledge(
   });
   const seen = new Map<string, number>();
   nodes.forEach((n, i) => {
+    // `under` and the file's folders together may pass the path limit, which neither does alone.
+    if (!KnowledgePath.safeParse(n.path).success)
+      throw badInput(
+        `files.${i}`,
+        `${input.files[i]!.path} under ${input.under ?? '/'} makes the path too long or not a path`,
+      );
     if (seen.has(n.path))
       throw badInput(
         `files.${i}`,

@@ -192,7 +192,8 @@ export const EdgeInput = z.strictObject({
   from: z.string().min(1).max(KNOWLEDGE_LIMITS.path),
   to: z.string().min(1).max(KNOWLEDGE_LIMITS.path),
   kind: EdgeKind,
-  weight: z.number().positive().max(10).default(1),
+  // Stored as a Postgres real: from a thousandth (a tinier positive number would not fit).
+  weight: z.number().min(0.001).max(10).default(1),
 });
 export type EdgeInput = z.output<typeof EdgeInput>;
 
