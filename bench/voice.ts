@@ -17,6 +17,7 @@
  * Configurations: BENCH_VOICE_SPLIT=1 runs the worker in a process of its own; WORKER_* and
  * DATABASE_POOL_SIZE pass through to the platform.
  */
+import os from 'node:os';
 import Fastify from 'fastify';
 import protos from '@temporalio/proto';
 import { answerToolCall } from '../activities/voice/tools.js';
@@ -35,6 +36,7 @@ import {
 import { parseConfig } from '../lib/config.js';
 import { workflowIds } from '../lib/ids.js';
 import { stopOnExit } from './lib/cleanup.js';
+import { cpuShare, cpuSnapshot } from './lib/cpu.js';
 import { percentile, report, round } from './report.js';
 
 const TENANT = 'bench-voice';
@@ -137,8 +139,13 @@ export default async function voiceBench(): Promise<void> {
           { id: `tc-${callId}-${n}`, type: 'function', function: { name: 'lookup_caller', arguments: '{}' } },
         ],
       });
+    /** Who held the CPU in each measured phase (share of one core; the machine has os.cpus().length). */
+    const cpu: Record<string, string> = {};
     const load = async (name: string, job: Parameters<typeof runLoad>[0]): Promise<LoadResult> => {
+      const before = await cpuSnapshot();
+      const t = performance.now();
       const r = await runLoad({ match: STILL_WORKING, ...job });
+      cpu[name] = cpuShare(before, await cpuSnapshot(), (performance.now() - t) / 1000);
       if (r.errors) throw new Error(`${name}: ${r.errors} failed requests`);
       return r;
     };
@@ -314,6 +321,14 @@ export default async function voiceBench(): Promise<void> {
         activities_per_tool_call: perToolCall.activities,
         local_activities_per_tool_call: perToolCall.localActivities,
       }),
+    );
+    for (const name of [`inline c${cMid}`, `live c${cMid}`, `live c${cHigh}`, 'open loop'])
+      console.log(`cpu ${name}: ${cpu[name]}`);
+    console.log(
+      `load average at the end: ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
     );
     const standard = LEVELS.every((n, i) => n === ISSUE_LEVELS[i]) && OPEN_CALLS === 200 && OPEN_SECONDS === 60;
     const inlineP95 = percentile(inlineMid.latenciesMs, 95);
