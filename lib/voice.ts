@@ -122,9 +122,9 @@ export const VoiceSettings = z.strictObject({
   /**
    * Caller-ID lookup during assistant-request / call_inbound gives up on GHL after this (the caller
    * hears nothing until we answer): past it the caller is greeted as unknown, and the contact GHL
-   * finds later is cached for the call's tools.
+   * finds later is cached for the call's tools. Shorter answers faster but misses slow matches.
    */
-  lookupTimeoutMs: z.number().int().min(50).max(5000).default(250),
+  lookupTimeoutMs: z.number().int().min(50).max(5000).default(1500),
 });
 export type VoiceSettings = z.infer<typeof VoiceSettings>;
 export const defaultVoiceSettings: VoiceSettings = VoiceSettings.parse({});
