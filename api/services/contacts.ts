@@ -95,40 +95,20 @@ export const ContactWithTimeline = z.object({
 });
 export type ContactWithTimeline = z.infer<typeof ContactWithTimeline>;
 
-/** The filters besides `q`, on the contacts table (`$1` tenant, `$2` phone, `$3` email, `$4` tag). */
-const FILTERS = `tenant_id = $1
-        and ($2::text is null or phone = $2)
-        and ($3::text is null or lower(email) = lower($3))
-        and ($4::text is null or tags @> array[$4])`;
-/** Best name match first (`$5` the words); `<->` is 1 − similarity, so branches and page agree. */
-const BY_NAME = `coalesce(name, '') <-> $5, date_updated desc nulls last, id`;
-
-/**
- * One page of cached contacts matching every given filter (best name match first when `q` is set).
- * A name search is three index-backed branches — full text (`contacts_search`), trigram similarity
- * and prefix (`contacts_name_trgm`) — each cut at the page's end in the page's own order, so their
- * union holds the page: one OR across them would make the planner read every contact.
- */
+/** One page of cached contacts matching every given filter (best name match first when `q` is set). */
 export async function searchContacts(c: PoolClient, tenantId: string, q: ContactSearch): Promise<ContactPage> {
   const offset = q.cursor ?? 0;
-  const filters = [tenantId, q.phone ?? null, q.email ?? null, q.tag ?? null];
-  const { rows } = q.q
-    ? await c.query<ContactDbRow>(
-        `with hits as (
-           (select id from contacts where ${FILTERS} and search @@ plainto_tsquery('simple', $5) order by ${BY_NAME} limit $8)
-           union
-           (select id from contacts where ${FILTERS} and name % $5 order by ${BY_NAME} limit $8)
-           union
-           (select id from contacts where ${FILTERS} and name ilike $5 || '%' order by ${BY_NAME} limit $8)
-         )
-         select ${COLUMNS} from contacts join hits using (id) where tenant_id = $1
-         order by ${BY_NAME} limit $6 offset $7`,
-        [...filters, q.q, q.limit + 1, offset, offset + q.limit + 1],
-      )
-    : await c.query<ContactDbRow>(
-        `select ${COLUMNS} from contacts where ${FILTERS} order by date_updated desc nulls last, id limit $5 offset $6`,
-        [...filters, q.limit + 1, offset],
-      );
+  const { rows } = await c.query<ContactDbRow>(
+    `select ${COLUMNS} from contacts
+      where tenant_id = $1
+        and ($2::text is null or phone = $2)
+        and ($3::text is null or lower(email) = lower($3))
+        and ($4::text is null or tags @> array[$4])
+        and ($5::text is null or search @@ plainto_tsquery('simple', $5) or name % $5 or name ilike $5 || '%')
+      order by case when $5::text is null then 0 else similarity(coalesce(name, ''), $5) end desc, date_updated desc nulls last, id
+      limit $6 offset $7`,
+    [tenantId, q.phone ?? null, q.email ?? null, q.tag ?? null, q.q ?? null, q.limit + 1, offset],
+  );
   const more = rows.length > q.limit;
   return { contacts: rows.slice(0, q.limit).map(toContact), nextCursor: more ? encodeCursor(offset + q.limit) : null };
 }
