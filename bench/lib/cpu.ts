@@ -56,7 +56,7 @@ export async function cpuSnapshot(): Promise<Map<string, number>> {
   for (const pid of mine) {
     const p = all.get(pid);
     if (!p) continue;
-    const label = pid === process.pid ? 'bench process (API + worker)' : p.label;
+    const label = pid === process.pid ? 'bench process (API, and the worker unless split)' : p.label;
     by.set(label, (by.get(label) ?? 0) + p.ticks);
   }
   return by;
