@@ -13,7 +13,14 @@ import tseslint from 'typescript-eslint';
  * one more, add it here, which puts it under the same rules. Type-only imports of any lib/ module
  * are fine (they are erased).
  */
-const WORKFLOW_LIB_MODULES = ['callingHours', 'searchAttributes', 'sendWindow', 'text', 'voiceToolNames', 'workflowIds'];
+const WORKFLOW_LIB_MODULES = [
+  'callingHours',
+  'searchAttributes',
+  'sendWindow',
+  'text',
+  'voiceToolNames',
+  'workflowIds',
+];
 
 const nodeBuiltins = builtinModules.filter((m) => !m.startsWith('_') && !m.startsWith('node:'));
 
