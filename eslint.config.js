@@ -17,6 +17,7 @@ const WORKFLOW_LIB_MODULES = [
   'callingHours',
   'searchAttributes',
   'sendWindow',
+  'text',
   'voiceToolNames',
   'workflowIds',
   'agentToolNames',

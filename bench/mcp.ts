@@ -2,13 +2,17 @@
  * `npm run bench -- mcp`: `crm_search_contacts` over MCP (Streamable HTTP) at 1 and 50 concurrent
  * clients over 100,000 cached contacts, next to the same search through REST (`GET /v1/contacts`)
  * in the same run. The MCP requests are exactly what the SDK's client sends (captured from a real
- * `Client.callTool`), replayed by the load generator in its own process.
+ * `Client.callTool`), replayed by the load generator in its own process. `name_search_p95_ms_100k`:
+ * the full-name search query itself at one client. BENCH_MCP_ONLY=names measures only that
+ * (bench/results/mcp-names.json).
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { Platform } from '../runtime/platform.js';
 import { runLoad, type LoadJob } from './lib/loadgen.js';
 import { benchConfig, benchDataDir, createTenant, removeDataDir, startBenchPlatform } from './lib/platform.js';
 import { percentile, report } from './report.js';
+import { ContactSearch, searchContacts } from '../api/services/contacts.js';
+import { withTenant } from '../lib/db.js';
 
 const CONTACTS = 100_000;
 const TENANT = 'bench-mcp';
@@ -143,6 +147,24 @@ export default async function benchMcp(): Promise<void> {
         bodies,
       });
     };
+    // The name search itself (service layer, one client, no HTTP): the query the issue targets.
+    const nameQuery = async () => {
+      const ms: number[] = [];
+      for (const s of byName.slice(0, 200)) {
+        const t = performance.now();
+        await withTenant(platform!.pool, TENANT, (c) =>
+          searchContacts(c, TENANT, ContactSearch.parse({ ...s, limit: 10 })),
+        );
+        ms.push(performance.now() - t);
+      }
+      return percentile(ms, 95);
+    };
+    await nameQuery();
+    const nameSearchP95 = await nameQuery();
+    if (process.env.BENCH_MCP_ONLY === 'names') {
+      await report('mcp-names', { name_search_p95_ms_100k: nameSearchP95 });
+      return;
+    }
     const rest = restJob(byPhone);
     const legacy = await mcpJob('legacy', byPhone);
     const modern = await mcpJob('modern', byPhone);
@@ -191,6 +213,7 @@ export default async function benchMcp(): Promise<void> {
         mcp_modern_search_p95_ms_c50: modern50.p95,
         mcp_modern_over_rest_ratio: modern50.p95 / rest50.p95,
         mcp_name_search_p95_ms_c1: mcpName1.p95,
+        name_search_p95_ms_100k: nameSearchP95,
         rest_name_search_p95_ms_c1: restName1.p95,
       },
       {

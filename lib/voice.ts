@@ -119,7 +119,11 @@ export const VoiceSettings = z.strictObject({
   toolDeadlineMs: z.number().int().min(200).max(110_000).default(12_000),
   /** No end-of-call report this long after a call's last event: finish from the provider's REST API. */
   reportGraceSeconds: z.number().int().min(1).max(86_400).default(300),
-  /** Caller-ID lookup during assistant-request / call_inbound gives up on GHL after this. */
+  /**
+   * Caller-ID lookup during assistant-request / call_inbound gives up on GHL after this (the caller
+   * hears nothing until we answer): past it the caller is greeted as unknown, and the contact GHL
+   * finds later is cached for the call's tools. Shorter answers faster but misses slow matches.
+   */
   lookupTimeoutMs: z.number().int().min(50).max(5000).default(1500),
 });
 export type VoiceSettings = z.infer<typeof VoiceSettings>;

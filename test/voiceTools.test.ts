@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import type { GhlBudget } from '../providers/ghl/budget.js';
 import {
+  answerToolCall,
   createVoiceToolActivities,
   toolDefinitions,
   voiceTools,
@@ -23,10 +24,21 @@ function fakeDeps() {
   const sql: string[] = [];
   const requests: string[] = [];
   const bodies: unknown[] = [];
+  // call_tool_calls as Postgres keeps it: one row per (workflow, tool call id), a second insert does nothing.
+  const toolRows = new Map<string, Record<string, unknown>>();
   const client = {
-    async query(text: string) {
+    async query(text: string, params: unknown[] = []) {
       sql.push(text);
-      if (SETTINGS_READ.test(text)) return { rows: [], rowCount: 0 };
+      if (/insert into call_tool_calls/.test(text)) {
+        const k = `${String(params[1])}/${String(params[2])}`;
+        if (toolRows.has(k)) return { rows: [], rowCount: 0 };
+        toolRows.set(k, { result: params[5], error: params[6], contact_id: params[9], appointment_id: params[10] });
+        return { rows: [], rowCount: 1 };
+      }
+      if (/from call_tool_calls/.test(text)) {
+        const row = toolRows.get(`${String(params[1])}/${String(params[2])}`);
+        return { rows: row ? [row] : [], rowCount: row ? 1 : 0 };
+      }
       return { rows: [], rowCount: 0 };
     },
     release() {},
@@ -50,6 +62,7 @@ function fakeDeps() {
     pool: { connect: async () => client } as unknown as Pool,
     // The tenant's own GHL connection, as the resolver hands it out.
     access: {
+      mode: () => 'live' as const,
       ghl: async () => ({
         mode: 'live' as const,
         baseUrl: 'http://ghl.test',
@@ -60,7 +73,7 @@ function fakeDeps() {
     } as unknown as ProviderAccess,
     ghlBudget: { fetchFor: () => fakeFetch } as unknown as GhlBudget,
   };
-  return { deps, sql, requests, bodies };
+  return { deps, sql, requests, bodies, toolRows, ghl };
 }
 
 const request = (over: Partial<VoiceToolRequest>): VoiceToolRequest => ({
@@ -179,5 +192,59 @@ describe('voice tools: by default they act only for the caller (issue 18)', () =
     );
     expect(note.message).toContain('about the caller only');
     expect(requests).toEqual([]);
+  });
+
+  it('a tool call records itself once: a retried attempt answers from its row without running the tool again', async () => {
+    const { deps, sql, requests, toolRows } = fakeDeps();
+    const call = {
+      ...request({ name: 'add_note', args: { body: 'Call back Friday.' } }),
+      name: 'add_note',
+      at: Date.now(),
+      maxAttempts: 3,
+    };
+    const first = await answerToolCall(deps, call, { attempt: 1, startedAtMs: Date.now() });
+    expect(first).toEqual({ result: 'Noted (note-1).', contactId: 'ct-new' });
+    expect(toolRows.size).toBe(1);
+    const audits = () => sql.filter((q) => /insert into audit_log/.test(q)).length;
+    expect(audits()).toBe(1);
+    const ghlCalls = requests.length;
+
+    // The worker died after the row was written, before the workflow heard: the retry finds the row.
+    const again = await answerToolCall(deps, call, { attempt: 2, startedAtMs: Date.now() });
+    expect(again).toEqual(first);
+    expect(requests).toHaveLength(ghlCalls);
+    expect(toolRows.size).toBe(1);
+    expect(audits()).toBe(1);
+  });
+
+  it('a failure a retry may fix is thrown while attempts remain; the last attempt and refusals are recorded answers', async () => {
+    const { deps, requests, toolRows } = fakeDeps();
+    // The CRM is unreachable (a retry may find it back).
+    deps.ghlBudget = {
+      fetchFor: () => async () => {
+        throw new TypeError('fetch failed');
+      },
+    } as unknown as GhlBudget;
+    const call = {
+      ...request({ name: 'add_note', args: { body: 'x' }, toolCallId: 'tc-9' }),
+      name: 'add_note',
+      at: Date.now(),
+      maxAttempts: 2,
+    };
+    await expect(answerToolCall(deps, call, { attempt: 1, startedAtMs: Date.now() })).rejects.toThrow();
+    expect(toolRows.size).toBe(0);
+    const last = await answerToolCall(deps, call, { attempt: 2, startedAtMs: Date.now() });
+    expect(last.error).toBeTruthy();
+    expect(toolRows.get('call:tenant-a:vapi:pc1/tc-9')).toMatchObject({ error: last.error, result: null });
+
+    const before = requests.length;
+    const refused = await answerToolCall(
+      deps,
+      { ...call, toolCallId: 'tc-10', name: 'launch_rocket', refused: 'unknown tool launch_rocket' },
+      { attempt: 1, startedAtMs: Date.now() },
+    );
+    expect(refused).toEqual({ error: 'unknown tool launch_rocket' });
+    expect(requests).toHaveLength(before);
+    expect(toolRows.get('call:tenant-a:vapi:pc1/tc-10')).toMatchObject({ error: 'unknown tool launch_rocket' });
   });
 });

@@ -189,8 +189,7 @@ export class CallState {
   }
 }
 
-/** One line for the voice agent (or a task title): whitespace collapsed, cut at `max`. */
-export const oneLine = (s: string, max = 900): string => s.replace(/\s+/g, ' ').trim().slice(0, max);
+export { oneLine } from '../lib/text.js';
 
 /** A call nobody talked on needs no model: its analysis follows from the provider's record. */
 export function noConversationAnalysis(

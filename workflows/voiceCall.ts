@@ -2,6 +2,7 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -51,9 +52,10 @@ import {
 
 // A caller is waiting on these: local activities run in the worker that holds the call, with no
 // task-queue round trips (each idempotent, so a re-run after a crash has no second effect).
+const TOOL_ATTEMPTS = 3;
 const tools = proxyLocalActivities<VoiceToolActivities>({
   startToCloseTimeout: '20 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '200 milliseconds', backoffCoefficient: 2 },
+  retry: { maximumAttempts: TOOL_ATTEMPTS, initialInterval: '200 milliseconds', backoffCoefficient: 2 },
 });
 const bookkeeping = proxyActivities<VoiceCallActivities>({
   startToCloseTimeout: '30 seconds',
@@ -124,8 +126,67 @@ function listen(input: VoiceCallInput): Call {
   return call;
 }
 
+/**
+ * Since this patch a tool call is one local activity that runs the tool and writes its own row
+ * (idempotently), so a live call's tool call costs one workflow task; histories recorded before it
+ * take the old path (the tool, then a `recordToolCall` activity).
+ */
+const TOOL_RECORDS_ITSELF = 'voice-tool-records-itself';
+
 /** One tool call → one line for the voice agent. Failures are answers too (`error`), never throws. */
-async function runTool(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer> {
+function runTool(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer> {
+  if (!patched(TOOL_RECORDS_ITSELF)) return runToolThenRecord(call, req);
+  const { state } = call;
+  const checked = state.checkTool(req.name);
+  const at = Date.now();
+  return tools
+    .answerVoiceToolCall({
+      ...toolRequest(call, req, 'refused' in checked ? req.name : checked.tool),
+      ...('refused' in checked ? { refused: checked.refused } : {}),
+      at,
+      maxAttempts: TOOL_ATTEMPTS,
+    })
+    .then(
+      (a): ToolCallAnswer => {
+        state.noteToolResult(a);
+        return a.error !== undefined
+          ? { toolCallId: req.id, name: req.name, error: a.error }
+          : { toolCallId: req.id, name: req.name, result: a.result ?? '' };
+      },
+      (err: unknown): ToolCallAnswer => {
+        // Every attempt failed without an answer (timed out): the caller hears so, and the row is written apart.
+        const error = oneLine(innermostMessage(err) ?? 'the tool failed');
+        call.pendingWrites.push(
+          bookkeeping.recordToolCall({
+            ...toolRequest(call, req, req.name),
+            name: req.name,
+            result: null,
+            error,
+            latencyMs: Date.now() - at,
+            at,
+          }),
+        );
+        return { toolCallId: req.id, name: req.name, error };
+      },
+    );
+}
+
+function toolRequest<N extends string>(call: Call, req: ToolCallRequest, name: N) {
+  const { state } = call;
+  return {
+    tenantId: call.tenantId,
+    workflowId: call.workflowId,
+    toolCallId: req.id,
+    name,
+    args: req.args ?? {},
+    customerPhone: call.customerPhone ?? null,
+    contactId: state.contactId,
+    transferNumber: state.settings!.transferNumber ?? null,
+  };
+}
+
+/** Before TOOL_RECORDS_ITSELF: the tool as a local activity, then its row by a separate activity. */
+async function runToolThenRecord(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer> {
   const started = Date.now();
   const answer = await toolAnswer(call, req).then(
     (result): ToolCallAnswer => ({ toolCallId: req.id, name: req.name, result: oneLine(result) }),
@@ -155,16 +216,7 @@ async function toolAnswer(call: Call, req: ToolCallRequest): Promise<string> {
   const { state } = call;
   const checked = state.checkTool(req.name);
   if ('refused' in checked) throw ApplicationFailure.nonRetryable(checked.refused);
-  const r = await tools.runVoiceTool({
-    tenantId: call.tenantId,
-    workflowId: call.workflowId,
-    toolCallId: req.id,
-    name: checked.tool,
-    args: req.args ?? {},
-    customerPhone: call.customerPhone ?? null,
-    contactId: state.contactId,
-    transferNumber: state.settings!.transferNumber ?? null,
-  });
+  const r = await tools.runVoiceTool(toolRequest(call, req, checked.tool));
   state.noteToolResult(r);
   return r.text;
 }

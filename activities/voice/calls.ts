@@ -1,5 +1,6 @@
 import { ApplicationFailure, activityInfo } from '@temporalio/activity';
-import { insertAudit, recordAudit } from '../../domain/audit.js';
+import { recordAudit } from '../../domain/audit.js';
+import { saveToolCall, type ToolCallRow } from '../../domain/voice/toolCalls.js';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { NotConnectedError } from '../../domain/connections/store.js';
 import { withTenant, type Pool } from '../../lib/db.js';
@@ -7,7 +8,6 @@ import { contactBlocked } from '../../domain/suppression.js';
 import { callQuotaKey, consume, QuotaExceeded } from '../../domain/quotas.js';
 import { waitForQuotaReset } from '../quotaWait.js';
 import type { VoiceSettings } from '../../lib/voice.js';
-import { z } from 'zod';
 import { analyzeCallTranscript, type CallAnalysis } from '../../domain/callAnalysis.js';
 import { CALL_REF_KEY, loadVoiceSettings } from '../../domain/voice/settings.js';
 import {
@@ -362,53 +362,9 @@ export function createVoiceCallActivities(deps: VoiceCallDeps) {
       });
     },
 
-    async recordToolCall(input: {
-      tenantId: string;
-      workflowId: string;
-      toolCallId: string;
-      name: string;
-      args: unknown;
-      result: string | null;
-      error: string | null;
-      latencyMs: number;
-      /** When the tool call came in (workflow time, epoch ms): the call's page lists them in that order. */
-      at?: number;
-    }): Promise<void> {
-      await withTenant(pool, input.tenantId, async (c) => {
-        // The row may be written late (a worker crashed after answering): it keeps the call's time.
-        const { rowCount } = await c.query(
-          `insert into call_tool_calls (tenant_id, workflow_id, tool_call_id, name, arguments, result, error, latency_ms, created_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, coalesce(to_timestamp($9::double precision / 1000), now()))
-           on conflict do nothing`,
-          [
-            input.tenantId,
-            input.workflowId,
-            input.toolCallId,
-            input.name,
-            JSON.stringify(input.args ?? {}),
-            input.result,
-            input.error,
-            input.latencyMs,
-            input.at ?? null,
-          ],
-        );
-        // Rule 4: every tool call in the audit log too (once, even if this activity is retried).
-        if (rowCount) {
-          await insertAudit(c, {
-            tenantId: input.tenantId,
-            workflowId: input.workflowId,
-            tool: `voice.${input.name}`,
-            params: z
-              .record(z.string(), z.unknown())
-              .catch({ arguments: input.args })
-              .parse(input.args ?? {}),
-            status: input.error === null ? 'ok' : 'error',
-            durationMs: Math.max(0, Math.round(input.latencyMs)),
-            source: access.mode('ghl'),
-            ...(input.error !== null ? { error: input.error } : {}),
-          });
-        }
-      });
+    /** A tool call's row, when its own activity could not write it (refused, or every attempt failed). */
+    async recordToolCall(input: ToolCallRow): Promise<void> {
+      await withTenant(pool, input.tenantId, (c) => saveToolCall(c, input, access.mode('ghl')));
     },
 
     async finishCall(input: {

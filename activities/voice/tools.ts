@@ -1,10 +1,12 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, activityInfo } from '@temporalio/activity';
 import { z } from 'zod';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { recall, remember } from '../../domain/memory.js';
 import { openTenantCrm, type TenantCrm } from '../../domain/crm/callerLookup.js';
 import type { VoiceToolName } from '../../lib/voiceToolNames.js';
 import { toE164 } from '../../lib/phone.js';
+import { oneLine } from '../../lib/text.js';
+import { findToolCall, saveToolCall, type StoredToolCall } from '../../domain/voice/toolCalls.js';
 import type { VoiceSettings, VoiceToolPolicy } from '../../lib/voice.js';
 import { loadVoiceSettings } from '../../domain/voice/settings.js';
 import { createCrmActionActivities, type CrmActionActivities, type CrmActionDeps } from '../crm/actions.js';
@@ -437,25 +439,126 @@ function readOnce(
   return (tenantId) => (crm ??= openTenantCrm(deps, tenantId, { settings }));
 }
 
+/** A tool call as the voiceCall workflow hands it to the activity that answers and records it. */
+export interface VoiceToolCall extends Omit<VoiceToolRequest, 'name'> {
+  /** As the agent sent it: the workflow has checked it unless `refused` says why not. */
+  name: string;
+  /** The workflow refused the call (unknown or disabled tool): nothing runs, the refusal is recorded. */
+  refused?: string;
+  /** When the tool call came in (workflow time, epoch ms): the call record lists calls in that order. */
+  at: number;
+  /** The activity's attempt budget: the last attempt answers (and records) a failure instead of throwing. */
+  maxAttempts: number;
+}
+
+/** The agent's one line (or the error it hears), plus what the tool found out for the call. */
+export interface VoiceToolCallAnswer {
+  result?: string;
+  error?: string;
+  contactId?: string;
+  appointmentId?: string;
+}
+
+/** The message the caller hears for a failure (the innermost cause says what happened). */
+function failureText(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e && typeof e === 'object' && e.cause && typeof e.cause === 'object') e = e.cause as typeof e;
+  return oneLine(e?.message ?? 'the tool failed');
+}
+
+const retryable = (err: unknown) => !(err instanceof ApplicationFailure && err.nonRetryable);
+
+const fromStored = (r: StoredToolCall): VoiceToolCallAnswer => ({
+  ...(r.error !== null ? { error: r.error } : { result: r.result ?? '' }),
+  ...(r.contactId ? { contactId: r.contactId } : {}),
+  ...(r.appointmentId ? { appointmentId: r.appointmentId } : {}),
+});
+
+/**
+ * Runs one tool call and writes its row (args, answer, latency) and audit row, once: an attempt
+ * that finds the row (an earlier attempt wrote it, then the worker died before the workflow heard)
+ * answers from it without running the tool again. Failures that a retry may fix are thrown while
+ * attempts remain; the last attempt, and a refusal, record the failure and answer with it.
+ * `startedAtMs`: when this tool call was first scheduled (the latency recorded is what the caller waited).
+ */
+export async function answerToolCall(
+  deps: CrmActionDeps,
+  call: VoiceToolCall,
+  attempt: { attempt: number; startedAtMs: number },
+): Promise<VoiceToolCallAnswer> {
+  const { pool, access } = deps;
+  const { tenantId, workflowId, toolCallId } = call;
+  // A first attempt has nothing stored yet: only a retry pays for the look.
+  if (attempt.attempt > 1) {
+    const stored = await withTenant(pool, tenantId, (c) => findToolCall(c, tenantId, workflowId, toolCallId));
+    if (stored) return fromStored(stored);
+  }
+  let answer: VoiceToolCallAnswer;
+  if (call.refused !== undefined) {
+    answer = { error: oneLine(call.refused) };
+  } else {
+    try {
+      const r = await runTool(deps, { ...call, name: call.name as VoiceToolName });
+      answer = {
+        result: oneLine(r.text),
+        ...(r.contactId ? { contactId: r.contactId } : {}),
+        ...(r.appointmentId ? { appointmentId: r.appointmentId } : {}),
+      };
+    } catch (err) {
+      if (retryable(err) && attempt.attempt < call.maxAttempts) throw err;
+      answer = { error: failureText(err) };
+    }
+  }
+  const row = {
+    tenantId,
+    workflowId,
+    toolCallId,
+    name: call.name,
+    args: call.args ?? {},
+    result: answer.result ?? null,
+    error: answer.error ?? null,
+    latencyMs: Date.now() - attempt.startedAtMs,
+    at: call.at,
+    contactId: answer.contactId ?? null,
+    appointmentId: answer.appointmentId ?? null,
+  };
+  const stored = await withTenant(pool, tenantId, async (c) =>
+    (await saveToolCall(c, row, access.mode('ghl'))) ? undefined : findToolCall(c, tenantId, workflowId, toolCallId),
+  );
+  // Another attempt got there first: its answer is the one on record.
+  return stored ? fromStored(stored) : answer;
+}
+
+async function runTool(deps: CrmActionDeps, req: VoiceToolRequest): Promise<VoiceToolResult> {
+  // The workflow checks names; an unknown one here (an old history?) is refused, not a TypeError.
+  if (!Object.hasOwn(voiceTools, req.name)) return refuse(`unknown tool ${req.name}`);
+  // Read once per tool call (shared with the CRM's settings): a tightened policy applies to calls in progress.
+  let read: Promise<VoiceSettings> | undefined;
+  const settings = () => (read ??= withTenant(deps.pool, req.tenantId, (c) => loadVoiceSettings(c, req.tenantId)));
+  const ctx: VoiceToolContext = {
+    policy: async () => (await settings()).toolPolicy,
+    settings,
+    deps,
+    req,
+    crm: createCrmActionActivities(deps, { tenantCrm: readOnce(deps, settings) }),
+    pool: deps.pool,
+    key: `${req.workflowId}:tool:${req.toolCallId}`,
+    caller: req.customerPhone ?? undefined,
+  };
+  return voiceTools[req.name].invoke(ctx, req.args ?? {});
+}
+
 export function createVoiceToolActivities(deps: CrmActionDeps) {
   return {
-    async runVoiceTool(req: VoiceToolRequest): Promise<VoiceToolResult> {
-      // The workflow checks names; an unknown one here (an old history?) is refused, not a TypeError.
-      if (!Object.hasOwn(voiceTools, req.name)) return refuse(`unknown tool ${req.name}`);
-      // Read once per tool call (shared with the CRM's settings): a tightened policy applies to calls in progress.
-      let read: Promise<VoiceSettings> | undefined;
-      const settings = () => (read ??= withTenant(deps.pool, req.tenantId, (c) => loadVoiceSettings(c, req.tenantId)));
-      const ctx: VoiceToolContext = {
-        policy: async () => (await settings()).toolPolicy,
-        settings,
-        deps,
-        req,
-        crm: createCrmActionActivities(deps, { tenantCrm: readOnce(deps, settings) }),
-        pool: deps.pool,
-        key: `${req.workflowId}:tool:${req.toolCallId}`,
-        caller: req.customerPhone ?? undefined,
-      };
-      return voiceTools[req.name].invoke(ctx, req.args ?? {});
+    /** The tool alone (histories recorded before tool calls recorded themselves schedule this one). */
+    runVoiceTool: (req: VoiceToolRequest): Promise<VoiceToolResult> => runTool(deps, req),
+
+    /** One tool call answered and recorded in one local activity: the live call's only workflow task. */
+    async answerVoiceToolCall(call: VoiceToolCall): Promise<VoiceToolCallAnswer> {
+      const info = activityInfo();
+      // From when the workflow first scheduled it (retries included): what the caller waited for.
+      const startedAtMs = info.scheduledTimestampMs ?? Date.now();
+      return answerToolCall(deps, call, { attempt: info.attempt, startedAtMs });
     },
   };
 }

@@ -67,9 +67,26 @@ export interface LoadJob {
   requests: number;
   /** POST these bodies (cycled, one per request) instead of GET. */
   bodies?: string[];
+  /** One list of bodies per client, each posted in order by its own client (`concurrency` = their number). */
+  perClient?: string[][];
+  /** Open loop: each body posted at its time (ms from the start), whether or not earlier ones have answered. */
+  schedule?: { atMs: number; body: string }[];
+  /** Answers whose body contains this text are counted (`matched`), e.g. a deadline's fallback answer. */
+  match?: string;
 }
 
-export async function runLoad(job: LoadJob): Promise<{ latenciesMs: number[]; errors: number }> {
+export interface LoadResult {
+  latenciesMs: number[];
+  errors: number;
+  matched: number;
+  /** Open loop: how late the generator itself sent its most late request (ms). */
+  maxLagMs: number;
+}
+
+/** Bodies carry this placeholder where the send time goes (providers refuse stale timestamps). */
+export const SEND_TIME = '"__SEND_TIME__"';
+
+export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -78,36 +95,64 @@ export async function runLoad(job: LoadJob): Promise<{ latenciesMs: number[]; er
   child.stdout.on('data', (d) => (out += d));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`load generator exited with ${code}`);
-  return JSON.parse(out) as { latenciesMs: number[]; errors: number };
+  return JSON.parse(out) as LoadResult;
 }
 
 async function main(job: LoadJob): Promise<void> {
   const latenciesMs: number[] = [];
   let errors = 0;
-  let next = 0;
-  const worker = async () => {
-    while (next < job.requests) {
-      const i = next++;
-      const url = job.urls[i % job.urls.length]!;
-      const body = job.bodies?.[i % job.bodies.length];
-      const t = performance.now();
-      try {
-        const res = await fetch(
-          url,
-          body === undefined
-            ? { headers: job.headers }
-            : { method: 'POST', headers: { 'content-type': 'application/json', ...job.headers }, body },
-        );
-        await res.arrayBuffer();
-        if (!res.ok) errors++;
-      } catch {
-        errors++;
-      }
-      latenciesMs.push(performance.now() - t);
+  let matched = 0;
+  let maxLagMs = 0;
+  let sent = 0;
+  const send = async (i: number, body: string | undefined) => {
+    const url = job.urls[i % job.urls.length]!;
+    const t = performance.now();
+    try {
+      const res = await fetch(
+        url,
+        body === undefined
+          ? { headers: job.headers }
+          : {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', ...job.headers },
+              body: body.replaceAll(SEND_TIME, String(Date.now() + sent++)),
+            },
+      );
+      const text = job.match ? await res.text() : (await res.arrayBuffer(), '');
+      if (!res.ok) errors++;
+      if (job.match && text.includes(job.match)) matched++;
+    } catch {
+      errors++;
     }
+    latenciesMs.push(performance.now() - t);
   };
-  await Promise.all(Array.from({ length: job.concurrency }, worker));
-  process.stdout.write(JSON.stringify({ latenciesMs, errors }));
+  if (job.schedule) {
+    const start = performance.now();
+    const pending: Promise<void>[] = [];
+    for (const [i, { atMs, body }] of job.schedule.entries()) {
+      const wait = start + atMs - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      maxLagMs = Math.max(maxLagMs, performance.now() - start - atMs);
+      pending.push(send(i, body));
+    }
+    await Promise.all(pending);
+  } else if (job.perClient) {
+    await Promise.all(
+      job.perClient.map(async (bodies, k) => {
+        for (const body of bodies) await send(k, body);
+      }),
+    );
+  } else {
+    let next = 0;
+    const worker = async () => {
+      while (next < job.requests) {
+        const i = next++;
+        await send(i, job.bodies?.[i % job.bodies.length]);
+      }
+    };
+    await Promise.all(Array.from({ length: job.concurrency }, worker));
+  }
+  process.stdout.write(JSON.stringify({ latenciesMs, errors, matched, maxLagMs } satisfies LoadResult));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

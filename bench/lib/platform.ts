@@ -42,16 +42,16 @@ export async function freePlatformPorts(): Promise<PlatformPorts> {
 }
 
 /**
- * The benchmark platform's config: `dataDir`, the ports (free ones unless given), the bench admin key,
- * the API's rate limit out of the way, then `env` (providers, tuning).
+ * The benchmark platform's environment: `dataDir`, the ports (free ones unless given), the bench
+ * admin key, the API's rate limit out of the way, then `env` (providers, tuning).
  */
-export async function benchConfig(
+export async function benchEnv(
   dataDir: string,
   env: Record<string, string> = {},
   ports?: PlatformPorts,
-): Promise<Config> {
+): Promise<Record<string, string>> {
   const p = ports ?? (await freePlatformPorts());
-  return parseConfig({
+  return {
     SWITCHBOARD_DATA_DIR: dataDir,
     API_PORT: String(p.api),
     EMBEDDED_POSTGRES_PORT: String(p.pg),
@@ -61,16 +61,52 @@ export async function benchConfig(
     API_RATE_LIMIT_PER_MINUTE: '1000000',
     SWITCHBOARD_ADMIN_KEY: BENCH_ADMIN_KEY,
     ...env,
-  });
+  };
 }
 
-/** API and worker in this process on the embedded Postgres and Temporal dev server. */
-export async function startBenchPlatform(config: Config): Promise<Platform> {
-  const platform = await startPlatform(config, createLogger('warn', { pretty: false }), {
-    roles: ['api', 'worker'],
-    embed: true,
-  });
+/** The benchmark platform's config (see benchEnv). */
+export async function benchConfig(
+  dataDir: string,
+  env: Record<string, string> = {},
+  ports?: PlatformPorts,
+): Promise<Config> {
+  return parseConfig(await benchEnv(dataDir, env, ports));
+}
+
+/**
+ * API and worker in this process on the embedded Postgres and Temporal dev server (`roles: ['api']`:
+ * the worker runs elsewhere, e.g. startWorkerProcess).
+ */
+export async function startBenchPlatform(
+  config: Config,
+  roles: Array<'api' | 'worker'> = ['api', 'worker'],
+): Promise<Platform> {
+  const platform = await startPlatform(config, createLogger('warn', { pretty: false }), { roles, embed: true });
   return { ...platform, stop: stopOnExit('platform', () => platform.stop()) };
+}
+
+/** `npm run worker` in a process of its own against the bench platform's Postgres and Temporal. */
+export async function startWorkerProcess(
+  env: Record<string, string>,
+  platform: Pick<Platform, 'databaseUrl' | 'temporalAddress'>,
+): Promise<{ stop(): Promise<void> }> {
+  const child = runEntry('workers/main.ts', {
+    ...env,
+    DATABASE_URL: platform.databaseUrl,
+    TEMPORAL_ADDRESS: platform.temporalAddress,
+    LOG_LEVEL: 'info',
+  });
+  const stop = stopOnExit('worker', async () => {
+    if (child.child.exitCode === null) child.child.kill('SIGTERM');
+    await child.exited;
+  });
+  try {
+    await waitForOutput(child, /worker polling/);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop };
 }
 
 export interface SandboxProcess {

@@ -146,18 +146,27 @@ export async function lookupCallerContact(
       },
     };
   }
+  const started = Date.now();
   try {
     const crm = await openTenantCrm(deps, tenantId, { timeoutMs });
+    // The search goes on past the time box: the contact it finds is cached for the call's later
+    // lookups (its tools), while this answer has already gone out as an unknown caller.
+    const search = crm.ghl.findDuplicateContact({ locationId: crm.locationId, number: phone }).then(async (r) => {
+      if (r.contact)
+        await withTenant(deps.pool, tenantId, (c) =>
+          c.query(UPSERT_CONTACTS, [tenantId, null, JSON.stringify([toContactRow(r.contact!)])]),
+        );
+      return r;
+    });
+    search.catch(() => undefined);
+    const left = Math.max(0, timeoutMs - (Date.now() - started));
     const live = await Promise.race([
-      crm.ghl.findDuplicateContact({ locationId: crm.locationId, number: phone }),
+      search,
       new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`no answer from GHL within ${timeoutMs} ms`)), timeoutMs).unref(),
+        setTimeout(() => reject(new Error(`no answer from GHL within ${timeoutMs} ms`)), left).unref(),
       ),
     ]);
     if (!live.contact) return { found: false, source: 'live' };
-    await withTenant(deps.pool, tenantId, (c) =>
-      c.query(UPSERT_CONTACTS, [tenantId, null, JSON.stringify([toContactRow(live.contact!)])]),
-    );
     return { found: true, source: 'live', contact: summarize(live.contact) };
   } catch (err) {
     return { found: false, source: 'none', degraded: (err as Error).message };

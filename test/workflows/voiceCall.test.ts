@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CrmActionActivities } from '../../activities/crm/actions.js';
 import type { CallAnalysis } from '../../domain/callAnalysis.js';
 import type { VoiceCallActivities } from '../../activities/voice/calls.js';
-import type { VoiceToolActivities, VoiceToolRequest, VoiceToolResult } from '../../activities/voice/tools.js';
+import type { VoiceToolActivities, VoiceToolCall, VoiceToolCallAnswer } from '../../activities/voice/tools.js';
 import { defaultVoiceSettings, type VoiceSettings } from '../../lib/voice.js';
 import {
   callEventSignal,
@@ -34,6 +34,7 @@ const NAMES = [
   'tagContact',
   'createFollowUpTask',
   'runVoiceTool',
+  'answerVoiceToolCall',
 ] as const satisfies readonly (keyof Activities)[];
 
 const EventType = protos.temporal.api.enums.v1.EventType;
@@ -79,6 +80,7 @@ describe('voiceCall workflow (stubbed activities)', () => {
       tagContact: async (i) => ({ tags: i.tags }),
       createFollowUpTask: async () => ({ taskId: 'task-1' }),
       runVoiceTool: async (req) => ({ text: `ran ${req.name}` }),
+      answerVoiceToolCall: async (c) => (c.refused ? { error: c.refused } : { result: `ran ${c.name}` }),
       ...over,
     };
     const fake = logged<Activities>(NAMES, defaults);
@@ -200,28 +202,31 @@ describe('voiceCall workflow (stubbed activities)', () => {
 
   it('a retried tool call (same toolCallId) gets the first answer; the tool runs once', async () => {
     const pc = `tool-${id()}`;
-    let answer!: (r: VoiceToolResult) => void;
-    const firstAnswer = new Promise<VoiceToolResult>((resolve) => (answer = resolve));
+    let answer!: (r: VoiceToolCallAnswer) => void;
+    const firstAnswer = new Promise<VoiceToolCallAnswer>((resolve) => (answer = resolve));
     const s = settings({ tools: ['lookup_caller', 'add_note'] });
-    const fake = fakeActivities(s, { runVoiceTool: () => firstAnswer });
+    const fake = fakeActivities(s, {
+      answerVoiceToolCall: (c) => (c.refused ? Promise.resolve({ error: c.refused }) : firstAnswer),
+    });
     // Settings from the webhook: tool calls need not wait for openCall.
     const handle = await startInbound(pc, { settings: s });
     const lookup: ToolCallRequest = { id: 'tc-1', name: 'lookup_caller', args: {} };
     const ask = (calls: ToolCallRequest[]) => handle.executeUpdate(toolCallsUpdate, { args: [{ calls }] });
+    const ran = () => fake.inputs<VoiceToolCall>('answerVoiceToolCall').filter((c) => !c.refused);
 
     const first = ask([lookup]);
-    await eventually('the tool started', () => fake.inputs('runVoiceTool').length === 1);
+    await eventually('the tool started', () => ran().length === 1);
     // The provider retries while the tool still runs, then once more after it answered.
     const retried = ask([{ ...lookup, args: { phone: '+15550199' } }]);
     const found = 'Found Ana (contact ct-ana).';
-    answer({ text: found, contactId: 'ct-ana' });
+    answer({ result: found, contactId: 'ct-ana' });
     const expected = { results: [{ toolCallId: 'tc-1', name: 'lookup_caller', result: found }] };
     expect(await first).toEqual(expected);
     expect(await retried).toEqual(expected);
     expect(await ask([lookup])).toEqual(expected);
-    expect(fake.inputs<VoiceToolRequest>('runVoiceTool')).toHaveLength(1);
+    expect(ran()).toHaveLength(1);
 
-    // Unknown and disabled tools are answered with an error, without running anything.
+    // Unknown and disabled tools are answered with an error, without running anything (only recorded).
     const refused = await ask([
       { id: 'tc-2', name: 'launch_rocket', args: {} },
       { id: 'tc-3', name: 'book_appointment', args: {} },
@@ -232,7 +237,8 @@ describe('voiceCall workflow (stubbed activities)', () => {
         { toolCallId: 'tc-3', name: 'book_appointment', error: 'book_appointment is not enabled for this assistant' },
       ],
     });
-    expect(fake.inputs('runVoiceTool')).toHaveLength(1);
+    expect(ran()).toHaveLength(1);
+    expect(fake.inputs('runVoiceTool')).toEqual([]);
     expect((await handle.query(callStateQuery)).toolCalls).toBe(3);
 
     await handle.signal(callEventSignal, report('rep', pc));
@@ -241,8 +247,39 @@ describe('voiceCall workflow (stubbed activities)', () => {
     expect(result.contactId).toBe('ct-ana');
     expect(fake.inputs('upsertContact')).toEqual([]);
     expect(fake.inputs<{ contactId: string }>('addContactNote').map((i) => i.contactId)).toEqual(['ct-ana']);
-    const audited = fake.inputs<{ toolCallId: string }>('recordToolCall').map((i) => i.toolCallId);
-    expect(audited.sort()).toEqual(['tc-1', 'tc-2', 'tc-3']);
+    // Each tool call recorded itself, in its one local activity: no separate bookkeeping activity.
+    const recorded = fake.inputs<VoiceToolCall>('answerVoiceToolCall').map((i) => i.toolCallId);
+    expect(recorded.sort()).toEqual(['tc-1', 'tc-2', 'tc-3']);
+    expect(fake.inputs('recordToolCall')).toEqual([]);
+    // One workflow task per tool call: the update is accepted and answered in the same task.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const types = events.map((e) => e.eventType);
+    const accepted = types.filter((t) => t === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED).length;
+    expect(accepted).toBe(4);
+    expect(
+      events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recordToolCall'),
+    ).toEqual([]);
+  });
+
+  it('a tool whose every attempt fails without an answer: the caller hears so and the row is written apart', async () => {
+    const pc = `tool-fail-${id()}`;
+    const s = settings({ tools: ['lookup_caller'] });
+    const fake = fakeActivities(s, {
+      answerVoiceToolCall: async () => {
+        throw new Error('the CRM timed out');
+      },
+    });
+    const handle = await startInbound(pc, { settings: s });
+    const answer = await handle.executeUpdate(toolCallsUpdate, {
+      args: [{ calls: [{ id: 'tc-x', name: 'lookup_caller', args: {} }] }],
+    });
+    expect(answer).toEqual({ results: [{ toolCallId: 'tc-x', name: 'lookup_caller', error: 'the CRM timed out' }] });
+    expect(fake.inputs('answerVoiceToolCall')).toHaveLength(3);
+    await handle.signal(callEventSignal, report('rep', pc));
+    await handle.result();
+    expect(fake.inputs<{ toolCallId: string; error: string }>('recordToolCall')).toMatchObject([
+      { toolCallId: 'tc-x', error: 'the CRM timed out' },
+    ]);
   });
 
   it('a missing end-of-call report: the call ends from the provider’s REST API after the (capped) grace', async () => {
