@@ -248,6 +248,8 @@ function Chat({
     (m) => (m.role === 'user' || m.role === 'assistant') && (m.text.trim() || m.toolUses.length),
   );
 
+  const firstAsked = shown.find((m) => m.role === 'user')?.seq;
+
   return (
     <section className="card chat" aria-labelledby="chat-title" style={{ borderTopColor: agent.colour }}>
       <h2 id="chat-title">
@@ -264,8 +266,18 @@ function Chat({
       <ol className="conversation" aria-label="Messages" data-testid="chat-messages">
         {shown.map((m) => (
           <li key={m.id} className={`turn ${m.role === 'user' ? 'turn-caller' : 'turn-agent'}`}>
-            <span className="who">{m.role === 'user' ? 'You' : agent.name}</span>
-            {m.role === 'user' ? <span className="prewrap">{m.text}</span> : <Markdown text={m.text} />}
+            {m.seq === firstAsked && messages.data?.conversation.origin !== 'user' ? (
+              // A brief's (or another agent's) opening request: the platform's words and data, folded.
+              <details>
+                <summary>{ORIGIN_LABEL[messages.data!.conversation.origin]}: what the agent was given</summary>
+                <span className="prewrap">{m.text}</span>
+              </details>
+            ) : (
+              <>
+                <span className="who">{m.role === 'user' ? 'You' : agent.name}</span>
+                {m.role === 'user' ? <span className="prewrap">{m.text}</span> : <Markdown text={m.text} />}
+              </>
+            )}
             {m.toolUses.length ? (
               <span className="muted small">Used {m.toolUses.map((t) => t.name).join(', ')}</span>
             ) : null}
