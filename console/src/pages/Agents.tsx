@@ -3,19 +3,10 @@ import { useSearchParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { get, post, qs, type AgentInfo, type ChatMessage, type ConversationInfo } from '../api';
 import { streamTurn, type ChatConfirmation, type ChatReply, type TurnProgress } from '../chatStream';
+import { AgentIcon } from '../agentIcons';
 import { Markdown } from '../markdown';
 import { useMe } from '../session';
 import { canAct, Empty, ErrorNote, Loading, Page, When } from '../ui';
-
-/** The personas' icon names (as the API stores them) drawn as plain glyphs; unknown names get a sparkle. */
-const ICONS: Record<string, string> = {
-  compass: '🧭',
-  hammer: '🔨',
-  handshake: '🤝',
-  gears: '⚙️',
-  sparkles: '✨',
-};
-const iconOf = (name: string) => ICONS[name] ?? '✨';
 
 const ORIGIN_LABEL: Record<ConversationInfo['origin'], string | null> = {
   user: null,
@@ -65,7 +56,7 @@ export function Agents() {
                 onClick={() => choose({ agent: a.id, c: null })}
               >
                 <span className="persona-icon" aria-hidden="true" style={{ borderColor: a.colour }}>
-                  {iconOf(a.icon)}
+                  <AgentIcon name={a.icon} colour={a.colour} />
                 </span>
                 <span className="persona-text">
                   <strong>{a.name}</strong>
@@ -253,7 +244,7 @@ function Chat({
   return (
     <section className="card chat" aria-labelledby="chat-title" style={{ borderTopColor: agent.colour }}>
       <h2 id="chat-title">
-        <span aria-hidden="true">{iconOf(agent.icon)}</span>{' '}
+        <AgentIcon name={agent.icon} colour={agent.colour} />{' '}
         {conversationId
           ? (messages.data?.conversation.title ?? 'Conversation')
           : `New conversation with the ${agent.name}`}
