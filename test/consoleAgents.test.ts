@@ -156,8 +156,8 @@ describe('the console’s agents screen in Chromium', () => {
     await page
       .getByRole('textbox', { name: 'Message' })
       .fill(
-        'Please repeat **loudly** <script>window.__pwned = 1; alert("script")</script> ' +
-          '<img src=x onerror="window.__pwned = 2; alert(\'img\')"> <a href="javascript:alert(3)">link</a> [click me](javascript:alert(4))',
+        'Please repeat **loudly** [click me](javascript:alert(4)) <script>window.__pwned = 1; alert("script")</script> ' +
+          '<img src=x onerror="window.__pwned = 2; alert(\'img\')"> <a href="javascript:alert(3)">link</a>',
       );
     await page.getByRole('button', { name: 'Send' }).click();
     const reply = page.getByTestId('chat-messages').locator('.turn-agent .markdown').last();
@@ -165,6 +165,8 @@ describe('the console’s agents screen in Chromium', () => {
     await reply.locator('strong', { hasText: 'loudly' }).waitFor(); // markdown is rendered
     expect(await page.locator('.markdown script, .markdown img, .markdown [onerror]').count()).toBe(0);
     expect(await page.locator('script:not([src])').count()).toBe(0);
+    // The markdown link to javascript: is a link no more (DOMPurify took its href).
+    await reply.locator('a', { hasText: 'click me' }).waitFor();
     expect(await page.locator('.markdown a[href^="javascript" i]').count()).toBe(0);
     // The raw HTML is shown as the text it is.
     expect(await reply.textContent()).toContain('<img src=x onerror=');
@@ -199,12 +201,39 @@ describe('the console’s agents screen in Chromium', () => {
     await screenshot(page, '23-agents-brief');
   }, 120_000);
 
-  it('settings lists connected MCP clients (none yet) and is accessible', async () => {
+  it('settings lists connected MCP clients (none, then Claude) and revokes one after asking again', async () => {
     const page = await open();
     await page.goto(`${tp.baseUrl}/console/settings`);
     await page.getByRole('heading', { name: 'Connected MCP clients' }).waitFor();
     await page.getByText('No MCP client is connected.').waitFor();
-    await expectAccessible(page, 'settings with MCP clients');
+    await expectAccessible(page, 'settings with no MCP client');
+
+    // A grant as the OAuth consent leaves it (the flow itself is test/mcpOAuth's): Claude, connected by the owner.
+    const owner = await tp.adminPool.query('select id from users where email = $1', [OWNER]);
+    const clientId = 'https://claude.ai/oauth/mcp-client-metadata';
+    await tp.adminPool.query(
+      `insert into oauth_store (model, id_hash, payload, grant_id, tenant_id, user_id, client_id, client_name, expires_at)
+       values ('Grant', 'console-test-grant', $1, 'console-test-grant', $2, $3, $4, 'Claude', now() + interval '1 day')`,
+      [JSON.stringify({ resources: { [`${tp.baseUrl}/mcp`]: 'read act' } }), TENANT, owner.rows[0].id, clientId],
+    );
+    await page.reload();
+    const row = page.locator(`tr[data-client-id="${clientId}"]`);
+    await row.getByText('Claude', { exact: true }).waitFor();
+    expect(await row.textContent()).toContain(OWNER);
+    expect(await row.textContent()).toContain('read, act');
+    await expectAccessible(page, 'settings with an MCP client');
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    // Asked again on the page; Cancel keeps it.
+    await row.getByRole('button', { name: 'Cancel' }).click();
+    await row.getByRole('button', { name: 'Revoke' }).click();
     await page.locator('#mcp-clients').screenshot({ path: 'test/artifacts/24-mcp-clients.png' });
+    await row.getByRole('button', { name: 'Yes, revoke' }).click();
+    await page.getByRole('status').filter({ hasText: 'Revoked: 1 grant(s)' }).waitFor();
+    await row.waitFor({ state: 'detached' });
+    await page.getByText('No MCP client is connected.').waitFor();
+    const left = await tp.adminPool.query(`select count(*)::int as n from oauth_store where client_id = $1`, [
+      clientId,
+    ]);
+    expect(left.rows[0].n).toBe(0);
   });
 });
