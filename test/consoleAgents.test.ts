@@ -199,6 +199,16 @@ describe('the console’s agents screen in Chromium', () => {
     await page.getByTestId('chat-messages').locator('.turn-agent .markdown').last().waitFor({ timeout: 30_000 });
     await expectAccessible(page, 'a brief');
     await screenshot(page, '23-agents-brief');
+
+    // On a phone: the personas, history and chat stack; nothing reaches past the right edge.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForLoadState('networkidle');
+    const wide = await page.evaluate(`[...document.querySelectorAll('body *')]
+      .filter((e) => !e.parentElement.closest('.table-wrap') && e.getBoundingClientRect().right > window.innerWidth + 1)
+      .slice(0, 5).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`);
+    expect(wide, 'the agents screen fits a phone').toEqual([]);
+    await screenshot(page, '25-agents-phone', false);
+    await page.setViewportSize({ width: 1280, height: 900 });
   }, 120_000);
 
   it('settings lists connected MCP clients (none, then Claude) and revokes one after asking again', async () => {
