@@ -12,7 +12,7 @@ const NAV = [
   { to: '/approvals', label: 'Approvals' },
   { to: '/contacts', label: 'Contacts' },
   { to: '/insights', label: 'Insights' },
-  // { to: '/agents', label: 'Agents' } — the persona agents' screen, not built yet.
+  { to: '/agents', label: 'Agents' },
   { to: '/settings', label: 'Settings' },
 ];
 

@@ -267,3 +267,44 @@ export interface TenantUser {
   role: 'owner' | 'operator' | 'viewer';
   createdAt: string;
 }
+
+export interface AgentInfo {
+  id: string;
+  name: string;
+  role: string;
+  colour: string;
+  icon: string;
+  enabled: boolean;
+  tools: string[];
+  confirmTools: string[];
+  brief: { cron: string } | null;
+}
+
+export interface ConversationInfo {
+  id: string;
+  agent: string;
+  title: string;
+  origin: 'user' | 'brief' | 'agent';
+  parentId: string | null;
+  status: 'open' | 'closed';
+  turns: number;
+  usage: { inputTokens: number; outputTokens: number; costUsd: number };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ChatMessage {
+  seq: number;
+  id: string;
+  turn: number;
+  role: 'user' | 'assistant' | 'tool' | 'summary';
+  text: string;
+  toolUses: { id: string; name: string; input: unknown }[];
+  createdAt: string;
+}
+
+export interface ConnectedClient {
+  clientId: string;
+  clientName: string | null;
+  users: { userId: string; email: string | null; scopes: string[]; connectedAt: string; expiresAt: string | null }[];
+}

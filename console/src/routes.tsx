@@ -10,6 +10,7 @@ import { Approvals } from './pages/Approvals';
 import { Contacts, ContactPage } from './pages/Contacts';
 import { Insights } from './pages/Insights';
 import { Settings } from './pages/Settings';
+import { Agents } from './pages/Agents';
 import { NotFound } from './ui';
 
 export const routes: RouteObject[] = [
@@ -32,8 +33,7 @@ export const routes: RouteObject[] = [
       { path: 'contacts/:id', element: <ContactPage /> },
       { path: 'insights', element: <Insights /> },
       { path: 'settings', element: <Settings /> },
-      // Not built yet (issue 16, other parts): the Agents screen (persona chat, briefs) goes at
-      // 'agents'; connected MCP clients go in Settings. Their nav entries are left out until then.
+      { path: 'agents', element: <Agents /> },
       { path: '*', element: <NotFound /> },
     ],
   },

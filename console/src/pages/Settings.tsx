@@ -7,13 +7,14 @@ import {
   post,
   qs,
   type ApiKeyInfo,
+  type ConnectedClient,
   type AuditRow,
   type Connection,
   type SyncStatus,
   type TenantUser,
 } from '../api';
 import { useMe } from '../session';
-import { Badge, canAct, canAdmin, ErrorNote, Loading, Page, When } from '../ui';
+import { Badge, canAct, canAdmin, Empty, ErrorNote, Loading, Page, When } from '../ui';
 
 const PROVIDER_NAMES: Record<Connection['provider'], string> = {
   ghl: 'GoHighLevel',
@@ -38,7 +39,7 @@ export function Settings() {
         <a href="#connections">Connections</a> <a href="#sync">CRM sync</a> <a href="#voice">Voice</a>{' '}
         {admin ? (
           <>
-            <a href="#users">Users</a> <a href="#keys">API keys</a>{' '}
+            <a href="#users">Users</a> <a href="#keys">API keys</a> <a href="#mcp-clients">MCP clients</a>{' '}
           </>
         ) : null}
         <a href="#audit">Audit log</a>
@@ -48,7 +49,7 @@ export function Settings() {
       <Voice admin={admin} />
       {admin && me.data ? <Users /> : null}
       {admin && me.data ? <ApiKeys tenantId={me.data.tenantId} /> : null}
-      {/* Connected MCP clients (OAuth for MCP: GET/DELETE /v1/oauth/clients) go here once that API exists. */}
+      {admin ? <McpClients /> : null}
       <Audit />
     </Page>
   );
@@ -574,6 +575,94 @@ function ApiKeys({ tenantId }: { tenantId: string }) {
         <p role="status">
           The new key, shown once: <code className="break">{create.data.key}</code>
         </p>
+      ) : null}
+    </section>
+  );
+}
+
+/**
+ * OAuth clients (Claude and other MCP hosts) an owner's users connected to this tenant's /mcp.
+ * Revoking one stops every grant and token of it here at once, so it asks first, on the page.
+ */
+function McpClients() {
+  const queryClient = useQueryClient();
+  const [asking, setAsking] = useState<string | null>(null);
+  const list = useQuery({
+    queryKey: ['oauth-clients'],
+    queryFn: () => get<{ clients: ConnectedClient[] }>('/v1/oauth/clients').then((r) => r.clients),
+  });
+  const revoke = useMutation({
+    mutationFn: (clientId: string) =>
+      api<{ revokedGrants: number }>('DELETE', `/v1/oauth/clients/${encodeURIComponent(clientId)}`),
+    onSuccess: () => {
+      setAsking(null);
+      void queryClient.invalidateQueries({ queryKey: ['oauth-clients'] });
+    },
+  });
+  return (
+    <section className="card" id="mcp-clients" aria-labelledby="mcp-clients-title">
+      <h2 id="mcp-clients-title">Connected MCP clients</h2>
+      <p className="muted small">
+        Apps connected to this tenant&rsquo;s MCP endpoint through OAuth (for example Claude), with who connected them.
+      </p>
+      {list.isPending ? <Loading what="connected clients" /> : null}
+      <ErrorNote error={list.error ?? revoke.error} />
+      {revoke.data ? <p role="status">Revoked: {revoke.data.revokedGrants} grant(s) stopped working.</p> : null}
+      {list.data && !list.data.length ? <Empty>No MCP client is connected.</Empty> : null}
+      {list.data?.length ? (
+        <div className="table-wrap">
+          <table className="list" aria-label="Connected MCP clients">
+            <thead>
+              <tr>
+                <th scope="col">Client</th>
+                <th scope="col">Id / URL</th>
+                <th scope="col">Connected by</th>
+                <th scope="col">Scopes</th>
+                <th scope="col">Connected</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.map((c) => (
+                <tr key={c.clientId} data-client-id={c.clientId}>
+                  <td>{c.clientName ?? <span className="muted">unnamed</span>}</td>
+                  <td>
+                    <code className="break">{c.clientId}</code>
+                  </td>
+                  <td>{c.users.map((u) => u.email ?? u.userId).join(', ')}</td>
+                  <td>{[...new Set(c.users.flatMap((u) => u.scopes))].join(', ')}</td>
+                  <td>
+                    <When at={c.users.map((u) => u.connectedAt).sort()[0]} />
+                  </td>
+                  <td>
+                    {asking === c.clientId ? (
+                      <span className="row" role="group" aria-label={`Revoke ${c.clientName ?? c.clientId}?`}>
+                        <span>Disconnect it for everyone?</span>
+                        <button
+                          type="button"
+                          className="danger"
+                          disabled={revoke.isPending}
+                          onClick={() => revoke.mutate(c.clientId)}
+                        >
+                          Yes, revoke
+                        </button>
+                        <button type="button" onClick={() => setAsking(null)}>
+                          Cancel
+                        </button>
+                      </span>
+                    ) : (
+                      <button type="button" className="link" onClick={() => setAsking(c.clientId)}>
+                        Revoke
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       ) : null}
     </section>
   );
