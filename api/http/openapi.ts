@@ -115,7 +115,9 @@ export const documentRoute: SwaggerTransform = (input) => {
       continue;
     }
     const content: Record<string, unknown> = {};
-    for (const type of r.types) content[type] = { schema: type === 'application/json' ? {} : { type: 'string' } };
+    // JSON bodies and event-stream events (JSON data) are left open; pages and other text are strings.
+    for (const type of r.types)
+      content[type] = { schema: type === 'application/json' || type === 'text/event-stream' ? {} : { type: 'string' } };
     // Validation and auth errors come from the shared handler, in JSON, whatever the route serves.
     if (Number(code) >= 400) content['application/json'] ??= { schema: ERROR_SCHEMA };
     responses[code] ??= { description: r.description, content };

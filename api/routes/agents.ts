@@ -126,7 +126,7 @@ export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotif
         body: z.strictObject({
           timezone: IanaTimeZone,
         }),
-        response: { 200: BriefScheduleBody, 400: ErrorBody, 404: ErrorBody },
+        response: { 200: BriefScheduleBody, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
       },
     },
     async (req) => {

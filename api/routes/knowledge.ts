@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Pool } from '../../lib/db.js';
-import { MarkdownFile } from '../../domain/knowledge/markdown.js';
 import {
   BrowseResult,
   EdgeInput,
@@ -161,7 +160,8 @@ export const knowledgeRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app
         summary: 'Export nodes under a path as markdown files (the import format)',
         tags,
         querystring: z.object({ path: z.string().max(500).default('/') }),
-        response: { 200: z.object({ files: z.array(MarkdownFile) }) },
+        // Output as stored: the import's stricter file-name rule is for what comes in.
+        response: { 200: z.object({ files: z.array(z.object({ path: z.string(), content: z.string() })) }) },
       },
     },
     async (req) => ({ files: await exportKnowledge(pool, tenantOf(req).tenantId, req.query.path) }),

@@ -21,7 +21,12 @@ export const KNOWLEDGE_LIMITS = { title: 300, body: 200_000, tag: 60, tags: 30, 
 export const KnowledgePath = z
   .string()
   .max(KNOWLEDGE_LIMITS.path)
-  .regex(/^(\/[a-z0-9][a-z0-9._-]*)+$/, 'expected a path like /sales/pricing/saas-models (lowercase segments)');
+  // No `..` and no segment ending in `.`: a path is also a file path on export (`/a.` would be
+  // `a..md`), and a file path with `..` is refused on import.
+  .regex(
+    /^(?!.*\.\.)(\/[a-z0-9](?:[a-z0-9._-]*[a-z0-9_-])?)+$/,
+    'expected a path like /sales/pricing/saas-models (lowercase segments)',
+  );
 const Tag = z
   .string()
   .trim()
