@@ -48,8 +48,9 @@ describe('agent briefs', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/^body\.timezone/);
+    // The agent has no brief cron: its state, not the request, is what is missing.
     const noBrief = await call(tp.baseUrl, 'PUT', '/v1/agents/builder/schedule', { key, body: { timezone: 'UTC' } });
-    expect(noBrief.status).toBe(400);
+    expect(noBrief.status).toBe(409);
 
     const put = await call(tp.baseUrl, 'PUT', '/v1/agents/closer/schedule', {
       key,
