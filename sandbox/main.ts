@@ -65,3 +65,14 @@ async function stop(signal: string) {
 }
 process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGTERM', () => void stop('SIGTERM'));
+// Whoever started us (a test file, a benchmark, npm) may die without stopping us, SIGKILL included:
+// we notice the orphaning (our parent pid changes) and stop, as the API and worker do.
+const parent = process.ppid;
+if (parent > 1) {
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    void stop('parent exited');
+  }, 500);
+  watch.unref();
+}

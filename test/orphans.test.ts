@@ -117,6 +117,24 @@ describe('no orphan servers after a killed `npm start`', () => {
       expect(await listening(Number(port)), `port ${port}`).toBe(false);
   });
 
+  it('a sandbox started by a process that is SIGKILLed (a test file, a benchmark) stops and frees its port', async () => {
+    const port = await freePort();
+    // A shell stands for the test file: it starts the sandbox, then dies without stopping it.
+    const starter = spawn(
+      'sh',
+      ['-c', `SANDBOX_PORT=${port} ${process.execPath} --import tsx sandbox/main.ts & wait`],
+      {
+        stdio: 'ignore',
+      },
+    );
+    await until('the sandbox listens', () => listening(port), 60_000);
+    const [sandbox] = childrenOf(starter.pid!, 'sandbox/main.ts');
+    expect(sandbox).toBeGreaterThan(1);
+    process.kill(starter.pid!, 'SIGKILL');
+    await until('the sandbox is gone', () => !isAlive(sandbox!));
+    expect(await listening(port)).toBe(false);
+  });
+
   it('a registered pid that is now some other program is never signalled', async () => {
     const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
     const port = await freePort();
