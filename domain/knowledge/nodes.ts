@@ -287,7 +287,9 @@ export function queryWords(query: string): string[] {
 
 /** The query's terms with their weight: how many nodes hold each (rare terms weigh more, as in BM25's idf). */
 const TERMS_SQL = `
-  with terms as (
+  -- Materialized: each term's lexeme is a value, so its statistics row is one primary-key lookup
+  -- (computed in the join, it made the join read every statistics row of the tenant).
+  with terms as materialized (
     select t.word, plainto_tsquery('english', t.word) as q,
            (select min(l.lexeme) from unnest(to_tsvector('english', t.word)) l) as lexeme
       from unnest($2::text[]) as t(word)
@@ -299,10 +301,10 @@ const TERMS_SQL = `
     select coalesce((select s.dirty from knowledge_stats_state s where s.tenant_id = $1), true) as dirty,
            set_config('random_page_cost', '1.1', true) as r
   )
-  select t.word, t.lexeme, t.q::text as q, coalesce(st.ndoc, 0)::int as df, total.n::int as total, false as dirty
-    from terms t cross join total
-    left join knowledge_term_stats st on st.tenant_id = $1 and st.lexeme = t.lexeme
-   cross join stale
+  select t.word, t.lexeme, t.q::text as q,
+         coalesce((select st.ndoc from knowledge_term_stats st where st.tenant_id = $1 and st.lexeme = t.lexeme), 0)::int as df,
+         total.n::int as total, false as dirty
+    from terms t cross join total cross join stale
    where t.lexeme is not null and not stale.dirty
   union all
   -- Stale statistics (nodes changed since): one row saying so, and the caller recomputes them.
@@ -318,8 +320,8 @@ const rankSql = (candidates: string) => `
          left(regexp_replace(r.body, '\\s+', ' ', 'g'), 240) as snippet
     from (
       select n.id, n.path, n.type, n.title, n.labels, n.intent_tags, n.body,
-             (coalesce((select sum(w.idf * ts_rank('{0.2, 0.4, 0.7, 1.0}', n.search, w.q::tsquery))
-                          from unnest($6::text[], $7::float8[]) as w(q, idf)), 0) * 3
+             (coalesce((select sum(w.idf * ts_rank('{0.2, 0.4, 0.7, 1.0}', n.search, w.q))
+                          from unnest($6::tsquery[], $7::float8[]) as w(q, idf)), 0) * 3
               + coalesce((select max(word_similarity(t.word, n.title)) from unnest($8::text[]) as t(word)), 0) * 1.5
               + 0.3 * cardinality(array(select unnest(n.labels) intersect select unnest($2::text[])))
               + 0.3 * cardinality(array(select unnest(n.intent_tags) intersect select unnest($2::text[])))
