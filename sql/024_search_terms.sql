@@ -12,7 +12,8 @@
 -- Triggers keep the rows in step with their source on every insert, update and delete — the sync's
 -- page upserts and pass-end deletes, webhooks, knowledge imports — so no writer can forget them.
 -- Statement-level, with transition tables: one set-based statement per write, and an update that
--- leaves the words alone (a re-synced, unchanged contact) writes no term row.
+-- leaves the words alone (a re-synced, unchanged contact) writes no term row. The (row, term) pairs
+-- to remove are materialized first, so each is one full primary-key lookup.
 
 create table search_terms (
   -- No foreign key to tenants: a per-row key check would double the sync's write cost; the
@@ -51,8 +52,11 @@ begin
       on conflict do nothing$q$, col) using corpus;
   elsif tg_op = 'DELETE' then
     execute format($q$
-      delete from search_terms s using old_rows o, unnest(tsvector_to_array(o.%s)) as t(term)
-       where s.tenant_id = o.tenant_id and s.corpus = $1 and s.term = t.term collate "C" and s.doc_id = o.id$q$, col)
+      with gone as materialized (
+        select o.tenant_id, o.id, t.term collate "C" as term from old_rows o, unnest(tsvector_to_array(o.%s)) as t(term)
+      )
+      delete from search_terms s using gone g
+       where s.tenant_id = g.tenant_id and s.corpus = $1 and s.term = g.term and s.doc_id = g.id$q$, col)
       using corpus;
   else
     -- Only rows whose words changed; of those, only the terms that came or went.
@@ -61,10 +65,12 @@ begin
         select n.tenant_id, n.id, tsvector_to_array(o.%1$s) as before, tsvector_to_array(n.%1$s) as after
           from new_rows n join old_rows o on o.tenant_id = n.tenant_id and o.id = n.id
          where n.%1$s is distinct from o.%1$s
-      ), gone as (
-        delete from search_terms s using changed c, unnest(c.before) as t(term)
-         where s.tenant_id = c.tenant_id and s.corpus = $1 and s.term = t.term collate "C" and s.doc_id = c.id
-           and t.term <> all(c.after)
+      ), gone as materialized (
+        select c.tenant_id, c.id, t.term collate "C" as term from changed c, unnest(c.before) as t(term)
+         where t.term <> all(c.after)
+      ), removed as (
+        delete from search_terms s using gone g
+         where s.tenant_id = g.tenant_id and s.corpus = $1 and s.term = g.term and s.doc_id = g.id
       )
       insert into search_terms (tenant_id, corpus, term, doc_id)
       select c.tenant_id, $1, t.term, c.id from changed c, unnest(c.after) as t(term) where t.term <> all(c.before)
