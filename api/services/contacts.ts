@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PoolClient } from '../../lib/db.js';
 import { PhoneNumber } from '../../lib/phone.js';
+import { docsHolding, groupsQuery, prefixCounts, similarTerms, type TermGroup } from '../../domain/searchTerms.js';
 
 /** Cached CRM reads: straight from the contacts cache the crmSync workflow keeps, no provider call. */
 
@@ -95,19 +96,74 @@ export const ContactWithTimeline = z.object({
 });
 export type ContactWithTimeline = z.infer<typeof ContactWithTimeline>;
 
+/** A word starting this many term rows or more is left to the row check (its count is capped there). */
+const COMMON_WORD = 200;
+
+/**
+ * The term groups a contact must hold for `q`: each word of it (name, email or company words) as
+ * a prefix — "ann bak" finds Ann Baker — or, for a word no contact starts with, the words within
+ * a typo of it. Null when a word matches nothing at all (no contact has every word).
+ */
+async function nameTerms(
+  c: PoolClient,
+  tenantId: string,
+  q: string,
+): Promise<{ group: TermGroup; n: number }[] | null> {
+  const counts = await prefixCounts(c, tenantId, 'contacts', q, COMMON_WORD);
+  if (!counts.size) return null;
+  const groups: { group: TermGroup; n: number }[] = [];
+  for (const [word, n] of counts) {
+    if (n > 0) groups.push({ group: { prefix: word }, n });
+    else {
+      const near = await similarTerms(c, tenantId, 'contacts', word);
+      if (!near.length) return null;
+      groups.push({ group: { anyOf: near }, n: 0 });
+    }
+  }
+  return groups;
+}
+
+const wordLength = (g: TermGroup) => ('prefix' in g ? g.prefix.length : Infinity);
+
 /** One page of cached contacts matching every given filter (best name match first when `q` is set). */
 export async function searchContacts(c: PoolClient, tenantId: string, q: ContactSearch): Promise<ContactPage> {
   const offset = q.cursor ?? 0;
+  const params: unknown[] = [
+    tenantId,
+    q.phone ?? null,
+    q.email ?? null,
+    q.tag ?? null,
+    q.q ?? null,
+    q.limit + 1,
+    offset,
+  ];
+  let byName = '';
+  if (q.q) {
+    const groups = await nameTerms(c, tenantId, q.q);
+    if (!groups) return { contacts: [], nextCursor: null };
+    // Candidates from the term index — the rows of the narrow words intersected or, when every word
+    // is common, of the two longest — then each candidate checked against every word, and ranked.
+    const narrow = groups.filter((g) => g.n < COMMON_WORD);
+    const longest = [...groups].sort((a, b) => wordLength(b.group) - wordLength(a.group)).slice(0, 2);
+    const docs = docsHolding(
+      'contacts',
+      '$1',
+      (narrow.length ? narrow : longest).map((g) => g.group),
+      params,
+    );
+    params.push(groupsQuery(groups.map((g) => g.group)));
+    byName = `and id in (${docs}) and search @@ $${params.length}::tsquery`;
+  }
   const { rows } = await c.query<ContactDbRow>(
     `select ${COLUMNS} from contacts
       where tenant_id = $1
         and ($2::text is null or phone = $2)
         and ($3::text is null or lower(email) = lower($3))
         and ($4::text is null or tags @> array[$4])
-        and ($5::text is null or search @@ plainto_tsquery('simple', $5) or name % $5 or name ilike $5 || '%')
+        ${byName}
       order by case when $5::text is null then 0 else similarity(coalesce(name, ''), $5) end desc, date_updated desc nulls last, id
       limit $6 offset $7`,
-    [tenantId, q.phone ?? null, q.email ?? null, q.tag ?? null, q.q ?? null, q.limit + 1, offset],
+    params,
   );
   const more = rows.length > q.limit;
   return { contacts: rows.slice(0, q.limit).map(toContact), nextCursor: more ? encodeCursor(offset + q.limit) : null };

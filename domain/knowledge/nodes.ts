@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { PoolClient } from '../../lib/db.js';
+import { docsHolding, similarTerms } from '../searchTerms.js';
 
 /**
  * The knowledge engine (sql/016_knowledge.sql): plain functions over a client already inside
@@ -286,57 +287,55 @@ export function queryWords(query: string): string[] {
 
 /** The query's terms with their weight: how many nodes hold each (rare terms weigh more, as in BM25's idf). */
 const TERMS_SQL = `
-  with terms as (
+  -- Materialized: each term's lexeme is a value, so its statistics row is one primary-key lookup
+  -- (computed in the join, it made the join read every statistics row of the tenant).
+  with terms as materialized (
     select t.word, plainto_tsquery('english', t.word) as q,
            (select min(l.lexeme) from unnest(to_tsvector('english', t.word)) l) as lexeme
       from unnest($2::text[]) as t(word)
   ),
   total as (select greatest(coalesce((select s.total from knowledge_stats_state s where s.tenant_id = $1), 1), 1) as n),
-  -- The search's settings ride along: the typo threshold, and index scans costed as on SSDs (the
-  -- default prices a GIN lookup over a few thousand rows above reading them all).
+  -- The search's setting rides along: index scans costed as on SSDs (the default prices a few
+  -- thousand primary-key lookups above reading every node).
   stale as (
     select coalesce((select s.dirty from knowledge_stats_state s where s.tenant_id = $1), true) as dirty,
-           set_config('pg_trgm.word_similarity_threshold', '0.5', true) as t,
            set_config('random_page_cost', '1.1', true) as r
   )
-  select t.word, t.q::text as q, coalesce(st.ndoc, 0)::int as df, total.n::int as total, false as dirty
-    from terms t cross join total
-    left join knowledge_term_stats st on st.tenant_id = $1 and st.lexeme = t.lexeme
-   cross join stale
+  select t.word, t.lexeme, t.q::text as q,
+         coalesce((select st.ndoc from knowledge_term_stats st where st.tenant_id = $1 and st.lexeme = t.lexeme), 0)::int as df,
+         total.n::int as total, false as dirty
+    from terms t cross join total cross join stale
    where t.lexeme is not null and not stale.dirty
   union all
   -- Stale statistics (nodes changed since): one row saying so, and the caller recomputes them.
-  select '', '', 0, 0, true from stale where stale.dirty`;
+  select '', '', '', 0, 0, true from stale where stale.dirty`;
 
 /**
- * Candidates: nodes matching the candidate query ($8, the rarer terms OR'ed), and titles holding a
- * word similar to a typo ($9, words no node holds). Score: each term's full-text rank times its
- * idf ($6, $7), the typo similarity, and the label, intent and scope boosts.
+ * Ranks the candidates (`candidates`: SQL yielding their ids as `doc_id`, from the term index):
+ * each term's full-text rank times its idf ($6, $7), the typo similarity ($8), and the label,
+ * intent and scope boosts.
  */
-const SEARCH_SQL = `
-  with candidates as (
-    select n.id from knowledge_nodes n
-     where n.tenant_id = $1 and $8::text <> '' and n.search @@ $8::text::tsquery
-    union
-    select x.id from unnest($9::text[]) as t(word),
-           lateral (select k.id from knowledge_nodes k where k.tenant_id = $1 and t.word <% k.title) x
-  )
-  select n.id, n.path, n.type, n.title, n.labels, n.intent_tags,
-         left(regexp_replace(n.body, '\\s+', ' ', 'g'), 240) as snippet,
-         (coalesce((select sum(w.idf * ts_rank('{0.2, 0.4, 0.7, 1.0}', n.search, w.q::tsquery))
-                      from unnest($6::text[], $7::float8[]) as w(q, idf)), 0) * 3
-          + coalesce((select max(word_similarity(t.word, n.title)) from unnest($9::text[]) as t(word)), 0) * 1.5
-          + 0.3 * cardinality(array(select unnest(n.labels) intersect select unnest($2::text[])))
-          + 0.3 * cardinality(array(select unnest(n.intent_tags) intersect select unnest($2::text[])))
-          + case when $4::text is not null and $4 = any(n.intent_tags) then 2.0 else 0 end
-          + case when $5::text[] is not null and n.labels @> $5 then 1.0 else 0 end
-          + case when $3::text is not null and n.path like $3 || '/%' then 0.2 else 0 end)::float8 as score
-    from knowledge_nodes n join candidates using (id)
-   where n.tenant_id = $1
-     and ($3::text is null or n.path = $3 or n.path like $3 || '/%')
-     and ($10::text[] is null or n.type = any($10))
-   order by score desc, n.path
-   limit $11`;
+const rankSql = (candidates: string) => `
+  select r.id, r.path, r.type, r.title, r.labels, r.intent_tags, r.score,
+         left(regexp_replace(r.body, '\\s+', ' ', 'g'), 240) as snippet
+    from (
+      select n.id, n.path, n.type, n.title, n.labels, n.intent_tags, n.body,
+             (coalesce((select sum(w.idf * ts_rank('{0.2, 0.4, 0.7, 1.0}', n.search, w.q))
+                          from unnest($6::tsquery[], $7::float8[]) as w(q, idf)), 0) * 3
+              + coalesce((select max(word_similarity(t.word, n.title)) from unnest($8::text[]) as t(word)), 0) * 1.5
+              + 0.3 * cardinality(array(select unnest(n.labels) intersect select unnest($2::text[])))
+              + 0.3 * cardinality(array(select unnest(n.intent_tags) intersect select unnest($2::text[])))
+              + case when $4::text is not null and $4 = any(n.intent_tags) then 2.0 else 0 end
+              + case when $5::text[] is not null and n.labels @> $5 then 1.0 else 0 end
+              + case when $3::text is not null and n.path like $3 || '/%' then 0.2 else 0 end)::float8 as score
+        from knowledge_nodes n
+       where n.tenant_id = $1 and n.id in (${candidates})
+         and ($3::text is null or n.path = $3 or n.path like $3 || '/%')
+         and ($9::text[] is null or n.type = any($9))
+       order by score desc, n.path
+       limit $10
+    ) r
+   order by r.score desc, r.path`;
 
 /**
  * Recomputes the term statistics search ranks with, after nodes changed (a write marks them
@@ -378,7 +377,7 @@ export async function searchNodes(
 ): Promise<SearchHit[]> {
   const words = queryWords(q.query);
   if (!words.length && !q.intent && !q.labels) return [];
-  type Term = { word: string; q: string; df: number; total: number; dirty: boolean };
+  type Term = { word: string; lexeme: string; q: string; df: number; total: number; dirty: boolean };
   let terms = (await c.query<Term>(TERMS_SQL, [tenantId, words])).rows;
   if (terms[0]?.dirty) {
     await freshTermStats(c, tenantId);
@@ -390,8 +389,27 @@ export async function searchNodes(
     .filter((t) => t.df > 0 && t.df <= Math.max(30, total * 0.5))
     .map((t) => ({ ...t, idf: Math.log(1 + (total - t.df + 0.5) / (t.df + 0.5)) }));
   const rare = weighed.filter((t) => t.df <= Math.max(30, total * 0.05));
-  const candidateQuery = (rare.length ? rare : weighed).map((t) => t.q).join(' | ');
   const typos = terms.filter((t) => t.df === 0 && t.word.length >= 5).map((t) => t.word);
+  const params: unknown[] = [
+    tenantId,
+    words,
+    q.scope ?? null,
+    q.intent ?? null,
+    q.labels ?? null,
+    weighed.map((t) => t.q),
+    weighed.map((t) => t.idf),
+    typos,
+    q.types ?? null,
+    q.limit,
+  ];
+  // Candidates: nodes holding one of the rarer terms (any, when every one is common), and nodes
+  // whose title holds a word a typo may stand for.
+  const candidates: string[] = [];
+  const lexemes = (rare.length ? rare : weighed).map((t) => t.lexeme);
+  if (lexemes.length) candidates.push(docsHolding('knowledge', '$1', [{ anyOf: lexemes }], params));
+  const near = (await Promise.all(typos.map((t) => similarTerms(c, tenantId, 'knowledge_titles', t)))).flat();
+  if (near.length) candidates.push(docsHolding('knowledge_titles', '$1', [{ anyOf: near }], params));
+  if (!candidates.length) return [];
   const { rows } = await c.query<{
     id: string;
     path: string;
@@ -401,19 +419,7 @@ export async function searchNodes(
     intent_tags: string[];
     snippet: string;
     score: number;
-  }>(SEARCH_SQL, [
-    tenantId,
-    words,
-    q.scope ?? null,
-    q.intent ?? null,
-    q.labels ?? null,
-    weighed.map((t) => t.q),
-    weighed.map((t) => t.idf),
-    candidateQuery,
-    typos,
-    q.types ?? null,
-    q.limit,
-  ]);
+  }>(rankSql(candidates.join('\nunion\n')), params);
   return rows.map((r) => ({
     id: r.id,
     path: r.path,
