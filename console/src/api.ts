@@ -284,7 +284,7 @@ export interface ConversationInfo {
   id: string;
   agent: string;
   title: string;
-  origin: 'user' | 'brief' | 'agent';
+  origin: 'user' | 'brief' | 'agent' | 'widget';
   parentId: string | null;
   status: 'open' | 'closed';
   turns: number;
@@ -307,4 +307,15 @@ export interface ConnectedClient {
   clientId: string;
   clientName: string | null;
   users: { userId: string; email: string | null; scopes: string[]; connectedAt: string; expiresAt: string | null }[];
+}
+
+export interface WebsiteWidget {
+  id: string;
+  enabled: boolean;
+  agent: string;
+  allowedOrigins: string[];
+  greeting: string;
+  knowledgeScope: string;
+  updatedAt: string;
+  snippet: string;
 }

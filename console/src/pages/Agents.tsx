@@ -12,6 +12,7 @@ const ORIGIN_LABEL: Record<ConversationInfo['origin'], string | null> = {
   user: null,
   brief: 'Morning brief',
   agent: 'Asked by another agent',
+  widget: 'Website visitor',
 };
 
 /**
@@ -215,7 +216,7 @@ function Chat({
         path,
         { text: asked, messageId: crypto.randomUUID() },
         (progress) => setLive({ asked, progress }),
-        abort.current.signal,
+        { signal: abort.current.signal },
       );
       await settle(reply);
     } catch (err) {

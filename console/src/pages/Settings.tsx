@@ -12,6 +12,8 @@ import {
   type Connection,
   type SyncStatus,
   type TenantUser,
+  type AgentInfo,
+  type WebsiteWidget,
 } from '../api';
 import { useMe } from '../session';
 import { Badge, canAct, canAdmin, Empty, ErrorNote, Loading, Page, When } from '../ui';
@@ -39,7 +41,8 @@ export function Settings() {
         <a href="#connections">Connections</a> <a href="#sync">CRM sync</a> <a href="#voice">Voice</a>{' '}
         {admin ? (
           <>
-            <a href="#users">Users</a> <a href="#keys">API keys</a> <a href="#mcp-clients">MCP clients</a>{' '}
+            <a href="#widget">Website chat</a> <a href="#users">Users</a> <a href="#keys">API keys</a>{' '}
+            <a href="#mcp-clients">MCP clients</a>{' '}
           </>
         ) : null}
         <a href="#audit">Audit log</a>
@@ -47,6 +50,7 @@ export function Settings() {
       <Connections admin={admin} />
       <Sync mayAct={canAct(me.data?.scopes)} admin={admin} />
       <Voice admin={admin} />
+      {admin ? <WebsiteChat /> : null}
       {admin && me.data ? <Users /> : null}
       {admin && me.data ? <ApiKeys tenantId={me.data.tenantId} /> : null}
       {admin ? <McpClients /> : null}
@@ -369,6 +373,100 @@ function Voice({ admin }: { admin: boolean }) {
             </div>
           ) : null}
         </form>
+      ) : null}
+    </section>
+  );
+}
+
+/**
+ * The embeddable website chat: on or off, the persona visitors talk to, the exact origins whose
+ * pages may show it, the greeting, the knowledge visitors' chats may read; and the script tag.
+ */
+function WebsiteChat() {
+  const queryClient = useQueryClient();
+  const widget = useQuery({
+    queryKey: ['widget'],
+    queryFn: () => get<{ widget: WebsiteWidget | null }>('/v1/widget').then((r) => r.widget),
+  });
+  const agents = useQuery({
+    queryKey: ['agents'],
+    queryFn: () => get<{ agents: AgentInfo[] }>('/v1/agents').then((r) => r.agents.filter((a) => a.enabled)),
+  });
+  const save = useMutation({
+    mutationFn: (body: Omit<WebsiteWidget, 'id' | 'updatedAt' | 'snippet'>) =>
+      api<WebsiteWidget>('PUT', '/v1/widget', body),
+    onSuccess: (w) => queryClient.setQueryData(['widget'], w),
+  });
+  const w = widget.data;
+  const submit = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    const s = (k: string) => String(f.get(k) ?? '').trim();
+    save.mutate({
+      enabled: f.get('enabled') === 'on',
+      agent: s('agent'),
+      allowedOrigins: s('origins')
+        .split(/[\s,]+/)
+        .filter(Boolean),
+      greeting: s('greeting'),
+      knowledgeScope: s('scope') || '/public',
+    });
+  };
+  return (
+    <section className="card" id="widget" aria-labelledby="widget-title">
+      <h2 id="widget-title">Website chat</h2>
+      <p className="muted">
+        A chat bubble on your own website: visitors give their name and email (with consent), then talk to the persona
+        you pick, which may only read the knowledge under the scope below. Each visitor becomes a GoHighLevel contact
+        with the chat as a note.
+      </p>
+      {widget.isPending || agents.isPending ? <Loading what="the website chat" /> : null}
+      <ErrorNote error={widget.error ?? agents.error} />
+      {widget.isSuccess && agents.data ? (
+        <form className="stack" aria-label="Website chat" onSubmit={submit} key={w?.updatedAt ?? 'new'}>
+          <label className="check">
+            <input type="checkbox" name="enabled" defaultChecked={w?.enabled ?? false} /> Show the chat on my site
+          </label>
+          <div className="row">
+            <label>
+              Persona
+              <select name="agent" defaultValue={w?.agent ?? agents.data[0]?.id}>
+                {agents.data.map((a) => (
+                  <option key={a.id} value={a.id}>
+                    {a.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              Knowledge visitors may read
+              <input name="scope" defaultValue={w?.knowledgeScope ?? '/public'} />
+            </label>
+          </div>
+          <label>
+            Sites allowed (exact origins, one per line, e.g. https://www.example.com)
+            <textarea name="origins" rows={2} defaultValue={w?.allowedOrigins.join('\n') ?? ''} />
+          </label>
+          <label>
+            Greeting
+            <input name="greeting" maxLength={500} defaultValue={w?.greeting ?? ''} />
+          </label>
+          <ErrorNote error={save.error} />
+          {save.isSuccess ? <p role="status">Saved.</p> : null}
+          <div>
+            <button type="submit" disabled={save.isPending}>
+              Save the website chat
+            </button>
+          </div>
+        </form>
+      ) : null}
+      {w ? (
+        <p>
+          Put this tag on each page:{' '}
+          <code className="break" data-testid="widget-snippet">
+            {w.snippet}
+          </code>
+        </p>
       ) : null}
     </section>
   );
