@@ -48,6 +48,7 @@ import { consoleRoutes, type ConsoleOptions } from './routes/console.js';
 import { callStreamRoutes } from './routes/callStream.js';
 import { sandboxTourRoutes } from './routes/sandboxTour.js';
 import { widgetRoutes } from './routes/widgets.js';
+import { adminSessionRoutes } from './routes/adminSessions.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -223,6 +224,7 @@ export async function buildApi(deps: ApiDeps) {
     providers: deps.providers,
     publicUrl: deps.publicUrl,
   });
+  await app.register(adminSessionRoutes, { pool: deps.pool, adminKey: deps.adminKey, publicUrl: deps.publicUrl });
   await app.register(auditRoutes, { pool: deps.pool });
   const voice = tenantVoiceCache(deps.pool, deps.masterKey);
   await app.register(credentialRoutes, { pool: deps.pool, masterKey: deps.masterKey, voice });

@@ -71,6 +71,8 @@ export interface Me {
   keyId: string;
   scopes: string[];
   user?: { id: string; email: string; role: string };
+  /** The platform admin viewing this tenant (its console session). */
+  platformAdmin?: boolean;
 }
 
 export interface CallSummary {
