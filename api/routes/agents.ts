@@ -20,6 +20,7 @@ import {
   conversationsOf,
   MessageView,
   messagesOf,
+  PendingView,
   prepareMessage,
   prepareNewConversation,
   runTurn,
@@ -293,7 +294,8 @@ export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotif
     {
       preHandler: app.requireScope('read'),
       schema: {
-        summary: 'A conversation’s messages in order (user, assistant, tool results, summaries)',
+        summary:
+          'A conversation’s messages in order (user, assistant, tool results, summaries), and a confirmation still waiting',
         tags,
         params: ConversationParams,
         querystring: z.object({
@@ -301,12 +303,12 @@ export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotif
           limit: z.coerce.number().int().min(1).max(500).default(200),
         }),
         response: {
-          200: z.object({ conversation: ConversationView, messages: z.array(MessageView) }),
+          200: z.object({ conversation: ConversationView, messages: z.array(MessageView), pending: PendingView }),
           404: ErrorBody,
         },
       },
     },
-    async (req) => messagesOf(pool, tenantOf(req).tenantId, req.params.id, req.query),
+    async (req) => messagesOf(deps, tenantOf(req).tenantId, req.params.id, req.query),
   );
 
   const wantsStream = wantsEventStream;

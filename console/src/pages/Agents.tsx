@@ -139,7 +139,7 @@ function History({
 }
 
 const fetchMessages = (id: string) =>
-  get<{ conversation: ConversationInfo; messages: ChatMessage[] }>(
+  get<{ conversation: ConversationInfo; messages: ChatMessage[]; pending: ChatConfirmation | null }>(
     `/v1/conversations/${encodeURIComponent(id)}/messages`,
   );
 
@@ -169,7 +169,6 @@ function Chat({
     stopped: string | null;
   } | null>(null);
   const here = outcome?.conversationId === conversationId ? outcome : null;
-  const pending = here?.pending ?? null;
   const stopped = here?.stopped ?? null;
   const [text, setText] = useState('');
   const abort = useRef<AbortController | null>(null);
@@ -180,6 +179,8 @@ function Chat({
     enabled: conversationId !== null,
     queryFn: () => fetchMessages(conversationId!),
   });
+  // A confirmation this page's last turn asked for, or — a conversation reopened — the one still waiting.
+  const pending = here ? here.pending : (messages.data?.pending ?? null);
 
   /** The turn is over: the stored messages are now the truth; the live copy goes once they are in. */
   const settle = async (reply: ChatReply) => {
@@ -229,7 +230,7 @@ function Chat({
 
   const confirm = useMutation({
     mutationFn: (approve: boolean) =>
-      post<ChatReply>(`/v1/conversations/${encodeURIComponent(here!.conversationId)}/confirmations`, {
+      post<ChatReply>(`/v1/conversations/${encodeURIComponent(conversationId!)}/confirmations`, {
         confirmationId: pending!.id,
         approve,
       }),
