@@ -146,7 +146,7 @@ describe('the website chat widget in Chromium', () => {
     await form.getByLabel('Show the chat on my site').check();
     await form.getByLabel('Persona').selectOption('closer');
     await form.getByLabel(/Sites allowed/).fill(`${allowed.origin}\nhttps://www.widget-shop.example`);
-    await form.getByLabel('Greeting').fill('Hi! Ask us anything about our plans.');
+    await form.getByLabel('First words to visitors').fill('Hi! Ask us anything about our plans.');
     await form.getByRole('button', { name: 'Save the website chat' }).click();
     await page.getByText('Saved.').waitFor();
     snippet = (await page.getByTestId('widget-snippet').textContent()) ?? '';

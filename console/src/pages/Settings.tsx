@@ -220,9 +220,15 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
     queryFn: () => get<{ connections: Connection[] }>('/v1/connections').then((r) => r.connections),
   });
   const location = connections.data?.find((c) => c.provider === 'ghl' && c.state !== 'missing')?.account;
+  const current = useQuery({
+    queryKey: ['sync-schedule'],
+    enabled: Boolean(location),
+    queryFn: () => get<{ syncEveryMinutes: number; paused: boolean; nextRunAt: string | null }>('/v1/crm/connection'),
+  });
   const schedule = useMutation({
     mutationFn: (syncEveryMinutes: number) =>
       api<{ syncEveryMinutes: number }>('PUT', '/v1/crm/connection', { locationId: location, syncEveryMinutes }),
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: ['sync-schedule'] }),
   });
   const status = useQuery({
     queryKey: ['sync'],
@@ -255,13 +261,24 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
           {s.lastError ? <p className="error">Last error: {s.lastError}</p> : null}
         </>
       ) : null}
+      {current.data ? (
+        <p data-testid="sync-schedule">
+          {current.data.paused ? (
+            <>Scheduled syncs are paused (every {current.data.syncEveryMinutes} minutes when on).</>
+          ) : (
+            <>
+              Syncs every {current.data.syncEveryMinutes} minutes; next <When at={current.data.nextRunAt} />.
+            </>
+          )}
+        </p>
+      ) : null}
       {mayAct ? (
         <button type="button" onClick={() => now.mutate()} disabled={now.isPending || s?.state === 'running'}>
           Sync now
         </button>
       ) : null}
       <ErrorNote error={now.error} />
-      {admin && location ? (
+      {admin && location && current.data ? (
         <form
           className="row"
           aria-label="Sync schedule"
@@ -272,7 +289,14 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
         >
           <label>
             Sync every (minutes)
-            <input name="every" type="number" min={1} max={1440} required defaultValue={15} />
+            <input
+              name="every"
+              type="number"
+              min={1}
+              max={1440}
+              required
+              defaultValue={current.data.syncEveryMinutes}
+            />
           </label>
           <button type="submit" disabled={schedule.isPending}>
             Save the schedule
@@ -280,7 +304,7 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
         </form>
       ) : null}
       <ErrorNote error={schedule.error} />
-      {schedule.data ? <p role="status">Syncs every {schedule.data.syncEveryMinutes} minutes.</p> : null}
+      {schedule.data ? <p role="status">Saved: syncs every {schedule.data.syncEveryMinutes} minutes.</p> : null}
     </section>
   );
 }
@@ -448,7 +472,7 @@ function WebsiteChat() {
             <textarea name="origins" rows={2} defaultValue={w?.allowedOrigins.join('\n') ?? ''} />
           </label>
           <label>
-            Greeting
+            First words to visitors
             <input name="greeting" maxLength={500} defaultValue={w?.greeting ?? ''} />
           </label>
           <ErrorNote error={save.error} />
