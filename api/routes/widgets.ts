@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { Widget, WidgetId, WidgetSettings, WebOrigin } from '../../domain/widgets.js';
+import { Widget, WIDGET_ID_PATTERN, WidgetId, WidgetSettings, WebOrigin } from '../../domain/widgets.js';
 import { tenantOf } from '../auth.js';
 import type { ChatNotifier } from '../chatStream.js';
 import { streamChatTurn, wantsEventStream } from '../chatTurnStream.js';
@@ -94,7 +94,9 @@ export const widgetRoutes: FastifyPluginAsyncZod<WidgetRouteDeps> = async (app, 
     (lead = false) =>
     async (req: FastifyRequest) => {
       const p = req.params as { id?: string; file?: string };
-      gate.count(p.id ?? p.file?.replace(/\.js$/, '') ?? '', req.ip, { lead });
+      const id = p.id ?? p.file?.replace(/\.js$/, '') ?? '';
+      // An id that cannot be a widget's is refused by validation next, without a lookup: nothing to count.
+      if (WIDGET_ID_PATTERN.test(id)) gate.count(id, req.ip, { lead });
     };
   // --- the owner's settings ---------------------------------------------------------------------
   const view = (req: FastifyRequest, w: Widget) => ({ ...w, snippet: embedSnippet(selfOrigin(req), w.id) });

@@ -16,7 +16,7 @@ import {
   type WebsiteWidget,
 } from '../api';
 import { useMe } from '../session';
-import { Badge, canAct, canAdmin, Empty, ErrorNote, Loading, Page, When } from '../ui';
+import { Badge, canAct, canAdmin, Empty, ErrorNote, ListTable, Loading, Page, Section, When } from '../ui';
 
 const PROVIDER_NAMES: Record<Connection['provider'], string> = {
   ghl: 'GoHighLevel',
@@ -75,8 +75,7 @@ function Connections({ admin }: { admin: boolean }) {
     onSuccess: refresh,
   });
   return (
-    <section className="card" id="connections" aria-labelledby="connections-title">
-      <h2 id="connections-title">Provider connections</h2>
+    <Section id="connections" title="Provider connections">
       {list.isPending ? <Loading what="connections" /> : null}
       <ErrorNote error={list.error} />
       <ul className="connections">
@@ -129,7 +128,7 @@ function Connections({ admin }: { admin: boolean }) {
           </details>
         </>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -241,8 +240,7 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
   });
   const s = status.data;
   return (
-    <section className="card" id="sync" aria-labelledby="sync-title">
-      <h2 id="sync-title">CRM sync</h2>
+    <Section id="sync" title="CRM sync">
       {status.isPending ? <Loading what="the sync status" /> : null}
       <ErrorNote error={status.error} />
       {s ? (
@@ -305,7 +303,7 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
       ) : null}
       <ErrorNote error={schedule.error} />
       {schedule.data ? <p role="status">Saved: syncs every {schedule.data.syncEveryMinutes} minutes.</p> : null}
-    </section>
+    </Section>
   );
 }
 
@@ -346,8 +344,7 @@ function Voice({ admin }: { admin: boolean }) {
     save.mutate(next);
   };
   return (
-    <section className="card" id="voice" aria-labelledby="voice-title">
-      <h2 id="voice-title">Voice settings</h2>
+    <Section id="voice" title="Voice settings">
       {settings.isPending ? <Loading what="voice settings" /> : null}
       <ErrorNote error={settings.error} />
       {v ? (
@@ -398,7 +395,7 @@ function Voice({ admin }: { admin: boolean }) {
           ) : null}
         </form>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -437,8 +434,7 @@ function WebsiteChat() {
     });
   };
   return (
-    <section className="card" id="widget" aria-labelledby="widget-title">
-      <h2 id="widget-title">Website chat</h2>
+    <Section id="widget" title="Website chat">
       <p className="muted">
         A chat bubble on your own website: visitors give their name and email (with consent), then talk to the persona
         you pick, which may only read the knowledge under the scope below. Each visitor becomes a GoHighLevel contact
@@ -492,7 +488,7 @@ function WebsiteChat() {
           </code>
         </p>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -517,67 +513,52 @@ function Users() {
   });
   const remove = useMutation({ mutationFn: (id: string) => api('DELETE', `/v1/users/${id}`), onSuccess: refresh });
   return (
-    <section className="card" id="users" aria-labelledby="users-title">
-      <h2 id="users-title">Users and roles</h2>
+    <Section id="users" title="Users and roles">
       <p className="muted small">Owners: everything; operators: read and act; viewers: read only.</p>
       <ErrorNote error={list.error ?? setRole.error ?? remove.error} />
       {list.data ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="Users">
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Since</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.users.map((u) => (
-                <tr key={u.id}>
-                  <td>{u.email}</td>
-                  <td>
-                    <select
-                      aria-label={`Role of ${u.email}`}
-                      value={u.role}
-                      onChange={(e) => setRole.mutate({ id: u.id, role: e.target.value })}
-                    >
-                      <option>owner</option>
-                      <option>operator</option>
-                      <option>viewer</option>
-                    </select>
-                  </td>
-                  <td>
-                    <When at={u.createdAt} />
-                  </td>
-                  <td>
-                    <button
-                      type="button"
-                      className="link"
-                      onClick={() => {
-                        if (window.confirm(`Remove ${u.email}?`)) remove.mutate(u.id);
-                      }}
-                    >
-                      Remove
-                    </button>
-                  </td>
-                </tr>
-              ))}
-              {list.data.invites.map((i) => (
-                <tr key={i.id}>
-                  <td>{i.email}</td>
-                  <td>{i.role}</td>
-                  <td className="muted">
-                    invited, until <When at={i.expiresAt} />
-                  </td>
-                  <td />
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Users" columns={['Email', 'Role', 'Since', { srOnly: 'Actions' }]}>
+          {list.data.users.map((u) => (
+            <tr key={u.id}>
+              <td>{u.email}</td>
+              <td>
+                <select
+                  aria-label={`Role of ${u.email}`}
+                  value={u.role}
+                  onChange={(e) => setRole.mutate({ id: u.id, role: e.target.value })}
+                >
+                  <option>owner</option>
+                  <option>operator</option>
+                  <option>viewer</option>
+                </select>
+              </td>
+              <td>
+                <When at={u.createdAt} />
+              </td>
+              <td>
+                <button
+                  type="button"
+                  className="link"
+                  onClick={() => {
+                    if (window.confirm(`Remove ${u.email}?`)) remove.mutate(u.id);
+                  }}
+                >
+                  Remove
+                </button>
+              </td>
+            </tr>
+          ))}
+          {list.data.invites.map((i) => (
+            <tr key={i.id}>
+              <td>{i.email}</td>
+              <td>{i.role}</td>
+              <td className="muted">
+                invited, until <When at={i.expiresAt} />
+              </td>
+              <td />
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
       <form
         className="row"
@@ -609,7 +590,7 @@ function Users() {
           <code className="break">{invite.data.inviteUrl}</code>
         </p>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -624,50 +605,34 @@ function ApiKeys({ tenantId }: { tenantId: string }) {
   });
   const revoke = useMutation({ mutationFn: (id: string) => api('DELETE', `${base}/${id}`), onSuccess: refresh });
   return (
-    <section className="card" id="keys" aria-labelledby="keys-title">
-      <h2 id="keys-title">API keys</h2>
+    <Section id="keys" title="API keys">
       <ErrorNote error={list.error ?? revoke.error} />
       {list.data ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="API keys">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Key</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Last used</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((k) => (
-                <tr key={k.id}>
-                  <td>{k.name}</td>
-                  <td>
-                    <code>{k.keyPrefix}…</code>
-                  </td>
-                  <td>{k.scopes.join(', ')}</td>
-                  <td>{k.revokedAt ? 'revoked' : <When at={k.lastUsedAt} />}</td>
-                  <td>
-                    {k.revokedAt ? null : (
-                      <button
-                        type="button"
-                        className="link"
-                        onClick={() => {
-                          if (window.confirm(`Revoke the key “${k.name}”?`)) revoke.mutate(k.id);
-                        }}
-                      >
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="API keys" columns={['Name', 'Key', 'Scopes', 'Last used', { srOnly: 'Actions' }]}>
+          {list.data.map((k) => (
+            <tr key={k.id}>
+              <td>{k.name}</td>
+              <td>
+                <code>{k.keyPrefix}…</code>
+              </td>
+              <td>{k.scopes.join(', ')}</td>
+              <td>{k.revokedAt ? 'revoked' : <When at={k.lastUsedAt} />}</td>
+              <td>
+                {k.revokedAt ? null : (
+                  <button
+                    type="button"
+                    className="link"
+                    onClick={() => {
+                      if (window.confirm(`Revoke the key “${k.name}”?`)) revoke.mutate(k.id);
+                    }}
+                  >
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
       <form
         className="row"
@@ -698,7 +663,7 @@ function ApiKeys({ tenantId }: { tenantId: string }) {
           The new key, shown once: <code className="break">{create.data.key}</code>
         </p>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -722,8 +687,7 @@ function McpClients() {
     },
   });
   return (
-    <section className="card" id="mcp-clients" aria-labelledby="mcp-clients-title">
-      <h2 id="mcp-clients-title">Connected MCP clients</h2>
+    <Section id="mcp-clients" title="Connected MCP clients">
       <p className="muted small">
         Apps connected to this tenant&rsquo;s MCP endpoint through OAuth (for example Claude), with who connected them.
       </p>
@@ -732,61 +696,48 @@ function McpClients() {
       {revoke.data ? <p role="status">Revoked: {revoke.data.revokedGrants} grant(s) stopped working.</p> : null}
       {list.data && !list.data.length ? <Empty>No MCP client is connected.</Empty> : null}
       {list.data?.length ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="Connected MCP clients">
-            <thead>
-              <tr>
-                <th scope="col">Client</th>
-                <th scope="col">Id / URL</th>
-                <th scope="col">Connected by</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Connected</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((c) => (
-                <tr key={c.clientId} data-client-id={c.clientId}>
-                  <td>{c.clientName ?? <span className="muted">unnamed</span>}</td>
-                  <td>
-                    <code className="break">{c.clientId}</code>
-                  </td>
-                  <td>{c.users.map((u) => u.email ?? u.userId).join(', ')}</td>
-                  <td>{[...new Set(c.users.flatMap((u) => u.scopes))].join(', ')}</td>
-                  <td>
-                    <When at={c.users.map((u) => u.connectedAt).sort()[0]} />
-                  </td>
-                  <td>
-                    {asking === c.clientId ? (
-                      <span className="row" role="group" aria-label={`Revoke ${c.clientName ?? c.clientId}?`}>
-                        <span>Disconnect it for everyone?</span>
-                        <button
-                          type="button"
-                          className="danger"
-                          disabled={revoke.isPending}
-                          onClick={() => revoke.mutate(c.clientId)}
-                        >
-                          Yes, revoke
-                        </button>
-                        <button type="button" onClick={() => setAsking(null)}>
-                          Cancel
-                        </button>
-                      </span>
-                    ) : (
-                      <button type="button" className="link" onClick={() => setAsking(c.clientId)}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable
+          label="Connected MCP clients"
+          columns={['Client', 'Id / URL', 'Connected by', 'Scopes', 'Connected', { srOnly: 'Actions' }]}
+        >
+          {list.data.map((c) => (
+            <tr key={c.clientId} data-client-id={c.clientId}>
+              <td>{c.clientName ?? <span className="muted">unnamed</span>}</td>
+              <td>
+                <code className="break">{c.clientId}</code>
+              </td>
+              <td>{c.users.map((u) => u.email ?? u.userId).join(', ')}</td>
+              <td>{[...new Set(c.users.flatMap((u) => u.scopes))].join(', ')}</td>
+              <td>
+                <When at={c.users.map((u) => u.connectedAt).sort()[0]} />
+              </td>
+              <td>
+                {asking === c.clientId ? (
+                  <span className="row" role="group" aria-label={`Revoke ${c.clientName ?? c.clientId}?`}>
+                    <span>Disconnect it for everyone?</span>
+                    <button
+                      type="button"
+                      className="danger"
+                      disabled={revoke.isPending}
+                      onClick={() => revoke.mutate(c.clientId)}
+                    >
+                      Yes, revoke
+                    </button>
+                    <button type="button" onClick={() => setAsking(null)}>
+                      Cancel
+                    </button>
+                  </span>
+                ) : (
+                  <button type="button" className="link" onClick={() => setAsking(c.clientId)}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -797,8 +748,7 @@ function Audit() {
     queryFn: () => get<{ rows: AuditRow[] }>(`/v1/audit${qs({ ...filter, limit: 100 })}`).then((r) => r.rows),
   });
   return (
-    <section className="card" id="audit" aria-labelledby="audit-title">
-      <h2 id="audit-title">Audit log</h2>
+    <Section id="audit" title="Audit log">
       <form
         className="filters"
         aria-label="Filter the audit log"
@@ -830,40 +780,26 @@ function Audit() {
       </form>
       <ErrorNote error={rows.error} />
       {rows.data ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="Audit log">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Tool</th>
-                <th scope="col">Status</th>
-                <th scope="col">Source</th>
-                <th scope="col">ms</th>
-                <th scope="col">Workflow</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.data.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    <When at={r.createdAt} />
-                  </td>
-                  <td>
-                    <code>{r.tool ?? r.activity ?? '—'}</code>
-                  </td>
-                  <td>
-                    <Badge value={r.status} />
-                    {r.error ? <span className="muted small"> {r.error}</span> : null}
-                  </td>
-                  <td>{r.source}</td>
-                  <td>{r.durationMs}</td>
-                  <td className="break small">{r.workflowId ?? '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Audit log" columns={['When', 'Tool', 'Status', 'Source', 'ms', 'Workflow']}>
+          {rows.data.map((r) => (
+            <tr key={r.id}>
+              <td>
+                <When at={r.createdAt} />
+              </td>
+              <td>
+                <code>{r.tool ?? r.activity ?? '—'}</code>
+              </td>
+              <td>
+                <Badge value={r.status} />
+                {r.error ? <span className="muted small"> {r.error}</span> : null}
+              </td>
+              <td>{r.source}</td>
+              <td>{r.durationMs}</td>
+              <td className="break small">{r.workflowId ?? '—'}</td>
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
-    </section>
+    </Section>
   );
 }
