@@ -58,6 +58,7 @@ describe('the website chat widget in Chromium', () => {
   let stranger: HostPage;
   let snippet = '';
   let widgetId = '';
+  let visitorConversation = '';
 
   async function open(context: BrowserContext): Promise<Page> {
     const w = await watchedPage(context);
@@ -239,6 +240,7 @@ describe('the website chat widget in Chromium', () => {
       )
     ).rows;
     expect(lead).toHaveLength(1);
+    visitorConversation = lead[0].conversation_id;
     expect(lead[0].page_origin).toBe(allowed.origin);
     expect(lead[0].consent_text).toMatch(/I agree/);
     const contact = await sandbox.ghl('GET', `/contacts/${lead[0].contact_id}`);
@@ -269,6 +271,13 @@ describe('the website chat widget in Chromium', () => {
     );
     expect(appointments.appointments).toEqual([]);
 
+    // The owner reads the visitor's chat but does not write in it (the note says who said what).
+    const owners = await call(tp.baseUrl, 'POST', `/v1/conversations/${lead[0].conversation_id}/messages`, {
+      key,
+      body: { text: 'Hi, owner here' },
+    });
+    expect(owners.status).toBe(409);
+
     // A second message updates the same note.
     await box.fill('Search the knowledge base for teams.');
     await frame.getByRole('button', { name: 'Send' }).click();
@@ -282,6 +291,19 @@ describe('the website chat widget in Chromium', () => {
         : undefined;
     });
     await visitor.close();
+  });
+
+  it('the owner reads the visitor’s chat in Agents, marked as such, with nothing to write in', async () => {
+    const page = await open(owner);
+    await page.goto(`${tp.baseUrl}/console/agents?agent=closer&c=${visitorConversation}`);
+    const messages = page.getByTestId('chat-messages');
+    await messages.getByText(/Search the knowledge base for pricing/).waitFor();
+    await messages.getByText('Visitor', { exact: true }).first().waitFor();
+    await page.getByText(/only the visitor writes here/).waitFor();
+    expect(await page.getByRole('textbox', { name: 'Message' }).count()).toBe(0);
+    await page.locator(`li[data-conversation-id="${visitorConversation}"][data-origin="widget"]`).waitFor();
+    await expectAccessible(page, 'a visitor’s chat in Agents');
+    await screenshot(page, 'agents-visitor-chat');
   });
 
   it('a page on an origin the widget does not allow gets no working widget', async () => {

@@ -175,6 +175,8 @@ export async function prepareMessage(
 ): Promise<PreparedTurn> {
   const conv = await withTenant(deps.pool, tenantId, (c) => getConversation(c, tenantId, conversationId));
   if (!conv) throw notFound(`no conversation ${conversationId}`);
+  // The visitor speaks in their own chat (api/services/widgets.ts); the owner reads it, and follows up by email.
+  if (conv.origin === 'widget') throw conflict('a website visitor’s chat: only the visitor writes in it');
   return {
     conversationId,
     workflowId: conv.workflowId,

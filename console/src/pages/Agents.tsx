@@ -242,6 +242,7 @@ function Chat({
   );
 
   const firstAsked = shown.find((m) => m.role === 'user')?.seq;
+  const origin = messages.data?.conversation.origin;
 
   return (
     <section className="card chat" aria-labelledby="chat-title" style={{ borderTopColor: agent.colour }}>
@@ -251,7 +252,9 @@ function Chat({
           ? (messages.data?.conversation.title ?? 'Conversation')
           : `New conversation with the ${agent.name}`}
       </h2>
-      {messages.data && ORIGIN_LABEL[messages.data.conversation.origin] ? (
+      {messages.data &&
+      ORIGIN_LABEL[messages.data.conversation.origin] &&
+      messages.data.conversation.origin !== 'widget' ? (
         <p className="muted">{ORIGIN_LABEL[messages.data.conversation.origin]}: started without you; reply to go on.</p>
       ) : null}
       {conversationId && messages.isPending ? <Loading what="messages" /> : null}
@@ -259,7 +262,7 @@ function Chat({
       <ol className="conversation" aria-label="Messages" data-testid="chat-messages">
         {shown.map((m) => (
           <li key={m.id} className={`turn ${m.role === 'user' ? 'turn-caller' : 'turn-agent'}`}>
-            {m.seq === firstAsked && messages.data?.conversation.origin !== 'user' ? (
+            {m.seq === firstAsked && (origin === 'brief' || origin === 'agent') ? (
               // A brief's (or another agent's) opening request: the platform's words and data, folded.
               <details>
                 <summary>{ORIGIN_LABEL[messages.data!.conversation.origin]}: what the agent was given</summary>
@@ -267,7 +270,9 @@ function Chat({
               </details>
             ) : (
               <>
-                <span className="who">{m.role === 'user' ? 'You' : agent.name}</span>
+                <span className="who">
+                  {m.role === 'user' ? (origin === 'widget' ? 'Visitor' : 'You') : agent.name}
+                </span>
                 {m.role === 'user' ? <span className="prewrap">{m.text}</span> : <Markdown text={m.text} />}
               </>
             )}
@@ -323,7 +328,11 @@ function Chat({
       ) : null}
       {stopped ? <p className="muted">The turn stopped: {stopped}</p> : null}
       <ErrorNote error={error} />
-      {mayAct ? (
+      {messages.data?.conversation.origin === 'widget' ? (
+        <p className="muted">
+          A visitor’s chat on your website: only the visitor writes here; the lead is in GoHighLevel.
+        </p>
+      ) : mayAct ? (
         <form className="composer" onSubmit={(e) => void send(e)} aria-label="Send a message">
           <label>
             Message
