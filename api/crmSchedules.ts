@@ -71,3 +71,17 @@ export async function ensureAllSyncSchedules(
   for (const r of rows) await ensureSyncSchedule(client, taskQueue, r.tenant_id, r.sync_every_minutes);
   return rows.length;
 }
+
+/** The tenant's sync schedule as Temporal runs it: paused or not, and when it next starts a sync. */
+export async function describeSyncSchedule(
+  client: Client,
+  tenantId: string,
+): Promise<{ paused: boolean; nextRunAt: string | null } | undefined> {
+  try {
+    const d = await client.schedule.getHandle(syncScheduleId(tenantId)).describe();
+    return { paused: d.state.paused, nextRunAt: d.info.nextActionTimes[0]?.toISOString() ?? null };
+  } catch (err) {
+    if ((err as Error).name === 'ScheduleNotFoundError') return undefined;
+    throw err;
+  }
+}

@@ -47,6 +47,8 @@ import { DEFAULT_AGENT_SETTINGS, type AgentConversationSettings } from '../lib/c
 import { consoleRoutes, type ConsoleOptions } from './routes/console.js';
 import { callStreamRoutes } from './routes/callStream.js';
 import { sandboxTourRoutes } from './routes/sandboxTour.js';
+import { widgetRoutes } from './routes/widgets.js';
+import { adminSessionRoutes } from './routes/adminSessions.js';
 
 export interface ApiDeps {
   pool: Pool;
@@ -222,6 +224,7 @@ export async function buildApi(deps: ApiDeps) {
     providers: deps.providers,
     publicUrl: deps.publicUrl,
   });
+  await app.register(adminSessionRoutes, { pool: deps.pool, adminKey: deps.adminKey, publicUrl: deps.publicUrl });
   await app.register(auditRoutes, { pool: deps.pool });
   const voice = tenantVoiceCache(deps.pool, deps.masterKey);
   await app.register(credentialRoutes, { pool: deps.pool, masterKey: deps.masterKey, voice });
@@ -241,12 +244,27 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(knowledgeRoutes, { pool: deps.pool });
   const notifier = ChatNotifier.fromPool(deps.pool, deps.log.child({ component: 'chat' }));
   app.addHook('onClose', () => notifier.close());
-  await app.register(agentRoutes, {
+  const chat = {
     pool: deps.pool,
     temporal: deps.temporal,
     taskQueue: deps.taskQueue,
     settings: deps.agents ?? DEFAULT_AGENT_SETTINGS,
+  };
+  await app.register(agentRoutes, { ...chat, notifier });
+  await app.register(widgetRoutes, {
+    pool: deps.pool,
+    chat,
+    crm: {
+      temporal: deps.temporal,
+      taskQueue: deps.taskQueue,
+      crm: { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget },
+    },
+    // Derived from the master key, so a token one replica issued opens the chat on every other.
+    tokenKey: createHmac('sha256', deps.masterKey).update('switchboard widget visitor token v1').digest(),
+    log: deps.log.child({ component: 'widget' }),
     notifier,
+    publicUrl: deps.publicUrl,
+    distDir: deps.console?.distDir,
   });
   await app.register(ghlWebhookRoutes, { pool: deps.pool, keys: deps.ghlWebhookKeys });
   const crm = { pool: deps.pool, access: deps.access, ghlBudget: deps.ghlBudget };

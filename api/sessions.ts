@@ -2,7 +2,8 @@ import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { asSystem, withTenant, type Pool } from '../lib/db.js';
-import { sameKey, type Scope, type TenantPrincipal } from './apiKeys.js';
+import { sameKey, type Principal, type Scope, type TenantPrincipal } from './apiKeys.js';
+import { adminSessionPrincipal, findAdminSession, isAdminSessionToken } from './adminSessions.js';
 
 /**
  * Sign-in sessions of tenant users (the web console's way in, beside API keys). The cookie carries
@@ -148,9 +149,7 @@ export async function findSession(pool: Pool, token: string): Promise<SessionPri
 }
 
 export type SessionOutcome =
-  | { kind: 'none' }
-  | { kind: 'ok'; principal: SessionPrincipal }
-  | { kind: 'refused'; status: 401 | 403; message: string };
+  { kind: 'none' } | { kind: 'ok'; principal: Principal } | { kind: 'refused'; status: 401 | 403; message: string };
 
 /**
  * The session a request presents by cookie, for `/v1/*` routes only (the MCP endpoint and webhooks
@@ -160,7 +159,9 @@ export async function authenticateSession(pool: Pool, req: FastifyRequest): Prom
   if (!req.url.startsWith('/v1/')) return { kind: 'none' };
   const token = readCookie(req, SESSION_COOKIE);
   if (!token) return { kind: 'none' };
-  const principal = await findSession(pool, token);
+  // The platform admin's console session views one tenant as its owner (api/adminSessions.ts).
+  const admin = isAdminSessionToken(token) ? await findAdminSession(pool, token) : undefined;
+  const principal = admin ? adminSessionPrincipal(admin) : await findSession(pool, token);
   if (!principal) return { kind: 'refused', status: 401, message: 'the session has expired or was signed out' };
   if (!SAFE_METHODS.has(req.method)) {
     const sent = req.headers[CSRF_HEADER];

@@ -30,3 +30,9 @@ export const ACTING_TOOLS: readonly AgentToolName[] = ['crm_book_appointment', '
 
 export const isAgentToolName = (name: string): name is AgentToolName =>
   (AGENT_TOOL_NAMES as readonly string[]).includes(name);
+
+/**
+ * What a persona may use when it talks to an anonymous visitor (the website chat): the knowledge
+ * base only, scoped by the widget. No CRM reads, no booking, texting or calling, no other agent.
+ */
+export const VISITOR_TOOLS: readonly AgentToolName[] = ['knowledge_search', 'knowledge_browse'];

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { toE164 } from './phone.js';
+import { parseCsv } from './csv.js';
+
+export { parseCsv };
 
 /**
  * What a campaign is: its sequence of steps, sender, policy and audience, and what a lead is. Parsed
@@ -238,36 +241,6 @@ const CSV_COLUMNS: Record<string, keyof LeadInput> = {
   contactid: 'contactId',
   contact_id: 'contactId',
 };
-
-/** RFC 4180 CSV (quoted fields, doubled quotes, CRLF or LF) into rows of strings. */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"' && field === '') quoted = true;
-    else if (ch === ',') {
-      row.push(field);
-      field = '';
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else field += ch;
-  }
-  if (field !== '' || row.length) rows.push([...row, field]);
-  return rows.filter((r) => r.some((c) => c.trim() !== ''));
-}
 
 /**
  * A CSV with a header row into leads. Known columns map to lead fields, others go to `fields`. Row

@@ -125,3 +125,35 @@ describe('docker-compose.yml', () => {
     expect(services['temporal-ui']!.ports).toEqual(['127.0.0.1:8080:8080']);
   });
 });
+
+describe('Dockerfile', () => {
+  const lines = readFileSync('Dockerfile', 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  const stages = lines.reduce<string[][]>(
+    (acc, l) => (l.startsWith('FROM ') ? [...acc, [l]] : (acc.at(-1)!.push(l), acc)),
+    [],
+  );
+
+  it('builds the console in a stage with dev dependencies and serves it from the production image', () => {
+    expect(stages).toHaveLength(2);
+    const [build, image] = stages as [string[], string[]];
+    // The build stage: every dependency (Vite is a dev one), the console's sources, the strict build.
+    expect(build[0]).toMatch(/^FROM node:20\S* AS console$/);
+    expect(build).toContain('RUN npm ci --no-audit --no-fund');
+    expect(build).toContain('COPY console ./console');
+    expect(build.at(-1)).toBe('RUN npm run build:console');
+    // `build:console` is the forced, strict build (fails the image on a broken console).
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts['build:console']).toBe('node scripts/buildConsole.mjs --force --strict');
+    // The image: production dependencies only, then the built console over the checkout (after COPY . .).
+    expect(image).toContain('RUN npm ci --omit=dev --no-audit --no-fund');
+    const copyAll = image.indexOf('COPY . .');
+    const copyDist = image.indexOf('COPY --from=console /app/console/dist ./console/dist');
+    expect(copyAll).toBeGreaterThan(0);
+    expect(copyDist).toBeGreaterThan(copyAll);
+    // A local console/dist never reaches the build context (the image has the one it built).
+    expect(readFileSync('.dockerignore', 'utf8').split('\n')).toContain('console/dist');
+  });
+});

@@ -302,6 +302,8 @@ describe('the web console in Chromium', () => {
     await page.getByLabel('Sync every (minutes)').fill('60');
     await page.getByRole('button', { name: 'Save the schedule' }).click();
     await page.getByRole('status').filter({ hasText: 'Syncs every 60 minutes.' }).waitFor();
+    // The schedule as it now runs (GET /v1/crm/connection): the interval and the next sync.
+    await page.getByTestId('sync-schedule').filter({ hasText: 'Syncs every 60 minutes; next' }).waitFor();
     await page.getByLabel('Greeting').fill('Hello from the console test');
     await page.getByRole('button', { name: 'Save voice settings' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();

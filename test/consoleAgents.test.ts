@@ -10,7 +10,7 @@ import { demoFreeSlots, sandboxProviders, setUpVoiceTenant } from './support/voi
 /**
  * The console's Agents screen and its connected-MCP-clients settings in Chromium, against the real
  * platform with Claude and GHL played by the sandbox: a chat with the Closer streamed into the
- * page, a booking confirmed with one press (one appointment in GHL), a reply carrying HTML that
+ * page, a booking confirmed with one press after a reload (the confirmation still offered) (one appointment in GHL), a reply carrying HTML that
  * must stay inert, a morning brief marked in the history, and the connected clients list.
  */
 
@@ -126,6 +126,14 @@ describe('the console’s agents screen in Chromium', () => {
     await expectAccessible(page, 'agents awaiting confirmation');
     await screenshot(page, '20-agents-confirm');
 
+    // Reopened (a reload, as from the history), the confirmation still waiting is offered again.
+    await page.reload();
+    await page
+      .getByTestId('chat-messages')
+      .getByText(/Search the knowledge base for pricing/)
+      .waitFor();
+    await confirmBox.waitFor();
+    expect(await confirmBox.textContent()).toMatch(new RegExp(`for contact ${contactId} at ${slotDay}`));
     await confirmBox.getByRole('button', { name: 'Confirm' }).click();
     await confirmBox.waitFor({ state: 'detached', timeout: 60_000 });
     const messages = page.getByTestId('chat-messages');

@@ -26,7 +26,7 @@ export interface ConversationInput {
   tenantId: string;
   conversationId: string;
   agentId: string;
-  origin: 'user' | 'brief' | 'agent';
+  origin: 'user' | 'brief' | 'agent' | 'widget';
   /** The conversation that asked (ask_agent), for the row. */
   parentId?: string;
   title?: string;

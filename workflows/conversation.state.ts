@@ -1,4 +1,4 @@
-import { isAgentToolName } from '../lib/agentToolNames.js';
+import { isAgentToolName, VISITOR_TOOLS } from '../lib/agentToolNames.js';
 import type {
   CarriedState,
   ChatReply,
@@ -75,14 +75,17 @@ export class ConversationState {
     this.tokensUsed += u.inputTokens + u.outputTokens;
   }
 
-  /** A tool the agent has (and, in a one-shot conversation, one that does not act or ask on). */
+  /** A tool the agent has (in a one-shot conversation, one that does not act or ask on; for a visitor, knowledge). */
   toolAllowed(name: string): boolean {
     if (!isAgentToolName(name) || !this.agent?.tools.includes(name)) return false;
+    // A website visitor is anonymous: whatever the persona has, the visitor's chat has knowledge only.
+    if (this.input.origin === 'widget' && !VISITOR_TOOLS.includes(name)) return false;
     if (this.input.oneShot && (name === 'ask_agent' || this.needsConfirmation(name))) return false;
     return true;
   }
 
   needsConfirmation(name: string): boolean {
+    if (this.input.origin === 'widget') return false;
     return Boolean(this.agent?.confirmTools.includes(name));
   }
 

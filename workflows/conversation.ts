@@ -229,6 +229,11 @@ export async function conversation(input: ConversationInput): Promise<Conversati
         confirmation: null,
         stopReason: answer ? null : stopReason,
       });
+      // A website visitor's chat goes to their CRM contact as one note, brought up to date each turn
+      // (after the reply is given: the visitor does not wait for it, and a CRM failure loses no answer).
+      if (input.origin === 'widget') {
+        await books.noteVisitorChat({ tenantId, conversationId, workflowId, turn: turnNo }).catch(() => undefined);
+      }
     } catch (err) {
       finish({
         ...baseReply(turn),

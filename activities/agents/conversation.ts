@@ -2,12 +2,13 @@ import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import type Anthropic from '@anthropic-ai/sdk';
 import { withTenant } from '../../lib/db.js';
 import { DATA_RULE, dataBlock } from '../../lib/untrusted.js';
-import { isAgentToolName, type AgentToolName } from '../../lib/agentToolNames.js';
+import { isAgentToolName, VISITOR_TOOLS, type AgentToolName } from '../../lib/agentToolNames.js';
 import { recordAudit } from '../../domain/audit.js';
 import { consume, QuotaExceeded } from '../../domain/quotas.js';
 import { markCited } from '../../domain/knowledge/nodes.js';
 import { agentPrompt, ensureAgents, getAgent } from '../../domain/agents/store.js';
-import { SHARED_RULES } from '../../domain/agents/personas.js';
+import { SHARED_RULES, VISITOR_RULES } from '../../domain/agents/personas.js';
+import { visitorChatOf, visitorTranscript, type VisitorChat } from '../../domain/widgets.js';
 import {
   appendDeltas,
   appendMessage,
@@ -163,7 +164,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       conversationId: string;
       agentId: string;
       workflowId: string;
-      origin: 'user' | 'brief' | 'agent';
+      origin: 'user' | 'brief' | 'agent' | 'widget';
       parentId?: string;
       title?: string;
     }): Promise<OpenedConversation> {
@@ -251,14 +252,18 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         ).rows;
         return { conversation, prompt, agent, history, before };
       });
-      const names = input.tools.filter(isAgentToolName) as AgentToolName[];
+      // A visitor's chat offers the visitors' tools only, whatever the workflow passed.
+      const visitor = conversation.origin === 'widget';
+      const names = (input.tools.filter(isAgentToolName) as AgentToolName[]).filter(
+        (n) => !visitor || VISITOR_TOOLS.includes(n),
+      );
       const specs = toolSpecs(names);
       // The persona and the tool list are the long, stable part of every request: cached.
       if (specs.length) (specs[specs.length - 1] as Record<string, unknown>).cache_control = { type: 'ephemeral' };
       const system: Anthropic.TextBlockParam[] = [
         {
           type: 'text',
-          text: `You are ${agent?.name ?? conversation.agentId}, one of this business's front-office agents.\n\n${prompt}\n\n${SHARED_RULES}\n${DATA_RULE}`,
+          text: `You are ${agent?.name ?? conversation.agentId}, one of this business's front-office agents.\n\n${prompt}\n\n${SHARED_RULES}\n${visitor ? `${VISITOR_RULES}\n` : ''}${DATA_RULE}`,
           cache_control: { type: 'ephemeral' },
         },
       ];
@@ -379,6 +384,10 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       let isError = false;
       try {
         if (!isAgentToolName(input.name)) throw new AgentToolRefused(`unknown tool ${input.name}`);
+        // A website visitor's chat: the visitors' tools only, inside the widget's knowledge scope.
+        const visitor = await withTenant(pool, tenantId, (c) => visitorChatOf(c, tenantId, conversationId));
+        if (visitor && !VISITOR_TOOLS.includes(input.name))
+          throw new AgentToolRefused(`${input.name} is not available in a website chat`);
         const parsed = parseToolArgs(input.name, input.input);
         if (!parsed.ok) throw new AgentToolRefused(`${input.name}: ${parsed.problem}`);
         text = await agentTools[input.name].run(
@@ -391,6 +400,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
             pool,
             access: deps.access,
             crm: createCrmActionActivities(deps),
+            ...(visitor ? { knowledgeScope: visitor.knowledgeScope } : {}),
           },
           parsed.args,
         );
@@ -622,6 +632,57 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         ].join('\n\n');
         return { conversationId, messageId: `${conversationId}-q`, title: `${agent.name} brief, ${day}`, text };
       });
+    },
+
+    /**
+     * A website visitor's chat as one note on their CRM contact: written at the first answer,
+     * then rewritten with the whole chat after each turn (a PUT of the full text: a retry or a
+     * replay writes the same note again, never a second one).
+     */
+    async noteVisitorChat(input: {
+      tenantId: string;
+      conversationId: string;
+      workflowId: string;
+      turn: number;
+    }): Promise<{ noteId: string } | { skipped: string }> {
+      const { tenantId, conversationId } = input;
+      const { chat, body } = await withTenant(pool, tenantId, async (c) => {
+        const chat: VisitorChat | undefined = await visitorChatOf(c, tenantId, conversationId);
+        return { chat, body: chat ? await visitorTranscript(c, tenantId, chat) : '' };
+      });
+      if (!chat?.contactId) return { skipped: 'no contact for this chat' };
+      const crm = createCrmActionActivities(deps);
+      const started = Date.now();
+      let noteId = chat.noteId;
+      if (noteId) await crm.updateContactNote({ tenantId, contactId: chat.contactId, noteId, body });
+      else {
+        noteId = (
+          await crm.addContactNote({
+            tenantId,
+            idempotencyKey: `widget-note:${conversationId}`,
+            contactId: chat.contactId,
+            body,
+          })
+        ).noteId;
+        await withTenant(pool, tenantId, (c) =>
+          c.query('update widget_leads set note_id = $3 where tenant_id = $1 and id = $2', [
+            tenantId,
+            chat.leadId,
+            noteId,
+          ]),
+        );
+      }
+      await recordAudit(pool, {
+        tenantId,
+        workflowId: input.workflowId,
+        activity: 'noteVisitorChat',
+        tool: 'crm_add_note',
+        params: { conversationId, turn: input.turn, contactId: chat.contactId, noteId },
+        status: 'ok',
+        durationMs: Date.now() - started,
+        source: deps.access.mode('ghl'),
+      });
+      return { noteId };
     },
 
     async closeConversation(input: { tenantId: string; conversationId: string }): Promise<void> {

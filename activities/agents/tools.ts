@@ -31,7 +31,13 @@ export interface AgentToolContext {
   pool: Pool;
   access: ProviderAccess;
   crm: CrmActionActivities;
+  /** A website visitor's chat: the only part of the knowledge base its tools may read. */
+  knowledgeScope?: string;
 }
+
+/** Whether `path` is `scope` or below it ('/' holds everything). */
+export const withinScope = (scope: string, path: string) =>
+  scope === '/' || path === scope || path.startsWith(`${scope}/`);
 
 export class AgentToolRefused extends Error {
   override readonly name = 'AgentToolRefused';
@@ -72,10 +78,16 @@ export const agentTools: Readonly<Record<AgentToolName, AgentToolDefinition>> = 
       types: z.array(NodeType).max(6).optional(),
     }),
     async run(ctx, a) {
+      // A visitor's search stays inside the widget's scope, whatever scope the model asked for.
+      const scope = ctx.knowledgeScope
+        ? a.scope && withinScope(ctx.knowledgeScope, a.scope)
+          ? a.scope
+          : ctx.knowledgeScope
+        : a.scope;
       const hits = await searchKnowledge(
         ctx.pool,
         ctx.tenantId,
-        { ...a, limit: 5 },
+        { ...a, ...(scope && scope !== '/' ? { scope } : {}), limit: 5 },
         { conversationId: ctx.conversationId, turn: ctx.turn, agent: ctx.agentId, idempotencyKey: ctx.key },
       );
       if (!hits.length) return `No knowledge found for "${a.query}".`;
@@ -86,6 +98,8 @@ export const agentTools: Readonly<Record<AgentToolName, AgentToolDefinition>> = 
     description: 'Open a knowledge path like a folder: the node there (full text), its children and related nodes.',
     args: z.object({ path: z.string().min(1).max(500) }),
     async run(ctx, a) {
+      const scope = ctx.knowledgeScope;
+      if (scope && !withinScope(scope, a.path)) throw new AgentToolRefused(`${a.path} is not open to visitors`);
       const r = await browseKnowledge(ctx.pool, ctx.tenantId, a.path, {
         conversationId: ctx.conversationId,
         turn: ctx.turn,
@@ -95,7 +109,8 @@ export const agentTools: Readonly<Record<AgentToolName, AgentToolDefinition>> = 
       const lines = [];
       if (r.node) lines.push(`[${r.node.path}] ${r.node.title}\n${r.node.body.slice(0, 4000)}`);
       for (const c of r.children) lines.push(`- ${c.path} ${c.title} (${c.descendants} inside)`);
-      for (const e of r.edges) lines.push(`~ ${e.kind}: ${e.path} ${e.title}`);
+      for (const e of r.edges.filter((e) => !scope || withinScope(scope, e.path)))
+        lines.push(`~ ${e.kind}: ${e.path} ${e.title}`);
       return lines.join('\n') || `Nothing at ${r.path}.`;
     },
   }),

@@ -212,6 +212,19 @@ export function createCrmActionActivities(
     );
   }
 
+  /** Rewrites one of the tenant's notes in full (the contact checked to be the tenant's first). */
+  async function updateContactNote(input: {
+    tenantId: string;
+    contactId: string;
+    noteId: string;
+    body: string;
+  }): Promise<{ noteId: string }> {
+    const crm = await tenantCrm(input.tenantId);
+    await ownContact(input.tenantId, crm, input.contactId);
+    const note = await crm.ghl.updateNote(input.contactId, input.noteId, { body: input.body }).catch(asActivityError);
+    return { noteId: note.id };
+  }
+
   const records = createCrmRecordActions({
     pool,
     tenantCrm,
@@ -223,6 +236,7 @@ export function createCrmActionActivities(
 
   return {
     upsertContact,
+    updateContactNote,
     ...records,
 
     async lookupCaller(input: { tenantId: string; phone: string; timeoutMs?: number }): Promise<CallerLookup> {

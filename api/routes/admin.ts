@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { asSystem, withTenant, type Pool } from '../../lib/db.js';
 import { TenantId } from '../../lib/ids.js';
 import { createApiKey, Scope } from '../apiKeys.js';
+import { ADMIN_KEY_ID_PREFIX } from '../adminSessions.js';
 import { assertTenantAccess, tenantOf } from '../auth.js';
 import { ErrorBody, fail } from '../http/errors.js';
 
@@ -189,12 +190,18 @@ export const adminRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { 
             keyId: z.string(),
             scopes: z.array(z.string()),
             user: z.object({ id: z.string(), email: z.string(), role: z.string() }).optional(),
+            platformAdmin: z
+              .boolean()
+              .optional()
+              .describe('the platform admin viewing this tenant (its console session)'),
           }),
         },
       },
     },
     async (req) => {
       const p = tenantOf(req);
+      if (p.keyId.startsWith(ADMIN_KEY_ID_PREFIX))
+        return { tenantId: p.tenantId, keyId: p.keyId, scopes: p.scopes, platformAdmin: true };
       if (!p.userId) return { tenantId: p.tenantId, keyId: p.keyId, scopes: p.scopes };
       const { rows } = await withTenant(pool, p.tenantId, (c) =>
         c.query<{ id: string; email: string; role: string }>(

@@ -2,13 +2,12 @@ import { IanaTimeZone } from '../../lib/timeZones.js';
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { withTenant } from '../../lib/db.js';
-import { readDeltas, ConversationView } from '../../domain/agents/conversations.js';
+import { ConversationView } from '../../domain/agents/conversations.js';
 import { AgentInput, AgentPatch } from '../../domain/agents/store.js';
-import type { ChatReply } from '../../workflows/conversation.contract.js';
 import { tenantOf } from '../auth.js';
 import type { ChatNotifier } from '../chatStream.js';
-import { ErrorBody, errorBody, serviceErrorBody } from '../http/errors.js';
+import { ErrorBody } from '../http/errors.js';
+import { streamChatTurn, wantsEventStream } from '../chatTurnStream.js';
 import {
   addAgent,
   Agent,
@@ -21,6 +20,7 @@ import {
   conversationsOf,
   MessageView,
   messagesOf,
+  PendingView,
   prepareMessage,
   prepareNewConversation,
   runTurn,
@@ -28,14 +28,12 @@ import {
   type ChatDeps,
   type PreparedTurn,
 } from '../services/agents.js';
-import { asServiceError, badInput, notFound, conflict } from '../services/errors.js';
+import { badInput, notFound, conflict } from '../services/errors.js';
 import { deleteBriefSchedule, describeBriefSchedule, ensureBriefSchedule, triggerBrief } from '../briefSchedules.js';
 
 const AgentParams = z.object({ agent: z.string().min(1).max(100) });
 const ConversationParams = z.object({ id: z.string().min(1).max(120) });
 const tags = ['agents'];
-/** A relay polls this often besides waking on NOTIFY (a missed notification costs at most this). */
-const RELAY_POLL_MS = 500;
 
 /**
  * Persona agents over REST (api/services/agents.ts): the agents (admin: create, change, disable),
@@ -296,7 +294,8 @@ export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotif
     {
       preHandler: app.requireScope('read'),
       schema: {
-        summary: 'A conversation’s messages in order (user, assistant, tool results, summaries)',
+        summary:
+          'A conversation’s messages in order (user, assistant, tool results, summaries), and a confirmation still waiting',
         tags,
         params: ConversationParams,
         querystring: z.object({
@@ -304,71 +303,15 @@ export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotif
           limit: z.coerce.number().int().min(1).max(500).default(200),
         }),
         response: {
-          200: z.object({ conversation: ConversationView, messages: z.array(MessageView) }),
+          200: z.object({ conversation: ConversationView, messages: z.array(MessageView), pending: PendingView }),
           404: ErrorBody,
         },
       },
     },
-    async (req) => messagesOf(pool, tenantOf(req).tenantId, req.params.id, req.query),
+    async (req) => messagesOf(deps, tenantOf(req).tenantId, req.params.id, req.query),
   );
 
-  function wantsStream(req: FastifyRequest): boolean {
-    return (req.headers.accept ?? '').includes('text/event-stream');
-  }
-
-  /**
-   * The turn as SSE: each delta as it lands (`id` = its seq, so Last-Event-ID resumes after it),
-   * then `reply` with the workflow's final answer — the source of truth — and the stream ends.
-   */
-  async function streamTurn(req: FastifyRequest, reply: FastifyReply, turn: PreparedTurn): Promise<void> {
-    const { tenantId } = turn.start;
-    const lastId = Number(req.headers['last-event-id']);
-    let last = Number.isInteger(lastId) && lastId > 0 ? lastId : 0;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-request-id': req.id,
-      'x-conversation-id': turn.conversationId,
-      'x-message-id': turn.messageId,
-    });
-    const write = (event: string, data: unknown, id?: number) =>
-      res.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    write('start', { conversationId: turn.conversationId, messageId: turn.messageId });
-
-    let sending: Promise<void> = Promise.resolve();
-    const relay = () =>
-      (sending = sending.then(async () => {
-        const deltas = await withTenant(pool, tenantId, (c) =>
-          readDeltas(c, tenantId, turn.conversationId, turn.messageId, last),
-        );
-        for (const d of deltas) {
-          if (d.kind !== 'done') write(d.kind, { step: d.step ?? 0, text: d.text }, d.seq);
-          last = d.seq;
-        }
-      }));
-    const unsubscribe = await notifier.subscribe(tenantId, turn.conversationId, turn.messageId, () => void relay());
-    const poll = setInterval(() => void relay(), RELAY_POLL_MS);
-    let closed = false;
-    res.on('close', () => (closed = true));
-    try {
-      const result: ChatReply = await runTurn(deps, turn);
-      await relay();
-      await sending;
-      write('reply', result);
-    } catch (err) {
-      const refused = asServiceError(err);
-      if (refused) write('error', serviceErrorBody(refused, req.routeOptions.schema));
-      else {
-        req.log.error({ err }, 'chat turn failed');
-        write('error', errorBody(500, 'internal error; see the server log for this request id'));
-      }
-    } finally {
-      clearInterval(poll);
-      unsubscribe();
-      if (!closed) res.end();
-    }
-  }
+  const wantsStream = wantsEventStream;
+  const streamTurn = (req: FastifyRequest, reply: FastifyReply, turn: PreparedTurn) =>
+    streamChatTurn({ pool, notifier, chat: deps }, req, reply, turn);
 };

@@ -6,7 +6,9 @@ import { ErrorBody } from '../http/errors.js';
 import {
   connectCrm,
   CrmConnection,
+  readSyncSchedule,
   readSyncStatus,
+  SyncSchedule,
   startCrmSync,
   SyncMode,
   SyncStatus,
@@ -35,6 +37,19 @@ export const crmSyncRoutes: FastifyPluginAsyncZod<CrmSyncDeps> = async (
       },
     },
     async (req) => connectCrm(deps, tenantOf(req).tenantId, req.body),
+  );
+
+  app.get(
+    '/v1/crm/connection',
+    {
+      preHandler: app.requireScope('read'),
+      schema: {
+        summary: 'The connected location’s sync schedule: every how many minutes, paused or not, the next run',
+        tags: ['crm'],
+        response: { 200: SyncSchedule, 409: ErrorBody },
+      },
+    },
+    async (req) => readSyncSchedule(deps, tenantOf(req).tenantId),
   );
 
   app.post(

@@ -30,7 +30,9 @@ import {
 } from '../../domain/agents/conversations.js';
 import {
   confirmToolUpdate,
+  historyQuery,
   sendMessageUpdate,
+  type PendingConfirmation,
   type ChatReply,
   type ConversationInput,
 } from '../../workflows/conversation.contract.js';
@@ -173,6 +175,8 @@ export async function prepareMessage(
 ): Promise<PreparedTurn> {
   const conv = await withTenant(deps.pool, tenantId, (c) => getConversation(c, tenantId, conversationId));
   if (!conv) throw notFound(`no conversation ${conversationId}`);
+  // The visitor speaks in their own chat (api/services/widgets.ts); the owner reads it, and follows up by email.
+  if (conv.origin === 'widget') throw conflict('a website visitor’s chat: only the visitor writes in it');
   return {
     conversationId,
     workflowId: conv.workflowId,
@@ -276,18 +280,47 @@ export async function conversationsOf(
   return (await withTenant(pool, tenantId, (c) => listConversations(c, tenantId, q))).map(viewOf);
 }
 
+export const PendingView = z
+  .object({
+    id: z.string(),
+    tool: z.string(),
+    input: z.record(z.string(), z.unknown()),
+    question: z.string(),
+    expiresAt: z.string(),
+  })
+  .nullable()
+  .describe('a tool waiting for the owner’s yes or no (POST …/confirmations), or null');
+
 export async function messagesOf(
-  pool: Pool,
+  deps: Pick<ChatDeps, 'pool' | 'temporal'>,
   tenantId: string,
   conversationId: string,
   q: { after?: number; limit: number },
-): Promise<{ conversation: ConversationView; messages: MessageView[] }> {
-  return withTenant(pool, tenantId, async (c) => {
+): Promise<{ conversation: ConversationView; messages: MessageView[]; pending: PendingConfirmation | null }> {
+  const { conv, rows } = await withTenant(deps.pool, tenantId, async (c) => {
     const conv = await getConversation(c, tenantId, conversationId);
     if (!conv) throw notFound(`no conversation ${conversationId}`);
-    const rows = await listMessages(c, tenantId, conversationId, { afterSeq: q.after, limit: q.limit });
-    return { conversation: viewOf(conv), messages: rows.map(messageView) };
+    return { conv, rows: await listMessages(c, tenantId, conversationId, { afterSeq: q.after, limit: q.limit }) };
   });
+  return { conversation: viewOf(conv), messages: rows.map(messageView), pending: await pendingOf(deps, conv) };
+}
+
+/**
+ * What the conversation's workflow is waiting for, if anything: only a running workflow knows (its
+ * history query), so a closed conversation, or one whose workflow is gone, has nothing pending.
+ */
+async function pendingOf(
+  deps: Pick<ChatDeps, 'temporal'>,
+  conv: { status: string; workflowId: string },
+): Promise<PendingConfirmation | null> {
+  if (conv.status !== 'open') return null;
+  try {
+    const history = await deps.temporal.workflow.getHandle(conv.workflowId).query(historyQuery);
+    return history.pending;
+  } catch {
+    // The workflow is gone or cannot answer: nothing is waiting that a confirmation could reach.
+    return null;
+  }
 }
 
 /** Token and cost totals of the tenant's conversations (per agent), from the conversations' counters. */

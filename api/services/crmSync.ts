@@ -4,7 +4,7 @@ import type { Pool, PoolClient } from '../../lib/db.js';
 import { workflowIds } from '../../lib/ids.js';
 import { TenantIdKey, WorkflowKindKey } from '../../lib/searchAttributes.js';
 import { crmSync } from '../../workflows/crmSync.js';
-import { ensureSyncSchedule } from '../crmSchedules.js';
+import { describeSyncSchedule, ensureSyncSchedule } from '../crmSchedules.js';
 import { connectGhlByToken, type ConnectDeps } from '../../domain/connections/connect.js';
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { NotConnectedError, readConnection } from '../../domain/connections/store.js';
@@ -90,6 +90,34 @@ export async function applySyncSettings(
     locationId: row.location_id,
     syncEveryMinutes: row.sync_every_minutes,
     updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+export const SyncSchedule = CrmConnection.extend({
+  paused: z.boolean().describe('scheduled syncs stopped (a disconnected CRM)'),
+  nextRunAt: z.string().nullable(),
+});
+
+/** The connected location's sync schedule: every how many minutes, and when the next sync starts. */
+export async function readSyncSchedule(
+  deps: Pick<CrmSyncDeps, 'pool' | 'temporal'>,
+  tenantId: string,
+): Promise<z.infer<typeof SyncSchedule>> {
+  const { rows } = await withTenant(deps.pool, tenantId, (c) =>
+    c.query<{ location_id: string; sync_every_minutes: number; updated_at: Date }>(
+      'select location_id, sync_every_minutes, updated_at from crm_connections where tenant_id = $1',
+      [tenantId],
+    ),
+  );
+  const row = rows[0];
+  if (!row) throw new NotConnectedError('ghl', 'missing');
+  const schedule = await describeSyncSchedule(deps.temporal, tenantId);
+  return {
+    locationId: row.location_id,
+    syncEveryMinutes: row.sync_every_minutes,
+    updatedAt: row.updated_at.toISOString(),
+    paused: schedule?.paused ?? true,
+    nextRunAt: schedule?.nextRunAt ?? null,
   };
 }
 

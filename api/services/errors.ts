@@ -8,7 +8,7 @@ import { QuotaExceeded } from '../../domain/quotas.js';
  * shared error body (api/http/errors.ts), MCP with the message as an `isError` result
  * (api/mcp/server.ts). Anything else a service throws is an internal error.
  */
-export type ServiceStatus = 400 | 404 | 409 | 429;
+export type ServiceStatus = 400 | 403 | 404 | 409 | 429;
 
 export class ServiceError extends Error {
   override readonly name: string = 'ServiceError';
@@ -23,6 +23,9 @@ export class ServiceError extends Error {
     super(message);
   }
 }
+
+/** Refused for who or where the caller is (a website widget on an origin it does not allow). */
+export const forbidden = (message: string) => new ServiceError(403, message);
 
 /** The thing asked for does not exist for this tenant. */
 export const notFound = (message: string) => new ServiceError(404, message);

@@ -1,7 +1,7 @@
 import { useEffect } from 'react';
-import { NavLink, Outlet, useLocation, useNavigate } from 'react-router';
+import { Link, NavLink, Outlet, useLocation, useNavigate } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
-import { ApiError, post } from './api';
+import { ApiError, api, post } from './api';
 import { useMe } from './session';
 import { Loading } from './ui';
 
@@ -44,7 +44,8 @@ export function Layout() {
   }, [location.pathname]);
 
   const signOut = async () => {
-    await post('/v1/auth/signout').catch(() => undefined);
+    if (me.data?.platformAdmin) await api('DELETE', '/v1/auth/admin').catch(() => undefined);
+    else await post('/v1/auth/signout').catch(() => undefined);
     queryClient.clear();
     navigate('/signin', { replace: true });
   };
@@ -84,6 +85,11 @@ export function Layout() {
           <span className="tenant" title="tenant">
             {me.data.tenantId}
           </span>
+          {me.data.platformAdmin ? (
+            <span className="user">
+              platform admin · <Link to="/admin">Switch tenant</Link>
+            </span>
+          ) : null}
           {me.data.user ? (
             <span className="user">
               {me.data.user.email} ({me.data.user.role})

@@ -71,6 +71,8 @@ export interface Me {
   keyId: string;
   scopes: string[];
   user?: { id: string; email: string; role: string };
+  /** The platform admin viewing this tenant (its console session). */
+  platformAdmin?: boolean;
 }
 
 export interface CallSummary {
@@ -284,7 +286,7 @@ export interface ConversationInfo {
   id: string;
   agent: string;
   title: string;
-  origin: 'user' | 'brief' | 'agent';
+  origin: 'user' | 'brief' | 'agent' | 'widget';
   parentId: string | null;
   status: 'open' | 'closed';
   turns: number;
@@ -307,4 +309,15 @@ export interface ConnectedClient {
   clientId: string;
   clientName: string | null;
   users: { userId: string; email: string | null; scopes: string[]; connectedAt: string; expiresAt: string | null }[];
+}
+
+export interface WebsiteWidget {
+  id: string;
+  enabled: boolean;
+  agent: string;
+  allowedOrigins: string[];
+  greeting: string;
+  knowledgeScope: string;
+  updatedAt: string;
+  snippet: string;
 }

@@ -34,12 +34,22 @@ export interface TurnProgress {
 
 const RESUME_ATTEMPTS = 3;
 
-export async function streamTurn(
+export interface StreamOptions {
+  signal?: AbortSignal;
+  /** Headers of this caller (the website widget's origin and token); the console sends its CSRF token. */
+  headers?: Record<string, string>;
+  /** Where a resumed turn goes once the API named the conversation (default: its messages route). */
+  resumePath?: (conversationId: string) => string;
+}
+
+export async function streamTurn<R = ChatReply>(
   path: string,
   body: { text: string; messageId: string },
   onProgress: (p: TurnProgress) => void,
-  signal?: AbortSignal,
-): Promise<ChatReply> {
+  opts: StreamOptions = {},
+): Promise<R> {
+  const { signal } = opts;
+  const resumePath = opts.resumePath ?? ((id: string) => `/v1/conversations/${encodeURIComponent(id)}/messages`);
   const steps = new Map<number, string>();
   const progress: TurnProgress = { text: '', tools: [] };
   let lastId = 0;
@@ -50,14 +60,16 @@ export async function streamTurn(
   };
 
   for (let attempt = 0; ; attempt++) {
-    const headers: Record<string, string> = { accept: 'text/event-stream', 'content-type': 'application/json' };
-    const token = csrfToken();
+    const headers: Record<string, string> = {
+      accept: 'text/event-stream',
+      'content-type': 'application/json',
+      ...opts.headers,
+    };
+    const token = opts.headers ? undefined : csrfToken();
     if (token) headers['x-csrf-token'] = token;
     if (lastId > 0) headers['last-event-id'] = String(lastId);
     // Once the API has named the conversation, a resume goes to it (a new conversation is made once).
-    const url = progress.conversationId
-      ? `/v1/conversations/${encodeURIComponent(progress.conversationId)}/messages`
-      : path;
+    const url = progress.conversationId ? resumePath(progress.conversationId) : path;
     let res: Response;
     try {
       res = await fetch(url, {
@@ -120,7 +132,7 @@ export async function streamTurn(
               emit();
               break;
             case 'reply':
-              return event.data as ChatReply;
+              return event.data as R;
             case 'error':
               throw new ApiError(Number(data.statusCode ?? 500), String(data.message ?? 'the turn failed'), data);
           }

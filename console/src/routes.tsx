@@ -1,6 +1,6 @@
 import type { RouteObject } from 'react-router';
 import { Layout } from './Layout';
-import { SignIn, AcceptInvite, ResetPassword } from './pages/SignIn';
+import { SignIn, AcceptInvite, ResetPassword, AdminSignIn } from './pages/SignIn';
 import { Home } from './pages/Home';
 import { Calls } from './pages/Calls';
 import { CallPage } from './pages/CallPage';
@@ -17,6 +17,7 @@ export const routes: RouteObject[] = [
   { path: '/signin', element: <SignIn /> },
   { path: '/invite', element: <AcceptInvite /> },
   { path: '/reset', element: <ResetPassword /> },
+  { path: '/admin', element: <AdminSignIn /> },
   {
     path: '/',
     element: <Layout />,

@@ -87,3 +87,45 @@ export function canAct(scopes: string[] | undefined) {
 export function canAdmin(scopes: string[] | undefined) {
   return Boolean(scopes?.includes('admin'));
 }
+
+/** A column heading: its words, or words for screen readers only (an actions column). */
+export type Column = string | { srOnly: string };
+
+/**
+ * The console's one list table: scrolls in place on a phone, labelled for screen readers, headed by
+ * its columns; the rows are the children (`<tr>`s).
+ */
+export function ListTable({ label, columns, children }: { label: string; columns: Column[]; children: ReactNode }) {
+  return (
+    <div className="table-wrap">
+      <table className="list" aria-label={label}>
+        <thead>
+          <tr>
+            {columns.map((c) =>
+              typeof c === 'string' ? (
+                <th scope="col" key={c}>
+                  {c}
+                </th>
+              ) : (
+                <th scope="col" key={c.srOnly}>
+                  <span className="sr-only">{c.srOnly}</span>
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A titled card of a page (Settings' sections): its id is the anchor the section links go to. */
+export function Section({ id, title, children }: { id: string; title: ReactNode; children: ReactNode }) {
+  return (
+    <section className="card" id={id} aria-labelledby={`${id}-title`}>
+      <h2 id={`${id}-title`}>{title}</h2>
+      {children}
+    </section>
+  );
+}

@@ -15,7 +15,7 @@ export interface ConversationRow {
   promptVersion: number;
   workflowId: string;
   title: string;
-  origin: 'user' | 'brief' | 'agent';
+  origin: 'user' | 'brief' | 'agent' | 'widget';
   parentId: string | null;
   status: 'open' | 'closed';
   turns: number;
@@ -35,7 +35,7 @@ export const ConversationView = z.object({
   promptVersion: z.number(),
   workflowId: z.string(),
   title: z.string(),
-  origin: z.enum(['user', 'brief', 'agent']),
+  origin: z.enum(['user', 'brief', 'agent', 'widget']),
   parentId: z.string().nullable(),
   status: z.enum(['open', 'closed']),
   turns: z.number(),

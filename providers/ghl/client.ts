@@ -403,6 +403,19 @@ export class GhlClient {
     return r.note;
   }
 
+  /** Rewrites a note's body (GHL's PUT replaces it: the same body twice is the same note). */
+  async updateNote(contactId: string, noteId: string, note: { body: string }): Promise<GhlNote> {
+    const r = await this.request({
+      method: 'PUT',
+      path: `/contacts/${enc(contactId)}/notes/${enc(noteId)}`,
+      family: 'contacts',
+      body: note,
+      schema: z.looseObject({ note: GhlNoteSchema }),
+      idempotent: true,
+    });
+    return r.note;
+  }
+
   /** `null` when the contact does not exist. */
   async listNotes(contactId: string): Promise<GhlNote[] | null> {
     try {

@@ -469,6 +469,18 @@ export function registerGhlRoutes(app: FastifyInstance, deps: GhlDeps): void {
     return reply.status(201).send({ note, traceId: traceId() });
   });
 
+  app.put('/contacts/:contactId/notes/:noteId', async (req) => {
+    const { contactId, noteId } = req.params as { contactId: string; noteId: string };
+    const body = parse(NoteBody, req.body);
+    const store = deps.store();
+    requireContact(store, contactId);
+    const note = (store.notes.get(contactId) ?? []).find((n) => n.id === noteId);
+    if (!note) fail(400, 'Note not found');
+    note!.body = body.body;
+    if (body.title) note!.title = body.title;
+    return { note, traceId: traceId() };
+  });
+
   app.delete('/contacts/:contactId/notes/:noteId', async (req) => {
     const { contactId, noteId } = req.params as { contactId: string; noteId: string };
     const store = deps.store();

@@ -59,6 +59,16 @@ describe('ConversationState', () => {
     expect(child.toolAllowed('crm_book_appointment')).toBe(false);
   });
 
+  it('a website visitor’s chat has the knowledge tools only, whatever the persona has, and nothing waits for a yes', () => {
+    const s = new ConversationState(input({ origin: 'widget' }));
+    s.opened({ ...opened, tools: [...opened.tools, 'crm_search_contacts', 'ask_agent', 'knowledge_browse'] });
+    expect(s.toolAllowed('knowledge_search')).toBe(true);
+    expect(s.toolAllowed('knowledge_browse')).toBe(true);
+    for (const t of ['crm_book_appointment', 'crm_search_contacts', 'ask_agent', 'calls_start_outbound'])
+      expect(s.toolAllowed(t), t).toBe(false);
+    expect(s.needsConfirmation('crm_book_appointment')).toBe(false);
+  });
+
   it('keeps recent replies across continue-as-new, and continues when the run has had enough turns', () => {
     const s = new ConversationState(input());
     s.opened(opened);

@@ -12,6 +12,7 @@ const ORIGIN_LABEL: Record<ConversationInfo['origin'], string | null> = {
   user: null,
   brief: 'Morning brief',
   agent: 'Asked by another agent',
+  widget: 'Website visitor',
 };
 
 /**
@@ -138,7 +139,7 @@ function History({
 }
 
 const fetchMessages = (id: string) =>
-  get<{ conversation: ConversationInfo; messages: ChatMessage[] }>(
+  get<{ conversation: ConversationInfo; messages: ChatMessage[]; pending: ChatConfirmation | null }>(
     `/v1/conversations/${encodeURIComponent(id)}/messages`,
   );
 
@@ -168,7 +169,6 @@ function Chat({
     stopped: string | null;
   } | null>(null);
   const here = outcome?.conversationId === conversationId ? outcome : null;
-  const pending = here?.pending ?? null;
   const stopped = here?.stopped ?? null;
   const [text, setText] = useState('');
   const abort = useRef<AbortController | null>(null);
@@ -179,6 +179,8 @@ function Chat({
     enabled: conversationId !== null,
     queryFn: () => fetchMessages(conversationId!),
   });
+  // A confirmation this page's last turn asked for, or — a conversation reopened — the one still waiting.
+  const pending = here ? here.pending : (messages.data?.pending ?? null);
 
   /** The turn is over: the stored messages are now the truth; the live copy goes once they are in. */
   const settle = async (reply: ChatReply) => {
@@ -215,7 +217,7 @@ function Chat({
         path,
         { text: asked, messageId: crypto.randomUUID() },
         (progress) => setLive({ asked, progress }),
-        abort.current.signal,
+        { signal: abort.current.signal },
       );
       await settle(reply);
     } catch (err) {
@@ -228,7 +230,7 @@ function Chat({
 
   const confirm = useMutation({
     mutationFn: (approve: boolean) =>
-      post<ChatReply>(`/v1/conversations/${encodeURIComponent(here!.conversationId)}/confirmations`, {
+      post<ChatReply>(`/v1/conversations/${encodeURIComponent(conversationId!)}/confirmations`, {
         confirmationId: pending!.id,
         approve,
       }),
@@ -240,6 +242,7 @@ function Chat({
   );
 
   const firstAsked = shown.find((m) => m.role === 'user')?.seq;
+  const origin = messages.data?.conversation.origin;
 
   return (
     <section className="card chat" aria-labelledby="chat-title" style={{ borderTopColor: agent.colour }}>
@@ -249,7 +252,9 @@ function Chat({
           ? (messages.data?.conversation.title ?? 'Conversation')
           : `New conversation with the ${agent.name}`}
       </h2>
-      {messages.data && ORIGIN_LABEL[messages.data.conversation.origin] ? (
+      {messages.data &&
+      ORIGIN_LABEL[messages.data.conversation.origin] &&
+      messages.data.conversation.origin !== 'widget' ? (
         <p className="muted">{ORIGIN_LABEL[messages.data.conversation.origin]}: started without you; reply to go on.</p>
       ) : null}
       {conversationId && messages.isPending ? <Loading what="messages" /> : null}
@@ -257,7 +262,7 @@ function Chat({
       <ol className="conversation" aria-label="Messages" data-testid="chat-messages">
         {shown.map((m) => (
           <li key={m.id} className={`turn ${m.role === 'user' ? 'turn-caller' : 'turn-agent'}`}>
-            {m.seq === firstAsked && messages.data?.conversation.origin !== 'user' ? (
+            {m.seq === firstAsked && (origin === 'brief' || origin === 'agent') ? (
               // A brief's (or another agent's) opening request: the platform's words and data, folded.
               <details>
                 <summary>{ORIGIN_LABEL[messages.data!.conversation.origin]}: what the agent was given</summary>
@@ -265,7 +270,9 @@ function Chat({
               </details>
             ) : (
               <>
-                <span className="who">{m.role === 'user' ? 'You' : agent.name}</span>
+                <span className="who">
+                  {m.role === 'user' ? (origin === 'widget' ? 'Visitor' : 'You') : agent.name}
+                </span>
                 {m.role === 'user' ? <span className="prewrap">{m.text}</span> : <Markdown text={m.text} />}
               </>
             )}
@@ -321,7 +328,11 @@ function Chat({
       ) : null}
       {stopped ? <p className="muted">The turn stopped: {stopped}</p> : null}
       <ErrorNote error={error} />
-      {mayAct ? (
+      {messages.data?.conversation.origin === 'widget' ? (
+        <p className="muted">
+          A visitor’s chat on your website: only the visitor writes here; the lead is in GoHighLevel.
+        </p>
+      ) : mayAct ? (
         <form className="composer" onSubmit={(e) => void send(e)} aria-label="Send a message">
           <label>
             Message

@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { get, post, qs, type CallSummary } from '../api';
 import { useCallStream } from '../callStream';
 import { useMe } from '../session';
-import { Badge, canAct, Empty, ErrorNote, Loading, Page, When } from '../ui';
+import { Badge, canAct, Empty, ErrorNote, Loading, Page, When, ListTable } from '../ui';
 
 const STATUSES = [
   'scheduled',
@@ -125,40 +125,26 @@ export function LiveDot({ live }: { live: boolean }) {
 
 export function CallTable({ calls }: { calls: CallSummary[] }) {
   return (
-    <div className="table-wrap">
-      <table className="list" aria-label="Calls">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Phone</th>
-            <th scope="col">Direction</th>
-            <th scope="col">Status</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Attempts</th>
-          </tr>
-        </thead>
-        <tbody>
-          {calls.map((c) => (
-            <tr key={c.id} data-call-id={c.id}>
-              <td>
-                <Link to={`/calls/${encodeURIComponent(c.id)}`}>
-                  <When at={c.createdAt} />
-                </Link>
-              </td>
-              <td>{c.phone ?? '—'}</td>
-              <td>{c.direction}</td>
-              <td>
-                <Badge value={c.status} />
-              </td>
-              <td>
-                <Badge value={c.outcome} />
-              </td>
-              <td>{c.attempts}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <ListTable label="Calls" columns={['When', 'Phone', 'Direction', 'Status', 'Outcome', 'Attempts']}>
+      {calls.map((c) => (
+        <tr key={c.id} data-call-id={c.id}>
+          <td>
+            <Link to={`/calls/${encodeURIComponent(c.id)}`}>
+              <When at={c.createdAt} />
+            </Link>
+          </td>
+          <td>{c.phone ?? '—'}</td>
+          <td>{c.direction}</td>
+          <td>
+            <Badge value={c.status} />
+          </td>
+          <td>
+            <Badge value={c.outcome} />
+          </td>
+          <td>{c.attempts}</td>
+        </tr>
+      ))}
+    </ListTable>
   );
 }
 

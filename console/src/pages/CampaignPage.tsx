@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { get, post, type ImportResult, type LeadListItem, type LeadTimeline, type Progress } from '../api';
 import { BarChart } from '../charts';
 import { useMe } from '../session';
-import { Badge, canAct, Empty, ErrorNote, Loading, Page, When } from '../ui';
+import { Badge, canAct, Empty, ErrorNote, Loading, Page, When, ListTable } from '../ui';
 import { CsvRows } from './Campaigns';
 
 const OPEN_STATES = new Set(['pending', 'active']);
@@ -137,32 +137,21 @@ export function CampaignPage() {
         <ErrorNote error={leads.error} />
         {leads.data && !leads.data.length ? <Empty>No leads.</Empty> : null}
         {leads.data?.length ? (
-          <div className="table-wrap">
-            <table className="list" aria-label="Leads">
-              <thead>
-                <tr>
-                  <th scope="col">Lead</th>
-                  <th scope="col">Company</th>
-                  <th scope="col">State</th>
-                </tr>
-              </thead>
-              <tbody>
-                {leads.data.map((l) => (
-                  <tr key={l.id}>
-                    <td>
-                      <Link to={`/campaigns/${p.id}/leads/${l.id}`}>
-                        {[l.firstName, l.lastName].filter(Boolean).join(' ') || l.email || l.phone}
-                      </Link>
-                    </td>
-                    <td>{l.company ?? '—'}</td>
-                    <td>
-                      <Badge value={l.state} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <ListTable label="Leads" columns={['Lead', 'Company', 'State']}>
+            {leads.data.map((l) => (
+              <tr key={l.id}>
+                <td>
+                  <Link to={`/campaigns/${p.id}/leads/${l.id}`}>
+                    {[l.firstName, l.lastName].filter(Boolean).join(' ') || l.email || l.phone}
+                  </Link>
+                </td>
+                <td>{l.company ?? '—'}</td>
+                <td>
+                  <Badge value={l.state} />
+                </td>
+              </tr>
+            ))}
+          </ListTable>
         ) : null}
       </section>
     </Page>

@@ -4,7 +4,7 @@ import { useMutation, useQuery } from '@tanstack/react-query';
 import { ApiError, get, post, type CampaignListItem, type ImportResult, type RowError } from '../api';
 import { parseCsv } from '../csv';
 import { useMe } from '../session';
-import { Badge, canAct, Empty, ErrorNote, Loading, Page, When } from '../ui';
+import { Badge, canAct, Empty, ErrorNote, Loading, Page, When, ListTable } from '../ui';
 
 export function Campaigns() {
   const me = useMe();
@@ -28,34 +28,22 @@ export function Campaigns() {
       <ErrorNote error={list.error} />
       {list.data && !list.data.length ? <Empty>No campaigns yet.</Empty> : null}
       {list.data?.length ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="Campaigns">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Leads</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((c) => (
-                <tr key={c.id}>
-                  <td>
-                    <Link to={`/campaigns/${c.id}`}>{c.name}</Link>
-                  </td>
-                  <td>
-                    <Badge value={c.status} />
-                  </td>
-                  <td>{c.leads}</td>
-                  <td>
-                    <When at={c.createdAt} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Campaigns" columns={['Name', 'Status', 'Leads', 'Created']}>
+          {list.data.map((c) => (
+            <tr key={c.id}>
+              <td>
+                <Link to={`/campaigns/${c.id}`}>{c.name}</Link>
+              </td>
+              <td>
+                <Badge value={c.status} />
+              </td>
+              <td>{c.leads}</td>
+              <td>
+                <When at={c.createdAt} />
+              </td>
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
     </Page>
   );

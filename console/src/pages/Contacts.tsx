@@ -1,7 +1,7 @@
 import { Link, useParams, useSearchParams } from 'react-router';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { get, qs, type Contact } from '../api';
-import { Empty, ErrorNote, Loading, Page, When } from '../ui';
+import { Empty, ErrorNote, Loading, Page, When, ListTable } from '../ui';
 
 export function Contacts() {
   const [params, setParams] = useSearchParams();
@@ -34,30 +34,18 @@ export function Contacts() {
       <ErrorNote error={list.error} />
       {list.data && !list.data.length ? <Empty>No contacts found in the CRM cache.</Empty> : null}
       {list.data?.length ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="Contacts">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Phone</th>
-                <th scope="col">Email</th>
-                <th scope="col">Tags</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((c) => (
-                <tr key={c.id}>
-                  <td>
-                    <Link to={`/contacts/${encodeURIComponent(c.id)}`}>{c.name ?? c.id}</Link>
-                  </td>
-                  <td>{c.phone ?? '—'}</td>
-                  <td>{c.email ?? '—'}</td>
-                  <td>{c.tags.join(', ')}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Contacts" columns={['Name', 'Phone', 'Email', 'Tags']}>
+          {list.data.map((c) => (
+            <tr key={c.id}>
+              <td>
+                <Link to={`/contacts/${encodeURIComponent(c.id)}`}>{c.name ?? c.id}</Link>
+              </td>
+              <td>{c.phone ?? '—'}</td>
+              <td>{c.email ?? '—'}</td>
+              <td>{c.tags.join(', ')}</td>
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
     </Page>
   );

@@ -12,9 +12,11 @@ import {
   type Connection,
   type SyncStatus,
   type TenantUser,
+  type AgentInfo,
+  type WebsiteWidget,
 } from '../api';
 import { useMe } from '../session';
-import { Badge, canAct, canAdmin, Empty, ErrorNote, Loading, Page, When } from '../ui';
+import { Badge, canAct, canAdmin, Empty, ErrorNote, ListTable, Loading, Page, Section, When } from '../ui';
 
 const PROVIDER_NAMES: Record<Connection['provider'], string> = {
   ghl: 'GoHighLevel',
@@ -39,7 +41,8 @@ export function Settings() {
         <a href="#connections">Connections</a> <a href="#sync">CRM sync</a> <a href="#voice">Voice</a>{' '}
         {admin ? (
           <>
-            <a href="#users">Users</a> <a href="#keys">API keys</a> <a href="#mcp-clients">MCP clients</a>{' '}
+            <a href="#widget">Website chat</a> <a href="#users">Users</a> <a href="#keys">API keys</a>{' '}
+            <a href="#mcp-clients">MCP clients</a>{' '}
           </>
         ) : null}
         <a href="#audit">Audit log</a>
@@ -47,6 +50,7 @@ export function Settings() {
       <Connections admin={admin} />
       <Sync mayAct={canAct(me.data?.scopes)} admin={admin} />
       <Voice admin={admin} />
+      {admin ? <WebsiteChat /> : null}
       {admin && me.data ? <Users /> : null}
       {admin && me.data ? <ApiKeys tenantId={me.data.tenantId} /> : null}
       {admin ? <McpClients /> : null}
@@ -71,8 +75,7 @@ function Connections({ admin }: { admin: boolean }) {
     onSuccess: refresh,
   });
   return (
-    <section className="card" id="connections" aria-labelledby="connections-title">
-      <h2 id="connections-title">Provider connections</h2>
+    <Section id="connections" title="Provider connections">
       {list.isPending ? <Loading what="connections" /> : null}
       <ErrorNote error={list.error} />
       <ul className="connections">
@@ -125,7 +128,7 @@ function Connections({ admin }: { admin: boolean }) {
           </details>
         </>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -216,9 +219,15 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
     queryFn: () => get<{ connections: Connection[] }>('/v1/connections').then((r) => r.connections),
   });
   const location = connections.data?.find((c) => c.provider === 'ghl' && c.state !== 'missing')?.account;
+  const current = useQuery({
+    queryKey: ['sync-schedule'],
+    enabled: Boolean(location),
+    queryFn: () => get<{ syncEveryMinutes: number; paused: boolean; nextRunAt: string | null }>('/v1/crm/connection'),
+  });
   const schedule = useMutation({
     mutationFn: (syncEveryMinutes: number) =>
       api<{ syncEveryMinutes: number }>('PUT', '/v1/crm/connection', { locationId: location, syncEveryMinutes }),
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: ['sync-schedule'] }),
   });
   const status = useQuery({
     queryKey: ['sync'],
@@ -231,8 +240,7 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
   });
   const s = status.data;
   return (
-    <section className="card" id="sync" aria-labelledby="sync-title">
-      <h2 id="sync-title">CRM sync</h2>
+    <Section id="sync" title="CRM sync">
       {status.isPending ? <Loading what="the sync status" /> : null}
       <ErrorNote error={status.error} />
       {s ? (
@@ -251,13 +259,24 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
           {s.lastError ? <p className="error">Last error: {s.lastError}</p> : null}
         </>
       ) : null}
+      {current.data ? (
+        <p data-testid="sync-schedule">
+          {current.data.paused ? (
+            <>Scheduled syncs are paused (every {current.data.syncEveryMinutes} minutes when on).</>
+          ) : (
+            <>
+              Syncs every {current.data.syncEveryMinutes} minutes; next <When at={current.data.nextRunAt} />.
+            </>
+          )}
+        </p>
+      ) : null}
       {mayAct ? (
         <button type="button" onClick={() => now.mutate()} disabled={now.isPending || s?.state === 'running'}>
           Sync now
         </button>
       ) : null}
       <ErrorNote error={now.error} />
-      {admin && location ? (
+      {admin && location && current.data ? (
         <form
           className="row"
           aria-label="Sync schedule"
@@ -268,7 +287,14 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
         >
           <label>
             Sync every (minutes)
-            <input name="every" type="number" min={1} max={1440} required defaultValue={15} />
+            <input
+              name="every"
+              type="number"
+              min={1}
+              max={1440}
+              required
+              defaultValue={current.data.syncEveryMinutes}
+            />
           </label>
           <button type="submit" disabled={schedule.isPending}>
             Save the schedule
@@ -276,8 +302,8 @@ function Sync({ mayAct, admin }: { mayAct: boolean; admin: boolean }) {
         </form>
       ) : null}
       <ErrorNote error={schedule.error} />
-      {schedule.data ? <p role="status">Syncs every {schedule.data.syncEveryMinutes} minutes.</p> : null}
-    </section>
+      {schedule.data ? <p role="status">Saved: syncs every {schedule.data.syncEveryMinutes} minutes.</p> : null}
+    </Section>
   );
 }
 
@@ -318,8 +344,7 @@ function Voice({ admin }: { admin: boolean }) {
     save.mutate(next);
   };
   return (
-    <section className="card" id="voice" aria-labelledby="voice-title">
-      <h2 id="voice-title">Voice settings</h2>
+    <Section id="voice" title="Voice settings">
       {settings.isPending ? <Loading what="voice settings" /> : null}
       <ErrorNote error={settings.error} />
       {v ? (
@@ -370,7 +395,100 @@ function Voice({ admin }: { admin: boolean }) {
           ) : null}
         </form>
       ) : null}
-    </section>
+    </Section>
+  );
+}
+
+/**
+ * The embeddable website chat: on or off, the persona visitors talk to, the exact origins whose
+ * pages may show it, the greeting, the knowledge visitors' chats may read; and the script tag.
+ */
+function WebsiteChat() {
+  const queryClient = useQueryClient();
+  const widget = useQuery({
+    queryKey: ['widget'],
+    queryFn: () => get<{ widget: WebsiteWidget | null }>('/v1/widget').then((r) => r.widget),
+  });
+  const agents = useQuery({
+    queryKey: ['agents'],
+    queryFn: () => get<{ agents: AgentInfo[] }>('/v1/agents').then((r) => r.agents.filter((a) => a.enabled)),
+  });
+  const save = useMutation({
+    mutationFn: (body: Omit<WebsiteWidget, 'id' | 'updatedAt' | 'snippet'>) =>
+      api<WebsiteWidget>('PUT', '/v1/widget', body),
+    onSuccess: (w) => queryClient.setQueryData(['widget'], w),
+  });
+  const w = widget.data;
+  const submit = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    const s = (k: string) => String(f.get(k) ?? '').trim();
+    save.mutate({
+      enabled: f.get('enabled') === 'on',
+      agent: s('agent'),
+      allowedOrigins: s('origins')
+        .split(/[\s,]+/)
+        .filter(Boolean),
+      greeting: s('greeting'),
+      knowledgeScope: s('scope') || '/public',
+    });
+  };
+  return (
+    <Section id="widget" title="Website chat">
+      <p className="muted">
+        A chat bubble on your own website: visitors give their name and email (with consent), then talk to the persona
+        you pick, which may only read the knowledge under the scope below. Each visitor becomes a GoHighLevel contact
+        with the chat as a note.
+      </p>
+      {widget.isPending || agents.isPending ? <Loading what="the website chat" /> : null}
+      <ErrorNote error={widget.error ?? agents.error} />
+      {widget.isSuccess && agents.data ? (
+        <form className="stack" aria-label="Website chat" onSubmit={submit} key={w?.updatedAt ?? 'new'}>
+          <label className="check">
+            <input type="checkbox" name="enabled" defaultChecked={w?.enabled ?? false} /> Show the chat on my site
+          </label>
+          <div className="row">
+            <label>
+              Persona
+              <select name="agent" defaultValue={w?.agent ?? agents.data[0]?.id}>
+                {agents.data.map((a) => (
+                  <option key={a.id} value={a.id}>
+                    {a.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              Knowledge visitors may read
+              <input name="scope" defaultValue={w?.knowledgeScope ?? '/public'} />
+            </label>
+          </div>
+          <label>
+            Sites allowed (exact origins, one per line, e.g. https://www.example.com)
+            <textarea name="origins" rows={2} defaultValue={w?.allowedOrigins.join('\n') ?? ''} />
+          </label>
+          <label>
+            First words to visitors
+            <input name="greeting" maxLength={500} defaultValue={w?.greeting ?? ''} />
+          </label>
+          <ErrorNote error={save.error} />
+          {save.isSuccess ? <p role="status">Saved.</p> : null}
+          <div>
+            <button type="submit" disabled={save.isPending}>
+              Save the website chat
+            </button>
+          </div>
+        </form>
+      ) : null}
+      {w ? (
+        <p>
+          Put this tag on each page:{' '}
+          <code className="break" data-testid="widget-snippet">
+            {w.snippet}
+          </code>
+        </p>
+      ) : null}
+    </Section>
   );
 }
 
@@ -395,67 +513,52 @@ function Users() {
   });
   const remove = useMutation({ mutationFn: (id: string) => api('DELETE', `/v1/users/${id}`), onSuccess: refresh });
   return (
-    <section className="card" id="users" aria-labelledby="users-title">
-      <h2 id="users-title">Users and roles</h2>
+    <Section id="users" title="Users and roles">
       <p className="muted small">Owners: everything; operators: read and act; viewers: read only.</p>
       <ErrorNote error={list.error ?? setRole.error ?? remove.error} />
       {list.data ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="Users">
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Since</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.users.map((u) => (
-                <tr key={u.id}>
-                  <td>{u.email}</td>
-                  <td>
-                    <select
-                      aria-label={`Role of ${u.email}`}
-                      value={u.role}
-                      onChange={(e) => setRole.mutate({ id: u.id, role: e.target.value })}
-                    >
-                      <option>owner</option>
-                      <option>operator</option>
-                      <option>viewer</option>
-                    </select>
-                  </td>
-                  <td>
-                    <When at={u.createdAt} />
-                  </td>
-                  <td>
-                    <button
-                      type="button"
-                      className="link"
-                      onClick={() => {
-                        if (window.confirm(`Remove ${u.email}?`)) remove.mutate(u.id);
-                      }}
-                    >
-                      Remove
-                    </button>
-                  </td>
-                </tr>
-              ))}
-              {list.data.invites.map((i) => (
-                <tr key={i.id}>
-                  <td>{i.email}</td>
-                  <td>{i.role}</td>
-                  <td className="muted">
-                    invited, until <When at={i.expiresAt} />
-                  </td>
-                  <td />
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Users" columns={['Email', 'Role', 'Since', { srOnly: 'Actions' }]}>
+          {list.data.users.map((u) => (
+            <tr key={u.id}>
+              <td>{u.email}</td>
+              <td>
+                <select
+                  aria-label={`Role of ${u.email}`}
+                  value={u.role}
+                  onChange={(e) => setRole.mutate({ id: u.id, role: e.target.value })}
+                >
+                  <option>owner</option>
+                  <option>operator</option>
+                  <option>viewer</option>
+                </select>
+              </td>
+              <td>
+                <When at={u.createdAt} />
+              </td>
+              <td>
+                <button
+                  type="button"
+                  className="link"
+                  onClick={() => {
+                    if (window.confirm(`Remove ${u.email}?`)) remove.mutate(u.id);
+                  }}
+                >
+                  Remove
+                </button>
+              </td>
+            </tr>
+          ))}
+          {list.data.invites.map((i) => (
+            <tr key={i.id}>
+              <td>{i.email}</td>
+              <td>{i.role}</td>
+              <td className="muted">
+                invited, until <When at={i.expiresAt} />
+              </td>
+              <td />
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
       <form
         className="row"
@@ -487,7 +590,7 @@ function Users() {
           <code className="break">{invite.data.inviteUrl}</code>
         </p>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -502,50 +605,34 @@ function ApiKeys({ tenantId }: { tenantId: string }) {
   });
   const revoke = useMutation({ mutationFn: (id: string) => api('DELETE', `${base}/${id}`), onSuccess: refresh });
   return (
-    <section className="card" id="keys" aria-labelledby="keys-title">
-      <h2 id="keys-title">API keys</h2>
+    <Section id="keys" title="API keys">
       <ErrorNote error={list.error ?? revoke.error} />
       {list.data ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="API keys">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Key</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Last used</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((k) => (
-                <tr key={k.id}>
-                  <td>{k.name}</td>
-                  <td>
-                    <code>{k.keyPrefix}…</code>
-                  </td>
-                  <td>{k.scopes.join(', ')}</td>
-                  <td>{k.revokedAt ? 'revoked' : <When at={k.lastUsedAt} />}</td>
-                  <td>
-                    {k.revokedAt ? null : (
-                      <button
-                        type="button"
-                        className="link"
-                        onClick={() => {
-                          if (window.confirm(`Revoke the key “${k.name}”?`)) revoke.mutate(k.id);
-                        }}
-                      >
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="API keys" columns={['Name', 'Key', 'Scopes', 'Last used', { srOnly: 'Actions' }]}>
+          {list.data.map((k) => (
+            <tr key={k.id}>
+              <td>{k.name}</td>
+              <td>
+                <code>{k.keyPrefix}…</code>
+              </td>
+              <td>{k.scopes.join(', ')}</td>
+              <td>{k.revokedAt ? 'revoked' : <When at={k.lastUsedAt} />}</td>
+              <td>
+                {k.revokedAt ? null : (
+                  <button
+                    type="button"
+                    className="link"
+                    onClick={() => {
+                      if (window.confirm(`Revoke the key “${k.name}”?`)) revoke.mutate(k.id);
+                    }}
+                  >
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
       <form
         className="row"
@@ -576,7 +663,7 @@ function ApiKeys({ tenantId }: { tenantId: string }) {
           The new key, shown once: <code className="break">{create.data.key}</code>
         </p>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -600,8 +687,7 @@ function McpClients() {
     },
   });
   return (
-    <section className="card" id="mcp-clients" aria-labelledby="mcp-clients-title">
-      <h2 id="mcp-clients-title">Connected MCP clients</h2>
+    <Section id="mcp-clients" title="Connected MCP clients">
       <p className="muted small">
         Apps connected to this tenant&rsquo;s MCP endpoint through OAuth (for example Claude), with who connected them.
       </p>
@@ -610,61 +696,48 @@ function McpClients() {
       {revoke.data ? <p role="status">Revoked: {revoke.data.revokedGrants} grant(s) stopped working.</p> : null}
       {list.data && !list.data.length ? <Empty>No MCP client is connected.</Empty> : null}
       {list.data?.length ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="Connected MCP clients">
-            <thead>
-              <tr>
-                <th scope="col">Client</th>
-                <th scope="col">Id / URL</th>
-                <th scope="col">Connected by</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Connected</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((c) => (
-                <tr key={c.clientId} data-client-id={c.clientId}>
-                  <td>{c.clientName ?? <span className="muted">unnamed</span>}</td>
-                  <td>
-                    <code className="break">{c.clientId}</code>
-                  </td>
-                  <td>{c.users.map((u) => u.email ?? u.userId).join(', ')}</td>
-                  <td>{[...new Set(c.users.flatMap((u) => u.scopes))].join(', ')}</td>
-                  <td>
-                    <When at={c.users.map((u) => u.connectedAt).sort()[0]} />
-                  </td>
-                  <td>
-                    {asking === c.clientId ? (
-                      <span className="row" role="group" aria-label={`Revoke ${c.clientName ?? c.clientId}?`}>
-                        <span>Disconnect it for everyone?</span>
-                        <button
-                          type="button"
-                          className="danger"
-                          disabled={revoke.isPending}
-                          onClick={() => revoke.mutate(c.clientId)}
-                        >
-                          Yes, revoke
-                        </button>
-                        <button type="button" onClick={() => setAsking(null)}>
-                          Cancel
-                        </button>
-                      </span>
-                    ) : (
-                      <button type="button" className="link" onClick={() => setAsking(c.clientId)}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable
+          label="Connected MCP clients"
+          columns={['Client', 'Id / URL', 'Connected by', 'Scopes', 'Connected', { srOnly: 'Actions' }]}
+        >
+          {list.data.map((c) => (
+            <tr key={c.clientId} data-client-id={c.clientId}>
+              <td>{c.clientName ?? <span className="muted">unnamed</span>}</td>
+              <td>
+                <code className="break">{c.clientId}</code>
+              </td>
+              <td>{c.users.map((u) => u.email ?? u.userId).join(', ')}</td>
+              <td>{[...new Set(c.users.flatMap((u) => u.scopes))].join(', ')}</td>
+              <td>
+                <When at={c.users.map((u) => u.connectedAt).sort()[0]} />
+              </td>
+              <td>
+                {asking === c.clientId ? (
+                  <span className="row" role="group" aria-label={`Revoke ${c.clientName ?? c.clientId}?`}>
+                    <span>Disconnect it for everyone?</span>
+                    <button
+                      type="button"
+                      className="danger"
+                      disabled={revoke.isPending}
+                      onClick={() => revoke.mutate(c.clientId)}
+                    >
+                      Yes, revoke
+                    </button>
+                    <button type="button" onClick={() => setAsking(null)}>
+                      Cancel
+                    </button>
+                  </span>
+                ) : (
+                  <button type="button" className="link" onClick={() => setAsking(c.clientId)}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
-    </section>
+    </Section>
   );
 }
 
@@ -675,8 +748,7 @@ function Audit() {
     queryFn: () => get<{ rows: AuditRow[] }>(`/v1/audit${qs({ ...filter, limit: 100 })}`).then((r) => r.rows),
   });
   return (
-    <section className="card" id="audit" aria-labelledby="audit-title">
-      <h2 id="audit-title">Audit log</h2>
+    <Section id="audit" title="Audit log">
       <form
         className="filters"
         aria-label="Filter the audit log"
@@ -708,40 +780,26 @@ function Audit() {
       </form>
       <ErrorNote error={rows.error} />
       {rows.data ? (
-        <div className="table-wrap">
-          <table className="list" aria-label="Audit log">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Tool</th>
-                <th scope="col">Status</th>
-                <th scope="col">Source</th>
-                <th scope="col">ms</th>
-                <th scope="col">Workflow</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.data.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    <When at={r.createdAt} />
-                  </td>
-                  <td>
-                    <code>{r.tool ?? r.activity ?? '—'}</code>
-                  </td>
-                  <td>
-                    <Badge value={r.status} />
-                    {r.error ? <span className="muted small"> {r.error}</span> : null}
-                  </td>
-                  <td>{r.source}</td>
-                  <td>{r.durationMs}</td>
-                  <td className="break small">{r.workflowId ?? '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Audit log" columns={['When', 'Tool', 'Status', 'Source', 'ms', 'Workflow']}>
+          {rows.data.map((r) => (
+            <tr key={r.id}>
+              <td>
+                <When at={r.createdAt} />
+              </td>
+              <td>
+                <code>{r.tool ?? r.activity ?? '—'}</code>
+              </td>
+              <td>
+                <Badge value={r.status} />
+                {r.error ? <span className="muted small"> {r.error}</span> : null}
+              </td>
+              <td>{r.source}</td>
+              <td>{r.durationMs}</td>
+              <td className="break small">{r.workflowId ?? '—'}</td>
+            </tr>
+          ))}
+        </ListTable>
       ) : null}
-    </section>
+    </Section>
   );
 }

@@ -1,7 +1,7 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
-import { ApiError, post } from '../api';
+import { ApiError, api, get, post } from '../api';
 import { ErrorNote } from '../ui';
 
 /** Only a path of this console may be returned to after sign-in (no open redirect). */
@@ -86,7 +86,7 @@ export function SignIn() {
         </button>
       </form>
       <p>
-        <Link to="/reset">Forgot your password?</Link>
+        <Link to="/reset">Forgot your password?</Link> · <Link to="/admin">Platform admin</Link>
       </p>
       <p className="muted small">
         First run on the sandbox? The demo owner&apos;s email and password are in <code>.data/demo-console-login</code>.
@@ -194,6 +194,94 @@ export function ResetPassword() {
           </button>
         </form>
       )}
+      <p>
+        <Link to="/signin">Back to sign-in</Link>
+      </p>
+    </Card>
+  );
+}
+
+interface TenantPick {
+  current: string | null;
+  tenants: { id: string; name: string }[];
+}
+
+/**
+ * The platform admin: the admin key, once, for a console session (the key is not kept in the
+ * browser); then a tenant to view as its owner would. Each switch is in that tenant's audit log.
+ */
+export function AdminSignIn() {
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const [key, setKey] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [pick, setPick] = useState<TenantPick | null>(null);
+  const [asked, setAsked] = useState(false);
+
+  const load = async () => {
+    try {
+      setPick(await get<TenantPick>('/v1/auth/admin/tenants'));
+    } catch (err) {
+      // Not signed in as the admin yet (401), or signed in as a tenant's user (403): the key form.
+      if (!(err instanceof ApiError && (err.status === 401 || err.status === 403))) setError(err);
+    } finally {
+      setAsked(true);
+    }
+  };
+  useEffect(() => {
+    void load();
+  }, []);
+
+  const signIn = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      await post('/v1/auth/admin', { adminKey: key });
+      setKey('');
+      await load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const view = async (tenantId: string) => {
+    setError(null);
+    try {
+      await api('PUT', '/v1/auth/admin/tenant', { tenantId });
+      queryClient.clear();
+      navigate('/', { replace: true });
+    } catch (err) {
+      setError(err);
+    }
+  };
+
+  if (!asked) return <Card title="Platform admin">{null}</Card>;
+  return (
+    <Card title="Platform admin">
+      {pick ? (
+        <>
+          <p>Pick the tenant to view. You see it as its owner would; the switch is written to its audit log.</p>
+          <ul className="tenant-pick" aria-label="Tenants">
+            {pick.tenants.map((t) => (
+              <li key={t.id}>
+                <button type="button" onClick={() => void view(t.id)} aria-current={t.id === pick.current || undefined}>
+                  {t.name} <span className="muted">({t.id})</span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : (
+        <form onSubmit={(e) => void signIn(e)} className="stack">
+          <label>
+            Admin key
+            <input type="password" autoComplete="off" required value={key} onChange={(e) => setKey(e.target.value)} />
+          </label>
+          <button type="submit" className="primary">
+            Sign in as the platform admin
+          </button>
+        </form>
+      )}
+      <ErrorNote error={error} />
       <p>
         <Link to="/signin">Back to sign-in</Link>
       </p>
