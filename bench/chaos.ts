@@ -19,7 +19,13 @@ import { deriveSeed, Rng } from '../sandbox/random.js';
 import { api, removeDataDir } from './lib/platform.js';
 import { portOpen, startCluster } from './chaos/cluster.js';
 import { faultKinds, faultSchedule, inject, type FaultKind } from './chaos/faults.js';
-import { checkInvariants, documentedReason, workflowStatuses, type Violation } from './chaos/invariants.js';
+import {
+  checkInvariants,
+  checkWebhookCache,
+  documentedReason,
+  workflowStatuses,
+  type Violation,
+} from './chaos/invariants.js';
 import {
   persist,
   runCalls,
@@ -142,6 +148,7 @@ export default async function chaos(): Promise<void> {
     await settle('work');
     campaignSettled = true;
     await replies;
+    violations.push(...(await checkWebhookCache(cluster, db)));
     // What the schedule does: a sync that repairs what webhooks missed (it goes full when counts differ).
     const sync = await persist('final sync', () =>
       api<{ workflowId: string; runId: string }>(cluster.apiUrl, 'POST', '/v1/sync', tenants.crmKey, { mode: 'auto' }),

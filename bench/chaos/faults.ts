@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rng } from '../../sandbox/random.js';
 import type { Cluster } from './cluster.js';
-import { sandboxControl } from './load.js';
+import { CRM, CRM_LOCATION, sandboxControl } from './load.js';
 
 export const faultKinds = [
   'worker_kill',
@@ -101,6 +101,25 @@ async function replayGhl(c: Cluster, rng: Rng, order: 'same' | 'reverse'): Promi
   return ids.length;
 }
 
+/** One contact changed three times in a row at GHL: with webhooks delayed at random, they overtake each other. */
+async function changeBurst(c: Cluster, rng: Rng): Promise<string> {
+  const { contacts } = await sandboxControl<{ contacts: { id: string }[] }>(
+    c,
+    'GET',
+    `/ghl/contacts?locationId=${CRM_LOCATION}&limit=50&offset=${rng.int(50)}`,
+  );
+  const id = contacts[rng.int(contacts.length)]!.id;
+  for (const name of ['Burst1', 'Burst2', 'Burst3']) {
+    await fetch(`${c.sandbox.url}/ghl/contacts/${id}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer pit-${CRM}`, version: '2021-07-28', 'content-type': 'application/json' },
+      body: JSON.stringify({ firstName: name }),
+    });
+    await sleep(5); // distinct dateUpdated
+  }
+  return id;
+}
+
 function pick<T>(rng: Rng, items: T[], n: number): T[] {
   const copy = [...items];
   const out: T[] = [];
@@ -146,11 +165,12 @@ export async function inject(c: Cluster, rng: Rng, kind: FaultKind): Promise<str
       // GHL webhooks held back at random for a while (later events overtake earlier ones), and
       // duplicates of both providers sent newest first.
       await sandboxControl(c, 'POST', '/ghl/webhooks/jitter', { maxMs: 3000 });
+      const burst = await changeBurst(c, rng);
       const vapi = await replayVapi(c, rng, 'reverse');
       const ghl = await replayGhl(c, rng, 'reverse');
       await sleep(GHL_FAULT_MS);
       await sandboxControl(c, 'POST', '/ghl/webhooks/jitter', { maxMs: 0 });
-      return `GHL webhooks delayed 0–3 s at random; ${vapi} Vapi messages and ${ghl} GHL webhooks redelivered newest first`;
+      return `GHL webhooks delayed 0–3 s at random (contact ${burst} changed 3 times at once); ${vapi} Vapi messages and ${ghl} GHL webhooks redelivered newest first`;
     }
   }
 }

@@ -65,6 +65,61 @@ interface CallRow {
   status: string;
 }
 
+interface GhlContact {
+  id: string;
+  firstName?: string | null;
+  email?: string | null;
+}
+
+const upstreamContacts = async (c: Cluster) =>
+  (await sandboxControl<{ contacts: GhlContact[] }>(c, 'GET', `/ghl/contacts?locationId=${CRM_LOCATION}&limit=100000`))
+    .contacts;
+
+const cachedContacts = async (db: pg.Pool) =>
+  new Map(
+    (
+      await db.query<{ id: string; first_name: string | null; email: string | null }>(
+        'select id, first_name, email from contacts where tenant_id = $1',
+        [CRM],
+      )
+    ).rows.map((r) => [r.id, r]),
+  );
+
+const sameContact = (u: GhlContact, mine: { first_name: string | null; email: string | null }) =>
+  (mine.first_name ?? null) === (u.firstName ?? null) && (mine.email ?? null) === (u.email?.toLowerCase() ?? null);
+
+/**
+ * Before any sync repairs the cache: every contact whose last GHL webhook we acknowledged (2xx) is
+ * cached as GHL has it (a webhook carries the whole contact) — whatever order the webhooks arrived
+ * in, however often, and whatever the sync wrote meanwhile. Returns the violations.
+ */
+export async function checkWebhookCache(c: Cluster, db: pg.Pool): Promise<Violation[]> {
+  const { deliveries } = await sandboxControl<{
+    deliveries: { type: string; payload: { id?: string }; delivered: boolean }[];
+  }>(c, 'GET', '/ghl/webhooks');
+  const touched = new Map<string, boolean>();
+  for (const d of deliveries) {
+    if (!d.type.startsWith('Contact') || !d.payload.id) continue;
+    touched.set(d.payload.id, d.delivered); // in the order GHL emitted them: the last one wins
+  }
+  const upstream = new Map((await upstreamContacts(c)).map((u) => [u.id, u]));
+  const cached = await cachedContacts(db);
+  const out: Violation[] = [];
+  for (const [id, acknowledged] of touched) {
+    if (!acknowledged) continue;
+    const u = upstream.get(id);
+    const mine = cached.get(id);
+    if (u && (!mine || !sameContact(u, mine)))
+      out.push({
+        invariant: 'webhooks applied as GHL has it',
+        what: `${id}: GHL ${u.firstName}/${u.email}, cache ${mine ? `${mine.first_name}/${mine.email}` : 'missing'}`,
+      });
+    if (!u && mine)
+      out.push({ invariant: 'webhooks applied as GHL has it', what: `${id}: deleted at GHL, still cached` });
+  }
+  return out;
+}
+
 export async function checkInvariants(c: Cluster, db: pg.Pool, temporal: Client, facts: Facts): Promise<Findings> {
   const violations: Violation[] = [];
   const notes: string[] = [];
@@ -227,30 +282,13 @@ export async function checkInvariants(c: Cluster, db: pg.Pool, temporal: Client,
     notes.push(`${undelivered} replies were not accepted before the run ended (their leads count as silent)`);
 
   // --- Contacts: the cache equals the sandbox's GHL contacts ------------------------------------
-  const upstream = (
-    await sandboxControl<{ contacts: { id: string; firstName?: string | null; email?: string | null }[] }>(
-      c,
-      'GET',
-      `/ghl/contacts?locationId=${CRM_LOCATION}&limit=100000`,
-    )
-  ).contacts;
-  const cached = new Map(
-    (
-      await db.query<{ id: string; first_name: string | null; email: string | null }>(
-        'select id, first_name, email from contacts where tenant_id = $1',
-        [CRM],
-      )
-    ).rows.map((r) => [r.id, r]),
-  );
+  const upstream = await upstreamContacts(c);
+  const cached = await cachedContacts(db);
   let drift = 0;
   for (const u of upstream) {
     const mine = cached.get(u.id);
     cached.delete(u.id);
-    if (
-      !mine ||
-      (mine.first_name ?? null) !== (u.firstName ?? null) ||
-      (mine.email ?? null) !== (u.email?.toLowerCase() ?? null)
-    ) {
+    if (!mine || !sameContact(u, mine)) {
       if (drift++ < 20)
         fail(
           'cache equals GHL',

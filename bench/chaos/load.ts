@@ -275,7 +275,7 @@ interface SandboxEmail {
 }
 
 export async function sandboxEmails(c: Cluster): Promise<SandboxEmail[]> {
-  return (await sandboxControl<{ emails: SandboxEmail[] }>(c, 'GET', '/sendgrid/emails?limit=100000')).emails;
+  return (await sandboxControl<{ emails: SandboxEmail[] }>(c, 'GET', '/sendgrid/emails?limit=10000')).emails;
 }
 
 /** Repliers answer their first email with an opt-out; SendGrid keeps delivering until we accept it. */
