@@ -18,7 +18,8 @@ import { isAlive } from '../runtime/processes.js';
 import { deriveSeed, Rng } from '../sandbox/random.js';
 import { api, removeDataDir } from './lib/platform.js';
 import { portOpen, startCluster } from './chaos/cluster.js';
-import { faultKinds, faultSchedule, inject, type FaultKind } from './chaos/faults.js';
+import { faultSchedule, inject } from './chaos/faults.js';
+import { faultKinds, type FaultKind } from './chaos/kinds.js';
 import {
   checkInvariants,
   checkWebhookCache,

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { faultKinds } from '../bench/chaos/faults.js';
+import { faultKinds } from '../bench/chaos/kinds.js';
 import { runCommand, type StartedProcess } from './support/process.js';
 
 /**

@@ -6,21 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rng } from '../../sandbox/random.js';
 import type { Cluster } from './cluster.js';
+import { faultKinds, type FaultKind } from './kinds.js';
 import { CRM, CRM_LOCATION, sandboxControl } from './load.js';
-
-export const faultKinds = [
-  'worker_kill',
-  'api_kill',
-  'temporal_kill',
-  'postgres_restart',
-  'ghl_429',
-  'ghl_500',
-  'ghl_slow',
-  'ghl_drop',
-  'webhook_duplicate',
-  'webhook_reorder',
-] as const;
-export type FaultKind = (typeof faultKinds)[number];
 
 export interface ScheduledFault {
   atMs: number;
