@@ -18,6 +18,14 @@ if (!name || !available.includes(name)) {
 // Interrupted (Ctrl-C, a CI timeout): stop what the benchmark started, then go.
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
   process.once(signal, () => void stopAll().finally(() => process.exit(130)));
+// Orphaned (whoever started us was SIGKILLed, e.g. a test runner): the same.
+const parent = process.ppid;
+const orphaned = setInterval(() => {
+  if (process.ppid === parent) return;
+  clearInterval(orphaned);
+  void stopAll().finally(() => process.exit(130));
+}, 500);
+orphaned.unref();
 const mod = (await import(`./${name}.ts`)) as { default: () => Promise<void> };
 try {
   await mod.default();

@@ -64,7 +64,34 @@ export function toContactRow(c: CrmContactFields): ContactRow {
   };
 }
 
-/** One statement per page: the rows arrive as one JSON array and are upserted together. */
+/**
+ * What a row of GHL may overwrite: a version at least as new as the cached one (webhooks and sync
+ * pages arrive out of order; an older one must not undo a newer one).
+ */
+const NOT_OLDER =
+  '(excluded.date_updated is null or contacts.date_updated is null or excluded.date_updated >= contacts.date_updated)';
+const FIELDS = [
+  'location_id',
+  'first_name',
+  'last_name',
+  'name',
+  'email',
+  'phone',
+  'company_name',
+  'source',
+  'tags',
+  'dnd',
+  'timezone',
+  'custom_fields',
+  'date_added',
+  'date_updated',
+] as const;
+
+/**
+ * One statement per page: the rows arrive as one JSON array and are upserted together. A contact
+ * deleted at GHL (contact_tombstones) is not brought back by a row that was on its way; an older
+ * version keeps the newer one's fields but still counts as seen by the sync (synced_at, sync_key).
+ */
 export const UPSERT_CONTACTS = `
   insert into contacts (tenant_id, id, location_id, first_name, last_name, name, email, phone, company_name, source,
                         tags, dnd, timezone, custom_fields, date_added, date_updated, synced_at, sync_key)
@@ -74,9 +101,14 @@ export const UPSERT_CONTACTS = `
     from jsonb_to_recordset($3::jsonb) as r(id text, location_id text, first_name text, last_name text, name text, email text,
          phone text, company_name text, source text, tags text[], dnd boolean, timezone text, custom_fields jsonb,
          date_added timestamptz, date_updated timestamptz)
+   where not exists (select 1 from contact_tombstones t where t.tenant_id = $1 and t.id = r.id)
   on conflict (tenant_id, id) do update set
-    location_id = excluded.location_id, first_name = excluded.first_name, last_name = excluded.last_name, name = excluded.name,
-    email = excluded.email, phone = excluded.phone, company_name = excluded.company_name, source = excluded.source,
-    tags = excluded.tags, dnd = excluded.dnd, timezone = excluded.timezone, custom_fields = excluded.custom_fields,
-    date_added = excluded.date_added, date_updated = excluded.date_updated, synced_at = excluded.synced_at,
+    ${FIELDS.map((f) => `${f} = case when ${NOT_OLDER} then excluded.${f} else contacts.${f} end`).join(',\n    ')},
+    synced_at = excluded.synced_at,
     sync_key = coalesce(excluded.sync_key, contacts.sync_key)`;
+
+/** A contact deleted at GHL: gone from the cache, and remembered so that nothing late brings it back. */
+export const DELETE_CONTACT = `
+  with gone as (delete from contacts where tenant_id = $1 and id = $2)
+  insert into contact_tombstones (tenant_id, id) values ($1, $2)
+  on conflict (tenant_id, id) do update set deleted_at = now()`;

@@ -359,6 +359,20 @@ describe('persona agents', () => {
     }
   }, 60_000);
 
+  it('a first message sent again with its messageId (its answer lost on the way) is the same conversation and turn', async () => {
+    const before = await conversationCount();
+    const body = { text: 'Search the knowledge base for discount policy.', messageId: 'msg_first_again' };
+    const first = await call(tp.baseUrl, 'POST', '/v1/agents/strategist/conversations', { key, body });
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    const again = await call(tp.baseUrl, 'POST', '/v1/agents/strategist/conversations', { key, body });
+    expect(again.status, JSON.stringify(again.body)).toBe(201);
+    expect(again.body.conversationId).toBe(first.body.conversationId);
+    expect(again.body.reply.id).toBe(first.body.reply.id);
+    expect(await conversationCount()).toBe(before + 1);
+    const turns = await call(tp.baseUrl, 'GET', `/v1/conversations/${first.body.conversationId}/messages`, { key });
+    expect(turns.body.conversation.turns).toBe(1);
+  }, 60_000);
+
   it('refuses bad input with a 400 naming the field, writing nothing', async () => {
     const before = await conversationCount();
     const empty = await call(tp.baseUrl, 'POST', '/v1/agents/closer/conversations', { key, body: { text: '   ' } });

@@ -119,6 +119,24 @@ describe('POST /webhooks/ghl', () => {
     expect((await contactRow('c_dup'))?.first_name).toBe('First');
   });
 
+  it('webhooks arriving out of order: an older update never overwrites a newer one, and a deleted contact stays deleted', async () => {
+    const at = (s: number) => new Date(Date.UTC(2026, 11, 1, 12, 0, s)).toISOString();
+    const update = (firstName: string, dateUpdated: string) =>
+      signed(event('ContactUpdate', { id: 'c_order', firstName, tags: [], customFields: [], dateUpdated }));
+    const newer = update('Newer', at(2));
+    const older = update('Older', at(1));
+    expect((await post(newer.body, newer.headers)).body).toMatchObject({ applied: true });
+    expect((await post(older.body, older.headers)).status).toBe(200);
+    expect((await contactRow('c_order'))?.first_name).toBe('Newer');
+
+    // The delete overtakes the last update before it: the contact does not come back.
+    const gone = signed(event('ContactDelete', { id: 'c_order', tags: [], customFields: [], dateUpdated: at(4) }));
+    const late = update('Late', at(3));
+    expect((await post(gone.body, gone.headers)).body).toMatchObject({ applied: true });
+    expect((await post(late.body, late.headers)).status).toBe(200);
+    expect(await contactRow('c_order')).toBeUndefined();
+  });
+
   it('refuses a bad, missing or stale signature with 401 and writes nothing', async () => {
     const events = async () =>
       (await withTenant(tp.platform.pool, TENANT, (c) => c.query('select count(*)::int as n from ghl_webhook_events')))

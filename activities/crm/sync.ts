@@ -260,6 +260,12 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
           ),
         );
         removed = del.rowCount ?? 0;
+        // Deletions older than any row still on its way (webhooks older than 5 minutes are refused).
+        await withTenant(pool, plan.tenantId, (c) =>
+          c.query(`delete from contact_tombstones where tenant_id = $1 and deleted_at < now() - interval '1 day'`, [
+            plan.tenantId,
+          ]),
+        );
       }
       await stateQuery(
         `update crm_sync_state set

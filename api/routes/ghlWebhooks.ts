@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { FastifyPluginAsync } from 'fastify';
-import { toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
+import { DELETE_CONTACT, toContactRow, UPSERT_CONTACTS } from '../../domain/contactCache.js';
 import { asSystem, withTenant, type Pool } from '../../lib/db.js';
 import { fail } from '../http/errors.js';
 
@@ -140,7 +140,7 @@ export const ghlWebhookRoutes: FastifyPluginAsync<{ pool: Pool; keys: GhlWebhook
           }
           case 'ContactDelete': {
             const { id } = WebhookContact.pick({ id: true }).parse(json);
-            await c.query('delete from contacts where tenant_id = $1 and id = $2', [tenantId, id]);
+            await c.query(DELETE_CONTACT, [tenantId, id]);
             return 'applied';
           }
           case 'AppointmentCreate':

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   WithStartWorkflowOperation,
   WorkflowUpdateFailedError,
@@ -134,6 +134,14 @@ export async function changeAgent(pool: Pool, tenantId: string, id: string, patc
 }
 
 const newConversationId = () => `conv_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
+/**
+ * A first message that carries its messageId names its conversation: sent again because its answer
+ * was lost (the API restarted mid-turn), it reaches the same conversation and turn, not a second one.
+ */
+const conversationIdFor = (tenantId: string, agentId: string, messageId: string | undefined) =>
+  messageId === undefined
+    ? newConversationId()
+    : `conv_${createHash('sha256').update(`${tenantId}\0${agentId}\0${messageId}`).digest('hex').slice(0, 20)}`;
 const newMessageId = () => `msg_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
 
 /** What a turn is started with: its conversation's workflow, and the message's id. */
@@ -156,7 +164,7 @@ export async function prepareNewConversation(
   const agent = await withTenant(deps.pool, tenantId, (c) => getAgent(c, tenantId, agentId));
   if (!agent) throw badInput('agent', `no agent '${agentId}'`);
   if (!agent.enabled) throw conflict(`agent '${agentId}' is disabled`);
-  const conversationId = newConversationId();
+  const conversationId = conversationIdFor(tenantId, agentId, msg.messageId);
   return {
     conversationId,
     workflowId: workflowIds.conversation(tenantId, conversationId),

@@ -113,6 +113,7 @@ export interface SandboxProcess {
   /** `http://127.0.0.1:<port>` */
   url: string;
   port: number;
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -134,7 +135,7 @@ export async function startSandboxProcess(): Promise<SandboxProcess> {
     await stop();
     throw err;
   }
-  return { url: `http://127.0.0.1:${port}`, port, stop };
+  return { url: `http://127.0.0.1:${port}`, port, pid: child.child.pid, stop };
 }
 
 /** JSON to and from the API with a bearer key; a non-2xx answer throws. */

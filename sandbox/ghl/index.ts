@@ -38,6 +38,8 @@ const CalendarBody = z.object({
   openHour: z.number().int().min(0).max(23).default(9),
   closeHour: z.number().int().min(1).max(24).default(17),
 });
+const RedeliverBody = z.object({ webhookIds: z.array(z.string().min(1)).min(1).max(1000) });
+const JitterBody = z.object({ maxMs: z.number().int().min(0).max(60_000) });
 const InboundBody = z.object({
   contactId: z.string().min(1),
   body: z.string().min(1),
@@ -252,11 +254,25 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
         webhooks.clear();
         return { ok: true };
       });
+      app.post('/webhooks/redeliver', async (req, reply) => {
+        const body = RedeliverBody.safeParse(req.body);
+        if (!body.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        return { redelivered: await webhooks.redeliver(body.data.webhookIds) };
+      });
+      app.post('/webhooks/jitter', async (req, reply) => {
+        const body = JitterBody.safeParse(req.body);
+        if (!body.success)
+          return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
+        webhooks.jitterMs = body.data.maxMs;
+        return { maxMs: webhooks.jitterMs };
+      });
     },
     reset(seed: number) {
       store = new GhlStore(seed);
       limiter.reset();
       webhooks.clear();
+      webhooks.jitterMs = 0;
       tokens.clear();
       oauth.reset(seed);
     },

@@ -63,6 +63,8 @@ export class GhlWebhooks {
   private rsa: KeyPair | undefined;
   private ed25519: KeyPair | undefined;
   private pending = new Set<Promise<void>>();
+  /** Each first delivery waits a random 0–jitterMs (network delays): events may arrive out of order. */
+  jitterMs = 0;
 
   constructor(
     private readonly ids: () => IdFactory,
@@ -121,9 +123,27 @@ export class GhlWebhooks {
       };
       this.deliveries.push(delivery);
       if (this.deliveries.length > 5000) this.deliveries.shift();
-      const p = this.deliver(delivery).finally(() => this.pending.delete(p));
+      const jitter = this.jitterMs > 0 ? Math.random() * this.jitterMs : 0;
+      const p = sleep(jitter, this.shutdown)
+        .then(() => this.deliver(delivery))
+        .finally(() => this.pending.delete(p));
       this.pending.add(p);
     }
+  }
+
+  /**
+   * Delivers these webhooks once more, one after the other in the given order (same body, same
+   * webhookId and timestamp, signed afresh): a duplicated and reordered delivery. Unknown ids are skipped.
+   */
+  async redeliver(webhookIds: readonly string[]): Promise<{ webhookId: string; status: number | undefined }[]> {
+    const out: { webhookId: string; status: number | undefined }[] = [];
+    for (const id of webhookIds) {
+      const d = this.deliveries.find((x) => x.webhookId === id);
+      if (!d) continue;
+      await this.deliver(d);
+      out.push({ webhookId: id, status: d.attempts.at(-1)?.status });
+    }
+    return out;
   }
 
   /** Resolves when every delivery started so far has finished (tests, shutdown). */
