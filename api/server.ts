@@ -26,6 +26,7 @@ import { campaignRoutes } from './routes/campaigns.js';
 import { crmRecordRoutes } from './routes/crmRecords.js';
 import { voiceProvisionRoutes } from './routes/voiceProvision.js';
 import { contactRoutes } from './routes/contacts.js';
+import { createCachedReads, type CachedReads } from './services/cachedReads.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { crmSyncRoutes } from './routes/crmSync.js';
 import { ghlWebhookRoutes, type GhlWebhookKeys } from './routes/ghlWebhooks.js';
@@ -109,10 +110,11 @@ export function mcpToolDeps(
   deps: Pick<
     ApiDeps,
     'pool' | 'temporal' | 'namespace' | 'taskQueue' | 'log' | 'access' | 'anthropicModel' | 'webUiUrl' | 'ghlBudget'
-  > & { masterKey?: Buffer; agents?: AgentConversationSettings },
+  > & { masterKey?: Buffer; agents?: AgentConversationSettings; cachedReads?: CachedReads },
 ): ToolDeps {
   return {
     pool: deps.pool,
+    cachedReads: deps.cachedReads ?? createCachedReads(deps.pool),
     temporal: deps.temporal,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
@@ -149,6 +151,9 @@ export async function buildApi(deps: ApiDeps) {
     frameworkErrors: (err, _req, reply) => fail(reply, err.statusCode ?? 400, err.message),
   });
   await app.register(requestRules);
+  // Cached contact reads, REST and MCP: their own read sessions and audit group commit.
+  const cachedReads = createCachedReads(deps.pool);
+  app.addHook('onClose', () => cachedReads.end());
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addHook('onSend', async (req, reply) => {
@@ -237,7 +242,7 @@ export async function buildApi(deps: ApiDeps) {
   const crmDeps = { pool: deps.pool, temporal: deps.temporal, taskQueue: deps.taskQueue, connect };
   await app.register(crmSyncRoutes, crmDeps);
   await app.register(connectionRoutes, crmDeps);
-  await app.register(contactRoutes, { pool: deps.pool });
+  await app.register(contactRoutes, { cached: cachedReads });
   await app.register(insightRoutes, { pool: deps.pool });
   await app.register(analysisRoutes, { pool: deps.pool, access: deps.access, model: deps.anthropicModel });
   await app.register(quotaRoutes, { pool: deps.pool, access: deps.access });
@@ -332,7 +337,7 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(consoleRoutes, { mediaOrigins: [...new Set(sandboxOrigins)], ...deps.console });
   const mcp = deps.mcp ?? { allowedHosts: LOOPBACK, allowedOrigins: LOOPBACK };
   await app.register(mcpRoutes, {
-    deps: mcpToolDeps(deps),
+    deps: mcpToolDeps({ ...deps, cachedReads }),
     allowedHosts: mcp.allowedHosts,
     allowedOrigins: mcp.allowedOrigins,
     bodyLimitBytes: deps.bodyLimitBytes ?? 1024 * 1024,

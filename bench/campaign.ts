@@ -6,6 +6,7 @@
  * baseline's wall time and the ratio.
  */
 import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { runCommand } from '../test/support/process.js';
 import type { baselineCampaign } from './lib/campaignBaseline.js';
@@ -97,11 +98,21 @@ export default async function benchCampaign(): Promise<void> {
     peakRss = process.memoryUsage().rss;
     const started = performance.now();
     await api(base, 'POST', `/v1/campaigns/${id}/start`, key);
-    const result = (await platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`).result()) as {
+    const parent = platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`);
+    // Leads in flight as the parent counts them, every 2 s.
+    const inFlight: number[] = [];
+    const watcher = setInterval(() => {
+      void parent
+        .query<{ active: number }>('progress')
+        .then((p) => inFlight.push(p.active))
+        .catch(() => undefined);
+    }, 2_000);
+    const result = (await parent.result().finally(() => clearInterval(watcher))) as {
       finished: number;
       outcomes: Record<string, number>;
     };
     const wall = (performance.now() - started) / 1000;
+    await printParentFigures(platform.temporal!, parent.workflowId, inFlight);
     const workerPeakRss = peakRss;
     const progress = await api<{ emails: { sent: number } }>(base, 'GET', `/v1/campaigns/${id}`, key);
     if (result.outcomes.exhausted !== LEADS || progress.emails.sent !== 2 * LEADS)
@@ -155,4 +166,47 @@ export default async function benchCampaign(): Promise<void> {
     await sandbox.stop();
     await removeDataDir(dataDir);
   }
+}
+
+/**
+ * What the parent `campaign` workflow did, from its histories (every run of the continue-as-new
+ * chain): workflow tasks, their latency (scheduled → completed), events, signals and child events per task.
+ */
+async function printParentFigures(client: Client, workflowId: string, inFlight: number[]): Promise<void> {
+  const runs: string[] = [];
+  for await (const w of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) runs.push(w.runId);
+  let events = 0;
+  let tasks = 0;
+  let signals = 0;
+  let childEvents = 0;
+  const latencies: number[] = [];
+  for (const runId of runs) {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const scheduledAt = new Map<string, number>();
+    for (const e of history.events ?? []) {
+      events++;
+      const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+      if (e.workflowTaskScheduledEventAttributes) scheduledAt.set(String(e.eventId), at);
+      if (e.workflowTaskCompletedEventAttributes) {
+        tasks++;
+        const from = scheduledAt.get(String(e.workflowTaskCompletedEventAttributes.scheduledEventId));
+        if (from !== undefined) latencies.push(at - from);
+      }
+      if (e.workflowExecutionSignaledEventAttributes) signals++;
+      if (
+        e.childWorkflowExecutionStartedEventAttributes ||
+        e.childWorkflowExecutionCompletedEventAttributes ||
+        e.startChildWorkflowExecutionInitiatedEventAttributes
+      )
+        childEvents++;
+    }
+  }
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  console.log(
+    `parent: ${runs.length} runs, ${events} events, ${tasks} workflow tasks (latency p50 ${q(50)} ms, p95 ${q(95)} ms), ` +
+      `${signals} signals (${(signals / Math.max(1, tasks)).toFixed(2)} per task), ${childEvents} child events; ` +
+      `leads in flight: mean ${avg(inFlight).toFixed(0)}, max ${Math.max(0, ...inFlight)}`,
+  );
 }

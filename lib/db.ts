@@ -65,3 +65,47 @@ export async function withTenant<T>(
 export async function asSystem<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   return inTransaction(pool, fn, `begin; select set_config('role', 'switchboard_system', true)`);
 }
+
+/** One tenant's read-only statements on a connection already set up for that tenant (see tenantReads). */
+export interface TenantReads {
+  run<T>(tenantId: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  end(): Promise<void>;
+}
+
+/**
+ * Cached reads in one round trip: a pool of its own (same server and size as `pool`) whose
+ * connections stay in the unprivileged tenant role with `app.tenant_id` set for the session, set
+ * again only when a connection next serves another tenant. Row-level security applies as in
+ * withTenant, but there is no transaction: each statement is its own snapshot, so this is for reads
+ * of one statement each (reads that must agree with each other use withTenant). The sessions are
+ * read-only (a write fails). A connection whose read failed is closed, never reused in an unknown state.
+ */
+export function tenantReads(pool: pg.Pool): TenantReads {
+  const readers = new pg.Pool({ ...pool.options });
+  readers.on('error', () => undefined);
+  const servedTenant = new WeakMap<pg.PoolClient, string>();
+  return {
+    async run(tenantId, fn) {
+      if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
+      const client = await readers.connect();
+      try {
+        if (servedTenant.get(client) !== tenantId) {
+          servedTenant.delete(client);
+          await client.query(
+            `select set_config('role', 'switchboard_tenant', false), set_config('app.tenant_id', $1, false),
+                    set_config('default_transaction_read_only', 'on', false)`,
+            [tenantId],
+          );
+          servedTenant.set(client, tenantId);
+        }
+        const result = await fn(client);
+        client.release();
+        return result;
+      } catch (err) {
+        client.release(true);
+        throw err;
+      }
+    },
+    end: () => readers.end(),
+  };
+}

@@ -54,6 +54,7 @@ const stop = async (code: number) => {
   if (stopping) return;
   stopping = true;
   await handle.close().catch(() => undefined);
+  await deps.cachedReads.end().catch(() => undefined);
   await platform.stop();
   process.exit(code);
 };

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startTestPlatform, type TestPlatform } from './support/platform.js';
+import { recordHistory } from './support/histories.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { withTenant } from '../lib/db.js';
 import { localTime } from '../lib/sendWindow.js';
@@ -57,6 +58,8 @@ describe('campaigns over the real API, Temporal and the sandbox', () => {
     expect((await call(tp.baseUrl, 'POST', `/v1/campaigns/${id}/start`, { key })).status).toBe(202);
     const result = await tp.platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`).result();
     expect(result).toMatchObject({ state: 'completed', started: 3, finished: 3, outcomes: { exhausted: 3 } });
+    // Leads report by their result (no leadFinished signal): the history the replay test keeps.
+    await recordHistory(tp.platform.temporal!, `campaign:${TENANT}:${id}`, 'campaign-leads-by-result');
 
     for (const to of ['ann@example.com', 'bob@example.com', 'cy@example.com']) {
       const emails = await sandboxEmails(sandbox, to);

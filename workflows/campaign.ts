@@ -3,6 +3,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  isCancellation,
   patched,
   proxyLocalActivities,
   setHandler,
@@ -11,6 +12,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { CampaignFeedActivities } from '../activities/campaigns/feed.js';
+import type { LeadOutcome } from '../activities/campaigns/outreach.js';
 import { workflowIds } from '../lib/workflowIds.js';
 import { CampaignIdKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import {
@@ -34,6 +36,11 @@ const { nextLeads, closeCampaign } = proxyLocalActivities<CampaignFeedActivities
 
 /** Leads started per run before continuing as new (each start is ~3 history events, each finish 1–2). */
 const STARTS_PER_RUN = 500;
+/**
+ * The same once leads report by their result: a run waits for its leads before it continues as new,
+ * so fewer, longer runs (each lead is 3 events: start initiated, started, closed).
+ */
+const STARTS_PER_RUN_BY_RESULT = 1_000;
 /** Leads read per feed activity. */
 const PAGE = 100;
 
@@ -100,15 +107,61 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
   setHandler(leadsAddedSignal, () => {
     feedExhausted = false;
   });
-  setHandler(leadFinishedSignal, ({ leadId, outcome }) => {
+  const finish = (leadId: string, outcome: LeadOutcome) => {
     if (!active.delete(leadId)) return; // a duplicate, or not ours
     c.finished++;
     c.outcomes[outcome] = (c.outcomes[outcome] ?? 0) + 1;
-  });
+  };
+  // Leads started before leads reported by result (and by runs before that) still report by signal.
+  setHandler(leadFinishedSignal, ({ leadId, outcome }) => finish(leadId, outcome));
   setHandler(campaignProgressQuery, () => progress());
 
   const canStart = () => !c.cancelled && !c.paused && !feedExhausted && active.size < input.maxActiveLeads;
+  // Leads report by their result: no signal (and no workflow task of ours, nor two of the lead's) per
+  // lead, and the next page of leads is fed without waiting for the previous page's starts.
+  const byResult = patched('campaign-leads-report-by-result');
+  const startsPerRun = byResult ? STARTS_PER_RUN_BY_RESULT : STARTS_PER_RUN;
+  /** Starts whose answer has not come back yet; a start that failed (not "already started") ends the run. */
+  let starting = 0;
+  let startFailed: unknown;
+  const startLead = async (lead: { id: string }) => {
+    try {
+      const child = await startChild<typeof leadOutreach>('leadOutreach', {
+        workflowId: leadWorkflowId(lead.id),
+        args: [
+          {
+            tenantId,
+            campaignId,
+            leadId: lead.id,
+            campaignWorkflowId: workflowInfo().workflowId,
+            paused: c.paused,
+            ...(byResult ? { reportsByResult: true } : {}),
+          },
+        ],
+        // Leads outlive this run (continue-as-new) and report back by signal.
+        parentClosePolicy: 'ABANDON',
+        typedSearchAttributes: [
+          { key: TenantIdKey, value: tenantId },
+          { key: CampaignIdKey, value: campaignId },
+          { key: WorkflowKindKey, value: 'leadOutreach' },
+        ],
+      });
+      const closed = byResult
+        ? child.result().then(
+            (r) => finish(lead.id, r.outcome),
+            (err: unknown) => finish(lead.id, isCancellation(err) ? 'cancelled' : 'failed'),
+          )
+        : child.result().catch(() => undefined);
+      children.push(closed);
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      // Started by an earlier run of this campaign and finished since: not in flight.
+      active.delete(lead.id);
+      c.started--;
+    }
+  };
   for (;;) {
+    if (startFailed !== undefined) throw startFailed;
     if (c.cancelled) {
       await Promise.all(
         [...active].map((id) =>
@@ -119,8 +172,8 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
       );
       return close('cancelled');
     }
-    if (canStart() && startedThisRun < STARTS_PER_RUN) {
-      const limit = Math.min(PAGE, input.maxActiveLeads - active.size, STARTS_PER_RUN - startedThisRun);
+    if (canStart() && startedThisRun < startsPerRun) {
+      const limit = Math.min(PAGE, input.maxActiveLeads - active.size, startsPerRun - startedThisRun);
       const { leads } = await nextLeads({ tenantId, campaignId, afterSeq: c.cursor, limit });
       if (!leads.length) {
         feedExhausted = true;
@@ -131,46 +184,32 @@ export async function campaign(input: CampaignInput): Promise<CampaignProgress> 
       c.cursor = leads.at(-1)!.seq;
       c.started += leads.length;
       startedThisRun += leads.length;
-      await Promise.all(
-        leads.map(async (lead) => {
-          try {
-            const child = await startChild<typeof leadOutreach>('leadOutreach', {
-              workflowId: leadWorkflowId(lead.id),
-              args: [
-                {
-                  tenantId,
-                  campaignId,
-                  leadId: lead.id,
-                  campaignWorkflowId: workflowInfo().workflowId,
-                  paused: c.paused,
-                },
-              ],
-              // Leads outlive this run (continue-as-new) and report back by signal.
-              parentClosePolicy: 'ABANDON',
-              typedSearchAttributes: [
-                { key: TenantIdKey, value: tenantId },
-                { key: CampaignIdKey, value: campaignId },
-                { key: WorkflowKindKey, value: 'leadOutreach' },
-              ],
-            });
-            children.push(child.result().catch(() => undefined));
-          } catch (err) {
-            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-            // Started by an earlier run of this campaign and finished since: not in flight.
-            active.delete(lead.id);
-            c.started--;
-          }
-        }),
+      const started = Promise.all(leads.map(startLead));
+      if (!byResult) {
+        await started;
+        continue;
+      }
+      starting += leads.length;
+      started.then(
+        () => void (starting -= leads.length),
+        (err: unknown) => void (startFailed ??= err),
       );
       continue;
     }
     if (feedExhausted && active.size === 0) {
       return close('completed');
     }
-    if (startedThisRun >= STARTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+    if (startedThisRun >= startsPerRun || workflowInfo().continueAsNewSuggested) {
+      if (byResult && (active.size > 0 || starting > 0)) {
+        // This run's leads report to this run: it waits for them (or a cancel) before continuing as new.
+        await condition(() => c.cancelled || startFailed !== undefined || (active.size === 0 && starting === 0));
+        continue;
+      }
       await condition(allHandlersFinished);
       await continueAsNew<typeof campaign>({ ...input, carry: { ...c, active: [...active] } });
     }
-    await condition(() => c.cancelled || canStart() || (feedExhausted && active.size === 0));
+    await condition(
+      () => c.cancelled || startFailed !== undefined || canStart() || (feedExhausted && active.size === 0),
+    );
   }
 }

@@ -14,6 +14,11 @@ export interface LeadOutreachInput {
   /** Told when this lead is done (the campaign continues as new, so it is found by id). */
   campaignWorkflowId: string;
   paused?: boolean;
+  /**
+   * The campaign run that started this lead waits for its result (it does not continue as new
+   * before its leads are done): no leadFinished signal. Unset in leads started before that.
+   */
+  reportsByResult?: boolean;
 }
 
 export interface LeadResult {

@@ -88,9 +88,11 @@ export async function leadOutreach(input: LeadOutreachInput): Promise<LeadResult
       const detail = result.detail ? { detail: result.detail } : {};
       await act.finishLead({ ...lead.ref, outcome: result.outcome, at: Date.now(), ...detail });
     }
-    await getExternalWorkflowHandle(input.campaignWorkflowId)
-      .signal(leadFinishedSignal, { leadId: lead.ref.leadId, outcome: result.outcome })
-      .catch(() => undefined);
+    // The campaign learns the outcome from this workflow's result, or (leads started before that) by signal.
+    if (!input.reportsByResult)
+      await getExternalWorkflowHandle(input.campaignWorkflowId)
+        .signal(leadFinishedSignal, { leadId: lead.ref.leadId, outcome: result.outcome })
+        .catch(() => undefined);
   });
   if (failure && !isCancellation(failure)) throw failure;
   return result;

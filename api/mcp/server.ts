@@ -8,6 +8,7 @@ import {
   type ServerContext,
 } from '@modelcontextprotocol/server';
 import { insertAudit, recordAudit, redactParams, type AuditEntry } from '../../domain/audit.js';
+import { auditedRead } from '../services/cachedReads.js';
 import { withTenant } from '../../lib/db.js';
 import type { Scope, TenantPrincipal } from '../apiKeys.js';
 import { asServiceError } from '../services/errors.js';
@@ -254,6 +255,12 @@ async function invoke(
         },
         { asyncCommit: true },
       ),
+    cachedRead: async (fn) => {
+      if (audited) return deps.cachedReads.reads.run(tenantId, fn);
+      const result = await auditedRead(deps.cachedReads, tenantId, fn, () => audit('ok'));
+      audited = true;
+      return result;
+    },
     async progress(progress, total, message) {
       if (progressToken === undefined) return;
       await ctx.mcpReq.notify({

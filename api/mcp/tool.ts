@@ -12,11 +12,14 @@ import type { AuditEntry } from '../../domain/audit.js';
 import type { Pool, PoolClient } from '../../lib/db.js';
 import type { AgentConversationSettings } from '../../lib/config.js';
 import type { Logger } from '../../lib/logger.js';
+import type { CachedReads } from '../services/cachedReads.js';
 import type { Scope } from '../apiKeys.js';
 
 /** What the tools are built on: the same pool and Temporal client the REST routes use. */
 export interface ToolDeps {
   pool: Pool;
+  /** The one-round-trip path of cached reads and its audit group commit (`ToolCall.cachedRead`). */
+  cachedReads: CachedReads;
   temporal: Client;
   namespace: string;
   taskQueue: string;
@@ -46,6 +49,11 @@ export interface ToolCall {
    * inside `fn` when the call fails (the row then records the failure instead).
    */
   read<T>(fn: (c: PoolClient) => Promise<T>): Promise<T>;
+  /**
+   * Like `read` for one statement of the contacts cache, without a transaction: one round trip on a
+   * tenant read session, the audit row by group commit (api/services/cachedReads.ts).
+   */
+  cachedRead<T>(fn: (c: PoolClient) => Promise<T>): Promise<T>;
   /** Recorded in the audit row: the workflow the call started or signalled, where the answer came from. */
   note(facts: { workflowId?: string; source?: AuditEntry['source'] }): void;
   /** True when the client passed a progress token (it wants progress notifications). */

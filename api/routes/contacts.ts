@@ -1,16 +1,16 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { insertAudit } from '../../domain/audit.js';
-import { withTenant, type Pool } from '../../lib/db.js';
 import { tenantOf } from '../auth.js';
 import { ErrorBody, fail } from '../http/errors.js';
+import { auditedRead, type CachedReads } from '../services/cachedReads.js';
 import { ContactPage, ContactSearch, ContactWithTimeline, getContact, searchContacts } from '../services/contacts.js';
 
 /**
- * Cached CRM reads (api/services/contacts.ts): straight from Postgres, no provider call. Each read
- * is audited under the name of its MCP tool, with source `cache`.
+ * Cached CRM reads (api/services/contacts.ts): straight from Postgres, no provider call, one round
+ * trip (api/services/cachedReads.ts). Each read is audited under the name of its MCP tool, with
+ * source `cache`, and answered once its audit row is committed.
  */
-export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, { pool }) => {
+export const contactRoutes: FastifyPluginAsyncZod<{ cached: CachedReads }> = async (app, { cached }) => {
   app.get(
     '/v1/contacts',
     {
@@ -25,24 +25,18 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
     async (req) => {
       const { tenantId } = tenantOf(req);
       const q = req.query;
-      const started = performance.now();
-      // The read and its audit row share one transaction (one round of pool checkout, begin, commit).
-      const page = await withTenant(
-        pool,
+      const page = await auditedRead(
+        cached,
         tenantId,
-        async (c) => {
-          const found = await searchContacts(c, tenantId, q);
-          await insertAudit(c, {
-            tenantId,
-            tool: 'crm_search_contacts',
-            status: 'ok',
-            source: 'cache',
-            durationMs: Math.round(performance.now() - started),
-            params: { q: q.q, phone: q.phone, email: q.email, tag: q.tag, limit: q.limit },
-          });
-          return found;
-        },
-        { asyncCommit: true },
+        (c) => searchContacts(c, tenantId, q),
+        (_found, durationMs) => ({
+          tenantId,
+          tool: 'crm_search_contacts',
+          status: 'ok',
+          source: 'cache',
+          durationMs,
+          params: { q: q.q, phone: q.phone, email: q.email, tag: q.tag, limit: q.limit },
+        }),
       );
       return { ...page, source: 'cache' as const };
     },
@@ -61,24 +55,19 @@ export const contactRoutes: FastifyPluginAsyncZod<{ pool: Pool }> = async (app, 
     },
     async (req, reply) => {
       const { tenantId } = tenantOf(req);
-      const started = performance.now();
-      const found = await withTenant(
-        pool,
+      const found = await auditedRead(
+        cached,
         tenantId,
-        async (c) => {
-          const hit = await getContact(c, tenantId, req.params.id);
-          await insertAudit(c, {
-            tenantId,
-            tool: 'crm_get_contact',
-            status: hit ? 'ok' : 'error',
-            source: 'cache',
-            durationMs: Math.round(performance.now() - started),
-            params: { id: req.params.id },
-            ...(hit ? {} : { error: 'not found' }),
-          });
-          return hit;
-        },
-        { asyncCommit: true },
+        (c) => getContact(c, tenantId, req.params.id),
+        (hit, durationMs) => ({
+          tenantId,
+          tool: 'crm_get_contact',
+          status: hit ? 'ok' : 'error',
+          source: 'cache',
+          durationMs,
+          params: { id: req.params.id },
+          ...(hit ? {} : { error: 'not found' }),
+        }),
       );
       if (!found) return fail(reply, 404, `no contact '${req.params.id}' in the cache`);
       return { ...found, source: 'cache' as const };

@@ -71,3 +71,26 @@ export function cpuShare(before: Map<string, number>, after: Map<string, number>
     .map(([label, s]) => `${label} ${((100 * s) / wallS).toFixed(0)}%`)
     .join(', ');
 }
+
+/**
+ * With BENCH_PROFILE=1, a V8 CPU profile of this process while `fn` runs, written to
+ * bench/results/<name>.cpuprofile (summarise it with bench/lib/profileSummary.ts).
+ */
+export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  if (process.env.BENCH_PROFILE !== '1') return fn();
+  const { Session } = await import('node:inspector/promises');
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    const dir = new URL('../results/', import.meta.url);
+    await mkdir(dir, { recursive: true });
+    await writeFile(new URL(`${name}.cpuprofile`, dir), JSON.stringify(profile));
+  }
+}

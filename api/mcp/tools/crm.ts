@@ -60,7 +60,7 @@ export const crmTools = [
     }),
     annotations: READ_ONLY,
     run: async (args, call) => {
-      const page: ContactPage = await call.read((c) => searchContacts(c, call.tenantId, args));
+      const page: ContactPage = await call.cachedRead((c) => searchContacts(c, call.tenantId, args));
       const onlyPhone = args.phone && !args.q && !args.email && !args.tag && !args.cursor;
       if (page.contacts.length || !onlyPhone) return { ...page, source: 'cache' as const };
       // Cache first, then GoHighLevel's duplicate search (the hit is cached for next time).
@@ -96,7 +96,7 @@ export const crmTools = [
     output: ContactWithTimeline.extend({ source: z.literal('cache') }),
     annotations: READ_ONLY,
     run: async (args, call) => {
-      const found = await call.read(async (c) => {
+      const found = await call.cachedRead(async (c) => {
         const hit = await getContact(c, call.tenantId, args.contactId);
         if (!hit)
           throw new ToolError(
