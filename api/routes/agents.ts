@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { withTenant } from '../../lib/db.js';
-import { readDeltas, ConversationView } from '../../domain/agents/conversations.js';
+import { readDeltas, ConversationView, type Delta } from '../../domain/agents/conversations.js';
 import { AgentInput, AgentPatch } from '../../domain/agents/store.js';
 import type { ChatReply } from '../../workflows/conversation.contract.js';
 import { tenantOf } from '../auth.js';
@@ -34,7 +34,7 @@ import { deleteBriefSchedule, describeBriefSchedule, ensureBriefSchedule, trigge
 const AgentParams = z.object({ agent: z.string().min(1).max(100) });
 const ConversationParams = z.object({ id: z.string().min(1).max(120) });
 const tags = ['agents'];
-/** A relay polls this often besides waking on NOTIFY (a missed notification costs at most this). */
+/** While the LISTEN connection is down, a relay polls this often. */
 const RELAY_POLL_MS = 500;
 
 /**
@@ -339,23 +339,36 @@ export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotif
     write('start', { conversationId: turn.conversationId, messageId: turn.messageId });
 
     let sending: Promise<void> = Promise.resolve();
-    const relay = () =>
+    let ended = false;
+    const show = (deltas: Delta[]) => {
+      for (const d of deltas) {
+        if (d.seq <= last) continue;
+        if (d.kind === 'done') ended = true;
+        else write(d.kind, { step: d.step ?? 0, text: d.text }, d.seq);
+        last = d.seq;
+      }
+    };
+    /** Deltas a notification carried are written at once when they follow on; otherwise (a gap, none carried) read. */
+    const relay = (carried?: Delta[]) =>
       (sending = sending.then(async () => {
-        const deltas = await withTenant(pool, tenantId, (c) =>
-          readDeltas(c, tenantId, turn.conversationId, turn.messageId, last),
+        if (carried?.length && carried[0]!.seq <= last + 1) return show(carried);
+        show(
+          await withTenant(pool, tenantId, (c) => readDeltas(c, tenantId, turn.conversationId, turn.messageId, last)),
         );
-        for (const d of deltas) {
-          if (d.kind !== 'done') write(d.kind, { step: d.step ?? 0, text: d.text }, d.seq);
-          last = d.seq;
-        }
       }));
-    const unsubscribe = await notifier.subscribe(tenantId, turn.conversationId, turn.messageId, () => void relay());
-    const poll = setInterval(() => void relay(), RELAY_POLL_MS);
+    const unsubscribe = await notifier.subscribe(tenantId, turn.conversationId, turn.messageId, (d) => void relay(d));
+    // A resumed or re-sent message starts with what is already there; a fresh one has nothing yet.
+    if (last > 0 || turn.resent) void relay();
+    const poll = setInterval(() => {
+      if (!notifier.listening) void relay();
+    }, RELAY_POLL_MS);
     let closed = false;
     res.on('close', () => (closed = true));
     try {
       const result: ChatReply = await runTurn(deps, turn);
-      await relay();
+      await sending;
+      // The end of the stream was not notified (yet): the rows are committed before the reply, so read them.
+      if (!ended) await relay();
       await sending;
       write('reply', result);
     } catch (err) {
