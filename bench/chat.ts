@@ -16,7 +16,9 @@ import {
   startSandboxProcess,
 } from './lib/platform.js';
 import { percentile, report } from './report.js';
-import { cpuShare, cpuSnapshot } from './lib/cpu.js';
+import { cpuMs, cpuShare, cpuSnapshot } from './lib/cpu.js';
+import { writeFile } from 'node:fs/promises';
+import inspector from 'node:inspector';
 import os from 'node:os';
 
 import type { Client } from '@temporalio/client';
@@ -86,6 +88,26 @@ async function traceTurns(temporal: Client, conversationId: string): Promise<voi
   }
 }
 
+/** A V8 CPU profile of this process (API and worker) from now until `stop(file)`. */
+async function startProfile(): Promise<{ stop(file: string): Promise<string> }> {
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      await writeFile(file, JSON.stringify(profile));
+      return file;
+    },
+  };
+}
+
 async function inParallel<T>(n: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   return Promise.all(Array.from({ length: n }, (_, i) => fn(i)));
 }
@@ -117,6 +139,7 @@ export default async function chatBench(): Promise<void> {
     const firsts: number[] = [];
     const totals: number[] = [];
     const conversationIds: string[] = [];
+    const profiler = process.env.BENCH_PROFILE ? await startProfile() : undefined;
     const cpuBefore = await cpuSnapshot();
     const samples: string[] = [];
     const sampler = process.env.BENCH_SAMPLE
@@ -150,8 +173,11 @@ export default async function chatBench(): Promise<void> {
     });
     const wall = performance.now() - started;
     if (sampler) clearInterval(sampler);
+    if (profiler)
+      console.log(`CPU profile of this process during the turns: ${await profiler.stop(process.env.BENCH_PROFILE!)}`);
     for (const line of samples) console.log(line);
-    const cpu = cpuShare(cpuBefore, await cpuSnapshot(), wall / 1000);
+    const cpuAfter = await cpuSnapshot();
+    const cpu = `${cpuShare(cpuBefore, cpuAfter, wall / 1000)}; ${(cpuMs(cpuBefore, cpuAfter) / totals.length).toFixed(0)} ms CPU a turn`;
     console.log(
       `CPU during the turns (share of one core): ${cpu}; load ${os
         .loadavg()

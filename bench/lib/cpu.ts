@@ -71,3 +71,10 @@ export function cpuShare(before: Map<string, number>, after: Map<string, number>
     .map(([label, s]) => `${label} ${((100 * s) / wallS).toFixed(0)}%`)
     .join(', ');
 }
+
+/** CPU milliseconds of all the processes between two snapshots (what a benchmark's work cost, whatever the load). */
+export function cpuMs(before: Map<string, number>, after: Map<string, number>): number {
+  let ticks = 0;
+  for (const [label, t] of after) ticks += t - (before.get(label) ?? 0);
+  return (ticks * 1000) / TICKS_PER_S;
+}
