@@ -1,13 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { withTenant, type Pool } from '../lib/db.js';
-import { readDeltas } from '../domain/agents/conversations.js';
+import { readDeltas, type Delta } from '../domain/agents/conversations.js';
 import type { ChatReply } from '../workflows/conversation.contract.js';
 import type { ChatNotifier } from './chatStream.js';
 import { errorBody, serviceErrorBody } from './http/errors.js';
 import { runTurn, type ChatDeps, type PreparedTurn } from './services/agents.js';
 import { asServiceError } from './services/errors.js';
 
-/** A relay polls this often besides waking on NOTIFY (a missed notification costs at most this). */
+/** While the LISTEN connection is down, a relay polls this often. */
 const RELAY_POLL_MS = 500;
 
 export function wantsEventStream(req: FastifyRequest): boolean {
@@ -45,23 +45,34 @@ export async function streamChatTurn(
   write('start', { conversationId: turn.conversationId, messageId: turn.messageId });
 
   let sending: Promise<void> = Promise.resolve();
-  const relay = () =>
+  let ended = false;
+  const show = (deltas: Delta[]) => {
+    for (const d of deltas) {
+      if (d.seq <= last) continue;
+      if (d.kind === 'done') ended = true;
+      else write(d.kind, { step: d.step ?? 0, text: d.text }, d.seq);
+      last = d.seq;
+    }
+  };
+  /** Deltas a notification carried are written at once when they follow on; otherwise (a gap, none carried) read. */
+  const relay = (carried?: Delta[]) =>
     (sending = sending.then(async () => {
-      const deltas = await withTenant(pool, tenantId, (c) =>
-        readDeltas(c, tenantId, turn.conversationId, turn.messageId, last),
-      );
-      for (const d of deltas) {
-        if (d.kind !== 'done') write(d.kind, { step: d.step ?? 0, text: d.text }, d.seq);
-        last = d.seq;
-      }
+      if (carried?.length && carried[0]!.seq <= last + 1) return show(carried);
+      show(await withTenant(pool, tenantId, (c) => readDeltas(c, tenantId, turn.conversationId, turn.messageId, last)));
     }));
-  const unsubscribe = await notifier.subscribe(tenantId, turn.conversationId, turn.messageId, () => void relay());
-  const poll = setInterval(() => void relay(), RELAY_POLL_MS);
+  const unsubscribe = await notifier.subscribe(tenantId, turn.conversationId, turn.messageId, (d) => void relay(d));
+  // A resumed or re-sent message starts with what is already there; a fresh one has nothing yet.
+  if (last > 0 || turn.resent) void relay();
+  const poll = setInterval(() => {
+    if (!notifier.listening) void relay();
+  }, RELAY_POLL_MS);
   let closed = false;
   res.on('close', () => (closed = true));
   try {
     const result: ChatReply = await runTurn(ctx.chat, turn);
-    await relay();
+    await sending;
+    // The end of the stream was not notified (yet): the rows are committed before the reply, so read them.
+    if (!ended) await relay();
     await sending;
     write('reply', present(result));
   } catch (err) {

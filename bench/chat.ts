@@ -16,6 +16,13 @@ import {
   startSandboxProcess,
 } from './lib/platform.js';
 import { percentile, report } from './report.js';
+import { cpuMs, cpuShare, cpuSnapshot } from './lib/cpu.js';
+import { writeFile } from 'node:fs/promises';
+import inspector from 'node:inspector';
+import os from 'node:os';
+
+import type { Client } from '@temporalio/client';
+import { workflowIds } from '../lib/ids.js';
 
 const TENANT = 'bench-chat';
 const CONVERSATIONS = Number(process.env.BENCH_CONVERSATIONS ?? 50);
@@ -66,6 +73,41 @@ async function directCall(sandbox: string, text: string): Promise<number> {
   return performance.now() - started;
 }
 
+/** One conversation's workflow history: each event's offset from the first, to see where a turn's time goes. */
+async function traceTurns(temporal: Client, conversationId: string): Promise<void> {
+  const history = await temporal.workflow.getHandle(workflowIds.conversation(TENANT, conversationId)).fetchHistory();
+  const t0 = Number(history.events?.[0]?.eventTime?.seconds ?? 0) * 1000;
+  let prev = 0;
+  for (const e of history.events ?? []) {
+    const at = Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6 - t0;
+    const type = String(e.eventType);
+    const name =
+      e.activityTaskScheduledEventAttributes?.activityType?.name ?? e.markerRecordedEventAttributes?.markerName ?? '';
+    console.log(`${at.toFixed(1).padStart(9)} ms  +${(at - prev).toFixed(1).padStart(7)}  ${type} ${name}`);
+    prev = at;
+  }
+}
+
+/** A V8 CPU profile of this process (API and worker) from now until `stop(file)`. */
+async function startProfile(): Promise<{ stop(file: string): Promise<string> }> {
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      await writeFile(file, JSON.stringify(profile));
+      return file;
+    },
+  };
+}
+
 async function inParallel<T>(n: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   return Promise.all(Array.from({ length: n }, (_, i) => fn(i)));
 }
@@ -78,6 +120,7 @@ export default async function chatBench(): Promise<void> {
     ANTHROPIC_API_KEY: 'bench-anthropic',
     ANTHROPIC_BASE_URL: `${sandbox.url}/anthropic`,
     QUOTA_CLAUDE_TOKENS_PER_DAY: '1000000000',
+    ...(process.env.DATABASE_POOL_SIZE ? { DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE } : {}),
   });
   const platform = await startBenchPlatform(config);
   try {
@@ -95,6 +138,25 @@ export default async function chatBench(): Promise<void> {
 
     const firsts: number[] = [];
     const totals: number[] = [];
+    const conversationIds: string[] = [];
+    const profiler = process.env.BENCH_PROFILE ? await startProfile() : undefined;
+    const cpuBefore = await cpuSnapshot();
+    const samples: string[] = [];
+    const sampler = process.env.BENCH_SAMPLE
+      ? setInterval(() => {
+          const pool = platform.pool;
+          void pool
+            .query<{ w: string; n: number }>(
+              `select coalesce(wait_event_type || ':' || wait_event, state) as w, count(*)::int as n from pg_stat_activity
+                where backend_type = 'client backend' and state <> 'idle' group by 1 order by 2 desc`,
+            )
+            .then((r) =>
+              samples.push(
+                `pool total ${pool.totalCount} idle ${pool.idleCount} waiting ${pool.waitingCount} | ${r.rows.map((x) => `${x.w}=${x.n}`).join(' ')}`,
+              ),
+            );
+        }, 200)
+      : undefined;
     const started = performance.now();
     await inParallel(CONVERSATIONS, async (i) => {
       let conversationId = '';
@@ -103,12 +165,26 @@ export default async function chatBench(): Promise<void> {
           ? `${base}/v1/conversations/${conversationId}/messages`
           : `${base}/v1/agents/operator/conversations`;
         const r = await sseTurn(url, key, text(i, t));
+        if (!conversationId) conversationIds.push(r.conversationId);
         conversationId ||= r.conversationId;
         firsts.push(r.first);
         totals.push(r.total);
       }
     });
     const wall = performance.now() - started;
+    if (sampler) clearInterval(sampler);
+    if (profiler)
+      console.log(`CPU profile of this process during the turns: ${await profiler.stop(process.env.BENCH_PROFILE!)}`);
+    for (const line of samples) console.log(line);
+    const cpuAfter = await cpuSnapshot();
+    const cpu = `${cpuShare(cpuBefore, cpuAfter, wall / 1000)}; ${(cpuMs(cpuBefore, cpuAfter) / totals.length).toFixed(0)} ms CPU a turn`;
+    console.log(
+      `CPU during the turns (share of one core): ${cpu}; load ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    if (process.env.BENCH_TRACE) await traceTurns(platform.temporal!, conversationIds[0]!);
     const overhead = percentile(totals, 95) - percentile(direct, 95);
     console.log(
       `${totals.length} turns in ${(wall / 1000).toFixed(1)} s; turn p50 ${percentile(totals, 50).toFixed(0)} ms, p95 ${percentile(totals, 95).toFixed(0)} ms; direct model call p50 ${percentile(direct, 50).toFixed(0)} ms, p95 ${percentile(direct, 95).toFixed(0)} ms`,

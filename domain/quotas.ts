@@ -64,9 +64,16 @@ export async function quotaLimits(c: PoolClient, tenantId: string, defaults: Quo
     'select limits from quota_limits where tenant_id = $1',
     [tenantId],
   );
-  const set = QuotaLimitsPatch.safeParse(rows[0]?.limits ?? {});
-  return { ...defaults, ...(set.success ? set.data : {}) };
+  return limitsOf(rows[0]?.limits, defaults);
 }
+
+function limitsOf(set: unknown, defaults: QuotaLimits): QuotaLimits {
+  const parsed = QuotaLimitsPatch.safeParse(set ?? {});
+  return { ...defaults, ...(parsed.success ? parsed.data : {}) };
+}
+
+/** The tenant's settings (`quota_limits.limits`, null when none) as a subquery of a statement on $1. */
+const LIMITS_OF_TENANT = '(select limits from quota_limits where tenant_id = $1)';
 
 export interface ConsumeOptions {
   /** The platform defaults (ProviderAccess `quotaDefaults`). */
@@ -89,8 +96,30 @@ export async function consume(
   opts: ConsumeOptions,
 ): Promise<{ used: number; limit: number; resetsAt: Date }> {
   if (!('release' in c)) return withTenant(c, tenantId, (tx) => consume(tx, tenantId, quota, amount, opts));
-  const limit = (await quotaLimits(c, tenantId, opts.defaults))[quota];
   const { start, resetsAt } = quotaWindow(quota);
+  if (opts.key && opts.record) {
+    // Recorded whatever the limit (nothing to refuse): the key, the counter and the limits in one
+    // statement, so the counter row — every consumer of the tenant's quota wants it — is locked
+    // only from here to the caller's commit. A key seen before adds nothing.
+    const { rows } = await c.query<{ used: string | null; before: string | null; limits: unknown }>(
+      `with fresh as (
+         insert into quota_consumptions (tenant_id, key, quota, amount, window_start) values ($1, $4, $2, $5, $3)
+         on conflict (tenant_id, key) do nothing returning amount
+       ), bumped as (
+         insert into quota_counters (tenant_id, quota, window_start, used)
+         select $1, $2, $3, amount from fresh
+         on conflict (tenant_id, quota, window_start) do update set used = quota_counters.used + excluded.used
+         returning used
+       )
+       select (select used from bumped) as used,
+              (select used from quota_counters where tenant_id = $1 and quota = $2 and window_start = $3) as before,
+              ${LIMITS_OF_TENANT} as limits`,
+      [tenantId, quota, start, opts.key, amount],
+    );
+    const r = rows[0]!;
+    return { used: Number(r.used ?? r.before ?? 0), limit: limitsOf(r.limits, opts.defaults)[quota], resetsAt };
+  }
+  const limit = (await quotaLimits(c, tenantId, opts.defaults))[quota];
   // A savepoint: a refusal undoes the key's record, and the caller's transaction goes on.
   await c.query('savepoint quota_consume');
   if (opts.key) {
@@ -131,9 +160,15 @@ export async function ensureRemaining(
   defaults: QuotaLimits,
 ): Promise<void> {
   if (!('release' in c)) return withTenant(c, tenantId, (tx) => ensureRemaining(tx, tenantId, quota, defaults));
-  const limit = (await quotaLimits(c, tenantId, defaults))[quota];
   const { start, resetsAt } = quotaWindow(quota);
-  if ((await usedNow(c, tenantId, quota, start)) >= limit) throw new QuotaExceeded(quota, limit, resetsAt);
+  // One round trip: the tenant's settings and what is used.
+  const { rows } = await c.query<{ used: string | null; limits: unknown }>(
+    `select (select used from quota_counters where tenant_id = $1 and quota = $2 and window_start = $3) as used,
+            ${LIMITS_OF_TENANT} as limits`,
+    [tenantId, quota, start],
+  );
+  const limit = limitsOf(rows[0]?.limits, defaults)[quota];
+  if (Number(rows[0]?.used ?? 0) >= limit) throw new QuotaExceeded(quota, limit, resetsAt);
 }
 
 async function usedNow(c: PoolClient, tenantId: string, quota: QuotaName, start: Date): Promise<number> {

@@ -180,7 +180,7 @@ describe('persona agents', () => {
     );
     expect(messages.filter((m: { role: string }) => m.role === 'user')).toHaveLength(3);
     expect(await appointmentsOf(contactId)).toHaveLength(1);
-    await recordHistory(tp.platform.temporal!, workflowIds.conversation(T, conv), 'conversation-book-confirm');
+    await recordHistory(tp.platform.temporal!, workflowIds.conversation(T, conv), 'conversation-local-book-confirm');
 
     // The retrieval is in the usage log, cited by the answer.
     const usage = await call(tp.baseUrl, 'GET', `/v1/knowledge/usage?conversationId=${conv}`, { key });
@@ -243,7 +243,11 @@ describe('persona agents', () => {
       role: 'user',
       text: 'which hot leads went quiet this week?',
     });
-    await recordHistory(tp.platform.temporal!, workflowIds.conversation(T, child.id), 'conversation-ask-agent-child');
+    await recordHistory(
+      tp.platform.temporal!,
+      workflowIds.conversation(T, child.id),
+      'conversation-local-ask-agent-child',
+    );
   }, 90_000);
 
   it('streams the reply as SSE in order, and a reconnect gets the rest, not a duplicate', async () => {

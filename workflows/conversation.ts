@@ -3,7 +3,9 @@ import {
   condition,
   continueAsNew,
   executeChild,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   workflowInfo,
@@ -31,7 +33,7 @@ import { ConversationState } from './conversation.state.js';
  */
 
 // The model step heartbeats with each streamed batch: a killed worker's step is retried at once.
-const model = proxyActivities<AgentActivities>({
+const remoteModel = proxyActivities<AgentActivities>({
   startToCloseTimeout: '3 minutes',
   heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds', maximumAttempts: 8 },
@@ -41,7 +43,20 @@ const tools = proxyActivities<AgentActivities>({
   heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds', maximumAttempts: 8 },
 });
-const books = proxyActivities<AgentActivities>({
+const remoteBooks = proxyActivities<AgentActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds', maximumAttempts: 20 },
+});
+// Since LOCAL_TURN: the model step and the bookkeeping run as local activities, inside the workflow
+// task that takes the message — no server round trip (schedule, poll, complete, new workflow task)
+// per step. A killed worker's task times out and the next worker reruns them; each is keyed, so
+// a rerun writes once. Tool runs stay activities (they act, and may take long).
+const LOCAL_TURN = 'chat-turn-local-activities';
+const localModel = proxyLocalActivities<AgentActivities>({
+  startToCloseTimeout: '3 minutes',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds', maximumAttempts: 8 },
+});
+const localBooks = proxyLocalActivities<AgentActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds', maximumAttempts: 20 },
 });
@@ -58,6 +73,10 @@ interface Turn {
 
 export async function conversation(input: ConversationInput): Promise<ConversationResult> {
   const { workflowId } = workflowInfo();
+  // Decided once per run, before the first command: runs recorded before it keep their activities.
+  const local = patched(LOCAL_TURN);
+  const books = local ? localBooks : remoteBooks;
+  const model = local ? localModel : remoteModel;
   const { tenantId, conversationId } = input;
   const state = new ConversationState(input);
   const turns = new Map<string, Turn>();
@@ -165,13 +184,16 @@ export async function conversation(input: ConversationInput): Promise<Conversati
       }
       state.status = 'thinking';
       const turnNo = state.turns + 1;
-      await books.recordUserMessage({
-        tenantId,
-        conversationId,
-        turn: turnNo,
-        messageId: turn.messageId,
-        text: turn.text,
-      });
+      // Local: the user's message goes with the first model step (one transaction fewer), when there is one.
+      const userWithStep = local && state.tokensLeft > 0;
+      if (!userWithStep)
+        await books.recordUserMessage({
+          tenantId,
+          conversationId,
+          turn: turnNo,
+          messageId: turn.messageId,
+          text: turn.text,
+        });
       state.turns = turnNo;
       state.runTurns++;
       state.noteMessage(turn.messageId);
@@ -194,6 +216,12 @@ export async function conversation(input: ConversationInput): Promise<Conversati
           streamId: turn.messageId,
           // The last step must answer: no more tools.
           tools: step === steps ? [] : state.agent!.tools.filter((t) => state.toolAllowed(t)),
+          ...(local
+            ? {
+                closeTurn: true,
+                ...(step === 0 && userWithStep ? { user: { messageId: turn.messageId, text: turn.text } } : {}),
+              }
+            : {}),
         });
         state.addUsage(r.usage);
         turn.usage.inputTokens += r.usage.inputTokens;
@@ -211,16 +239,19 @@ export async function conversation(input: ConversationInput): Promise<Conversati
         (stopReason === 'token_budget'
           ? 'I have used this conversation’s token budget, so I stopped here. Start a new conversation to go on.'
           : 'I stopped before finishing.');
-      const final = await books.finishTurn({
-        tenantId,
-        conversationId,
-        workflowId,
-        turn: turnNo,
-        messageId: turn.messageId,
-        answerMessageId: answer?.messageId ?? null,
-        text,
-        usage: turn.usage,
-      });
+      // A step that answered has closed the turn itself (local); otherwise it is closed here.
+      const final = answer?.closed
+        ? { messageId: answer.messageId }
+        : await books.finishTurn({
+            tenantId,
+            conversationId,
+            workflowId,
+            turn: turnNo,
+            messageId: turn.messageId,
+            answerMessageId: answer?.messageId ?? null,
+            text,
+            usage: turn.usage,
+          });
       if (final.messageId !== answer?.messageId) state.noteMessage(final.messageId);
       finish({
         ...baseReply(turn),
@@ -410,7 +441,8 @@ export async function conversation(input: ConversationInput): Promise<Conversati
       input.settings.idleTimeoutMs,
     );
     if (state.shouldContinueAsNew(workflowInfo().continueAsNewSuggested)) {
-      await books.summarize({ tenantId, conversationId, workflowId, turn: state.turns });
+      // A model call over the whole transcript, rare and possibly long: an activity either way.
+      await remoteBooks.summarize({ tenantId, conversationId, workflowId, turn: state.turns });
       await condition(allHandlersFinished);
       if (!state.busy) return continueAsNew<typeof conversation>({ ...input, carried: state.carry() });
     }

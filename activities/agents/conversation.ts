@@ -1,10 +1,16 @@
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+
+/** Heartbeats a regular activity; a local one (the model step in a workflow task) has no heartbeat. */
+const beat = () => {
+  if (!Context.current().info.isLocal) heartbeat();
+};
 import type Anthropic from '@anthropic-ai/sdk';
-import { withTenant } from '../../lib/db.js';
+import { withTenant, type PoolClient } from '../../lib/db.js';
+import { Lru } from '../../lib/lru.js';
 import { DATA_RULE, dataBlock } from '../../lib/untrusted.js';
 import { isAgentToolName, VISITOR_TOOLS, type AgentToolName } from '../../lib/agentToolNames.js';
-import { recordAudit } from '../../domain/audit.js';
-import { consume, QuotaExceeded } from '../../domain/quotas.js';
+import { insertAudit, recordAudit } from '../../domain/audit.js';
+import { consume, ensureRemaining, QuotaExceeded } from '../../domain/quotas.js';
 import { markCited } from '../../domain/knowledge/nodes.js';
 import { agentPrompt, ensureAgents, getAgent } from '../../domain/agents/store.js';
 import { SHARED_RULES, VISITOR_RULES } from '../../domain/agents/personas.js';
@@ -56,6 +62,17 @@ export interface ModelStepResult {
   text: string;
   toolUses: ToolUse[];
   usage: { inputTokens: number; outputTokens: number };
+  /** The step answered and closed the turn itself (asked with `closeTurn`): no finishTurn needed. */
+  closed?: boolean;
+}
+
+/** The user's message of a turn, stored before its first model step. */
+interface UserMessage {
+  tenantId: string;
+  conversationId: string;
+  turn: number;
+  messageId: string;
+  text: string;
 }
 
 const MAX_TOKENS = 2048;
@@ -96,6 +113,16 @@ function asFailure(err: unknown): never {
 
 export function createAgentActivities(deps: AgentActivityDeps) {
   const { pool } = deps;
+  // A prompt version never changes once written: read once per worker.
+  const prompts = new Lru<string, string>(500, 600_000);
+  const promptOf = async (c: PoolClient, tenantId: string, agentId: string, version: number) => {
+    const key = `${tenantId}\u0000${agentId}\u0000${version}`;
+    const hit = prompts.get(key);
+    if (hit !== undefined) return hit;
+    const prompt = await agentPrompt(c, tenantId, agentId, version);
+    prompts.set(key, prompt);
+    return prompt;
+  };
 
   /**
    * Publishes a step's streamed text. A retried step (its worker died mid-stream) starts from what
@@ -130,7 +157,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       chain = chain.then(() =>
         withTenant(pool, tenantId, (c) => appendDeltas(c, tenantId, conversationId, streamId, rows), {
           asyncCommit: true,
-        }).then(() => heartbeat()),
+        }).then(beat),
       );
     };
     const queue = (kind: Delta['kind'], t: string) => {
@@ -155,7 +182,40 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         flush();
         await chain;
       },
+      /** The last delta's seq (after close). */
+      get seq() {
+        return seq;
+      },
     };
+  }
+
+  /** Stores the turn's user message once (its key); appendMessage reopens and names the conversation. */
+  async function storeUserMessage(c: PoolClient, input: UserMessage): Promise<void> {
+    await appendMessage(c, input.tenantId, {
+      conversationId: input.conversationId,
+      key: `${input.conversationId}:u:${input.messageId}`,
+      id: input.messageId,
+      turn: input.turn,
+      role: 'user',
+      content: input.text,
+      text: input.text,
+    });
+  }
+
+  /** Ends a turn's stream: the `done` delta naming the answer, and the knowledge the answer cites. */
+  async function closeStream(
+    c: PoolClient,
+    i: { tenantId: string; conversationId: string; streamId: string; answerId: string; text: string; seq?: number },
+  ): Promise<string[]> {
+    const cited = await markCited(c, i.tenantId, i.conversationId, i.text);
+    let seq = i.seq;
+    if (seq === undefined) {
+      const last = await readDeltas(c, i.tenantId, i.conversationId, i.streamId, 0);
+      if (last.some((d) => d.kind === 'done')) return cited;
+      seq = last.reduce((m, d) => Math.max(m, d.seq), 0);
+    }
+    await appendDeltas(c, i.tenantId, i.conversationId, i.streamId, [{ seq: seq + 1, kind: 'done', text: i.answerId }]);
+    return cited;
   }
 
   return {
@@ -191,32 +251,16 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       });
     },
 
-    async recordUserMessage(input: {
-      tenantId: string;
-      conversationId: string;
-      turn: number;
-      messageId: string;
-      text: string;
-    }): Promise<void> {
-      await withTenant(pool, input.tenantId, async (c) => {
-        await appendMessage(c, input.tenantId, {
-          conversationId: input.conversationId,
-          key: `${input.conversationId}:u:${input.messageId}`,
-          id: input.messageId,
-          turn: input.turn,
-          role: 'user',
-          content: input.text,
-          text: input.text,
-        });
-        await c.query(
-          `update conversations set status = 'open', title = case when title = '' then left($3, 120) else title end
-            where tenant_id = $1 and id = $2`,
-          [input.tenantId, input.conversationId, input.text],
-        );
-      });
+    async recordUserMessage(input: UserMessage): Promise<void> {
+      await withTenant(pool, input.tenantId, (c) => storeUserMessage(c, input));
     },
 
-    /** One Claude call for the turn, streamed; stored once per (turn, step). */
+    /**
+     * One Claude call for the turn, streamed; stored once per (turn, step). The turn's first step
+     * may carry its user message (stored first, in the same transaction as the reads), and with
+     * `closeTurn` a step that answers without tools closes the turn too (finishTurn's work, in the
+     * transaction that stores the answer): a plain turn is one activity and two transactions.
+     */
     async modelStep(input: {
       tenantId: string;
       conversationId: string;
@@ -226,32 +270,57 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       step: number;
       streamId: string;
       tools: string[];
+      user?: { messageId: string; text: string };
+      closeTurn?: boolean;
     }): Promise<ModelStepResult> {
       const { tenantId, conversationId } = input;
       const key = stepKey(conversationId, input.turn, input.step);
       const started = Date.now();
-      const done = await withTenant(pool, tenantId, (c) => messageByKey(c, tenantId, key));
-      if (done) return resultOf(done);
+      const closing = (r: ModelStepResult): ModelStepResult =>
+        input.closeTurn && !r.toolUses.length ? { ...r, closed: true } : r;
 
-      const { conversation, prompt, agent, history, before } = await withTenant(pool, tenantId, async (c) => {
-        const conversation = await getConversation(c, tenantId, conversationId);
-        if (!conversation) throw ApplicationFailure.nonRetryable(`no conversation ${conversationId}`);
-        const agent = await getAgent(c, tenantId, conversation.agentId);
-        const prompt = await agentPrompt(c, tenantId, conversation.agentId, conversation.promptVersion);
-        const history = await listMessages(c, tenantId, conversationId, {
-          afterSeq: conversation.summarySeq ?? 0,
-          limit: 400,
-          roles: ['user', 'assistant', 'tool'],
-        });
-        const before = (
-          await c.query<Delta & { step: number }>(
-            `select seq, kind, text, step from conversation_deltas
+      const loaded = await withTenant(
+        pool,
+        tenantId,
+        async (c) => {
+          const done = await messageByKey(c, tenantId, key);
+          if (done) return { done };
+          if (input.user) await storeUserMessage(c, { tenantId, conversationId, turn: input.turn, ...input.user });
+          // A tenant past its daily tokens gets no model call (checked here, not in a transaction of
+          // its own); the user's message stays stored.
+          const refused = await ensureRemaining(c, tenantId, 'claude_tokens_per_day', deps.access.quotaDefaults).then(
+            () => undefined,
+            (err: unknown) => {
+              if (err instanceof QuotaExceeded) return err;
+              throw err;
+            },
+          );
+          if (refused) return { refused };
+          const conversation = await getConversation(c, tenantId, conversationId);
+          if (!conversation) throw ApplicationFailure.nonRetryable(`no conversation ${conversationId}`);
+          const agent = await getAgent(c, tenantId, conversation.agentId);
+          const prompt = await promptOf(c, tenantId, conversation.agentId, conversation.promptVersion);
+          const history = await listMessages(c, tenantId, conversationId, {
+            afterSeq: conversation.summarySeq ?? 0,
+            limit: 400,
+            roles: ['user', 'assistant', 'tool'],
+          });
+          const before = (
+            await c.query<Delta & { step: number }>(
+              `select seq, kind, text, step from conversation_deltas
             where tenant_id = $1 and conversation_id = $2 and message_id = $3 order by seq`,
-            [tenantId, conversationId, input.streamId],
-          )
-        ).rows;
-        return { conversation, prompt, agent, history, before };
-      });
+              [tenantId, conversationId, input.streamId],
+            )
+          ).rows;
+          return { conversation, prompt, agent, history, before };
+        },
+        // The user's message is the record of the turn only once its answer is: no WAL flush wait.
+        { asyncCommit: true },
+      ).catch(asFailure);
+      // A retry after the answer was stored: stored with it, the turn's close too (the same transaction).
+      if ('done' in loaded) return closing(resultOf(loaded.done!));
+      if ('refused' in loaded) return asFailure(loaded.refused);
+      const { conversation, prompt, agent, history, before } = loaded;
       // A visitor's chat offers the visitors' tools only, whatever the workflow passed.
       const visitor = conversation.origin === 'widget';
       const names = (input.tools.filter(isAgentToolName) as AgentToolName[]).filter(
@@ -271,7 +340,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       if (!messages.length) throw ApplicationFailure.nonRetryable('nothing to answer: the turn has no user message');
 
       const llm = await deps.access
-        .llm(tenantId, { model: agent?.model ?? deps.anthropicModel, maxRetries: 2 })
+        .llm(tenantId, { model: agent?.model ?? deps.anthropicModel, maxRetries: 2 }, { quotaChecked: true })
         .catch(asFailure);
       const writer = deltaWriter(tenantId, conversationId, input.streamId, input.step, before);
       let final: Anthropic.Message;
@@ -320,47 +389,64 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         if (b.type === 'tool_use') return [{ type: 'tool_use', id: b.id, name: b.name, input: b.input }];
         return [];
       });
-      const stored = await withTenant(pool, tenantId, async (c) => {
-        const { message, created } = await appendMessage(c, tenantId, {
-          conversationId,
-          key,
-          id: `${input.streamId}.s${input.step}`,
-          turn: input.turn,
-          role: 'assistant',
-          content: content.length ? content : [{ type: 'text', text: '…' }],
-          text,
-          usage: { ...usage, costUsd },
-        });
-        // The tenant's daily tokens, counted once per step (the key), even past the limit.
-        if (created)
+      const toolUsed = content.some((b) => b.type === 'tool_use');
+      const stored = await withTenant(
+        pool,
+        tenantId,
+        async (c) => {
+          const { message, created } = await appendMessage(c, tenantId, {
+            conversationId,
+            key,
+            id: `${input.streamId}.s${input.step}`,
+            turn: input.turn,
+            role: 'assistant',
+            content: content.length ? content : [{ type: 'text', text: '…' }],
+            text,
+            usage: { ...usage, costUsd },
+          });
+          if (!created) return message;
+          if (input.closeTurn && !toolUsed)
+            await closeStream(c, {
+              tenantId,
+              conversationId,
+              streamId: input.streamId,
+              answerId: message.id,
+              text,
+              seq: writer.seq,
+            });
+          await insertAudit(c, {
+            tenantId,
+            workflowId: input.workflowId,
+            activity: 'modelStep',
+            tool: 'agent_model',
+            params: {
+              conversationId,
+              agent: conversation.agentId,
+              promptVersion: conversation.promptVersion,
+              turn: input.turn,
+              step: input.step,
+              model: llm.model,
+              ...usage,
+              costUsd,
+              stopReason: final.stop_reason,
+            },
+            status: 'ok',
+            durationMs: Date.now() - started,
+            source: llm.source,
+          });
+          // The tenant's daily tokens, counted once per step (the key), even past the limit. Last:
+          // its counter row is the tenant's one hot row, locked from here to the commit.
           await consume(c, tenantId, 'claude_tokens_per_day', usage.inputTokens + usage.outputTokens, {
             defaults: deps.access.quotaDefaults,
             key: `chat:${key}`,
             record: true,
           });
-        return message;
-      });
-      await recordAudit(pool, {
-        tenantId,
-        workflowId: input.workflowId,
-        activity: 'modelStep',
-        tool: 'agent_model',
-        params: {
-          conversationId,
-          agent: conversation.agentId,
-          promptVersion: conversation.promptVersion,
-          turn: input.turn,
-          step: input.step,
-          model: llm.model,
-          ...usage,
-          costUsd,
-          stopReason: final.stop_reason,
+          return message;
         },
-        status: 'ok',
-        durationMs: Date.now() - started,
-        source: llm.source,
-      });
-      return resultOf(stored);
+        // Counters and the answer: a process crash loses nothing; the step's key makes a retry count once.
+        { asyncCommit: true },
+      );
+      return closing(resultOf(stored));
     },
 
     /** One tool use, run once per tool use id: the stored result answers a retry. */
@@ -530,12 +616,13 @@ export function createAgentActivities(deps: AgentActivityDeps) {
           });
           messageId = message.id;
         }
-        const cited = await markCited(c, tenantId, conversationId, input.text);
-        const last = await readDeltas(c, tenantId, conversationId, input.messageId, 0);
-        if (!last.some((d) => d.kind === 'done'))
-          await appendDeltas(c, tenantId, conversationId, input.messageId, [
-            { seq: last.reduce((m, d) => Math.max(m, d.seq), 0) + 1, kind: 'done', text: messageId },
-          ]);
+        const cited = await closeStream(c, {
+          tenantId,
+          conversationId,
+          streamId: input.messageId,
+          answerId: messageId,
+          text: input.text,
+        });
         return { messageId, cited };
       });
     },

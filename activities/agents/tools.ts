@@ -296,16 +296,29 @@ export const agentTools: Readonly<Record<AgentToolName, AgentToolDefinition>> = 
   }),
 };
 
-/** Claude's tool list for these names (JSON Schema from the zod schemas). */
-export function toolSpecs(names: readonly AgentToolName[]) {
-  return names.map((name) => ({
-    name,
-    description: agentTools[name].description,
-    input_schema: z.toJSONSchema(agentTools[name].args, { io: 'input', unrepresentable: 'any' }) as {
-      type: 'object';
-      [k: string]: unknown;
-    },
-  }));
+type ToolSpec = { name: AgentToolName; description: string; input_schema: { type: 'object'; [k: string]: unknown } };
+const specs = new Map<AgentToolName, ToolSpec>();
+
+/**
+ * Claude's tool list for these names (JSON Schema from the zod schemas, computed once per tool).
+ * Fresh objects each call: the caller marks the last one for prompt caching.
+ */
+export function toolSpecs(names: readonly AgentToolName[]): ToolSpec[] {
+  return names.map((name) => {
+    let spec = specs.get(name);
+    if (!spec) {
+      spec = {
+        name,
+        description: agentTools[name].description,
+        input_schema: z.toJSONSchema(agentTools[name].args, {
+          io: 'input',
+          unrepresentable: 'any',
+        }) as ToolSpec['input_schema'],
+      };
+      specs.set(name, spec);
+    }
+    return { ...spec };
+  });
 }
 
 /** Arguments checked against the tool's schema: the parsed value, or the problems naming each field. */

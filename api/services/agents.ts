@@ -149,6 +149,8 @@ export interface PreparedTurn {
   conversationId: string;
   workflowId: string;
   messageId: string;
+  /** The caller named the message: it may have been sent before (a reconnect). */
+  resent: boolean;
   start: ConversationInput;
   text: string;
 }
@@ -169,6 +171,8 @@ export async function prepareNewConversation(
     conversationId,
     workflowId: workflowIds.conversation(tenantId, conversationId),
     messageId: msg.messageId ?? newMessageId(),
+    // A new conversation: its messages cannot have been answered before.
+    resent: false,
     text: msg.text,
     start: { tenantId, conversationId, agentId, origin: 'user', settings: deps.settings },
   };
@@ -189,6 +193,7 @@ export async function prepareMessage(
     conversationId,
     workflowId: conv.workflowId,
     messageId: msg.messageId ?? newMessageId(),
+    resent: msg.messageId !== undefined,
     text: msg.text,
     start: {
       tenantId,
@@ -203,7 +208,8 @@ export async function prepareMessage(
 
 /** The turn as an update-with-start: the first message starts the workflow, a later one finds it (or reopens it). */
 export async function runTurn(deps: ChatDeps, t: PreparedTurn): Promise<ChatReply> {
-  const answered = await answeredBefore(deps.pool, t);
+  // Only a message id the caller chose can have been answered before (ours are new).
+  const answered = t.resent ? await answeredBefore(deps.pool, t) : undefined;
   if (answered) return answered;
   try {
     return await deps.temporal.workflow.executeUpdateWithStart(sendMessageUpdate, {

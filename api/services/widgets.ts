@@ -250,6 +250,8 @@ export class WidgetGate {
       conversationId: lead.conversationId,
       workflowId: workflowIds.conversation(tenantId, lead.conversationId),
       messageId: msg.messageId ?? `msg_${randomUUID().replaceAll('-', '').slice(0, 20)}`,
+      // A message sent again with its id (its answer lost) is answered from what was stored.
+      resent: msg.messageId !== undefined,
       text: msg.text,
       start: {
         tenantId,

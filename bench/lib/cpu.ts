@@ -94,3 +94,10 @@ export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T
     await writeFile(new URL(`${name}.cpuprofile`, dir), JSON.stringify(profile));
   }
 }
+
+/** CPU milliseconds of all the processes between two snapshots (what a benchmark's work cost, whatever the load). */
+export function cpuMs(before: Map<string, number>, after: Map<string, number>): number {
+  let ticks = 0;
+  for (const [label, t] of after) ticks += t - (before.get(label) ?? 0);
+  return (ticks * 1000) / TICKS_PER_S;
+}

@@ -219,10 +219,21 @@ export async function appendMessage(
   tenantId: string,
   m: NewMessage,
 ): Promise<{ message: StoredMessage; created: boolean }> {
+  // One statement: the row and, when it is fresh, the conversation's counters (a user message
+  // also reopens the conversation and names it when it has no title yet).
   const inserted = await c.query(
-    `insert into conversation_messages (tenant_id, conversation_id, id, key, turn, role, content, text, input_tokens, output_tokens)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (tenant_id, key) do nothing
-     returning seq, id, turn, role, content, text, input_tokens, output_tokens, created_at`,
+    `with added as (
+       insert into conversation_messages (tenant_id, conversation_id, id, key, turn, role, content, text, input_tokens, output_tokens)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (tenant_id, key) do nothing
+       returning seq, id, turn, role, content, text, input_tokens, output_tokens, created_at
+     ), counted as (
+       update conversations set turns = turns + $11, input_tokens = input_tokens + $9, output_tokens = output_tokens + $10,
+              cache_read_tokens = cache_read_tokens + $12, cost_usd = cost_usd + $13, updated_at = now(),
+              status = case when $6 = 'user' then 'open' else status end,
+              title = case when $6 = 'user' and title = '' then left($8, 120) else title end
+        where tenant_id = $1 and id = $2 and exists (select 1 from added)
+     )
+     select * from added`,
     [
       tenantId,
       m.conversationId,
@@ -234,26 +245,12 @@ export async function appendMessage(
       m.text,
       m.usage?.inputTokens ?? 0,
       m.usage?.outputTokens ?? 0,
+      m.role === 'user' ? 1 : 0,
+      m.usage?.cacheReadTokens ?? 0,
+      m.usage?.costUsd ?? 0,
     ],
   );
-  if (inserted.rows[0]) {
-    const u = m.usage;
-    await c.query(
-      `update conversations set turns = turns + $3, input_tokens = input_tokens + $4, output_tokens = output_tokens + $5,
-              cache_read_tokens = cache_read_tokens + $6, cost_usd = cost_usd + $7, updated_at = now()
-        where tenant_id = $1 and id = $2`,
-      [
-        tenantId,
-        m.conversationId,
-        m.role === 'user' ? 1 : 0,
-        u?.inputTokens ?? 0,
-        u?.outputTokens ?? 0,
-        u?.cacheReadTokens ?? 0,
-        u?.costUsd ?? 0,
-      ],
-    );
-    return { message: toMessage(inserted.rows[0]), created: true };
-  }
+  if (inserted.rows[0]) return { message: toMessage(inserted.rows[0]), created: true };
   const { rows } = await c.query(
     'select seq, id, turn, role, content, text, input_tokens, output_tokens, created_at from conversation_messages where tenant_id = $1 and key = $2',
     [tenantId, m.key],
@@ -309,7 +306,34 @@ export interface Delta {
   step?: number;
 }
 
-/** Appends deltas of one streamed message and wakes the API's listeners (NOTIFY, on commit). */
+/**
+ * NOTIFY payloads stay under Postgres's 8,000-byte limit: a batch this large (as JSON) goes as the
+ * key alone, and the relay reads it from the table.
+ */
+const NOTIFY_DELTAS_MAX = 7000;
+
+/** The notification for a message's deltas: `tenant conversation message`, then the deltas as JSON when they fit. */
+export function deltaNotice(tenantId: string, conversationId: string, messageId: string, deltas: Delta[]): string {
+  const key = `${tenantId} ${conversationId} ${messageId}`;
+  const json = JSON.stringify(deltas);
+  return json.length <= NOTIFY_DELTAS_MAX ? `${key}\n${json}` : key;
+}
+
+/** A notification's key and the deltas it carries (none: read them from the table). */
+export function parseDeltaNotice(payload: string): { key: string; deltas: Delta[] | undefined } {
+  const at = payload.indexOf('\n');
+  if (at < 0) return { key: payload, deltas: undefined };
+  try {
+    return { key: payload.slice(0, at), deltas: JSON.parse(payload.slice(at + 1)) as Delta[] };
+  } catch {
+    return { key: payload.slice(0, at), deltas: undefined };
+  }
+}
+
+/**
+ * Appends deltas of one streamed message and wakes the API's listeners (NOTIFY, on commit), in one
+ * statement: the notification carries the deltas, so a relay writes them without reading them back.
+ */
 export async function appendDeltas(
   c: PoolClient,
   tenantId: string,
@@ -318,14 +342,24 @@ export async function appendDeltas(
   deltas: Delta[],
 ): Promise<void> {
   if (!deltas.length) return;
+  const rows = deltas.map((d) => ({ ...d, step: d.step ?? 0 }));
   await c.query(
-    `insert into conversation_deltas (tenant_id, conversation_id, message_id, seq, kind, text, step)
-     select $1, $2, $3, d.seq, d.kind, d.text, coalesce(d.step, 0)
-       from jsonb_to_recordset($4::jsonb) as d(seq int, kind text, text text, step int)
-     on conflict do nothing`,
-    [tenantId, conversationId, messageId, JSON.stringify(deltas)],
+    `with added as (
+       insert into conversation_deltas (tenant_id, conversation_id, message_id, seq, kind, text, step)
+       select $1, $2, $3, d.seq, d.kind, d.text, d.step
+         from jsonb_to_recordset($4::jsonb) as d(seq int, kind text, text text, step int)
+       on conflict do nothing
+     )
+     select pg_notify($5, $6)`,
+    [
+      tenantId,
+      conversationId,
+      messageId,
+      JSON.stringify(rows),
+      CHAT_NOTIFY_CHANNEL,
+      deltaNotice(tenantId, conversationId, messageId, rows),
+    ],
   );
-  await c.query('select pg_notify($1, $2)', [CHAT_NOTIFY_CHANNEL, `${tenantId} ${conversationId} ${messageId}`]);
 }
 
 export async function readDeltas(

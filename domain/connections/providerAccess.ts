@@ -193,10 +193,15 @@ export function createProviderAccess(deps: ProviderAccessDeps) {
     },
 
     /** A Claude client on the tenant's key (or the platform's), reused while the key stays the same. */
-    async llm(tenantId: string, opts: LlmClientOptions = {}): Promise<LlmClient> {
+    async llm(
+      tenantId: string,
+      opts: LlmClientOptions = {},
+      /** The caller already checked the daily tokens in its own transaction (ensureRemaining). */
+      checked: { quotaChecked?: boolean } = {},
+    ): Promise<LlmClient> {
       // Tokens are known only from the answer: a tenant past its daily tokens gets no client; the
       // tokens of each answer are counted as it arrives (meter below).
-      await ensureRemaining(deps.pool, tenantId, 'claude_tokens_per_day', quotaDefaults);
+      if (!checked.quotaChecked) await ensureRemaining(deps.pool, tenantId, 'claude_tokens_per_day', quotaDefaults);
       const key = await access.anthropic(tenantId);
       const memo = `${tenantId}\u0000${opts.model ?? ''}\u0000${opts.maxRetries ?? ''}\u0000${opts.timeoutMs ?? ''}`;
       const hit = llms.get(memo);
