@@ -8,6 +8,8 @@ export interface CrmSyncInput {
   mode: SyncMode;
   /** Carried across continue-as-new: the plan and how far it got. */
   carry?: { plan: SyncPlan; position: SyncCursor };
+  /** Set when an incremental pass found the counts still differing and continued as a full pass: why. */
+  reconcile?: string;
 }
 
 export interface CrmSyncProgress {

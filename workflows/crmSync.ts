@@ -53,7 +53,9 @@ export async function crmSync(input: CrmSyncInput): Promise<CrmSyncResult> {
       tenantId: input.tenantId,
       mode: input.mode,
       workflowId: info.workflowId,
-      syncKey: `${info.workflowId}:${info.firstExecutionRunId}`,
+      // A reconciling pass marks its own rows: the incremental pass before it used the plain key.
+      syncKey: `${info.workflowId}:${info.firstExecutionRunId}${input.reconcile ? ':reconcile' : ''}`,
+      ...(input.reconcile ? { reason: input.reconcile } : {}),
     });
     if ('skipped' in planned) {
       Object.assign(progress, { state: 'skipped', runningWorkflowId: planned.skipped.runningWorkflowId });
@@ -105,7 +107,15 @@ export async function crmSync(input: CrmSyncInput): Promise<CrmSyncResult> {
     }
   }
   progress.state = 'finishing';
-  const { removed } = await finishSync({ plan, result: position });
+  const { removed, reconcile } = await finishSync({ plan, result: position });
+  if (reconcile && patched('crm-sync-reconcile')) {
+    // The counts still differ after catching up: only a full pass can find what GHL deleted.
+    await continueAsNew<typeof crmSync>({
+      tenantId: input.tenantId,
+      mode: 'full',
+      reconcile: `${reconcile} after an incremental pass`,
+    });
+  }
   Object.assign(progress, { state: 'completed', removed });
   return progress;
 }

@@ -69,6 +69,20 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
     }
   };
 
+  /** Why the cache cannot equal GHL (their contact counts differ), or null when the counts agree. */
+  const countsDiffer = async (tenantId: string, locationId: string): Promise<string | null> => {
+    const ghl = await bulkClient(tenantId);
+    const upstream = await ghl.searchContacts({ locationId, pageLimit: 1 });
+    const local = await withTenant(pool, tenantId, (c) =>
+      c.query<{ n: number }>('select count(*)::int as n from contacts where tenant_id = $1 and location_id = $2', [
+        tenantId,
+        locationId,
+      ]),
+    );
+    const cached = local.rows[0]!.n;
+    return upstream.total === cached ? null : `contact count differs (GHL ${upstream.total}, cache ${cached})`;
+  };
+
   return {
     /** Claims the tenant's sync slot and decides between a full and an incremental pass. */
     async planSync(input: {
@@ -76,9 +90,11 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
       mode: SyncMode;
       workflowId: string;
       syncKey: string;
+      /** Why a full pass was asked for, when the workflow asks for one itself (a reconcile). */
+      reason?: string;
     }): Promise<PlanResult> {
       const { tenantId, mode, workflowId, syncKey } = input;
-      const ghl = await bulkClient(tenantId);
+      await bulkClient(tenantId); // a tenant without a GHL connection fails here, before claiming the slot
       const { locationId } = await access.ghl(tenantId);
 
       await stateQuery(`insert into crm_sync_state (tenant_id, source) values ($1, 'ghl') on conflict do nothing`, [
@@ -103,22 +119,14 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
 
       let kind: SyncPlan['kind'] = 'incremental';
       let reason = 'changes since the last sync';
-      if (mode === 'full') [kind, reason] = ['full', 'full sync requested'];
+      if (mode === 'full') [kind, reason] = ['full', input.reason ?? 'full sync requested'];
       else if (!state.high_water) [kind, reason] = ['full', 'first sync'];
       else if (mode === 'auto' && (!state.last_full_at || Date.now() - state.last_full_at.getTime() > FULL_EVERY_MS)) {
         [kind, reason] = ['full', 'daily full pass (removes contacts deleted upstream)'];
       } else if (mode === 'auto') {
         // Deletions never show up in an incremental search; a differing count means we missed some.
-        const upstream = await ghl.searchContacts({ locationId, pageLimit: 1 });
-        const local = await withTenant(pool, tenantId, (c) =>
-          c.query<{ n: number }>('select count(*)::int as n from contacts where tenant_id = $1 and location_id = $2', [
-            tenantId,
-            locationId,
-          ]),
-        );
-        if (upstream.total !== local.rows[0]!.n) {
-          [kind, reason] = ['full', `contact count differs (GHL ${upstream.total}, cache ${local.rows[0]!.n})`];
-        }
+        const differs = await countsDiffer(tenantId, locationId);
+        if (differs) [kind, reason] = ['full', differs];
       }
       const plan: SyncPlan = {
         tenantId,
@@ -243,14 +251,21 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
       }
     },
 
-    /** Records the outcome, releases the slot; a completed full pass removes contacts GHL no longer has. */
+    /**
+     * Records the outcome, releases the slot; a completed full pass removes contacts GHL no longer has.
+     * A completed incremental pass compares counts once more: equal counts before it can hide a
+     * missed deletion behind a missed creation (webhooks lost while we were down), which the pass
+     * has now filled in. `reconcile` then says why a full pass should follow.
+     */
     async finishSync(input: {
       plan: SyncPlan;
       result: SyncCursor | null;
       error?: string;
-    }): Promise<{ removed: number }> {
+    }): Promise<{ removed: number; reconcile?: string }> {
       const { plan, result, error } = input;
       let removed = 0;
+      const reconcile =
+        !error && plan.kind === 'incremental' ? await countsDiffer(plan.tenantId, plan.locationId) : null;
       if (!error && plan.kind === 'full') {
         const del = await withTenant(pool, plan.tenantId, (c) =>
           // Contacts written after the pass began (webhooks) are kept even if the pass missed them.
@@ -286,7 +301,7 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
           removed,
         ],
       );
-      return { removed };
+      return reconcile ? { removed, reconcile } : { removed };
     },
   };
 }
