@@ -81,25 +81,40 @@ export default async function chaos(): Promise<void> {
     const elapsed = () => Math.round((Date.now() - t0) / 100) / 10;
 
     // --- Load -------------------------------------------------------------------------------------
-    const callLoad = runCalls(cluster, { concurrency, until, messageDelayMs }, calls);
+    // A load that throws is reported as a violation (and the run goes on), never an unhandled rejection.
+    const keepGoing = <T>(what: string, p: Promise<T>) =>
+      p.catch((err: unknown) => {
+        violations.push({ invariant: 'the load ran to its end', what: `${what}: ${(err as Error).message}` });
+      });
+    const callLoad = keepGoing('calls', runCalls(cluster, { concurrency, until, messageDelayMs }, calls));
     await startFullSync(cluster, tenants);
-    const changes = runContactChanges(cluster, new Rng(deriveSeed(seed, 'contacts')), until, counts);
+    const changes = keepGoing(
+      'contact changes',
+      runContactChanges(cluster, new Rng(deriveSeed(seed, 'contacts')), until, counts),
+    );
     const campaign = await startCampaign(cluster, tenants, () => db, new Rng(deriveSeed(seed, 'campaign')), leadCount);
     let campaignSettled = false;
-    const replies = runReplies(cluster, campaign, () => campaignSettled);
-    const chatLoad = Promise.all(
-      Array.from({ length: chatCount }, async (_, n) => {
-        await sleep(((n + 1) / (chatCount + 1)) * (until - t0) * 0.8);
-        const chat: Chat = {
-          n,
-          firstMessageId: `chaos-chat-${n}-0`,
-          conversationId: undefined,
-          messageIds: [],
-          answered: 0,
-        };
-        chats.push(chat);
-        await runChat(cluster, tenants, 3, chat);
-      }),
+    const replies = keepGoing(
+      'campaign replies',
+      runReplies(cluster, campaign, () => campaignSettled),
+    );
+    const chatLoad = keepGoing(
+      'chats',
+      Promise.all(
+        Array.from({ length: chatCount }, async (_, n) => {
+          await sleep(((n + 1) / (chatCount + 1)) * (until - t0) * 0.8);
+          const chat: Chat = {
+            n,
+            firstMessageId: `chaos-chat-${n}-0`,
+            conversationId: undefined,
+            messageIds: [],
+            answered: 0,
+            slowestAnswerMs: 0,
+          };
+          chats.push(chat);
+          await runChat(cluster, tenants, 3, chat);
+        }),
+      ),
     );
 
     // --- Faults -----------------------------------------------------------------------------------
@@ -195,6 +210,7 @@ export default async function chaos(): Promise<void> {
     'contacts (GHL, at the end)': held.contacts,
     'contact changes (webhooks) during the run': counts.changes,
     'agent conversations': chats.length,
+    'slowest chat answer (s)': Math.round(Math.max(0, ...chats.map((ch) => ch.slowestAnswerMs)) / 1000),
     'load duration (s)': Math.round(held.durationS),
     'processes that died on their own': unplanned,
     'load average at the end': loadAverage(),

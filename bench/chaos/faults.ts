@@ -151,7 +151,7 @@ export async function inject(c: Cluster, rng: Rng, kind: FaultKind): Promise<str
     case 'webhook_reorder': {
       // GHL webhooks held back at random for a while (later events overtake earlier ones), and
       // duplicates of both providers sent newest first.
-      await sandboxControl(c, 'POST', '/ghl/webhooks/jitter', { maxMs: 3000 });
+      await sandboxControl(c, 'POST', '/ghl/webhooks/jitter', { maxMs: 3000, seed: rng.int(2 ** 31) });
       const burst = await changeBurst(c, rng);
       const vapi = await replayVapi(c, rng, 'reverse');
       const ghl = await replayGhl(c, rng, 'reverse');

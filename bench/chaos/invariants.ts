@@ -317,7 +317,10 @@ export async function checkInvariants(c: Cluster, db: pg.Pool, temporal: Client,
         `chat ${chat.firstMessageId}: sent ${chat.messageIds.length}, stored ${rows.length}`,
       );
     if (chat.answered !== chat.messageIds.length)
-      fail('every chat message answered', `chat ${chat.firstMessageId}: ${chat.answered} of ${chat.messageIds.length}`);
+      fail(
+        'every chat message answered',
+        `chat ${chat.firstMessageId}: ${chat.answered} of ${chat.messageIds.length}${chat.error ? ` (${chat.error})` : ''}`,
+      );
   }
 
   // --- Workflows: completed, or waiting for a documented reason ---------------------------------

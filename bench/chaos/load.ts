@@ -357,31 +357,51 @@ export interface Chat {
   conversationId: string | undefined;
   messageIds: string[];
   answered: number;
+  /** The longest a message waited for its answer, resends included (ms). */
+  slowestAnswerMs: number;
+  /** Why the chat stopped early: a message still unanswered when the owner's patience ran out. */
+  error?: string;
 }
+
+/** How long an owner keeps resending one message (same messageId) before giving up on it. */
+const CHAT_PATIENCE_MS = 6 * 60_000;
 
 /** An owner chatting with an agent: each message resent (same messageId) until it is answered. */
 export async function runChat(c: Cluster, t: Tenants, turns: number, chat: Chat): Promise<void> {
   const { n } = chat;
   const send = async (urlPath: string, text: string, messageId: string) =>
-    persist(`chat ${n}`, async () => {
-      const res = await fetch(`${c.apiUrl}${urlPath}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${t.deskKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ text, messageId }),
-        signal: AbortSignal.timeout(60_000),
-      });
-      if (!res.ok) throw new Error(`${res.status}: ${await res.text()}`);
-      return (await res.json()) as { conversationId: string; status: string };
-    });
+    persist(
+      `chat ${n}`,
+      async () => {
+        const res = await fetch(`${c.apiUrl}${urlPath}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t.deskKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ text, messageId }),
+          signal: AbortSignal.timeout(60_000),
+        });
+        if (!res.ok) throw new Error(`${res.status}: ${await res.text()}`);
+        return (await res.json()) as { conversationId: string; status: string };
+      },
+      Date.now() + CHAT_PATIENCE_MS,
+    );
   for (let turn = 0; turn < turns; turn++) {
     const messageId = `chaos-chat-${n}-${turn}`;
     chat.messageIds.push(messageId);
     const text = `Question ${turn} of chat ${n}: what does our discount policy say?`;
-    const answer =
-      chat.conversationId === undefined
-        ? await send('/v1/agents/strategist/conversations', text, messageId)
-        : await send(`/v1/conversations/${chat.conversationId}/messages`, text, messageId);
-    chat.conversationId ??= answer.conversationId;
+    const sent = Date.now();
+    try {
+      const answer =
+        chat.conversationId === undefined
+          ? await send('/v1/agents/strategist/conversations', text, messageId)
+          : await send(`/v1/conversations/${chat.conversationId}/messages`, text, messageId);
+      chat.conversationId ??= answer.conversationId;
+    } catch (err) {
+      // Not a crash of the run: an unanswered message is a violation the invariants report.
+      chat.error = `${messageId} unanswered after ${Math.round((Date.now() - sent) / 1000)} s: ${(err as Error).message}`;
+      return;
+    } finally {
+      chat.slowestAnswerMs = Math.max(chat.slowestAnswerMs, Date.now() - sent);
+    }
     chat.answered++;
     await sleep(2000);
   }

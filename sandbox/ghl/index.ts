@@ -39,7 +39,8 @@ const CalendarBody = z.object({
   closeHour: z.number().int().min(1).max(24).default(17),
 });
 const RedeliverBody = z.object({ webhookIds: z.array(z.string().min(1)).min(1).max(1000) });
-const JitterBody = z.object({ maxMs: z.number().int().min(0).max(60_000) });
+/** `seed` makes the delays replayable (the chaos run passes one derived from its own seed). */
+const JitterBody = z.object({ maxMs: z.number().int().min(0).max(60_000), seed: z.number().int().optional() });
 const InboundBody = z.object({
   contactId: z.string().min(1),
   body: z.string().min(1),
@@ -264,7 +265,7 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
         const body = JitterBody.safeParse(req.body);
         if (!body.success)
           return reply.status(400).send({ error: 'invalid body', issues: issueLines(body.error.issues) });
-        webhooks.jitterMs = body.data.maxMs;
+        webhooks.setJitter(body.data.maxMs, body.data.seed);
         return { maxMs: webhooks.jitterMs };
       });
     },
@@ -272,7 +273,7 @@ export function createGhl(ctx: SandboxContext): ProviderModule & { store(): GhlS
       store = new GhlStore(seed);
       limiter.reset();
       webhooks.clear();
-      webhooks.jitterMs = 0;
+      webhooks.setJitter(0);
       tokens.clear();
       oauth.reset(seed);
     },

@@ -2,7 +2,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { sleep } from '../context.js';
 import { isSuccess, post, type DeliveryResult } from '../delivery.js';
-import type { IdFactory } from '../random.js';
+import { Rng, type IdFactory } from '../random.js';
 
 /**
  * Outbound GHL webhooks, signed like GHL: `x-wh-signature` = base64 RSA-SHA256 over the raw body,
@@ -65,11 +65,18 @@ export class GhlWebhooks {
   private pending = new Set<Promise<void>>();
   /** Each first delivery waits a random 0–jitterMs (network delays): events may arrive out of order. */
   jitterMs = 0;
+  private jitterRng = new Rng(0);
 
   constructor(
     private readonly ids: () => IdFactory,
     private readonly shutdown: AbortSignal,
   ) {}
+
+  /** Delays drawn from a seeded generator: the same seed gives the same delays in the same order. */
+  setJitter(maxMs: number, seed = 0): void {
+    this.jitterMs = maxMs;
+    this.jitterRng = new Rng(seed);
+  }
 
   /** Keys are made on first use (RSA generation costs ~100 ms) and survive resets. */
   publicKeys(): { rsa: string; ed25519: string } {
@@ -123,7 +130,7 @@ export class GhlWebhooks {
       };
       this.deliveries.push(delivery);
       if (this.deliveries.length > 5000) this.deliveries.shift();
-      const jitter = this.jitterMs > 0 ? Math.random() * this.jitterMs : 0;
+      const jitter = this.jitterMs > 0 ? this.jitterRng.next() * this.jitterMs : 0;
       const p = sleep(jitter, this.shutdown)
         .then(() => this.deliver(delivery))
         .finally(() => this.pending.delete(p));
