@@ -8,6 +8,7 @@ import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { defaultBudget, GhlBudget } from '../providers/ghl/budget.js';
 import { findTenantKey } from '../api/apiKeys.js';
 import { createToolServer } from '../api/mcp/server.js';
+import { tenantAgentPrompts } from '../api/mcp/context.js';
 import { mcpToolDeps } from '../api/server.js';
 import { loadConfigOrExit } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
@@ -43,9 +44,19 @@ const deps = mcpToolDeps({
   webUiUrl: platform.temporalUiUrl,
   ghlBudget: new GhlBudget(platform.pool, { ...defaultBudget, burst: config.ghlRateLimitBurst }),
 });
-const handle = serveStdio((ctx) => createToolServer(principal, deps, { transport: 'stdio', era: ctx.era }), {
-  onerror: (err) => log.warn({ err: err.message }, 'mcp stdio error'),
-});
+// One server per connection: the tenant's agents (its prompts) as they are when the client connects.
+const handle = serveStdio(
+  async (ctx) =>
+    createToolServer(
+      principal,
+      deps,
+      { transport: 'stdio', era: ctx.era },
+      { agents: await tenantAgentPrompts(deps, principal) },
+    ),
+  {
+    onerror: (err) => log.warn({ err: err.message }, 'mcp stdio error'),
+  },
+);
 log.info({ tenantId: principal.tenantId, scopes: principal.scopes }, 'MCP server on stdio');
 
 // The client closing our stdin ends the session; signals too. Either way, close the pool and the connection.

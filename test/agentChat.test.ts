@@ -4,7 +4,14 @@ import { call, startTestPlatform, TEST_ADMIN_KEY, type TestPlatform } from './su
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { demoFreeSlots, sandboxProviders, setUpVoiceTenant } from './support/voice.js';
 import { eventually } from './support/timeSkipping.js';
-import { connectHttp, errorText, structured } from './support/mcp.js';
+import {
+  connectFormClient,
+  connectHttp,
+  createTenantWithKeys,
+  errorText,
+  structured,
+  type ElicitationAnswer,
+} from './support/mcp.js';
 import { recordHistory } from './support/histories.js';
 
 /**
@@ -360,6 +367,81 @@ describe('persona agents', () => {
       expect(errorText(bad)).toMatch(/agent: give either agent/);
     } finally {
       await client.close();
+    }
+  }, 60_000);
+
+  it('over MCP, a client that can show forms is asked the agent’s question itself (input_required): yes books once, no books nothing', async () => {
+    const shown: string[] = [];
+    let answer: ElicitationAnswer = { action: 'accept', content: { confirm: true } };
+    const client = await connectFormClient(tp.baseUrl, key, (form) => {
+      shown.push(form.message);
+      return answer;
+    });
+    try {
+      const before = (await appointmentsOf(contactId)).length;
+      const booked = structured(
+        await client.callTool({
+          name: 'agent_chat',
+          arguments: { agent: 'closer', text: `Book contact ${contactId} on ${slotDay}.` },
+        }),
+      );
+      expect(shown).toHaveLength(1);
+      expect(shown[0]).toMatch(new RegExp(`Book .* for contact ${contactId}`));
+      expect(booked).toMatchObject({ status: 'answered', confirmation: null });
+      expect(booked.reply.text).toMatch(/Booked/);
+      expect(await appointmentsOf(contactId)).toHaveLength(before + 1);
+
+      answer = { action: 'decline' };
+      const declined = structured(
+        await client.callTool({
+          name: 'agent_chat',
+          arguments: { conversationId: booked.conversationId, text: `Book contact ${contactId} on ${slotDay} again.` },
+        }),
+      );
+      expect(shown).toHaveLength(2);
+      expect(declined.status).toBe('answered');
+      expect(declined.reply.text).toMatch(/the owner declined/);
+      expect(await appointmentsOf(contactId)).toHaveLength(before + 1);
+    } finally {
+      await client.close();
+    }
+  }, 90_000);
+
+  it("over MCP, the tenant's own agents are prompts too; a disabled one is no longer offered", async () => {
+    const created = await call(tp.baseUrl, 'POST', '/v1/agents', {
+      key,
+      body: {
+        id: 'front-desk',
+        name: 'Front Desk',
+        role: 'Answers walk-in questions',
+        prompt: 'You are the Front Desk of this clinic. Greet people warmly and keep answers short.',
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const client = await connectHttp(tp.baseUrl, key);
+    try {
+      const listed = (await client.listPrompts()).prompts;
+      expect(listed.find((p) => p.name === 'agent_front-desk')).toMatchObject({
+        title: 'Front Desk: Answers walk-in questions',
+      });
+      const got = await client.getPrompt({ name: 'agent_front-desk', arguments: { question: 'Opening hours?' } });
+      expect((got.messages[0]!.content as { text: string }).text).toMatch(/^You are the Front Desk of this clinic/);
+
+      expect((await call(tp.baseUrl, 'PATCH', '/v1/agents/front-desk', { key, body: { enabled: false } })).status).toBe(
+        200,
+      );
+      expect((await client.listPrompts()).prompts.map((p) => p.name)).not.toContain('agent_front-desk');
+      await expect(client.getPrompt({ name: 'agent_front-desk', arguments: {} })).rejects.toThrow(/not found/);
+    } finally {
+      await client.close();
+    }
+    // Another tenant's MCP client never sees this tenant's agent.
+    const stranger = await createTenantWithKeys(tp.baseUrl, 'chat-prompts-other', { reader: ['read'] });
+    const other = await connectHttp(tp.baseUrl, stranger.reader);
+    try {
+      expect((await other.listPrompts()).prompts.map((p) => p.name)).not.toContain('agent_front-desk');
+    } finally {
+      await other.close();
     }
   }, 60_000);
 

@@ -1,7 +1,7 @@
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allWeek, createTenant, sandboxEmails, waitFor, wireSendgrid } from './support/campaign.js';
-import { connectHttp, errorText, structured } from './support/mcp.js';
+import { connectFormClient, connectHttp, errorText, structured } from './support/mcp.js';
 import { startTestPlatform, type TestPlatform } from './support/platform.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { sandboxProviders } from './support/voice.js';
@@ -40,15 +40,7 @@ describe('MCP approval_decide asks the person', () => {
   });
 
   async function formClient(apiKey: string): Promise<Client> {
-    const client = new Client(
-      { name: 'reviewer', version: '1.0.0' },
-      { capabilities: { elicitation: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } },
-    );
-    client.setRequestHandler('elicitation/create', async (req) => {
-      const params = req.params as {
-        message: string;
-        requestedSchema?: { properties?: Record<string, { default?: unknown }> };
-      };
+    const client = await connectFormClient(tp.baseUrl, apiKey, (params) => {
       const seen = {
         message: params.message,
         properties: Object.keys(params.requestedSchema?.properties ?? {}),
@@ -57,11 +49,6 @@ describe('MCP approval_decide asks the person', () => {
       asked.push(seen);
       return answer(seen);
     });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${tp.baseUrl}/mcp`), {
-        requestInit: { headers: { authorization: `Bearer ${apiKey}` } },
-      }),
-    );
     clients.push(client);
     return client;
   }

@@ -1,4 +1,10 @@
-import { ResourceNotFoundError, ResourceTemplate, type McpServer } from '@modelcontextprotocol/server';
+import {
+  ProtocolError,
+  ProtocolErrorCode,
+  ResourceNotFoundError,
+  ResourceTemplate,
+  type McpServer,
+} from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { withTenant } from '../../lib/db.js';
 import type { TenantPrincipal } from '../apiKeys.js';
@@ -8,7 +14,7 @@ import { getContact, nextAppointment } from '../services/contacts.js';
 import { asServiceError } from '../services/errors.js';
 import type { ToolDeps } from './tool.js';
 import { PERSONAS, SHARED_RULES } from '../../domain/agents/personas.js';
-import { agentPrompt, getAgent } from '../../domain/agents/store.js';
+import { agentPrompt, getAgent, listAgents, type Agent } from '../../domain/agents/store.js';
 import { DATA_RULE, dataBlock } from '../../lib/untrusted.js';
 
 /**
@@ -23,7 +29,29 @@ const json = (uri: URL, value: unknown) => ({
   contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(value) }],
 });
 
-export function registerTenantContext(server: McpServer, principal: TenantPrincipal, deps: ToolDeps): void {
+/** An agent offered as a prompt: the tenant's enabled agents, seeded personas and its own. */
+export type AgentPromptEntry = Pick<Agent, 'id' | 'name' | 'role'>;
+
+/** The tenant's enabled agents, for a server that will list or get prompts (one query). */
+export async function tenantAgentPrompts(deps: ToolDeps, principal: TenantPrincipal): Promise<AgentPromptEntry[]> {
+  if (!principal.scopes.includes('read')) return [];
+  return withTenant(deps.pool, principal.tenantId, async (c) =>
+    (await listAgents(c, principal.tenantId))
+      .filter((a) => a.enabled)
+      .map(({ id, name, role }) => ({ id, name, role })),
+  );
+}
+
+/**
+ * `agents`: the tenant's agents to offer as prompts; without it (a request that neither lists nor
+ * gets prompts) the four seeded personas stand in, so the server still declares its prompts.
+ */
+export function registerTenantContext(
+  server: McpServer,
+  principal: TenantPrincipal,
+  deps: ToolDeps,
+  agents: readonly AgentPromptEntry[] = PERSONAS,
+): void {
   if (!principal.scopes.includes('read')) return;
   const { tenantId } = principal;
   const idOf = (uri: URL, v: unknown): string => {
@@ -90,23 +118,26 @@ export function registerTenantContext(server: McpServer, principal: TenantPrinci
     },
   );
 
-  // Each persona as a prompt: its current prompt (the tenant may have edited it) for the client's own model.
-  for (const persona of PERSONAS) {
+  // Each agent as a prompt: its current prompt (the tenant may have edited it) for the client's own model.
+  for (const entry of agents) {
     server.registerPrompt(
-      `agent_${persona.id}`,
+      `agent_${entry.id}`,
       {
-        title: `${persona.name}: ${persona.role}`,
-        description: `Take on Switchboard's ${persona.name} persona for this business (agent_chat talks to the agent itself).`,
+        title: `${entry.name}: ${entry.role}`,
+        description: `Take on the ${entry.name} agent of this business (agent_chat talks to the agent itself).`,
         argsSchema: z.object({ question: z.string().max(4000).optional().describe('what to ask the agent') }),
       },
       async ({ question }) => {
         const prompt = await withTenant(deps.pool, tenantId, async (c) => {
-          const agent = await getAgent(c, tenantId, persona.id);
-          return agent ? agentPrompt(c, tenantId, persona.id, agent.promptVersion) : persona.prompt;
+          const agent = await getAgent(c, tenantId, entry.id);
+          // Disabled or removed since the list was made: not offered any more.
+          if (!agent?.enabled)
+            throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Prompt agent_${entry.id} not found`);
+          return agentPrompt(c, tenantId, entry.id, agent.promptVersion);
         });
         const ask = question ? `\n\nThe owner asks:\n${dataBlock('owner-question', question)}` : '';
         return {
-          description: `${persona.name} persona`,
+          description: `${entry.name} agent`,
           messages: [
             { role: 'user', content: { type: 'text', text: `${prompt}\n\n${SHARED_RULES}\n${DATA_RULE}${ask}` } },
           ],

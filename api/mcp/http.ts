@@ -17,6 +17,7 @@ import { isAccessTokenShaped, type McpOAuth } from '../oauth/routes.js';
 import { allTools } from './tools/index.js';
 import { CONFORMANCE_STREAMING_TOOLS } from './conformance.js';
 import { createToolServer, refusedCallAudit } from './server.js';
+import { tenantAgentPrompts } from './context.js';
 import type { ToolDeps } from './tool.js';
 
 /**
@@ -46,7 +47,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'co
  * The principal rides to the per-request server factory as the SDK's pass-through `authInfo`, with
  * the name of the one tool a single `tools/call` needs.
  */
-function authInfoOf(p: TenantPrincipal, token: string, onlyTool: string | undefined): AuthInfo {
+function authInfoOf(p: TenantPrincipal, token: string, onlyTool: string | undefined, agentPrompts: boolean): AuthInfo {
   return {
     token,
     clientId: p.keyId,
@@ -54,6 +55,7 @@ function authInfoOf(p: TenantPrincipal, token: string, onlyTool: string | undefi
     extra: {
       tenantId: p.tenantId,
       ...(onlyTool ? { onlyTool } : {}),
+      ...(agentPrompts ? { agentPrompts } : {}),
       ...(p.userId ? { userId: p.userId } : {}),
       ...(p.oauthClientId ? { oauthClientId: p.oauthClientId } : {}),
     },
@@ -108,13 +110,20 @@ function wantsStream(body: unknown, streamingTools: ReadonlySet<string>): boolea
 }
 
 export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) => {
-  const factory: McpServerFactory = (ctx) => {
+  const factory: McpServerFactory = async (ctx) => {
     const onlyTool = ctx.authInfo?.extra?.onlyTool;
+    const principal = principalOf(ctx.authInfo);
+    // The tenant's agents are read only for the requests that list or get prompts.
+    const agents = ctx.authInfo?.extra?.agentPrompts ? await tenantAgentPrompts(opts.deps, principal) : undefined;
     return createToolServer(
-      principalOf(ctx.authInfo),
+      principal,
       opts.deps,
       { transport: 'http', era: ctx.era },
-      { ...(typeof onlyTool === 'string' ? { onlyTool } : {}), conformanceProfile: opts.conformanceProfile === true },
+      {
+        ...(typeof onlyTool === 'string' ? { onlyTool } : {}),
+        ...(agents ? { agents } : {}),
+        conformanceProfile: opts.conformanceProfile === true,
+      },
     );
   };
   const streamingTools: ReadonlySet<string> = opts.conformanceProfile ? CONFORMANCE_STREAMING_TOOLS : new Set();
@@ -188,7 +197,12 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, opts) 
     const call = req.body as { method?: unknown; params?: { name?: unknown } } | null;
     const onlyTool =
       call?.method === 'tools/call' && typeof call.params?.name === 'string' ? call.params.name : undefined;
-    return reply.send(await handle(toWebRequest(req, abort.signal), authInfoOf(principal, token, onlyTool), req.body));
+    const agentPrompts = (Array.isArray(req.body) ? req.body : [req.body]).some((m) =>
+      String((m as { method?: unknown } | null)?.method).startsWith('prompts/'),
+    );
+    return reply.send(
+      await handle(toWebRequest(req, abort.signal), authInfoOf(principal, token, onlyTool, agentPrompts), req.body),
+    );
   };
 
   const keyAuth = app.requireTenantKey();

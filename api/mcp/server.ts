@@ -24,7 +24,7 @@ import {
 import { allTools } from './tools/index.js';
 import { registerConformanceProfile } from './conformance.js';
 import { clientCapabilities, missingCapabilities, toolTable, type ToolOutcome } from './dispatch.js';
-import { registerTenantContext } from './context.js';
+import { registerTenantContext, type AgentPromptEntry } from './context.js';
 
 export const SERVER_INFO = { name: 'switchboard', version: '0.1.0' } as const;
 
@@ -104,7 +104,7 @@ export function createToolServer(
   principal: TenantPrincipal,
   deps: ToolDeps,
   origin: CallOrigin,
-  opts: { onlyTool?: string; conformanceProfile?: boolean } = {},
+  opts: { onlyTool?: string; conformanceProfile?: boolean; agents?: AgentPromptEntry[] } = {},
 ): McpServer {
   const codec = requestStateCodec(deps);
   const server = new McpServer(SERVER_INFO, {
@@ -158,7 +158,7 @@ export function createToolServer(
       run: (args, ctx) => invoke(tool, args, ctx, principal, deps, origin, { server, mint }),
     });
   }
-  registerTenantContext(server, principal, deps);
+  registerTenantContext(server, principal, deps, opts.agents);
   if (opts.conformanceProfile) registerConformanceProfile(server, table, mint);
   table.install();
   return server;
@@ -348,13 +348,39 @@ async function invoke(
         `not done, confirmation needed: ${gate.question} Ask the user; call again with confirm: true only if they agree.`,
       );
   }
+  const pending = tool.pending && canElicit(rounds.server, ctx) ? tool.pending : undefined;
+  if (pending) {
+    // The retry of an input_required round: its signed state says which confirmation the answer is for.
+    const state = ctx.mcpReq.requestState<{ pending?: { digest?: unknown; token?: Record<string, string> } }>();
+    const answer = inputResponse(ctx.mcpReq.inputResponses, CONFIRM_KEY);
+    if (
+      state?.pending?.token &&
+      state.pending.digest === argsDigest(tool.name, 'pending', parsed.data) &&
+      answer.kind === 'elicit'
+    ) {
+      const approve = answer.action === 'accept' && answer.content?.confirm === true;
+      facts.confirmation = approve ? 'user' : 'declined';
+      args = pending.resume(args, state.pending.token, approve);
+    }
+  }
   let result: unknown;
   try {
     result = await tool.run(args, call);
   } catch (err) {
     return refuse(err);
   }
+  const waiting = pending?.of(result);
+  if (waiting) facts.confirmation ??= 'asked';
   if (!audited) await recordAudit(deps.pool, audit('ok'));
+  if (waiting) {
+    return inputRequired({
+      inputRequests: { [CONFIRM_KEY]: inputRequired.elicit(confirmForm(waiting.question)) },
+      requestState: await rounds.mint(
+        { pending: { digest: argsDigest(tool.name, 'pending', parsed.data), token: waiting.token } },
+        ctx,
+      ),
+    });
+  }
   const structured = result as Record<string, unknown>;
   return { content: [{ type: 'text' as const, text: JSON.stringify(structured) }], structuredContent: structured };
 }
@@ -405,17 +431,20 @@ async function confirmation(
   return {
     kind: 'asked',
     result: inputRequired({
-      inputRequests: {
-        [CONFIRM_KEY]: inputRequired.elicit({
-          message: question,
-          requestedSchema: {
-            type: 'object',
-            properties: { confirm: { type: 'boolean', title: 'Go ahead?', description: question } },
-            required: ['confirm'],
-          },
-        }),
-      },
+      inputRequests: { [CONFIRM_KEY]: inputRequired.elicit(confirmForm(question)) },
       requestState: await rounds.mint({ confirms: digest }, ctx),
     }),
+  };
+}
+
+/** The yes-or-no form of a confirmation. */
+function confirmForm(question: string): AskForm {
+  return {
+    message: question,
+    requestedSchema: {
+      type: 'object',
+      properties: { confirm: { type: 'boolean', title: 'Go ahead?', description: question } },
+      required: ['confirm'],
+    },
   };
 }

@@ -96,7 +96,21 @@ export interface ToolDef<I extends z.ZodType, O extends z.ZodType> {
   confirm?(args: z.output<I>): string;
   /** What only the user can say (a decision), asked as a form when the call leaves it out; see `Ask`. */
   ask?: Ask<z.output<I>>;
+  /** A result that waits for the user's yes (see `PendingConfirmation`). */
+  pending?: PendingConfirmation<z.output<I>, z.input<O>>;
   run(args: z.output<I>, call: ToolCall): Promise<z.input<O>>;
+}
+
+/**
+ * A tool whose result can stop at a question only the user can answer (an agent's booking waits
+ * for consent). Where the client can show a form, the question is asked as an `input_required`
+ * round and the call resumes with the answer; `token` rides in the signed requestState, so a
+ * client cannot point the answer at another confirmation. Other clients get the result as it is
+ * (status `awaiting_confirmation`) and answer with the tool's own arguments.
+ */
+export interface PendingConfirmation<A, R> {
+  of(result: R): { question: string; token: Record<string, string> } | undefined;
+  resume(args: A, token: Record<string, string>, approve: boolean): A;
 }
 
 /** A form shown in an `input_required` round. */
@@ -131,6 +145,7 @@ export interface AnyTool {
   requires?(args: unknown): ClientCapabilities | undefined;
   confirm?(args: unknown): string;
   ask?: Ask<unknown>;
+  pending?: PendingConfirmation<unknown, unknown>;
   run(args: unknown, call: ToolCall): Promise<unknown>;
 }
 

@@ -41,6 +41,36 @@ export async function connectHttp(baseUrl: string, key: string, era: 'legacy' | 
   return client;
 }
 
+/** What a form-capable client is shown in an elicitation. */
+export interface ElicitationShown {
+  message: string;
+  requestedSchema?: { properties?: Record<string, { default?: unknown }> };
+}
+export type ElicitationAnswer =
+  { action: 'accept'; content: Record<string, string | number | boolean | string[]> } | { action: 'decline' };
+
+/**
+ * A 2026-07-28 client that can show forms (`elicitation`): the SDK answers each input_required
+ * round with `answer` and retries the call, as a person's client would.
+ */
+export async function connectFormClient(
+  baseUrl: string,
+  key: string,
+  answer: (shown: ElicitationShown) => ElicitationAnswer,
+): Promise<Client> {
+  const client = new Client(
+    { name: 'switchboard-test-forms', version: '1.0.0' },
+    { capabilities: { elicitation: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } },
+  );
+  client.setRequestHandler('elicitation/create', async (req) => answer(req.params as ElicitationShown));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    }),
+  );
+  return client;
+}
+
 /** The JSON a tool answered with (its structuredContent), or the error text when it failed. */
 export function structured<T = any>(result: unknown): T {
   const r = result as { structuredContent?: T; isError?: boolean; content?: { text?: string }[] };

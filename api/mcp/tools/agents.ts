@@ -53,6 +53,20 @@ export const agentTools = [
         path: ['text'],
       }),
     output: ChatReplyBody,
+    // A client that can show a form is asked the agent's question itself; the call then goes on.
+    pending: {
+      of: (reply) =>
+        reply.status === 'awaiting_confirmation' && reply.confirmation
+          ? {
+              question: reply.confirmation.question,
+              token: { conversationId: reply.conversationId, confirmationId: reply.confirmation.id },
+            }
+          : undefined,
+      resume: (_args, token, approve) => ({
+        conversationId: token.conversationId!,
+        confirm: { confirmationId: token.confirmationId!, approve },
+      }),
+    },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async run(args, call) {
       const deps = chatDeps(call);
