@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { withTenant, type Pool } from '../../lib/db.js';
 import type { AgentToolName } from '../../lib/agentToolNames.js';
@@ -232,7 +233,9 @@ export const agentTools: Readonly<Record<AgentToolName, AgentToolDefinition>> = 
       'Create a draft campaign (not started): name, goal, sequence of email/sms/call/wait steps, sender and an audience.',
     args: CampaignDefinition,
     async run(ctx, a) {
-      const r = await createCampaign({ pool: ctx.pool, access: ctx.access }, ctx.tenantId, a);
+      // Named after the tool use: a retried activity (worker crash) finds its draft instead of making a second.
+      const id = `cmp_${createHash('sha256').update(ctx.key).digest('hex').slice(0, 20)}`;
+      const r = await createCampaign({ pool: ctx.pool, access: ctx.access }, ctx.tenantId, a, { id });
       return `Draft campaign ${r.id} created with ${r.leads.imported} leads; start it from the console or REST.`;
     },
   }),

@@ -279,6 +279,8 @@ export async function createCampaign(
   deps: Pick<CampaignDeps, 'pool' | 'access'>,
   tenantId: string,
   def: CampaignDefinition,
+  /** `id`: a caller that may retry (an agent's tool use) names the draft, so a retry finds it instead of making another. */
+  opts: { id?: string } = {},
 ): Promise<{ id: string; status: 'draft'; workflowId: string; leads: ImportResult }> {
   if (def.sequence.some((s) => s.type === 'email')) {
     // Email goes out through the tenant's own SendGrid key (409 without one), as its verified sender.
@@ -290,20 +292,25 @@ export async function createCampaign(
       );
     }
   }
-  const id = newId('cmp');
-  const result = await withTenant(deps.pool, tenantId, async (c) => {
+  const id = opts.id ?? newId('cmp');
+  const result = await withTenant(deps.pool, tenantId, async (c): Promise<ImportResult> => {
+    // The audience becomes leads now; the definition keeps the rest.
+    const { audience: _audience, ...settings } = def;
+    const created = await c.query(
+      'insert into campaigns (tenant_id, id, name, goal, definition) values ($1, $2, $3, $4, $5) on conflict (tenant_id, id) do nothing',
+      [tenantId, id, def.name, def.goal, settings],
+    );
+    if (!created.rowCount) {
+      // Made by an earlier attempt of the same caller: that draft, with the leads it imported.
+      const { rows } = await c.query<{ n: number }>(
+        'select count(*)::int as n from campaign_leads where tenant_id = $1 and campaign_id = $2',
+        [tenantId, id],
+      );
+      return { imported: rows[0]!.n, duplicates: 0, errors: [] };
+    }
     const audience = def.audience
       ? await audienceLeads(c, tenantId, def.audience)
       : { leads: [], rows: [], errors: [] };
-    // The audience becomes leads now; the definition keeps the rest.
-    const { audience: _audience, ...settings } = def;
-    await c.query('insert into campaigns (tenant_id, id, name, goal, definition) values ($1, $2, $3, $4, $5)', [
-      tenantId,
-      id,
-      def.name,
-      def.goal,
-      settings,
-    ]);
     const inserted = await insertLeads(c, tenantId, id, audience.leads, audience.rows);
     const errors = [...audience.errors, ...inserted.errors].sort((a, b) => a.row - b.row);
     return { imported: inserted.imported, duplicates: inserted.errors.length, errors };
