@@ -449,6 +449,8 @@ export interface VoiceToolCall extends Omit<VoiceToolRequest, 'name'> {
   at: number;
   /** The activity's attempt budget: the last attempt answers (and records) a failure instead of throwing. */
   maxAttempts: number;
+  /** Earlier attempts ran elsewhere (a local activity that ran out of time): look for their answer first. */
+  resumed?: boolean;
 }
 
 /** The agent's one line (or the error it hears), plus what the tool found out for the call. */
@@ -489,7 +491,7 @@ export async function answerToolCall(
   const { pool, access } = deps;
   const { tenantId, workflowId, toolCallId } = call;
   // A first attempt has nothing stored yet: only a retry pays for the look.
-  if (attempt.attempt > 1) {
+  if (attempt.attempt > 1 || call.resumed) {
     const stored = await withTenant(pool, tenantId, (c) => findToolCall(c, tenantId, workflowId, toolCallId));
     if (stored) return fromStored(stored);
   }

@@ -282,6 +282,31 @@ describe('voiceCall workflow (stubbed activities)', () => {
     ]);
   });
 
+  it('a tool slower than its local bound goes on as a regular activity that finds its effect: the real answer, once', async () => {
+    const pc = `tool-slow-${id()}`;
+    const s = settings({ tools: ['lookup_caller'] });
+    const fake = fakeActivities(s, {
+      answerVoiceToolCall: async (input: { resumed?: boolean }) => {
+        // The local attempts hang on a slow CRM; the regular activity finds what they did.
+        if (!input.resumed) await new Promise((r) => setTimeout(r, 8_000));
+        return { result: 'Dana Buyer, customer since 2024.' };
+      },
+    });
+    const handle = await startInbound(pc, { settings: s });
+    const answer = await handle.executeUpdate(toolCallsUpdate, {
+      args: [{ calls: [{ id: 'tc-slow', name: 'lookup_caller', args: {} }] }],
+    });
+    expect(answer).toEqual({
+      results: [{ toolCallId: 'tc-slow', name: 'lookup_caller', result: 'Dana Buyer, customer since 2024.' }],
+    });
+    const inputs = fake.inputs<{ resumed?: boolean }>('answerVoiceToolCall');
+    expect(inputs.at(-1)).toMatchObject({ resumed: true });
+    expect(inputs.filter((i) => i.resumed)).toHaveLength(1);
+    await handle.signal(callEventSignal, report('rep', pc));
+    await handle.result();
+    expect(fake.inputs('recordToolCall')).toEqual([]);
+  }, 60_000);
+
   it('a missing end-of-call report: the call ends from the provider’s REST API after the (capped) grace', async () => {
     const pc = `rest-${id()}`;
     const answers = [
