@@ -60,6 +60,23 @@ export async function workflowStatuses(temporal: Client): Promise<Map<string, St
   return new Map([...latest].map(([id, v]) => [id, v.status]));
 }
 
+/**
+ * Why a workflow is still running, from its history: stuck (its workflow task keeps failing, with
+ * the failure's message) or still working (its last event and how long ago).
+ */
+async function whyRunning(temporal: Client, workflowId: string): Promise<string> {
+  const history = await temporal.workflow.getHandle(workflowId).fetchHistory();
+  const events = history.events ?? [];
+  const failed = events.findLast((e) => e.workflowTaskFailedEventAttributes);
+  const lastCompleted = events.findLastIndex((e) => e.workflowTaskCompletedEventAttributes);
+  if (failed && events.indexOf(failed) > lastCompleted)
+    return `stuck: ${(failed.workflowTaskFailedEventAttributes?.failure?.message ?? '').slice(0, 160)}`;
+  const last = events.at(-1);
+  const type = Object.keys(last ?? {}).find((k) => k.endsWith('EventAttributes')) ?? 'no events';
+  const at = Number(last?.eventTime?.seconds ?? 0) * 1000;
+  return `still working: last ${type.replace(/EventAttributes$/, '')} ${Math.round((Date.now() - at) / 1000)} s ago`;
+}
+
 interface CallRow {
   workflow_id: string;
   status: string;
@@ -174,7 +191,8 @@ export async function checkInvariants(c: Cluster, db: pg.Pool, temporal: Client,
     }
     reached++;
     if (status !== 'COMPLETED') {
-      fail('call finished', `${wf}: workflow ${status ?? 'missing'}`);
+      const why = status === 'RUNNING' ? ` (${await whyRunning(temporal, wf).catch((e: Error) => e.message)})` : '';
+      fail('call finished', `${wf}: workflow ${status ?? 'missing'}${why}`);
       continue;
     }
     const row = callRows.get(wf);
