@@ -153,6 +153,13 @@ describe('crmSync: GoHighLevel mirrored into Postgres', () => {
     expect(ids).not.toContain(gone);
     expect(ids).toContain(created.body.contact.id);
     expect(ids).toEqual(await sandboxIds());
+
+    // Asked for an incremental pass, it stays one: the deletion cannot be seen, nothing follows.
+    const [another] = (await sandboxIds()).slice(30, 31);
+    expect((await sandbox.ghl('DELETE', `/contacts/${another}`)).status).toBe(200);
+    const asked = await syncAndWait('incremental');
+    expect(asked).toMatchObject({ state: 'completed', kind: 'incremental' });
+    expect(await cachedIds()).toContain(another);
   });
 
   it('`npm run cli -- sync` follows a sync to the end with a progress line, and names bad arguments', async () => {

@@ -107,7 +107,7 @@ export async function crmSync(input: CrmSyncInput): Promise<CrmSyncResult> {
     }
   }
   progress.state = 'finishing';
-  const { removed, reconcile } = await finishSync({ plan, result: position });
+  const { removed, reconcile } = await finishSync({ plan, result: position, checkCounts: input.mode === 'auto' });
   if (reconcile && patched('crm-sync-reconcile')) {
     // The counts still differ after catching up: only a full pass can find what GHL deleted.
     await continueAsNew<typeof crmSync>({

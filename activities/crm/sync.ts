@@ -261,11 +261,15 @@ export function createCrmSyncActivities({ pool, access, ghlBudget }: CrmSyncDeps
       plan: SyncPlan;
       result: SyncCursor | null;
       error?: string;
+      /** Compare the counts after an incremental pass: an `auto` sync (one asked to be incremental stays so). */
+      checkCounts?: boolean;
     }): Promise<{ removed: number; reconcile?: string }> {
       const { plan, result, error } = input;
       let removed = 0;
       const reconcile =
-        !error && plan.kind === 'incremental' ? await countsDiffer(plan.tenantId, plan.locationId) : null;
+        !error && plan.kind === 'incremental' && input.checkCounts
+          ? await countsDiffer(plan.tenantId, plan.locationId)
+          : null;
       if (!error && plan.kind === 'full') {
         const del = await withTenant(pool, plan.tenantId, (c) =>
           // Contacts written after the pass began (webhooks) are kept even if the pass missed them.
