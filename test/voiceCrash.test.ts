@@ -31,7 +31,10 @@ describe('voiceCall survives a worker SIGKILL mid-call', () => {
 
   it('the next tool call is answered by the restarted worker, the transcript is complete, post-call work runs once', async () => {
     const first = await startWorker();
-    const slot = (await demoFreeSlots(sandbox))[8]!;
+    // A time early in a whole day (not the first, partial one): the tool lists a day's first 12 free times.
+    const slots = await demoFreeSlots(sandbox);
+    const day = slots.find((s) => s.slice(0, 10) !== slots[0]!.slice(0, 10))!.slice(0, 10);
+    const slot = slots.filter((s) => s.startsWith(day))[3]!;
     const lines = ['I need an appointment.', 'Whatever is free that day.', 'Perfect, book it.', 'Thanks, goodbye.'];
     const { id } = await sandbox.control('POST', '/vapi/calls', {
       serverUrl: `${tp.baseUrl}/webhooks/vapi/${TENANT}`,

@@ -16,7 +16,7 @@ import type { CrmActionActivities } from '../activities/crm/actions.js';
 import type { CallAnalysis } from '../domain/callAnalysis.js';
 import type { VoiceCallActivities } from '../activities/voice/calls.js';
 import type { VoiceProvider } from '../providers/voice.js';
-import type { VoiceToolActivities } from '../activities/voice/tools.js';
+import type { VoiceToolActivities, VoiceToolCallAnswer } from '../activities/voice/tools.js';
 import { nextCallingTime } from '../lib/callingHours.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import { innermostMessage } from './failures.js';
@@ -150,6 +150,34 @@ function listen(input: VoiceCallInput): Call {
 const TOOL_RECORDS_ITSELF = 'voice-tool-records-itself';
 /** Tool calls' local activities bounded to one workflow task (see boundedTools). */
 const TOOL_BOUNDED_LOCAL = 'voice-tool-bounded-local';
+/** Tool calls' local activities run in a persisted workflow task, never in the Update's speculative one. */
+const TOOL_IN_PERSISTED_TASK = 'voice-tool-in-persisted-task';
+
+/**
+ * The tool as a local activity bounded to one workflow task; past the bound (out of time, not out
+ * of attempts) it goes on as a regular activity, where it may take longer.
+ *
+ * Since TOOL_IN_PERSISTED_TASK the local activity starts after a 1 ms timer. A tool-call Update
+ * arrives in a speculative workflow task, which lives only in the server's memory until the worker
+ * completes it. A server that dies while the tool runs forgets that task; the API's client sends the
+ * Update again, and Core hands the new task the lost one's commands, computed without the events
+ * that came meanwhile (a timer fired, a webhook): an order no replay can repeat, and the call sticks
+ * on non-determinism (found by `npm run chaos`, reproduced by test/voiceTemporalRestart.test.ts).
+ * The timer makes the worker complete the speculative task at once (Update accepted, timer started:
+ * persisted), so the tool runs in a task the server keeps across a restart. It costs a second
+ * workflow task per tool call.
+ */
+function boundedTool(input: Parameters<VoiceToolActivities['answerVoiceToolCall']>[0]): Promise<VoiceToolCallAnswer> {
+  const run = () =>
+    boundedTools
+      .answerVoiceToolCall(input)
+      .catch((err: unknown) =>
+        err instanceof ActivityFailure && err.cause instanceof TimeoutFailure
+          ? remoteTools.answerVoiceToolCall({ ...input, resumed: true })
+          : Promise.reject(err),
+      );
+  return patched(TOOL_IN_PERSISTED_TASK) ? sleep(1).then(run) : run();
+}
 
 /** One tool call → one line for the voice agent. Failures are answers too (`error`), never throws. */
 function runTool(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer> {
@@ -163,14 +191,7 @@ function runTool(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer> {
     at,
     maxAttempts: TOOL_ATTEMPTS,
   };
-  const answer = patched(TOOL_BOUNDED_LOCAL)
-    ? boundedTools.answerVoiceToolCall(input).catch((err: unknown) =>
-        // Out of time (not out of attempts): the tool goes on where it may take longer.
-        err instanceof ActivityFailure && err.cause instanceof TimeoutFailure
-          ? remoteTools.answerVoiceToolCall({ ...input, resumed: true })
-          : Promise.reject(err),
-      )
-    : tools.answerVoiceToolCall(input);
+  const answer = patched(TOOL_BOUNDED_LOCAL) ? boundedTool(input) : tools.answerVoiceToolCall(input);
   return answer.then(
     (a): ToolCallAnswer => {
       state.noteToolResult(a);
