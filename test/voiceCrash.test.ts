@@ -4,7 +4,14 @@ import { startTestPlatform, startWorkerProcess, type TestPlatform } from './supp
 import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { tearDown } from './support/teardown.js';
-import { demoFreeSlots, sandboxProviders, setUpVoiceTenant, VAPI_SECRET, waitForCall } from './support/voice.js';
+import {
+  demoFreeSlots,
+  sandboxProviders,
+  setUpVoiceTenant,
+  VAPI_SECRET,
+  waitForCall,
+  waitForToolAnswers,
+} from './support/voice.js';
 
 const { EventType } = temporal.api.enums.v1;
 const TENANT = 'voice-crash';
@@ -57,17 +64,7 @@ describe('voiceCall survives a worker SIGKILL mid-call', () => {
     });
 
     // Once the first tool call has its answer, the worker dies without any chance to clean up.
-    for (let i = 0; ; i++) {
-      const sim = await sandbox.control('GET', `/vapi/calls/${id}`);
-      if (
-        sim.deliveries.some(
-          (d: { type: string; response?: { status: number } }) => d.type === 'tool-calls' && d.response?.status === 200,
-        )
-      )
-        break;
-      if (i > 200) throw new Error('the first tool call was never answered');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForToolAnswers(sandbox, id, 1);
     first.child.kill('SIGKILL');
     await first.exited;
     await startWorker();

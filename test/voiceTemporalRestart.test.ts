@@ -15,7 +15,14 @@ import { freePort } from './support/ports.js';
 import type { StartedProcess } from './support/process.js';
 import { startTestSandbox, type Sandbox } from './support/sandbox.js';
 import { tearDown } from './support/teardown.js';
-import { demoFreeSlots, sandboxProviders, setUpVoiceTenant, VAPI_SECRET, waitForCall } from './support/voice.js';
+import {
+  demoFreeSlots,
+  sandboxProviders,
+  setUpVoiceTenant,
+  VAPI_SECRET,
+  waitForCall,
+  waitForToolAnswers,
+} from './support/voice.js';
 
 const { EventType } = temporal.api.enums.v1;
 const TENANT = 'voice-temporal-restart';
@@ -85,15 +92,7 @@ describe('voiceCall survives a Temporal server SIGKILL during a tool call', () =
     const workflowId = `call:${TENANT}:vapi:${id}`;
 
     // The first tool call answered, the booking goes out next; kill the server while it waits on GHL.
-    for (let i = 0; ; i++) {
-      const sim = await sandbox.control('GET', `/vapi/calls/${id}`);
-      const answered = sim.deliveries.filter(
-        (d: { type: string; response?: { status: number } }) => d.type === 'tool-calls' && d.response?.status === 200,
-      );
-      if (answered.length >= 1) break;
-      if (i > 400) throw new Error('the first tool call was never answered');
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitForToolAnswers(sandbox, id, 1);
     await new Promise((r) => setTimeout(r, 800));
     const pid = server.pid!;
     process.kill(pid, 'SIGKILL');

@@ -172,11 +172,19 @@ function boundedTool(input: Parameters<VoiceToolActivities['answerVoiceToolCall'
     boundedTools
       .answerVoiceToolCall(input)
       .catch((err: unknown) =>
-        err instanceof ActivityFailure && err.cause instanceof TimeoutFailure
-          ? remoteTools.answerVoiceToolCall({ ...input, resumed: true })
-          : Promise.reject(err),
+        timedOut(err) ? remoteTools.answerVoiceToolCall({ ...input, resumed: true }) : Promise.reject(err),
       );
   return patched(TOOL_IN_PERSISTED_TASK) ? sleep(1).then(run) : run();
+}
+
+/**
+ * A local activity out of time. Live, the SDK rejects with an ActivityFailure caused by a
+ * TimeoutFailure; replayed from its marker, with the bare TimeoutFailure. Both must take the same
+ * way, or a worker that picks the call up from its history fails on non-determinism (found by the
+ * long chaos run: a worker killed after a slow tool call).
+ */
+function timedOut(err: unknown): boolean {
+  return err instanceof TimeoutFailure || (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure);
 }
 
 /** One tool call → one line for the voice agent. Failures are answers too (`error`), never throws. */

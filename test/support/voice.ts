@@ -109,3 +109,16 @@ export async function waitForCall(
   }
   throw new Error(`call ${id} did not get there in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
 }
+
+/** Polls the sandbox's simulated call until `count` of its tool calls have been answered (200). */
+export async function waitForToolAnswers(sandbox: Sandbox, simCallId: string, count: number): Promise<void> {
+  for (let i = 0; ; i++) {
+    const sim = await sandbox.control<{ deliveries: { type: string; response?: { status: number } }[] }>(
+      'GET',
+      `/vapi/calls/${simCallId}`,
+    );
+    if (sim.deliveries.filter((d) => d.type === 'tool-calls' && d.response?.status === 200).length >= count) return;
+    if (i > 400) throw new Error(`call ${simCallId}: ${count} tool call(s) were never answered`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import protos from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CrmActionActivities } from '../../activities/crm/actions.js';
 import type { CallAnalysis } from '../../domain/callAnalysis.js';
@@ -46,10 +47,12 @@ const EventType = protos.temporal.api.enums.v1.EventType;
 describe('voiceCall workflow (stubbed activities)', () => {
   let env: TestWorkflowEnvironment;
   let worker: Awaited<ReturnType<typeof stubWorker<Activities>>>;
+  let bundle: { code: string };
 
   beforeAll(async () => {
     env = await startTimeSkippingEnv();
-    worker = await stubWorker<Activities>(env, await bundleWorkflows(), NAMES);
+    bundle = await bundleWorkflows();
+    worker = await stubWorker<Activities>(env, bundle, NAMES);
   });
   afterAll(async () => {
     await worker?.stop();
@@ -305,6 +308,9 @@ describe('voiceCall workflow (stubbed activities)', () => {
     await handle.signal(callEventSignal, report('rep', pc));
     await handle.result();
     expect(fake.inputs('recordToolCall')).toEqual([]);
+    // A worker that picks the call up from its history takes the same way (the local attempts' timeout
+    // read back from their marker; found by the long chaos run when a worker was killed after one).
+    await Worker.runReplayHistory({ workflowBundle: bundle }, await handle.fetchHistory(), handle.workflowId);
   }, 60_000);
 
   it('a missing end-of-call report: the call ends from the provider’s REST API after the (capped) grace', async () => {
