@@ -96,6 +96,8 @@ interface Call {
   state: CallState;
   /** Tool-call audit rows being written: the call finishes after them. */
   pendingWrites: Promise<unknown>[];
+  /** The tool running now (TOOLS_ONE_AT_A_TIME): the next one starts after it. */
+  toolTurn: Promise<void>;
 }
 
 export async function voiceCall(input: VoiceCallInput): Promise<VoiceCallResult> {
@@ -131,6 +133,7 @@ function listen(input: VoiceCallInput): Call {
     customerPhone: input.direction === 'inbound' ? input.customerPhone : input.to,
     state,
     pendingWrites: [],
+    toolTurn: Promise.resolve(),
   };
   setHandler(callStateQuery, () => state.snapshot());
   setHandler(callEventSignal, (event) => void state.applyEvent(event));
@@ -152,6 +155,13 @@ const TOOL_RECORDS_ITSELF = 'voice-tool-records-itself';
 const TOOL_BOUNDED_LOCAL = 'voice-tool-bounded-local';
 /** Tool calls' local activities run in a persisted workflow task, never in the Update's speculative one. */
 const TOOL_IN_PERSISTED_TASK = 'voice-tool-in-persisted-task';
+/**
+ * A call's tools run one at a time. Two local activities side by side in one workflow task that end
+ * at different moments (one answered, one out of time) are resolved live in two activations but
+ * replayed in one, where the shorter continuation (schedule the regular activity) comes out before
+ * the other's update completion: non-determinism (12 calls of a long chaos run).
+ */
+const TOOLS_ONE_AT_A_TIME = 'voice-tools-one-at-a-time';
 
 /**
  * The tool as a local activity bounded to one workflow task; past the bound (out of time, not out
@@ -167,14 +177,26 @@ const TOOL_IN_PERSISTED_TASK = 'voice-tool-in-persisted-task';
  * persisted), so the tool runs in a task the server keeps across a restart. It costs a second
  * workflow task per tool call.
  */
-function boundedTool(input: Parameters<VoiceToolActivities['answerVoiceToolCall']>[0]): Promise<VoiceToolCallAnswer> {
+function boundedTool(
+  call: Call,
+  input: Parameters<VoiceToolActivities['answerVoiceToolCall']>[0],
+): Promise<VoiceToolCallAnswer> {
   const run = () =>
     boundedTools
       .answerVoiceToolCall(input)
       .catch((err: unknown) =>
         timedOut(err) ? remoteTools.answerVoiceToolCall({ ...input, resumed: true }) : Promise.reject(err),
       );
-  return patched(TOOL_IN_PERSISTED_TASK) ? sleep(1).then(run) : run();
+  if (!patched(TOOL_IN_PERSISTED_TASK)) return run();
+  if (!patched(TOOLS_ONE_AT_A_TIME)) return sleep(1).then(run);
+  return sleep(1).then(() => {
+    const turn = call.toolTurn.then(run);
+    call.toolTurn = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  });
 }
 
 /**
@@ -199,7 +221,7 @@ function runTool(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer> {
     at,
     maxAttempts: TOOL_ATTEMPTS,
   };
-  const answer = patched(TOOL_BOUNDED_LOCAL) ? boundedTool(input) : tools.answerVoiceToolCall(input);
+  const answer = patched(TOOL_BOUNDED_LOCAL) ? boundedTool(call, input) : tools.answerVoiceToolCall(input);
   return answer.then(
     (a): ToolCallAnswer => {
       state.noteToolResult(a);

@@ -313,6 +313,29 @@ describe('voiceCall workflow (stubbed activities)', () => {
     await Worker.runReplayHistory({ workflowBundle: bundle }, await handle.fetchHistory(), handle.workflowId);
   }, 60_000);
 
+  it('two tool calls at once, one slower than its local bound: both answered, and the history replays', async () => {
+    const pc = `tool-pair-${id()}`;
+    const s = settings({ tools: ['lookup_caller', 'get_free_slots'] });
+    const fake = fakeActivities(s, {
+      answerVoiceToolCall: async (input: { name: string; resumed?: boolean }) => {
+        if (input.name === 'get_free_slots' && !input.resumed) await new Promise((r) => setTimeout(r, 8_000));
+        return { result: `${input.name} answered` };
+      },
+    });
+    const handle = await startInbound(pc, { settings: s });
+    // Two Updates (as two webhooks): their tools would otherwise run side by side in one workflow task.
+    const answers = await Promise.all(
+      (['get_free_slots', 'lookup_caller'] as const).map((name, i) =>
+        handle.executeUpdate(toolCallsUpdate, { args: [{ calls: [{ id: `tc-${i}`, name, args: {} }] }] }),
+      ),
+    );
+    expect(answers.map((a) => a.results[0]!.result)).toEqual(['get_free_slots answered', 'lookup_caller answered']);
+    expect(fake.inputs('recordToolCall')).toEqual([]);
+    await handle.signal(callEventSignal, report('rep', pc));
+    await handle.result();
+    await Worker.runReplayHistory({ workflowBundle: bundle }, await handle.fetchHistory(), handle.workflowId);
+  }, 60_000);
+
   it('a missing end-of-call report: the call ends from the provider’s REST API after the (capped) grace', async () => {
     const pc = `rest-${id()}`;
     const answers = [
