@@ -21,6 +21,7 @@ const WORKFLOW_LIB_MODULES = [
   'voiceToolNames',
   'workflowIds',
   'agentToolNames',
+  'taskPriority',
 ];
 
 const nodeBuiltins = builtinModules.filter((m) => !m.startsWith('_') && !m.startsWith('node:'));

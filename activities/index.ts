@@ -20,7 +20,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createPostgresActivities(deps),
     ...createCrmSyncActivities(deps),
     ...createCrmOpportunityActivities(deps),
-    ...createCrmActionActivities(deps),
+    // Workflows' CRM writes (after a call, a campaign's steps) have nobody on the line: they leave
+    // the budget's live reserve to the tools a caller is waiting on.
+    ...createCrmActionActivities(deps, { priority: 'bulk' }),
     ...createVoiceCallActivities(deps),
     ...createVoiceToolActivities(deps),
     ...createCampaignActivities(deps),

@@ -1,5 +1,8 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GhlBudget } from '../providers/ghl/budget.js';
+import { GhlClient } from '../providers/ghl/client.js';
 import { createPool, type Pool } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { migrate } from '../runtime/migrate.js';
@@ -68,5 +71,34 @@ describe('GhlBudget', () => {
     expect(bulkDone).toBe(false);
     stop.abort();
     await expect(bulk).rejects.toThrow(/abort/i);
+  });
+
+  it('a request that queued for the budget longer than its timeout still reaches GHL: the timeout starts when it is admitted', async () => {
+    // Chaos runs saw most admissions of a backlogged location spent on requests that then aborted
+    // at once: their timeout had run out while they waited for the window.
+    let served = 0;
+    const ghl = createServer((_req, res) => {
+      served++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ pipelines: [] }));
+    });
+    await new Promise<void>((resolve) => ghl.listen(0, '127.0.0.1', resolve));
+    try {
+      const budget = new GhlBudget(poolA, { ...options, burst: 3, windowMs: 1500 });
+      const client = new GhlClient({
+        baseUrl: `http://127.0.0.1:${(ghl.address() as AddressInfo).port}`,
+        token: 't',
+        gate: budget.gateFor('loc_5', 'live'),
+        timeoutMs: 400,
+        maxRetries: 0,
+      });
+      // Six requests, three per window: the last three wait ~2 s, five times their timeout.
+      const results = await Promise.allSettled(Array.from({ length: 6 }, () => client.listPipelines('loc_5')));
+      expect(results.map((r) => r.status)).toEqual(Array(6).fill('fulfilled'));
+      // Every admission was spent on a request GHL saw.
+      expect(served).toBe(6);
+    } finally {
+      await new Promise((resolve) => ghl.close(resolve));
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { GhlBudget } from '../providers/ghl/budget.js';
 import {
   answerToolCall,
@@ -71,8 +71,10 @@ function fakeDeps() {
         token: { current: async () => 'token', renewAfterRejected: async () => 'token' },
       }),
     } as unknown as ProviderAccess,
-    ghlBudget: { fetchFor: () => fakeFetch } as unknown as GhlBudget,
+    ghlBudget: { gateFor: () => ({ admit: async () => {}, observe: async () => {} }) } as unknown as GhlBudget,
   };
+  // GHL is this in-process fake (GhlClient takes the global fetch when it is made).
+  vi.stubGlobal('fetch', fakeFetch);
   return { deps, sql, requests, bodies, toolRows, ghl };
 }
 
@@ -103,6 +105,10 @@ async function refusal(p: Promise<unknown>): Promise<Refusal> {
   const f = err as ApplicationFailure;
   return { message: f.message, type: f.type ?? undefined, nonRetryable: Boolean(f.nonRetryable) };
 }
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
 
 describe('voice tools: one definition per tool', () => {
   it('defines every tool name, and gives the assistant their JSON Schemas', () => {
@@ -220,11 +226,9 @@ describe('voice tools: by default they act only for the caller (issue 18)', () =
   it('a failure a retry may fix is thrown while attempts remain; the last attempt and refusals are recorded answers', async () => {
     const { deps, requests, toolRows } = fakeDeps();
     // The CRM is unreachable (a retry may find it back).
-    deps.ghlBudget = {
-      fetchFor: () => async () => {
-        throw new TypeError('fetch failed');
-      },
-    } as unknown as GhlBudget;
+    vi.stubGlobal('fetch', async () => {
+      throw new TypeError('fetch failed');
+    });
     const call = {
       ...request({ name: 'add_note', args: { body: 'x' }, toolCallId: 'tc-9' }),
       name: 'add_note',

@@ -18,6 +18,7 @@ import type { VoiceCallActivities } from '../activities/voice/calls.js';
 import type { VoiceProvider } from '../providers/voice.js';
 import type { VoiceToolActivities, VoiceToolCallAnswer } from '../activities/voice/tools.js';
 import { nextCallingTime } from '../lib/callingHours.js';
+import { taskPriority } from '../lib/taskPriority.js';
 import { CallStatusKey, ContactPhoneKey, TenantIdKey, WorkflowKindKey } from '../lib/searchAttributes.js';
 import { innermostMessage } from './failures.js';
 import {
@@ -71,10 +72,12 @@ const boundedTools = proxyLocalActivities<VoiceToolActivities>({
 });
 const remoteTools = proxyActivities<VoiceToolActivities>({
   startToCloseTimeout: '20 seconds',
+  priority: taskPriority.liveCall,
   retry: { maximumAttempts: TOOL_ATTEMPTS, initialInterval: '200 milliseconds', backoffCoefficient: 2 },
 });
 const bookkeeping = proxyActivities<VoiceCallActivities>({
   startToCloseTimeout: '30 seconds',
+  priority: taskPriority.liveCall,
   retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds', maximumAttempts: 20 },
 });
 // Post-call work: the analysis, then the CRM writes.
@@ -82,6 +85,7 @@ const postCall = proxyActivities<VoiceCallActivities & CrmActionActivities>({
   // Above a CRM write's GHL retry budget (90 s a request, two when a claim is taken over) plus a claim wait.
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 30 },
+  priority: taskPriority.afterCall,
 });
 
 type OutboundInput = Extract<VoiceCallInput, { direction: 'outbound' }>;

@@ -16,6 +16,7 @@ import { withTenant } from '../../lib/db.js';
 import { contactBlocked } from '../../domain/suppression.js';
 import { consume, QuotaExceeded } from '../../domain/quotas.js';
 import { toE164 } from '../../lib/phone.js';
+import type { Priority } from '../../providers/ghl/budget.js';
 import { GhlApiError } from '../../providers/ghl/client.js';
 import { createCrmRecordActions } from './records.js';
 import { cacheAppointments } from '../../domain/crm/appointments.js';
@@ -52,13 +53,15 @@ function asActivityError(err: unknown): never {
  */
 export function createCrmActionActivities(
   deps: CrmActionDeps,
-  opts: { tenantCrm?: (tenantId: string) => Promise<TenantCrm> } = {},
+  opts: { tenantCrm?: (tenantId: string) => Promise<TenantCrm>; priority?: Priority } = {},
 ) {
   const { pool } = deps;
 
   // A voice tool call shares one read of the tenant's CRM across the actions it runs.
   const tenantCrm = (tenantId: string) =>
-    (opts.tenantCrm ?? ((t: string) => openTenantCrm(deps, t)))(tenantId).catch(asActivityError);
+    (opts.tenantCrm ?? ((t: string) => openTenantCrm(deps, t, { priority: opts.priority })))(tenantId).catch(
+      asActivityError,
+    );
   /** Every id from outside is checked against the tenant's own location before GHL is asked to act. */
   const ownContact = (tenantId: string, crm: TenantCrm, contactId: string) =>
     assertTenantContact(pool, tenantId, crm, contactId).catch(asActivityError);

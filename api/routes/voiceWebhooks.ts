@@ -13,6 +13,7 @@ import { CALL_REF_KEY } from '../../domain/voice/settings.js';
 import type { VoiceProvider } from '../../providers/voice.js';
 import { withTenant, type Pool } from '../../lib/db.js';
 import { TenantId, workflowIds } from '../../lib/ids.js';
+import { taskPriority } from '../../lib/taskPriority.js';
 import { assistantFor } from '../services/voiceProvision.js';
 import type { VoiceSettings } from '../../lib/voice.js';
 import { voiceCall } from '../../workflows/voiceCall.js';
@@ -259,6 +260,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
           signal: callEventSignal,
           signalArgs: [event],
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          priority: taskPriority.liveCall,
         });
       } else {
         await temporal.workflow.getHandle(workflowId).signal(callEventSignal, event);
@@ -290,6 +292,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
             args: [start],
             workflowIdConflictPolicy: 'USE_EXISTING',
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            priority: taskPriority.liveCall,
           }),
         })
       : temporal.workflow.getHandle(workflowId).executeUpdate(toolCallsUpdate, { args: [{ calls }] });

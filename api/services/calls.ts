@@ -5,6 +5,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { ProviderAccess } from '../../domain/connections/providerAccess.js';
 import { OutboundRefused, prepareOutbound } from '../../domain/voice/outbound.js';
 import type { Pool, PoolClient } from '../../lib/db.js';
+import { taskPriority } from '../../lib/taskPriority.js';
 import { voiceCall } from '../../workflows/voiceCall.js';
 import { conflict } from './errors.js';
 
@@ -152,6 +153,7 @@ export async function startOutboundCall(
       workflowId,
       // The same idempotency key never places a second call, even after the first has finished.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      priority: taskPriority.liveCall,
       args: [prepared.input],
     });
   } catch (err) {

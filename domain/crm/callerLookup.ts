@@ -95,7 +95,7 @@ export async function tenantGhl(
   const ghl = new GhlClient({
     baseUrl: access.baseUrl,
     token: access.token,
-    fetch: deps.ghlBudget.fetchFor(access.locationId, priority),
+    gate: deps.ghlBudget.gateFor(access.locationId, priority),
     maxRetries: priority === 'live' ? 2 : 6,
     ...(opts.timeoutMs || priority === 'live' ? { timeoutMs: opts.timeoutMs ?? 10_000 } : {}),
   });

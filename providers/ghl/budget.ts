@@ -1,13 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inTransaction, type Pool } from '../../lib/db.js';
+import type { RequestGate } from './client.js';
 
 /**
  * GoHighLevel allows each location a burst of requests per sliding window (100 / 10 s) and a daily
  * cap. Every GHL call of a tenant — sync pages, live-call tools, campaigns — from every worker
  * process draws from one budget kept in Postgres, so together they never exceed it.
  *
- * `live` requests (a caller is waiting) may use the whole window; `bulk` requests (sync) leave a
- * reserve free for them, and also leave a reserve of the daily cap.
+ * `live` requests (a caller is waiting: voice tools, caller lookup, the console and MCP) may use the
+ * whole window; `bulk` requests (syncs, and workflows' CRM writes nobody waits on: after a call, a
+ * campaign's steps) leave a fifth of it free for them, and also leave a reserve of the daily cap.
  */
 export type Priority = 'live' | 'bulk';
 
@@ -21,7 +23,7 @@ export interface GhlBudgetOptions {
   dailyReserve: number;
 }
 
-export const defaultBudget: GhlBudgetOptions = { burst: 100, windowMs: 10_000, liveReserve: 5, dailyReserve: 1_000 };
+export const defaultBudget: GhlBudgetOptions = { burst: 100, windowMs: 10_000, liveReserve: 20, dailyReserve: 1_000 };
 
 // Our admission time precedes GHL's arrival time by a few ms of network; a small margin on the
 // window keeps any 10 s window *as GHL measures it* within the burst.
@@ -103,13 +105,11 @@ export class GhlBudget {
     );
   }
 
-  /** A fetch for GhlClient that draws from this budget before each attempt and learns from each answer. */
-  fetchFor(locationId: string, priority: Priority): typeof fetch {
-    return async (input, init) => {
-      await this.acquire(locationId, priority);
-      const res = await fetch(input, init);
-      await this.observe(locationId, res);
-      return res;
+  /** GhlClient's gate: each attempt draws from this budget, each answer teaches it. */
+  gateFor(locationId: string, priority: Priority): RequestGate {
+    return {
+      admit: () => this.acquire(locationId, priority),
+      observe: (res) => this.observe(locationId, res),
     };
   }
 }

@@ -258,6 +258,16 @@ export interface GhlTokenSource {
   renewAfterRejected(rejected: string): Promise<string>;
 }
 
+/**
+ * What a request waits for before each attempt. The attempt's timeout starts after `admit`: a
+ * request that queued for the budget longer than its timeout would otherwise be admitted, spend
+ * a slot of the window and abort at once without reaching GHL.
+ */
+export interface RequestGate {
+  admit(): Promise<void>;
+  observe(res: Response): Promise<void>;
+}
+
 export interface GhlClientOptions {
   /** `https://services.leadconnectorhq.com` or `<sandbox>/ghl`. */
   baseUrl: string;
@@ -266,9 +276,11 @@ export interface GhlClientOptions {
   maxRetries?: number;
   /** Cap on any single wait (default 30 s). */
   maxRetryDelayMs?: number;
-  /** Per-attempt timeout (default 30 s). */
+  /** Per-attempt timeout (default 30 s); a wait at the gate is not part of it. */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Admits each attempt (a shared request budget) and learns from each answer. */
+  gate?: RequestGate;
   sleep?: (ms: number) => Promise<void>;
   onRetry?: (info: {
     method: string;
@@ -809,6 +821,7 @@ export class GhlClient {
 
     for (let attempt = 0; ; attempt++) {
       let res: Response;
+      await this.opts.gate?.admit();
       try {
         res = await this.fetchFn(url, {
           method: spec.method,
@@ -824,6 +837,7 @@ export class GhlClient {
         }
         throw new GhlApiError(undefined, message, spec.method, spec.path, undefined, true);
       }
+      await this.opts.gate?.observe(res);
       this.lastRateLimit = readRateLimit(res.headers);
       const text = await res.text();
       const json = parseJson(text);
