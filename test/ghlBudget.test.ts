@@ -101,4 +101,17 @@ describe('GhlBudget', () => {
       await new Promise((resolve) => ghl.close(resolve));
     }
   });
+
+  it("one process's waiters are admitted in the order they came, and a waiter that gives up leaves the line", async () => {
+    const budget = new GhlBudget(poolA, { ...options, burst: 3, windowMs: 1000 });
+    const order: number[] = [];
+    const stop = new AbortController();
+    const waiters = Array.from({ length: 8 }, (_, i) =>
+      budget.acquire('loc_6', 'live', i === 4 ? stop.signal : undefined).then(() => order.push(i)),
+    );
+    stop.abort();
+    const settled = await Promise.allSettled(waiters);
+    expect(settled[4]!.status).toBe('rejected');
+    expect(order).toEqual([0, 1, 2, 3, 5, 6, 7]);
+  });
 });

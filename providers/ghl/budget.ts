@@ -29,19 +29,48 @@ export const defaultBudget: GhlBudgetOptions = { burst: 100, windowMs: 10_000, l
 // window keeps any 10 s window *as GHL measures it* within the burst.
 const ARRIVAL_MARGIN_MS = 500;
 
+function abortable(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 export class GhlBudget {
   constructor(
     private readonly pool: Pool,
     readonly options: GhlBudgetOptions = defaultBudget,
   ) {}
 
+  /**
+   * This process's waiters, one line per location and priority. Only the head of a line asks
+   * Postgres: hundreds of queued CRM writes polling at every slot that frees would be a herd of
+   * locking transactions, and the order among them would be luck, not arrival.
+   */
+  private readonly lines = new Map<string, Promise<void>>();
+
   /** Waits until the location's budget admits one more request, then records it. */
   async acquire(locationId: string, priority: Priority, signal?: AbortSignal): Promise<void> {
     if (this.options.burst === 0) return;
-    for (;;) {
-      const waitMs = await this.tryAdmit(locationId, priority);
-      if (waitMs === 0) return;
-      await sleep(waitMs, undefined, { signal });
+    const key = `${locationId}\u0000${priority}`;
+    const ahead = this.lines.get(key) ?? Promise.resolve();
+    let leave!: () => void;
+    const mine = new Promise<void>((resolve) => (leave = resolve));
+    const tail = ahead.then(() => mine);
+    this.lines.set(key, tail);
+    try {
+      await abortable(ahead, signal);
+      for (;;) {
+        const waitMs = await this.tryAdmit(locationId, priority);
+        if (waitMs === 0) return;
+        await sleep(waitMs, undefined, { signal });
+      }
+    } finally {
+      leave();
+      if (this.lines.get(key) === tail) this.lines.delete(key);
     }
   }
 
