@@ -1,8 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { withTenant, type Pool } from '../lib/db.js';
-import { readDeltas, type Delta } from '../domain/agents/conversations.js';
+import {
+  CHAT_NOTIFY_CHANNEL,
+  deltaNoticeKey,
+  parseDeltaNotice,
+  readDeltas,
+  type Delta,
+} from '../domain/agents/conversations.js';
 import type { ChatReply } from '../workflows/conversation.contract.js';
-import type { ChatNotifier } from './chatStream.js';
+import type { PgNotifications } from './notifications.js';
 import { errorBody, serviceErrorBody } from './http/errors.js';
 import { runTurn, type ChatDeps, type PreparedTurn } from './services/agents.js';
 import { asServiceError } from './services/errors.js';
@@ -20,7 +26,7 @@ export function wantsEventStream(req: FastifyRequest): boolean {
  * answer — the source of truth, as `present` shows it to this caller — and the stream ends.
  */
 export async function streamChatTurn(
-  ctx: { pool: Pool; notifier: ChatNotifier; chat: ChatDeps },
+  ctx: { pool: Pool; notifier: PgNotifications; chat: ChatDeps },
   req: FastifyRequest,
   reply: FastifyReply,
   turn: PreparedTurn,
@@ -60,7 +66,11 @@ export async function streamChatTurn(
       if (carried?.length && carried[0]!.seq <= last + 1) return show(carried);
       show(await withTenant(pool, tenantId, (c) => readDeltas(c, tenantId, turn.conversationId, turn.messageId, last)));
     }));
-  const unsubscribe = await notifier.subscribe(tenantId, turn.conversationId, turn.messageId, (d) => void relay(d));
+  const unsubscribe = await notifier.subscribe(
+    CHAT_NOTIFY_CHANNEL,
+    deltaNoticeKey(tenantId, turn.conversationId, turn.messageId),
+    (payload) => void relay(payload === undefined ? undefined : parseDeltaNotice(payload).deltas),
+  );
   // A resumed or re-sent message starts with what is already there; a fresh one has nothing yet.
   if (last > 0 || turn.resent) void relay();
   const poll = setInterval(() => {

@@ -43,7 +43,9 @@ import { oauthClientRoutes } from './routes/oauthClients.js';
 import { createMcpOAuth, oauthRoutes, type OAuthSettings } from './oauth/routes.js';
 import { knowledgeRoutes } from './routes/knowledge.js';
 import { agentRoutes } from './routes/agents.js';
-import { ChatNotifier } from './chatStream.js';
+import { PgNotifications } from './notifications.js';
+import { CHAT_NOTIFY_CHANNEL } from '../domain/agents/conversations.js';
+import { TOOL_ANSWER_CHANNEL } from '../domain/voice/toolCalls.js';
 import { DEFAULT_AGENT_SETTINGS, type AgentConversationSettings } from '../lib/config.js';
 import { consoleRoutes, type ConsoleOptions } from './routes/console.js';
 import { callStreamRoutes } from './routes/callStream.js';
@@ -247,7 +249,12 @@ export async function buildApi(deps: ApiDeps) {
   await app.register(analysisRoutes, { pool: deps.pool, access: deps.access, model: deps.anthropicModel });
   await app.register(quotaRoutes, { pool: deps.pool, access: deps.access });
   await app.register(knowledgeRoutes, { pool: deps.pool });
-  const notifier = ChatNotifier.fromPool(deps.pool, deps.log.child({ component: 'chat' }));
+  // Chat relays wait for streamed deltas, voice webhooks for tool answers: one LISTEN connection.
+  const notifier = PgNotifications.fromPool(
+    deps.pool,
+    [CHAT_NOTIFY_CHANNEL, TOOL_ANSWER_CHANNEL],
+    deps.log.child({ component: 'notifications' }),
+  );
   app.addHook('onClose', () => notifier.close());
   const chat = {
     pool: deps.pool,
@@ -302,6 +309,7 @@ export async function buildApi(deps: ApiDeps) {
     taskQueue: deps.taskQueue,
     voice,
     crm,
+    notifier,
     publicUrl: deps.publicUrl,
   });
   await app.register(campaignRoutes, {

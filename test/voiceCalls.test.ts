@@ -128,7 +128,27 @@ describe('voiceCall: phone calls as durable workflows', () => {
       CallStatus: ['completed'],
       WorkflowKind: ['voiceCall'],
     });
-    await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-vapi-inbound-booking');
+    // Each tool call is one workflow task that runs the tool, and waits on no short timer (the
+    // server fires even a 1 ms timer about a second late: a silence the caller hears).
+    const events = (await tp.platform.temporal!.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const arrivals = events.flatMap((e, i) =>
+      e.workflowExecutionSignaledEventAttributes?.signalName === 'toolCallsArrived' ? [i] : [],
+    );
+    expect(arrivals).toHaveLength(3);
+    for (const at of arrivals) {
+      const ran = events.findIndex(
+        (e, i) => i > at && e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+      );
+      expect(ran).toBeGreaterThan(at);
+      const between = events.slice(at, ran);
+      expect(between.filter((e) => e.workflowTaskStartedEventAttributes)).toHaveLength(1);
+      const shortTimers = between.filter(
+        (e) =>
+          e.timerStartedEventAttributes && Number(e.timerStartedEventAttributes.startToFireTimeout?.seconds ?? 0) < 1,
+      );
+      expect(shortTimers).toEqual([]);
+    }
+    await recordHistory(tp.platform.temporal!, workflowId, 'voiceCall-vapi-inbound-booking-signal');
   });
 
   it('inbound Retell call: inbound webhook gets dynamic variables, custom functions book, one note after call_analyzed', async () => {

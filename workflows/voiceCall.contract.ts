@@ -82,5 +82,13 @@ export interface VoiceCallState {
 
 /** Message names are part of recorded histories: never rename them. */
 export const callEventSignal = defineSignal<[CallEvent]>('callEvent');
+/**
+ * A live call's tool calls. Each answer is written to `call_tool_calls` by the worker and read from
+ * there by the API, which answers the provider: a signal's workflow task is persisted before a
+ * worker takes it, so the tool runs in a task a Temporal server restart keeps, and the call costs
+ * one workflow task. Sending the same tool call again runs it once.
+ */
+export const toolCallsSignal = defineSignal<[{ calls: ToolCallRequest[] }]>('toolCallsArrived');
+/** Tool calls as an update whose result is the answers: how API processes before `toolCallsSignal` sent them. */
 export const toolCallsUpdate = defineUpdate<{ results: ToolCallAnswer[] }, [{ calls: ToolCallRequest[] }]>('toolCalls');
 export const callStateQuery = defineQuery<VoiceCallState>('callState');

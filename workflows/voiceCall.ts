@@ -24,6 +24,7 @@ import { innermostMessage } from './failures.js';
 import {
   callEventSignal,
   callStateQuery,
+  toolCallsSignal,
   toolCallsUpdate,
   type ToolCallAnswer,
   type ToolCallRequest,
@@ -141,9 +142,14 @@ function listen(input: VoiceCallInput): Call {
   };
   setHandler(callStateQuery, () => state.snapshot());
   setHandler(callEventSignal, (event) => void state.applyEvent(event));
+  // The API reads each answer from its row; the signal's task is persisted, so the tool runs at once.
+  setHandler(toolCallsSignal, async ({ calls }) => {
+    await condition(() => state.settings !== undefined);
+    await Promise.all(calls.map((c) => state.answerOnce(c, (req) => runTool(call, req, 'persisted'))));
+  });
   setHandler(toolCallsUpdate, async ({ calls }) => {
     await condition(() => state.settings !== undefined);
-    const results = await Promise.all(calls.map((c) => state.answerOnce(c, (req) => runTool(call, req))));
+    const results = await Promise.all(calls.map((c) => state.answerOnce(c, (req) => runTool(call, req, 'update'))));
     return { results };
   });
   return call;
@@ -178,12 +184,15 @@ const TOOLS_ONE_AT_A_TIME = 'voice-tools-one-at-a-time';
  * that came meanwhile (a timer fired, a webhook): an order no replay can repeat, and the call sticks
  * on non-determinism (found by `npm run chaos`, reproduced by test/voiceTemporalRestart.test.ts).
  * The timer makes the worker complete the speculative task at once (Update accepted, timer started:
- * persisted), so the tool runs in a task the server keeps across a restart. It costs a second
- * workflow task per tool call.
+ * persisted), so the tool runs in a task the server keeps across a restart. It cost a second
+ * workflow task per tool call and, worse, a second of the caller's time: the server fires timers
+ * with about one-second precision (a 1 ms timer fired after ~1,005 ms on the dev server). Tool calls
+ * therefore come as `toolCallsSignal` now, whose task is persisted before a worker sees it: no timer.
  */
 function boundedTool(
   call: Call,
   input: Parameters<VoiceToolActivities['answerVoiceToolCall']>[0],
+  task: ToolTask,
 ): Promise<VoiceToolCallAnswer> {
   const run = () =>
     boundedTools
@@ -191,16 +200,19 @@ function boundedTool(
       .catch((err: unknown) =>
         timedOut(err) ? remoteTools.answerVoiceToolCall({ ...input, resumed: true }) : Promise.reject(err),
       );
-  if (!patched(TOOL_IN_PERSISTED_TASK)) return run();
-  if (!patched(TOOLS_ONE_AT_A_TIME)) return sleep(1).then(run);
-  return sleep(1).then(() => {
+  const oneAtATime = () => {
     const turn = call.toolTurn.then(run);
     call.toolTurn = turn.then(
       () => undefined,
       () => undefined,
     );
     return turn;
-  });
+  };
+  // A signal's task is persisted already (and came after every patch below).
+  if (task === 'persisted') return oneAtATime();
+  if (!patched(TOOL_IN_PERSISTED_TASK)) return run();
+  if (!patched(TOOLS_ONE_AT_A_TIME)) return sleep(1).then(run);
+  return sleep(1).then(oneAtATime);
 }
 
 /**
@@ -213,9 +225,15 @@ function timedOut(err: unknown): boolean {
   return err instanceof TimeoutFailure || (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure);
 }
 
+/**
+ * Where a tool call came in: a `toolCallsSignal` (its workflow task is persisted) or a
+ * `toolCallsUpdate` (a speculative task until the worker completes it).
+ */
+type ToolTask = 'persisted' | 'update';
+
 /** One tool call → one line for the voice agent. Failures are answers too (`error`), never throws. */
-function runTool(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer> {
-  if (!patched(TOOL_RECORDS_ITSELF)) return runToolThenRecord(call, req);
+function runTool(call: Call, req: ToolCallRequest, task: ToolTask): Promise<ToolCallAnswer> {
+  if (task === 'update' && !patched(TOOL_RECORDS_ITSELF)) return runToolThenRecord(call, req);
   const { state } = call;
   const checked = state.checkTool(req.name);
   const at = Date.now();
@@ -225,7 +243,10 @@ function runTool(call: Call, req: ToolCallRequest): Promise<ToolCallAnswer> {
     at,
     maxAttempts: TOOL_ATTEMPTS,
   };
-  const answer = patched(TOOL_BOUNDED_LOCAL) ? boundedTool(call, input) : tools.answerVoiceToolCall(input);
+  const answer =
+    task === 'persisted' || patched(TOOL_BOUNDED_LOCAL)
+      ? boundedTool(call, input, task)
+      : tools.answerVoiceToolCall(input);
   return answer.then(
     (a): ToolCallAnswer => {
       state.noteToolResult(a);

@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ConversationView } from '../../domain/agents/conversations.js';
 import { AgentInput, AgentPatch } from '../../domain/agents/store.js';
 import { tenantOf } from '../auth.js';
-import type { ChatNotifier } from '../chatStream.js';
+import type { PgNotifications } from '../notifications.js';
 import { ErrorBody } from '../http/errors.js';
 import { streamChatTurn, wantsEventStream } from '../chatTurnStream.js';
 import {
@@ -40,7 +40,7 @@ const tags = ['agents'];
  * conversations, messages — answered as JSON, or streamed as SSE with `Accept: text/event-stream`
  * — and confirmations of tools that act.
  */
-export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: ChatNotifier }> = async (app, deps) => {
+export const agentRoutes: FastifyPluginAsyncZod<ChatDeps & { notifier: PgNotifications }> = async (app, deps) => {
   const { pool, notifier } = deps;
 
   app.get(

@@ -1,12 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  WithStartWorkflowOperation,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  type Client,
-} from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { CrmActionDeps } from '../../activities/crm/actions.js';
 import { lookupCallerContact, type CallerLookup } from '../../domain/crm/callerLookup.js';
 import { CALL_REF_KEY } from '../../domain/voice/settings.js';
@@ -19,7 +14,7 @@ import type { VoiceSettings } from '../../lib/voice.js';
 import { voiceCall } from '../../workflows/voiceCall.js';
 import {
   callEventSignal,
-  toolCallsUpdate,
+  toolCallsSignal,
   type CallEvent,
   type ToolCallAnswer,
   type ToolCallRequest,
@@ -28,6 +23,8 @@ import {
 import { fail } from '../http/errors.js';
 import { loadTransfer, saveTransfer, transferHoursText, transferOpen } from '../../domain/voice/transfer.js';
 import type { TenantVoice, TenantVoiceCache } from '../voiceTenants.js';
+import type { PgNotifications } from '../notifications.js';
+import { findToolAnswers, TOOL_ANSWER_CHANNEL, toolAnswerKey } from '../../domain/voice/toolCalls.js';
 
 /**
  * Vapi and Retell webhooks. Thin by design: authenticate with the tenant's credential, parse, store
@@ -40,6 +37,8 @@ const SIGNATURE_MAX_SKEW_MS = 5 * 60_000;
 // not tell which tenant ids exist. The log keeps the real reason.
 const REFUSED = 'webhook authentication failed';
 const STILL_WORKING = 'Still working on that; please give me a moment and ask again.';
+/** While the LISTEN connection is down, a tool call's answer is looked for this often. */
+const TOOL_ANSWER_POLL_MS = 100;
 
 export interface VoiceWebhookDeps {
   pool: Pool;
@@ -47,6 +46,8 @@ export interface VoiceWebhookDeps {
   taskQueue: string;
   voice: TenantVoiceCache;
   crm: CrmActionDeps;
+  /** Wakes a webhook waiting for a tool call's answer (LISTEN on TOOL_ANSWER_CHANNEL). */
+  notifier: PgNotifications;
   /** Where providers reach us; unset: derived from the request. */
   publicUrl: string | undefined;
 }
@@ -201,7 +202,7 @@ function variablesFor(lookup: CallerLookup, phone: string | undefined): Record<s
 const transientAssistant = (settings: VoiceSettings, serverUrl: string) => assistantFor(settings, { url: serverUrl });
 
 export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (app, deps) => {
-  const { pool, temporal, taskQueue, voice } = deps;
+  const { pool, temporal, taskQueue, voice, notifier } = deps;
   // Signatures are over the raw bytes: this scope keeps them.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -274,50 +275,104 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     }
   }
 
-  /** Tool calls through the workflow's update; past the tenant's deadline the caller hears "still working". */
+  /**
+   * Tool calls: signalled to the call's workflow (signal-with-start for an inbound call's first
+   * message), answered from the rows its worker writes, each one's wake-up a NOTIFY. An answer
+   * already written (the provider sent the message again) is given without signalling. Past the
+   * tenant's deadline the caller hears "still working"; the tools go on and are recorded.
+   */
   async function answerTools(
     log: FastifyBaseLogger,
+    tenantId: string,
     workflowId: string,
     start: VoiceCallInput | undefined,
     calls: ToolCallRequest[],
     deadlineMs: number,
   ): Promise<ToolCallAnswer[]> {
-    const stillWorking = () => calls.map((c) => ({ toolCallId: c.id, name: c.name, error: STILL_WORKING }));
-    const run = start
-      ? temporal.workflow.executeUpdateWithStart(toolCallsUpdate, {
-          args: [{ calls }],
-          startWorkflowOperation: new WithStartWorkflowOperation(voiceCall, {
-            workflowId,
-            taskQueue,
-            args: [start],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
-            priority: taskPriority.liveCall,
-          }),
-        })
-      : temporal.workflow.getHandle(workflowId).executeUpdate(toolCallsUpdate, { args: [{ calls }] });
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => (timer = setTimeout(() => resolve('deadline'), deadlineMs)));
-    try {
-      const outcome = await Promise.race([run, deadline]);
-      if (outcome === 'deadline') {
-        log.warn(
-          { workflowId, tools: calls.map((c) => c.name), deadlineMs },
-          'tool calls passed the deadline; answered "still working"',
-        );
-        run.catch(() => undefined);
-        return stillWorking();
+    const answers = new Map<string, ToolCallAnswer>();
+    const answered = () => calls.every((c) => answers.has(c.id));
+    const collect = async () => {
+      const waiting = calls.filter((c) => !answers.has(c.id));
+      if (!waiting.length) return;
+      const rows = await withTenant(pool, tenantId, (c) =>
+        findToolAnswers(
+          c,
+          tenantId,
+          workflowId,
+          waiting.map((w) => w.id),
+        ),
+      );
+      for (const w of waiting) {
+        const row = rows.get(w.id);
+        if (row)
+          answers.set(
+            w.id,
+            row.error !== null
+              ? { toolCallId: w.id, name: w.name, error: row.error }
+              : { toolCallId: w.id, name: w.name, result: row.result ?? '' },
+          );
       }
-      return outcome.results;
+    };
+    // A wake that comes while the rows are being read is kept, so the next wait is skipped.
+    let woken = false;
+    let stopWaiting: (() => void) | undefined;
+    const wake = () => {
+      woken = true;
+      stopWaiting?.();
+    };
+    const unsubscribe = await Promise.all(
+      calls.map((c) => notifier.subscribe(TOOL_ANSWER_CHANNEL, toolAnswerKey(tenantId, workflowId, c.id), wake)),
+    );
+    const deadlineAt = Date.now() + deadlineMs;
+    try {
+      await collect();
+      if (answered()) return calls.map((c) => answers.get(c.id)!);
+      const signal = { calls };
+      if (start)
+        await temporal.workflow.signalWithStart(voiceCall, {
+          workflowId,
+          taskQueue,
+          args: [start],
+          signal: toolCallsSignal,
+          signalArgs: [signal],
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          priority: taskPriority.liveCall,
+        });
+      else await temporal.workflow.getHandle(workflowId).signal(toolCallsSignal, signal);
+      while (!answered()) {
+        const left = deadlineAt - Date.now();
+        if (left <= 0) {
+          log.warn(
+            { workflowId, tools: calls.filter((c) => !answers.has(c.id)).map((c) => c.name), deadlineMs },
+            'tool calls passed the deadline; answered "still working"',
+          );
+          break;
+        }
+        // Woken by a NOTIFY, or polling while the LISTEN connection is down.
+        if (!woken) {
+          let timer: NodeJS.Timeout | undefined;
+          await new Promise<void>((resolve) => {
+            stopWaiting = resolve;
+            timer = setTimeout(resolve, notifier.listening ? left : Math.min(left, TOOL_ANSWER_POLL_MS));
+          });
+          clearTimeout(timer);
+          stopWaiting = undefined;
+        }
+        woken = false;
+        await collect();
+      }
+      return calls.map((c) => answers.get(c.id) ?? { toolCallId: c.id, name: c.name, error: STILL_WORKING });
     } catch (err) {
-      log.error({ err, workflowId }, 'tool call update failed');
+      if (err instanceof WorkflowExecutionAlreadyStartedError || err instanceof WorkflowNotFoundError)
+        log.info({ workflowId }, 'tool calls for a finished or unknown call');
+      else log.error({ err, workflowId }, 'tool calls could not be handed to the call');
       return calls.map((c) => ({
         toolCallId: c.id,
         name: c.name,
         error: 'Sorry, that did not work; please try again.',
       }));
     } finally {
-      clearTimeout(timer);
+      for (const stop of unsubscribe) stop();
     }
   }
 
@@ -440,7 +495,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
       case 'tool-calls': {
         const calls = vapiToolCalls(message);
         if (!calls.length) return { results: [] };
-        const results = await answerTools(log, workflowId, start, calls, tenant.settings.toolDeadlineMs);
+        const results = await answerTools(log, tenantId, workflowId, start, calls, tenant.settings.toolDeadlineMs);
         return {
           results: results.map((r) =>
             r.error !== undefined
@@ -454,6 +509,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
         if (!fn) return fail(reply, 400, 'body.message.functionCall: required for function-call');
         const [answer] = await answerTools(
           log,
+          tenantId,
           workflowId,
           start,
           [{ id: `fn:${key}`, name: fn.name, args: toolArgs(fn.parameters) }],
@@ -624,6 +680,7 @@ export const voiceWebhookRoutes: FastifyPluginAsync<VoiceWebhookDeps> = async (a
     const id = `retell:${name}:${createHash('sha256').update(JSON.stringify(args)).digest('hex').slice(0, 16)}`;
     const [answer] = await answerTools(
       req.log.child({ tenantId: auth.tenantId, workflowId, fn: name }),
+      auth.tenantId,
       workflowId,
       start,
       [{ id, name, args }],

@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { Widget, WIDGET_ID_PATTERN, WidgetId, WidgetSettings, WebOrigin } from '../../domain/widgets.js';
 import { tenantOf } from '../auth.js';
-import type { ChatNotifier } from '../chatStream.js';
+import type { PgNotifications } from '../notifications.js';
 import { streamChatTurn, wantsEventStream } from '../chatTurnStream.js';
 import { ErrorBody } from '../http/errors.js';
 import { runTurn } from '../services/agents.js';
@@ -60,7 +60,7 @@ const pageHeaders = {
 export const WidgetView = Widget.extend({ snippet: z.string() });
 
 export interface WidgetRouteDeps extends WidgetDeps {
-  notifier: ChatNotifier;
+  notifier: PgNotifications;
   publicUrl?: string;
   /** Where the built console (and its widget page) is; default console/dist. */
   distDir?: string;

@@ -314,9 +314,14 @@ const NOTIFY_DELTAS_MAX = 7000;
 
 /** The notification for a message's deltas: `tenant conversation message`, then the deltas as JSON when they fit. */
 export function deltaNotice(tenantId: string, conversationId: string, messageId: string, deltas: Delta[]): string {
-  const key = `${tenantId} ${conversationId} ${messageId}`;
+  const key = deltaNoticeKey(tenantId, conversationId, messageId);
   const json = JSON.stringify(deltas);
   return json.length <= NOTIFY_DELTAS_MAX ? `${key}\n${json}` : key;
+}
+
+/** The key a relay waits on for one message's deltas. */
+export function deltaNoticeKey(tenantId: string, conversationId: string, messageId: string): string {
+  return `${tenantId} ${conversationId} ${messageId}`;
 }
 
 /** A notification's key and the deltas it carries (none: read them from the table). */

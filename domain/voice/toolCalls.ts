@@ -4,8 +4,17 @@ import { insertAudit, type AuditEntry } from '../audit.js';
 
 /**
  * The call record's tool-call rows (`call_tool_calls`, one per workflow + toolCallId) and their
- * audit rows: written once, however often the activity writing them is retried.
+ * audit rows: written once, however often the activity writing them is retried. The row is also
+ * the live call's answer: its first write NOTIFYs `TOOL_ANSWER_CHANNEL` (on commit), and the API
+ * process waiting to answer the voice provider reads it.
  */
+
+export const TOOL_ANSWER_CHANNEL = 'switchboard_tool_answers';
+
+/** The notification key of one tool call's answer (JSON: ids from providers may hold any character). */
+export function toolAnswerKey(tenantId: string, workflowId: string, toolCallId: string): string {
+  return JSON.stringify([tenantId, workflowId, toolCallId]);
+}
 
 export interface ToolCallRow {
   tenantId: string;
@@ -49,7 +58,22 @@ export async function findToolCall(
   return r && { result: r.result, error: r.error, contactId: r.contact_id, appointmentId: r.appointment_id };
 }
 
-/** Writes the row and (only when this write made it) its audit row; false if it was there already. */
+/** The answers written so far for some tool calls of one call, by tool call id. */
+export async function findToolAnswers(
+  c: PoolClient,
+  tenantId: string,
+  workflowId: string,
+  toolCallIds: string[],
+): Promise<Map<string, { result: string | null; error: string | null }>> {
+  const { rows } = await c.query<{ tool_call_id: string; result: string | null; error: string | null }>(
+    `select tool_call_id, result, error from call_tool_calls
+     where tenant_id = $1 and workflow_id = $2 and tool_call_id = any($3::text[])`,
+    [tenantId, workflowId, toolCallIds],
+  );
+  return new Map(rows.map((r) => [r.tool_call_id, { result: r.result, error: r.error }]));
+}
+
+/** Writes the row and (only when this write made it) its audit row and wake-up; false if it was there already. */
 export async function saveToolCall(c: PoolClient, row: ToolCallRow, source: AuditEntry['source']): Promise<boolean> {
   // The row may be written late (a worker crashed after answering): it keeps the call's time.
   const { rowCount } = await c.query(
@@ -71,6 +95,10 @@ export async function saveToolCall(c: PoolClient, row: ToolCallRow, source: Audi
     ],
   );
   if (!rowCount) return false;
+  await c.query('select pg_notify($1, $2)', [
+    TOOL_ANSWER_CHANNEL,
+    toolAnswerKey(row.tenantId, row.workflowId, row.toolCallId),
+  ]);
   // Rule 4: every tool call in the audit log too (once, even if the writer is retried).
   await insertAudit(c, {
     tenantId: row.tenantId,
