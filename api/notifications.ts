@@ -35,11 +35,16 @@ export class PgNotifications {
     if (this.client || this.closed) return Promise.resolve();
     this.connecting ??= (async () => {
       const client = new pg.Client({ connectionString: this.connectionString });
-      client.on('error', (err) => {
+      // Lost: every waiter is woken to read its table once and goes on polling until a subscribe reconnects.
+      const lost = (err?: Error) => {
+        if (this.closed || this.client !== client) return;
         this.log.warn({ err }, 'notifications connection lost; waiters poll until it is back');
         this.client = undefined;
         this.connecting = undefined;
-      });
+        this.wakeAll();
+      };
+      client.on('error', lost);
+      client.on('end', () => lost());
       client.on('notification', (n) => {
         const payload = n.payload ?? '';
         const at = payload.indexOf('\n');
@@ -50,7 +55,7 @@ export class PgNotifications {
       for (const channel of this.channels) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
       this.client = client;
       // Whatever landed while we were not listening: every waiter reads its table once.
-      for (const set of this.waiters.values()) for (const wake of set) wake(undefined);
+      this.wakeAll();
     })()
       .catch((err: unknown) => {
         this.log.warn({ err }, 'notifications unavailable; waiters poll');
@@ -59,6 +64,10 @@ export class PgNotifications {
         this.connecting = undefined;
       });
     return this.connecting;
+  }
+
+  private wakeAll(): void {
+    for (const set of this.waiters.values()) for (const wake of set) wake(undefined);
   }
 
   /** True while notifications arrive; otherwise waiters poll. */
