@@ -24,6 +24,7 @@ import { report } from './report.js';
 const LEADS = Number(process.env.BENCH_LEADS ?? 10_000);
 const MAX_ACTIVE = Number(process.env.BENCH_MAX_ACTIVE ?? 500);
 const TENANT = 'bench';
+const STALL_S = 120;
 
 export default async function benchCampaign(): Promise<void> {
   const dataDir = await benchDataDir('campaign');
@@ -41,6 +42,9 @@ export default async function benchCampaign(): Promise<void> {
     GHL_API_TOKEN: 'bench-token',
     GHL_BASE_URL: `${sandbox.url}/ghl`,
     LOG_LEVEL: 'warn',
+    // The tenant's daily quotas (1,000 emails by default) would defer the sends to tomorrow.
+    QUOTA_EMAILS_PER_DAY: String(10 * LEADS),
+    QUOTA_CLAUDE_TOKENS_PER_DAY: '1000000000',
     // A lead's workflow task holds its slot while its local activities run: room for the leads in flight.
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(process.env.BENCH_WFT ?? 150),
     WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: String(process.env.BENCH_LA ?? 150),
@@ -99,15 +103,25 @@ export default async function benchCampaign(): Promise<void> {
     const started = performance.now();
     await api(base, 'POST', `/v1/campaigns/${id}/start`, key);
     const parent = platform.temporal!.workflow.getHandle(`campaign:${TENANT}:${id}`);
-    // Leads in flight as the parent counts them, every 2 s.
+    // Leads in flight as the parent counts them, every 2 s; a campaign where no lead finishes for
+    // STALL_S is reported as stuck instead of waiting for ever.
     const inFlight: number[] = [];
+    let finished = -1;
+    let movedAt = Date.now();
+    let stalled: (err: Error) => void = () => undefined;
+    const stall = new Promise<never>((_, reject) => (stalled = reject));
     const watcher = setInterval(() => {
       void parent
-        .query<{ active: number }>('progress')
-        .then((p) => inFlight.push(p.active))
+        .query<{ active: number; finished: number }>('progress')
+        .then((p) => {
+          inFlight.push(p.active);
+          if (p.finished !== finished) [finished, movedAt] = [p.finished, Date.now()];
+          else if (Date.now() - movedAt > STALL_S * 1000)
+            stalled(new Error(`no lead finished for ${STALL_S} s (${p.finished} done, ${p.active} in flight)`));
+        })
         .catch(() => undefined);
     }, 2_000);
-    const result = (await parent.result().finally(() => clearInterval(watcher))) as {
+    const result = (await Promise.race([parent.result(), stall]).finally(() => clearInterval(watcher))) as {
       finished: number;
       outcomes: Record<string, number>;
     };
