@@ -350,7 +350,7 @@ export default async function voiceBench(): Promise<void> {
         assistant_request_p95_ms_ghl2000: p(ghl2000, 95),
       },
       {
-        tool_call_p50_ms_c1: `one live call, lookup_caller through the webhook, update, local activity (c${c1})`,
+        tool_call_p50_ms_c1: `one live call, lookup_caller through the webhook: signal, local activity, answer read from its row (c${c1})`,
         tool_call_p95_ms_c50: `closed loop, c${cMid} live calls; target ≤ 100`,
         tool_call_p95_ms_c200: `closed loop, c${cHigh} live calls`,
         inline_p95_ms_c50: `the same tool and row write inline, no Temporal (c${cMid})`,
