@@ -15,7 +15,9 @@
  * for c1 / c50 / c200), BENCH_OPEN_LOOP_CALLS, BENCH_OPEN_LOOP_S, BENCH_VOICE_TOOL_CALLS (per call).
  * Anything but the issue's levels writes bench/results/voice-quick.json, so voice.json always means them.
  * Configurations: BENCH_VOICE_SPLIT=1 runs the worker in a process of its own; WORKER_* and
- * DATABASE_POOL_SIZE pass through to the platform.
+ * DATABASE_POOL_SIZE pass through to the platform. BENCH_PROFILE=1 writes a CPU profile of this
+ * process (API, and the worker unless split) during the mid level's live phase
+ * (bench/results/voice-live-mid.cpuprofile).
  */
 import os from 'node:os';
 import Fastify from 'fastify';
@@ -36,7 +38,7 @@ import {
 import { parseConfig } from '../lib/config.js';
 import { workflowIds } from '../lib/ids.js';
 import { stopOnExit } from './lib/cleanup.js';
-import { cpuShare, cpuSnapshot } from './lib/cpu.js';
+import { cpuShare, cpuSnapshot, profiled } from './lib/cpu.js';
 import { percentile, report, round } from './report.js';
 
 const TENANT = 'bench-voice';
@@ -256,7 +258,7 @@ export default async function voiceBench(): Promise<void> {
     // Per client its own URL list entry: the loadgen posts client k's bodies to urls[k].
     const closed1 = await closedLoop(c1, 'live', viaTemporal);
     const inlineMid = await closedLoop(cMid, 'inline', (id) => `${inlineBase}/inline/${id}`);
-    const closedMid = await closedLoop(cMid, 'live', viaTemporal);
+    const closedMid = await profiled('voice-live-mid', () => closedLoop(cMid, 'live', viaTemporal));
     const highStarted = performance.now();
     const closedHigh = await closedLoop(cHigh, 'live', viaTemporal);
     const highSeconds = (performance.now() - highStarted) / 1000;
